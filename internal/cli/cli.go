@@ -1,0 +1,37 @@
+// Package cli implements the sov command line: `sov up` runs an all-in-one
+// cloud, `sov bench` measures any Keystone.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+const usage = `usage: sov <command> [flags]
+
+commands:
+  up      start an all-in-one cloud in the foreground and print how to use it
+  bench   measure token issue and validation of any Keystone v3 endpoint
+
+Run "sov <command> -h" for the flags of a command.
+`
+
+// Run runs the sov command line with args (without the program name).
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("no command given")
+	}
+	switch args[0] {
+	case "up":
+		return up(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

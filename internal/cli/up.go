@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sovcloud/sov/internal/server"
+)
+
+// up runs an all-in-one cloud in the foreground until interrupted.
+func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg server.Config
+	var logLevel string
+	fs.StringVar(&cfg.DataDir, "data-dir", "sov-data", "directory for the database, secrets and clouds.yaml")
+	fs.StringVar(&cfg.Database, "database", "", "PostgreSQL URL (postgres://...); empty uses SQLite in the data dir")
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:5000", "address of the OpenStack API listener")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL clients reach the API listener at (default http://<listen>)")
+	fs.DurationVar(&cfg.Identity.TokenLifetime, "token-lifetime", time.Hour, "lifetime of issued tokens")
+	fs.IntVar(&cfg.Identity.LockoutAttempts, "lockout-attempts", 0, "lock a user after this many failed logins in a row (0: never)")
+	fs.DurationVar(&cfg.Identity.LockoutDuration, "lockout-duration", 5*time.Minute, "how long a locked user stays locked")
+	fs.DurationVar(&cfg.KeyRotation, "key-rotation", 24*time.Hour, "how often to rotate the token signing key (0: never)")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	pwFile := filepath.Join(cfg.DataDir, "admin-password")
+	password, err := adminPassword(pwFile)
+	if err != nil {
+		return err
+	}
+	cfg.AdminPassword = password
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	srv, err := server.Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	cloudsFile, err := filepath.Abs(filepath.Join(cfg.DataDir, "clouds.yaml"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(cloudsFile, []byte(CloudsYAML(srv.URL, password)), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `sov is up (ready in %s).
+
+  Identity (Keystone v3)  %s/identity/v3
+  Health                  %s/healthz  %s/readyz
+  Metrics                 %s/metrics
+
+  Admin user      admin (domain Default)
+  Admin password  %s   (also in %s)
+  Admin project   admin
+  clouds.yaml     %s   (cloud "sov")
+
+Try:
+  export OS_CLIENT_CONFIG_FILE=%s
+  openstack --os-cloud sov token issue
+  openstack --os-cloud sov project list
+
+Press Ctrl-C to stop.
+`, time.Since(start).Round(time.Millisecond), srv.URL, srv.URL, srv.URL, srv.URL, password, pwFile, cloudsFile, cloudsFile)
+	<-ctx.Done()
+	return nil
+}
+
+// adminPassword returns the admin password kept in path, making one on first use.
+func adminPassword(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	raw := make([]byte, 18)
+	rand.Read(raw)
+	pw := base64.RawURLEncoding.EncodeToString(raw)
+	return pw, os.WriteFile(path, []byte(pw+"\n"), 0o600)
+}
+
+// CloudsYAML renders a clouds.yaml with one cloud "sov" for the admin.
+func CloudsYAML(url, password string) string {
+	return fmt.Sprintf(`clouds:
+  sov:
+    auth:
+      auth_url: %s/identity/v3
+      username: admin
+      password: %q
+      project_name: admin
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: RegionOne
+    interface: public
+    identity_api_version: 3
+`, url, password)
+}

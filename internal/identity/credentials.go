@@ -1,0 +1,345 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+
+	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/policy"
+	"github.com/sovcloud/sov/internal/store"
+)
+
+// credential is a row of /v3/credentials; EC2 credentials are the ones of type "ec2".
+type credential struct {
+	ID, UserID, ProjectID, Type, Blob string
+}
+
+// ec2Blob is the blob of an EC2 credential.
+type ec2Blob struct {
+	Access string `json:"access"`
+	Secret string `json:"secret"`
+}
+
+// ec2ID is the id Keystone gives an EC2 credential: the SHA-256 of its access key.
+func ec2ID(access string) string {
+	sum := sha256.Sum256([]byte(access))
+	return hex.EncodeToString(sum[:])
+}
+
+func (s *Service) credentialJSON(c *credential) map[string]any {
+	return map[string]any{"id": c.ID, "user_id": c.UserID, "project_id": nullable(c.ProjectID), "type": c.Type,
+		"blob": c.Blob, "links": map[string]any{"self": s.url("/v3/credentials/" + c.ID)}}
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (s *Service) scanCredentials(ctx context.Context, q string, args ...any) ([]*credential, error) {
+	rows, err := s.db.Query(ctx, `SELECT id, user_id, project_id, type, sealed_blob FROM credentials `+q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*credential
+	for rows.Next() {
+		c := &credential{}
+		var sealed string
+		if err := rows.Scan(&c.ID, &c.UserID, &c.ProjectID, &c.Type, &sealed); err != nil {
+			return nil, err
+		}
+		if c.Blob, err = s.sealer.open(sealed); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (s *Service) getCredential(ctx context.Context, id string) (*credential, error) {
+	cs, err := s.scanCredentials(ctx, `WHERE id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 {
+		return nil, notFound("credential", id)
+	}
+	return cs[0], nil
+}
+
+// insertCredential validates and stores c; an EC2 blob gets its id from the access key.
+func (s *Service) insertCredential(ctx context.Context, c *credential) error {
+	var access any
+	if c.Type == "ec2" {
+		var b ec2Blob
+		if err := json.Unmarshal([]byte(c.Blob), &b); err != nil || b.Access == "" || b.Secret == "" {
+			return badRequest("Invalid blob in credential: an ec2 blob is a JSON object with 'access' and 'secret'.")
+		}
+		if c.ProjectID == "" {
+			return badRequest("Invalid input for field 'project_id': an ec2 credential needs a project.")
+		}
+		c.ID, access = ec2ID(b.Access), b.Access
+	}
+	_, err := s.db.Exec(ctx, `INSERT INTO credentials (id, user_id, project_id, type, access_key, sealed_blob) VALUES (?, ?, ?, ?, ?, ?)`,
+		c.ID, c.UserID, c.ProjectID, c.Type, access, s.sealer.seal(c.Blob))
+	if err != nil {
+		return duplicate(err, "credential", c.ID)
+	}
+	return nil
+}
+
+// checkCredentialOwner checks that the caller may handle the credentials of
+// userID for projectID: its own, for a project it holds a role on, or admin.
+func (s *Service) checkCredentialOwner(ctx context.Context, tok *Token, userID, projectID string) error {
+	if err := enforce(tok, "identity:owner_credentials", policy.Target{UserID: userID}); err != nil {
+		return err
+	}
+	if projectID == "" || tok.Credentials().HasRole(policy.Admin) {
+		return nil
+	}
+	p, err := s.getProject(ctx, projectID)
+	if err != nil {
+		return badRequest("Could not find project: %s.", projectID)
+	}
+	roles, err := s.userRoles(ctx, userID, "project", p.ID, p.DomainID)
+	if err != nil {
+		return err
+	}
+	if len(roles) == 0 {
+		return forbidden("User %s has no role on project %s.", userID, projectID)
+	}
+	return nil
+}
+
+type credentialBody struct {
+	Credential struct {
+		Blob      *string `json:"blob"`
+		ProjectID *string `json:"project_id"`
+		Type      *string `json:"type"`
+		UserID    *string `json:"user_id"`
+	} `json:"credential"`
+}
+
+func (s *Service) createCredential(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	var body credentialBody
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		return err
+	}
+	b := &body.Credential
+	if b.Blob == nil || b.Type == nil || b.UserID == nil || *b.Type == "" {
+		return badRequest("Invalid input for field 'credential': 'blob', 'type' and 'user_id' are required.")
+	}
+	c := &credential{ID: newID(), UserID: *b.UserID, Type: *b.Type, Blob: *b.Blob}
+	if b.ProjectID != nil {
+		c.ProjectID = *b.ProjectID
+	}
+	ctx := r.Context()
+	if err := s.checkCredentialOwner(ctx, tok, c.UserID, c.ProjectID); err != nil {
+		return err
+	}
+	if _, err := s.getUser(ctx, c.UserID); err != nil {
+		return badRequest("Could not find user: %s.", c.UserID)
+	}
+	if err := s.insertCredential(ctx, c); err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusCreated, map[string]any{"credential": s.credentialJSON(c)})
+	return nil
+}
+
+func (s *Service) listCredentials(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	q := `WHERE 1 = 1`
+	var args []any
+	userID := r.URL.Query().Get("user_id")
+	if !tok.Credentials().HasRole(policy.Admin) {
+		if userID != "" && userID != tok.UserID {
+			return enforce(tok, "identity:owner_credentials", policy.Target{UserID: userID})
+		}
+		userID = tok.UserID
+	}
+	if userID != "" {
+		q += ` AND user_id = ?`
+		args = append(args, userID)
+	}
+	if typ := r.URL.Query().Get("type"); typ != "" {
+		q += ` AND type = ?`
+		args = append(args, typ)
+	}
+	cs, err := s.scanCredentials(r.Context(), q+` ORDER BY id`, args...)
+	if err != nil {
+		return err
+	}
+	out := []map[string]any{}
+	for _, c := range cs {
+		out = append(out, s.credentialJSON(c))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"credentials": out, "links": s.listLinks(r)})
+	return nil
+}
+
+// credentialFor loads the credential in the path; another user's credential
+// is reported as missing so that ids cannot be probed.
+func (s *Service) credentialFor(r *http.Request, tok *Token) (*credential, error) {
+	id := r.PathValue("credential_id")
+	c, err := s.getCredential(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if !policy.Allowed(tok.Credentials(), "identity:owner_credentials", policy.Target{UserID: c.UserID}) {
+		return nil, notFound("credential", id)
+	}
+	return c, nil
+}
+
+func (s *Service) showCredential(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	c, err := s.credentialFor(r, tok)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"credential": s.credentialJSON(c)})
+	return nil
+}
+
+func (s *Service) updateCredential(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	c, err := s.credentialFor(r, tok)
+	if err != nil {
+		return err
+	}
+	var body credentialBody
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		return err
+	}
+	b := &body.Credential
+	if (b.Type != nil && *b.Type != c.Type) || (b.UserID != nil && *b.UserID != c.UserID) {
+		return badRequest("A credential's 'type' and 'user_id' cannot change.")
+	}
+	if c.Type == "ec2" && (b.Blob != nil || b.ProjectID != nil) {
+		return badRequest("An ec2 credential cannot be changed; delete it and create a new one.")
+	}
+	if b.ProjectID != nil {
+		if err := s.checkCredentialOwner(r.Context(), tok, c.UserID, *b.ProjectID); err != nil {
+			return err
+		}
+		c.ProjectID = *b.ProjectID
+	}
+	if b.Blob != nil {
+		c.Blob = *b.Blob
+	}
+	if _, err := s.db.Exec(r.Context(), `UPDATE credentials SET project_id = ?, sealed_blob = ? WHERE id = ?`,
+		c.ProjectID, s.sealer.seal(c.Blob), c.ID); err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"credential": s.credentialJSON(c)})
+	return nil
+}
+
+func (s *Service) deleteCredential(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	c, err := s.credentialFor(r, tok)
+	if err != nil {
+		return err
+	}
+	if err := store.Affected(s.db.Exec(r.Context(), `DELETE FROM credentials WHERE id = ?`, c.ID)); err != nil {
+		return notFound("credential", c.ID)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// OS-EC2: /v3/users/{user_id}/credentials/OS-EC2
+
+func (s *Service) ec2JSON(c *credential) map[string]any {
+	var b ec2Blob
+	json.Unmarshal([]byte(c.Blob), &b)
+	return map[string]any{"user_id": c.UserID, "tenant_id": c.ProjectID, "access": b.Access, "secret": b.Secret,
+		"trust_id": nil, "links": map[string]any{"self": s.url("/v3/users/" + c.UserID + "/credentials/OS-EC2/" + b.Access)}}
+}
+
+func (s *Service) createEC2(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	uid := r.PathValue("user_id")
+	var body struct {
+		TenantID *string `json:"tenant_id"`
+	}
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		return err
+	}
+	if body.TenantID == nil || *body.TenantID == "" {
+		return badRequest("Invalid input for field 'tenant_id': 'tenant_id' is a required property.")
+	}
+	ctx := r.Context()
+	if err := s.checkCredentialOwner(ctx, tok, uid, *body.TenantID); err != nil {
+		return err
+	}
+	if _, err := s.getUser(ctx, uid); err != nil {
+		return err
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	blob, _ := json.Marshal(ec2Blob{Access: hex.EncodeToString(key[:16]), Secret: hex.EncodeToString(key[16:])})
+	c := &credential{UserID: uid, ProjectID: *body.TenantID, Type: "ec2", Blob: string(blob)}
+	if err := s.insertCredential(ctx, c); err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusCreated, map[string]any{"credential": s.ec2JSON(c)})
+	return nil
+}
+
+func (s *Service) listEC2(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	uid := r.PathValue("user_id")
+	if err := enforce(tok, "identity:owner_credentials", policy.Target{UserID: uid}); err != nil {
+		return err
+	}
+	cs, err := s.scanCredentials(r.Context(), `WHERE user_id = ? AND type = 'ec2' ORDER BY id`, uid)
+	if err != nil {
+		return err
+	}
+	out := []map[string]any{}
+	for _, c := range cs {
+		out = append(out, s.ec2JSON(c))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"credentials": out, "links": s.listLinks(r)})
+	return nil
+}
+
+// ec2For loads the EC2 credential named by the path's user and access key.
+func (s *Service) ec2For(r *http.Request, tok *Token) (*credential, error) {
+	uid, access := r.PathValue("user_id"), r.PathValue("access")
+	if err := enforce(tok, "identity:owner_credentials", policy.Target{UserID: uid}); err != nil {
+		return nil, err
+	}
+	cs, err := s.scanCredentials(r.Context(), `WHERE id = ? AND user_id = ? AND type = 'ec2'`, ec2ID(access), uid)
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 {
+		return nil, notFound("credential", access)
+	}
+	return cs[0], nil
+}
+
+func (s *Service) showEC2(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	c, err := s.ec2For(r, tok)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"credential": s.ec2JSON(c)})
+	return nil
+}
+
+func (s *Service) deleteEC2(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	c, err := s.ec2For(r, tok)
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.Exec(r.Context(), `DELETE FROM credentials WHERE id = ?`, c.ID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

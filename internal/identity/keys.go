@@ -1,0 +1,116 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"sync"
+	"time"
+
+	"github.com/sovcloud/sov/internal/store"
+)
+
+// keyring holds the token signing keys: one primary that signs, and older
+// ones that still verify until every token they signed has expired.
+type keyring struct {
+	db       *store.DB
+	lifetime time.Duration
+
+	mu         sync.RWMutex // protects following
+	keys       map[string][]byte
+	primaryID  string
+	lastReload time.Time
+}
+
+func newKeyring(ctx context.Context, db *store.DB, lifetime time.Duration) (*keyring, error) {
+	k := &keyring{db: db, lifetime: lifetime}
+	if err := k.load(ctx); err != nil {
+		return nil, err
+	}
+	if k.primaryID == "" {
+		if err := k.Rotate(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+func (k *keyring) load(ctx context.Context) error {
+	rows, err := k.db.Query(ctx, `SELECT id, secret, primary_key FROM signing_keys`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	keys := map[string][]byte{}
+	primary := ""
+	for rows.Next() {
+		var id, secret string
+		var isPrimary bool
+		if err := rows.Scan(&id, &secret, &isPrimary); err != nil {
+			return err
+		}
+		b, err := base64.StdEncoding.DecodeString(secret)
+		if err != nil {
+			return err
+		}
+		keys[id] = b
+		if isPrimary {
+			primary = id
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	k.keys, k.primaryID, k.lastReload = keys, primary, time.Now()
+	k.mu.Unlock()
+	return nil
+}
+
+// Rotate makes a new primary key and drops keys that can no longer have
+// signed an unexpired token (older than two token lifetimes).
+func (k *keyring) Rotate(ctx context.Context) error {
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	id := newID()[:12]
+	now := time.Now()
+	err := k.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE signing_keys SET primary_key = ?`, false); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM signing_keys WHERE created_at < ?`, now.Add(-2*k.lifetime).Unix()); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO signing_keys (id, secret, created_at, primary_key) VALUES (?, ?, ?, ?)`,
+			id, base64.StdEncoding.EncodeToString(secret), now.Unix(), true)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return k.load(ctx)
+}
+
+func (k *keyring) primary() (string, []byte) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.primaryID, k.keys[k.primaryID]
+}
+
+// keyFor returns the key with the given id. An unknown id makes the keyring
+// reload from the store, at most once a second, so that keys rotated by
+// another server are found.
+func (k *keyring) keyFor(id string) []byte {
+	k.mu.RLock()
+	key, stale := k.keys[id], time.Since(k.lastReload) > time.Second
+	k.mu.RUnlock()
+	if key != nil || !stale {
+		return key
+	}
+	if err := k.load(context.Background()); err != nil {
+		return nil
+	}
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.keys[id]
+}

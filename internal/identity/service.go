@@ -1,0 +1,160 @@
+// Package identity is sov's Keystone v3-compatible identity service: tokens,
+// the service catalog, domains, projects, users, groups, roles and role
+// assignments, application credentials and EC2 credentials.
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sovcloud/sov/internal/policy"
+	"github.com/sovcloud/sov/internal/store"
+)
+
+// Config configures the identity service.
+type Config struct {
+	// PublicURL is the base URL clients reach the API listener at, e.g. "http://127.0.0.1:5000".
+	PublicURL string
+	// Region is the region id published in the catalog.
+	Region string
+	// TokenLifetime is how long an issued token is valid.
+	TokenLifetime time.Duration
+	// LockoutAttempts locks a user after that many failed password
+	// authentications in a row; 0 disables lockout.
+	LockoutAttempts int
+	// LockoutDuration is how long a locked user stays locked.
+	LockoutDuration time.Duration
+	// BcryptCost is the cost of new password hashes.
+	BcryptCost int
+}
+
+// Service serves the Keystone v3 API.
+type Service struct {
+	cfg     Config
+	db      *store.DB
+	log     *slog.Logger
+	keys    *keyring
+	revoked *revocations
+	catalog *catalogCache
+	pw      *passwordCache
+	sealer  *sealer
+}
+
+// New opens the identity service on db. credentialKey encrypts EC2 secrets at rest.
+func New(ctx context.Context, cfg Config, db *store.DB, credentialKey []byte, log *slog.Logger) (*Service, error) {
+	if cfg.TokenLifetime == 0 {
+		cfg.TokenLifetime = time.Hour
+	}
+	if cfg.Region == "" {
+		cfg.Region = "RegionOne"
+	}
+	if cfg.LockoutDuration == 0 {
+		cfg.LockoutDuration = 5 * time.Minute
+	}
+	s := &Service{cfg: cfg, db: db, log: log, pw: newPasswordCache()}
+	var err error
+	if s.keys, err = newKeyring(ctx, db, cfg.TokenLifetime); err != nil {
+		return nil, err
+	}
+	if s.revoked, err = loadRevocations(ctx, db, cfg.TokenLifetime); err != nil {
+		return nil, err
+	}
+	if s.sealer, err = newSealer(credentialKey); err != nil {
+		return nil, err
+	}
+	s.catalog = &catalogCache{db: db}
+	if err := s.catalog.reload(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// RotateSigningKey makes a new primary token signing key; tokens signed with
+// the previous keys stay valid until they expire.
+func (s *Service) RotateSigningKey(ctx context.Context) error { return s.keys.Rotate(ctx) }
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+type authedFunc func(w http.ResponseWriter, r *http.Request, tok *Token) error
+
+// public adapts a handler that needs no token.
+func (s *Service) public(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+// authed adapts a handler that needs a valid X-Auth-Token.
+func (s *Service) authed(h authedFunc) http.HandlerFunc {
+	return s.public(func(w http.ResponseWriter, r *http.Request) error {
+		tok, err := s.ValidateToken(r.Header.Get("X-Auth-Token"))
+		if err != nil {
+			return err
+		}
+		return h(w, r, tok)
+	})
+}
+
+// ValidateToken verifies a token string: signature, expiry and revocation.
+// It reads no database.
+func (s *Service) ValidateToken(raw string) (*Token, error) {
+	if raw == "" {
+		return nil, unauthorized("The request you have made requires authentication.")
+	}
+	tok, err := parseToken(raw, s.keys.keyFor)
+	if err != nil {
+		return nil, unauthorized("The request you have made requires authentication.")
+	}
+	if time.Now().UnixMicro() >= tok.ExpiresAt {
+		return nil, unauthorized("The token has expired.")
+	}
+	if s.revoked.isRevoked(tok) {
+		return nil, unauthorized("The token has been revoked.")
+	}
+	return tok, nil
+}
+
+// Credentials returns the policy view of a token.
+func (t *Token) Credentials() *policy.Credentials {
+	c := &policy.Credentials{UserID: t.UserID, UserDomainID: t.UserDomainID, ProjectID: t.ProjectID,
+		ProjectDomainID: t.ProjectDomainID, DomainID: t.DomainID}
+	for _, r := range t.Roles {
+		c.Roles = append(c.Roles, r.Name)
+	}
+	return c
+}
+
+func enforce(tok *Token, action string, t policy.Target) error {
+	return policy.Enforce(tok.Credentials(), action, t)
+}
+
+// newID returns a Keystone-style id: 32 lowercase hex digits.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// url returns the public URL of an identity API path such as "/v3/projects/x".
+func (s *Service) url(path string) string {
+	return s.cfg.PublicURL + "/identity" + path
+}
+
+// boolQuery parses an optional boolean query parameter the way Keystone does.
+func boolQuery(r *http.Request, name string) (value, present bool) {
+	v, ok := r.URL.Query()[name]
+	if !ok {
+		return false, false
+	}
+	s := strings.ToLower(strings.Join(v, ""))
+	return s == "" || s == "true" || s == "1" || s == "yes", true
+}
+
+// noTarget is the target of actions on global resources.
+var noTarget = policy.Target{}

@@ -1,0 +1,184 @@
+// Package policy is sov's one authorisation layer: it decides, from the roles
+// and scope of a validated token, whether an action on a target is allowed.
+//
+// The roles are the SCS ones (scs-0302): admin (the whole cloud), manager
+// (self-service inside one domain, never beyond it), member and reader.
+// Role implication is admin ⇒ manager ⇒ member ⇒ reader; tokens carry the
+// implied roles already.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// The SCS role names.
+const (
+	Admin   = "admin"
+	Manager = "manager"
+	Member  = "member"
+	Reader  = "reader"
+)
+
+// ErrForbidden is returned when the policy denies an action.
+var ErrForbidden = errors.New("policy: forbidden")
+
+// Implied lists, for each role, the roles it implies (transitively).
+var Implied = map[string][]string{
+	Admin:   {Manager, Member, Reader},
+	Manager: {Member, Reader},
+	Member:  {Reader},
+}
+
+// DomainManagedRoles are the roles a domain manager may grant and revoke
+// inside its own domain (the CSP whitelist of scs-0302).
+var DomainManagedRoles = []string{Member, Reader, "load-balancer_member"}
+
+// Credentials are the facts of a validated token that rules look at.
+type Credentials struct {
+	UserID       string
+	UserDomainID string
+	// ProjectID and ProjectDomainID are set for a project-scoped token.
+	ProjectID       string
+	ProjectDomainID string
+	// DomainID is set for a domain-scoped token.
+	DomainID string
+	// Roles are the role names in the token, implied ones included.
+	Roles []string
+}
+
+// HasRole reports whether the credentials carry the role name.
+func (c *Credentials) HasRole(name string) bool { return slices.Contains(c.Roles, name) }
+
+// Target describes what an action is applied to; rules read the fields they need.
+type Target struct {
+	// DomainID is the domain that owns the target (or is the target).
+	DomainID string
+	// ProjectID is the project that owns the target (or is the target).
+	ProjectID string
+	// UserID is the user that owns the target (or is the target).
+	UserID string
+	// RoleName is the role being granted, revoked or read.
+	RoleName string
+}
+
+type rule func(c *Credentials, t Target) bool
+
+func admin(c *Credentials, _ Target) bool { return c.HasRole(Admin) }
+
+// domainManager allows a domain-scoped manager acting inside its own domain.
+func domainManager(c *Credentials, t Target) bool {
+	return c.DomainID != "" && c.DomainID == t.DomainID && c.HasRole(Manager)
+}
+
+// domainReader allows any role on a domain-scoped token of the target's domain.
+func domainReader(c *Credentials, t Target) bool {
+	return c.DomainID != "" && c.DomainID == t.DomainID && c.HasRole(Reader)
+}
+
+// domainManagedRole allows a domain manager to handle whitelisted roles only.
+func domainManagedRole(c *Credentials, t Target) bool {
+	return domainManager(c, t) && slices.Contains(DomainManagedRoles, t.RoleName)
+}
+
+// anyManager allows a manager of any domain (used for listing roles).
+func anyManager(c *Credentials, _ Target) bool { return c.DomainID != "" && c.HasRole(Manager) }
+
+func projectReader(c *Credentials, t Target) bool {
+	return c.ProjectID != "" && c.ProjectID == t.ProjectID && c.HasRole(Reader)
+}
+
+// projectInDomain allows a token scoped to a project of the target domain.
+func projectInDomain(c *Credentials, t Target) bool {
+	return c.ProjectDomainID != "" && c.ProjectDomainID == t.DomainID
+}
+
+func self(c *Credentials, t Target) bool { return t.UserID != "" && c.UserID == t.UserID }
+
+func authenticated(*Credentials, Target) bool { return true }
+
+func anyOf(rules ...rule) rule {
+	return func(c *Credentials, t Target) bool {
+		for _, r := range rules {
+			if r(c, t) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// rules maps each action to the rule that allows it. An action not listed is denied.
+var rules = map[string]rule{
+	"identity:list_domains":  anyOf(admin, anyManager),
+	"identity:get_domain":    anyOf(admin, domainReader, projectInDomain),
+	"identity:create_domain": admin,
+	"identity:update_domain": admin,
+	"identity:delete_domain": admin,
+
+	"identity:list_projects":  anyOf(admin, domainReader),
+	"identity:get_project":    anyOf(admin, domainReader, projectReader),
+	"identity:create_project": anyOf(admin, domainManager),
+	"identity:update_project": anyOf(admin, domainManager),
+	"identity:delete_project": anyOf(admin, domainManager),
+
+	"identity:list_users":  anyOf(admin, domainReader),
+	"identity:get_user":    anyOf(admin, domainReader, self),
+	"identity:create_user": anyOf(admin, domainManager),
+	"identity:update_user": anyOf(admin, domainManager),
+	"identity:delete_user": anyOf(admin, domainManager),
+
+	"identity:list_groups":            anyOf(admin, domainReader),
+	"identity:get_group":              anyOf(admin, domainReader),
+	"identity:create_group":           anyOf(admin, domainManager),
+	"identity:update_group":           anyOf(admin, domainManager),
+	"identity:delete_group":           anyOf(admin, domainManager),
+	"identity:list_users_in_group":    anyOf(admin, domainReader),
+	"identity:add_user_to_group":      anyOf(admin, domainManager),
+	"identity:remove_user_from_group": anyOf(admin, domainManager),
+	"identity:list_groups_for_user":   anyOf(admin, domainReader, self),
+
+	"identity:list_roles": anyOf(admin, anyManager),
+	"identity:get_role": anyOf(admin, func(c *Credentials, t Target) bool {
+		return anyManager(c, t) && slices.Contains(DomainManagedRoles, t.RoleName)
+	}),
+	"identity:create_role": admin,
+	"identity:update_role": admin,
+	"identity:delete_role": admin,
+
+	"identity:list_grants":           anyOf(admin, domainReader),
+	"identity:check_grant":           anyOf(admin, domainReader),
+	"identity:create_grant":          anyOf(admin, domainManagedRole),
+	"identity:revoke_grant":          anyOf(admin, domainManagedRole),
+	"identity:list_role_assignments": anyOf(admin, domainReader, self),
+
+	"identity:list_services":   authenticated,
+	"identity:get_service":     authenticated,
+	"identity:create_service":  admin,
+	"identity:update_service":  admin,
+	"identity:delete_service":  admin,
+	"identity:list_endpoints":  authenticated,
+	"identity:get_endpoint":    authenticated,
+	"identity:create_endpoint": admin,
+	"identity:update_endpoint": admin,
+	"identity:delete_endpoint": admin,
+
+	"identity:owner_credentials": anyOf(admin, self),
+}
+
+// Enforce returns nil when the credentials allow action on target and an
+// error wrapping ErrForbidden otherwise.
+func Enforce(c *Credentials, action string, t Target) error {
+	r, ok := rules[action]
+	if !ok {
+		return fmt.Errorf("%w: unknown action %s", ErrForbidden, action)
+	}
+	if c == nil || !r(c, t) {
+		return fmt.Errorf("%w: %s", ErrForbidden, action)
+	}
+	return nil
+}
+
+// Allowed reports whether the credentials allow action on target.
+func Allowed(c *Credentials, action string, t Target) bool { return Enforce(c, action, t) == nil }

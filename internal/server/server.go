@@ -1,0 +1,207 @@
+// Package server wires sov together: configuration, the store, the API
+// services and the HTTP listener, with health, readiness and metrics.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/identity"
+	"github.com/sovcloud/sov/internal/store"
+)
+
+// Config configures a sov server.
+type Config struct {
+	// DataDir holds the SQLite database and the server's secrets.
+	DataDir string
+	// Database is a PostgreSQL URL; empty means SQLite in DataDir.
+	Database string
+	// Listen is the address of the API listener, e.g. "127.0.0.1:5000".
+	Listen string
+	// PublicURL is the URL clients use for the API listener; empty means
+	// http:// plus the address actually listened on.
+	PublicURL string
+	// AdminPassword is the bootstrap admin's password, used when the admin is created.
+	AdminPassword string
+	// Identity configures the identity service; its PublicURL is filled in.
+	Identity identity.Config
+	// KeyRotation is how often a new token signing key is made; 0 never.
+	KeyRotation time.Duration
+}
+
+// Server is a running sov.
+type Server struct {
+	// URL is the public base URL of the API listener.
+	URL string
+
+	db       *store.DB
+	http     *http.Server
+	identity *identity.Service
+	log      *slog.Logger
+	stop     context.CancelFunc
+}
+
+// Start opens the store, bootstraps the cloud and starts serving.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: data dir: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen: %w", err)
+	}
+	s := &Server{URL: strings.TrimSuffix(cfg.PublicURL, "/"), log: log}
+	if s.URL == "" {
+		s.URL = "http://" + ln.Addr().String()
+	}
+	if err := s.open(ctx, cfg); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	s.identity.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s.http = &http.Server{
+		Handler:           httpapi.Wrap(mux, log, httpapi.NewMetrics(reg)),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	go s.http.Serve(ln)
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop = stop
+	if cfg.KeyRotation > 0 {
+		go s.rotateKeys(bg, cfg.KeyRotation)
+	}
+	return s, nil
+}
+
+func (s *Server) open(ctx context.Context, cfg Config) error {
+	dsn := cfg.Database
+	if dsn == "" {
+		dsn = filepath.Join(cfg.DataDir, "sov.db")
+	}
+	var err error
+	if s.db, err = store.Open(ctx, dsn); err != nil {
+		return err
+	}
+	key, err := secretFile(filepath.Join(cfg.DataDir, "credential.key"), 32)
+	if err != nil {
+		s.db.Close()
+		return err
+	}
+	idc := cfg.Identity
+	idc.PublicURL = s.URL
+	if s.identity, err = identity.New(ctx, idc, s.db, key, s.log); err != nil {
+		s.db.Close()
+		return err
+	}
+	err = s.identity.Bootstrap(ctx, identity.BootstrapConfig{AdminUser: "admin", AdminPassword: cfg.AdminPassword, AdminProject: "admin"})
+	if err != nil {
+		s.db.Close()
+		return err
+	}
+	return nil
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var one int
+	if err := s.db.QueryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
+		http.Error(w, "store not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+func (s *Server) rotateKeys(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.identity.RotateSigningKey(ctx); err != nil {
+				s.log.Error("token signing key rotation failed", "err", err)
+			} else {
+				s.log.Info("token signing key rotated")
+			}
+		}
+	}
+}
+
+// Identity returns the identity service.
+func (s *Server) Identity() *identity.Service { return s.identity }
+
+// Close stops serving, waiting up to a few seconds for requests in flight, and closes the store.
+func (s *Server) Close() error {
+	s.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	return errors.Join(err, s.db.Close())
+}
+
+// secretFile returns the n random bytes stored at path, creating them on first use.
+func secretFile(path string, n int) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) != n {
+			return nil, fmt.Errorf("server: %s must hold %d bytes, has %d", path, n, len(b))
+		}
+		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	b = make([]byte, n)
+	rand.Read(b)
+	if err := writeFileAtomic(path, b, 0o600); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// writeFileAtomic writes data to a temporary file, syncs it and renames it over path.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
