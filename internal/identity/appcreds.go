@@ -303,5 +303,8 @@ func (s *Service) authAppCred(ctx context.Context, tok *Token, ref *appCredAuth,
 		return unauthorized("The user no longer holds any role of the application credential.")
 	}
 	tok.AppCredID = a.ID
+	if a.ExpiresAt != 0 && a.ExpiresAt*1_000_000 < tok.ExpiresAt {
+		tok.ExpiresAt = a.ExpiresAt * 1_000_000
+	}
 	return nil
 }

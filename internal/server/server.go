@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +54,8 @@ type Server struct {
 	identity *identity.Service
 	log      *slog.Logger
 	stop     context.CancelFunc
+	closing  sync.Once
+	closeErr error
 }
 
 // Start opens the store, bootstraps the cloud and starts serving.
@@ -152,13 +155,16 @@ func (s *Server) rotateKeys(ctx context.Context, every time.Duration) {
 // Identity returns the identity service.
 func (s *Server) Identity() *identity.Service { return s.identity }
 
-// Close stops serving, waiting up to a few seconds for requests in flight, and closes the store.
+// Close stops serving, waiting up to a few seconds for requests in flight,
+// and closes the store. Calling it again does nothing.
 func (s *Server) Close() error {
-	s.stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.http.Shutdown(ctx)
-	return errors.Join(err, s.db.Close())
+	s.closing.Do(func() {
+		s.stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.closeErr = errors.Join(s.http.Shutdown(ctx), s.db.Close())
+	})
+	return s.closeErr
 }
 
 // secretFile returns the n random bytes stored at path, creating them on first use.

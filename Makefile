@@ -1,0 +1,23 @@
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: build up test bench clean
+
+# bin/sov, the one binary.
+build:
+	$(GO) build -o bin/sov ./cmd/sov
+
+# Start an all-in-one cloud with embedded defaults (data in ./sov-data).
+up: build
+	./bin/sov up --data-dir sov-data
+
+# Run every test (installs what the tests need on Debian).
+test:
+	./scripts/test.sh
+
+# Measure token issue/validate against the cloud started by `make up`.
+bench: build
+	./bin/sov bench --auth-url http://127.0.0.1:5000/identity/v3 --password "$$(cat sov-data/admin-password)"
+
+clean:
+	rm -rf bin

@@ -1,0 +1,192 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sovcloud/sov/internal/cli"
+)
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startUp runs `sov up` in-process on a free port and returns the path of
+// the clouds.yaml it wrote.
+func startUp(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- cli.Run(ctx, []string{"up", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--log-level", "warn"}, out, &syncBuffer{})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("sov up: %v", err)
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "Press Ctrl-C") {
+		select {
+		case err := <-done:
+			t.Fatalf("sov up exited: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sov up did not come up:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	m := regexp.MustCompile(`clouds\.yaml\s+(\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no clouds.yaml in output:\n%s", out.String())
+	}
+	return m[1]
+}
+
+// requireOpenStackCLI skips without the openstack CLI, except in CI where
+// its absence is a failure.
+func requireOpenStackCLI(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("openstack"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the openstack CLI (python3-openstackclient) is required in CI")
+		}
+		t.Skip("openstack CLI not installed")
+	}
+}
+
+// osc runs the openstack CLI against clouds.yaml and returns its stdout.
+func osc(t *testing.T, clouds string, wantOK bool, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("openstack", args...)
+	cmd.Env = append(os.Environ(), "OS_CLIENT_CONFIG_FILE="+clouds)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if wantOK && err != nil {
+		t.Fatalf("openstack %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	if !wantOK && err == nil {
+		t.Fatalf("openstack %s succeeded, want failure:\n%s", strings.Join(args, " "), stdout.String())
+	}
+	return stdout.String() + stderr.String()
+}
+
+func jsonOut(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("openstack output is not JSON: %v\n%s", err, s)
+	}
+}
+
+func TestOpenStackCLI(t *testing.T) {
+	requireOpenStackCLI(t)
+	clouds := startUp(t)
+	admin := []string{"--os-cloud", "sov"}
+	run := func(args ...string) string { return osc(t, clouds, true, append(admin, args...)...) }
+
+	var tok map[string]string
+	jsonOut(t, run("token", "issue", "-f", "json"), &tok)
+	if tok["id"] == "" || tok["project_id"] == "" || tok["expires"] == "" {
+		t.Fatalf("token issue = %v", tok)
+	}
+	run("project", "create", "demo")
+	run("project", "create", "other")
+	var projects []map[string]any
+	jsonOut(t, run("project", "list", "-f", "json"), &projects)
+	if len(projects) != 3 {
+		t.Errorf("project list = %v, want admin, demo, other", projects)
+	}
+	run("user", "create", "--password", "alice-pw", "--domain", "default", "alice")
+	run("user", "create", "--password", "bob-pw", "--domain", "default", "bob")
+	run("role", "add", "--project", "demo", "--user", "alice", "member")
+	run("role", "add", "--project", "other", "--user", "bob", "member")
+	var assignments []map[string]any
+	jsonOut(t, run("role", "assignment", "list", "--user", "alice", "--project", "demo", "--names", "-f", "json"), &assignments)
+	if len(assignments) != 1 || assignments[0]["Role"] != "member" || assignments[0]["User"] != "alice@Default" {
+		t.Errorf("role assignment list = %v", assignments)
+	}
+
+	// As alice: an application credential, then a token from it.
+	authURL := regexp.MustCompile(`auth_url: (\S+)`).FindStringSubmatch(readFile(t, clouds))[1]
+	alice := userArgs(authURL, "alice", "demo")
+	var ac map[string]any
+	jsonOut(t, osc(t, clouds, true, append(alice, "application", "credential", "create", "ci", "-f", "json")...), &ac)
+	if ac["secret"] == nil || ac["id"] == nil {
+		t.Fatalf("application credential create = %v", ac)
+	}
+	jsonOut(t, osc(t, filepath.Join(t.TempDir(), "none.yaml"), true, "--os-auth-type", "v3applicationcredential", "--os-auth-url", authURL,
+		"--os-application-credential-id", ac["id"].(string), "--os-application-credential-secret", ac["secret"].(string),
+		"token", "issue", "-f", "json"), &tok)
+	if tok["project_id"] == "" {
+		t.Errorf("app credential token = %v", tok)
+	}
+	var ec2 map[string]any
+	jsonOut(t, osc(t, clouds, true, append(alice, "ec2", "credentials", "create", "-f", "json")...), &ec2)
+	if ec2["access"] == nil || ec2["secret"] == nil {
+		t.Fatalf("ec2 credentials create = %v", ec2)
+	}
+	var ec2s []map[string]any
+	jsonOut(t, osc(t, clouds, true, append(alice, "ec2", "credentials", "list", "-f", "json")...), &ec2s)
+	if len(ec2s) != 1 {
+		t.Errorf("ec2 credentials list = %v", ec2s)
+	}
+
+	// Isolation: bob sees neither alice's project nor her credentials.
+	bob := userArgs(authURL, "bob", "other")
+	osc(t, clouds, false, append(bob, "project", "show", "demo")...)
+	osc(t, clouds, false, append(bob, "user", "show", "alice")...)
+	jsonOut(t, osc(t, clouds, true, append(bob, "ec2", "credentials", "list", "-f", "json")...), &ec2s)
+	if len(ec2s) != 0 {
+		t.Errorf("bob's ec2 credentials list = %v", ec2s)
+	}
+	// Bad input: unknown names and duplicates fail cleanly.
+	if out := osc(t, clouds, false, append(admin, "project", "show", "no-such-project")...); !strings.Contains(out, "No project") {
+		t.Errorf("unknown project: %s", out)
+	}
+	if out := osc(t, clouds, false, append(admin, "project", "create", "demo")...); !strings.Contains(out, "409") && !strings.Contains(out, "Conflict") {
+		t.Errorf("duplicate project: %s", out)
+	}
+}
+
+// userArgs are the flags to act as a user created with password <name>-pw.
+// (With --os-cloud, the cloud's own project would win over --os-project-name.)
+func userArgs(authURL, name, project string) []string {
+	return []string{"--os-auth-url", authURL, "--os-identity-api-version", "3", "--os-username", name, "--os-password", name + "-pw",
+		"--os-user-domain-name", "Default", "--os-project-name", project, "--os-project-domain-name", "Default"}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

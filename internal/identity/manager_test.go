@@ -1,0 +1,168 @@
+package identity_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/domains"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/groups"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
+)
+
+// TestDomainManager checks scs-0302: a manager administers users, projects,
+// groups and role assignments inside its own domain and nothing beyond it.
+func TestDomainManager(t *testing.T) {
+	c := newCloud(t)
+	a, b := c.domain("scs-test-domain-a"), c.domain("scs-test-domain-b")
+	mgrA := c.user("manager-a", a.ID)
+	c.grant("manager", roles.AssignOpts{UserID: mgrA.ID, DomainID: a.ID})
+	m := c.loginDomain(mgrA, a.ID)
+	bProject := c.project("b-project", b.ID)
+	bUser := c.user("b-user", b.ID)
+
+	// Inside its domain: projects, users, groups, membership, member grants.
+	p, err := projects.Create(ctx, m, projects.CreateOpts{Name: "a-project", DomainID: a.ID}).Extract()
+	wantStatus(t, "create project in own domain", err, 0)
+	u, err := users.Create(ctx, m, users.CreateOpts{Name: "a-user", DomainID: a.ID, Password: "a-user-pw"}).Extract()
+	wantStatus(t, "create user in own domain", err, 0)
+	g, err := groups.Create(ctx, m, groups.CreateOpts{Name: "a-group", DomainID: a.ID}).Extract()
+	wantStatus(t, "create group in own domain", err, 0)
+	wantStatus(t, "add to group", users.AddToGroup(ctx, m, g.ID, u.ID).ExtractErr(), 0)
+	wantStatus(t, "grant member", roles.Assign(ctx, m, c.roleID("member"), roles.AssignOpts{UserID: u.ID, ProjectID: p.ID}).ExtractErr(), 0)
+	// The new user can now work in the project.
+	c.loginProject(u, p.ID)
+
+	// Listing is confined to its domain.
+	pages, err := projects.List(m, nil).AllPages(ctx)
+	wantStatus(t, "list projects", err, 0)
+	ps, _ := projects.ExtractProjects(pages)
+	for _, x := range ps {
+		if x.DomainID != a.ID {
+			t.Errorf("manager of %s lists project %s of domain %s", a.ID, x.Name, x.DomainID)
+		}
+	}
+	if len(ps) != 1 {
+		t.Errorf("manager lists %d projects, want 1", len(ps))
+	}
+	_, err = projects.List(m, projects.ListOpts{DomainID: b.ID}).AllPages(ctx)
+	wantStatus(t, "list projects of other domain", err, http.StatusForbidden)
+	_, err = users.List(m, users.ListOpts{DomainID: b.ID}).AllPages(ctx)
+	wantStatus(t, "list users of other domain", err, http.StatusForbidden)
+
+	// Never beyond it.
+	_, err = projects.Create(ctx, m, projects.CreateOpts{Name: "x", DomainID: b.ID}).Extract()
+	wantStatus(t, "create project in other domain", err, http.StatusForbidden)
+	_, err = users.Create(ctx, m, users.CreateOpts{Name: "x", DomainID: b.ID}).Extract()
+	wantStatus(t, "create user in other domain", err, http.StatusForbidden)
+	_, err = projects.Get(ctx, m, bProject.ID).Extract()
+	wantStatus(t, "get other domain's project", err, http.StatusForbidden)
+	wantStatus(t, "delete other domain's user", users.Delete(ctx, m, bUser.ID).ExtractErr(), http.StatusForbidden)
+	wantStatus(t, "grant on other domain's project", roles.Assign(ctx, m, c.roleID("member"), roles.AssignOpts{UserID: u.ID, ProjectID: bProject.ID}).ExtractErr(), http.StatusForbidden)
+	wantStatus(t, "grant to other domain's user", roles.Assign(ctx, m, c.roleID("member"), roles.AssignOpts{UserID: bUser.ID, ProjectID: p.ID}).ExtractErr(), http.StatusForbidden)
+	// Never admin or manager, not even inside its domain.
+	for _, role := range []string{"admin", "manager"} {
+		wantStatus(t, "grant "+role, roles.Assign(ctx, m, c.roleID(role), roles.AssignOpts{UserID: u.ID, ProjectID: p.ID}).ExtractErr(), http.StatusForbidden)
+		wantStatus(t, "grant "+role+" on domain", roles.Assign(ctx, m, c.roleID(role), roles.AssignOpts{UserID: u.ID, DomainID: a.ID}).ExtractErr(), http.StatusForbidden)
+	}
+	// No role or domain administration.
+	_, err = roles.Create(ctx, m, roles.CreateOpts{Name: "evil"}).Extract()
+	wantStatus(t, "create role", err, http.StatusForbidden)
+	_, err = domains.Create(ctx, m, domains.CreateOpts{Name: "evil"}).Extract()
+	wantStatus(t, "create domain", err, http.StatusForbidden)
+
+	// Nothing in domain b changed.
+	pages, _ = projects.List(c.admin, projects.ListOpts{DomainID: b.ID}).AllPages(ctx)
+	if ps, _ := projects.ExtractProjects(pages); len(ps) != 1 {
+		t.Errorf("domain b has %d projects, want 1", len(ps))
+	}
+}
+
+// TestProjectIsolation checks that a member of one project sees nothing of another.
+func TestProjectIsolation(t *testing.T) {
+	c := newCloud(t)
+	d := c.domain("iso")
+	pa, pb := c.project("pa", d.ID), c.project("pb", d.ID)
+	ua, ub := c.user("ua", d.ID), c.user("ub", d.ID)
+	c.grant("member", roles.AssignOpts{UserID: ua.ID, ProjectID: pa.ID})
+	c.grant("member", roles.AssignOpts{UserID: ub.ID, ProjectID: pb.ID})
+	ma := c.loginProject(ua, pa.ID)
+
+	_, err := projects.Get(ctx, ma, pa.ID).Extract()
+	wantStatus(t, "own project", err, 0)
+	_, err = projects.Get(ctx, ma, pb.ID).Extract()
+	wantStatus(t, "other project", err, http.StatusForbidden)
+	_, err = projects.Get(ctx, ma, "0123456789abcdef0123456789abcdef").Extract()
+	wantStatus(t, "unknown project looks like another project", err, http.StatusForbidden)
+	_, err = projects.Update(ctx, ma, pb.ID, projects.UpdateOpts{Name: "stolen"}).Extract()
+	wantStatus(t, "rename other project", err, http.StatusForbidden)
+	wantStatus(t, "delete other project", projects.Delete(ctx, ma, pb.ID).ExtractErr(), http.StatusForbidden)
+	_, err = users.Get(ctx, ma, ub.ID).Extract()
+	wantStatus(t, "get other user", err, http.StatusForbidden)
+	_, err = users.Get(ctx, ma, ua.ID).Extract()
+	wantStatus(t, "get self", err, 0)
+	_, err = projects.List(ma, nil).AllPages(ctx)
+	wantStatus(t, "member lists all projects", err, http.StatusForbidden)
+	wantStatus(t, "member grants", roles.Assign(ctx, ma, c.roleID("member"), roles.AssignOpts{UserID: ua.ID, ProjectID: pb.ID}).ExtractErr(), http.StatusForbidden)
+
+	// Own projects are listed through /v3/users/{id}/projects and /v3/auth/projects.
+	pages, err := users.ListProjects(ma, ua.ID).AllPages(ctx)
+	wantStatus(t, "list own projects", err, 0)
+	ps, _ := projects.ExtractProjects(pages)
+	if len(ps) != 1 || ps[0].ID != pa.ID {
+		t.Errorf("own projects = %+v, want only %s", ps, pa.ID)
+	}
+	pages, err = projects.ListAvailable(ma).AllPages(ctx)
+	wantStatus(t, "auth/projects", err, 0)
+	ps, _ = projects.ExtractProjects(pages)
+	if len(ps) != 1 || ps[0].ID != pa.ID {
+		t.Errorf("auth/projects = %+v, want only %s", ps, pa.ID)
+	}
+	_, err = users.ListProjects(ma, ub.ID).AllPages(ctx)
+	wantStatus(t, "list other user's projects", err, http.StatusForbidden)
+	// pb is untouched.
+	p, err := projects.Get(ctx, c.admin, pb.ID).Extract()
+	if err != nil || p.Name != "pb" {
+		t.Errorf("pb after attacks = %+v, %v", p, err)
+	}
+}
+
+func TestGroupsGiveRoles(t *testing.T) {
+	c := newCloud(t)
+	d := c.domain("grp")
+	p := c.project("p", d.ID)
+	u := c.user("gina", d.ID)
+	g, err := groups.Create(ctx, c.admin, groups.CreateOpts{Name: "devs", DomainID: d.ID}).Extract()
+	wantStatus(t, "create group", err, 0)
+	c.grant("member", roles.AssignOpts{GroupID: g.ID, ProjectID: p.ID})
+	_, err = c.TryLogin(gophercloudPassword(u, p.ID))
+	wantStatus(t, "login before membership", err, http.StatusUnauthorized)
+	wantStatus(t, "add", users.AddToGroup(ctx, c.admin, g.ID, u.ID).ExtractErr(), 0)
+	ok, err := users.IsMemberOfGroup(ctx, c.admin, g.ID, u.ID).Extract()
+	if !ok || err != nil {
+		t.Fatalf("IsMemberOfGroup = %v, %v", ok, err)
+	}
+	client := c.loginProject(u, p.ID)
+
+	// Effective assignments show the user, through the group.
+	pages, err := roles.ListAssignments(c.admin, roles.ListAssignmentsOpts{UserID: u.ID, Effective: ptr(true)}).AllPages(ctx)
+	wantStatus(t, "effective assignments", err, 0)
+	as, _ := roles.ExtractRoleAssignments(pages)
+	if len(as) != 1 || as[0].Scope.Project.ID != p.ID || as[0].User.ID != u.ID {
+		t.Fatalf("effective assignments = %+v", as)
+	}
+	pages, _ = roles.ListAssignments(c.admin, roles.ListAssignmentsOpts{UserID: u.ID}).AllPages(ctx)
+	if as, _ := roles.ExtractRoleAssignments(pages); len(as) != 0 {
+		t.Errorf("direct assignments of %s = %+v, want none", u.ID, as)
+	}
+
+	// Leaving the group revokes the token and the access.
+	wantStatus(t, "remove", users.RemoveFromGroup(ctx, c.admin, g.ID, u.ID).ExtractErr(), 0)
+	_, err = users.Get(ctx, client, u.ID).Extract()
+	wantStatus(t, "token after leaving group", err, http.StatusUnauthorized)
+	_, err = c.TryLogin(gophercloudPassword(u, p.ID))
+	wantStatus(t, "login after leaving group", err, http.StatusUnauthorized)
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,57 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/sovcloud/sov/internal/servertest"
+)
+
+func get(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func TestHealthReadyMetrics(t *testing.T) {
+	srv := servertest.Start(t, nil)
+	if code, body, _ := get(t, srv.URL+"/healthz"); code != 200 || !strings.Contains(body, "ok") {
+		t.Errorf("healthz = %d %q", code, body)
+	}
+	if code, body, _ := get(t, srv.URL+"/readyz"); code != 200 {
+		t.Errorf("readyz = %d %q", code, body)
+	}
+	srv.Admin(t) // one token issue, so the route shows up in the metrics
+	code, body, _ := get(t, srv.URL+"/metrics")
+	if code != 200 || !strings.Contains(body, `sov_http_request_duration_seconds_count{code="201",method="POST",route="POST /identity/v3/auth/tokens"}`) {
+		t.Errorf("metrics = %d, lacks per-route latency of token issue:\n%.2000s", code, body)
+	}
+	_, _, h := get(t, srv.URL+"/identity/v3")
+	if id := h.Get("X-Openstack-Request-Id"); !strings.HasPrefix(id, "req-") {
+		t.Errorf("request id = %q, want req-…", id)
+	}
+}
+
+func TestRestartKeepsState(t *testing.T) {
+	srv := servertest.Start(t, nil)
+	tok := srv.Admin(t).Token()
+	again := srv.Restart(t)
+	req, _ := http.NewRequest("GET", again.AuthURL+"/auth/tokens", nil)
+	req.Header.Set("X-Auth-Token", tok)
+	req.Header.Set("X-Subject-Token", tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("token from before the restart = %d, want 200 (signing keys persist)", resp.StatusCode)
+	}
+}

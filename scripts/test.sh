@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every test of sov: formatting, vet, the Go tests with the race
+# detector on SQLite and again on PostgreSQL, the openstack CLI compatibility
+# tests, and a short fuzz run. On Debian it installs what is missing
+# (python3-openstackclient, postgresql) and starts a throwaway PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+
+sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+need=()
+command -v openstack >/dev/null || need+=(python3-openstackclient)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if ((${#need[@]})); then
+	echo "== installing ${need[*]}"
+	sudo_ apt-get update -q
+	sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+fi
+
+# A PostgreSQL cluster of our own in a temp dir, gone when the tests end.
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+pgdir=$(mktemp -d /tmp/sov-pg.XXXXXX)
+pgport=$((20000 + RANDOM % 20000))
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
+}
+[ "$(id -u)" = 0 ] && chown postgres "$pgdir"
+as_pg "$pgbin/initdb -D $pgdir/data -A trust -U postgres" >/dev/null
+as_pg "$pgbin/pg_ctl -D $pgdir/data -l $pgdir/log -w -o \"-p $pgport -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off\" start" >/dev/null
+trap 'as_pg "$pgbin/pg_ctl -D $pgdir/data -m immediate stop" >/dev/null 2>&1; rm -rf "$pgdir"' EXIT
+postgres_url="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
+
+echo "== gofmt"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "not gofmt'ed:"; echo "$unformatted"; exit 1
+fi
+echo "== go vet"
+go vet ./...
+echo "== go test -race (SQLite)"
+go test -race -count=1 ./...
+echo "== go test -race (PostgreSQL)"
+SOV_TEST_POSTGRES="$postgres_url" go test -race -count=1 ./internal/store/... ./internal/identity/... ./internal/server/...
+echo "== fuzz (short)"
+go test -run '^$' -fuzz FuzzParseToken -fuzztime 10s ./internal/identity
+echo "== all tests passed"
