@@ -85,3 +85,19 @@ func TestSigningKeyRotation(t *testing.T) {
 	}
 	wantStatus(t, "new token", tokens.Get(ctx, c.admin, fresh).Err, 0)
 }
+
+func TestAuthCatalogProjectsDomains(t *testing.T) {
+	c := newCloud(t)
+	status, body, _ := c.rawCall("GET", "/auth/catalog", "")
+	if cat, _ := body["catalog"].([]any); status != 200 || len(cat) != 1 {
+		t.Errorf("auth/catalog = %d %v", status, body)
+	}
+	status, body, _ = c.rawCall("GET", "/auth/domains", "")
+	if ds, _ := body["domains"].([]any); status != 200 || len(ds) != 1 || ds[0].(map[string]any)["id"] != "default" {
+		t.Errorf("auth/domains = %d %v", status, body)
+	}
+	status, body, _ = c.rawCall("GET", "/auth/projects", "")
+	if ps, _ := body["projects"].([]any); status != 200 || len(ps) != 1 || ps[0].(map[string]any)["name"] != "admin" {
+		t.Errorf("auth/projects = %d %v", status, body)
+	}
+}

@@ -166,3 +166,59 @@ func TestGroupsGiveRoles(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestAssignmentAndGroupIsolation checks what managers and members see of
+// role assignments and groups outside their reach.
+func TestAssignmentAndGroupIsolation(t *testing.T) {
+	c := newCloud(t)
+	a, b := c.domain("a"), c.domain("b")
+	mgrA := c.user("mgr-a", a.ID)
+	c.grant("manager", roles.AssignOpts{UserID: mgrA.ID, DomainID: a.ID})
+	pa, pb := c.project("pa", a.ID), c.project("pb", b.ID)
+	ua, ub := c.user("ua", a.ID), c.user("ub", b.ID)
+	c.grant("member", roles.AssignOpts{UserID: ua.ID, ProjectID: pa.ID})
+	c.grant("member", roles.AssignOpts{UserID: ub.ID, ProjectID: pb.ID})
+	gb, err := groups.Create(ctx, c.admin, groups.CreateOpts{Name: "gb", DomainID: b.ID}).Extract()
+	wantStatus(t, "create group b", err, 0)
+
+	// The manager of a sees only assignments inside a.
+	m := c.loginDomain(mgrA, a.ID)
+	pages, err := roles.ListAssignments(m, roles.ListAssignmentsOpts{}).AllPages(ctx)
+	wantStatus(t, "manager lists assignments", err, 0)
+	as, _ := roles.ExtractRoleAssignments(pages)
+	if len(as) != 2 {
+		t.Errorf("manager of a sees %d assignments, want 2 (its own and ua's): %+v", len(as), as)
+	}
+	for _, x := range as {
+		if x.Scope.Project.ID == pb.ID || x.User.ID == ub.ID {
+			t.Errorf("manager of a sees assignment in b: %+v", x)
+		}
+	}
+	// Nor can it touch b's groups.
+	_, err = groups.Get(ctx, m, gb.ID).Extract()
+	wantStatus(t, "get group of b", err, http.StatusForbidden)
+	_, err = groups.Update(ctx, m, gb.ID, groups.UpdateOpts{Name: "mine"}).Extract()
+	wantStatus(t, "rename group of b", err, http.StatusForbidden)
+	wantStatus(t, "add own user to group of b", users.AddToGroup(ctx, m, gb.ID, ua.ID).ExtractErr(), http.StatusForbidden)
+	wantStatus(t, "delete group of b", groups.Delete(ctx, m, gb.ID).ExtractErr(), http.StatusForbidden)
+
+	// A member sees only its own assignments, and only when it asks for them.
+	mem := c.loginProject(ua, pa.ID)
+	_, err = roles.ListAssignments(mem, roles.ListAssignmentsOpts{}).AllPages(ctx)
+	wantStatus(t, "member lists all assignments", err, http.StatusForbidden)
+	pages, err = roles.ListAssignments(mem, roles.ListAssignmentsOpts{UserID: ua.ID}).AllPages(ctx)
+	wantStatus(t, "member lists own assignments", err, 0)
+	if as, _ := roles.ExtractRoleAssignments(pages); len(as) != 1 || as[0].Scope.Project.ID != pa.ID {
+		t.Errorf("member's own assignments = %+v", as)
+	}
+	_, err = roles.ListAssignments(mem, roles.ListAssignmentsOpts{UserID: ub.ID}).AllPages(ctx)
+	wantStatus(t, "member lists another user's assignments", err, http.StatusForbidden)
+	_, err = groups.List(mem, nil).AllPages(ctx)
+	wantStatus(t, "member lists groups", err, http.StatusForbidden)
+
+	// Group b is unchanged.
+	g, err := groups.Get(ctx, c.admin, gb.ID).Extract()
+	if err != nil || g.Name != "gb" {
+		t.Errorf("group b = %+v, %v", g, err)
+	}
+}

@@ -55,3 +55,27 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Errorf("token from before the restart = %d, want 200 (signing keys persist)", resp.StatusCode)
 	}
 }
+
+func TestRevocationSurvivesRestart(t *testing.T) {
+	srv := servertest.Start(t, nil)
+	victim := srv.Admin(t).Token()
+	caller := srv.Admin(t).Token()
+	call := func(s *servertest.Server, method string) int {
+		req, _ := http.NewRequest(method, s.AuthURL+"/auth/tokens", nil)
+		req.Header.Set("X-Auth-Token", caller)
+		req.Header.Set("X-Subject-Token", victim)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := call(srv, "DELETE"); got != http.StatusNoContent {
+		t.Fatalf("revoke = %d", got)
+	}
+	again := srv.Restart(t)
+	if got := call(again, "GET"); got != http.StatusNotFound {
+		t.Errorf("revoked token after restart = %d, want 404", got)
+	}
+}
