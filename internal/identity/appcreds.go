@@ -11,7 +11,6 @@ import (
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/policy"
-	"github.com/sovcloud/sov/internal/store"
 )
 
 // appCredAuth is the "application_credential" member of an auth request.
@@ -31,7 +30,7 @@ type appCred struct {
 
 const appCredColumns = `id, user_id, project_id, name, description, secret_hash, expires_at, unrestricted, roles`
 
-func scanAppCred(row interface{ Scan(...any) error }) (*appCred, error) {
+func scanAppCred(row rowScanner) (*appCred, error) {
 	a := &appCred{}
 	var roles string
 	if err := row.Scan(&a.ID, &a.UserID, &a.ProjectID, &a.Name, &a.Description, &a.secretHash, &a.ExpiresAt, &a.Unrestricted, &roles); err != nil {
@@ -209,22 +208,23 @@ func (s *Service) listAppCreds(w http.ResponseWriter, r *http.Request, tok *Toke
 	return nil
 }
 
-func (s *Service) getAppCred(ctx context.Context, uid, id string) (*appCred, error) {
-	a, err := scanAppCred(s.db.QueryRow(ctx, `SELECT `+appCredColumns+` FROM app_credentials WHERE id = ? AND user_id = ?`, id, uid))
+// appCredFor loads the application credential in the path for its owner (or an admin).
+func (s *Service) appCredFor(r *http.Request, tok *Token) (*appCred, error) {
+	uid, err := s.ownAppCreds(r, tok)
+	if err != nil {
+		return nil, err
+	}
+	id := r.PathValue("cred_id")
+	a, err := scanAppCred(s.db.QueryRow(r.Context(), `SELECT `+appCredColumns+` FROM app_credentials WHERE id = ? AND user_id = ?`, id, uid))
 	return a, notFoundAs(err, "application credential", id)
 }
 
 func (s *Service) showAppCred(w http.ResponseWriter, r *http.Request, tok *Token) error {
-	uid, err := s.ownAppCreds(r, tok)
+	a, err := s.appCredFor(r, tok)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	a, err := s.getAppCred(ctx, uid, r.PathValue("cred_id"))
-	if err != nil {
-		return err
-	}
-	roles, err := s.roleRefs(ctx, a.RoleIDs)
+	roles, err := s.roleRefs(r.Context(), a.RoleIDs)
 	if err != nil {
 		return err
 	}
@@ -233,21 +233,11 @@ func (s *Service) showAppCred(w http.ResponseWriter, r *http.Request, tok *Token
 }
 
 func (s *Service) deleteAppCred(w http.ResponseWriter, r *http.Request, tok *Token) error {
-	uid, err := s.ownAppCreds(r, tok)
+	a, err := s.appCredFor(r, tok)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	a, err := s.getAppCred(ctx, uid, r.PathValue("cred_id"))
-	if err != nil {
-		return err
-	}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM app_credentials WHERE id = ?`, a.ID); err != nil {
-			return err
-		}
-		return s.revoked.revoke(ctx, tx, revocation{AppCredentialID: a.ID})
-	})
+	err = s.execRevoking(r.Context(), revocation{AppCredentialID: a.ID}, stmt{`DELETE FROM app_credentials WHERE id = ?`, []any{a.ID}})
 	if err != nil {
 		return err
 	}

@@ -52,38 +52,20 @@ func (s *Service) listDomains(w http.ResponseWriter, r *http.Request, tok *Token
 	if err := policy.Enforce(c, "identity:list_domains", policy.Target{}); err != nil {
 		return err
 	}
-	q := `SELECT id, name, description, enabled FROM domains WHERE 1 = 1`
-	var args []any
+	var f filter
 	if !c.HasRole(policy.Admin) {
-		q += ` AND id = ?`
-		args = append(args, tok.DomainID)
+		f.where, f.args = ` AND id = ?`, []any{tok.DomainID}
 	}
-	if name := r.URL.Query().Get("name"); name != "" {
-		q += ` AND name = ?`
-		args = append(args, name)
-	}
-	if enabled, ok := boolQuery(r, "enabled"); ok {
-		q += ` AND enabled = ?`
-		args = append(args, enabled)
-	}
-	rows, err := s.db.Query(r.Context(), q+` ORDER BY name`, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	out := []map[string]any{}
-	for rows.Next() {
-		d := &domain{}
-		if err := rows.Scan(&d.ID, &d.Name, &d.Description, &d.Enabled); err != nil {
-			return err
-		}
-		out = append(out, s.domainJSON(d))
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"domains": out, "links": s.listLinks(r)})
-	return nil
+	f.eq("name", r.URL.Query().Get("name"))
+	f.boolParam(r, "enabled", "enabled")
+	return s.writeDomains(w, r, `SELECT `+domainColumns+` FROM domains WHERE 1 = 1`+f.where+` ORDER BY name`, f.args...)
+}
+
+func (s *Service) writeDomains(w http.ResponseWriter, r *http.Request, q string, args ...any) error {
+	return s.writeList(w, r, "domains", q, args, func(row rowScanner) (map[string]any, error) {
+		d, err := scanDomain(row)
+		return s.domainJSON(d), err
+	})
 }
 
 func (s *Service) showDomain(w http.ResponseWriter, r *http.Request, tok *Token) error {
@@ -185,24 +167,20 @@ func (s *Service) deleteDomain(w http.ResponseWriter, r *http.Request, tok *Toke
 	if d.Enabled {
 		return forbidden("Cannot delete a domain that is enabled, please disable it first.")
 	}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		for _, q := range []string{
-			`DELETE FROM role_assignments WHERE target_type = 'domain' AND target_id = ?`,
-			`DELETE FROM role_assignments WHERE target_type = 'project' AND target_id IN (SELECT id FROM projects WHERE domain_id = ?)`,
-			`DELETE FROM role_assignments WHERE actor_type = 'user' AND actor_id IN (SELECT id FROM users WHERE domain_id = ?)`,
-			`DELETE FROM role_assignments WHERE actor_type = 'group' AND actor_id IN (SELECT id FROM user_groups WHERE domain_id = ?)`,
-			`DELETE FROM users WHERE domain_id = ?`,
-			`DELETE FROM user_groups WHERE domain_id = ?`,
-			`DELETE FROM projects WHERE domain_id = ?`,
-			`DELETE FROM domains WHERE id = ?`,
-		} {
-			if _, err := tx.Exec(ctx, q, id); err != nil {
-				return err
-			}
-		}
-		return s.revoked.revoke(ctx, tx, revocation{DomainID: id})
-	})
-	if err != nil {
+	var stmts []stmt
+	for _, q := range []string{
+		`DELETE FROM role_assignments WHERE target_type = 'domain' AND target_id = ?`,
+		`DELETE FROM role_assignments WHERE target_type = 'project' AND target_id IN (SELECT id FROM projects WHERE domain_id = ?)`,
+		`DELETE FROM role_assignments WHERE actor_type = 'user' AND actor_id IN (SELECT id FROM users WHERE domain_id = ?)`,
+		`DELETE FROM role_assignments WHERE actor_type = 'group' AND actor_id IN (SELECT id FROM user_groups WHERE domain_id = ?)`,
+		`DELETE FROM users WHERE domain_id = ?`,
+		`DELETE FROM user_groups WHERE domain_id = ?`,
+		`DELETE FROM projects WHERE domain_id = ?`,
+		`DELETE FROM domains WHERE id = ?`,
+	} {
+		stmts = append(stmts, stmt{q, []any{id}})
+	}
+	if err := s.execRevoking(ctx, revocation{DomainID: id}, stmts...); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

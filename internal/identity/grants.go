@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/store"
 )
@@ -167,25 +166,12 @@ func (s *Service) listGrants(gr grantRoute) authedFunc {
 		if err != nil {
 			return err
 		}
-		rows, err := s.db.Query(r.Context(), `SELECT r.id, r.name, r.description FROM roles r JOIN role_assignments a ON a.role_id = r.id
+		return s.writeList(w, r, "roles", `SELECT r.id, r.name, r.description FROM roles r JOIN role_assignments a ON a.role_id = r.id
 			WHERE a.actor_type = ? AND a.actor_id = ? AND a.target_type = ? AND a.target_id = ? AND a.inherited = ? ORDER BY r.name`,
-			g.actorType, g.actorID, g.targetType, g.targetID, g.inherited)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out := []map[string]any{}
-		for rows.Next() {
-			ro := &role{}
-			if err := rows.Scan(&ro.ID, &ro.Name, &ro.Description); err != nil {
-				return err
-			}
-			out = append(out, s.roleJSON(ro))
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"roles": out, "links": s.listLinks(r)})
-		return nil
+			[]any{g.actorType, g.actorID, g.targetType, g.targetID, g.inherited}, func(row rowScanner) (map[string]any, error) {
+				ro := &role{}
+				err := row.Scan(&ro.ID, &ro.Name, &ro.Description)
+				return s.roleJSON(ro), err
+			})
 	}
 }

@@ -23,24 +23,10 @@ type groupBody struct {
 }
 
 func (s *Service) writeGroups(w http.ResponseWriter, r *http.Request, q string, args ...any) error {
-	rows, err := s.db.Query(r.Context(), q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	out := []map[string]any{}
-	for rows.Next() {
-		g := &group{}
-		if err := rows.Scan(&g.ID, &g.DomainID, &g.Name, &g.Description); err != nil {
-			return err
-		}
-		out = append(out, s.groupJSON(g))
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"groups": out, "links": s.listLinks(r)})
-	return nil
+	return s.writeList(w, r, "groups", q, args, func(row rowScanner) (map[string]any, error) {
+		g, err := scanGroup(row)
+		return s.groupJSON(g), err
+	})
 }
 
 func (s *Service) listGroups(w http.ResponseWriter, r *http.Request, tok *Token) error {
@@ -49,17 +35,10 @@ func (s *Service) listGroups(w http.ResponseWriter, r *http.Request, tok *Token)
 	if err != nil {
 		return err
 	}
-	q := `SELECT id, domain_id, name, description FROM user_groups WHERE 1 = 1`
-	var args []any
-	if domainID != "" {
-		q += ` AND domain_id = ?`
-		args = append(args, domainID)
-	}
-	if name := query.Get("name"); name != "" {
-		q += ` AND name = ?`
-		args = append(args, name)
-	}
-	return s.writeGroups(w, r, q+` ORDER BY name`, args...)
+	var f filter
+	f.eq("domain_id", domainID)
+	f.eq("name", query.Get("name"))
+	return s.writeGroups(w, r, `SELECT `+groupColumns+` FROM user_groups WHERE 1 = 1`+f.where+` ORDER BY name`, f.args...)
 }
 
 // groupFor loads the group in the path and checks action on it.
@@ -199,7 +178,7 @@ func (s *Service) listUserGroups(w http.ResponseWriter, r *http.Request, tok *To
 	if err != nil {
 		return err
 	}
-	return s.writeGroups(w, r, `SELECT id, domain_id, name, description FROM user_groups WHERE id IN (SELECT group_id FROM group_members WHERE user_id = ?) ORDER BY name`, u.ID)
+	return s.writeGroups(w, r, `SELECT `+groupColumns+` FROM user_groups WHERE id IN (SELECT group_id FROM group_members WHERE user_id = ?) ORDER BY name`, u.ID)
 }
 
 // membership loads the group and user of a membership path and checks action on both.

@@ -42,23 +42,26 @@ func notFoundAs(err error, kind, id string) error {
 	return store.Row(err)
 }
 
-func (s *Service) getDomain(ctx context.Context, id string) (*domain, error) {
+const domainColumns = `id, name, description, enabled`
+
+func scanDomain(row rowScanner) (*domain, error) {
 	d := &domain{}
-	err := s.db.QueryRow(ctx, `SELECT id, name, description, enabled FROM domains WHERE id = ?`, id).
-		Scan(&d.ID, &d.Name, &d.Description, &d.Enabled)
+	return d, row.Scan(&d.ID, &d.Name, &d.Description, &d.Enabled)
+}
+
+func (s *Service) getDomain(ctx context.Context, id string) (*domain, error) {
+	d, err := scanDomain(s.db.QueryRow(ctx, `SELECT `+domainColumns+` FROM domains WHERE id = ?`, id))
 	return d, notFoundAs(err, "domain", id)
 }
 
 func (s *Service) getDomainByName(ctx context.Context, name string) (*domain, error) {
-	d := &domain{}
-	err := s.db.QueryRow(ctx, `SELECT id, name, description, enabled FROM domains WHERE name = ?`, name).
-		Scan(&d.ID, &d.Name, &d.Description, &d.Enabled)
+	d, err := scanDomain(s.db.QueryRow(ctx, `SELECT `+domainColumns+` FROM domains WHERE name = ?`, name))
 	return d, notFoundAs(err, "domain", name)
 }
 
 const projectColumns = `id, domain_id, name, description, enabled`
 
-func scanProject(row interface{ Scan(...any) error }) (*project, error) {
+func scanProject(row rowScanner) (*project, error) {
 	p := &project{}
 	return p, row.Scan(&p.ID, &p.DomainID, &p.Name, &p.Description, &p.Enabled)
 }
@@ -86,7 +89,7 @@ func (s *Service) findProject(ctx context.Context, id, name string, dom *nameRef
 
 const userColumns = `id, domain_id, name, default_project_id, email, description, enabled, failed_logins, locked_until, password_hash`
 
-func scanUser(row interface{ Scan(...any) error }) (*user, error) {
+func scanUser(row rowScanner) (*user, error) {
 	u := &user{}
 	return u, row.Scan(&u.ID, &u.DomainID, &u.Name, &u.DefaultProjectID, &u.Email, &u.Description, &u.Enabled,
 		&u.FailedLogins, &u.LockedUntil, &u.passwordHash)
@@ -102,10 +105,15 @@ func (s *Service) getUserByName(ctx context.Context, domainID, name string) (*us
 	return u, notFoundAs(err, "user", name)
 }
 
-func (s *Service) getGroup(ctx context.Context, id string) (*group, error) {
+const groupColumns = `id, domain_id, name, description`
+
+func scanGroup(row rowScanner) (*group, error) {
 	g := &group{}
-	err := s.db.QueryRow(ctx, `SELECT id, domain_id, name, description FROM user_groups WHERE id = ?`, id).
-		Scan(&g.ID, &g.DomainID, &g.Name, &g.Description)
+	return g, row.Scan(&g.ID, &g.DomainID, &g.Name, &g.Description)
+}
+
+func (s *Service) getGroup(ctx context.Context, id string) (*group, error) {
+	g, err := scanGroup(s.db.QueryRow(ctx, `SELECT `+groupColumns+` FROM user_groups WHERE id = ?`, id))
 	return g, notFoundAs(err, "group", id)
 }
 

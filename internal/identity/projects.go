@@ -31,42 +31,18 @@ func (s *Service) listProjects(w http.ResponseWriter, r *http.Request, tok *Toke
 	if err != nil {
 		return err
 	}
-	q := `SELECT ` + projectColumns + ` FROM projects WHERE 1 = 1`
-	var args []any
-	if domainID != "" {
-		q += ` AND domain_id = ?`
-		args = append(args, domainID)
-	}
-	if name := query.Get("name"); name != "" {
-		q += ` AND name = ?`
-		args = append(args, name)
-	}
-	if enabled, ok := boolQuery(r, "enabled"); ok {
-		q += ` AND enabled = ?`
-		args = append(args, enabled)
-	}
-	return s.writeProjects(w, r, q+` ORDER BY name`, args...)
+	var f filter
+	f.eq("domain_id", domainID)
+	f.eq("name", query.Get("name"))
+	f.boolParam(r, "enabled", "enabled")
+	return s.writeProjects(w, r, `SELECT `+projectColumns+` FROM projects WHERE 1 = 1`+f.where+` ORDER BY name`, f.args...)
 }
 
 func (s *Service) writeProjects(w http.ResponseWriter, r *http.Request, q string, args ...any) error {
-	rows, err := s.db.Query(r.Context(), q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	out := []map[string]any{}
-	for rows.Next() {
-		p, err := scanProject(rows)
-		if err != nil {
-			return err
-		}
-		out = append(out, s.projectJSON(p))
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"projects": out, "links": s.listLinks(r)})
-	return nil
+	return s.writeList(w, r, "projects", q, args, func(row rowScanner) (map[string]any, error) {
+		p, err := scanProject(row)
+		return s.projectJSON(p), err
+	})
 }
 
 // listUserProjects serves GET /v3/users/{user_id}/projects: the projects the
@@ -220,15 +196,9 @@ func (s *Service) deleteProject(w http.ResponseWriter, r *http.Request, tok *Tok
 	if err := enforce(tok, "identity:delete_project", policy.Target{DomainID: p.DomainID, ProjectID: p.ID}); err != nil {
 		return err
 	}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM role_assignments WHERE target_type = 'project' AND target_id = ?`, p.ID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM projects WHERE id = ?`, p.ID); err != nil {
-			return err
-		}
-		return s.revoked.revoke(ctx, tx, revocation{ProjectID: p.ID})
-	})
+	err = s.execRevoking(ctx, revocation{ProjectID: p.ID},
+		stmt{`DELETE FROM role_assignments WHERE target_type = 'project' AND target_id = ?`, []any{p.ID}},
+		stmt{`DELETE FROM projects WHERE id = ?`, []any{p.ID}})
 	if err != nil {
 		return err
 	}

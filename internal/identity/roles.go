@@ -5,7 +5,6 @@ import (
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/policy"
-	"github.com/sovcloud/sov/internal/store"
 )
 
 func (s *Service) roleJSON(r *role) map[string]any {
@@ -123,15 +122,9 @@ func (s *Service) deleteRole(w http.ResponseWriter, r *http.Request, tok *Token)
 	if _, builtin := policy.Implied[ro.Name]; builtin || ro.Name == policy.Reader {
 		return forbidden("The SCS role %s cannot be deleted.", ro.Name)
 	}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM role_assignments WHERE role_id = ?`, ro.ID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM roles WHERE id = ?`, ro.ID); err != nil {
-			return err
-		}
-		return s.revoked.revoke(ctx, tx, revocation{RoleID: ro.ID})
-	})
+	err = s.execRevoking(ctx, revocation{RoleID: ro.ID},
+		stmt{`DELETE FROM role_assignments WHERE role_id = ?`, []any{ro.ID}},
+		stmt{`DELETE FROM roles WHERE id = ?`, []any{ro.ID}})
 	if err != nil {
 		return err
 	}

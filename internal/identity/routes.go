@@ -134,25 +134,8 @@ func (s *Service) authProjects(w http.ResponseWriter, r *http.Request, tok *Toke
 
 // authDomains serves GET /v3/auth/domains: the enabled domains the token's user has a role on.
 func (s *Service) authDomains(w http.ResponseWriter, r *http.Request, tok *Token) error {
-	rows, err := s.db.Query(r.Context(), `SELECT id, name, description, enabled FROM domains WHERE enabled = ? AND id IN (
+	return s.writeDomains(w, r, `SELECT `+domainColumns+` FROM domains WHERE enabled = ? AND id IN (
 		SELECT target_id FROM role_assignments WHERE target_type = 'domain' AND inherited = false
 		AND ((actor_type = 'user' AND actor_id = ?) OR (actor_type = 'group' AND actor_id IN (SELECT group_id FROM group_members WHERE user_id = ?))))
 		ORDER BY name`, true, tok.UserID, tok.UserID)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	out := []map[string]any{}
-	for rows.Next() {
-		d := &domain{}
-		if err := rows.Scan(&d.ID, &d.Name, &d.Description, &d.Enabled); err != nil {
-			return err
-		}
-		out = append(out, s.domainJSON(d))
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"domains": out, "links": s.listLinks(r)})
-	return nil
 }

@@ -41,42 +41,18 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request, tok *Token) 
 	if err != nil {
 		return err
 	}
-	q := `SELECT ` + userColumns + ` FROM users WHERE 1 = 1`
-	var args []any
-	if domainID != "" {
-		q += ` AND domain_id = ?`
-		args = append(args, domainID)
-	}
-	if name := query.Get("name"); name != "" {
-		q += ` AND name = ?`
-		args = append(args, name)
-	}
-	if enabled, ok := boolQuery(r, "enabled"); ok {
-		q += ` AND enabled = ?`
-		args = append(args, enabled)
-	}
-	return s.writeUsers(w, r, q+` ORDER BY name`, args...)
+	var f filter
+	f.eq("domain_id", domainID)
+	f.eq("name", query.Get("name"))
+	f.boolParam(r, "enabled", "enabled")
+	return s.writeUsers(w, r, `SELECT `+userColumns+` FROM users WHERE 1 = 1`+f.where+` ORDER BY name`, f.args...)
 }
 
 func (s *Service) writeUsers(w http.ResponseWriter, r *http.Request, q string, args ...any) error {
-	rows, err := s.db.Query(r.Context(), q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	out := []map[string]any{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return err
-		}
-		out = append(out, s.userJSON(u))
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"users": out, "links": s.listLinks(r)})
-	return nil
+	return s.writeList(w, r, "users", q, args, func(row rowScanner) (map[string]any, error) {
+		u, err := scanUser(row)
+		return s.userJSON(u), err
+	})
 }
 
 // userFor loads the user in the path and checks action on it.
@@ -207,15 +183,9 @@ func (s *Service) deleteUser(w http.ResponseWriter, r *http.Request, tok *Token)
 		return err
 	}
 	ctx := r.Context()
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM role_assignments WHERE actor_type = 'user' AND actor_id = ?`, u.ID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id = ?`, u.ID); err != nil {
-			return err
-		}
-		return s.revoked.revoke(ctx, tx, revocation{UserID: u.ID})
-	})
+	err = s.execRevoking(ctx, revocation{UserID: u.ID},
+		stmt{`DELETE FROM role_assignments WHERE actor_type = 'user' AND actor_id = ?`, []any{u.ID}},
+		stmt{`DELETE FROM users WHERE id = ?`, []any{u.ID}})
 	if err != nil {
 		return err
 	}
@@ -247,12 +217,7 @@ func (s *Service) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, h, u.ID); err != nil {
-			return err
-		}
-		return s.revoked.revoke(ctx, tx, revocation{UserID: u.ID})
-	})
+	err = s.execRevoking(ctx, revocation{UserID: u.ID}, stmt{`UPDATE users SET password_hash = ? WHERE id = ?`, []any{h, u.ID}})
 	if err != nil {
 		return err
 	}
