@@ -58,23 +58,43 @@ type revocations struct {
 
 func loadRevocations(ctx context.Context, db *store.DB, lifetime time.Duration) (*revocations, error) {
 	r := &revocations{db: db, lifetime: lifetime}
-	now := time.Now()
-	if _, err := db.Exec(ctx, `DELETE FROM revocations WHERE expires_at < ?`, now.UnixMicro()); err != nil {
-		return nil, err
+	return r, r.refresh(ctx)
+}
+
+// refresh drops expired events from the store and reloads the rest, which
+// picks up events recorded by other servers sharing the store.
+func (r *revocations) refresh(ctx context.Context) error {
+	// Events recorded here in the last minute are kept even if the query
+	// below does not see them yet (their transaction may not have committed).
+	recent := time.Now().Add(-time.Minute).UnixMicro()
+	if _, err := r.db.Exec(ctx, `DELETE FROM revocations WHERE expires_at < ?`, time.Now().UnixMicro()); err != nil {
+		return err
 	}
-	rows, err := db.Query(ctx, `SELECT audit_id, user_id, project_id, domain_id, role_id, app_credential_id, issued_before FROM revocations`)
+	rows, err := r.db.Query(ctx, `SELECT audit_id, user_id, project_id, domain_id, role_id, app_credential_id, issued_before FROM revocations`)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
+	var events []revocation
 	for rows.Next() {
 		var e revocation
 		if err := rows.Scan(&e.AuditID, &e.UserID, &e.ProjectID, &e.DomainID, &e.RoleID, &e.AppCredentialID, &e.IssuedBefore); err != nil {
-			return nil, err
+			return err
 		}
-		r.events = append(r.events, e)
+		events = append(events, e)
 	}
-	return r, rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	for _, e := range r.events {
+		if e.IssuedBefore >= recent {
+			events = append(events, e)
+		}
+	}
+	r.events = events
+	r.mu.Unlock()
+	return nil
 }
 
 // revoke records e (IssuedBefore defaults to now) in q, which may be the

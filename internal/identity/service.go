@@ -74,6 +74,16 @@ func New(ctx context.Context, cfg Config, db *store.DB, credentialKey []byte, lo
 	return s, nil
 }
 
+// Refresh reloads what the service caches from the store (revocation
+// events, the catalog), so that changes made by other servers sharing the
+// store take effect here.
+func (s *Service) Refresh(ctx context.Context) error {
+	if err := s.revoked.refresh(ctx); err != nil {
+		return err
+	}
+	return s.catalog.reload(ctx)
+}
+
 // RotateSigningKey makes a new primary token signing key; tokens signed with
 // the previous keys stay valid until they expire.
 func (s *Service) RotateSigningKey(ctx context.Context) error { return s.keys.Rotate(ctx) }

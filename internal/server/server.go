@@ -42,6 +42,9 @@ type Config struct {
 	Identity identity.Config
 	// KeyRotation is how often a new token signing key is made; 0 never.
 	KeyRotation time.Duration
+	// RefreshInterval is how often caches are reloaded from the store, for
+	// servers that share one; 0 means every 2 seconds.
+	RefreshInterval time.Duration
 }
 
 // Server is a running sov.
@@ -93,6 +96,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.KeyRotation > 0 {
 		go s.rotateKeys(bg, cfg.KeyRotation)
 	}
+	go s.refresh(bg, cfg.RefreshInterval)
 	return s, nil
 }
 
@@ -133,6 +137,25 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, "ready")
+}
+
+// refresh reloads the identity caches from the store every interval.
+func (s *Server) refresh(ctx context.Context, interval time.Duration) {
+	if interval == 0 {
+		interval = 2 * time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.identity.Refresh(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("refresh from store failed", "err", err)
+			}
+		}
+	}
 }
 
 func (s *Server) rotateKeys(ctx context.Context, every time.Duration) {

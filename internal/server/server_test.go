@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sovcloud/sov/internal/servertest"
 )
@@ -77,5 +78,38 @@ func TestRevocationSurvivesRestart(t *testing.T) {
 	again := srv.Restart(t)
 	if got := call(again, "GET"); got != http.StatusNotFound {
 		t.Errorf("revoked token after restart = %d, want 404", got)
+	}
+}
+
+// TestServersShareRevocations runs two servers on one store: a token
+// revoked through one stops working on the other.
+func TestServersShareRevocations(t *testing.T) {
+	a := servertest.Start(t, nil)
+	b := a.Twin(t)
+	victim := a.Admin(t).Token()
+	caller := b.Admin(t).Token()
+	call := func(s *servertest.Server, method string) int {
+		req, _ := http.NewRequest(method, s.AuthURL+"/auth/tokens", nil)
+		req.Header.Set("X-Auth-Token", caller)
+		req.Header.Set("X-Subject-Token", victim)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := call(b, "GET"); got != http.StatusOK {
+		t.Fatalf("token of a on b = %d, want 200", got)
+	}
+	if got := call(a, "DELETE"); got != http.StatusNoContent {
+		t.Fatalf("revoke on a = %d", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for call(b, "GET") != http.StatusNotFound {
+		if time.Now().After(deadline) {
+			t.Fatal("b still accepts the token revoked on a")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
@@ -37,6 +38,7 @@ func Start(t testing.TB, edit func(*server.Config)) *Server {
 	t.Helper()
 	cfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", AdminPassword: AdminPassword}
 	cfg.Identity.BcryptCost = 4 // the minimum: tests hash many passwords
+	cfg.RefreshInterval = 100 * time.Millisecond
 	if pg := os.Getenv("SOV_TEST_POSTGRES"); pg != "" {
 		cfg.Database = freshDatabase(t, pg)
 	}
@@ -50,6 +52,13 @@ func Start(t testing.TB, edit func(*server.Config)) *Server {
 func (s *Server) Restart(t testing.TB) *Server {
 	t.Helper()
 	s.Close()
+	return start(t, s.cfg)
+}
+
+// Twin starts a second server on the same data dir and database, as a
+// second node of one cloud would run.
+func (s *Server) Twin(t testing.TB) *Server {
+	t.Helper()
 	return start(t, s.cfg)
 }
 
