@@ -64,9 +64,6 @@ func loadRevocations(ctx context.Context, db *store.DB, lifetime time.Duration) 
 // refresh drops expired events from the store and reloads the rest, which
 // picks up events recorded by other servers sharing the store.
 func (r *revocations) refresh(ctx context.Context) error {
-	// Events recorded here in the last minute are kept even if the query
-	// below does not see them yet (their transaction may not have committed).
-	recent := time.Now().Add(-time.Minute).UnixMicro()
 	if _, err := r.db.Exec(ctx, `DELETE FROM revocations WHERE expires_at < ?`, time.Now().UnixMicro()); err != nil {
 		return err
 	}
@@ -86,15 +83,27 @@ func (r *revocations) refresh(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	r.replace(events)
+	return nil
+}
+
+// replace makes stored the in-memory events, keeping those recorded here in
+// the last minute that stored lacks: their transaction may not have been
+// committed when the store was read.
+func (r *revocations) replace(stored []revocation) {
+	recent := time.Now().Add(-time.Minute).UnixMicro()
+	seen := make(map[revocation]bool, len(stored))
+	for _, e := range stored {
+		seen[e] = true
+	}
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, e := range r.events {
-		if e.IssuedBefore >= recent {
-			events = append(events, e)
+		if e.IssuedBefore >= recent && !seen[e] {
+			stored = append(stored, e)
 		}
 	}
-	r.events = events
-	r.mu.Unlock()
-	return nil
+	r.events = stored
 }
 
 // revoke records e (IssuedBefore defaults to now) in q, which may be the

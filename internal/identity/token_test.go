@@ -87,3 +87,19 @@ func TestRevocationMatches(t *testing.T) {
 		}
 	}
 }
+
+func TestReplaceKeepsUncommittedEventsOnce(t *testing.T) {
+	ev := revocation{UserID: "u", IssuedBefore: time.Now().UnixMicro()}
+	old := revocation{UserID: "v", IssuedBefore: time.Now().Add(-time.Hour).UnixMicro()}
+	r := &revocations{events: []revocation{ev, old}}
+	// Refreshes that do not see ev in the store yet keep it, once.
+	r.replace(nil)
+	r.replace(nil)
+	if len(r.events) != 1 || r.events[0] != ev {
+		t.Fatalf("after refreshes without it: %+v, want only %+v", r.events, ev)
+	}
+	r.replace([]revocation{ev})
+	if len(r.events) != 1 {
+		t.Fatalf("after a refresh with it: %d events, want 1", len(r.events))
+	}
+}
