@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 // sovProcess starts `sov up` as a child process and returns it with its URL.
 func sovProcess(t *testing.T, dataDir string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--log-level", "error")
+	cmd := exec.Command(os.Args[0], "up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--log-level", "error")
 	cmd.Env = append(os.Environ(), "SOV_TEST_MAIN=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

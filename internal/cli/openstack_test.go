@@ -42,7 +42,7 @@ func startUp(t *testing.T) string {
 	out := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- cli.Run(ctx, []string{"up", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--log-level", "warn"}, out, &syncBuffer{})
+		done <- cli.Run(ctx, []string{"up", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--log-level", "warn"}, out, &syncBuffer{})
 	}()
 	t.Cleanup(func() {
 		cancel()

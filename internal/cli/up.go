@@ -29,6 +29,12 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Database, "database", "", "PostgreSQL URL (postgres://...); empty uses SQLite in the data dir")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:5000", "address of the OpenStack API listener")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL clients reach the API listener at (default http://<listen>)")
+	fs.StringVar(&cfg.S3Listen, "s3-listen", "127.0.0.1:8080", "address of the S3 listener")
+	fs.StringVar(&cfg.S3PublicURL, "s3-public-url", "", "URL clients reach the S3 listener at (default http://<s3-listen>)")
+	fs.StringVar(&cfg.S3.Domain, "s3-domain", "", "domain for virtual-host style S3 (<bucket>.<domain>); path style always works")
+	fs.StringVar(&cfg.S3.Region, "s3-region", "us-east-1", "region S3 reports for buckets")
+	fs.Int64Var(&cfg.S3.QuotaBytes, "s3-quota-bytes", 0, "bytes of object data one project may store (0: no limit)")
+	fs.Int64Var(&cfg.S3.QuotaObjects, "s3-quota-objects", 0, "objects one project may store (0: no limit)")
 	fs.DurationVar(&cfg.Identity.TokenLifetime, "token-lifetime", time.Hour, "lifetime of issued tokens")
 	fs.IntVar(&cfg.Identity.LockoutAttempts, "lockout-attempts", 0, "lock a user after this many failed logins in a row (0: never)")
 	fs.DurationVar(&cfg.Identity.LockoutDuration, "lockout-duration", 5*time.Minute, "how long a locked user stays locked")
@@ -69,6 +75,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, `sov is up (ready in %s).
 
   Identity (Keystone v3)  %s/identity/v3
+  Object storage (S3)     %s   (keys: openstack ec2 credentials create)
   Health                  %s/healthz  %s/readyz
   Metrics                 %s/metrics
 
@@ -83,7 +90,7 @@ Try:
   openstack --os-cloud sov project list
 
 Press Ctrl-C to stop.
-`, time.Since(start).Round(time.Millisecond), srv.URL, srv.URL, srv.URL, srv.URL, password, pwFile, cloudsFile, cloudsFile)
+`, time.Since(start).Round(time.Millisecond), srv.URL, srv.S3URL, srv.URL, srv.URL, srv.URL, password, pwFile, cloudsFile, cloudsFile)
 	<-ctx.Done()
 	return nil
 }

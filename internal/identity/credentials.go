@@ -248,6 +248,11 @@ func (s *Service) deleteCredential(w http.ResponseWriter, r *http.Request, tok *
 	if err := store.Affected(s.db.Exec(r.Context(), `DELETE FROM credentials WHERE id = ?`, c.ID)); err != nil {
 		return notFound("credential", c.ID)
 	}
+	if c.Type == "ec2" {
+		var b ec2Blob
+		json.Unmarshal([]byte(c.Blob), &b)
+		s.forgetEC2(b.Access)
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -340,6 +345,7 @@ func (s *Service) deleteEC2(w http.ResponseWriter, r *http.Request, tok *Token) 
 	if _, err := s.db.Exec(r.Context(), `DELETE FROM credentials WHERE id = ?`, c.ID); err != nil {
 		return err
 	}
+	s.forgetEC2(r.PathValue("access"))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

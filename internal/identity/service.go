@@ -43,6 +43,7 @@ type Service struct {
 	catalog *catalogCache
 	pw      *passwordCache
 	sealer  *sealer
+	ec2     ec2Cache
 }
 
 // New opens the identity service on db. credentialKey encrypts EC2 secrets at rest.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,8 @@ import (
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/identity"
+	"github.com/sovcloud/sov/internal/objectstore"
+	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -40,6 +43,13 @@ type Config struct {
 	AdminPassword string
 	// Identity configures the identity service; its PublicURL is filled in.
 	Identity identity.Config
+	// S3Listen is the address of the S3 listener, e.g. "127.0.0.1:8080".
+	S3Listen string
+	// S3PublicURL is the URL clients use for S3; empty means http:// plus
+	// the address actually listened on.
+	S3PublicURL string
+	// S3 configures object storage; its DataDir defaults to DataDir/objects.
+	S3 objectstore.Config
 	// KeyRotation is how often a new token signing key is made; 0 never.
 	KeyRotation time.Duration
 	// RefreshInterval is how often caches are reloaded from the store, for
@@ -51,10 +61,14 @@ type Config struct {
 type Server struct {
 	// URL is the public base URL of the API listener.
 	URL string
+	// S3URL is the public base URL of the S3 listener.
+	S3URL string
 
 	db       *store.DB
 	http     *http.Server
+	s3       *http.Server
 	identity *identity.Service
+	objects  *objectstore.Server
 	log      *slog.Logger
 	stop     context.CancelFunc
 	closing  sync.Once
@@ -70,12 +84,21 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: listen: %w", err)
 	}
-	s := &Server{URL: strings.TrimSuffix(cfg.PublicURL, "/"), log: log}
+	s3ln, err := net.Listen("tcp", cfg.S3Listen)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("server: listen for S3: %w", err)
+	}
+	s := &Server{URL: strings.TrimSuffix(cfg.PublicURL, "/"), S3URL: strings.TrimSuffix(cfg.S3PublicURL, "/"), log: log}
 	if s.URL == "" {
 		s.URL = "http://" + ln.Addr().String()
 	}
+	if s.S3URL == "" {
+		s.S3URL = "http://" + s3ln.Addr().String()
+	}
 	if err := s.open(ctx, cfg); err != nil {
 		ln.Close()
+		s3ln.Close()
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
@@ -85,12 +108,20 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	metrics := httpapi.NewMetrics(reg)
 	s.http = &http.Server{
-		Handler:           httpapi.Wrap(mux, log, httpapi.NewMetrics(reg)),
+		Handler:           httpapi.Wrap(mux, log, metrics),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
+	s.s3 = &http.Server{
+		Handler:           httpapi.Wrap(s.objects, log, metrics),
+		ReadHeaderTimeout: 10 * time.Second,
+		// The S3 handler answers oversized headers itself, in S3's format.
+		MaxHeaderBytes: 1 << 20,
+	}
 	go s.http.Serve(ln)
+	go s.s3.Serve(s3ln)
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
 	if cfg.KeyRotation > 0 {
@@ -125,7 +156,25 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 		s.db.Close()
 		return err
 	}
+	s3cfg := cfg.S3
+	if s3cfg.DataDir == "" {
+		s3cfg.DataDir = filepath.Join(cfg.DataDir, "objects")
+	}
+	if s.objects, err = objectstore.New(ctx, s3cfg, s.db, s.lookupEC2, s.log); err != nil {
+		s.db.Close()
+		return err
+	}
 	return nil
+}
+
+// lookupEC2 gives the object store the EC2 credentials of the identity service.
+func (s *Server) lookupEC2(ctx context.Context, access string) (*objectstore.Credential, error) {
+	c, err := s.identity.LookupEC2(ctx, access)
+	if err != nil {
+		return nil, err
+	}
+	readOnly := !slices.Contains(c.Roles, policy.Member)
+	return &objectstore.Credential{Secret: c.Secret, Owner: objectstore.Owner{UserID: c.UserID, ProjectID: c.ProjectID, ReadOnly: readOnly}}, nil
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
@@ -185,7 +234,7 @@ func (s *Server) Close() error {
 		s.stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s.closeErr = errors.Join(s.http.Shutdown(ctx), s.db.Close())
+		s.closeErr = errors.Join(s.http.Shutdown(ctx), s.s3.Shutdown(ctx), s.db.Close())
 	})
 	return s.closeErr
 }

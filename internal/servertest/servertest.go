@@ -17,6 +17,10 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/ec2credentials"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
 	"github.com/sovcloud/sov/internal/server"
 )
@@ -36,7 +40,7 @@ type Server struct {
 // Start starts a server; edit may change its configuration first.
 func Start(t testing.TB, edit func(*server.Config)) *Server {
 	t.Helper()
-	cfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", AdminPassword: AdminPassword}
+	cfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", S3Listen: "127.0.0.1:0", AdminPassword: AdminPassword}
 	cfg.Identity.BcryptCost = 4 // the minimum: tests hash many passwords
 	cfg.RefreshInterval = 100 * time.Millisecond
 	if pg := os.Getenv("SOV_TEST_POSTGRES"); pg != "" {
@@ -128,4 +132,64 @@ func (s *Server) Admin(t testing.TB) *gophercloud.ServiceClient {
 	t.Helper()
 	return s.Login(t, gophercloud.AuthOptions{Username: "admin", Password: AdminPassword, DomainID: "default",
 		Scope: &gophercloud.AuthScope{ProjectName: "admin", DomainID: "default"}})
+}
+
+// Tenant is a project with a member user and an EC2 credential for S3.
+type Tenant struct {
+	ProjectID, UserID, Access, Secret string
+}
+
+// NewTenant creates a project, a user with the given role on it (member
+// when empty) and an EC2 credential of that user for the project.
+func (s *Server) NewTenant(t testing.TB, name, role string) Tenant {
+	t.Helper()
+	p, err := projects.Create(context.Background(), s.Admin(t), projects.CreateOpts{Name: name, DomainID: "default"}).Extract()
+	if err != nil {
+		t.Fatalf("create project %s: %v", name, err)
+	}
+	return s.addUser(t, p.ID, name+"-user", role)
+}
+
+// NewTenantUser adds another user, with the given role and its own EC2
+// credential, to the project of an existing tenant.
+func (s *Server) NewTenantUser(t testing.TB, project, role string) Tenant {
+	t.Helper()
+	pages, err := projects.List(s.Admin(t), projects.ListOpts{Name: project}).AllPages(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, _ := projects.ExtractProjects(pages)
+	if len(ps) != 1 {
+		t.Fatalf("project %s not found", project)
+	}
+	return s.addUser(t, ps[0].ID, project+"-"+role, role)
+}
+
+func (s *Server) addUser(t testing.TB, projectID, name, role string) Tenant {
+	t.Helper()
+	if role == "" {
+		role = "member"
+	}
+	admin := s.Admin(t)
+	u, err := users.Create(context.Background(), admin, users.CreateOpts{Name: name, DomainID: "default", Password: name + "-pw"}).Extract()
+	if err != nil {
+		t.Fatalf("create user: %v", err)
+	}
+	pages, err := roles.List(admin, roles.ListOpts{Name: role}).AllPages(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := roles.ExtractRoles(pages)
+	if len(rs) != 1 {
+		t.Fatalf("role %s not found", role)
+	}
+	if err := roles.Assign(context.Background(), admin, rs[0].ID, roles.AssignOpts{UserID: u.ID, ProjectID: projectID}).ExtractErr(); err != nil {
+		t.Fatalf("assign role: %v", err)
+	}
+	client := s.Login(t, gophercloud.AuthOptions{UserID: u.ID, Password: name + "-pw", Scope: &gophercloud.AuthScope{ProjectID: projectID}})
+	cred, err := ec2credentials.Create(context.Background(), client, u.ID, ec2credentials.CreateOpts{TenantID: projectID}).Extract()
+	if err != nil {
+		t.Fatalf("create ec2 credential: %v", err)
+	}
+	return Tenant{ProjectID: projectID, UserID: u.ID, Access: cred.Access, Secret: cred.Secret}
 }

@@ -44,12 +44,14 @@ func (db *DB) migrate(ctx context.Context) error {
 		if version <= current {
 			continue
 		}
-		body, err := migrations.ReadFile(name)
+		raw, err := migrations.ReadFile(name)
 		if err != nil {
 			return err
 		}
+		// Text compared byte by byte: SQLite's default; PostgreSQL needs "C".
+		body := strings.ReplaceAll(string(raw), "/*BYTEWISE*/", map[bool]string{true: `COLLATE "C"`, false: ""}[db.postgres])
 		err = db.InTx(ctx, func(tx *Tx) error {
-			for _, stmt := range strings.Split(string(body), ";\n") {
+			for _, stmt := range strings.Split(body, ";\n") {
 				if strings.TrimSpace(stmt) == "" {
 					continue
 				}

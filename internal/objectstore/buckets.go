@@ -1,0 +1,301 @@
+package objectstore
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/sovcloud/sov/internal/store"
+)
+
+const s3NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+
+// bucket is a bucket's metadata row.
+type bucket struct {
+	Name, ProjectID, Versioning, ACL, Policy, CORS, Tags string
+	Created                                              int64
+}
+
+const bucketColumns = `name, project_id, created_at, versioning, acl, policy, cors, tags`
+
+func (s *Server) getBucket(ctx context.Context, name string) (*bucket, error) {
+	b := &bucket{}
+	err := store.Row(s.db.QueryRow(ctx, `SELECT `+bucketColumns+` FROM buckets WHERE name = ?`, name).
+		Scan(&b.Name, &b.ProjectID, &b.Created, &b.Versioning, &b.ACL, &b.Policy, &b.CORS, &b.Tags))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNoSuchBucket
+	}
+	return b, err
+}
+
+// The kinds of access an operation needs.
+const (
+	accessRead  = "read"
+	accessWrite = "write"
+	accessAdmin = "admin" // bucket configuration: owner only
+)
+
+// bucketFor loads the request's bucket and checks that the caller may do
+// action (an s3:* action name, for bucket policies) needing access.
+func (s *Server) bucketFor(req *request, access, action string) (*bucket, error) {
+	b, err := s.getBucket(req.r.Context(), req.bucket)
+	if err != nil {
+		return nil, err
+	}
+	return b, s.authorize(req, b, access, action, "")
+}
+
+// authorize decides whether the caller may do action on the bucket (or on
+// the object whose ACL is objectACL). The owning project may do anything
+// its role allows; others only what the bucket policy or a public-read ACL grants.
+func (s *Server) authorize(req *request, b *bucket, access, action, objectACL string) error {
+	owner := req.sig.owner
+	if owner != nil && owner.ProjectID == b.ProjectID {
+		if access != accessRead && owner.ReadOnly {
+			return errAccessDenied
+		}
+		return nil
+	}
+	if access != accessAdmin {
+		resource := "arn:aws:s3:::" + b.Name
+		if req.key != "" {
+			resource += "/" + req.key
+		}
+		switch policyDecision(b.Policy, action, resource) {
+		case policyDeny:
+			return errAccessDenied
+		case policyAllow:
+			return nil
+		}
+		if access == accessRead && (b.ACL == aclPublicRead || objectACL == aclPublicRead) {
+			return nil
+		}
+	}
+	return errAccessDenied
+}
+
+// requireOwner refuses anonymous requests with AccessDenied.
+func requireOwner(req *request) (*Owner, error) {
+	if req.sig.owner == nil {
+		return nil, errAccessDenied
+	}
+	return req.sig.owner, nil
+}
+
+var bucketNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+var ipLikeRE = regexp.MustCompile(`^\d+\.\d+\.\d+\.\d+$`)
+
+func validBucketName(name string) bool {
+	return bucketNameRE.MatchString(name) && !ipLikeRE.MatchString(name) && !regexp.MustCompile(`\.\.|\.-|-\.`).MatchString(name)
+}
+
+func (s *Server) createBucket(req *request) error {
+	owner, err := requireOwner(req)
+	if err != nil {
+		return err
+	}
+	if owner.ReadOnly {
+		return errAccessDenied
+	}
+	if !validBucketName(req.bucket) {
+		return errInvalidBucketName
+	}
+	if err := drainConfig(req); err != nil {
+		return err
+	}
+	acl, err := cannedACL(req.r.Header.Get("X-Amz-Acl"))
+	if err != nil {
+		return err
+	}
+	ctx := req.r.Context()
+	_, err = s.db.Exec(ctx, `INSERT INTO buckets (name, project_id, created_at, acl) VALUES (?, ?, ?, ?)`,
+		req.bucket, owner.ProjectID, time.Now().UnixMicro(), acl)
+	if errors.Is(err, store.ErrConflict) {
+		b, gerr := s.getBucket(ctx, req.bucket)
+		if gerr == nil && b.ProjectID == owner.ProjectID {
+			return errBucketAlreadyOwned
+		}
+		return errBucketExists
+	}
+	if err != nil {
+		return err
+	}
+	req.w.Header().Set("Location", "/"+req.bucket)
+	req.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// drainConfig reads and checks an optional CreateBucketConfiguration body.
+func drainConfig(req *request) error {
+	body, err := readSmallBody(req, 64<<10)
+	if err != nil || len(body) == 0 {
+		return err
+	}
+	var cfg struct {
+		LocationConstraint string
+	}
+	if xml.Unmarshal(body, &cfg) != nil {
+		return errMalformedXML
+	}
+	return nil
+}
+
+// readSmallBody reads a configuration body of at most limit bytes,
+// decoding aws-chunked bodies and checking a signed payload hash.
+func readSmallBody(req *request, limit int64) ([]byte, error) {
+	body, err := payloadReader(req)
+	if err != nil {
+		return nil, err
+	}
+	d := newDigests("", req.sig.payload != unsignedPayload && !isStreaming(req.sig.payload))
+	b, err := io.ReadAll(io.TeeReader(io.LimitReader(body, limit+1), d))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, s3err(http.StatusBadRequest, "MaxMessageLengthExceeded", "Your request was too big.")
+	}
+	return b, checkPayloadHash(req, d)
+}
+
+func (s *Server) headBucket(req *request) error {
+	if _, err := s.bucketFor(req, accessRead, "s3:ListBucket"); err != nil {
+		return err
+	}
+	req.w.Header().Set("X-Amz-Bucket-Region", s.cfg.Region)
+	req.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) deleteBucket(req *request) error {
+	b, err := s.bucketFor(req, accessAdmin, "s3:DeleteBucket")
+	if err != nil {
+		return err
+	}
+	ctx := req.r.Context()
+	var n int
+	if err := s.db.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM objects WHERE bucket = ?) + (SELECT COUNT(*) FROM uploads WHERE bucket = ?)`,
+		b.Name, b.Name).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return errBucketNotEmpty
+	}
+	if _, err := s.db.Exec(ctx, `DELETE FROM buckets WHERE name = ?`, b.Name); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return errBucketNotEmpty
+		}
+		return err
+	}
+	req.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type listBucketsResult struct {
+	XMLName xml.Name `xml:"ListAllMyBucketsResult"`
+	NS      string   `xml:"xmlns,attr"`
+	Owner   owner
+	Buckets []bucketEntry `xml:"Buckets>Bucket"`
+}
+
+type owner struct {
+	ID          string
+	DisplayName string
+}
+
+type bucketEntry struct {
+	Name         string
+	CreationDate string
+}
+
+func (s *Server) listBuckets(req *request) error {
+	o, err := requireOwner(req)
+	if err != nil {
+		return err
+	}
+	rows, err := s.db.Query(req.r.Context(), `SELECT name, created_at FROM buckets WHERE project_id = ? ORDER BY name`, o.ProjectID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	res := listBucketsResult{NS: s3NS, Owner: owner{ID: o.ProjectID, DisplayName: o.ProjectID}, Buckets: []bucketEntry{}}
+	for rows.Next() {
+		var name string
+		var created int64
+		if err := rows.Scan(&name, &created); err != nil {
+			return err
+		}
+		res.Buckets = append(res.Buckets, bucketEntry{Name: name, CreationDate: xmlTime(created)})
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return writeXML(req.w, http.StatusOK, res)
+}
+
+func (s *Server) getLocation(req *request) error {
+	if _, err := s.bucketFor(req, accessAdmin, "s3:GetBucketLocation"); err != nil {
+		return err
+	}
+	type location struct {
+		XMLName xml.Name `xml:"LocationConstraint"`
+		NS      string   `xml:"xmlns,attr"`
+		Region  string   `xml:",chardata"`
+	}
+	region := s.cfg.Region
+	if region == "us-east-1" {
+		region = "" // as AWS answers for us-east-1
+	}
+	return writeXML(req.w, http.StatusOK, location{NS: s3NS, Region: region})
+}
+
+type versioningConfig struct {
+	XMLName xml.Name `xml:"VersioningConfiguration"`
+	NS      string   `xml:"xmlns,attr,omitempty"`
+	Status  string   `xml:",omitempty"`
+}
+
+func (s *Server) putVersioning(req *request) error {
+	b, err := s.bucketFor(req, accessAdmin, "s3:PutBucketVersioning")
+	if err != nil {
+		return err
+	}
+	body, err := readSmallBody(req, 64<<10)
+	if err != nil {
+		return err
+	}
+	var cfg versioningConfig
+	if xml.Unmarshal(body, &cfg) != nil || (cfg.Status != "Enabled" && cfg.Status != "Suspended") {
+		return errMalformedXML
+	}
+	if _, err := s.db.Exec(req.r.Context(), `UPDATE buckets SET versioning = ? WHERE name = ?`, cfg.Status, b.Name); err != nil {
+		return err
+	}
+	req.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) getVersioning(req *request) error {
+	b, err := s.bucketFor(req, accessAdmin, "s3:GetBucketVersioning")
+	if err != nil {
+		return err
+	}
+	return writeXML(req.w, http.StatusOK, versioningConfig{NS: s3NS, Status: b.Versioning})
+}
+
+// writeXML writes v as an XML response.
+func writeXML(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	w.Write([]byte(xml.Header))
+	return xml.NewEncoder(w).Encode(v)
+}
+
+// xmlTime formats unix microseconds as S3 does in XML.
+func xmlTime(micros int64) string {
+	return time.UnixMicro(micros).UTC().Format("2006-01-02T15:04:05.000Z")
+}

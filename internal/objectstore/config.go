@@ -1,0 +1,462 @@
+package objectstore
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/sovcloud/sov/internal/store"
+)
+
+// Tagging, canned ACLs, bucket policies and CORS: the configuration that
+// rides along with buckets and objects.
+
+func encodeHex(b []byte) string                    { return hex.EncodeToString(b) }
+func encodeB64(b []byte) string                    { return base64.StdEncoding.EncodeToString(b) }
+func decodeB64(s string) []byte                    { b, _ := base64.StdEncoding.DecodeString(s); return b }
+func (s *Server) ctx(req *request) context.Context { return req.r.Context() }
+
+// The canned ACLs sov supports.
+const (
+	aclPrivate    = "private"
+	aclPublicRead = "public-read"
+)
+
+func cannedACL(v string) (string, error) {
+	switch v {
+	case "", aclPrivate:
+		return aclPrivate, nil
+	case aclPublicRead:
+		return aclPublicRead, nil
+	}
+	return "", s3err(http.StatusNotImplemented, "NotImplemented", "Only the canned ACLs private and public-read are supported.")
+}
+
+// Tags
+
+const maxTags = 50
+
+type tagging struct {
+	XMLName xml.Name `xml:"Tagging"`
+	NS      string   `xml:"xmlns,attr,omitempty"`
+	TagSet  []tag    `xml:"TagSet>Tag"`
+}
+
+type tag struct {
+	Key   string
+	Value string
+}
+
+// parseTagHeader checks an x-amz-tagging header ("k1=v1&k2=v2").
+func parseTagHeader(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	q, err := url.ParseQuery(v)
+	if err != nil {
+		return "", invalidArgument("The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
+	}
+	tags := make([]tag, 0, len(q))
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return "", invalidArgument("Tag keys must be unique.")
+		}
+		tags = append(tags, tag{k, vs[0]})
+	}
+	return encodeTags(tags)
+}
+
+func encodeTags(tags []tag) (string, error) {
+	if len(tags) > maxTags {
+		return "", s3err(http.StatusBadRequest, "BadRequest", "Object tags cannot be greater than 10")
+	}
+	q := url.Values{}
+	for _, t := range tags {
+		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 || q.Has(t.Key) {
+			return "", s3err(http.StatusBadRequest, "InvalidTag", "The tag provided was not a valid tag.")
+		}
+		q.Set(t.Key, t.Value)
+	}
+	return q.Encode(), nil
+}
+
+func decodeTags(s string) []tag {
+	q, _ := url.ParseQuery(s)
+	tags := []tag{}
+	for k, vs := range q {
+		tags = append(tags, tag{k, vs[0]})
+	}
+	slices.SortFunc(tags, func(a, b tag) int { return strings.Compare(a.Key, b.Key) })
+	return tags
+}
+
+func (s *Server) readTagging(req *request) (string, error) {
+	body, err := readSmallBody(req, 64<<10)
+	if err != nil {
+		return "", err
+	}
+	var t tagging
+	if xml.Unmarshal(body, &t) != nil {
+		return "", errMalformedXML
+	}
+	return encodeTags(t.TagSet)
+}
+
+// objectForConfig loads the object of a tagging or ACL request.
+func (s *Server) objectForConfig(req *request, access, action string) (*object, error) {
+	b, err := s.bucketFor(req, access, action)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.getObjectRow(s.ctx(req), s.db, b.Name, req.key, req.q.Get("versionId"))
+	if err != nil {
+		return nil, err
+	}
+	if o.DeleteMarker {
+		return nil, errNoSuchKey
+	}
+	return o, nil
+}
+
+func (s *Server) putObjectTagging(req *request) error {
+	o, err := s.objectForConfig(req, accessWrite, "s3:PutObjectTagging")
+	if err != nil {
+		return err
+	}
+	tags, err := s.readTagging(req)
+	if err != nil {
+		return err
+	}
+	return s.setObjectField(req, o, "tags", tags)
+}
+
+func (s *Server) deleteObjectTagging(req *request) error {
+	o, err := s.objectForConfig(req, accessWrite, "s3:DeleteObjectTagging")
+	if err != nil {
+		return err
+	}
+	if err := s.setObjectField(req, o, "tags", ""); err != nil {
+		return err
+	}
+	req.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// setObjectField updates the tags or acl column of one object version.
+func (s *Server) setObjectField(req *request, o *object, column, value string) error {
+	if err := store.Affected(s.db.Exec(s.ctx(req), `UPDATE objects SET `+column+` = ? WHERE bucket = ? AND key = ? AND version_id = ?`,
+		value, o.Bucket, o.Key, o.VersionID)); err != nil {
+		return errNoSuchKey
+	}
+	req.w.Header().Set("X-Amz-Version-Id", o.VersionID)
+	if req.r.Method == http.MethodPut {
+		req.w.WriteHeader(http.StatusOK)
+	}
+	return nil
+}
+
+func (s *Server) getObjectTagging(req *request) error {
+	o, err := s.objectForConfig(req, accessRead, "s3:GetObjectTagging")
+	if err != nil {
+		return err
+	}
+	req.w.Header().Set("X-Amz-Version-Id", o.VersionID)
+	return writeXML(req.w, http.StatusOK, tagging{NS: s3NS, TagSet: decodeTags(o.Tags)})
+}
+
+// setBucketField updates one configuration column of the request's bucket.
+func (s *Server) setBucketField(req *request, column, value string, status int) error {
+	if _, err := s.db.Exec(s.ctx(req), `UPDATE buckets SET `+column+` = ? WHERE name = ?`, value, req.bucket); err != nil {
+		return err
+	}
+	req.w.WriteHeader(status)
+	return nil
+}
+
+func (s *Server) putBucketTagging(req *request) error {
+	if _, err := s.bucketFor(req, accessAdmin, "s3:PutBucketTagging"); err != nil {
+		return err
+	}
+	tags, err := s.readTagging(req)
+	if err != nil {
+		return err
+	}
+	return s.setBucketField(req, "tags", tags, http.StatusNoContent)
+}
+
+func (s *Server) getBucketTagging(req *request) error {
+	b, err := s.bucketFor(req, accessAdmin, "s3:GetBucketTagging")
+	if err != nil {
+		return err
+	}
+	if b.Tags == "" {
+		return errNoSuchTagSet
+	}
+	return writeXML(req.w, http.StatusOK, tagging{NS: s3NS, TagSet: decodeTags(b.Tags)})
+}
+
+func (s *Server) deleteBucketTagging(req *request) error {
+	if _, err := s.bucketFor(req, accessAdmin, "s3:PutBucketTagging"); err != nil {
+		return err
+	}
+	return s.setBucketField(req, "tags", "", http.StatusNoContent)
+}
+
+// ACLs: canned ACLs in, the matching grant list out.
+
+type accessControlPolicy struct {
+	XMLName xml.Name `xml:"AccessControlPolicy"`
+	NS      string   `xml:"xmlns,attr"`
+	Owner   owner
+	Grants  []grant `xml:"AccessControlList>Grant"`
+}
+
+type grant struct {
+	Grantee    grantee
+	Permission string
+}
+
+type grantee struct {
+	XMLNS string `xml:"xmlns:xsi,attr"`
+	Type  string `xml:"xsi:type,attr"`
+	ID    string `xml:",omitempty"`
+	URI   string `xml:",omitempty"`
+}
+
+func aclPolicy(projectID, acl string) accessControlPolicy {
+	const xsi = "http://www.w3.org/2001/XMLSchema-instance"
+	p := accessControlPolicy{NS: s3NS, Owner: owner{ID: projectID, DisplayName: projectID},
+		Grants: []grant{{Grantee: grantee{XMLNS: xsi, Type: "CanonicalUser", ID: projectID}, Permission: "FULL_CONTROL"}}}
+	if acl == aclPublicRead {
+		p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "Group", URI: "http://acs.amazonaws.com/groups/global/AllUsers"}, Permission: "READ"})
+	}
+	return p
+}
+
+// aclFromRequest takes the canned ACL of an ACL PUT; grant bodies are not supported.
+func aclFromRequest(req *request) (string, error) {
+	if v := req.r.Header.Get("X-Amz-Acl"); v != "" {
+		return cannedACL(v)
+	}
+	body, err := readSmallBody(req, 64<<10)
+	if err != nil {
+		return "", err
+	}
+	if len(body) == 0 {
+		return "", errMalformedXML
+	}
+	return "", s3err(http.StatusNotImplemented, "NotImplemented", "Only canned ACLs (x-amz-acl: private or public-read) are supported.")
+}
+
+func (s *Server) putBucketACL(req *request) error {
+	if _, err := s.bucketFor(req, accessAdmin, "s3:PutBucketAcl"); err != nil {
+		return err
+	}
+	acl, err := aclFromRequest(req)
+	if err != nil {
+		return err
+	}
+	return s.setBucketField(req, "acl", acl, http.StatusOK)
+}
+
+func (s *Server) getBucketACL(req *request) error {
+	b, err := s.bucketFor(req, accessAdmin, "s3:GetBucketAcl")
+	if err != nil {
+		return err
+	}
+	return writeXML(req.w, http.StatusOK, aclPolicy(b.ProjectID, b.ACL))
+}
+
+func (s *Server) putObjectACL(req *request) error {
+	o, err := s.objectForConfig(req, accessAdmin, "s3:PutObjectAcl")
+	if err != nil {
+		return err
+	}
+	acl, err := aclFromRequest(req)
+	if err != nil {
+		return err
+	}
+	return s.setObjectField(req, o, "acl", acl)
+}
+
+func (s *Server) getObjectACL(req *request) error {
+	b, err := s.bucketFor(req, accessAdmin, "s3:GetObjectAcl")
+	if err != nil {
+		return err
+	}
+	o, err := s.objectForConfig(req, accessAdmin, "s3:GetObjectAcl")
+	if err != nil {
+		return err
+	}
+	return writeXML(req.w, http.StatusOK, aclPolicy(b.ProjectID, o.ACL))
+}
+
+// Bucket policies
+
+func (s *Server) putPolicy(req *request) error {
+	if _, err := s.bucketFor(req, accessAdmin, "s3:PutBucketPolicy"); err != nil {
+		return err
+	}
+	body, err := readSmallBody(req, 20<<10)
+	if err != nil {
+		return err
+	}
+	if _, err := parsePolicy(string(body), req.bucket); err != nil {
+		return err
+	}
+	return s.setBucketField(req, "policy", string(body), http.StatusNoContent)
+}
+
+func (s *Server) getPolicy(req *request) error {
+	b, err := s.bucketFor(req, accessAdmin, "s3:GetBucketPolicy")
+	if err != nil {
+		return err
+	}
+	if b.Policy == "" {
+		return errNoSuchPolicy
+	}
+	req.w.Header().Set("Content-Type", "application/json")
+	req.w.WriteHeader(http.StatusOK)
+	req.w.Write([]byte(b.Policy))
+	return nil
+}
+
+func (s *Server) deletePolicy(req *request) error {
+	if _, err := s.bucketFor(req, accessAdmin, "s3:DeleteBucketPolicy"); err != nil {
+		return err
+	}
+	return s.setBucketField(req, "policy", "", http.StatusNoContent)
+}
+
+// CORS
+
+type corsConfig struct {
+	XMLName xml.Name   `xml:"CORSConfiguration"`
+	NS      string     `xml:"xmlns,attr,omitempty"`
+	Rules   []corsRule `xml:"CORSRule"`
+}
+
+type corsRule struct {
+	ID             string   `xml:",omitempty"`
+	AllowedOrigins []string `xml:"AllowedOrigin"`
+	AllowedMethods []string `xml:"AllowedMethod"`
+	AllowedHeaders []string `xml:"AllowedHeader,omitempty"`
+	ExposeHeaders  []string `xml:"ExposeHeader,omitempty"`
+	MaxAgeSeconds  int      `xml:",omitempty"`
+}
+
+func (s *Server) putCORS(req *request) error {
+	if _, err := s.bucketFor(req, accessAdmin, "s3:PutBucketCORS"); err != nil {
+		return err
+	}
+	body, err := readSmallBody(req, 64<<10)
+	if err != nil {
+		return err
+	}
+	var cfg corsConfig
+	if xml.Unmarshal(body, &cfg) != nil || len(cfg.Rules) == 0 {
+		return errMalformedXML
+	}
+	for _, r := range cfg.Rules {
+		if len(r.AllowedOrigins) == 0 || len(r.AllowedMethods) == 0 {
+			return errMalformedXML
+		}
+		for _, m := range r.AllowedMethods {
+			if !slices.Contains([]string{"GET", "PUT", "POST", "DELETE", "HEAD"}, m) {
+				return invalidArgument("Found unsupported HTTP method in CORS config. Unsupported method is %s", m)
+			}
+		}
+	}
+	raw, _ := json.Marshal(cfg.Rules)
+	return s.setBucketField(req, "cors", string(raw), http.StatusOK)
+}
+
+func (s *Server) getCORS(req *request) error {
+	b, err := s.bucketFor(req, accessAdmin, "s3:GetBucketCORS")
+	if err != nil {
+		return err
+	}
+	if b.CORS == "" {
+		return errNoSuchCORS
+	}
+	cfg := corsConfig{NS: s3NS}
+	json.Unmarshal([]byte(b.CORS), &cfg.Rules)
+	return writeXML(req.w, http.StatusOK, cfg)
+}
+
+func (s *Server) deleteCORS(req *request) error {
+	if _, err := s.bucketFor(req, accessAdmin, "s3:PutBucketCORS"); err != nil {
+		return err
+	}
+	return s.setBucketField(req, "cors", "", http.StatusNoContent)
+}
+
+// matchCORS finds the rule allowing origin and method.
+func matchCORS(rulesJSON, origin, method string, headers []string) *corsRule {
+	var rules []corsRule
+	if rulesJSON == "" || json.Unmarshal([]byte(rulesJSON), &rules) != nil {
+		return nil
+	}
+	for i, r := range rules {
+		if !slices.ContainsFunc(r.AllowedOrigins, func(o string) bool { return wildcardMatch(o, origin) }) || !slices.Contains(r.AllowedMethods, method) {
+			continue
+		}
+		ok := true
+		for _, h := range headers {
+			if h = strings.TrimSpace(h); h != "" && !slices.ContainsFunc(r.AllowedHeaders, func(a string) bool { return wildcardMatch(strings.ToLower(a), strings.ToLower(h)) }) {
+				ok = false
+			}
+		}
+		if ok {
+			return &rules[i]
+		}
+	}
+	return nil
+}
+
+// wildcardMatch matches s against a pattern with at most one '*'.
+func wildcardMatch(pattern, s string) bool {
+	before, after, found := strings.Cut(pattern, "*")
+	if !found {
+		return pattern == s
+	}
+	return len(s) >= len(before)+len(after) && strings.HasPrefix(s, before) && strings.HasSuffix(s, after)
+}
+
+// preflight answers a CORS OPTIONS request from the bucket's CORS rules.
+func (s *Server) preflight(req *request) error {
+	origin, method := req.r.Header.Get("Origin"), req.r.Header.Get("Access-Control-Request-Method")
+	if origin == "" || method == "" {
+		return invalidArgument("Insufficient information. Origin request header needed.")
+	}
+	b, err := s.getBucket(s.ctx(req), req.bucket)
+	if err != nil {
+		return err
+	}
+	rule := matchCORS(b.CORS, origin, method, strings.Split(req.r.Header.Get("Access-Control-Request-Headers"), ","))
+	if rule == nil {
+		return s3err(http.StatusForbidden, "AccessForbidden", "CORSResponse: This CORS request is not allowed.")
+	}
+	h := req.w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Methods", strings.Join(rule.AllowedMethods, ", "))
+	if hs := req.r.Header.Get("Access-Control-Request-Headers"); hs != "" {
+		h.Set("Access-Control-Allow-Headers", hs)
+	}
+	if len(rule.ExposeHeaders) > 0 {
+		h.Set("Access-Control-Expose-Headers", strings.Join(rule.ExposeHeaders, ", "))
+	}
+	if rule.MaxAgeSeconds > 0 {
+		h.Set("Access-Control-Max-Age", strconv.Itoa(rule.MaxAgeSeconds))
+	}
+	h.Add("Vary", "Origin")
+	req.w.WriteHeader(http.StatusOK)
+	return nil
+}

@@ -1,0 +1,263 @@
+package objectstore
+
+import (
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// copySource resolves x-amz-copy-source ("bucket/key?versionId=…", URL
+// encoded) to a readable object, checking the caller may read it.
+func (s *Server) copySource(req *request) (*object, error) {
+	src := req.r.Header.Get("X-Amz-Copy-Source")
+	src, rawQuery, _ := strings.Cut(src, "?")
+	path, err := url.PathUnescape(strings.TrimPrefix(src, "/"))
+	if err != nil {
+		return nil, invalidArgument("Invalid copy source encoding")
+	}
+	bucketName, key, ok := strings.Cut(path, "/")
+	if !ok || key == "" {
+		return nil, invalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+	}
+	q, _ := url.ParseQuery(rawQuery)
+	ctx := req.r.Context()
+	b, err := s.getBucket(ctx, bucketName)
+	if err != nil {
+		return nil, err
+	}
+	srcReq := *req
+	srcReq.bucket, srcReq.key = bucketName, key
+	o, err := s.getObjectRow(ctx, s.db, b.Name, key, q.Get("versionId"))
+	if err != nil {
+		if aerr := s.authorize(&srcReq, b, accessRead, "s3:GetObject", ""); aerr != nil {
+			return nil, aerr
+		}
+		return nil, err
+	}
+	if err := s.authorize(&srcReq, b, accessRead, "s3:GetObject", o.ACL); err != nil {
+		return nil, err
+	}
+	if o.DeleteMarker {
+		return nil, errNoSuchKey
+	}
+	h := req.r.Header
+	modified := time.UnixMicro(o.Modified).UTC()
+	cond := &http.Request{Header: http.Header{}}
+	for from, to := range map[string]string{"X-Amz-Copy-Source-If-Match": "If-Match", "X-Amz-Copy-Source-If-None-Match": "If-None-Match",
+		"X-Amz-Copy-Source-If-Modified-Since": "If-Modified-Since", "X-Amz-Copy-Source-If-Unmodified-Since": "If-Unmodified-Since"} {
+		if v := h.Get(from); v != "" {
+			cond.Header.Set(to, v)
+		}
+	}
+	if checkConditions(cond, o.ETag, modified) != 0 {
+		return nil, errPreconditionFailed
+	}
+	return o, nil
+}
+
+// copyBlob copies length bytes at start of a stored blob into a new blob.
+func (s *Server) copyBlob(o *object, start, length int64) (*pending, error) {
+	f, err := s.data.open(o.Blob)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	p, err := s.data.create()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(p.File, io.NewSectionReader(f, start, length)); err != nil {
+		p.abort()
+		return nil, err
+	}
+	return p, nil
+}
+
+type copyResult struct {
+	XMLName      xml.Name
+	NS           string `xml:"xmlns,attr"`
+	ETag         string
+	LastModified string
+}
+
+func (s *Server) copyObject(req *request) error {
+	b, err := s.bucketFor(req, accessWrite, "s3:PutObject")
+	if err != nil {
+		return err
+	}
+	src, err := s.copySource(req)
+	if err != nil {
+		return err
+	}
+	directive := req.r.Header.Get("X-Amz-Metadata-Directive")
+	if directive != "" && directive != "COPY" && directive != "REPLACE" {
+		return invalidArgument("Unknown metadata directive.")
+	}
+	o := &object{Bucket: b.Name, Key: req.key, Modified: time.Now().UnixMicro(), ContentType: src.ContentType, Headers: src.Headers,
+		Tags: src.Tags, Size: src.Size, ETag: src.ETag, ChecksumAlg: src.ChecksumAlg, Checksum: src.Checksum}
+	if directive == "REPLACE" {
+		fresh, err := newObjectFromRequest(req)
+		if err != nil {
+			return err
+		}
+		o.ContentType, o.Headers = fresh.ContentType, fresh.Headers
+	} else if src.Bucket == b.Name && src.Key == req.key && req.q.Get("versionId") == "" && b.Versioning != "Enabled" {
+		return s3err(http.StatusBadRequest, "InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+	}
+	if td := req.r.Header.Get("X-Amz-Tagging-Directive"); td == "REPLACE" {
+		if o.Tags, err = parseTagHeader(req.r.Header.Get("X-Amz-Tagging")); err != nil {
+			return err
+		}
+	}
+	if o.ACL, err = cannedACL(req.r.Header.Get("X-Amz-Acl")); err != nil {
+		return err
+	}
+	p, err := s.copyBlob(src, 0, src.Size)
+	if err != nil {
+		return err
+	}
+	if err := p.commit(); err != nil {
+		return err
+	}
+	o.Blob = p.id
+	freed, err := s.storeObject(req.r.Context(), b, o, conditions{})
+	if err != nil {
+		s.data.remove(o.Blob)
+		return err
+	}
+	for _, id := range freed {
+		s.data.remove(id)
+	}
+	if b.Versioning != "" {
+		req.w.Header().Set("X-Amz-Version-Id", o.VersionID)
+	}
+	return writeXML(req.w, http.StatusOK, copyResult{XMLName: xml.Name{Local: "CopyObjectResult"}, NS: s3NS,
+		ETag: `"` + o.ETag + `"`, LastModified: xmlTime(o.Modified)})
+}
+
+func (s *Server) uploadPartCopy(req *request) error {
+	if _, err := s.bucketFor(req, accessWrite, "s3:PutObject"); err != nil {
+		return err
+	}
+	u, err := s.uploadFor(req)
+	if err != nil {
+		return err
+	}
+	num, err := partNumber(req)
+	if err != nil {
+		return err
+	}
+	src, err := s.copySource(req)
+	if err != nil {
+		return err
+	}
+	start, length := int64(0), src.Size
+	if rng := req.r.Header.Get("X-Amz-Copy-Source-Range"); rng != "" {
+		var partial bool
+		if start, length, partial, err = parseRange(rng, src.Size); err != nil || !partial {
+			return invalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+		}
+	}
+	p, err := s.copyBlob(src, start, length)
+	if err != nil {
+		return err
+	}
+	d := newDigests(u.ChecksumAlg, false)
+	f, err := s.data.create()
+	if err != nil {
+		p.abort()
+		return err
+	}
+	f.abort()
+	if err := p.commit(); err != nil {
+		return err
+	}
+	rf, err := s.data.open(p.id)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(d, rf)
+	rf.Close()
+	if err != nil {
+		s.data.remove(p.id)
+		return err
+	}
+	etag := encodeHex(d.md5.Sum(nil))
+	if err := s.storePart(req, u, num, length, etag, d.checksumValue(), p.id); err != nil {
+		return err
+	}
+	return writeXML(req.w, http.StatusOK, copyResult{XMLName: xml.Name{Local: "CopyPartResult"}, NS: s3NS,
+		ETag: `"` + etag + `"`, LastModified: xmlTime(time.Now().UnixMicro())})
+}
+
+type deleteRequest struct {
+	XMLName xml.Name `xml:"Delete"`
+	Quiet   bool
+	Objects []struct {
+		Key       string
+		VersionID string `xml:"VersionId"`
+	} `xml:"Object"`
+}
+
+type deleteResult struct {
+	XMLName xml.Name       `xml:"DeleteResult"`
+	NS      string         `xml:"xmlns,attr"`
+	Deleted []deletedEntry `xml:"Deleted"`
+	Errors  []deleteError  `xml:"Error"`
+}
+
+type deletedEntry struct {
+	Key                   string
+	VersionID             string `xml:"VersionId,omitempty"`
+	DeleteMarker          bool   `xml:",omitempty"`
+	DeleteMarkerVersionID string `xml:"DeleteMarkerVersionId,omitempty"`
+}
+
+type deleteError struct {
+	Key       string
+	VersionID string `xml:"VersionId,omitempty"`
+	Code      string
+	Message   string
+}
+
+func (s *Server) deleteObjects(req *request) error {
+	b, err := s.bucketFor(req, accessWrite, "s3:DeleteObject")
+	if err != nil {
+		return err
+	}
+	body, err := readSmallBody(req, 2<<20)
+	if err != nil {
+		return err
+	}
+	var dr deleteRequest
+	if xml.Unmarshal(body, &dr) != nil || len(dr.Objects) == 0 || len(dr.Objects) > 1000 {
+		return errMalformedXML
+	}
+	res := deleteResult{NS: s3NS}
+	for _, o := range dr.Objects {
+		rm, err := s.removeObject(req.r.Context(), b, o.Key, o.VersionID)
+		if err != nil {
+			code, msg := "InternalError", "We encountered an internal error. Please try again."
+			if e, ok := err.(*Error); ok {
+				code, msg = e.Code, e.Message
+			}
+			res.Errors = append(res.Errors, deleteError{Key: o.Key, VersionID: o.VersionID, Code: code, Message: msg})
+			continue
+		}
+		if dr.Quiet {
+			continue
+		}
+		e := deletedEntry{Key: o.Key, VersionID: o.VersionID}
+		if rm.deleteMarker {
+			e.DeleteMarker = true
+			if o.VersionID == "" {
+				e.DeleteMarkerVersionID = rm.versionID
+			}
+		}
+		res.Deleted = append(res.Deleted, e)
+	}
+	return writeXML(req.w, http.StatusOK, res)
+}

@@ -1,0 +1,481 @@
+package objectstore
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sovcloud/sov/internal/store"
+)
+
+const (
+	minPartSize = 5 << 20
+	maxPartNum  = 10000
+)
+
+type upload struct {
+	ID, Bucket, Key, ContentType, ChecksumAlg, Tags, ACL string
+	Initiated                                            int64
+	Headers                                              map[string]string
+}
+
+// uploadFor loads the upload named by ?uploadId for the request's bucket and key.
+func (s *Server) uploadFor(req *request) (*upload, error) {
+	u := &upload{}
+	var headers string
+	err := store.Row(s.db.QueryRow(req.r.Context(), `SELECT id, bucket, key, content_type, checksum_alg, tags, acl, initiated, headers
+		FROM uploads WHERE id = ? AND bucket = ? AND key = ?`, req.q.Get("uploadId"), req.bucket, req.key).
+		Scan(&u.ID, &u.Bucket, &u.Key, &u.ContentType, &u.ChecksumAlg, &u.Tags, &u.ACL, &u.Initiated, &headers))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNoSuchUpload
+	}
+	if err != nil {
+		return nil, err
+	}
+	return u, json.Unmarshal([]byte(headers), &u.Headers)
+}
+
+type initiateResult struct {
+	XMLName  xml.Name `xml:"InitiateMultipartUploadResult"`
+	NS       string   `xml:"xmlns,attr"`
+	Bucket   string
+	Key      string
+	UploadID string `xml:"UploadId"`
+}
+
+func (s *Server) createUpload(req *request) error {
+	b, err := s.bucketFor(req, accessWrite, "s3:PutObject")
+	if err != nil {
+		return err
+	}
+	o, err := newObjectFromRequest(req)
+	if err != nil {
+		return err
+	}
+	alg := strings.ToUpper(req.r.Header.Get("X-Amz-Checksum-Algorithm"))
+	if _, ok := checksumAlgorithms[alg]; alg != "" && !ok {
+		return invalidArgument("Unsupported checksum algorithm %q.", alg)
+	}
+	id := newBlobID()
+	headers, _ := json.Marshal(o.Headers)
+	if _, err := s.db.Exec(req.r.Context(), `INSERT INTO uploads (id, bucket, key, initiated, content_type, headers, checksum_alg, tags, acl)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, b.Name, req.key, time.Now().UnixMicro(), o.ContentType, string(headers), alg, o.Tags, o.ACL); err != nil {
+		return err
+	}
+	if alg != "" {
+		req.w.Header().Set("X-Amz-Checksum-Algorithm", alg)
+	}
+	return writeXML(req.w, http.StatusOK, initiateResult{NS: s3NS, Bucket: b.Name, Key: req.key, UploadID: id})
+}
+
+func partNumber(req *request) (int, error) {
+	n, err := strconv.Atoi(req.q.Get("partNumber"))
+	if err != nil || n < 1 || n > maxPartNum {
+		return 0, invalidArgument("Part number must be an integer between 1 and 10000, inclusive")
+	}
+	return n, nil
+}
+
+func (s *Server) uploadPart(req *request) error {
+	if _, err := s.bucketFor(req, accessWrite, "s3:PutObject"); err != nil {
+		return err
+	}
+	u, err := s.uploadFor(req)
+	if err != nil {
+		return err
+	}
+	num, err := partNumber(req)
+	if err != nil {
+		return err
+	}
+	size, err := payloadSize(req)
+	if err != nil {
+		return err
+	}
+	if size > s.cfg.MaxObjectSize {
+		return errEntityTooLarge
+	}
+	check, err := parseBodyCheck(req)
+	if err != nil {
+		return err
+	}
+	p, err := s.data.create()
+	if err != nil {
+		return err
+	}
+	d, err := receive(req, p, size, check)
+	if err != nil {
+		p.abort()
+		return err
+	}
+	if err := p.commit(); err != nil {
+		return err
+	}
+	etag := hex.EncodeToString(d.md5.Sum(nil))
+	if err := s.storePart(req, u, num, size, etag, d.checksumValue(), p.id); err != nil {
+		return err
+	}
+	req.w.Header().Set("ETag", `"`+etag+`"`)
+	if check.checksum.alg != "" {
+		req.w.Header().Set(checksumHeader(check.checksum.alg), d.checksumValue())
+	}
+	req.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// storePart records a part, replacing (and freeing) an earlier upload of the same number.
+func (s *Server) storePart(req *request, u *upload, num int, size int64, etag, checksum, blob string) error {
+	ctx := req.r.Context()
+	var old string
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		old = ""
+		err := store.Row(tx.QueryRow(ctx, `SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?`, u.ID, num).Scan(&old))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM parts WHERE upload_id = ? AND part_number = ?`, u.ID, num); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO parts (upload_id, part_number, size, etag, checksum, modified, blob) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, num, size, etag, checksum, time.Now().UnixMicro(), blob)
+		return err
+	})
+	if err != nil {
+		s.data.remove(blob)
+		if errors.Is(err, store.ErrConflict) {
+			return errNoSuchUpload // aborted meanwhile
+		}
+		return err
+	}
+	s.data.remove(old)
+	return nil
+}
+
+type part struct {
+	Number         int
+	Size           int64
+	ETag, Checksum string
+	Modified       int64
+	Blob           string
+}
+
+func (s *Server) uploadParts(req *request, uploadID string) ([]part, error) {
+	rows, err := s.db.Query(req.r.Context(), `SELECT part_number, size, etag, checksum, modified, blob FROM parts WHERE upload_id = ? ORDER BY part_number`, uploadID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []part
+	for rows.Next() {
+		var p part
+		if err := rows.Scan(&p.Number, &p.Size, &p.ETag, &p.Checksum, &p.Modified, &p.Blob); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+type completeRequest struct {
+	XMLName xml.Name `xml:"CompleteMultipartUpload"`
+	Parts   []struct {
+		PartNumber     int
+		ETag           string
+		ChecksumCRC32  string
+		ChecksumCRC32C string
+		ChecksumSHA1   string
+		ChecksumSHA256 string
+	} `xml:"Part"`
+}
+
+type completeResult struct {
+	XMLName        xml.Name `xml:"CompleteMultipartUploadResult"`
+	NS             string   `xml:"xmlns,attr"`
+	Location       string
+	Bucket         string
+	Key            string
+	ETag           string
+	ChecksumCRC32  string `xml:",omitempty"`
+	ChecksumCRC32C string `xml:",omitempty"`
+	ChecksumSHA1   string `xml:",omitempty"`
+	ChecksumSHA256 string `xml:",omitempty"`
+}
+
+// completeUpload joins the listed parts into one object. The data is
+// copied into a new file (copy_file_range keeps that in the kernel), so an
+// object is always one file.
+func (s *Server) completeUpload(req *request) error {
+	b, err := s.bucketFor(req, accessWrite, "s3:PutObject")
+	if err != nil {
+		return err
+	}
+	u, err := s.uploadFor(req)
+	if err != nil {
+		return err
+	}
+	body, err := readSmallBody(req, 2<<20)
+	if err != nil {
+		return err
+	}
+	var cr completeRequest
+	if xml.Unmarshal(body, &cr) != nil || len(cr.Parts) == 0 {
+		return errMalformedXML
+	}
+	stored, err := s.uploadParts(req, u.ID)
+	if err != nil {
+		return err
+	}
+	byNum := map[int]part{}
+	for _, p := range stored {
+		byNum[p.Number] = p
+	}
+	var chosen []part
+	etags := md5.New()
+	var sums []byte
+	for i, want := range cr.Parts {
+		if i > 0 && want.PartNumber <= cr.Parts[i-1].PartNumber {
+			return errInvalidPartOrder
+		}
+		p, ok := byNum[want.PartNumber]
+		if !ok || strings.Trim(want.ETag, `"`) != p.ETag {
+			return errInvalidPart
+		}
+		if i < len(cr.Parts)-1 && p.Size < minPartSize {
+			return errEntityTooSmall
+		}
+		raw, _ := hex.DecodeString(p.ETag)
+		etags.Write(raw)
+		if u.ChecksumAlg != "" {
+			sums = append(sums, decodeB64(p.Checksum)...)
+		}
+		chosen = append(chosen, p)
+	}
+	pending, err := s.data.create()
+	if err != nil {
+		return err
+	}
+	var size int64
+	for _, p := range chosen {
+		f, err := s.data.open(p.Blob)
+		if err != nil {
+			pending.abort()
+			return err
+		}
+		n, err := io.Copy(pending.File, f)
+		f.Close()
+		if err != nil {
+			pending.abort()
+			return err
+		}
+		size += n
+	}
+	if err := pending.commit(); err != nil {
+		return err
+	}
+	o := &object{Bucket: b.Name, Key: u.Key, Modified: time.Now().UnixMicro(), ContentType: u.ContentType, Headers: u.Headers,
+		Tags: u.Tags, ACL: u.ACL, Blob: pending.id, Size: size, ChecksumAlg: u.ChecksumAlg,
+		ETag: fmt.Sprintf("%s-%d", hex.EncodeToString(etags.Sum(nil)), len(chosen))}
+	if u.ChecksumAlg != "" {
+		h := checksumAlgorithms[u.ChecksumAlg]()
+		h.Write(sums)
+		o.Checksum = fmt.Sprintf("%s-%d", encodeB64(h.Sum(nil)), len(chosen))
+	}
+	ctx := req.r.Context()
+	freed, err := s.storeObject(ctx, b, o, conditions{ifMatch: req.r.Header.Get("If-Match"), ifNoneMatch: req.r.Header.Get("If-None-Match")})
+	if err != nil {
+		s.data.remove(o.Blob)
+		return err
+	}
+	for _, id := range freed {
+		s.data.remove(id)
+	}
+	s.dropUpload(req, u.ID, stored)
+	if b.Versioning != "" {
+		req.w.Header().Set("X-Amz-Version-Id", o.VersionID)
+	}
+	res := completeResult{NS: s3NS, Location: "/" + b.Name + "/" + u.Key, Bucket: b.Name, Key: u.Key, ETag: `"` + o.ETag + `"`}
+	switch u.ChecksumAlg {
+	case "CRC32":
+		res.ChecksumCRC32 = o.Checksum
+	case "CRC32C":
+		res.ChecksumCRC32C = o.Checksum
+	case "SHA1":
+		res.ChecksumSHA1 = o.Checksum
+	case "SHA256":
+		res.ChecksumSHA256 = o.Checksum
+	}
+	return writeXML(req.w, http.StatusOK, res)
+}
+
+// dropUpload deletes an upload's metadata and then its part files.
+func (s *Server) dropUpload(req *request, id string, parts []part) {
+	if _, err := s.db.Exec(req.r.Context(), `DELETE FROM uploads WHERE id = ?`, id); err != nil {
+		s.log.Error("dropping finished upload", "upload", id, "err", err)
+		return
+	}
+	for _, p := range parts {
+		s.data.remove(p.Blob)
+	}
+}
+
+func (s *Server) abortUpload(req *request) error {
+	if _, err := s.bucketFor(req, accessWrite, "s3:AbortMultipartUpload"); err != nil {
+		return err
+	}
+	u, err := s.uploadFor(req)
+	if err != nil {
+		return err
+	}
+	parts, err := s.uploadParts(req, u.ID)
+	if err != nil {
+		return err
+	}
+	s.dropUpload(req, u.ID, parts)
+	req.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type listPartsResult struct {
+	XMLName              xml.Name `xml:"ListPartsResult"`
+	NS                   string   `xml:"xmlns,attr"`
+	Bucket               string
+	Key                  string
+	UploadID             string `xml:"UploadId"`
+	PartNumberMarker     int
+	NextPartNumberMarker int
+	MaxParts             int
+	IsTruncated          bool
+	StorageClass         string
+	ChecksumAlgorithm    string      `xml:",omitempty"`
+	Parts                []partEntry `xml:"Part"`
+}
+
+type partEntry struct {
+	PartNumber     int
+	LastModified   string
+	ETag           string
+	Size           int64
+	ChecksumCRC32  string `xml:",omitempty"`
+	ChecksumCRC32C string `xml:",omitempty"`
+	ChecksumSHA1   string `xml:",omitempty"`
+	ChecksumSHA256 string `xml:",omitempty"`
+}
+
+func (s *Server) listParts(req *request) error {
+	if _, err := s.bucketFor(req, accessWrite, "s3:ListMultipartUploadParts"); err != nil {
+		return err
+	}
+	u, err := s.uploadFor(req)
+	if err != nil {
+		return err
+	}
+	max := 1000
+	if v := req.q.Get("max-parts"); v != "" {
+		if max, err = strconv.Atoi(v); err != nil || max < 0 {
+			return invalidArgument("max-parts must be a non-negative integer")
+		}
+		max = min(max, 1000)
+	}
+	marker, _ := strconv.Atoi(req.q.Get("part-number-marker"))
+	parts, err := s.uploadParts(req, u.ID)
+	if err != nil {
+		return err
+	}
+	res := listPartsResult{NS: s3NS, Bucket: u.Bucket, Key: u.Key, UploadID: u.ID, PartNumberMarker: marker, MaxParts: max,
+		StorageClass: "STANDARD", ChecksumAlgorithm: u.ChecksumAlg}
+	for _, p := range parts {
+		if p.Number <= marker {
+			continue
+		}
+		if len(res.Parts) == max {
+			res.IsTruncated = true
+			break
+		}
+		e := partEntry{PartNumber: p.Number, LastModified: xmlTime(p.Modified), ETag: `"` + p.ETag + `"`, Size: p.Size}
+		switch u.ChecksumAlg {
+		case "CRC32":
+			e.ChecksumCRC32 = p.Checksum
+		case "CRC32C":
+			e.ChecksumCRC32C = p.Checksum
+		case "SHA1":
+			e.ChecksumSHA1 = p.Checksum
+		case "SHA256":
+			e.ChecksumSHA256 = p.Checksum
+		}
+		res.Parts = append(res.Parts, e)
+		res.NextPartNumberMarker = p.Number
+	}
+	return writeXML(req.w, http.StatusOK, res)
+}
+
+type listUploadsResult struct {
+	XMLName            xml.Name `xml:"ListMultipartUploadsResult"`
+	NS                 string   `xml:"xmlns,attr"`
+	Bucket             string
+	KeyMarker          string
+	UploadIDMarker     string `xml:"UploadIdMarker"`
+	NextKeyMarker      string
+	NextUploadIDMarker string `xml:"NextUploadIdMarker"`
+	Prefix             string
+	MaxUploads         int
+	IsTruncated        bool
+	Uploads            []uploadEntry `xml:"Upload"`
+}
+
+type uploadEntry struct {
+	Key          string
+	UploadID     string `xml:"UploadId"`
+	Initiated    string
+	StorageClass string
+	Owner        owner
+	Initiator    owner
+}
+
+func (s *Server) listUploads(req *request) error {
+	b, err := s.bucketFor(req, accessWrite, "s3:ListBucketMultipartUploads")
+	if err != nil {
+		return err
+	}
+	max := 1000
+	if v := req.q.Get("max-uploads"); v != "" {
+		if max, err = strconv.Atoi(v); err != nil || max < 0 {
+			return invalidArgument("max-uploads must be a non-negative integer")
+		}
+		max = min(max, 1000)
+	}
+	prefix, keyMarker := req.q.Get("prefix"), req.q.Get("key-marker")
+	rows, err := s.db.Query(req.r.Context(), `SELECT id, key, initiated FROM uploads WHERE bucket = ? AND key > ? ORDER BY key, initiated, id`,
+		b.Name, keyMarker)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	res := listUploadsResult{NS: s3NS, Bucket: b.Name, KeyMarker: keyMarker, Prefix: prefix, MaxUploads: max}
+	own := owner{ID: b.ProjectID, DisplayName: b.ProjectID}
+	for rows.Next() {
+		var e uploadEntry
+		var initiated int64
+		if err := rows.Scan(&e.UploadID, &e.Key, &initiated); err != nil {
+			return err
+		}
+		if !strings.HasPrefix(e.Key, prefix) {
+			continue
+		}
+		if len(res.Uploads) == max {
+			res.IsTruncated = true
+			break
+		}
+		e.Initiated, e.StorageClass, e.Owner, e.Initiator = xmlTime(initiated), "STANDARD", own, own
+		res.Uploads = append(res.Uploads, e)
+		res.NextKeyMarker, res.NextUploadIDMarker = e.Key, e.UploadID
+	}
+	return writeXML(req.w, http.StatusOK, res)
+}

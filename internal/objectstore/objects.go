@@ -1,0 +1,518 @@
+package objectstore
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sovcloud/sov/internal/store"
+)
+
+// object is one version of an object (or a delete marker).
+type object struct {
+	Bucket, Key, VersionID string
+	Seq                    int64
+	IsLatest, DeleteMarker bool
+	Size                   int64
+	ETag                   string
+	Modified               int64 // unix microseconds
+	ContentType            string
+	Headers                map[string]string // stored response headers and x-amz-meta-*
+	ChecksumAlg, Checksum  string
+	Tags                   string // URL query encoding
+	ACL                    string
+	Blob                   string
+}
+
+const objectColumns = `bucket, key, version_id, seq, is_latest, delete_marker, size, etag, modified, content_type, headers, checksum_alg, checksum, tags, acl, blob`
+
+func scanObject(row interface{ Scan(...any) error }) (*object, error) {
+	o := &object{}
+	var headers string
+	err := row.Scan(&o.Bucket, &o.Key, &o.VersionID, &o.Seq, &o.IsLatest, &o.DeleteMarker, &o.Size, &o.ETag, &o.Modified,
+		&o.ContentType, &headers, &o.ChecksumAlg, &o.Checksum, &o.Tags, &o.ACL, &o.Blob)
+	if err != nil {
+		return nil, err
+	}
+	if headers != "" {
+		err = json.Unmarshal([]byte(headers), &o.Headers)
+	}
+	return o, err
+}
+
+// getObjectRow loads the latest version of a key, or the version asked for.
+func (s *Server) getObjectRow(ctx context.Context, q store.Querier, bucket, key, versionID string) (*object, error) {
+	var row interface{ Scan(...any) error }
+	if versionID == "" {
+		row = q.QueryRow(ctx, `SELECT `+objectColumns+` FROM objects WHERE bucket = ? AND key = ? AND is_latest = ?`, bucket, key, true)
+	} else {
+		row = q.QueryRow(ctx, `SELECT `+objectColumns+` FROM objects WHERE bucket = ? AND key = ? AND version_id = ?`, bucket, key, versionID)
+	}
+	o, err := scanObject(row)
+	if errors.Is(store.Row(err), store.ErrNotFound) {
+		if versionID != "" {
+			return nil, errNoSuchVersion
+		}
+		return nil, errNoSuchKey
+	}
+	return o, err
+}
+
+// storedHeaders are the request headers kept with an object and returned on GET.
+var storedHeaders = []string{"Content-Encoding", "Content-Disposition", "Content-Language", "Cache-Control", "Expires"}
+
+const maxUserMetadata = 2 << 10
+
+// objectHeaders collects the headers of a PUT that are stored with the object.
+func objectHeaders(r *http.Request) (map[string]string, error) {
+	h := map[string]string{}
+	size := 0
+	for name, vals := range r.Header {
+		lower := strings.ToLower(name)
+		if strings.HasPrefix(lower, "x-amz-meta-") {
+			h[lower] = strings.Join(vals, ",")
+			size += len(lower) - len("x-amz-meta-") + len(h[lower])
+		}
+	}
+	if size > maxUserMetadata {
+		return nil, errMetadataTooLarge
+	}
+	for _, name := range storedHeaders {
+		v := r.Header.Get(name)
+		if name == "Content-Encoding" {
+			var kept []string
+			for _, enc := range strings.Split(v, ",") {
+				if enc = strings.TrimSpace(enc); enc != "" && enc != "aws-chunked" {
+					kept = append(kept, enc)
+				}
+			}
+			v = strings.Join(kept, ",")
+		}
+		if v != "" {
+			h[name] = v
+		}
+	}
+	return h, nil
+}
+
+func newVersionID() string { return newBlobID() }
+
+// conditions are the preconditions of a conditional write.
+type conditions struct{ ifMatch, ifNoneMatch string }
+
+// storeObject commits o as the newest version of its key in one
+// transaction: versioning, preconditions, usage and quota. It returns the
+// blobs that the write made unreferenced, to delete after the commit.
+func (s *Server) storeObject(ctx context.Context, b *bucket, o *object, cond conditions) ([]string, error) {
+	var freed []string
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		freed = nil
+		latest, err := s.getObjectRow(ctx, tx, b.Name, o.Key, "")
+		exists := err == nil && !latest.DeleteMarker
+		if err != nil && !errors.Is(err, errNoSuchKey) {
+			return err
+		}
+		if cond.ifNoneMatch == "*" && exists {
+			return errPreconditionFailed
+		}
+		if cond.ifMatch != "" && (!exists || !etagMatches(cond.ifMatch, latest.ETag)) {
+			return errPreconditionFailed
+		}
+		var deltaBytes, deltaObjects int64
+		if b.Versioning == "Enabled" {
+			o.VersionID = newVersionID()
+		} else {
+			o.VersionID = "null"
+			old, err := s.getObjectRow(ctx, tx, b.Name, o.Key, "null")
+			if err == nil {
+				if !old.DeleteMarker {
+					deltaBytes, deltaObjects = -old.Size, -1
+				}
+				freed = append(freed, old.Blob)
+				if _, err := tx.Exec(ctx, `DELETE FROM objects WHERE bucket = ? AND key = ? AND version_id = 'null'`, b.Name, o.Key); err != nil {
+					return err
+				}
+			} else if !errors.Is(err, errNoSuchVersion) {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE objects SET is_latest = ? WHERE bucket = ? AND key = ? AND is_latest = ?`, false, b.Name, o.Key, true); err != nil {
+			return err
+		}
+		o.IsLatest = true
+		o.Seq = time.Now().UnixNano()
+		headers, _ := json.Marshal(o.Headers)
+		if _, err := tx.Exec(ctx, `INSERT INTO objects (`+objectColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			b.Name, o.Key, o.VersionID, o.Seq, o.IsLatest, o.DeleteMarker, o.Size, o.ETag, o.Modified, o.ContentType, string(headers),
+			o.ChecksumAlg, o.Checksum, o.Tags, o.ACL, o.Blob); err != nil {
+			return err
+		}
+		if !o.DeleteMarker {
+			deltaBytes, deltaObjects = deltaBytes+o.Size, deltaObjects+1
+		}
+		return s.addUsage(ctx, tx, b.ProjectID, deltaBytes, deltaObjects)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return freed, nil
+}
+
+// addUsage changes a project's usage and enforces its quota when usage grows.
+func (s *Server) addUsage(ctx context.Context, tx *store.Tx, project string, bytes, objects int64) error {
+	if bytes == 0 && objects == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO project_usage (project_id, bytes, objects) VALUES (?, ?, ?)
+		ON CONFLICT (project_id) DO UPDATE SET bytes = project_usage.bytes + excluded.bytes, objects = project_usage.objects + excluded.objects`,
+		project, bytes, objects); err != nil {
+		return err
+	}
+	if (bytes <= 0 || s.cfg.QuotaBytes == 0) && (objects <= 0 || s.cfg.QuotaObjects == 0) {
+		return nil
+	}
+	var usedBytes, usedObjects int64
+	if err := tx.QueryRow(ctx, `SELECT bytes, objects FROM project_usage WHERE project_id = ?`, project).Scan(&usedBytes, &usedObjects); err != nil {
+		return err
+	}
+	if (bytes > 0 && s.cfg.QuotaBytes > 0 && usedBytes > s.cfg.QuotaBytes) || (objects > 0 && s.cfg.QuotaObjects > 0 && usedObjects > s.cfg.QuotaObjects) {
+		return errQuotaExceeded
+	}
+	return nil
+}
+
+func etagMatches(header, etag string) bool {
+	for _, v := range strings.Split(header, ",") {
+		v = strings.TrimSpace(v)
+		if v == "*" || strings.Trim(v, `"`) == etag {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) putObject(req *request) error {
+	b, err := s.bucketFor(req, accessWrite, "s3:PutObject")
+	if err != nil {
+		return err
+	}
+	if len(req.key) > 1024 {
+		return s3err(http.StatusBadRequest, "KeyTooLongError", "Your key is too long")
+	}
+	size, err := payloadSize(req)
+	if err != nil {
+		return err
+	}
+	if size > s.cfg.MaxObjectSize {
+		return errEntityTooLarge
+	}
+	o, err := newObjectFromRequest(req)
+	if err != nil {
+		return err
+	}
+	check, err := parseBodyCheck(req)
+	if err != nil {
+		return err
+	}
+	p, err := s.data.create()
+	if err != nil {
+		return err
+	}
+	d, err := receive(req, p, size, check)
+	if err != nil {
+		p.abort()
+		return err
+	}
+	if err := p.commit(); err != nil {
+		return err
+	}
+	o.Blob, o.Size, o.ETag = p.id, size, hex.EncodeToString(d.md5.Sum(nil))
+	o.ChecksumAlg, o.Checksum = check.checksum.alg, d.checksumValue()
+	return s.finishPut(req, b, o, conditions{ifMatch: req.r.Header.Get("If-Match"), ifNoneMatch: req.r.Header.Get("If-None-Match")})
+}
+
+// finishPut commits an object whose data is stored and answers the request.
+func (s *Server) finishPut(req *request, b *bucket, o *object, cond conditions) error {
+	freed, err := s.storeObject(req.r.Context(), b, o, cond)
+	if err != nil {
+		s.data.remove(o.Blob)
+		return err
+	}
+	for _, id := range freed {
+		s.data.remove(id)
+	}
+	h := req.w.Header()
+	h.Set("ETag", `"`+o.ETag+`"`)
+	if o.Checksum != "" {
+		h.Set(checksumHeader(o.ChecksumAlg), o.Checksum)
+	}
+	if b.Versioning != "" {
+		h.Set("X-Amz-Version-Id", o.VersionID)
+	}
+	req.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// newObjectFromRequest takes content type, stored headers, tags and ACL from a PUT.
+func newObjectFromRequest(req *request) (*object, error) {
+	o := &object{Bucket: req.bucket, Key: req.key, Modified: time.Now().UnixMicro(), ContentType: req.r.Header.Get("Content-Type")}
+	if o.ContentType == "" {
+		o.ContentType = "binary/octet-stream"
+	}
+	var err error
+	if o.Headers, err = objectHeaders(req.r); err != nil {
+		return nil, err
+	}
+	if o.Tags, err = parseTagHeader(req.r.Header.Get("X-Amz-Tagging")); err != nil {
+		return nil, err
+	}
+	if o.ACL, err = cannedACL(req.r.Header.Get("X-Amz-Acl")); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// getObject serves GetObject and HeadObject.
+func (s *Server) getObject(req *request) error {
+	ctx := req.r.Context()
+	b, err := s.getBucket(ctx, req.bucket)
+	if err != nil {
+		return err
+	}
+	o, err := s.getObjectRow(ctx, s.db, b.Name, req.key, req.q.Get("versionId"))
+	if err != nil {
+		if aerr := s.authorize(req, b, accessRead, "s3:GetObject", ""); aerr != nil {
+			return aerr
+		}
+		return err
+	}
+	if err := s.authorize(req, b, accessRead, "s3:GetObject", o.ACL); err != nil {
+		return err
+	}
+	h := req.w.Header()
+	if b.Versioning != "" {
+		h.Set("X-Amz-Version-Id", o.VersionID)
+	}
+	if o.DeleteMarker {
+		h.Set("X-Amz-Delete-Marker", "true")
+		if req.q.Get("versionId") != "" {
+			return errMethodNotAllowed
+		}
+		return errNoSuchKey
+	}
+	modified := time.UnixMicro(o.Modified).UTC()
+	if status := checkConditions(req.r, o.ETag, modified); status != 0 {
+		if status == http.StatusNotModified {
+			h.Set("ETag", `"`+o.ETag+`"`)
+			req.w.WriteHeader(status)
+			return nil
+		}
+		return errPreconditionFailed
+	}
+	start, length, partial, err := parseRange(req.r.Header.Get("Range"), o.Size)
+	if err != nil {
+		h.Set("Content-Range", fmt.Sprintf("bytes */%d", o.Size))
+		return err
+	}
+	h.Set("ETag", `"`+o.ETag+`"`)
+	h.Set("Last-Modified", modified.Format(http.TimeFormat))
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Content-Type", o.ContentType)
+	for k, v := range o.Headers {
+		h.Set(k, v)
+	}
+	if o.Tags != "" {
+		if tags, err := url.ParseQuery(o.Tags); err == nil {
+			h.Set("X-Amz-Tagging-Count", strconv.Itoa(len(tags)))
+		}
+	}
+	if o.Checksum != "" && !partial && strings.EqualFold(req.r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
+		h.Set(checksumHeader(o.ChecksumAlg), o.Checksum)
+	}
+	for param, header := range responseOverrides {
+		if v := req.q.Get(param); v != "" {
+			h.Set(header, v)
+		}
+	}
+	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	status := http.StatusOK
+	if partial {
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, o.Size))
+		status = http.StatusPartialContent
+	}
+	if req.r.Method == http.MethodHead {
+		req.w.WriteHeader(status)
+		return nil
+	}
+	f, err := s.data.open(o.Blob)
+	if err != nil {
+		return fmt.Errorf("object data of %s/%s: %w", o.Bucket, o.Key, err)
+	}
+	defer f.Close()
+	req.w.WriteHeader(status)
+	_, err = io.Copy(req.w, io.NewSectionReader(f, start, length))
+	if err != nil {
+		s.log.Debug("s3 get: client went away", "err", err)
+	}
+	return nil
+}
+
+// responseOverrides are the GetObject query parameters that set response headers.
+var responseOverrides = map[string]string{
+	"response-content-type":        "Content-Type",
+	"response-content-language":    "Content-Language",
+	"response-expires":             "Expires",
+	"response-cache-control":       "Cache-Control",
+	"response-content-disposition": "Content-Disposition",
+	"response-content-encoding":    "Content-Encoding",
+}
+
+// checkConditions evaluates If-Match, If-Unmodified-Since, If-None-Match and
+// If-Modified-Since in S3's order; it returns 0, 304 or 412.
+func checkConditions(r *http.Request, etag string, modified time.Time) int {
+	modified = modified.Truncate(time.Second)
+	if v := r.Header.Get("If-Match"); v != "" {
+		if !etagMatches(v, etag) {
+			return http.StatusPreconditionFailed
+		}
+	} else if v := r.Header.Get("If-Unmodified-Since"); v != "" {
+		if t, err := http.ParseTime(v); err == nil && modified.After(t) {
+			return http.StatusPreconditionFailed
+		}
+	}
+	if v := r.Header.Get("If-None-Match"); v != "" {
+		if etagMatches(v, etag) {
+			return http.StatusNotModified
+		}
+	} else if v := r.Header.Get("If-Modified-Since"); v != "" {
+		if t, err := http.ParseTime(v); err == nil && !modified.After(t) {
+			return http.StatusNotModified
+		}
+	}
+	return 0
+}
+
+// parseRange parses a single "bytes=" range against size.
+func parseRange(header string, size int64) (start, length int64, partial bool, err error) {
+	if header == "" {
+		return 0, size, false, nil
+	}
+	spec, ok := strings.CutPrefix(header, "bytes=")
+	if !ok || strings.Contains(spec, ",") {
+		return 0, size, false, nil // S3 ignores what it cannot parse
+	}
+	first, last, ok := strings.Cut(spec, "-")
+	if !ok {
+		return 0, size, false, nil
+	}
+	if first == "" {
+		n, perr := strconv.ParseInt(last, 10, 64)
+		if perr != nil || n <= 0 || size == 0 {
+			return 0, 0, false, errInvalidRange
+		}
+		n = min(n, size)
+		return size - n, n, true, nil
+	}
+	start, perr := strconv.ParseInt(first, 10, 64)
+	if perr != nil || start < 0 || start >= size {
+		return 0, 0, false, errInvalidRange
+	}
+	end := size - 1
+	if last != "" {
+		e, perr := strconv.ParseInt(last, 10, 64)
+		if perr != nil || e < start {
+			return 0, 0, false, errInvalidRange
+		}
+		end = min(e, size-1)
+	}
+	return start, end - start + 1, true, nil
+}
+
+func (s *Server) deleteObject(req *request) error {
+	b, err := s.bucketFor(req, accessWrite, "s3:DeleteObject")
+	if err != nil {
+		return err
+	}
+	res, err := s.removeObject(req.r.Context(), b, req.key, req.q.Get("versionId"))
+	if err != nil {
+		return err
+	}
+	if res.deleteMarker {
+		req.w.Header().Set("X-Amz-Delete-Marker", "true")
+	}
+	if res.versionID != "" && b.Versioning != "" {
+		req.w.Header().Set("X-Amz-Version-Id", res.versionID)
+	}
+	req.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type removed struct {
+	versionID    string
+	deleteMarker bool
+}
+
+// removeObject deletes a key the way the bucket's versioning says: without
+// a version id, unversioned buckets drop the object and versioned ones add
+// a delete marker; with one, that version goes. Deleting what does not
+// exist succeeds, as in S3.
+func (s *Server) removeObject(ctx context.Context, b *bucket, key, versionID string) (removed, error) {
+	if versionID == "" && b.Versioning == "Enabled" {
+		o := &object{Bucket: b.Name, Key: key, DeleteMarker: true, Modified: time.Now().UnixMicro()}
+		freed, err := s.storeObject(ctx, b, o, conditions{})
+		for _, id := range freed {
+			s.data.remove(id)
+		}
+		return removed{versionID: o.VersionID, deleteMarker: true}, err
+	}
+	if versionID == "" {
+		versionID = "null"
+		if b.Versioning == "Suspended" {
+			o := &object{Bucket: b.Name, Key: key, DeleteMarker: true, Modified: time.Now().UnixMicro()}
+			freed, err := s.storeObject(ctx, b, o, conditions{})
+			for _, id := range freed {
+				s.data.remove(id)
+			}
+			return removed{versionID: "null", deleteMarker: true}, err
+		}
+	}
+	var gone *object
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		o, err := s.getObjectRow(ctx, tx, b.Name, key, versionID)
+		if errors.Is(err, errNoSuchVersion) {
+			gone = nil
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		gone = o
+		if _, err := tx.Exec(ctx, `DELETE FROM objects WHERE bucket = ? AND key = ? AND version_id = ?`, b.Name, key, versionID); err != nil {
+			return err
+		}
+		if o.IsLatest {
+			// The newest remaining version becomes the latest.
+			if _, err := tx.Exec(ctx, `UPDATE objects SET is_latest = ? WHERE bucket = ? AND key = ? AND seq = (SELECT MAX(seq) FROM objects WHERE bucket = ? AND key = ?)`,
+				true, b.Name, key, b.Name, key); err != nil {
+				return err
+			}
+		}
+		if o.DeleteMarker {
+			return nil
+		}
+		return s.addUsage(ctx, tx, b.ProjectID, -o.Size, -1)
+	})
+	if err != nil || gone == nil {
+		return removed{versionID: versionID}, err
+	}
+	s.data.remove(gone.Blob)
+	return removed{versionID: versionID, deleteMarker: gone.DeleteMarker}, nil
+}

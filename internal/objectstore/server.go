@@ -1,0 +1,279 @@
+// Package objectstore is sov's S3-compatible object storage: SigV4
+// authentication on identity's EC2 credentials, buckets owned by projects,
+// objects as files on local disk with their metadata in the store.
+package objectstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/sovcloud/sov/internal/store"
+)
+
+// Config configures the S3 service.
+type Config struct {
+	// DataDir holds the object data.
+	DataDir string
+	// Region is what GetBucketLocation answers.
+	Region string
+	// Domain enables virtual-host style: "<bucket>.<Domain>" names a bucket.
+	Domain string
+	// QuotaBytes and QuotaObjects limit what one project stores; 0 is no limit.
+	QuotaBytes, QuotaObjects int64
+	// MaxObjectSize is the largest single PUT (5 GiB in AWS).
+	MaxObjectSize int64
+}
+
+// Server serves the S3 API.
+type Server struct {
+	cfg   Config
+	db    *store.DB
+	data  *blobs
+	creds CredentialLookup
+	log   *slog.Logger
+}
+
+// New opens the object store and removes data that no committed metadata
+// names (left by a crash between writing data and committing metadata).
+func New(ctx context.Context, cfg Config, db *store.DB, creds CredentialLookup, log *slog.Logger) (*Server, error) {
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.MaxObjectSize == 0 {
+		cfg.MaxObjectSize = 5 << 30
+	}
+	data, err := openBlobs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, db: db, data: data, creds: creds, log: log}
+	if err := s.collectGarbage(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// collectGarbage deletes blob files that no object or part references.
+func (s *Server) collectGarbage(ctx context.Context) error {
+	used := map[string]bool{}
+	for _, q := range []string{`SELECT blob FROM objects WHERE blob <> ''`, `SELECT blob FROM parts`} {
+		rows, err := s.db.Query(ctx, q)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			used[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	n, err := s.data.gc(func(id string) bool { return used[id] })
+	if n > 0 {
+		s.log.Info("removed orphaned object data", "files", n)
+	}
+	return err
+}
+
+// request is one S3 request being served.
+type request struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	q      url.Values
+	sig    *signed
+	id     string
+	bucket string
+	key    string
+}
+
+type handler func(*Server, *request) error
+
+// ServeHTTP serves one S3 request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var b [8]byte
+	rand.Read(b[:])
+	id := strings.ToUpper(hex.EncodeToString(b[:]))
+	w.Header().Set("X-Amz-Request-Id", id)
+	w.Header().Set("Server", "sov")
+	req := &request{w: w, r: r, q: r.URL.Query(), id: id}
+	req.bucket, req.key = s.splitPath(r)
+	op, h := route(req)
+	r.Pattern = "s3 " + op
+	if headerSize(r) > maxHeaderBytes {
+		s.writeError(w, r, id, s3err(http.StatusBadRequest, "RequestHeaderSectionTooLarge", "Your request header section exceeds the maximum allowed size."))
+		return
+	}
+	if r.Method == http.MethodOptions {
+		if err := s.preflight(req); err != nil {
+			s.writeError(w, r, id, err)
+		}
+		return
+	}
+	sig, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, id, err)
+		return
+	}
+	req.sig = sig
+	if err := h(s, req); err != nil {
+		s.writeError(w, r, id, err)
+	}
+}
+
+// maxHeaderBytes is S3's limit on the size of request headers.
+const maxHeaderBytes = 16 << 10
+
+func headerSize(r *http.Request) int {
+	n := len(r.URL.RawQuery)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+// splitPath finds bucket and key, virtual-host style first, then path style.
+func (s *Server) splitPath(r *http.Request) (bucket, key string) {
+	if s.cfg.Domain != "" {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if b, ok := strings.CutSuffix(host, "."+s.cfg.Domain); ok && b != "" {
+			return b, strings.TrimPrefix(r.URL.Path, "/")
+		}
+	}
+	path := strings.TrimPrefix(r.URL.Path, "/")
+	bucket, key, _ = strings.Cut(path, "/")
+	return bucket, key
+}
+
+// route picks the S3 operation for a request.
+func route(req *request) (string, handler) {
+	q, r := req.q, req.r
+	has := func(name string) bool { _, ok := q[name]; return ok }
+	copySource := r.Header.Get("X-Amz-Copy-Source") != ""
+	switch {
+	case req.bucket == "":
+		if r.Method == http.MethodGet {
+			return "ListBuckets", (*Server).listBuckets
+		}
+	case req.key == "":
+		switch r.Method {
+		case http.MethodPut:
+			switch {
+			case has("versioning"):
+				return "PutBucketVersioning", (*Server).putVersioning
+			case has("policy"):
+				return "PutBucketPolicy", (*Server).putPolicy
+			case has("cors"):
+				return "PutBucketCors", (*Server).putCORS
+			case has("tagging"):
+				return "PutBucketTagging", (*Server).putBucketTagging
+			case has("acl"):
+				return "PutBucketAcl", (*Server).putBucketACL
+			}
+			return "CreateBucket", (*Server).createBucket
+		case http.MethodGet:
+			switch {
+			case has("location"):
+				return "GetBucketLocation", (*Server).getLocation
+			case has("versioning"):
+				return "GetBucketVersioning", (*Server).getVersioning
+			case has("versions"):
+				return "ListObjectVersions", (*Server).listVersions
+			case has("uploads"):
+				return "ListMultipartUploads", (*Server).listUploads
+			case has("policy"):
+				return "GetBucketPolicy", (*Server).getPolicy
+			case has("cors"):
+				return "GetBucketCors", (*Server).getCORS
+			case has("tagging"):
+				return "GetBucketTagging", (*Server).getBucketTagging
+			case has("acl"):
+				return "GetBucketAcl", (*Server).getBucketACL
+			case q.Get("list-type") == "2":
+				return "ListObjectsV2", (*Server).listObjectsV2
+			}
+			return "ListObjects", (*Server).listObjectsV1
+		case http.MethodHead:
+			return "HeadBucket", (*Server).headBucket
+		case http.MethodDelete:
+			switch {
+			case has("policy"):
+				return "DeleteBucketPolicy", (*Server).deletePolicy
+			case has("cors"):
+				return "DeleteBucketCors", (*Server).deleteCORS
+			case has("tagging"):
+				return "DeleteBucketTagging", (*Server).deleteBucketTagging
+			}
+			return "DeleteBucket", (*Server).deleteBucket
+		case http.MethodPost:
+			if has("delete") {
+				return "DeleteObjects", (*Server).deleteObjects
+			}
+		case http.MethodOptions:
+			return "Preflight", nil
+		}
+	default:
+		switch r.Method {
+		case http.MethodPut:
+			switch {
+			case has("uploadId") && copySource:
+				return "UploadPartCopy", (*Server).uploadPartCopy
+			case has("uploadId"):
+				return "UploadPart", (*Server).uploadPart
+			case has("tagging"):
+				return "PutObjectTagging", (*Server).putObjectTagging
+			case has("acl"):
+				return "PutObjectAcl", (*Server).putObjectACL
+			case copySource:
+				return "CopyObject", (*Server).copyObject
+			}
+			return "PutObject", (*Server).putObject
+		case http.MethodGet:
+			switch {
+			case has("uploadId"):
+				return "ListParts", (*Server).listParts
+			case has("tagging"):
+				return "GetObjectTagging", (*Server).getObjectTagging
+			case has("acl"):
+				return "GetObjectAcl", (*Server).getObjectACL
+			}
+			return "GetObject", (*Server).getObject
+		case http.MethodHead:
+			return "HeadObject", (*Server).getObject
+		case http.MethodPost:
+			switch {
+			case has("uploads"):
+				return "CreateMultipartUpload", (*Server).createUpload
+			case has("uploadId"):
+				return "CompleteMultipartUpload", (*Server).completeUpload
+			}
+		case http.MethodDelete:
+			switch {
+			case has("uploadId"):
+				return "AbortMultipartUpload", (*Server).abortUpload
+			case has("tagging"):
+				return "DeleteObjectTagging", (*Server).deleteObjectTagging
+			}
+			return "DeleteObject", (*Server).deleteObject
+		case http.MethodOptions:
+			return "Preflight", nil
+		}
+	}
+	return "Unsupported", func(*Server, *request) error { return errMethodNotAllowed }
+}
