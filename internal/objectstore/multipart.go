@@ -240,10 +240,12 @@ func (s *Server) completeUpload(req *request) error {
 	var chosen []part
 	etags := md5.New()
 	var sums []byte
-	for i, want := range cr.Parts {
-		if i > 0 && want.PartNumber <= cr.Parts[i-1].PartNumber {
+	for i := 1; i < len(cr.Parts); i++ {
+		if cr.Parts[i].PartNumber <= cr.Parts[i-1].PartNumber {
 			return errInvalidPartOrder
 		}
+	}
+	for i, want := range cr.Parts {
 		p, ok := byNum[want.PartNumber]
 		if !ok || strings.Trim(want.ETag, `"`) != p.ETag {
 			return errInvalidPart
