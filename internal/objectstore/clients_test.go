@@ -1,0 +1,209 @@
+package objectstore_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/minio/minio-go/v7"
+	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/sovcloud/sov/internal/server"
+)
+
+func TestMinioClient(t *testing.T) {
+	srv, _, tn := startS3(t, nil)
+	u, _ := url.Parse(srv.S3URL)
+	mc, err := minio.New(u.Host, &minio.Options{Creds: miniocreds.NewStaticV4(tn.Access, tn.Secret, ""), Secure: false, Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.MakeBucket(ctx, "minio-bucket", minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("MakeBucket: %v", err)
+	}
+	data := make([]byte, 6<<20) // above minio-go's part size threshold? no: it streams one part
+	rand.Read(data)
+	info, err := mc.PutObject(ctx, "minio-bucket", "blob", bytes.NewReader(data), int64(len(data)),
+		minio.PutObjectOptions{ContentType: "application/octet-stream", UserMetadata: map[string]string{"origin": "minio"}})
+	if err != nil || info.Size != int64(len(data)) {
+		t.Fatalf("PutObject = %+v, %v", info, err)
+	}
+	// Unknown size: minio-go switches to a multipart upload.
+	big := make([]byte, 17<<20)
+	rand.Read(big)
+	_, err = mc.PutObject(ctx, "minio-bucket", "streamed", bytes.NewReader(big), -1, minio.PutObjectOptions{PartSize: 5 << 20})
+	if err != nil {
+		t.Fatalf("PutObject (multipart): %v", err)
+	}
+	st, err := mc.StatObject(ctx, "minio-bucket", "blob", minio.StatObjectOptions{})
+	if err != nil || st.Size != int64(len(data)) || st.UserMetadata["Origin"] != "minio" {
+		t.Fatalf("StatObject = %+v, %v", st, err)
+	}
+	for key, want := range map[string][]byte{"blob": data, "streamed": big} {
+		obj, err := mc.GetObject(ctx, "minio-bucket", key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(obj)
+		obj.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("GetObject %s: %d bytes, %v", key, len(got), err)
+		}
+	}
+	var keys []string
+	for o := range mc.ListObjects(ctx, "minio-bucket", minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		keys = append(keys, o.Key)
+	}
+	if strings.Join(keys, ",") != "blob,streamed" {
+		t.Errorf("ListObjects = %v", keys)
+	}
+	purl, err := mc.PresignedGetObject(ctx, "minio-bucket", "blob", time.Minute, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(purl.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || n != int64(len(data)) {
+		t.Errorf("presigned GET = %d, %d bytes", resp.StatusCode, n)
+	}
+	if err := mc.RemoveObject(ctx, "minio-bucket", "blob", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mc.StatObject(ctx, "minio-bucket", "blob", minio.StatObjectOptions{}); err == nil {
+		t.Error("removed object still there")
+	}
+	// Another tenant is refused.
+	other := srv.NewTenant(t, "other", "")
+	oc, _ := minio.New(u.Host, &minio.Options{Creds: miniocreds.NewStaticV4(other.Access, other.Secret, ""), Region: "us-east-1"})
+	if _, err := oc.StatObject(ctx, "minio-bucket", "streamed", minio.StatObjectOptions{}); minio.ToErrorResponse(err).Code != "AccessDenied" {
+		t.Errorf("other tenant StatObject = %v", err)
+	}
+}
+
+func TestVirtualHostStyle(t *testing.T) {
+	srv, c, tn := startS3(t, func(cfg *server.Config) { cfg.S3.Domain = "s3.localhost" })
+	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("vhost")})
+	c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("vhost"), Key: aws.String("a/b.txt"), Body: strings.NewReader("virtual")})
+	u, _ := url.Parse(srv.S3URL)
+	vc := s3.New(s3.Options{BaseEndpoint: aws.String("http://s3.localhost:" + u.Port()), Region: "us-east-1",
+		Credentials: s3Client(srv, tn).Options().Credentials,
+		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: (&dialer{addr: u.Host}).dial}}})
+	body, _ := getBody(t, vc, &s3.GetObjectInput{Bucket: aws.String("vhost"), Key: aws.String("a/b.txt")})
+	if body != "virtual" {
+		t.Errorf("virtual-host GET = %q", body)
+	}
+}
+
+// requireAWSCLI returns Debian's aws CLI; without it the test is skipped,
+// except in CI where that is a failure.
+func requireAWSCLI(t *testing.T) string {
+	t.Helper()
+	const bin = "/usr/bin/aws"
+	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the aws CLI (Debian package awscli) is required in CI")
+		}
+		t.Skip("aws CLI not installed")
+	}
+	return bin
+}
+
+func TestAWSCLI(t *testing.T) {
+	bin := requireAWSCLI(t)
+	srv, _, tn := startS3(t, nil)
+	dir := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"--endpoint-url", srv.S3URL, "--region", "us-east-1"}, args...)...)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+tn.Access, "AWS_SECRET_ACCESS_KEY="+tn.Secret, "AWS_CONFIG_FILE=/dev/null",
+			"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "HOME="+dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	run("s3", "mb", "s3://cli-bucket")
+	// A 100 MiB file goes up as a multipart upload (8 MiB parts by default).
+	big := filepath.Join(dir, "big.bin")
+	data := make([]byte, 100<<20)
+	rand.Read(data)
+	if err := os.WriteFile(big, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run("s3", "cp", big, "s3://cli-bucket/big.bin")
+	back := filepath.Join(dir, "back.bin")
+	run("s3", "cp", "s3://cli-bucket/big.bin", back)
+	got, _ := os.ReadFile(back)
+	if !bytes.Equal(got, data) {
+		t.Fatalf("100 MiB round trip: got %d bytes, different content", len(got))
+	}
+	head := run("s3api", "head-object", "--bucket", "cli-bucket", "--key", "big.bin")
+	if !strings.Contains(head, `-13\"`) {
+		t.Errorf("head-object of a 13-part upload: %s", head)
+	}
+	// sync a tree, then ls.
+	tree := filepath.Join(dir, "tree")
+	for _, f := range []string{"a.txt", "sub/b.txt", "sub/c.txt"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(tree, f)), 0o700)
+		os.WriteFile(filepath.Join(tree, f), []byte("file "+f), 0o600)
+	}
+	run("s3", "sync", tree, "s3://cli-bucket/tree")
+	ls := run("s3", "ls", "--recursive", "s3://cli-bucket/tree/")
+	for _, f := range []string{"tree/a.txt", "tree/sub/b.txt", "tree/sub/c.txt"} {
+		if !strings.Contains(ls, f) {
+			t.Errorf("ls lacks %s:\n%s", f, ls)
+		}
+	}
+	// A second sync uploads nothing.
+	if out := run("s3", "sync", tree, "s3://cli-bucket/tree"); strings.Contains(out, "upload:") {
+		t.Errorf("second sync uploaded again:\n%s", out)
+	}
+	top := run("s3", "ls", "s3://cli-bucket/")
+	if !strings.Contains(top, "PRE tree/") || !strings.Contains(top, "big.bin") {
+		t.Errorf("ls of the bucket:\n%s", top)
+	}
+	// presign, then fetch without credentials.
+	u := strings.TrimSpace(run("s3", "presign", "s3://cli-bucket/tree/a.txt", "--expires-in", "60"))
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "file a.txt" {
+		t.Errorf("presigned URL = %d %q", resp.StatusCode, b)
+	}
+	run("s3", "rm", "--recursive", "s3://cli-bucket/")
+	run("s3", "rb", "s3://cli-bucket")
+	if out := run("s3", "ls"); strings.Contains(out, "cli-bucket") {
+		t.Errorf("bucket still listed:\n%s", out)
+	}
+}
+
+// dialer sends every connection to one address, so that virtual-host names
+// like vhost.s3.localhost reach the test server without DNS.
+type dialer struct{ addr string }
+
+func (d *dialer) dial(ctx context.Context, network, _ string) (net.Conn, error) {
+	return (&net.Dialer{}).DialContext(ctx, network, d.addr)
+}
