@@ -2,7 +2,7 @@
 # Runs every test of sov: formatting, vet, the Go tests with the race
 # detector on SQLite and again on PostgreSQL, the openstack CLI compatibility
 # tests, and a short fuzz run. On Debian it installs what is missing
-# (python3-openstackclient, postgresql) and starts a throwaway PostgreSQL.
+# (python3-openstackclient, awscli, postgresql) and starts a throwaway PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -10,6 +10,7 @@ export PATH="$PATH:/usr/local/go/bin"
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 need=()
 command -v openstack >/dev/null || need+=(python3-openstackclient)
+[ -x /usr/bin/aws ] || need+=(awscli)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if ((${#need[@]})); then
 	echo "== installing ${need[*]}"
@@ -40,7 +41,10 @@ go vet ./...
 echo "== go test -race (SQLite)"
 go test -race -count=1 ./...
 echo "== go test -race (PostgreSQL)"
-SOV_TEST_POSTGRES="$postgres_url" go test -race -count=1 ./internal/store/... ./internal/identity/... ./internal/server/...
+SOV_TEST_POSTGRES="$postgres_url" go test -race -count=1 ./internal/store/... ./internal/identity/... ./internal/server/... ./internal/objectstore/...
 echo "== fuzz (short)"
 go test -run '^$' -fuzz FuzzParseToken -fuzztime 10s ./internal/identity
+for target in FuzzAuthorizationHeader FuzzChunkedReader FuzzRequestXML; do
+	go test -run '^$' -fuzz "^$target\$" -fuzztime 10s ./internal/objectstore
+done
 echo "== all tests passed"

@@ -31,10 +31,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// sovProcess starts `sov up` as a child process and returns it with its URL.
-func sovProcess(t *testing.T, dataDir string) (*exec.Cmd, string) {
+// sovProcess starts `sov up` as a child process and returns it with its
+// identity and S3 URLs.
+func sovProcess(t *testing.T, dataDir string) (cmd *exec.Cmd, authURL, s3URL string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--log-level", "error")
+	cmd = exec.Command(os.Args[0], "up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--log-level", "error")
 	cmd.Env = append(os.Environ(), "SOV_TEST_MAIN=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -46,18 +47,24 @@ func sovProcess(t *testing.T, dataDir string) (*exec.Cmd, string) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	lines := bufio.NewScanner(stdout)
-	re := regexp.MustCompile(`Identity \(Keystone v3\)\s+(\S+)`)
+	identityRE := regexp.MustCompile(`Identity \(Keystone v3\)\s+(\S+)`)
+	s3RE := regexp.MustCompile(`Object storage \(S3\)\s+(\S+)`)
 	for lines.Scan() {
-		if m := re.FindStringSubmatch(lines.Text()); m != nil {
+		if m := identityRE.FindStringSubmatch(lines.Text()); m != nil {
+			authURL = m[1]
+		}
+		if m := s3RE.FindStringSubmatch(lines.Text()); m != nil {
+			s3URL = m[1]
 			go io.Copy(io.Discard, stdout)
-			return cmd, m[1]
+			return cmd, authURL, s3URL
 		}
 	}
-	t.Fatal("sov up printed no identity endpoint")
-	return nil, ""
+	t.Fatal("sov up printed no S3 endpoint")
+	return nil, "", ""
 }
 
-func adminToken(t *testing.T, authURL, password string) string {
+// adminToken issues an admin token and returns it with the admin's user and project ids.
+func adminToken(t *testing.T, authURL, password string) (token, userID, projectID string) {
 	t.Helper()
 	body := fmt.Sprintf(`{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": %q}}},
 		"scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}`, password)
@@ -65,24 +72,30 @@ func adminToken(t *testing.T, authURL, password string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("token issue = %d", resp.StatusCode)
+	defer resp.Body.Close()
+	var out struct {
+		Token struct {
+			User    struct{ ID string }
+			Project struct{ ID string }
+		}
 	}
-	return resp.Header.Get("X-Subject-Token")
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("token issue = %d, %v", resp.StatusCode, err)
+	}
+	return resp.Header.Get("X-Subject-Token"), out.Token.User.ID, out.Token.Project.ID
 }
 
 // TestKillLosesNoAcknowledgedWrite creates projects, kills sov with SIGKILL
 // right after the last acknowledgement, restarts it and finds every project.
 func TestKillLosesNoAcknowledgedWrite(t *testing.T) {
 	dir := t.TempDir()
-	cmd, authURL := sovProcess(t, dir)
+	cmd, authURL, _ := sovProcess(t, dir)
 	pw, err := os.ReadFile(dir + "/admin-password")
 	if err != nil {
 		t.Fatal(err)
 	}
 	password := strings.TrimSpace(string(pw))
-	tok := adminToken(t, authURL, password)
+	tok, _, _ := adminToken(t, authURL, password)
 	var created []string
 	for i := range 20 {
 		req, _ := http.NewRequest("POST", authURL+"/projects", bytes.NewBufferString(fmt.Sprintf(`{"project": {"name": "p%d"}}`, i)))
@@ -102,8 +115,8 @@ func TestKillLosesNoAcknowledgedWrite(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 
-	_, authURL = sovProcess(t, dir)
-	tok = adminToken(t, authURL, password)
+	_, authURL, _ = sovProcess(t, dir)
+	tok, _, _ = adminToken(t, authURL, password)
 	for _, id := range created {
 		req, _ := http.NewRequest("GET", authURL+"/projects/"+id, nil)
 		req.Header.Set("X-Auth-Token", tok)

@@ -2,9 +2,9 @@ package objectstore_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"io"
-	"context"
 	"net"
 	"net/http"
 	"net/url"
@@ -106,7 +106,7 @@ func TestVirtualHostStyle(t *testing.T) {
 	u, _ := url.Parse(srv.S3URL)
 	vc := s3.New(s3.Options{BaseEndpoint: aws.String("http://s3.localhost:" + u.Port()), Region: "us-east-1",
 		Credentials: s3Client(srv, tn).Options().Credentials,
-		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: (&dialer{addr: u.Host}).dial}}})
+		HTTPClient:  &http.Client{Transport: &http.Transport{DialContext: (&dialer{addr: u.Host}).dial}}})
 	body, _ := getBody(t, vc, &s3.GetObjectInput{Bucket: aws.String("vhost"), Key: aws.String("a/b.txt")})
 	if body != "virtual" {
 		t.Errorf("virtual-host GET = %q", body)
