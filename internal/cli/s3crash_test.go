@@ -31,7 +31,9 @@ func ec2Keys(t *testing.T, authURL, token, userID, projectID string) (access, se
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var out struct{ Credential struct{ Access, Secret string } }
+	var out struct {
+		Credential struct{ Access, Secret string }
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 201 {
 		t.Fatalf("ec2 credential = %d, %v", resp.StatusCode, err)
 	}
