@@ -17,7 +17,7 @@ test:
 
 # Measure token issue/validate against the cloud started by `make up`.
 bench: build
-	./bin/sov bench --auth-url http://127.0.0.1:5000/identity/v3 --password "$$(cat sov-data/admin-password)"
+	./bin/sov bench identity --auth-url http://127.0.0.1:5000/identity/v3 --password "$$(cat sov-data/admin-password)"
 
 clean:
 	rm -rf bin

@@ -1,7 +1,8 @@
-// Package bench measures a Keystone v3 endpoint over HTTP: token issue
-// (password method, project scope) and token validation, at a chosen
-// concurrency, reporting requests per second and latency percentiles. It
-// speaks only the public API, so it runs against any Keystone.
+// Package bench is the load generator behind `sov bench`: token issue and
+// validation against a Keystone v3 endpoint, PUT/GET/LIST against an S3
+// endpoint, and the raw disk rate. It speaks only the public APIs, so it
+// runs against any Keystone or S3, and reports requests per second,
+// latency percentiles and data rates.
 package bench
 
 import (
@@ -41,7 +42,7 @@ type Result struct {
 func (r Result) PerSecond() float64 { return float64(r.Requests-r.Errors) / r.Elapsed.Seconds() }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%-9s c=%-3d %8.1f req/s  p50 %7.2fms  p99 %7.2fms  (%d requests, %d errors)",
+	return fmt.Sprintf("%-12s c=%-3d %8.1f req/s  p50 %7.2fms  p99 %7.2fms  (%d requests, %d errors)",
 		r.Op, r.Concurrency, r.PerSecond(), ms(r.P50), ms(r.P99), r.Requests, r.Errors)
 }
 

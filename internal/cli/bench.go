@@ -8,14 +8,52 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sovcloud/sov/internal/bench"
 )
 
-// runBench measures token issue and validation of any Keystone v3 endpoint.
+const benchUsage = `usage: sov bench <identity|s3|disk> [flags]
+
+  identity  token issue and validation against any Keystone v3
+  s3        PUT/GET of 4 KiB and 64 MiB objects and LIST of 10k objects against any S3
+  disk      the raw sequential disk rate, to put beside the s3 figures
+`
+
+// runBench dispatches the bench subcommands.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	if len(args) == 0 {
+		fmt.Fprint(stderr, benchUsage)
+		return fmt.Errorf("bench: which one?")
+	}
+	switch args[0] {
+	case "identity":
+		return benchIdentity(ctx, args[1:], stdout, stderr)
+	case "s3":
+		return benchS3(ctx, args[1:], stdout, stderr)
+	case "disk":
+		return benchDisk(args[1:], stdout, stderr)
+	}
+	fmt.Fprint(stderr, benchUsage)
+	return fmt.Errorf("bench: unknown benchmark %q", args[0])
+}
+
+func levels(s string) ([]int, error) {
+	var out []int
+	for _, l := range strings.Split(s, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(l))
+		if err != nil || c < 1 {
+			return nil, fmt.Errorf("bench: bad concurrency %q", l)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// benchIdentity measures token issue and validation of any Keystone v3 endpoint.
+func benchIdentity(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench identity", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var t bench.Target
 	fs.StringVar(&t.AuthURL, "auth-url", os.Getenv("OS_AUTH_URL"), "Keystone v3 URL, e.g. http://127.0.0.1:5000/identity/v3")
@@ -25,7 +63,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&t.Project, "project", envOr("OS_PROJECT_NAME", "admin"), "project to scope to")
 	fs.StringVar(&t.ProjectDomain, "project-domain", envOr("OS_PROJECT_DOMAIN_NAME", "Default"), "project's domain name")
 	duration := fs.Duration("duration", 5*time.Second, "length of each load run")
-	levels := fs.String("concurrency", "1,16", "comma-separated concurrency levels")
+	conc := fs.String("concurrency", "1,16", "comma-separated concurrency levels")
 	pid := fs.Int("pid", 0, "if set, print the resident memory of this (local) server process before and after")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -33,14 +71,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if t.AuthURL == "" || t.Password == "" {
 		return fmt.Errorf("bench: --auth-url and --password (or OS_AUTH_URL and OS_PASSWORD) are required")
 	}
+	cs, err := levels(*conc)
+	if err != nil {
+		return err
+	}
 	if *pid != 0 {
 		fmt.Fprintf(stdout, "server RSS before: %s\n", rss(*pid))
 	}
-	for _, l := range strings.Split(*levels, ",") {
-		c, err := strconv.Atoi(strings.TrimSpace(l))
-		if err != nil || c < 1 {
-			return fmt.Errorf("bench: bad concurrency %q", l)
-		}
+	for _, c := range cs {
 		client := bench.NewClient(t, c)
 		caller, err := client.Issue(ctx)
 		if err != nil {
@@ -57,6 +95,124 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *pid != 0 {
 		fmt.Fprintf(stdout, "server RSS after:  %s\n", rss(*pid))
 	}
+	return nil
+}
+
+// benchS3 measures any S3 endpoint.
+func benchS3(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench s3", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t bench.S3Target
+	fs.StringVar(&t.Endpoint, "endpoint", "http://127.0.0.1:8080", "S3 endpoint URL")
+	fs.StringVar(&t.AccessKey, "access-key", os.Getenv("AWS_ACCESS_KEY_ID"), "access key")
+	fs.StringVar(&t.SecretKey, "secret-key", os.Getenv("AWS_SECRET_ACCESS_KEY"), "secret key")
+	fs.StringVar(&t.Region, "region", "us-east-1", "signing region")
+	fs.StringVar(&t.Bucket, "bucket", "sov-bench", "bucket to use (created if missing)")
+	duration := fs.Duration("duration", 5*time.Second, "length of each load run")
+	conc := fs.String("concurrency", "1,16", "comma-separated concurrency levels")
+	listN := fs.Int("list-objects", 10000, "objects in the bucket for the LIST run (0 skips it)")
+	large := fs.Int("large-size", 64<<20, "size of the large objects")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if t.AccessKey == "" || t.SecretKey == "" {
+		return fmt.Errorf("bench: --access-key and --secret-key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) are required")
+	}
+	cs, err := levels(*conc)
+	if err != nil {
+		return err
+	}
+	b, err := bench.NewS3(ctx, t)
+	if err != nil {
+		return err
+	}
+	run := time.Now().Format("150405")
+	for _, size := range []int{4 << 10, *large} {
+		data := bench.Payload(size)
+		for _, c := range cs {
+			prefix := fmt.Sprintf("bench-%s/%d-%d", run, size, c)
+			var keys []string
+			keyCh := make(chan string, 1<<16)
+			put := bench.Load(ctx, fmt.Sprintf("PUT %s", human(size)), c, *duration, func(ctx context.Context) error {
+				key, err := b.Put(ctx, prefix, data)
+				if err == nil {
+					select {
+					case keyCh <- key:
+					default:
+					}
+				}
+				return err
+			})
+			close(keyCh)
+			for k := range keyCh {
+				keys = append(keys, k)
+			}
+			fmt.Fprintf(stdout, "%s  %8.1f MB/s\n", put, put.MBps(size))
+			if len(keys) == 0 {
+				continue
+			}
+			var next atomic.Int64
+			get := bench.Load(ctx, fmt.Sprintf("GET %s", human(size)), c, *duration, func(ctx context.Context) error {
+				_, err := b.Get(ctx, keys[next.Add(1)%int64(len(keys))])
+				return err
+			})
+			fmt.Fprintf(stdout, "%s  %8.1f MB/s\n", get, get.MBps(size))
+		}
+	}
+	if *listN > 0 {
+		prefix := fmt.Sprintf("bench-list-%d", *listN)
+		n, err := b.ListAll(ctx, prefix+"/")
+		if err != nil {
+			return err
+		}
+		if n < *listN {
+			if err := b.Fill(ctx, prefix, *listN-n, 16, 16); err != nil {
+				return err
+			}
+		}
+		var listed int
+		d, err := bench.Elapsed(func() error {
+			var err error
+			listed, err = b.ListAll(ctx, prefix+"/")
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "LIST      %d objects in %s (%.0f objects/s, %d pages)\n", listed, d.Round(time.Millisecond),
+			float64(listed)/d.Seconds(), (listed+999)/1000)
+	}
+	return nil
+}
+
+func human(size int) string {
+	switch {
+	case size >= 1<<20:
+		return fmt.Sprintf("%dMiB", size>>20)
+	case size >= 1<<10:
+		return fmt.Sprintf("%dKiB", size>>10)
+	}
+	return fmt.Sprintf("%dB", size)
+}
+
+// benchDisk measures the raw disk rate under a directory.
+func benchDisk(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench disk", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "sov-data", "directory on the disk to measure (the S3 data dir)")
+	size := fs.Int64("size", 1<<30, "bytes to write")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	w, err := bench.DiskWrite(*dir, *size)
+	if err != nil {
+		return err
+	}
+	r, err := bench.DiskRead(*dir, *size)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "disk write+fsync %8.1f MB/s\ndisk read        %8.1f MB/s (%s, page cache included)\n", w, r, human(int(*size)))
 	return nil
 }
 

@@ -12,7 +12,7 @@ const usage = `usage: sov <command> [flags]
 
 commands:
   up      start an all-in-one cloud in the foreground and print how to use it
-  bench   measure token issue and validation of any Keystone v3 endpoint
+  bench   measure any Keystone (bench identity), any S3 (bench s3) or the disk (bench disk)
 
 Run "sov <command> -h" for the flags of a command.
 `

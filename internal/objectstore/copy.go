@@ -1,6 +1,7 @@
 package objectstore
 
 import (
+	"context"
 	"encoding/xml"
 	"io"
 	"net/http"
@@ -58,22 +59,28 @@ func (s *Server) copySource(req *request) (*object, error) {
 	return o, nil
 }
 
-// copyBlob copies length bytes at start of a stored blob into a new blob.
-func (s *Server) copyBlob(o *object, start, length int64) (*pending, error) {
-	f, err := s.data.open(o.Blob)
+// copyData copies length bytes at start of an object's data into a new
+// blob, or into memory when they are few enough to keep inline.
+func (s *Server) copyData(ctx context.Context, o *object, start, length int64, inline bool) (*pending, []byte, error) {
+	src, closeSrc, err := s.openData(ctx, o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer f.Close()
+	defer closeSrc()
+	section := io.NewSectionReader(src, start, length)
+	if inline && length <= inlineMax {
+		data, err := io.ReadAll(section)
+		return nil, data, err
+	}
 	p, err := s.data.create()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if _, err := io.Copy(p.File, io.NewSectionReader(f, start, length)); err != nil {
+	if _, err := io.Copy(p.File, section); err != nil {
 		p.abort()
-		return nil, err
+		return nil, nil, err
 	}
-	return p, nil
+	return p, nil, p.commit()
 }
 
 type copyResult struct {
@@ -115,14 +122,14 @@ func (s *Server) copyObject(req *request) error {
 	if o.ACL, err = cannedACL(req.r.Header.Get("X-Amz-Acl")); err != nil {
 		return err
 	}
-	p, err := s.copyBlob(src, 0, src.Size)
+	p, inline, err := s.copyData(req.r.Context(), src, 0, src.Size, true)
 	if err != nil {
 		return err
 	}
-	if err := p.commit(); err != nil {
-		return err
+	if p != nil {
+		o.Blob = p.id
 	}
-	o.Blob = p.id
+	o.Inline = inline
 	freed, err := s.storeObject(req.r.Context(), b, o, conditions{})
 	if err != nil {
 		s.data.remove(o.Blob)
@@ -161,20 +168,11 @@ func (s *Server) uploadPartCopy(req *request) error {
 			return invalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
 		}
 	}
-	p, err := s.copyBlob(src, start, length)
+	p, _, err := s.copyData(req.r.Context(), src, start, length, false)
 	if err != nil {
 		return err
 	}
 	d := newDigests(u.ChecksumAlg, false)
-	f, err := s.data.create()
-	if err != nil {
-		p.abort()
-		return err
-	}
-	f.abort()
-	if err := p.commit(); err != nil {
-		return err
-	}
 	rf, err := s.data.open(p.id)
 	if err != nil {
 		return err

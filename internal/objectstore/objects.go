@@ -1,6 +1,7 @@
 package objectstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -29,8 +30,16 @@ type object struct {
 	ChecksumAlg, Checksum  string
 	Tags                   string // URL query encoding
 	ACL                    string
-	Blob                   string
+	// Blob names the file holding the data; small objects have none and
+	// keep their data in the metadata row (Inline, set when writing).
+	Blob   string
+	Inline []byte
 }
+
+// inlineMax is the largest object kept in its metadata row instead of a
+// file: one database commit then makes it durable, with no file to create,
+// fsync and name.
+const inlineMax = 64 << 10
 
 const objectColumns = `bucket, key, version_id, seq, is_latest, delete_marker, size, etag, modified, content_type, headers, checksum_alg, checksum, tags, acl, blob`
 
@@ -150,9 +159,9 @@ func (s *Server) storeObject(ctx context.Context, b *bucket, o *object, cond con
 		o.IsLatest = true
 		o.Seq = time.Now().UnixNano()
 		headers, _ := json.Marshal(o.Headers)
-		if _, err := tx.Exec(ctx, `INSERT INTO objects (`+objectColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.Exec(ctx, `INSERT INTO objects (`+objectColumns+`, inline_data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			b.Name, o.Key, o.VersionID, o.Seq, o.IsLatest, o.DeleteMarker, o.Size, o.ETag, o.Modified, o.ContentType, string(headers),
-			o.ChecksumAlg, o.Checksum, o.Tags, o.ACL, o.Blob); err != nil {
+			o.ChecksumAlg, o.Checksum, o.Tags, o.ACL, o.Blob, o.Inline); err != nil {
 			return err
 		}
 		if !o.DeleteMarker {
@@ -222,19 +231,29 @@ func (s *Server) putObject(req *request) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.data.create()
-	if err != nil {
-		return err
+	var d *digests
+	if size <= inlineMax {
+		var buf bytes.Buffer
+		buf.Grow(int(size))
+		if d, err = receive(req, &buf, size, check); err != nil {
+			return err
+		}
+		o.Inline = buf.Bytes()
+	} else {
+		p, err := s.data.create()
+		if err != nil {
+			return err
+		}
+		if d, err = receive(req, p, size, check); err != nil {
+			p.abort()
+			return err
+		}
+		if err := p.commit(); err != nil {
+			return err
+		}
+		o.Blob = p.id
 	}
-	d, err := receive(req, p, size, check)
-	if err != nil {
-		p.abort()
-		return err
-	}
-	if err := p.commit(); err != nil {
-		return err
-	}
-	o.Blob, o.Size, o.ETag = p.id, size, hex.EncodeToString(d.md5.Sum(nil))
+	o.Size, o.ETag = size, hex.EncodeToString(d.md5.Sum(nil))
 	o.ChecksumAlg, o.Checksum = check.checksum.alg, d.checksumValue()
 	return s.finishPut(req, b, o, conditions{ifMatch: req.r.Header.Get("If-Match"), ifNoneMatch: req.r.Header.Get("If-None-Match")})
 }
@@ -352,17 +371,34 @@ func (s *Server) getObject(req *request) error {
 		req.w.WriteHeader(status)
 		return nil
 	}
-	f, err := s.data.open(o.Blob)
+	data, closeData, err := s.openData(ctx, o)
 	if err != nil {
-		return fmt.Errorf("object data of %s/%s: %w", o.Bucket, o.Key, err)
+		return err
 	}
-	defer f.Close()
+	defer closeData()
 	req.w.WriteHeader(status)
-	_, err = io.Copy(req.w, io.NewSectionReader(f, start, length))
+	_, err = io.Copy(req.w, io.NewSectionReader(data, start, length))
 	if err != nil {
 		s.log.Debug("s3 get: client went away", "err", err)
 	}
 	return nil
+}
+
+// openData opens the data of an object, from its file or its row.
+func (s *Server) openData(ctx context.Context, o *object) (io.ReaderAt, func(), error) {
+	if o.Blob != "" {
+		f, err := s.data.open(o.Blob)
+		if err != nil {
+			return nil, nil, fmt.Errorf("object data of %s/%s: %w", o.Bucket, o.Key, err)
+		}
+		return f, func() { f.Close() }, nil
+	}
+	var data []byte
+	err := s.db.QueryRow(ctx, `SELECT inline_data FROM objects WHERE bucket = ? AND key = ? AND version_id = ?`, o.Bucket, o.Key, o.VersionID).Scan(&data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("object data of %s/%s: %w", o.Bucket, o.Key, store.Row(err))
+	}
+	return bytes.NewReader(data), func() {}, nil
 }
 
 // responseOverrides are the GetObject query parameters that set response headers.

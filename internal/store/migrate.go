@@ -48,8 +48,12 @@ func (db *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		// Text compared byte by byte: SQLite's default; PostgreSQL needs "C".
-		body := strings.ReplaceAll(string(raw), "/*BYTEWISE*/", map[bool]string{true: `COLLATE "C"`, false: ""}[db.postgres])
+		// Text compared byte by byte (SQLite's default; PostgreSQL needs
+		// "C") and binary data are spelled differently by the two engines.
+		body := strings.NewReplacer(
+			"/*BYTEWISE*/", map[bool]string{true: `COLLATE "C"`, false: ""}[db.postgres],
+			"/*BINARY*/", map[bool]string{true: "BYTEA", false: "BLOB"}[db.postgres],
+		).Replace(string(raw))
 		err = db.InTx(ctx, func(tx *Tx) error {
 			for _, stmt := range strings.Split(body, ";\n") {
 				if strings.TrimSpace(stmt) == "" {

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -28,6 +30,34 @@ var ErrConflict = errors.New("store: conflict")
 type DB struct {
 	sql      *sql.DB
 	postgres bool
+
+	stmts sync.Map // query -> *sql.Stmt, prepared once
+	nstmt atomic.Int32
+}
+
+// maxStmts bounds the prepared statement cache; queries beyond it are
+// prepared each time they run.
+const maxStmts = 2000
+
+// stmt returns the prepared statement for a (rebound) query, or nil when
+// the cache is full or preparing fails (the caller then runs it unprepared).
+func (db *DB) stmt(ctx context.Context, query string) *sql.Stmt {
+	if st, ok := db.stmts.Load(query); ok {
+		return st.(*sql.Stmt)
+	}
+	if db.nstmt.Load() >= maxStmts {
+		return nil
+	}
+	st, err := db.sql.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	if prev, loaded := db.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt)
+	}
+	db.nstmt.Add(1)
+	return st
 }
 
 // Open opens the store named by dsn and applies pending migrations. A dsn that
@@ -62,7 +92,13 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 }
 
 // Close closes the store.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	db.stmts.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
+	return db.sql.Close()
+}
 
 // Postgres reports whether the store runs on PostgreSQL.
 func (db *DB) Postgres() bool { return db.postgres }
@@ -76,19 +112,33 @@ type Querier interface {
 
 // Exec runs a statement that returns no rows.
 func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	res, err := db.sql.ExecContext(ctx, db.rebind(query), args...)
+	q := db.rebind(query)
+	if st := db.stmt(ctx, q); st != nil {
+		res, err := st.ExecContext(ctx, args...)
+		return res, classify(err)
+	}
+	res, err := db.sql.ExecContext(ctx, q, args...)
 	return res, classify(err)
 }
 
 // Query runs a statement that returns rows.
 func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	rows, err := db.sql.QueryContext(ctx, db.rebind(query), args...)
+	q := db.rebind(query)
+	if st := db.stmt(ctx, q); st != nil {
+		rows, err := st.QueryContext(ctx, args...)
+		return rows, classify(err)
+	}
+	rows, err := db.sql.QueryContext(ctx, q, args...)
 	return rows, classify(err)
 }
 
 // QueryRow runs a statement that returns at most one row.
 func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return db.sql.QueryRowContext(ctx, db.rebind(query), args...)
+	q := db.rebind(query)
+	if st := db.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return db.sql.QueryRowContext(ctx, q, args...)
 }
 
 // Tx is a transaction; see [DB.InTx].
@@ -97,21 +147,43 @@ type Tx struct {
 	db *DB
 }
 
+// prepared returns the cached statement for query bound to the transaction, or nil.
+func (t *Tx) prepared(ctx context.Context, query string) *sql.Stmt {
+	if st := t.db.stmt(ctx, query); st != nil {
+		return t.tx.StmtContext(ctx, st)
+	}
+	return nil
+}
+
 // Exec runs a statement that returns no rows inside the transaction.
 func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	res, err := t.tx.ExecContext(ctx, t.db.rebind(query), args...)
+	q := t.db.rebind(query)
+	if st := t.prepared(ctx, q); st != nil {
+		res, err := st.ExecContext(ctx, args...)
+		return res, classify(err)
+	}
+	res, err := t.tx.ExecContext(ctx, q, args...)
 	return res, classify(err)
 }
 
 // Query runs a statement that returns rows inside the transaction.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	rows, err := t.tx.QueryContext(ctx, t.db.rebind(query), args...)
+	q := t.db.rebind(query)
+	if st := t.prepared(ctx, q); st != nil {
+		rows, err := st.QueryContext(ctx, args...)
+		return rows, classify(err)
+	}
+	rows, err := t.tx.QueryContext(ctx, q, args...)
 	return rows, classify(err)
 }
 
 // QueryRow runs a statement that returns at most one row inside the transaction.
 func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(ctx, t.db.rebind(query), args...)
+	q := t.db.rebind(query)
+	if st := t.prepared(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, q, args...)
 }
 
 // InTx runs fn in a transaction and commits it when fn returns nil.
