@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
@@ -17,6 +18,10 @@ import (
 // S3Target is the S3 endpoint to measure, its keys and a bucket to use.
 type S3Target struct {
 	Endpoint, AccessKey, SecretKey, Region, Bucket string
+	// SignPayload makes the client hash every body into its signature, as
+	// SDKs do over plain HTTP; without it the client sends UNSIGNED-PAYLOAD
+	// with a checksum, as SDKs do over HTTPS.
+	SignPayload bool
 }
 
 // S3 drives an S3 endpoint with aws-sdk-go-v2, path style.
@@ -31,8 +36,12 @@ func NewS3(ctx context.Context, t S3Target) (*S3, error) {
 	if t.Region == "" {
 		t.Region = "us-east-1"
 	}
+	var opts []func(*s3.Options)
+	if !t.SignPayload {
+		opts = append(opts, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
+	}
 	c := s3.New(s3.Options{BaseEndpoint: aws.String(t.Endpoint), Region: t.Region, UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(t.AccessKey, t.SecretKey, "")})
+		Credentials: credentials.NewStaticCredentialsProvider(t.AccessKey, t.SecretKey, "")}, opts...)
 	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(t.Bucket)}); err != nil {
 		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(t.Bucket)}); err != nil {
 			return nil, fmt.Errorf("create bucket %s: %w", t.Bucket, err)

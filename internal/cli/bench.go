@@ -108,6 +108,7 @@ func benchS3(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&t.SecretKey, "secret-key", os.Getenv("AWS_SECRET_ACCESS_KEY"), "secret key")
 	fs.StringVar(&t.Region, "region", "us-east-1", "signing region")
 	fs.StringVar(&t.Bucket, "bucket", "sov-bench", "bucket to use (created if missing)")
+	fs.BoolVar(&t.SignPayload, "sign-payload", false, "hash bodies into the signature (SDK behaviour over plain HTTP) instead of UNSIGNED-PAYLOAD (over HTTPS)")
 	duration := fs.Duration("duration", 5*time.Second, "length of each load run")
 	conc := fs.String("concurrency", "1,16", "comma-separated concurrency levels")
 	listN := fs.Int("list-objects", 10000, "objects in the bucket for the LIST run (0 skips it)")

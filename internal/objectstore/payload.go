@@ -82,7 +82,7 @@ func receive(req *request, w io.Writer, size int64, check *bodyCheck) (*digests,
 		return nil, err
 	}
 	d := newDigests(check.checksum.alg, !isStreaming(req.sig.payload) && req.sig.payload != unsignedPayload)
-	n, err := io.Copy(io.MultiWriter(w, d), io.LimitReader(body, size))
+	n, err := copyHashing(w, d, io.LimitReader(body, size), size)
 	if err != nil {
 		var e *Error
 		if asS3(err, &e) {
@@ -120,4 +120,48 @@ func receive(req *request, w io.Writer, size int64, check *bodyCheck) (*digests,
 		return nil, s3err(http.StatusBadRequest, "BadDigest", "The %s you specified did not match the calculated checksum.", check.checksum.alg)
 	}
 	return d, nil
+}
+
+// copyHashing copies r to w and feeds the same bytes to d. Large bodies are
+// hashed in a second goroutine while the next chunk is read and written,
+// so hashing does not add to the time the disk and network take.
+func copyHashing(w io.Writer, d io.Writer, r io.Reader, size int64) (int64, error) {
+	const chunk = 1 << 20
+	if size <= chunk {
+		return io.Copy(io.MultiWriter(w, d), r)
+	}
+	free := make(chan []byte, 3)
+	for range 3 {
+		free <- make([]byte, chunk)
+	}
+	full := make(chan []byte, 3)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range full {
+			d.Write(b)
+			free <- b[:cap(b)]
+		}
+	}()
+	defer func() { close(full); <-done }()
+	var n int64
+	for {
+		b := <-free
+		m, rerr := io.ReadFull(r, b)
+		if m > 0 {
+			if _, err := w.Write(b[:m]); err != nil {
+				return n, err
+			}
+			n += int64(m)
+			full <- b[:m]
+		} else {
+			free <- b
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
 }

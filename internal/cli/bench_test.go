@@ -1,0 +1,46 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/sovcloud/sov/internal/cli"
+	"github.com/sovcloud/sov/internal/servertest"
+)
+
+// TestBenchCommands runs the bench commands briefly against a real server
+// and checks that every measurement line is there, with no errors.
+func TestBenchCommands(t *testing.T) {
+	srv := servertest.Start(t, nil)
+	tn := srv.NewTenant(t, "bench", "")
+	ctx := context.Background()
+	run := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if err := cli.Run(ctx, append([]string{"bench"}, args...), &out, &errOut); err != nil {
+			t.Fatalf("sov bench %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+		}
+		return out.String()
+	}
+	idOut := run("identity", "--auth-url", srv.AuthURL, "--password", servertest.AdminPassword, "--duration", "200ms", "--concurrency", "1,4")
+	s3Out := run("s3", "--endpoint", srv.S3URL, "--access-key", tn.Access, "--secret-key", tn.Secret, "--duration", "200ms",
+		"--concurrency", "2", "--large-size", "1048576", "--list-objects", "1200")
+	diskOut := run("disk", "--dir", t.TempDir(), "--size", "8388608")
+	for _, want := range []string{`issue\s+c=1 `, `validate\s+c=4 `, `PUT 4KiB\s+c=2 `, `GET 1MiB\s+c=2 `, `LIST\s+1200 objects`, `disk write\+fsync\s+[0-9.]+ MB/s`} {
+		if !regexp.MustCompile(want).MatchString(idOut + s3Out + diskOut) {
+			t.Errorf("bench output lacks %q:\n%s%s%s", want, idOut, s3Out, diskOut)
+		}
+	}
+	if m := regexp.MustCompile(`\((\d+) requests, (\d+) errors\)`).FindAllStringSubmatch(idOut+s3Out, -1); len(m) != 8 {
+		t.Errorf("want 8 load lines, got %d:\n%s%s", len(m), idOut, s3Out)
+	} else {
+		for _, x := range m {
+			if x[1] == "0" || x[2] != "0" {
+				t.Errorf("load line with %s requests and %s errors", x[1], x[2])
+			}
+		}
+	}
+}
