@@ -122,18 +122,20 @@ type conditions struct{ ifMatch, ifNoneMatch string }
 // blobs that the write made unreferenced, to delete after the commit.
 func (s *Server) storeObject(ctx context.Context, b *bucket, o *object, cond conditions) ([]string, error) {
 	var freed []string
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.Batch(ctx, func(tx *store.Tx) error {
 		freed = nil
-		latest, err := s.getObjectRow(ctx, tx, b.Name, o.Key, "")
-		exists := err == nil && !latest.DeleteMarker
-		if err != nil && !errors.Is(err, errNoSuchKey) {
-			return err
-		}
-		if cond.ifNoneMatch == "*" && exists {
-			return errPreconditionFailed
-		}
-		if cond.ifMatch != "" && (!exists || !etagMatches(cond.ifMatch, latest.ETag)) {
-			return errPreconditionFailed
+		if cond != (conditions{}) {
+			latest, err := s.getObjectRow(ctx, tx, b.Name, o.Key, "")
+			exists := err == nil && !latest.DeleteMarker
+			if err != nil && !errors.Is(err, errNoSuchKey) {
+				return err
+			}
+			if cond.ifNoneMatch == "*" && exists {
+				return errPreconditionFailed
+			}
+			if cond.ifMatch != "" && (!exists || !etagMatches(cond.ifMatch, latest.ETag)) {
+				return errPreconditionFailed
+			}
 		}
 		var deltaBytes, deltaObjects int64
 		if b.Versioning == "Enabled" {
@@ -153,8 +155,11 @@ func (s *Server) storeObject(ctx context.Context, b *bucket, o *object, cond con
 				return err
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE objects SET is_latest = ? WHERE bucket = ? AND key = ? AND is_latest = ?`, false, b.Name, o.Key, true); err != nil {
-			return err
+		// A bucket that never had versioning holds no other version to demote.
+		if b.Versioning != "" {
+			if _, err := tx.Exec(ctx, `UPDATE objects SET is_latest = ? WHERE bucket = ? AND key = ? AND is_latest = ?`, false, b.Name, o.Key, true); err != nil {
+				return err
+			}
 		}
 		o.IsLatest = true
 		o.Seq = time.Now().UnixNano()

@@ -33,6 +33,10 @@ type DB struct {
 
 	stmts sync.Map // query -> *sql.Stmt, prepared once
 	nstmt atomic.Int32
+
+	batches   chan *batchCall
+	batchOnce sync.Once
+	closed    chan struct{}
 }
 
 // maxStmts bounds the prepared statement cache; queries beyond it are
@@ -64,7 +68,7 @@ func (db *DB) stmt(ctx context.Context, query string) *sql.Stmt {
 // starts with "postgres://" or "postgresql://" selects PostgreSQL; anything
 // else is a SQLite file path.
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	db := &DB{}
+	db := &DB{batches: make(chan *batchCall), closed: make(chan struct{})}
 	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		db.postgres = true
@@ -93,6 +97,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 
 // Close closes the store.
 func (db *DB) Close() error {
+	close(db.closed)
 	db.stmts.Range(func(_, st any) bool {
 		st.(*sql.Stmt).Close()
 		return true
