@@ -146,14 +146,7 @@ func (s *Server) copyObject(req *request) error {
 }
 
 func (s *Server) uploadPartCopy(req *request) error {
-	if _, err := s.bucketFor(req, accessWrite, "s3:PutObject"); err != nil {
-		return err
-	}
-	u, err := s.uploadFor(req)
-	if err != nil {
-		return err
-	}
-	num, err := partNumber(req)
+	u, num, err := s.partTarget(req)
 	if err != nil {
 		return err
 	}

@@ -194,20 +194,34 @@ func entries(l *listing, enc func(string) string, ownerID string, fetchOwner boo
 	return out, cps
 }
 
+// listParams are what every listing needs: the bucket, max-keys and encoding-type.
+type listParams struct {
+	b       *bucket
+	max     int
+	enc     func(string) string
+	encName string
+}
+
+// listRequest checks a listing request and reads its parameters.
+func (s *Server) listRequest(req *request, action string) (*listParams, error) {
+	b, err := s.bucketFor(req, accessRead, action)
+	if err != nil {
+		return nil, err
+	}
+	lp := &listParams{b: b}
+	if lp.max, err = maxKeys(req.q); err != nil {
+		return nil, err
+	}
+	lp.enc, lp.encName, err = encoder(req.q)
+	return lp, err
+}
+
 func (s *Server) listObjectsV2(req *request) error {
-	b, err := s.bucketFor(req, accessRead, "s3:ListBucket")
+	lp, err := s.listRequest(req, "s3:ListBucket")
 	if err != nil {
 		return err
 	}
-	q := req.q
-	max, err := maxKeys(q)
-	if err != nil {
-		return err
-	}
-	enc, encName, err := encoder(q)
-	if err != nil {
-		return err
-	}
+	q, b, max, enc, encName := req.q, lp.b, lp.max, lp.enc, lp.encName
 	marker := q.Get("start-after")
 	if tok := q.Get("continuation-token"); tok != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(tok)
@@ -232,19 +246,11 @@ func (s *Server) listObjectsV2(req *request) error {
 }
 
 func (s *Server) listObjectsV1(req *request) error {
-	b, err := s.bucketFor(req, accessRead, "s3:ListBucket")
+	lp, err := s.listRequest(req, "s3:ListBucket")
 	if err != nil {
 		return err
 	}
-	q := req.q
-	max, err := maxKeys(q)
-	if err != nil {
-		return err
-	}
-	enc, encName, err := encoder(q)
-	if err != nil {
-		return err
-	}
+	q, b, max, enc, encName := req.q, lp.b, lp.max, lp.enc, lp.encName
 	l, err := s.listKeys(req.r.Context(), b.Name, q.Get("prefix"), q.Get("delimiter"), q.Get("marker"), "", max, false)
 	if err != nil {
 		return err
@@ -288,19 +294,11 @@ type listVersionsResult struct {
 }
 
 func (s *Server) listVersions(req *request) error {
-	b, err := s.bucketFor(req, accessRead, "s3:ListBucketVersions")
+	lp, err := s.listRequest(req, "s3:ListBucketVersions")
 	if err != nil {
 		return err
 	}
-	q := req.q
-	max, err := maxKeys(q)
-	if err != nil {
-		return err
-	}
-	enc, encName, err := encoder(q)
-	if err != nil {
-		return err
-	}
+	q, b, max, enc, encName := req.q, lp.b, lp.max, lp.enc, lp.encName
 	l, err := s.listKeys(req.r.Context(), b.Name, q.Get("prefix"), q.Get("delimiter"), q.Get("key-marker"), q.Get("version-id-marker"), max, true)
 	if err != nil {
 		return err

@@ -84,15 +84,21 @@ func partNumber(req *request) (int, error) {
 	return n, nil
 }
 
-func (s *Server) uploadPart(req *request) error {
+// partTarget checks a part upload (or copy) and returns its upload and part number.
+func (s *Server) partTarget(req *request) (*upload, int, error) {
 	if _, err := s.bucketFor(req, accessWrite, "s3:PutObject"); err != nil {
-		return err
+		return nil, 0, err
 	}
 	u, err := s.uploadFor(req)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	num, err := partNumber(req)
+	return u, num, err
+}
+
+func (s *Server) uploadPart(req *request) error {
+	u, num, err := s.partTarget(req)
 	if err != nil {
 		return err
 	}
@@ -197,16 +203,38 @@ type completeRequest struct {
 }
 
 type completeResult struct {
-	XMLName        xml.Name `xml:"CompleteMultipartUploadResult"`
-	NS             string   `xml:"xmlns,attr"`
-	Location       string
-	Bucket         string
-	Key            string
-	ETag           string
-	ChecksumCRC32  string `xml:",omitempty"`
-	ChecksumCRC32C string `xml:",omitempty"`
-	ChecksumSHA1   string `xml:",omitempty"`
-	ChecksumSHA256 string `xml:",omitempty"`
+	XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
+	NS       string   `xml:"xmlns,attr"`
+	Location string
+	Bucket   string
+	Key      string
+	ETag     string
+	checksumFields
+}
+
+// checksumFields are the Checksum<ALG> elements of S3's XML results.
+type checksumFields struct {
+	ChecksumCRC32     string `xml:",omitempty"`
+	ChecksumCRC32C    string `xml:",omitempty"`
+	ChecksumCRC64NVME string `xml:",omitempty"`
+	ChecksumSHA1      string `xml:",omitempty"`
+	ChecksumSHA256    string `xml:",omitempty"`
+}
+
+// set fills in the element of the algorithm.
+func (c *checksumFields) set(alg, value string) {
+	switch alg {
+	case "CRC32":
+		c.ChecksumCRC32 = value
+	case "CRC32C":
+		c.ChecksumCRC32C = value
+	case "CRC64NVME":
+		c.ChecksumCRC64NVME = value
+	case "SHA1":
+		c.ChecksumSHA1 = value
+	case "SHA256":
+		c.ChecksumSHA256 = value
+	}
 }
 
 // completeUpload joins the listed parts into one object. The data is
@@ -304,16 +332,7 @@ func (s *Server) completeUpload(req *request) error {
 		req.w.Header().Set("X-Amz-Version-Id", o.VersionID)
 	}
 	res := completeResult{NS: s3NS, Location: "/" + b.Name + "/" + u.Key, Bucket: b.Name, Key: u.Key, ETag: `"` + o.ETag + `"`}
-	switch u.ChecksumAlg {
-	case "CRC32":
-		res.ChecksumCRC32 = o.Checksum
-	case "CRC32C":
-		res.ChecksumCRC32C = o.Checksum
-	case "SHA1":
-		res.ChecksumSHA1 = o.Checksum
-	case "SHA256":
-		res.ChecksumSHA256 = o.Checksum
-	}
+	res.set(u.ChecksumAlg, o.Checksum)
 	return writeXML(req.w, http.StatusOK, res)
 }
 
@@ -361,14 +380,11 @@ type listPartsResult struct {
 }
 
 type partEntry struct {
-	PartNumber     int
-	LastModified   string
-	ETag           string
-	Size           int64
-	ChecksumCRC32  string `xml:",omitempty"`
-	ChecksumCRC32C string `xml:",omitempty"`
-	ChecksumSHA1   string `xml:",omitempty"`
-	ChecksumSHA256 string `xml:",omitempty"`
+	PartNumber   int
+	LastModified string
+	ETag         string
+	Size         int64
+	checksumFields
 }
 
 func (s *Server) listParts(req *request) error {
@@ -402,16 +418,7 @@ func (s *Server) listParts(req *request) error {
 			break
 		}
 		e := partEntry{PartNumber: p.Number, LastModified: xmlTime(p.Modified), ETag: `"` + p.ETag + `"`, Size: p.Size}
-		switch u.ChecksumAlg {
-		case "CRC32":
-			e.ChecksumCRC32 = p.Checksum
-		case "CRC32C":
-			e.ChecksumCRC32C = p.Checksum
-		case "SHA1":
-			e.ChecksumSHA1 = p.Checksum
-		case "SHA256":
-			e.ChecksumSHA256 = p.Checksum
-		}
+		e.set(u.ChecksumAlg, p.Checksum)
 		res.Parts = append(res.Parts, e)
 		res.NextPartNumberMarker = p.Number
 	}

@@ -125,9 +125,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
 	if cfg.KeyRotation > 0 {
-		go s.rotateKeys(bg, cfg.KeyRotation)
+		go s.every(bg, cfg.KeyRotation, "token signing key rotation", s.identity.RotateSigningKey)
 	}
-	go s.refresh(bg, cfg.RefreshInterval)
+	refresh := cfg.RefreshInterval
+	if refresh == 0 {
+		refresh = 2 * time.Second
+	}
+	// Servers sharing a store see each other's revocations and catalog changes.
+	go s.every(bg, refresh, "refresh from store", s.identity.Refresh)
 	return s, nil
 }
 
@@ -188,11 +193,8 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ready")
 }
 
-// refresh reloads the identity caches from the store every interval.
-func (s *Server) refresh(ctx context.Context, interval time.Duration) {
-	if interval == 0 {
-		interval = 2 * time.Second
-	}
+// every runs fn every interval until ctx ends, logging its failures as what.
+func (s *Server) every(ctx context.Context, interval time.Duration, what string, fn func(context.Context) error) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -200,25 +202,8 @@ func (s *Server) refresh(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.identity.Refresh(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("refresh from store failed", "err", err)
-			}
-		}
-	}
-}
-
-func (s *Server) rotateKeys(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.identity.RotateSigningKey(ctx); err != nil {
-				s.log.Error("token signing key rotation failed", "err", err)
-			} else {
-				s.log.Info("token signing key rotated")
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error(what+" failed", "err", err)
 			}
 		}
 	}
