@@ -41,7 +41,10 @@ func NewS3(ctx context.Context, t S3Target) (*S3, error) {
 		opts = append(opts, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
 	}
 	c := s3.New(s3.Options{BaseEndpoint: aws.String(t.Endpoint), Region: t.Region, UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(t.AccessKey, t.SecretKey, "")}, opts...)
+		Credentials: credentials.NewStaticCredentialsProvider(t.AccessKey, t.SecretKey, ""),
+		// The SDK's defaults under config.LoadDefaultConfig: CRC32 on uploads, checked on downloads.
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenSupported,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenSupported}, opts...)
 	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(t.Bucket)}); err != nil {
 		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(t.Bucket)}); err != nil {
 			return nil, fmt.Errorf("create bucket %s: %w", t.Bucket, err)

@@ -35,6 +35,8 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.S3.Region, "s3-region", "us-east-1", "region S3 reports for buckets")
 	fs.Int64Var(&cfg.S3.QuotaBytes, "s3-quota-bytes", 0, "bytes of object data one project may store (0: no limit)")
 	fs.Int64Var(&cfg.S3.QuotaObjects, "s3-quota-objects", 0, "objects one project may store (0: no limit)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS on both listeners")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.DurationVar(&cfg.Identity.TokenLifetime, "token-lifetime", time.Hour, "lifetime of issued tokens")
 	fs.IntVar(&cfg.Identity.LockoutAttempts, "lockout-attempts", 0, "lock a user after this many failed logins in a row (0: never)")
 	fs.DurationVar(&cfg.Identity.LockoutDuration, "lockout-duration", 5*time.Minute, "how long a locked user stays locked")

@@ -150,6 +150,10 @@ func (c *chunkedReader) readTrailers() error {
 			return err
 		}
 		if line == "" {
+			// A signed trailer may have a blank line before its signature.
+			if c.sig != nil && c.sig.payload == streamingSignedT && trailerSig == "" && len(c.trailers) > 0 {
+				continue
+			}
 			break
 		}
 		name, value, ok := strings.Cut(line, ":")

@@ -17,10 +17,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/sovcloud/sov/internal/server"
+	"github.com/sovcloud/sov/internal/servertest"
 )
 
 func TestMinioClient(t *testing.T) {
@@ -206,4 +208,37 @@ type dialer struct{ addr string }
 
 func (d *dialer) dial(ctx context.Context, network, _ string) (net.Conn, error) {
 	return (&net.Dialer{}).DialContext(ctx, network, d.addr)
+}
+
+// TestHTTPS runs the SDK over HTTPS, where it sends bodies as
+// STREAMING-UNSIGNED-PAYLOAD-TRAILER with a CRC32 trailer by default.
+func TestHTTPS(t *testing.T) {
+	srv := servertest.StartTLS(t, nil)
+	tn := srv.NewTenant(t, "secure", "")
+	c := s3Client(srv, tn)
+	if !strings.HasPrefix(srv.S3URL, "https://") {
+		t.Fatalf("S3 URL %s is not https", srv.S3URL)
+	}
+	_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("tls")})
+	wantCode(t, "create", err, "")
+	// A reader that is not seekable: the SDK must stream it aws-chunked with a trailer.
+	body := io.MultiReader(strings.NewReader("streamed "), strings.NewReader("over TLS"))
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("tls"), Key: aws.String("k"), Body: body, ContentLength: aws.Int64(17)})
+	wantCode(t, "put", err, "")
+	got, out := getBody(t, c, &s3.GetObjectInput{Bucket: aws.String("tls"), Key: aws.String("k"), ChecksumMode: types.ChecksumModeEnabled})
+	if got != "streamed over TLS" || aws.ToString(out.ChecksumCRC32) == "" {
+		t.Errorf("get = %q, crc32 %q", got, aws.ToString(out.ChecksumCRC32))
+	}
+	// A multipart upload over TLS, parts with trailers too.
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("tls"), Key: aws.String("m")})
+	wantCode(t, "create upload", err, "")
+	part, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("tls"), Key: aws.String("m"), UploadId: up.UploadId,
+		PartNumber: aws.Int32(1), Body: strings.NewReader("only part")})
+	wantCode(t, "upload part", err, "")
+	_, err = c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("tls"), Key: aws.String("m"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: part.ETag, PartNumber: aws.Int32(1)}}}})
+	wantCode(t, "complete", err, "")
+	if got, _ := getBody(t, c, &s3.GetObjectInput{Bucket: aws.String("tls"), Key: aws.String("m")}); got != "only part" {
+		t.Errorf("multipart over TLS = %q", got)
+	}
 }

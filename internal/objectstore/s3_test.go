@@ -27,13 +27,17 @@ import (
 
 var ctx = context.Background()
 
-// s3Client returns an aws-sdk-go-v2 client for the tenant, path style.
+// s3Client returns an aws-sdk-go-v2 client for the tenant, path style,
+// with the checksum behaviour config.LoadDefaultConfig gives by default.
 func s3Client(srv *servertest.Server, tn servertest.Tenant) *s3.Client {
 	return s3.New(s3.Options{
-		BaseEndpoint: aws.String(srv.S3URL),
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider(tn.Access, tn.Secret, ""),
-		UsePathStyle: true,
+		BaseEndpoint:               aws.String(srv.S3URL),
+		Region:                     "us-east-1",
+		Credentials:                credentials.NewStaticCredentialsProvider(tn.Access, tn.Secret, ""),
+		UsePathStyle:               true,
+		HTTPClient:                 srv.HTTPClient,
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenSupported,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenSupported,
 	})
 }
 

@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,9 @@ type Config struct {
 	S3PublicURL string
 	// S3 configures object storage; its DataDir defaults to DataDir/objects.
 	S3 objectstore.Config
+	// TLSCert and TLSKey, when set, are the PEM files of the certificate
+	// both listeners serve HTTPS with.
+	TLSCert, TLSKey string
 	// KeyRotation is how often a new token signing key is made; 0 never.
 	KeyRotation time.Duration
 	// RefreshInterval is how often caches are reloaded from the store, for
@@ -90,11 +94,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("server: listen for S3: %w", err)
 	}
 	s := &Server{URL: strings.TrimSuffix(cfg.PublicURL, "/"), S3URL: strings.TrimSuffix(cfg.S3PublicURL, "/"), log: log}
+	scheme := "http://"
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			s3ln.Close()
+			return nil, fmt.Errorf("server: TLS: %w", err)
+		}
+		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln, s3ln, scheme = tls.NewListener(ln, tc), tls.NewListener(s3ln, tc), "https://"
+	}
 	if s.URL == "" {
-		s.URL = "http://" + ln.Addr().String()
+		s.URL = scheme + ln.Addr().String()
 	}
 	if s.S3URL == "" {
-		s.S3URL = "http://" + s3ln.Addr().String()
+		s.S3URL = scheme + s3ln.Addr().String()
 	}
 	if err := s.open(ctx, cfg); err != nil {
 		ln.Close()

@@ -5,13 +5,23 @@ package servertest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/hex"
+	"encoding/pem"
 	"io"
 	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -33,6 +43,8 @@ type Server struct {
 	*server.Server
 	// AuthURL is the Keystone v3 URL of the server.
 	AuthURL string
+	// HTTPClient reaches the server (it trusts its certificate under StartTLS).
+	HTTPClient *http.Client
 
 	cfg server.Config
 }
@@ -77,7 +89,7 @@ func start(t testing.TB, cfg server.Config) *Server {
 		t.Fatalf("server.Start: %v", err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return &Server{Server: srv, AuthURL: srv.URL + "/identity/v3", cfg: cfg}
+	return &Server{Server: srv, AuthURL: srv.URL + "/identity/v3", cfg: cfg, HTTPClient: http.DefaultClient}
 }
 
 // freshDatabase creates an empty database on the PostgreSQL server at admin
@@ -120,8 +132,12 @@ func (s *Server) Login(t testing.TB, opts gophercloud.AuthOptions) *gophercloud.
 // TryLogin is Login that returns the error.
 func (s *Server) TryLogin(opts gophercloud.AuthOptions) (*gophercloud.ServiceClient, error) {
 	opts.IdentityEndpoint = s.AuthURL
-	provider, err := openstack.AuthenticatedClient(context.Background(), opts)
+	provider, err := openstack.NewClient(s.AuthURL)
 	if err != nil {
+		return nil, err
+	}
+	provider.HTTPClient = *s.HTTPClient
+	if err := openstack.Authenticate(context.Background(), provider, opts); err != nil {
 		return nil, err
 	}
 	return openstack.NewIdentityV3(provider, gophercloud.EndpointOpts{})
@@ -192,4 +208,49 @@ func (s *Server) addUser(t testing.TB, projectID, name, role string) Tenant {
 		t.Fatalf("create ec2 credential: %v", err)
 	}
 	return Tenant{ProjectID: projectID, UserID: u.ID, Access: cred.Access, Secret: cred.Secret}
+}
+
+// StartTLS is Start with both listeners serving HTTPS, with a fresh
+// self-signed certificate for 127.0.0.1 that the server's HTTPClient trusts.
+func StartTLS(t testing.TB, edit func(*server.Config)) *Server {
+	t.Helper()
+	pool := x509.NewCertPool()
+	tlsEdit := selfSigned(t, pool)
+	s := Start(t, func(c *server.Config) {
+		tlsEdit(c)
+		if edit != nil {
+			edit(c)
+		}
+	})
+	s.HTTPClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return s
+}
+
+// selfSigned makes a certificate for 127.0.0.1, adds it to pool and
+// returns the configuration change that serves it.
+func selfSigned(t testing.TB, pool *x509.CertPool) func(*server.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sov test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool.AddCert(cert)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return func(c *server.Config) { c.TLSCert, c.TLSKey = certFile, keyFile }
 }
