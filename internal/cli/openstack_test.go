@@ -3,6 +3,9 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -189,4 +192,49 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestOpenStackCLIImages(t *testing.T) {
+	requireOpenStackCLI(t)
+	clouds := startUp(t)
+	run := func(wantOK bool, args ...string) string { return osc(t, clouds, wantOK, append([]string{"--os-cloud", "sov"}, args...)...) }
+	dir := t.TempDir()
+	file := filepath.Join(dir, "disk.raw")
+	data := bytes.Repeat([]byte("sov image "), 50000)
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var img map[string]any
+	jsonOut(t, run(true, "image", "create", "--disk-format", "raw", "--container-format", "bare", "--file", file,
+		"--property", "os_distro=debian", "--property", "os_version=12", "-f", "json", "tiny"), &img)
+	if img["disk_format"] != "raw" || img["name"] != "tiny" {
+		t.Fatalf("image create = %v", img)
+	}
+	// (openstacksdk prints the image as created, before its upload.)
+	sum := md5.Sum(data)
+	jsonOut(t, run(true, "image", "show", "-f", "json", "tiny"), &img)
+	if img["status"] != "active" || img["checksum"] != hex.EncodeToString(sum[:]) || fmt.Sprint(img["size"]) != fmt.Sprint(len(data)) {
+		t.Errorf("image show = %v", img)
+	}
+	run(true, "image", "set", "--property", "hw_disk_bus=virtio", "--min-disk", "1", "tiny")
+	jsonOut(t, run(true, "image", "show", "-f", "json", "tiny"), &img)
+	if props, _ := img["properties"].(map[string]any); props["hw_disk_bus"] != "virtio" || fmt.Sprint(img["min_disk"]) != "1" {
+		t.Errorf("image after set = %v", img)
+	}
+	var list []map[string]any
+	jsonOut(t, run(true, "image", "list", "-f", "json"), &list)
+	if len(list) != 1 || list[0]["Name"] != "tiny" {
+		t.Errorf("image list = %v", list)
+	}
+	back := filepath.Join(dir, "back.raw")
+	run(true, "image", "save", "--file", back, "tiny")
+	if got, _ := os.ReadFile(back); !bytes.Equal(got, data) {
+		t.Errorf("image save wrote %d bytes, want %d", len(got), len(data))
+	}
+	run(false, "image", "show", "no-such-image")
+	run(true, "image", "delete", "tiny")
+	jsonOut(t, run(true, "image", "list", "-f", "json"), &list)
+	if len(list) != 0 {
+		t.Errorf("image list after delete = %v", list)
+	}
 }

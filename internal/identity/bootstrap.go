@@ -73,6 +73,16 @@ func (s *Service) Bootstrap(ctx context.Context, b BootstrapConfig) error {
 	return s.catalog.reload(ctx)
 }
 
+// RegisterService makes sure the catalog lists a service of the type, with
+// public, internal and admin endpoints at url, and reloads the catalog.
+func (s *Service) RegisterService(ctx context.Context, typ, name, url string) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error { return ensureService(ctx, tx, typ, name, s.cfg.Region, url) })
+	if err != nil {
+		return fmt.Errorf("identity: register %s service: %w", typ, err)
+	}
+	return s.catalog.reload(ctx)
+}
+
 // ensureService makes sure a service of the type exists with public,
 // internal and admin endpoints at url in region.
 func ensureService(ctx context.Context, tx *store.Tx, typ, name, region, url string) error {

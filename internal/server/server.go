@@ -24,6 +24,7 @@ import (
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/identity"
+	"github.com/sovcloud/sov/internal/image"
 	"github.com/sovcloud/sov/internal/objectstore"
 	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/store"
@@ -72,6 +73,7 @@ type Server struct {
 	http     *http.Server
 	s3       *http.Server
 	identity *identity.Service
+	images   *image.Service
 	objects  *objectstore.Server
 	log      *slog.Logger
 	stop     context.CancelFunc
@@ -120,6 +122,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	s.identity.Register(mux)
+	s.images.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -173,6 +176,14 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 	}
 	err = s.identity.Bootstrap(ctx, identity.BootstrapConfig{AdminUser: "admin", AdminPassword: cfg.AdminPassword, AdminProject: "admin"})
 	if err != nil {
+		s.db.Close()
+		return err
+	}
+	if s.images, err = image.New(s.db, filepath.Join(cfg.DataDir, "images"), s.URL, s.identity, s.log); err != nil {
+		s.db.Close()
+		return err
+	}
+	if err := s.images.RegisterCatalog(ctx); err != nil {
 		s.db.Close()
 		return err
 	}

@@ -150,9 +150,16 @@ func (s *Server) Admin(t testing.TB) *gophercloud.ServiceClient {
 		Scope: &gophercloud.AuthScope{ProjectName: "admin", DomainID: "default"}})
 }
 
-// Tenant is a project with a member user and an EC2 credential for S3.
+// Tenant is a project with a user (and its password) and an EC2 credential for S3.
 type Tenant struct {
-	ProjectID, UserID, Access, Secret string
+	ProjectID, UserID, Password, Access, Secret string
+}
+
+// Provider logs in as the tenant's user, scoped to its project, and returns
+// the provider client that the service clients of gophercloud hang off.
+func (s *Server) Provider(t testing.TB, tn Tenant) *gophercloud.ProviderClient {
+	t.Helper()
+	return s.Login(t, gophercloud.AuthOptions{UserID: tn.UserID, Password: tn.Password, Scope: &gophercloud.AuthScope{ProjectID: tn.ProjectID}}).ProviderClient
 }
 
 // NewTenant creates a project, a user with the given role on it (member
@@ -207,7 +214,7 @@ func (s *Server) addUser(t testing.TB, projectID, name, role string) Tenant {
 	if err != nil {
 		t.Fatalf("create ec2 credential: %v", err)
 	}
-	return Tenant{ProjectID: projectID, UserID: u.ID, Access: cred.Access, Secret: cred.Secret}
+	return Tenant{ProjectID: projectID, UserID: u.ID, Password: name + "-pw", Access: cred.Access, Secret: cred.Secret}
 }
 
 // StartTLS is Start with both listeners serving HTTPS, with a fresh

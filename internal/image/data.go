@@ -1,0 +1,157 @@
+package image
+
+import (
+	"bytes"
+	"crypto/md5"
+	"crypto/sha512"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sovcloud/sov/internal/identity"
+	"github.com/sovcloud/sov/internal/store"
+)
+
+// maxImageSize is the largest image upload accepted.
+const maxImageSize = 1 << 40
+
+func (s *Service) dataPath(name string) string { return filepath.Join(s.dir, name) }
+
+func (s *Service) removeData(img *image) {
+	if img.File != "" {
+		os.Remove(s.dataPath(img.File))
+	}
+}
+
+// sniffer keeps the first bytes of the data, to check the disk format.
+type sniffer struct{ head []byte }
+
+func (s *sniffer) Write(p []byte) (int, error) {
+	if n := 512 - len(s.head); n > 0 {
+		s.head = append(s.head, p[:min(n, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// uploadData serves PUT /v2/images/{id}/file: the data goes to a temporary
+// file, fsynced and renamed, before the image becomes active.
+func (s *Service) uploadData(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
+	img, err := s.ownedImage(r, tok)
+	if err != nil {
+		return err
+	}
+	if img.Status != statusQueued {
+		return errorf(http.StatusConflict, "Image status transition from %s to saving is not allowed", img.Status)
+	}
+	if img.DiskFormat == nil || img.ContainerFormat == nil {
+		return errorf(http.StatusBadRequest, "Properties disk_format, container_format must be set prior to saving data.")
+	}
+	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), img.ID+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	md5sum, sha := md5.New(), sha512.New()
+	head := &sniffer{}
+	n, err := io.Copy(io.MultiWriter(f, md5sum, sha, head), io.LimitReader(r.Body, maxImageSize+1))
+	if err != nil {
+		return errorf(http.StatusBadRequest, "Error reading the image data: %v", err)
+	}
+	if n > maxImageSize {
+		return errorf(http.StatusRequestEntityTooLarge, "Image exceeds the storage quota.")
+	}
+	if r.ContentLength >= 0 && n != r.ContentLength {
+		return errorf(http.StatusBadRequest, "Image data is shorter than its Content-Length.")
+	}
+	virtual, err := virtualSize(*img.DiskFormat, head.head, n)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	name := img.ID + "-" + hex.EncodeToString(sha.Sum(nil))[:16]
+	if err := os.Rename(f.Name(), s.dataPath(name)); err != nil {
+		return err
+	}
+	if err := syncDir(s.dir); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		cur, err := s.loadImage(ctx, tx, img.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status != statusQueued {
+			return errorf(http.StatusConflict, "Image status transition from %s to active is not allowed", cur.Status)
+		}
+		sum, hashValue, algo := hex.EncodeToString(md5sum.Sum(nil)), hex.EncodeToString(sha.Sum(nil)), "sha512"
+		cur.Status, cur.Size, cur.VirtualSize, cur.File = statusActive, &n, &virtual, name
+		cur.Checksum, cur.HashValue, cur.HashAlgo = &sum, &hashValue, &algo
+		return s.saveImage(ctx, tx, cur)
+	})
+	if err != nil {
+		os.Remove(s.dataPath(name))
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusGone, "Image %s was deleted during the upload.", img.ID)
+		}
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// virtualSize checks the data against the disk format and returns the size
+// of the disk it holds.
+func virtualSize(format string, head []byte, size int64) (int64, error) {
+	switch format {
+	case "qcow2":
+		if len(head) < 32 || !bytes.Equal(head[:4], []byte("QFI\xfb")) {
+			return 0, errorf(http.StatusBadRequest, "Image data does not match the disk format qcow2.")
+		}
+		return int64(binary.BigEndian.Uint64(head[24:32])), nil
+	}
+	return size, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// downloadData serves GET /v2/images/{id}/file, with ranges.
+func (s *Service) downloadData(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
+	img, err := s.visibleImage(r, tok)
+	if err != nil {
+		return err
+	}
+	if img.Status == statusDeactivated && !isAdmin(tok) {
+		return errorf(http.StatusForbidden, "The requested image has been deactivated. Image data download is forbidden.")
+	}
+	if img.File == "" {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	f, err := os.Open(s.dataPath(img.File))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if img.Checksum != nil {
+		w.Header().Set("Content-MD5", *img.Checksum)
+	}
+	http.ServeContent(w, r, "", time.Time{}, f)
+	return nil
+}

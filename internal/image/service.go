@@ -1,0 +1,138 @@
+// Package image is sov's Glance v2-compatible image service: image
+// records with arbitrary properties, visibility (private, public, shared
+// with members, community), protection, tags, and image data on local disk
+// with Glance's checksum and os_hash (sha512).
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/identity"
+	"github.com/sovcloud/sov/internal/policy"
+	"github.com/sovcloud/sov/internal/store"
+)
+
+// Service serves the image API.
+type Service struct {
+	db       *store.DB
+	dir      string
+	identity *identity.Service
+	log      *slog.Logger
+	url      string // public base URL, e.g. http://127.0.0.1:5000/image
+}
+
+// New opens the image service; image data lives under dir.
+func New(db *store.DB, dir, publicURL string, id *identity.Service, log *slog.Logger) (*Service, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		return nil, err
+	}
+	return &Service{db: db, dir: dir, identity: id, log: log, url: publicURL + "/image"}, nil
+}
+
+// RegisterCatalog publishes the image endpoint in the identity catalog.
+func (s *Service) RegisterCatalog(ctx context.Context) error {
+	return s.identity.RegisterService(ctx, "image", "glance", s.url)
+}
+
+// Error is an error with an HTTP status and a message for the user.
+type Error struct {
+	Code    int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func errorf(code int, format string, a ...any) error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, a...)}
+}
+
+// writeError answers with Glance's error body: "<status>\n\n<message>\n\n   ".
+func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	var bad *httpapi.BadRequestError
+	var ie *identity.Error
+	switch {
+	case errors.As(err, &e):
+	case errors.As(err, &bad):
+		e = &Error{Code: bad.Status, Message: bad.Message}
+	case errors.As(err, &ie):
+		e = &Error{Code: ie.Code, Message: ie.Message}
+	case errors.Is(err, policy.ErrForbidden):
+		e = &Error{Code: http.StatusForbidden, Message: "You are not authorized to complete this action."}
+	default:
+		s.log.Error("image: internal error", "request_id", httpapi.RequestID(r.Context()), "err", err)
+		e = &Error{Code: http.StatusInternalServerError, Message: "Internal server error. Request id: " + httpapi.RequestID(r.Context())}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+	w.WriteHeader(e.Code)
+	fmt.Fprintf(w, "%d %s\n\n%s\n\n   ", e.Code, http.StatusText(e.Code), e.Message)
+}
+
+type authedFunc func(w http.ResponseWriter, r *http.Request, tok *identity.Token) error
+
+func (s *Service) authed(h authedFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, err := s.identity.ValidateToken(r.Header.Get("X-Auth-Token"))
+		if err == nil && tok.ProjectID == "" {
+			err = errorf(http.StatusForbidden, "The image API needs a project-scoped token.")
+		}
+		if err == nil {
+			err = h(w, r, tok)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+// Register adds the image API to mux under /image.
+func (s *Service) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /image", s.versions)
+	mux.HandleFunc("GET /image/{$}", s.versions)
+	mux.HandleFunc("GET /image/versions", s.versions)
+	mux.Handle("GET /image/v2/images", s.authed(s.listImages))
+	mux.Handle("POST /image/v2/images", s.authed(s.createImage))
+	mux.Handle("GET /image/v2/images/{image_id}", s.authed(s.showImage))
+	mux.Handle("PATCH /image/v2/images/{image_id}", s.authed(s.updateImage))
+	mux.Handle("DELETE /image/v2/images/{image_id}", s.authed(s.deleteImage))
+	mux.Handle("PUT /image/v2/images/{image_id}/file", s.authed(s.uploadData))
+	mux.Handle("GET /image/v2/images/{image_id}/file", s.authed(s.downloadData))
+	mux.Handle("POST /image/v2/images/{image_id}/actions/deactivate", s.authed(s.setActive(false)))
+	mux.Handle("POST /image/v2/images/{image_id}/actions/reactivate", s.authed(s.setActive(true)))
+	mux.Handle("PUT /image/v2/images/{image_id}/tags/{tag}", s.authed(s.addTag))
+	mux.Handle("DELETE /image/v2/images/{image_id}/tags/{tag}", s.authed(s.removeTag))
+	mux.Handle("GET /image/v2/images/{image_id}/members", s.authed(s.listMembers))
+	mux.Handle("POST /image/v2/images/{image_id}/members", s.authed(s.addMember))
+	mux.Handle("GET /image/v2/images/{image_id}/members/{member_id}", s.authed(s.showMember))
+	mux.Handle("PUT /image/v2/images/{image_id}/members/{member_id}", s.authed(s.updateMember))
+	mux.Handle("DELETE /image/v2/images/{image_id}/members/{member_id}", s.authed(s.removeMember))
+	mux.HandleFunc("GET /image/v2/schemas/image", s.imageSchema)
+	mux.HandleFunc("GET /image/v2/schemas/images", s.imageSchema)
+	mux.HandleFunc("/image/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errorf(http.StatusNotFound, "The resource could not be found."))
+	})
+}
+
+func (s *Service) versions(w http.ResponseWriter, r *http.Request) {
+	var vs []map[string]any
+	for _, v := range []string{"v2.16", "v2.15", "v2.9", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0"} {
+		status := "SUPPORTED"
+		if v == "v2.16" {
+			status = "CURRENT"
+		}
+		vs = append(vs, map[string]any{"id": v, "status": status, "links": []map[string]string{{"rel": "self", "href": s.url + "/v2/"}}})
+	}
+	httpapi.WriteJSON(w, http.StatusMultipleChoices, map[string]any{"versions": vs})
+}
+
+func (s *Service) imageSchema(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"name": "image", "additionalProperties": map[string]string{"type": "string"},
+		"properties": map[string]any{"id": map[string]string{"type": "string"}, "name": map[string]any{"type": []string{"null", "string"}}}})
+}
