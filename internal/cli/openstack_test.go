@@ -5,8 +5,8 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,7 +197,9 @@ func readFile(t *testing.T, path string) string {
 func TestOpenStackCLIImages(t *testing.T) {
 	requireOpenStackCLI(t)
 	clouds := startUp(t)
-	run := func(wantOK bool, args ...string) string { return osc(t, clouds, wantOK, append([]string{"--os-cloud", "sov"}, args...)...) }
+	run := func(wantOK bool, args ...string) string {
+		return osc(t, clouds, wantOK, append([]string{"--os-cloud", "sov"}, args...)...)
+	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "disk.raw")
 	data := bytes.Repeat([]byte("sov image "), 50000)
