@@ -240,3 +240,44 @@ func TestOpenStackCLIImages(t *testing.T) {
 		t.Errorf("image list after delete = %v", list)
 	}
 }
+
+func TestOpenStackCLIFlavorsKeypairs(t *testing.T) {
+	requireOpenStackCLI(t)
+	clouds := startUp(t)
+	run := func(wantOK bool, args ...string) string {
+		return osc(t, clouds, wantOK, append([]string{"--os-cloud", "sov"}, args...)...)
+	}
+	var list []map[string]any
+	jsonOut(t, run(true, "flavor", "list", "-f", "json"), &list)
+	names := map[string]bool{}
+	for _, f := range list {
+		names[fmt.Sprint(f["Name"])] = true
+	}
+	for _, want := range []string{"SCS-1V-4", "SCS-2V-8", "SCS-1L-1", "SCS-2V-4-20s", "SCS-4V-16-100s"} {
+		if !names[want] {
+			t.Errorf("flavor list lacks %s", want)
+		}
+	}
+	var f map[string]any
+	jsonOut(t, run(true, "flavor", "show", "-f", "json", "SCS-2V-4-20s"), &f)
+	if props := fmt.Sprint(f["properties"]); !strings.Contains(props, "scs:disk0-type") || !strings.Contains(props, "ssd") ||
+		fmt.Sprint(f["vcpus"]) != "2" || fmt.Sprint(f["ram"]) != "4096" || fmt.Sprint(f["disk"]) != "20" {
+		t.Errorf("flavor show = %v", f)
+	}
+	dir := t.TempDir()
+	priv := filepath.Join(dir, "id_generated")
+	run(true, "keypair", "create", "--private-key", priv, "generated")
+	if b, err := os.ReadFile(priv); err != nil || !strings.Contains(string(b), "PRIVATE KEY") {
+		t.Errorf("private key file: %v %.40s", err, b)
+	}
+	pub := filepath.Join(dir, "id.pub")
+	os.WriteFile(pub, []byte("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJbXwFjKQ3oZHLz5a6Xq9Yd0mrdxF2jCxNIFVRmcCgwS test@sov\n"), 0o600)
+	run(true, "keypair", "create", "--public-key", pub, "imported")
+	jsonOut(t, run(true, "keypair", "list", "-f", "json"), &list)
+	if len(list) != 2 {
+		t.Errorf("keypair list = %v", list)
+	}
+	run(false, "keypair", "create", "--public-key", pub, "imported")
+	run(true, "keypair", "delete", "generated")
+	run(false, "keypair", "show", "generated")
+}

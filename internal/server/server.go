@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sovcloud/sov/internal/compute"
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/identity"
 	"github.com/sovcloud/sov/internal/image"
@@ -74,6 +75,7 @@ type Server struct {
 	s3       *http.Server
 	identity *identity.Service
 	images   *image.Service
+	compute  *compute.Service
 	objects  *objectstore.Server
 	log      *slog.Logger
 	stop     context.CancelFunc
@@ -123,6 +125,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	mux := http.NewServeMux()
 	s.identity.Register(mux)
 	s.images.Register(mux)
+	s.compute.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -184,6 +187,15 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if err := s.images.RegisterCatalog(ctx); err != nil {
+		s.db.Close()
+		return err
+	}
+	s.compute = compute.New(s.db, s.URL, s.identity, s.log)
+	if err := s.compute.Bootstrap(ctx); err != nil {
+		s.db.Close()
+		return err
+	}
+	if err := s.identity.RegisterService(ctx, "compute", "nova", s.URL+"/compute/v2.1"); err != nil {
 		s.db.Close()
 		return err
 	}

@@ -1,0 +1,188 @@
+// Package compute is sov's Nova v2.1-compatible compute API: flavors (with
+// the SCS standard flavors), keypairs and, later, servers.
+package compute
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/identity"
+	"github.com/sovcloud/sov/internal/policy"
+	"github.com/sovcloud/sov/internal/store"
+)
+
+// Microversions this API speaks.
+const (
+	minMicroversion = "2.1"
+	maxMicroversion = "2.96"
+)
+
+// Service serves the compute API.
+type Service struct {
+	db       *store.DB
+	identity *identity.Service
+	log      *slog.Logger
+	url      string // e.g. http://127.0.0.1:5000/compute
+}
+
+// New returns the compute service.
+func New(db *store.DB, publicURL string, id *identity.Service, log *slog.Logger) *Service {
+	return &Service{db: db, identity: id, log: log, url: publicURL + "/compute"}
+}
+
+// Error is a Nova error: a status, the name of its body ("itemNotFound",
+// "badRequest", ...) and a message.
+type Error struct {
+	Code    int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func errorf(code int, format string, a ...any) error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, a...)}
+}
+
+// faultNames are the wrapper keys of Nova's error bodies.
+var faultNames = map[int]string{
+	http.StatusBadRequest: "badRequest", http.StatusUnauthorized: "unauthorized", http.StatusForbidden: "forbidden",
+	http.StatusNotFound: "itemNotFound", http.StatusConflict: "conflictingRequest", http.StatusRequestEntityTooLarge: "overLimit",
+	http.StatusNotAcceptable: "notAcceptable", http.StatusMethodNotAllowed: "badMethod",
+}
+
+// writeError writes {"<fault>": {"code": N, "message": "..."}}.
+func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	var bad *httpapi.BadRequestError
+	var ie *identity.Error
+	switch {
+	case errors.As(err, &e):
+	case errors.As(err, &bad):
+		e = &Error{Code: bad.Status, Message: bad.Message}
+	case errors.As(err, &ie):
+		e = &Error{Code: ie.Code, Message: ie.Message}
+	case errors.Is(err, policy.ErrForbidden):
+		e = &Error{Code: http.StatusForbidden, Message: "Policy doesn't allow " + strings.TrimPrefix(err.Error(), "policy: forbidden: ") + " to be performed."}
+	default:
+		s.log.Error("compute: internal error", "request_id", httpapi.RequestID(r.Context()), "err", err)
+		e = &Error{Code: http.StatusInternalServerError, Message: "Unexpected API Error. Request id: " + httpapi.RequestID(r.Context())}
+	}
+	name, ok := faultNames[e.Code]
+	if !ok {
+		name = "computeFault"
+	}
+	httpapi.WriteJSON(w, e.Code, map[string]any{name: map[string]any{"code": e.Code, "message": e.Message}})
+}
+
+// request carries what every compute handler needs.
+type request struct {
+	w     http.ResponseWriter
+	r     *http.Request
+	tok   *identity.Token
+	minor int // the negotiated microversion 2.<minor>
+}
+
+func (q *request) admin() bool { return q.tok.Credentials().HasRole(policy.Admin) }
+
+// atLeast reports whether the request's microversion is 2.minor or later.
+func (q *request) atLeast(minor int) bool { return q.minor >= minor }
+
+type handler func(q *request) error
+
+// microversion negotiates the compute microversion of a request.
+func microversion(r *http.Request) (int, error) {
+	v := ""
+	if h := r.Header.Get("OpenStack-API-Version"); h != "" {
+		svc, ver, _ := strings.Cut(strings.TrimSpace(h), " ")
+		if strings.EqualFold(svc, "compute") {
+			v = strings.TrimSpace(ver)
+		}
+	}
+	if v == "" {
+		v = r.Header.Get("X-OpenStack-Nova-API-Version")
+	}
+	_, maxMinor, _ := strings.Cut(maxMicroversion, ".")
+	top, _ := strconv.Atoi(maxMinor)
+	switch strings.ToLower(v) {
+	case "":
+		return 1, nil
+	case "latest":
+		return top, nil
+	}
+	major, minor, ok := strings.Cut(v, ".")
+	n, err := strconv.Atoi(minor)
+	if !ok || major != "2" || err != nil || n < 1 || n > top {
+		return 0, errorf(http.StatusNotAcceptable, "Version %s is not supported by the API. Minimum is %s and maximum is %s.", v, minMicroversion, maxMicroversion)
+	}
+	return n, nil
+}
+
+func (s *Service) handle(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := func() error {
+			minor, err := microversion(r)
+			if err != nil {
+				return err
+			}
+			w.Header().Set("OpenStack-API-Version", "compute 2."+strconv.Itoa(minor))
+			w.Header().Set("X-OpenStack-Nova-API-Version", "2."+strconv.Itoa(minor))
+			w.Header().Set("Vary", "OpenStack-API-Version, X-OpenStack-Nova-API-Version")
+			tok, err := s.identity.ValidateToken(r.Header.Get("X-Auth-Token"))
+			if err != nil {
+				return err
+			}
+			if tok.ProjectID == "" {
+				return errorf(http.StatusForbidden, "The compute API needs a project-scoped token.")
+			}
+			return h(&request{w: w, r: r, tok: tok, minor: minor})
+		}()
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+// Register adds the compute API to mux under /compute.
+func (s *Service) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /compute", s.versions)
+	mux.HandleFunc("GET /compute/{$}", s.versions)
+	mux.HandleFunc("GET /compute/v2.1", s.version)
+	mux.HandleFunc("GET /compute/v2.1/{$}", s.version)
+	h := func(pattern string, fn handler) { mux.Handle(pattern, s.handle(fn)) }
+	h("GET /compute/v2.1/flavors", s.listFlavors(false))
+	h("GET /compute/v2.1/flavors/detail", s.listFlavors(true))
+	h("POST /compute/v2.1/flavors", s.createFlavor)
+	h("GET /compute/v2.1/flavors/{flavor_id}", s.showFlavor)
+	h("DELETE /compute/v2.1/flavors/{flavor_id}", s.deleteFlavor)
+	h("GET /compute/v2.1/flavors/{flavor_id}/os-extra_specs", s.listExtraSpecs)
+	h("POST /compute/v2.1/flavors/{flavor_id}/os-extra_specs", s.setExtraSpecs)
+	h("GET /compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", s.showExtraSpec)
+	h("PUT /compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", s.updateExtraSpec)
+	h("DELETE /compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", s.deleteExtraSpec)
+	h("GET /compute/v2.1/os-keypairs", s.listKeypairs)
+	h("POST /compute/v2.1/os-keypairs", s.createKeypair)
+	h("GET /compute/v2.1/os-keypairs/{name}", s.showKeypair)
+	h("DELETE /compute/v2.1/os-keypairs/{name}", s.deleteKeypair)
+	mux.HandleFunc("/compute/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errorf(http.StatusNotFound, "The resource could not be found."))
+	})
+}
+
+func (s *Service) versionDoc() map[string]any {
+	return map[string]any{"id": "v2.1", "status": "CURRENT", "version": maxMicroversion, "min_version": minMicroversion,
+		"updated": "2013-07-23T11:33:21Z", "links": []map[string]string{{"rel": "self", "href": s.url + "/v2.1/"}},
+		"media-types": []map[string]string{{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}}}
+}
+
+func (s *Service) versions(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"versions": []any{s.versionDoc()}})
+}
+
+func (s *Service) version(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"version": s.versionDoc()})
+}
