@@ -2,7 +2,7 @@
 # Runs every test of sov: formatting, vet, the Go tests with the race
 # detector on SQLite and again on PostgreSQL, the openstack CLI compatibility
 # tests, and a short fuzz run. On Debian it installs what is missing
-# (python3-openstackclient, awscli, postgresql) and starts a throwaway PostgreSQL.
+# (python3-openstackclient, awscli, postgresql, QEMU and the test guest's packages) and starts a throwaway PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -12,6 +12,10 @@ need=()
 command -v openstack >/dev/null || need+=(python3-openstackclient)
 [ -x /usr/bin/aws ] || need+=(awscli)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# VM tests: QEMU, config drives, DHCP, and the test guest's kernel and busybox.
+for pkg in qemu-system-x86 qemu-utils genisoimage dnsmasq-base kmod cpio busybox-static linux-image-cloud-amd64; do
+	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
 if ((${#need[@]})); then
 	echo "== installing ${need[*]}"
 	sudo_ apt-get update -q

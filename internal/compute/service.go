@@ -1,5 +1,5 @@
 // Package compute is sov's Nova v2.1-compatible compute API: flavors (with
-// the SCS standard flavors), keypairs and, later, servers.
+// the SCS standard flavors), keypairs and servers on QEMU virtual machines.
 package compute
 
 import (
@@ -7,11 +7,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/hypervisor/qemu"
 	"github.com/sovcloud/sov/internal/identity"
+	"github.com/sovcloud/sov/internal/image"
+	"github.com/sovcloud/sov/internal/network/bridge"
 	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/store"
 )
@@ -22,17 +28,56 @@ const (
 	maxMicroversion = "2.96"
 )
 
+// Config configures the compute service.
+type Config struct {
+	// DataDir holds instance directories, cached base images and network state.
+	DataDir string
+	// Bridge and Subnet are the host bridge servers get their NIC on.
+	Bridge string
+	Subnet netip.Prefix
+	// Accel is the QEMU accelerator: tcg, kvm or auto.
+	Accel string
+}
+
 // Service serves the compute API.
 type Service struct {
+	cfg      Config
 	db       *store.DB
 	identity *identity.Service
+	images   *image.Service
+	driver   *qemu.Driver
 	log      *slog.Logger
 	url      string // e.g. http://127.0.0.1:5000/compute
+	locks    serverLocks
+	work     sync.WaitGroup // lifecycle operations in flight
+
+	netOnce sync.Once
+	net     *bridge.Bridge
+	netErr  error
 }
 
 // New returns the compute service.
-func New(db *store.DB, publicURL string, id *identity.Service, log *slog.Logger) *Service {
-	return &Service{db: db, identity: id, log: log, url: publicURL + "/compute"}
+func New(cfg Config, db *store.DB, publicURL string, id *identity.Service, images *image.Service, log *slog.Logger) (*Service, error) {
+	if cfg.Bridge == "" {
+		cfg.Bridge = "sovbr0"
+	}
+	if !cfg.Subnet.IsValid() {
+		cfg.Subnet = netip.MustParsePrefix("10.231.0.0/24")
+	}
+	driver, err := qemu.New(filepath.Join(cfg.DataDir, "instances"), cfg.Accel)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, db: db, identity: id, images: images, driver: driver, log: log, url: publicURL + "/compute"}, nil
+}
+
+// Close waits for lifecycle operations in flight, then stops the DHCP
+// server of the host network; with removeBridge the bridge goes too.
+func (s *Service) Close(removeBridge bool) {
+	s.work.Wait()
+	if s.net != nil {
+		s.net.Close(removeBridge)
+	}
 }
 
 // Error is a Nova error: a status, the name of its body ("itemNotFound",
@@ -164,6 +209,12 @@ func (s *Service) Register(mux *http.ServeMux) {
 	h("GET /compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", s.showExtraSpec)
 	h("PUT /compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", s.updateExtraSpec)
 	h("DELETE /compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", s.deleteExtraSpec)
+	h("GET /compute/v2.1/servers", s.listServers(false))
+	h("GET /compute/v2.1/servers/detail", s.listServers(true))
+	h("POST /compute/v2.1/servers", s.createServer)
+	h("GET /compute/v2.1/servers/{server_id}", s.showServer)
+	h("DELETE /compute/v2.1/servers/{server_id}", s.deleteServer)
+	h("POST /compute/v2.1/servers/{server_id}/action", s.serverAction)
 	h("GET /compute/v2.1/os-keypairs", s.listKeypairs)
 	h("POST /compute/v2.1/os-keypairs", s.createKeypair)
 	h("GET /compute/v2.1/os-keypairs/{name}", s.showKeypair)

@@ -53,6 +53,8 @@ type Config struct {
 	S3PublicURL string
 	// S3 configures object storage; its DataDir defaults to DataDir/objects.
 	S3 objectstore.Config
+	// Compute configures servers: the host bridge, its subnet, the accelerator.
+	Compute compute.Config
 	// TLSCert and TLSKey, when set, are the PEM files of the certificate
 	// both listeners serve HTTPS with.
 	TLSCert, TLSKey string
@@ -190,8 +192,17 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 		s.db.Close()
 		return err
 	}
-	s.compute = compute.New(s.db, s.URL, s.identity, s.log)
+	ccfg := cfg.Compute
+	ccfg.DataDir = cfg.DataDir
+	if s.compute, err = compute.New(ccfg, s.db, s.URL, s.identity, s.images, s.log); err != nil {
+		s.db.Close()
+		return err
+	}
 	if err := s.compute.Bootstrap(ctx); err != nil {
+		s.db.Close()
+		return err
+	}
+	if err := s.compute.Recover(ctx); err != nil {
 		s.db.Close()
 		return err
 	}
@@ -257,7 +268,9 @@ func (s *Server) Close() error {
 		s.stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s.closeErr = errors.Join(s.http.Shutdown(ctx), s.s3.Shutdown(ctx), s.db.Close())
+		s.closeErr = errors.Join(s.http.Shutdown(ctx), s.s3.Shutdown(ctx))
+		s.compute.Close(false) // VMs run on; the DHCP server stops with sov
+		s.closeErr = errors.Join(s.closeErr, s.db.Close())
 	})
 	return s.closeErr
 }

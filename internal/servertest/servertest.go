@@ -5,6 +5,12 @@ package servertest
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"syscall"
+
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +20,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/pem"
+	"github.com/vishvananda/netlink"
 	"io"
 	"log/slog"
 	"math/big"
@@ -55,6 +62,12 @@ func Start(t testing.TB, edit func(*server.Config)) *Server {
 	cfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", S3Listen: "127.0.0.1:0", AdminPassword: AdminPassword}
 	cfg.Identity.BcryptCost = 4 // the minimum: tests hash many passwords
 	cfg.RefreshInterval = 100 * time.Millisecond
+	// A bridge and subnet of this test's own, removed with its VMs at the end.
+	var nb [2]byte
+	rand.Read(nb[:])
+	cfg.Compute.Bridge = fmt.Sprintf("sovt%02x%02x", nb[0], nb[1])
+	cfg.Compute.Subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 200 + nb[0]%50, nb[1], 0}), 24)
+	t.Cleanup(func() { removeHostState(cfg.DataDir, cfg.Compute.Bridge) })
 	if pg := os.Getenv("SOV_TEST_POSTGRES"); pg != "" {
 		cfg.Database = freshDatabase(t, pg)
 	}
@@ -63,6 +76,9 @@ func Start(t testing.TB, edit func(*server.Config)) *Server {
 	}
 	return start(t, cfg)
 }
+
+// DataDir is the server's data directory.
+func (s *Server) DataDir() string { return s.cfg.DataDir }
 
 // Restart stops the server and starts a new one on the same data dir and database.
 func (s *Server) Restart(t testing.TB) *Server {
@@ -260,4 +276,21 @@ func selfSigned(t testing.TB, pool *x509.CertPool) func(*server.Config) {
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
 	return func(c *server.Config) { c.TLSCert, c.TLSKey = certFile, keyFile }
+}
+
+// removeHostState kills the test's VMs and removes its bridge and taps.
+func removeHostState(dataDir, bridgeName string) {
+	dirs, _ := filepath.Glob(filepath.Join(dataDir, "instances", "*-*"))
+	for _, dir := range dirs {
+		b, _ := os.ReadFile(filepath.Join(dir, "qemu.pid"))
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if link, err := netlink.LinkByName("tap" + filepath.Base(dir)[:11]); err == nil {
+			netlink.LinkDel(link)
+		}
+	}
+	if link, err := netlink.LinkByName(bridgeName); err == nil {
+		netlink.LinkDel(link)
+	}
 }

@@ -1,0 +1,379 @@
+package compute
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/hypervisor/qemu"
+	"github.com/sovcloud/sov/internal/image"
+	"github.com/sovcloud/sov/internal/network/bridge"
+)
+
+// hostNetwork opens the host bridge on first use: servers can be managed
+// even where it cannot be set up (no root), they fail to boot with a fault.
+func (s *Service) hostNetwork() (*bridge.Bridge, error) {
+	s.netOnce.Do(func() {
+		s.net, s.netErr = bridge.Open(s.cfg.Bridge, s.cfg.Subnet, filepath.Join(s.cfg.DataDir, "network"))
+	})
+	return s.net, s.netErr
+}
+
+func tapName(id string) string { return "tap" + id[:11] }
+
+// serverLocks serialises the lifecycle operations of each server.
+type serverLocks struct {
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+func (l *serverLocks) lock(id string) func() {
+	l.mu.Lock()
+	if l.locks == nil {
+		l.locks = map[string]*sync.Mutex{}
+	}
+	m, ok := l.locks[id]
+	if !ok {
+		m = &sync.Mutex{}
+		l.locks[id] = m
+	}
+	l.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// spawn builds a server's disk, config drive and NIC and starts its VM.
+func (s *Service) spawn(srv *server, img *image.BootImage) {
+	defer s.locks.lock(srv.ID)()
+	ctx := context.Background()
+	s.setState(ctx, srv.ID, "BUILD", "spawning", powerNoState, "")
+	spec, err := s.prepare(ctx, srv, img)
+	if err == nil {
+		err = s.driver.Start(spec)
+	}
+	if err != nil {
+		s.log.Error("server failed to build", "server", srv.ID, "err", err)
+		s.setState(ctx, srv.ID, "ERROR", "", powerNoState, err.Error())
+		return
+	}
+	s.setState(ctx, srv.ID, "ACTIVE", "", powerRunning, "")
+}
+
+// prepare makes the files and network of a server and returns its VM spec.
+func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage) (*qemu.Spec, error) {
+	dir := s.driver.Dir(srv.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	spec := &qemu.Spec{ID: srv.ID, VCPUs: srv.Flavor.VCPUs, RAMMiB: srv.Flavor.RAM, Disk: filepath.Join(dir, "disk.qcow2")}
+	base, err := s.cacheBase(img)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"create", "-q", "-f", "qcow2", "-F", diskFormat(img.DiskFormat), "-b", base, spec.Disk}
+	if size := int64(srv.Flavor.Disk) << 30; size > img.VirtualSize {
+		args = append(args, strconv.FormatInt(size, 10))
+	}
+	if out, err := exec.Command("qemu-img", args...).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("qemu-img create: %v: %s", err, out)
+	}
+	// Direct kernel boot (images with kernel_id and ramdisk_id, as in Nova).
+	if kid := img.Properties["kernel_id"]; kid != "" {
+		k, err := s.images.ForBootID(ctx, kid)
+		if err != nil {
+			return nil, fmt.Errorf("kernel image %s: %w", kid, err)
+		}
+		spec.Kernel = k.Path
+		spec.Append = "console=ttyS0 root=/dev/vda"
+		if v := img.Properties["os_command_line"]; v != "" {
+			spec.Append = v
+		}
+		if rid := img.Properties["ramdisk_id"]; rid != "" {
+			r, err := s.images.ForBootID(ctx, rid)
+			if err != nil {
+				return nil, fmt.Errorf("ramdisk image %s: %w", rid, err)
+			}
+			spec.Initrd = r.Path
+		}
+	}
+	if srv.ConfigDrive {
+		pub := ""
+		if srv.KeyName != "" {
+			pub, _ = s.keypairOf(ctx, srv.UserID, srv.KeyName)
+		}
+		spec.ConfigDrive = filepath.Join(dir, "config.iso")
+		if err := configDrive(spec.ConfigDrive, srv, pub); err != nil {
+			return nil, err
+		}
+	}
+	br, err := s.hostNetwork()
+	if err != nil {
+		return nil, fmt.Errorf("host network: %w", err)
+	}
+	spec.Tap, spec.MAC = tapName(srv.ID), srv.MAC
+	if err := br.Attach(spec.Tap, srv.MAC, parseIP(srv.IP)); err != nil {
+		return nil, err
+	}
+	return spec, nil
+}
+
+func diskFormat(f string) string {
+	if f == "qcow2" {
+		return "qcow2"
+	}
+	return "raw"
+}
+
+// cacheBase links an image's data into the instances' base directory, so
+// servers keep their backing file when the image is deleted.
+func (s *Service) cacheBase(img *image.BootImage) (string, error) {
+	dir := filepath.Join(s.cfg.DataDir, "instances", "_base")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, filepath.Base(img.Path))
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.Link(img.Path, path); err != nil && !os.IsExist(err) {
+		return "", err
+	}
+	return path, nil
+}
+
+// destroy ends a server's VM, removes its files and NIC, then its record.
+func (s *Service) destroy(srv *server) {
+	defer s.locks.lock(srv.ID)()
+	ctx := context.Background()
+	if err := s.driver.Destroy(srv.ID); err != nil {
+		s.log.Error("destroying server", "server", srv.ID, "err", err)
+	}
+	if br, err := s.hostNetwork(); err == nil {
+		br.Detach(tapName(srv.ID), srv.MAC)
+	}
+	if _, err := s.db.Exec(ctx, `DELETE FROM servers WHERE id = ?`, srv.ID); err != nil {
+		s.log.Error("deleting server record", "server", srv.ID, "err", err)
+	}
+}
+
+// restart starts the VM of an existing server again.
+func (s *Service) restart(ctx context.Context, srv *server) error {
+	img, err := s.images.ForBootID(ctx, srv.ImageID)
+	if err != nil {
+		return err
+	}
+	spec, err := s.prepareExisting(ctx, srv, img)
+	if err != nil {
+		return err
+	}
+	return s.driver.Start(spec)
+}
+
+// prepareExisting rebuilds the spec of a server whose disk exists already.
+func (s *Service) prepareExisting(ctx context.Context, srv *server, img *image.BootImage) (*qemu.Spec, error) {
+	if _, err := os.Stat(filepath.Join(s.driver.Dir(srv.ID), "disk.qcow2")); err != nil {
+		return s.prepare(ctx, srv, img)
+	}
+	// Keep the disk: only the config drive, NIC and boot files are made again.
+	disk := filepath.Join(s.driver.Dir(srv.ID), "disk.qcow2")
+	tmp := filepath.Join(s.driver.Dir(srv.ID), "disk.keep")
+	if err := os.Rename(disk, tmp); err != nil {
+		return nil, err
+	}
+	spec, err := s.prepare(ctx, srv, img)
+	if err != nil {
+		os.Rename(tmp, disk)
+		return nil, err
+	}
+	return spec, os.Rename(tmp, disk)
+}
+
+type actionBody struct {
+	Start   *json0                 `json:"os-start"`
+	Stop    *json0                 `json:"os-stop"`
+	Reboot  *struct{ Type string } `json:"reboot"`
+	Console *struct {
+		Length any `json:"length"`
+	} `json:"os-getConsoleOutput"`
+}
+
+// json0 accepts the null body of actions like {"os-start": null}.
+type json0 struct{}
+
+func (s *Service) serverAction(q *request) error {
+	srv, err := s.serverFor(q)
+	if err != nil {
+		return err
+	}
+	var raw map[string]any
+	body := actionBody{}
+	if err := httpapi.DecodeJSON(q.r, &raw); err != nil {
+		return err
+	}
+	if len(raw) != 1 {
+		return errorf(http.StatusBadRequest, "There is either no action or more than one action in the request.")
+	}
+	for k, v := range raw {
+		switch k {
+		case "os-start":
+			body.Start = &json0{}
+		case "os-stop":
+			body.Stop = &json0{}
+		case "reboot":
+			m, _ := v.(map[string]any)
+			t, _ := m["type"].(string)
+			body.Reboot = &struct{ Type string }{t}
+		case "os-getConsoleOutput":
+			m, _ := v.(map[string]any)
+			body.Console = &struct {
+				Length any `json:"length"`
+			}{m["length"]}
+		default:
+			return errorf(http.StatusBadRequest, "Unsupported server action %q.", k)
+		}
+	}
+	if body.Console != nil {
+		return s.consoleOutput(q, srv, body.Console.Length)
+	}
+	if !q.tok.Credentials().HasRole("member") {
+		return errorf(http.StatusForbidden, "Policy doesn't allow server actions to be performed.")
+	}
+	if srv.TaskState != "" {
+		return errorf(http.StatusConflict, "Cannot act on instance %s while it is in task_state %s", srv.ID, srv.TaskState)
+	}
+	ctx := q.r.Context()
+	switch {
+	case body.Start != nil:
+		if srv.Status != "SHUTOFF" {
+			return errorf(http.StatusConflict, "Cannot 'start' instance %s while it is in vm_state %s", srv.ID, srv.Status)
+		}
+		s.setState(ctx, srv.ID, "SHUTOFF", "powering-on", powerShutdown, "")
+		s.run(srv, "ACTIVE", func() error { return s.restart(context.Background(), srv) })
+	case body.Stop != nil:
+		if srv.Status != "ACTIVE" && srv.Status != "ERROR" {
+			return errorf(http.StatusConflict, "Cannot 'stop' instance %s while it is in vm_state %s", srv.ID, srv.Status)
+		}
+		s.setState(ctx, srv.ID, srv.Status, "powering-off", srv.PowerState, "")
+		s.run(srv, "SHUTOFF", func() error { return s.driver.Stop(srv.ID, 10*time.Second) })
+	case body.Reboot != nil:
+		if body.Reboot.Type != "SOFT" && body.Reboot.Type != "HARD" {
+			return errorf(http.StatusBadRequest, "Invalid input for field/attribute type. Value: %s", body.Reboot.Type)
+		}
+		if srv.Status != "ACTIVE" && !(body.Reboot.Type == "HARD" && (srv.Status == "SHUTOFF" || srv.Status == "ERROR")) {
+			return errorf(http.StatusConflict, "Cannot 'reboot' instance %s while it is in vm_state %s", srv.ID, srv.Status)
+		}
+		status, task := "REBOOT", "rebooting"
+		if body.Reboot.Type == "HARD" {
+			status, task = "HARD_REBOOT", "rebooting_hard"
+		}
+		s.setState(ctx, srv.ID, status, task, srv.PowerState, "")
+		s.run(srv, "ACTIVE", func() error {
+			if running, _ := s.driver.Running(srv.ID); running && body.Reboot.Type == "HARD" {
+				return s.driver.Reset(srv.ID)
+			}
+			if err := s.driver.Stop(srv.ID, 10*time.Second); err != nil {
+				return err
+			}
+			return s.restart(context.Background(), srv)
+		})
+	}
+	q.w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// run performs a lifecycle operation in the background and records the
+// state it ends in.
+func (s *Service) run(srv *server, target string, op func() error) {
+	s.background(func() {
+		defer s.locks.lock(srv.ID)()
+		ctx := context.Background()
+		if err := op(); err != nil {
+			s.log.Error("server action failed", "server", srv.ID, "err", err)
+			s.setState(ctx, srv.ID, "ERROR", "", powerNoState, err.Error())
+			return
+		}
+		power := powerRunning
+		if target == "SHUTOFF" {
+			power = powerShutdown
+		}
+		s.setState(ctx, srv.ID, target, "", power, "")
+	})
+}
+
+// background runs fn in a goroutine that Close waits for.
+func (s *Service) background(fn func()) {
+	s.work.Add(1)
+	go func() {
+		defer s.work.Done()
+		fn()
+	}()
+}
+
+func (s *Service) consoleOutput(q *request, srv *server, length any) error {
+	n := -1
+	switch v := length.(type) {
+	case nil:
+	case float64:
+		n = int(v)
+	case string:
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			return errorf(http.StatusBadRequest, "Invalid input for field/attribute length.")
+		}
+	default:
+		return errorf(http.StatusBadRequest, "Invalid input for field/attribute length.")
+	}
+	out, err := s.driver.ConsoleLog(srv.ID, n)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"output": out})
+	return nil
+}
+
+// Recover finds the servers' VMs again after a restart: a server recorded
+// as running whose VM is gone is SHUTOFF; one mid-operation is settled.
+func (s *Service) Recover(ctx context.Context) error {
+	rows, err := s.db.Query(ctx, `SELECT `+serverColumns+` FROM servers`)
+	if err != nil {
+		return err
+	}
+	var all []*server
+	for rows.Next() {
+		srv, err := scanServer(rows)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, srv)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, srv := range all {
+		running, _ := s.driver.Running(srv.ID)
+		switch {
+		case srv.TaskState == "deleting":
+			s.background(func() { s.destroy(srv) })
+		case running:
+			if br, err := s.hostNetwork(); err == nil {
+				br.Attach(tapName(srv.ID), srv.MAC, parseIP(srv.IP))
+			}
+			s.setState(ctx, srv.ID, "ACTIVE", "", powerRunning, "")
+		case srv.Status == "ERROR":
+		case srv.Status == "BUILD":
+			s.setState(ctx, srv.ID, "ERROR", "", powerNoState, "The build was interrupted by a restart of sov.")
+		default:
+			s.setState(ctx, srv.ID, "SHUTOFF", "", powerShutdown, "")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,454 @@
+package compute
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/store"
+)
+
+// networkName is the name of the one network servers are on, as shown in "addresses".
+const networkName = "sov-net"
+
+// server is a server row.
+type server struct {
+	ID, ProjectID, UserID, Name string
+	Status, TaskState           string
+	PowerState                  int
+	ImageID                     string
+	Flavor                      flavor
+	KeyName                     string
+	Metadata                    map[string]string
+	UserData                    string // base64, as given
+	ConfigDrive                 bool
+	IP, MAC                     string
+	Fault                       string
+	Created, Updated, Launched  int64
+}
+
+// Nova's power states.
+const (
+	powerNoState  = 0
+	powerRunning  = 1
+	powerShutdown = 4
+)
+
+const serverColumns = `id, project_id, user_id, name, status, task_state, power_state, image_id, flavor, key_name, metadata, user_data,
+	config_drive, ip, mac, fault, created_at, updated_at, launched_at`
+
+func scanServer(row interface{ Scan(...any) error }) (*server, error) {
+	s := &server{}
+	var flv, meta string
+	if err := row.Scan(&s.ID, &s.ProjectID, &s.UserID, &s.Name, &s.Status, &s.TaskState, &s.PowerState, &s.ImageID, &flv, &s.KeyName,
+		&meta, &s.UserData, &s.ConfigDrive, &s.IP, &s.MAC, &s.Fault, &s.Created, &s.Updated, &s.Launched); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(flv), &s.Flavor); err != nil {
+		return nil, err
+	}
+	return s, json.Unmarshal([]byte(meta), &s.Metadata)
+}
+
+func (s *Service) loadServer(ctx context.Context, id string) (*server, error) {
+	srv, err := scanServer(s.db.QueryRow(ctx, `SELECT `+serverColumns+` FROM servers WHERE id = ?`, id))
+	if errors.Is(store.Row(err), store.ErrNotFound) {
+		return nil, errorf(http.StatusNotFound, "Instance %s could not be found.", id)
+	}
+	return srv, err
+}
+
+// serverFor loads the server in the path; other projects' servers look missing.
+func (s *Service) serverFor(q *request) (*server, error) {
+	srv, err := s.loadServer(q.r.Context(), q.r.PathValue("server_id"))
+	if err != nil {
+		return nil, err
+	}
+	if srv.ProjectID != q.tok.ProjectID && !q.admin() {
+		return nil, errorf(http.StatusNotFound, "Instance %s could not be found.", srv.ID)
+	}
+	return srv, nil
+}
+
+// setState records a server's status, task and power state (and a fault).
+func (s *Service) setState(ctx context.Context, id, status, task string, power int, fault string) error {
+	now := time.Now().UnixMicro()
+	q := `UPDATE servers SET status = ?, task_state = ?, power_state = ?, fault = ?, updated_at = ?`
+	args := []any{status, task, power, fault, now}
+	if status == "ACTIVE" {
+		q += `, launched_at = CASE WHEN launched_at = 0 THEN ? ELSE launched_at END`
+		args = append(args, now)
+	}
+	_, err := s.db.Exec(ctx, q+` WHERE id = ?`, append(args, id)...)
+	return err
+}
+
+func isoTime(micros int64) any {
+	if micros == 0 {
+		return nil
+	}
+	return time.UnixMicro(micros).UTC().Format("2006-01-02T15:04:05Z")
+}
+
+func (s *Service) serverJSON(q *request, srv *server, detail bool) map[string]any {
+	m := map[string]any{"id": srv.ID, "name": srv.Name, "links": s.links("servers", srv.ID)}
+	if !detail {
+		return m
+	}
+	addresses := map[string]any{}
+	if srv.IP != "" {
+		addresses[networkName] = []map[string]any{{"version": 4, "addr": srv.IP, "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": srv.MAC}}
+	}
+	var flv any = map[string]any{"id": srv.Flavor.ID, "links": s.links("flavors", srv.Flavor.ID)}
+	if q.atLeast(47) {
+		flv = map[string]any{"vcpus": srv.Flavor.VCPUs, "ram": srv.Flavor.RAM, "disk": srv.Flavor.Disk, "ephemeral": srv.Flavor.Ephemeral,
+			"swap": srv.Flavor.Swap, "original_name": srv.Flavor.Name, "extra_specs": srv.Flavor.ExtraSpecs}
+	}
+	vmState := map[string]string{"BUILD": "building", "ACTIVE": "active", "SHUTOFF": "stopped", "ERROR": "error",
+		"REBOOT": "active", "HARD_REBOOT": "active"}[srv.Status]
+	task := any(nil)
+	if srv.TaskState != "" {
+		task = srv.TaskState
+	}
+	configDrive := ""
+	if srv.ConfigDrive {
+		configDrive = "True"
+	}
+	keyName := any(nil)
+	if srv.KeyName != "" {
+		keyName = srv.KeyName
+	}
+	m["status"], m["tenant_id"], m["user_id"], m["metadata"] = srv.Status, srv.ProjectID, srv.UserID, srv.Metadata
+	m["hostId"], m["image"], m["flavor"], m["addresses"] = hostID(srv.ProjectID), map[string]any{"id": srv.ImageID, "links": s.links("images", srv.ImageID)}, flv, addresses
+	m["created"], m["updated"], m["accessIPv4"], m["accessIPv6"] = isoTime(srv.Created), isoTime(srv.Updated), "", ""
+	m["key_name"], m["config_drive"], m["progress"] = keyName, configDrive, 0
+	m["OS-EXT-STS:vm_state"], m["OS-EXT-STS:task_state"], m["OS-EXT-STS:power_state"] = vmState, task, srv.PowerState
+	m["OS-EXT-AZ:availability_zone"], m["OS-SRV-USG:launched_at"], m["OS-SRV-USG:terminated_at"] = "nova", usageTime(srv.Launched), nil
+	m["OS-DCF:diskConfig"], m["security_groups"], m["os-extended-volumes:volumes_attached"] = "MANUAL", []map[string]string{{"name": "default"}}, []any{}
+	if srv.Status == "ERROR" && srv.Fault != "" {
+		m["fault"] = map[string]any{"code": 500, "message": srv.Fault, "created": isoTime(srv.Updated)}
+	}
+	return m
+}
+
+// usageTime formats launched_at as Nova does (microseconds, no zone).
+func usageTime(micros int64) any {
+	if micros == 0 {
+		return nil
+	}
+	return time.UnixMicro(micros).UTC().Format("2006-01-02T15:04:05.000000")
+}
+
+// hostID is Nova's per-project opaque host id: the one host, hashed with the project.
+func hostID(project string) string {
+	return strings.ReplaceAll(uuid.NewSHA1(uuid.NameSpaceOID, []byte("sov-host/"+project)).String(), "-", "")
+}
+
+var serverNameRE = regexp.MustCompile(`^[^\x00-\x1f]{1,255}$`)
+
+// hostname makes a DNS-safe host name from a server name.
+func hostname(name string) string {
+	h := strings.Trim(regexp.MustCompile(`[^a-z0-9-]+`).ReplaceAllString(strings.ToLower(name), "-"), "-")
+	if len(h) > 63 {
+		h = h[:63]
+	}
+	if h == "" {
+		h = "server"
+	}
+	return h
+}
+
+type createServerBody struct {
+	Server struct {
+		Name        *string           `json:"name"`
+		ImageRef    *string           `json:"imageRef"`
+		FlavorRef   *string           `json:"flavorRef"`
+		KeyName     string            `json:"key_name"`
+		UserData    string            `json:"user_data"`
+		Metadata    map[string]string `json:"metadata"`
+		ConfigDrive json.RawMessage   `json:"config_drive"`
+		Networks    json.RawMessage   `json:"networks"`
+		MinCount    *int              `json:"min_count"`
+		MaxCount    *int              `json:"max_count"`
+		AdminPass   string            `json:"adminPass"`
+	} `json:"server"`
+}
+
+func (s *Service) createServer(q *request) error {
+	if !q.tok.Credentials().HasRole("member") {
+		return errorf(http.StatusForbidden, "Policy doesn't allow os_compute_api:servers:create to be performed.")
+	}
+	var body createServerBody
+	if err := httpapi.DecodeJSON(q.r, &body); err != nil {
+		return err
+	}
+	b := &body.Server
+	if b.Name == nil || !serverNameRE.MatchString(*b.Name) || strings.TrimSpace(*b.Name) == "" {
+		return errorf(http.StatusBadRequest, "Invalid input for field/attribute name.")
+	}
+	if b.ImageRef == nil || *b.ImageRef == "" {
+		return errorf(http.StatusBadRequest, "Block Device Mapping is Invalid: imageRef is required (boot from volume is not supported yet).")
+	}
+	if b.FlavorRef == nil {
+		return errorf(http.StatusBadRequest, "Invalid input for field/attribute flavorRef.")
+	}
+	if (b.MinCount != nil && *b.MinCount != 1) || (b.MaxCount != nil && *b.MaxCount != 1) {
+		return errorf(http.StatusBadRequest, "Only one server per request is supported.")
+	}
+	if len(b.UserData) > 65535 {
+		return errorf(http.StatusBadRequest, "User data too large. User data must be no larger than 65535 bytes once base64 encoded.")
+	}
+	if b.UserData != "" {
+		if _, err := base64.StdEncoding.DecodeString(b.UserData); err != nil {
+			return errorf(http.StatusBadRequest, "Invalid input for field/attribute user_data. Value: not base64 encoded")
+		}
+	}
+	if len(b.Metadata) > 128 {
+		return errorf(http.StatusForbidden, "Quota exceeded for metadata_items: Requested %d, but the limit is 128.", len(b.Metadata))
+	}
+	for k, v := range b.Metadata {
+		if k == "" || len(k) > 255 || len(v) > 255 {
+			return errorf(http.StatusBadRequest, "Invalid input for field/attribute metadata: keys and values are 1 to 255 characters.")
+		}
+	}
+	configDrive := true // sov has no metadata service: the config drive is how guests learn about themselves
+	if len(b.ConfigDrive) > 0 {
+		var v any
+		json.Unmarshal(b.ConfigDrive, &v)
+		if bv, ok := v.(bool); ok && !bv {
+			configDrive = false
+		}
+	}
+	if len(b.Networks) > 0 {
+		var v any
+		json.Unmarshal(b.Networks, &v)
+		if s, ok := v.(string); ok && s == "none" {
+			return errorf(http.StatusBadRequest, "networks=none is not supported: every server gets a NIC on %s.", networkName)
+		}
+	}
+	ctx := q.r.Context()
+	img, err := s.images.ForBoot(ctx, q.tok, *b.ImageRef)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "Image %s could not be found.", *b.ImageRef)
+	}
+	for _, ref := range []string{img.Properties["kernel_id"], img.Properties["ramdisk_id"]} {
+		if ref == "" {
+			continue
+		}
+		if _, err := s.images.ForBoot(ctx, q.tok, ref); err != nil {
+			return errorf(http.StatusBadRequest, "Image %s refers to kernel or ramdisk image %s, which cannot be used.", img.ID, ref)
+		}
+	}
+	flv, err := s.getFlavor(ctx, *b.FlavorRef)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "Flavor %s could not be found.", *b.FlavorRef)
+	}
+	if !flv.Public && !q.admin() {
+		return errorf(http.StatusBadRequest, "Flavor %s could not be found.", *b.FlavorRef)
+	}
+	if img.MinRAM > flv.RAM {
+		return errorf(http.StatusBadRequest, "Flavor's memory is too small for requested image.")
+	}
+	if img.MinDisk > flv.Disk && flv.Disk > 0 {
+		return errorf(http.StatusBadRequest, "Flavor's disk is too small for requested image.")
+	}
+	if b.KeyName != "" {
+		if _, err := s.keypairOf(ctx, q.tok.UserID, b.KeyName); err != nil {
+			return errorf(http.StatusBadRequest, "Invalid key_name provided.")
+		}
+	}
+	now := time.Now().UnixMicro()
+	srv := &server{ID: uuid.NewString(), ProjectID: q.tok.ProjectID, UserID: q.tok.UserID, Name: *b.Name, Status: "BUILD",
+		TaskState: "scheduling", ImageID: img.ID, Flavor: *flv, KeyName: b.KeyName, Metadata: b.Metadata, UserData: b.UserData,
+		ConfigDrive: configDrive, MAC: randomMAC(), Created: now, Updated: now}
+	if srv.Metadata == nil {
+		srv.Metadata = map[string]string{}
+	}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := s.checkQuota(ctx, tx, q.tok.ProjectID, flv); err != nil {
+			return err
+		}
+		ip, err := s.allocateIP(ctx, tx)
+		if err != nil {
+			return err
+		}
+		srv.IP = ip
+		flvJSON, _ := json.Marshal(srv.Flavor)
+		metaJSON, _ := json.Marshal(srv.Metadata)
+		_, err = tx.Exec(ctx, `INSERT INTO servers (`+serverColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			srv.ID, srv.ProjectID, srv.UserID, srv.Name, srv.Status, srv.TaskState, powerNoState, srv.ImageID, string(flvJSON), srv.KeyName,
+			string(metaJSON), srv.UserData, srv.ConfigDrive, srv.IP, srv.MAC, "", now, now, 0)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.background(func() { s.spawn(srv, img) })
+	adminPass := b.AdminPass
+	if adminPass == "" {
+		pw := make([]byte, 9)
+		rand.Read(pw)
+		adminPass = base64.RawURLEncoding.EncodeToString(pw)
+	}
+	q.w.Header().Set("Location", s.url+"/v2.1/servers/"+srv.ID)
+	httpapi.WriteJSON(q.w, http.StatusAccepted, map[string]any{"server": map[string]any{"id": srv.ID, "links": s.links("servers", srv.ID),
+		"adminPass": adminPass, "OS-DCF:diskConfig": "MANUAL", "security_groups": []map[string]string{{"name": "default"}}}})
+	return nil
+}
+
+// Quotas per project (Nova's defaults).
+const (
+	quotaInstances = 10
+	quotaCores     = 20
+	quotaRAM       = 51200
+)
+
+func (s *Service) checkQuota(ctx context.Context, tx *store.Tx, project string, flv *flavor) error {
+	rows, err := tx.Query(ctx, `SELECT flavor FROM servers WHERE project_id = ?`, project)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	instances, cores, ram := 0, 0, 0
+	for rows.Next() {
+		var raw string
+		var f flavor
+		if err := rows.Scan(&raw); err != nil {
+			return err
+		}
+		json.Unmarshal([]byte(raw), &f)
+		instances, cores, ram = instances+1, cores+f.VCPUs, ram+f.RAM
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		name            string
+		req, used, max_ int
+	}{{"instances", 1, instances, quotaInstances}, {"cores", flv.VCPUs, cores, quotaCores}, {"ram", flv.RAM, ram, quotaRAM}} {
+		if c.used+c.req > c.max_ {
+			return errorf(http.StatusForbidden, "Quota exceeded for %s: Requested %d, but already used %d of %d %s", c.name, c.req, c.used, c.max_, c.name)
+		}
+	}
+	return nil
+}
+
+// allocateIP picks the lowest free address of the server subnet.
+func (s *Service) allocateIP(ctx context.Context, tx *store.Tx) (string, error) {
+	rows, err := tx.Query(ctx, `SELECT ip FROM servers WHERE ip <> ''`)
+	if err != nil {
+		return "", err
+	}
+	used := map[string]bool{}
+	for rows.Next() {
+		var ip string
+		if err := rows.Scan(&ip); err != nil {
+			rows.Close()
+			return "", err
+		}
+		used[ip] = true
+	}
+	rows.Close()
+	subnet := s.cfg.Subnet.Masked()
+	for ip := subnet.Addr().Next().Next(); subnet.Contains(ip); ip = ip.Next() {
+		if !used[ip.String()] && ip.Next().IsValid() && subnet.Contains(ip.Next()) { // not the broadcast address
+			return ip.String(), nil
+		}
+	}
+	return "", errorf(http.StatusConflict, "No more IP addresses available on network %s.", networkName)
+}
+
+func randomMAC() string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return fmt.Sprintf("fa:16:3e:%02x:%02x:%02x", b[0], b[1], b[2])
+}
+
+func (s *Service) keypairOf(ctx context.Context, user, name string) (string, error) {
+	var pub string
+	err := store.Row(s.db.QueryRow(ctx, `SELECT public_key FROM keypairs WHERE user_id = ? AND name = ?`, user, name).Scan(&pub))
+	return pub, err
+}
+
+func (s *Service) listServers(detail bool) handler {
+	return func(q *request) error {
+		query := q.r.URL.Query()
+		sqlQ, args := `SELECT `+serverColumns+` FROM servers WHERE project_id = ?`, []any{q.tok.ProjectID}
+		if q.admin() && (query.Get("all_tenants") == "1" || strings.EqualFold(query.Get("all_tenants"), "true")) {
+			sqlQ, args = `SELECT `+serverColumns+` FROM servers WHERE 1 = 1`, nil
+		}
+		if st := query.Get("status"); st != "" {
+			sqlQ += ` AND status = ?`
+			args = append(args, strings.ToUpper(st))
+		}
+		rows, err := s.db.Query(q.r.Context(), sqlQ+` ORDER BY created_at DESC, id DESC`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var nameRE *regexp.Regexp
+		if n := query.Get("name"); n != "" {
+			if nameRE, err = regexp.Compile(n); err != nil {
+				nameRE = regexp.MustCompile(regexp.QuoteMeta(n))
+			}
+		}
+		out := []map[string]any{}
+		for rows.Next() {
+			srv, err := scanServer(rows)
+			if err != nil {
+				return err
+			}
+			if nameRE != nil && !nameRE.MatchString(srv.Name) {
+				continue
+			}
+			out = append(out, s.serverJSON(q, srv, detail))
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"servers": out})
+		return nil
+	}
+}
+
+func (s *Service) showServer(q *request) error {
+	srv, err := s.serverFor(q)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"server": s.serverJSON(q, srv, true)})
+	return nil
+}
+
+func (s *Service) deleteServer(q *request) error {
+	srv, err := s.serverFor(q)
+	if err != nil {
+		return err
+	}
+	if !q.tok.Credentials().HasRole("member") {
+		return errorf(http.StatusForbidden, "Policy doesn't allow os_compute_api:servers:delete to be performed.")
+	}
+	if err := s.setState(q.r.Context(), srv.ID, srv.Status, "deleting", srv.PowerState, srv.Fault); err != nil {
+		return err
+	}
+	s.background(func() { s.destroy(srv) })
+	q.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// parseIP is netip.ParseAddr for stored addresses.
+func parseIP(s string) netip.Addr {
+	a, _ := netip.ParseAddr(s)
+	return a
+}

@@ -1,0 +1,242 @@
+package compute_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/keypairs"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imagedata"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+
+	"github.com/sovcloud/sov/internal/servertest"
+)
+
+// uploadTestGuest uploads the test guest as Nova boots such images: a
+// kernel (aki), a ramdisk (ari) and a small root disk naming both.
+func uploadTestGuest(t *testing.T, p *gophercloud.ProviderClient) string {
+	t.Helper()
+	kernel, initrd := servertest.TestGuest(t)
+	ic, err := openstack.NewImageV2(p, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload := func(name, format, path string, data []byte, props map[string]string) string {
+		container := format
+		if format == "raw" {
+			container = "bare"
+		}
+		img, err := images.Create(ctx, ic, images.CreateOpts{Name: name, DiskFormat: format, ContainerFormat: container, Properties: props}).Extract()
+		if err != nil {
+			t.Fatalf("create image %s: %v", name, err)
+		}
+		var body io.Reader = bytes.NewReader(data)
+		if path != "" {
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			body = f
+		}
+		if err := imagedata.Upload(ctx, ic, img.ID, body).ExtractErr(); err != nil {
+			t.Fatalf("upload %s: %v", name, err)
+		}
+		return img.ID
+	}
+	k := upload("guest-kernel", "aki", kernel, nil, nil)
+	r := upload("guest-ramdisk", "ari", initrd, nil, nil)
+	if fi, err := os.Stat(filepath.Dir(kernel)); err != nil || !fi.IsDir() {
+		t.Fatal(err)
+	}
+	return upload("sov-test-guest", "raw", "", make([]byte, 1<<20), map[string]string{
+		"kernel_id": k, "ramdisk_id": r, "os_command_line": "console=ttyS0 quiet", "os_distro": "busybox"})
+}
+
+func waitStatus(t *testing.T, c *gophercloud.ServiceClient, id, want string) *servers.Server {
+	t.Helper()
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		srv, err := servers.Get(ctx, c, id).Extract()
+		if err != nil {
+			t.Fatalf("get server: %v", err)
+		}
+		if srv.Status == want && srv.TaskState == "" {
+			return srv
+		}
+		if srv.Status == "ERROR" && want != "ERROR" {
+			t.Fatalf("server went to ERROR: %+v", srv.Fault)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server is %s/%s after 120s, want %s", srv.Status, srv.TaskState, want)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+func waitConsole(t *testing.T, c *gophercloud.ServiceClient, id, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(180 * time.Second)
+	for {
+		out, err := servers.ShowConsoleOutput(ctx, c, id, servers.ShowConsoleOutputOpts{}).Extract()
+		if err != nil {
+			t.Fatalf("console output: %v", err)
+		}
+		if strings.Contains(out, want) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("console lacks %q after 180s:\n%s", want, out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func flavorID(t *testing.T, c *gophercloud.ServiceClient, name string) string {
+	t.Helper()
+	pages, err := flavors.ListDetail(c, nil).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := flavors.ExtractFlavors(pages)
+	for _, f := range all {
+		if f.Name == name {
+			return f.ID
+		}
+	}
+	t.Fatalf("no flavor %s", name)
+	return ""
+}
+
+func TestServerLifecycle(t *testing.T) {
+	srv := servertest.Start(t, nil)
+	alpha := srv.NewTenant(t, "alpha", "")
+	p := srv.Provider(t, alpha)
+	c := computeClient(t, p, "2.47")
+	imageID := uploadTestGuest(t, p)
+	flavor := flavorID(t, c, "SCS-1L-1")
+
+	created, err := servers.Create(ctx, c, servers.CreateOpts{Name: "vm-one", ImageRef: imageID, FlavorRef: flavor,
+		UserData: []byte("#!/bin/sh\necho user-data-ran-$((6*7))\n"), Metadata: map[string]string{"role": "test"}}, nil).Extract()
+	wantStatus(t, "create", err, 0)
+	s := waitStatus(t, c, created.ID, "ACTIVE")
+	if s.Metadata["role"] != "test" || s.Flavor["original_name"] != "SCS-1L-1" {
+		t.Errorf("server = %+v", s)
+	}
+	out := waitConsole(t, c, created.ID, "sov-guest: ready")
+	for _, want := range []string{"instance uuid=" + created.ID, "hostname=vm-one", "user-data-ran-42"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("console lacks %q:\n%s", want, out)
+		}
+	}
+	// The host reaches the guest on its fixed address.
+	addrs := s.Addresses["sov-net"].([]any)
+	ip := addrs[0].(map[string]any)["addr"].(string)
+	var body []byte
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(300 * time.Millisecond) {
+		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + ip + "/")
+		if err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			break
+		}
+	}
+	if strings.TrimSpace(string(body)) != created.ID {
+		dhcpLog, _ := os.ReadFile(filepath.Join(srv.DataDir(), "network", "dnsmasq.log"))
+		t.Fatalf("guest at %s answered %q, want its uuid; console:\n%s\ndnsmasq:\n%s", ip, body, out, dhcpLog)
+	}
+
+	// Another project sees and touches nothing.
+	beta := computeClient(t, srv.Provider(t, srv.NewTenant(t, "beta", "")), "2.47")
+	_, err = servers.Get(ctx, beta, created.ID).Extract()
+	wantStatus(t, "beta gets", err, http.StatusNotFound)
+	wantStatus(t, "beta stops", servers.Stop(ctx, beta, created.ID).ExtractErr(), http.StatusNotFound)
+	wantStatus(t, "beta deletes", servers.Delete(ctx, beta, created.ID).ExtractErr(), http.StatusNotFound)
+	_, err = servers.ShowConsoleOutput(ctx, beta, created.ID, servers.ShowConsoleOutputOpts{}).Extract()
+	wantStatus(t, "beta reads the console", err, http.StatusNotFound)
+	pages, _ := servers.List(beta, nil).AllPages(ctx)
+	if list, _ := servers.ExtractServers(pages); len(list) != 0 {
+		t.Errorf("beta lists %d servers", len(list))
+	}
+
+	// Stop, start, soft and hard reboot.
+	wantStatus(t, "stop", servers.Stop(ctx, c, created.ID).ExtractErr(), 0)
+	waitStatus(t, c, created.ID, "SHUTOFF")
+	wantStatus(t, "stop again", servers.Stop(ctx, c, created.ID).ExtractErr(), http.StatusConflict)
+	wantStatus(t, "start", servers.Start(ctx, c, created.ID).ExtractErr(), 0)
+	waitStatus(t, c, created.ID, "ACTIVE")
+	wantStatus(t, "soft reboot", servers.Reboot(ctx, c, created.ID, servers.RebootOpts{Type: servers.SoftReboot}).ExtractErr(), 0)
+	waitStatus(t, c, created.ID, "ACTIVE")
+	wantStatus(t, "hard reboot", servers.Reboot(ctx, c, created.ID, servers.RebootOpts{Type: servers.HardReboot}).ExtractErr(), 0)
+	waitStatus(t, c, created.ID, "ACTIVE")
+	if out, _ := servers.ShowConsoleOutput(ctx, c, created.ID, servers.ShowConsoleOutputOpts{}).Extract(); strings.Count(out, "sov-guest: booting") < 2 {
+		t.Errorf("the console shows %d boots after stop/start/reboots", strings.Count(out, "sov-guest: booting"))
+	}
+
+	wantStatus(t, "delete", servers.Delete(ctx, c, created.ID).ExtractErr(), 0)
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		_, err := servers.Get(ctx, c, created.ID).Extract()
+		if err != nil {
+			wantStatus(t, "get deleted", err, http.StatusNotFound)
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("server not gone 30s after delete")
+		}
+	}
+	if _, err := os.Stat(filepath.Join(srv.DataDir(), "instances", created.ID)); !os.IsNotExist(err) {
+		t.Errorf("instance directory left behind: %v", err)
+	}
+}
+
+func TestServerBadInput(t *testing.T) {
+	srv := servertest.Start(t, nil)
+	alpha := srv.NewTenant(t, "alpha", "")
+	p := srv.Provider(t, alpha)
+	c := computeClient(t, p, "")
+	imageID := uploadTestGuest(t, p)
+	small, big := flavorID(t, c, "SCS-1L-1"), flavorID(t, c, "SCS-16V-32")
+	for _, tc := range []struct {
+		name   string
+		opts   servers.CreateOptsBuilder
+		status int
+	}{
+		{"unknown-flavor", servers.CreateOpts{Name: "x", ImageRef: imageID, FlavorRef: "nope"}, http.StatusBadRequest},
+		{"unknown-image", servers.CreateOpts{Name: "x", ImageRef: "00000000-0000-0000-0000-000000000000", FlavorRef: small}, http.StatusBadRequest},
+		{"unknown-key", keypairs.CreateOptsExt{CreateOptsBuilder: servers.CreateOpts{Name: "x", ImageRef: imageID, FlavorRef: small}, KeyName: "nope"}, http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := servers.Create(ctx, c, tc.opts, nil).Extract()
+			wantStatus(t, tc.name, err, tc.status)
+		})
+	}
+	// Cores quota (20): one 16-core server fits, a second does not.
+	first, err := servers.Create(ctx, c, servers.CreateOpts{Name: "big-1", ImageRef: imageID, FlavorRef: big}, nil).Extract()
+	wantStatus(t, "first big server", err, 0)
+	_, err = servers.Create(ctx, c, servers.CreateOpts{Name: "big-2", ImageRef: imageID, FlavorRef: big}, nil).Extract()
+	wantStatus(t, "over the cores quota", err, http.StatusForbidden)
+	// Another project's private image cannot be used.
+	beta := srv.NewTenant(t, "beta", "")
+	bc := computeClient(t, srv.Provider(t, beta), "")
+	_, err = servers.Create(ctx, bc, servers.CreateOpts{Name: "x", ImageRef: imageID, FlavorRef: small}, nil).Extract()
+	wantStatus(t, "another project's image", err, http.StatusBadRequest)
+
+	pages, _ := servers.List(c, nil).AllPages(ctx)
+	list, _ := servers.ExtractServers(pages)
+	if len(list) != 1 || list[0].ID != first.ID {
+		t.Errorf("servers after bad requests = %d, want only %s", len(list), first.ID)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(srv.DataDir(), "instances", "*-*"))
+	if len(dirs) > 1 {
+		t.Errorf("instance directories after bad requests: %v", dirs)
+	}
+}

@@ -1,0 +1,255 @@
+// Package qemu runs sov's virtual machines: one QEMU process per server,
+// driven over QMP, with its disk, config drive, serial console log and
+// sockets in a directory of its own. QEMU processes outlive sov, so after
+// a restart the running ones are found again.
+package qemu
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Spec describes a virtual machine.
+type Spec struct {
+	ID     string // the server's uuid
+	VCPUs  int
+	RAMMiB int
+	// Disk is the root disk (a qcow2 overlay); ConfigDrive an ISO or "".
+	Disk, ConfigDrive string
+	// Kernel, Initrd and Append boot a kernel directly instead of the disk.
+	Kernel, Initrd, Append string
+	// Tap and MAC give the VM a NIC on an existing tap device ("" for none).
+	Tap, MAC string
+}
+
+// Driver starts and controls QEMU processes.
+type Driver struct {
+	dir   string
+	accel string
+}
+
+// New returns a driver keeping instance directories under dir. accel is
+// "tcg", "kvm" or "auto" (KVM only with hardware virtualisation and no PVM).
+func New(dir, accel string) (*Driver, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if accel == "" || accel == "auto" {
+		accel = detectAccel()
+	}
+	return &Driver{dir: dir, accel: accel}, nil
+}
+
+func detectAccel() string {
+	cpu, _ := os.ReadFile("/proc/cpuinfo")
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		return "tcg"
+	}
+	if _, err := os.Stat("/sys/module/kvm_pvm"); err == nil {
+		return "tcg" // PVM runs only patched guests
+	}
+	if strings.Contains(string(cpu), " vmx") || strings.Contains(string(cpu), " svm") {
+		return "kvm"
+	}
+	return "tcg"
+}
+
+// Accel is the accelerator the driver uses.
+func (d *Driver) Accel() string { return d.accel }
+
+// Dir is the directory of an instance's files.
+func (d *Driver) Dir(id string) string { return filepath.Join(d.dir, id) }
+
+func (d *Driver) path(id, name string) string { return filepath.Join(d.dir, id, name) }
+
+// args builds the QEMU command line of a spec.
+func (d *Driver) args(s *Spec) []string {
+	accel := d.accel
+	if accel == "tcg" {
+		accel = "tcg,tb-size=128"
+	}
+	a := []string{"-name", "sov-" + s.ID, "-uuid", s.ID,
+		"-machine", "q35", "-accel", accel, "-m", strconv.Itoa(s.RAMMiB), "-smp", strconv.Itoa(s.VCPUs),
+		"-nodefaults", "-no-user-config", "-display", "none",
+		"-chardev", "file,id=console,append=on,path=" + d.path(s.ID, "console.log"), "-serial", "chardev:console",
+		"-qmp", "unix:" + d.path(s.ID, "qmp.sock") + ",server=on,wait=off",
+		"-pidfile", d.path(s.ID, "qemu.pid"),
+		"-drive", "file=" + s.Disk + ",if=virtio,format=qcow2,cache=none,discard=unmap",
+		"-device", "virtio-rng-pci"}
+	if s.ConfigDrive != "" {
+		a = append(a, "-drive", "file="+s.ConfigDrive+",if=virtio,format=raw,readonly=on")
+	}
+	if s.Kernel != "" {
+		a = append(a, "-kernel", s.Kernel)
+		if s.Initrd != "" {
+			a = append(a, "-initrd", s.Initrd)
+		}
+		a = append(a, "-append", s.Append)
+	}
+	if s.Tap != "" {
+		a = append(a, "-netdev", "tap,id=net0,ifname="+s.Tap+",script=no,downscript=no",
+			"-device", "virtio-net-pci,netdev=net0,mac="+s.MAC)
+	}
+	return a
+}
+
+// Start launches the VM of spec; the process runs on after sov exits.
+func (d *Driver) Start(s *Spec) error {
+	if running, _ := d.Running(s.ID); running {
+		return nil
+	}
+	if err := os.MkdirAll(d.Dir(s.ID), 0o700); err != nil {
+		return err
+	}
+	spec, _ := json.Marshal(s)
+	if err := os.WriteFile(d.path(s.ID, "spec.json"), spec, 0o600); err != nil {
+		return err
+	}
+	os.Remove(d.path(s.ID, "qmp.sock"))
+	logf, err := os.OpenFile(d.path(s.ID, "qemu.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command("qemu-system-x86_64", d.args(s)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("qemu: start: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(30 * time.Second)
+	for {
+		if q, err := dialQMP(d.path(s.ID, "qmp.sock"), time.Second); err == nil {
+			q.close()
+			return nil
+		}
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(d.path(s.ID, "qemu.log"))
+			return fmt.Errorf("qemu exited at start: %s", lastLines(string(out), 5))
+		case <-deadline:
+			cmd.Process.Kill()
+			return errors.New("qemu: no QMP socket after 30s")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// pid returns the QEMU process of an instance, if it runs.
+func (d *Driver) pid(id string) (int, bool) {
+	b, err := os.ReadFile(d.path(id, "qemu.pid"))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), "sov-"+id) {
+		return 0, false
+	}
+	return pid, true
+}
+
+// Running reports whether the VM's QEMU process is running (a guest that
+// has shut down counts as not running).
+func (d *Driver) Running(id string) (bool, error) {
+	if _, ok := d.pid(id); !ok {
+		return false, nil
+	}
+	q, err := dialQMP(d.path(id, "qmp.sock"), 2*time.Second)
+	if err != nil {
+		return false, err
+	}
+	defer q.close()
+	out, err := q.execute("query-status", nil)
+	if err != nil {
+		return false, err
+	}
+	var st struct{ Status string }
+	json.Unmarshal(out, &st)
+	return st.Status != "shutdown", nil
+}
+
+// Stop asks the guest to power off (ACPI) and ends QEMU after grace.
+func (d *Driver) Stop(id string, grace time.Duration) error {
+	pid, ok := d.pid(id)
+	if !ok {
+		return nil
+	}
+	if q, err := dialQMP(d.path(id, "qmp.sock"), 2*time.Second); err == nil {
+		q.execute("system_powerdown", nil)
+		q.close()
+	}
+	for end := time.Now().Add(grace); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if _, ok := d.pid(id); !ok {
+			return nil
+		}
+	}
+	if q, err := dialQMP(d.path(id, "qmp.sock"), 2*time.Second); err == nil {
+		q.execute("quit", nil)
+		q.close()
+	}
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if _, ok := d.pid(id); !ok {
+			return nil
+		}
+	}
+	return syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// Reset resets the VM at once, as a hard reboot.
+func (d *Driver) Reset(id string) error {
+	q, err := dialQMP(d.path(id, "qmp.sock"), 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer q.close()
+	_, err = q.execute("system_reset", nil)
+	return err
+}
+
+// Destroy ends the VM and removes all its files.
+func (d *Driver) Destroy(id string) error {
+	if err := d.Stop(id, 0); err != nil {
+		return err
+	}
+	return os.RemoveAll(d.Dir(id))
+}
+
+// ConsoleLog returns the last lines of the serial console (all for lines <= 0).
+func (d *Driver) ConsoleLog(id string, lines int) (string, error) {
+	b, err := os.ReadFile(d.path(id, "console.log"))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if lines <= 0 {
+		return string(b), nil
+	}
+	return lastLines(string(b), lines), nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "")
+}

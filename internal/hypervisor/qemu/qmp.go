@@ -1,0 +1,71 @@
+package qemu
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"time"
+)
+
+// qmp is a minimal QEMU Machine Protocol client: one command at a time
+// over the VM's QMP unix socket; events are skipped.
+type qmp struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dialQMP(path string, timeout time.Duration) (*qmp, error) {
+	conn, err := net.DialTimeout("unix", path, timeout)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Now().Add(timeout))
+	q := &qmp{conn: conn, r: bufio.NewReader(conn)}
+	if _, err := q.r.ReadBytes('\n'); err != nil { // the greeting
+		conn.Close()
+		return nil, err
+	}
+	if _, err := q.execute("qmp_capabilities", nil); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+func (q *qmp) close() { q.conn.Close() }
+
+// execute runs a QMP command and returns its "return" value.
+func (q *qmp) execute(cmd string, args any) (json.RawMessage, error) {
+	req := map[string]any{"execute": cmd}
+	if args != nil {
+		req["arguments"] = args
+	}
+	b, _ := json.Marshal(req)
+	if _, err := q.conn.Write(append(b, '\n')); err != nil {
+		return nil, err
+	}
+	for {
+		line, err := q.r.ReadBytes('\n')
+		if err != nil {
+			return nil, err
+		}
+		var resp struct {
+			Return json.RawMessage `json:"return"`
+			Error  *struct {
+				Class, Desc string
+			} `json:"error"`
+			Event string `json:"event"`
+		}
+		if err := json.Unmarshal(line, &resp); err != nil {
+			return nil, fmt.Errorf("qmp: %w", err)
+		}
+		switch {
+		case resp.Event != "":
+			continue
+		case resp.Error != nil:
+			return nil, fmt.Errorf("qmp %s: %s: %s", cmd, resp.Error.Class, resp.Error.Desc)
+		}
+		return resp.Return, nil
+	}
+}
