@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sovcloud/sov/internal/cli"
+	"github.com/sovcloud/sov/internal/servertest"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and one reader.
@@ -43,9 +45,16 @@ func startUp(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
+	// A bridge of this test's own, removed at the end.
+	var nb [2]byte
+	rand.Read(nb[:])
+	bridge, subnet := fmt.Sprintf("sovc%02x%02x", nb[0], nb[1]), fmt.Sprintf("10.%d.%d.0/24", 150+nb[0]%50, nb[1])
+	dataDir := t.TempDir()
+	t.Cleanup(func() { servertest.RemoveHostState(dataDir, bridge) })
 	done := make(chan error, 1)
 	go func() {
-		done <- cli.Run(ctx, []string{"up", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--log-level", "warn"}, out, &syncBuffer{})
+		done <- cli.Run(ctx, []string{"up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--log-level", "warn",
+			"--bridge", bridge, "--subnet", subnet}, out, &syncBuffer{})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -280,4 +289,80 @@ func TestOpenStackCLIFlavorsKeypairs(t *testing.T) {
 	run(false, "keypair", "create", "--public-key", pub, "imported")
 	run(true, "keypair", "delete", "generated")
 	run(false, "keypair", "show", "generated")
+}
+
+func TestOpenStackCLIServers(t *testing.T) {
+	requireOpenStackCLI(t)
+	kernel, initrd := servertest.TestGuest(t)
+	clouds := startUp(t)
+	run := func(wantOK bool, args ...string) string {
+		return osc(t, clouds, wantOK, append([]string{"--os-cloud", "sov"}, args...)...)
+	}
+	id := func(out string) string {
+		var m map[string]any
+		jsonOut(t, out, &m)
+		return fmt.Sprint(m["id"])
+	}
+	k := id(run(true, "image", "create", "--disk-format", "aki", "--container-format", "aki", "--file", kernel, "-f", "json", "guest-kernel"))
+	r := id(run(true, "image", "create", "--disk-format", "ari", "--container-format", "ari", "--file", initrd, "-f", "json", "guest-ramdisk"))
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "root.raw")
+	os.WriteFile(disk, make([]byte, 1<<20), 0o600)
+	run(true, "image", "create", "--disk-format", "raw", "--container-format", "bare", "--file", disk,
+		"--property", "kernel_id="+k, "--property", "ramdisk_id="+r, "--property", "os_command_line=console=ttyS0 quiet", "guest")
+	userData := filepath.Join(dir, "user-data.sh")
+	os.WriteFile(userData, []byte("#!/bin/sh\necho cli-user-data-ok\n"), 0o600)
+	run(true, "keypair", "create", "--private-key", filepath.Join(dir, "key"), "k1")
+
+	var s map[string]any
+	jsonOut(t, run(true, "server", "create", "--image", "guest", "--flavor", "SCS-1L-1", "--key-name", "k1", "--user-data", userData,
+		"--property", "purpose=cli-test", "--wait", "-f", "json", "cli-vm"), &s)
+	if s["status"] != "ACTIVE" {
+		t.Fatalf("server create --wait = %v", s)
+	}
+	var log string
+	for end := time.Now().Add(120 * time.Second); ; time.Sleep(time.Second) {
+		log = run(true, "console", "log", "show", "cli-vm")
+		if strings.Contains(log, "sov-guest: ready") {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("console log without the guest being ready:\n%s", log)
+		}
+	}
+	for _, want := range []string{"instance uuid=" + fmt.Sprint(s["id"]), "cli-user-data-ok"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("console log lacks %q:\n%s", want, log)
+		}
+	}
+	var list []map[string]any
+	jsonOut(t, run(true, "server", "list", "-f", "json"), &list)
+	if len(list) != 1 || list[0]["Status"] != "ACTIVE" || !strings.Contains(fmt.Sprint(list[0]["Networks"]), "sov-net") {
+		t.Errorf("server list = %v", list)
+	}
+	run(true, "server", "stop", "cli-vm")
+	waitCLIStatus(t, run, "cli-vm", "SHUTOFF")
+	run(true, "server", "start", "cli-vm")
+	waitCLIStatus(t, run, "cli-vm", "ACTIVE")
+	run(true, "server", "reboot", "--hard", "--wait", "cli-vm")
+	run(false, "server", "create", "--image", "guest", "--flavor", "no-such-flavor", "bad-vm")
+	run(true, "server", "delete", "--wait", "cli-vm")
+	jsonOut(t, run(true, "server", "list", "-f", "json"), &list)
+	if len(list) != 0 {
+		t.Errorf("server list after delete = %v", list)
+	}
+}
+
+func waitCLIStatus(t *testing.T, run func(bool, ...string) string, name, want string) {
+	t.Helper()
+	for end := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		var s map[string]any
+		jsonOut(t, run(true, "server", "show", "-f", "json", name), &s)
+		if s["status"] == want && (s["OS-EXT-STS:task_state"] == nil || s["OS-EXT-STS:task_state"] == "") {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("server %s is %v, want %s", name, s["status"], want)
+		}
+	}
 }

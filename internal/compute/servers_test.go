@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -239,4 +241,52 @@ func TestServerBadInput(t *testing.T) {
 	if len(dirs) > 1 {
 		t.Errorf("instance directories after bad requests: %v", dirs)
 	}
+}
+
+// TestServersSurviveRestart restarts sov under a running server: the VM
+// runs on and is found again; a VM that died meanwhile shows SHUTOFF.
+func TestServersSurviveRestart(t *testing.T) {
+	srv := servertest.Start(t, nil)
+	alpha := srv.NewTenant(t, "alpha", "")
+	p := srv.Provider(t, alpha)
+	c := computeClient(t, p, "")
+	imageID := uploadTestGuest(t, p)
+	created, err := servers.Create(ctx, c, servers.CreateOpts{Name: "survivor", ImageRef: imageID, FlavorRef: flavorID(t, c, "SCS-1L-1")}, nil).Extract()
+	wantStatus(t, "create", err, 0)
+	waitStatus(t, c, created.ID, "ACTIVE")
+	waitConsole(t, c, created.ID, "sov-guest: ready")
+	pidFile := filepath.Join(srv.DataDir(), "instances", created.ID, "qemu.pid")
+	before, _ := os.ReadFile(pidFile)
+
+	srv = srv.Restart(t)
+	c = computeClient(t, srv.Provider(t, alpha), "")
+	s, err := servers.Get(ctx, c, created.ID).Extract()
+	if err != nil || s.Status != "ACTIVE" {
+		t.Fatalf("after restart = %+v, %v", s, err)
+	}
+	if after, _ := os.ReadFile(pidFile); string(after) != string(before) {
+		t.Errorf("the VM was restarted (pid %s -> %s), want the same process", before, after)
+	}
+	out, _ := servers.ShowConsoleOutput(ctx, c, created.ID, servers.ShowConsoleOutputOpts{}).Extract()
+	if strings.Count(out, "sov-guest: booting") != 1 {
+		t.Errorf("console after restart shows %d boots", strings.Count(out, "sov-guest: booting"))
+	}
+
+	// The VM dies while sov is down: it comes back as SHUTOFF, and starts again.
+	srv.Close()
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(before)))
+	syscall.Kill(pid, syscall.SIGKILL)
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if syscall.Kill(pid, 0) != nil {
+			break
+		}
+	}
+	srv = srv.Restart(t)
+	c = computeClient(t, srv.Provider(t, alpha), "")
+	if s, _ := servers.Get(ctx, c, created.ID).Extract(); s.Status != "SHUTOFF" {
+		t.Fatalf("after the VM died = %s, want SHUTOFF", s.Status)
+	}
+	wantStatus(t, "start", servers.Start(ctx, c, created.ID).ExtractErr(), 0)
+	waitStatus(t, c, created.ID, "ACTIVE")
+	waitConsole(t, c, created.ID, "sov-guest: ready")
 }

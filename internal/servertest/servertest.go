@@ -67,7 +67,7 @@ func Start(t testing.TB, edit func(*server.Config)) *Server {
 	rand.Read(nb[:])
 	cfg.Compute.Bridge = fmt.Sprintf("sovt%02x%02x", nb[0], nb[1])
 	cfg.Compute.Subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 200 + nb[0]%50, nb[1], 0}), 24)
-	t.Cleanup(func() { removeHostState(cfg.DataDir, cfg.Compute.Bridge) })
+	t.Cleanup(func() { RemoveHostState(cfg.DataDir, cfg.Compute.Bridge) })
 	if pg := os.Getenv("SOV_TEST_POSTGRES"); pg != "" {
 		cfg.Database = freshDatabase(t, pg)
 	}
@@ -278,8 +278,9 @@ func selfSigned(t testing.TB, pool *x509.CertPool) func(*server.Config) {
 	return func(c *server.Config) { c.TLSCert, c.TLSKey = certFile, keyFile }
 }
 
-// removeHostState kills the test's VMs and removes its bridge and taps.
-func removeHostState(dataDir, bridgeName string) {
+// RemoveHostState kills the VMs of a test's data dir and removes their
+// taps and the test's bridge.
+func RemoveHostState(dataDir, bridgeName string) {
 	dirs, _ := filepath.Glob(filepath.Join(dataDir, "instances", "*-*"))
 	for _, dir := range dirs {
 		b, _ := os.ReadFile(filepath.Join(dir, "qemu.pid"))
