@@ -7,9 +7,10 @@ export PATH := $(PATH):/usr/local/go/bin
 build:
 	$(GO) build -o bin/sov ./cmd/sov
 
-# Start an all-in-one cloud with embedded defaults (data in ./sov-data).
-up: build
-	./bin/sov up --data-dir sov-data
+# Start an all-in-one cloud with embedded defaults (data in ./sov-data);
+# installs QEMU and dnsmasq on Debian when missing.
+up:
+	./scripts/up.sh
 
 # Run every test (installs what the tests need on Debian).
 test:
