@@ -87,6 +87,11 @@ type Server struct {
 
 // Start opens the store, bootstraps the cloud and starts serving.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("server: data dir: %w", err)
+	}
+	cfg.DataDir = dir // paths inside it are handed to QEMU and qemu-img
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: data dir: %w", err)
 	}
