@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -19,6 +20,7 @@ const benchUsage = `usage: sov bench <identity|s3|disk> [flags]
   identity  token issue and validation against any Keystone v3
   s3        PUT/GET of 4 KiB and 64 MiB objects and LIST of 10k objects against any S3
   disk      the raw sequential disk rate, to put beside the s3 figures
+  compute   time from POST /servers to ACTIVE and to the first console line; memory per idle VM
 `
 
 // runBench dispatches the bench subcommands.
@@ -34,6 +36,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchS3(ctx, args[1:], stdout, stderr)
 	case "disk":
 		return benchDisk(args[1:], stdout, stderr)
+	case "compute":
+		return benchCompute(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprint(stderr, benchUsage)
 	return fmt.Errorf("bench: unknown benchmark %q", args[0])
@@ -56,12 +60,7 @@ func benchIdentity(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := flag.NewFlagSet("bench identity", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var t bench.Target
-	fs.StringVar(&t.AuthURL, "auth-url", os.Getenv("OS_AUTH_URL"), "Keystone v3 URL, e.g. http://127.0.0.1:5000/identity/v3")
-	fs.StringVar(&t.Username, "username", envOr("OS_USERNAME", "admin"), "user name")
-	fs.StringVar(&t.Password, "password", os.Getenv("OS_PASSWORD"), "password")
-	fs.StringVar(&t.UserDomain, "user-domain", envOr("OS_USER_DOMAIN_NAME", "Default"), "user's domain name")
-	fs.StringVar(&t.Project, "project", envOr("OS_PROJECT_NAME", "admin"), "project to scope to")
-	fs.StringVar(&t.ProjectDomain, "project-domain", envOr("OS_PROJECT_DOMAIN_NAME", "Default"), "project's domain name")
+	identityFlags(fs, &t)
 	duration := fs.Duration("duration", 5*time.Second, "length of each load run")
 	conc := fs.String("concurrency", "1,16", "comma-separated concurrency levels")
 	pid := fs.Int("pid", 0, "if set, print the resident memory of this (local) server process before and after")
@@ -215,6 +214,72 @@ func benchDisk(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "disk write+fsync %8.1f MB/s\ndisk read        %8.1f MB/s (%s, page cache included)\n", w, r, human(int(*size)))
 	return nil
+}
+
+// identityFlags registers the flags naming a Keystone and a user.
+func identityFlags(fs *flag.FlagSet, t *bench.Target) {
+	fs.StringVar(&t.AuthURL, "auth-url", os.Getenv("OS_AUTH_URL"), "Keystone v3 URL, e.g. http://127.0.0.1:5000/identity/v3")
+	fs.StringVar(&t.Username, "username", envOr("OS_USERNAME", "admin"), "user name")
+	fs.StringVar(&t.Password, "password", os.Getenv("OS_PASSWORD"), "password")
+	fs.StringVar(&t.UserDomain, "user-domain", envOr("OS_USER_DOMAIN_NAME", "Default"), "user's domain name")
+	fs.StringVar(&t.Project, "project", envOr("OS_PROJECT_NAME", "admin"), "project to scope to")
+	fs.StringVar(&t.ProjectDomain, "project-domain", envOr("OS_PROJECT_DOMAIN_NAME", "Default"), "project's domain name")
+}
+
+// benchCompute boots servers and times them.
+func benchCompute(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench compute", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t bench.Target
+	identityFlags(fs, &t)
+	imageName := fs.String("image", "test-guest", "image to boot (name or id)")
+	flavorName := fs.String("flavor", "SCS-1L-1", "flavor to boot (name or id)")
+	conc := fs.String("concurrency", "1,5", "comma-separated numbers of servers booted at once")
+	idle := fs.Duration("idle", 10*time.Second, "wait after the boots before measuring the VMs' memory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if t.AuthURL == "" || t.Password == "" {
+		return fmt.Errorf("bench: --auth-url and --password (or OS_AUTH_URL and OS_PASSWORD) are required")
+	}
+	cs, err := levels(*conc)
+	if err != nil {
+		return err
+	}
+	cc, err := bench.NewCompute(ctx, t)
+	if err != nil {
+		return err
+	}
+	flavorID, imageID, err := cc.Resolve(ctx, *flavorName, *imageName)
+	if err != nil {
+		return err
+	}
+	for _, n := range cs {
+		boots := cc.BootServers(ctx, n, flavorID, imageID)
+		var active, console []time.Duration
+		var ids []string
+		for _, b := range boots {
+			if b.Err != nil {
+				cc.DeleteServers(ctx, boots)
+				return b.Err
+			}
+			active, console, ids = append(active, b.ToActive), append(console, b.ToConsole), append(ids, b.ID)
+		}
+		fmt.Fprintf(stdout, "boot x%-2d  to ACTIVE %s   to first console line %s\n", n, spread(active), spread(console))
+		time.Sleep(*idle)
+		if kb, found := bench.QEMURSS(ids); found > 0 {
+			fmt.Fprintf(stdout, "          memory per idle VM (QEMU RSS, %s flavor): %d MiB\n", *flavorName, kb/int64(found)/1024)
+		}
+		cc.DeleteServers(ctx, boots)
+	}
+	return nil
+}
+
+// spread formats min/median/max of durations.
+func spread(ds []time.Duration) string {
+	slices.Sort(ds)
+	r := func(d time.Duration) string { return d.Round(10 * time.Millisecond).String() }
+	return fmt.Sprintf("min %s median %s max %s", r(ds[0]), r(ds[len(ds)/2]), r(ds[len(ds)-1]))
 }
 
 func envOr(name, def string) string {

@@ -29,6 +29,14 @@ func TestBenchCommands(t *testing.T) {
 	s3Out := run("s3", "--endpoint", srv.S3URL, "--access-key", tn.Access, "--secret-key", tn.Secret, "--duration", "200ms",
 		"--concurrency", "2", "--large-size", "1048576", "--list-objects", "1200")
 	diskOut := run("disk", "--dir", t.TempDir(), "--size", "8388608")
+	p := srv.Provider(t, tn)
+	servertest.UploadTestGuest(t, p)
+	computeOut := run("compute", "--auth-url", srv.AuthURL, "--username", "bench-user", "--password", tn.Password, "--project", "bench",
+		"--image", "sov-test-guest", "--concurrency", "2", "--idle", "0s")
+	if !regexp.MustCompile(`boot x2\s+to ACTIVE min \S+ median \S+ max \S+\s+to first console line min`).MatchString(computeOut) ||
+		!regexp.MustCompile(`memory per idle VM \(QEMU RSS, SCS-1L-1 flavor\): [1-9]\d* MiB`).MatchString(computeOut) {
+		t.Errorf("bench compute output:\n%s", computeOut)
+	}
 	for _, want := range []string{`issue\s+c=1 `, `validate\s+c=4 `, `PUT 4KiB\s+c=2 `, `GET 1MiB\s+c=2 `, `LIST\s+1200 objects`, `disk write\+fsync\s+[0-9.]+ MB/s`} {
 		if !regexp.MustCompile(want).MatchString(idOut + s3Out + diskOut) {
 			t.Errorf("bench output lacks %q:\n%s%s%s", want, idOut, s3Out, diskOut)

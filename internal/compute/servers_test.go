@@ -1,7 +1,6 @@
 package compute_test
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"os"
@@ -13,56 +12,12 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/keypairs"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
-	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imagedata"
-	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 
 	"github.com/sovcloud/sov/internal/servertest"
 )
-
-// uploadTestGuest uploads the test guest as Nova boots such images: a
-// kernel (aki), a ramdisk (ari) and a small root disk naming both.
-func uploadTestGuest(t *testing.T, p *gophercloud.ProviderClient) string {
-	t.Helper()
-	kernel, initrd := servertest.TestGuest(t)
-	ic, err := openstack.NewImageV2(p, gophercloud.EndpointOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	upload := func(name, format, path string, data []byte, props map[string]string) string {
-		container := format
-		if format == "raw" {
-			container = "bare"
-		}
-		img, err := images.Create(ctx, ic, images.CreateOpts{Name: name, DiskFormat: format, ContainerFormat: container, Properties: props}).Extract()
-		if err != nil {
-			t.Fatalf("create image %s: %v", name, err)
-		}
-		var body io.Reader = bytes.NewReader(data)
-		if path != "" {
-			f, err := os.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			body = f
-		}
-		if err := imagedata.Upload(ctx, ic, img.ID, body).ExtractErr(); err != nil {
-			t.Fatalf("upload %s: %v", name, err)
-		}
-		return img.ID
-	}
-	k := upload("guest-kernel", "aki", kernel, nil, nil)
-	r := upload("guest-ramdisk", "ari", initrd, nil, nil)
-	if fi, err := os.Stat(filepath.Dir(kernel)); err != nil || !fi.IsDir() {
-		t.Fatal(err)
-	}
-	return upload("sov-test-guest", "raw", "", make([]byte, 1<<20), map[string]string{
-		"kernel_id": k, "ramdisk_id": r, "os_command_line": "console=ttyS0 quiet", "os_distro": "busybox"})
-}
 
 func waitStatus(t *testing.T, c *gophercloud.ServiceClient, id, want string) *servers.Server {
 	t.Helper()
@@ -124,7 +79,7 @@ func TestServerLifecycle(t *testing.T) {
 	alpha := srv.NewTenant(t, "alpha", "")
 	p := srv.Provider(t, alpha)
 	c := computeClient(t, p, "2.47")
-	imageID := uploadTestGuest(t, p)
+	imageID := servertest.UploadTestGuest(t, p)
 	flavor := flavorID(t, c, "SCS-1L-1")
 
 	created, err := servers.Create(ctx, c, servers.CreateOpts{Name: "vm-one", ImageRef: imageID, FlavorRef: flavor,
@@ -205,7 +160,7 @@ func TestServerBadInput(t *testing.T) {
 	alpha := srv.NewTenant(t, "alpha", "")
 	p := srv.Provider(t, alpha)
 	c := computeClient(t, p, "")
-	imageID := uploadTestGuest(t, p)
+	imageID := servertest.UploadTestGuest(t, p)
 	small, big := flavorID(t, c, "SCS-1L-1"), flavorID(t, c, "SCS-16V-32")
 	for _, tc := range []struct {
 		name   string
@@ -250,7 +205,7 @@ func TestServersSurviveRestart(t *testing.T) {
 	alpha := srv.NewTenant(t, "alpha", "")
 	p := srv.Provider(t, alpha)
 	c := computeClient(t, p, "")
-	imageID := uploadTestGuest(t, p)
+	imageID := servertest.UploadTestGuest(t, p)
 	created, err := servers.Create(ctx, c, servers.CreateOpts{Name: "survivor", ImageRef: imageID, FlavorRef: flavorID(t, c, "SCS-1L-1")}, nil).Extract()
 	wantStatus(t, "create", err, 0)
 	waitStatus(t, c, created.ID, "ACTIVE")

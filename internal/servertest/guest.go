@@ -1,13 +1,21 @@
 package servertest
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imagedata"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 )
 
 // TestGuest returns the kernel and initramfs of sov's test guest, building
@@ -55,4 +63,45 @@ func TestGuest(t testing.TB) (kernel, initrd string) {
 		t.Skipf("cannot build the test guest: %v\n%s", err, out)
 	}
 	return kernel, initrd
+}
+
+// UploadTestGuest uploads the test guest as Nova boots such images: a
+// kernel (aki), a ramdisk (ari) and a small root disk naming both.
+func UploadTestGuest(t testing.TB, p *gophercloud.ProviderClient) string {
+	t.Helper()
+	kernel, initrd := TestGuest(t)
+	ic, err := openstack.NewImageV2(p, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload := func(name, format, path string, data []byte, props map[string]string) string {
+		container := format
+		if format == "raw" {
+			container = "bare"
+		}
+		img, err := images.Create(context.Background(), ic, images.CreateOpts{Name: name, DiskFormat: format, ContainerFormat: container, Properties: props}).Extract()
+		if err != nil {
+			t.Fatalf("create image %s: %v", name, err)
+		}
+		var body io.Reader = bytes.NewReader(data)
+		if path != "" {
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			body = f
+		}
+		if err := imagedata.Upload(context.Background(), ic, img.ID, body).ExtractErr(); err != nil {
+			t.Fatalf("upload %s: %v", name, err)
+		}
+		return img.ID
+	}
+	k := upload("guest-kernel", "aki", kernel, nil, nil)
+	r := upload("guest-ramdisk", "ari", initrd, nil, nil)
+	if fi, err := os.Stat(filepath.Dir(kernel)); err != nil || !fi.IsDir() {
+		t.Fatal(err)
+	}
+	return upload("sov-test-guest", "raw", "", make([]byte, 1<<20), map[string]string{
+		"kernel_id": k, "ramdisk_id": r, "os_command_line": "console=ttyS0 quiet", "os_distro": "busybox"})
 }
