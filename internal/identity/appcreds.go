@@ -147,7 +147,8 @@ func (s *Service) createAppCred(w http.ResponseWriter, r *http.Request, tok *Tok
 		a.RoleIDs = append(a.RoleIDs, r.ID)
 	}
 	secret := b.Secret
-	if secret == "" {
+	// A secret starting with '-' would read as an option on command lines.
+	for secret == "" || secret[0] == '-' && b.Secret == "" {
 		raw := make([]byte, 48)
 		rand.Read(raw)
 		secret = base64.RawURLEncoding.EncodeToString(raw)
