@@ -114,9 +114,12 @@ func adminPassword(path string) (string, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return "", err
 	}
-	raw := make([]byte, 18)
-	rand.Read(raw)
-	pw := base64.RawURLEncoding.EncodeToString(raw)
+	pw := "-"
+	for pw[0] == '-' { // a leading '-' would read as an option on command lines
+		raw := make([]byte, 18)
+		rand.Read(raw)
+		pw = base64.RawURLEncoding.EncodeToString(raw)
+	}
 	return pw, os.WriteFile(path, []byte(pw+"\n"), 0o600)
 }
 
