@@ -2,7 +2,6 @@ package compute_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -28,19 +27,8 @@ func computeClient(t *testing.T, p *gophercloud.ProviderClient, microversion str
 	return c
 }
 
-func wantStatus(t *testing.T, what string, err error, status int) {
-	t.Helper()
-	if status == 0 {
-		if err != nil {
-			t.Fatalf("%s: unexpected error %v", what, err)
-		}
-		return
-	}
-	var e gophercloud.ErrUnexpectedResponseCode
-	if !errors.As(err, &e) || e.Actual != status {
-		t.Fatalf("%s: got %v, want HTTP %d", what, err, status)
-	}
-}
+// wantStatus checks the HTTP status of a gophercloud error.
+var wantStatus = servertest.WantStatus
 
 // TestStandardFlavors checks the SCS mandatory flavors (scs-0103) with
 // their exact values and scs: extra specs, as the SCS test does.

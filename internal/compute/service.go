@@ -89,6 +89,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
+// HTTPStatus is the error's HTTP status.
+func (e *Error) HTTPStatus() int { return e.Code }
+
 func errorf(code int, format string, a ...any) error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, a...)}
 }
@@ -103,14 +106,10 @@ var faultNames = map[int]string{
 // writeError writes {"<fault>": {"code": N, "message": "..."}}.
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
-	var bad *httpapi.BadRequestError
-	var ie *identity.Error
+	code, msg, ok := httpapi.Status(err)
 	switch {
-	case errors.As(err, &e):
-	case errors.As(err, &bad):
-		e = &Error{Code: bad.Status, Message: bad.Message}
-	case errors.As(err, &ie):
-		e = &Error{Code: ie.Code, Message: ie.Message}
+	case ok:
+		e = &Error{Code: code, Message: msg}
 	case errors.Is(err, policy.ErrForbidden):
 		e = &Error{Code: http.StatusForbidden, Message: "Policy doesn't allow " + strings.TrimPrefix(err.Error(), "policy: forbidden: ") + " to be performed."}
 	default:

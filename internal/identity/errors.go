@@ -18,6 +18,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
+// HTTPStatus is the error's HTTP status.
+func (e *Error) HTTPStatus() int { return e.Code }
+
 func badRequest(format string, a ...any) error {
 	return &Error{Code: http.StatusBadRequest, Message: fmt.Sprintf(format, a...)}
 }
@@ -42,11 +45,10 @@ func conflict(format string, a ...any) error {
 // {"error": {"code": 404, "title": "Not Found", "message": "..."}}.
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
-	var bad *httpapi.BadRequestError
+	code, msg, ok := httpapi.Status(err)
 	switch {
-	case errors.As(err, &e):
-	case errors.As(err, &bad):
-		e = &Error{Code: bad.Status, Message: bad.Message}
+	case ok:
+		e = &Error{Code: code, Message: msg}
 	case errors.Is(err, policy.ErrForbidden):
 		action := err.Error()[len(policy.ErrForbidden.Error())+2:]
 		e = &Error{Code: http.StatusForbidden, Message: "You are not authorized to perform the requested action: " + action + "."}

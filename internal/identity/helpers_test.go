@@ -2,7 +2,6 @@ package identity_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -89,23 +88,8 @@ func (c *cloud) loginDomain(u *users.User, domainID string) *gophercloud.Service
 	return c.Login(c.t, gophercloud.AuthOptions{UserID: u.ID, Password: u.Name + "-pw", Scope: &gophercloud.AuthScope{DomainID: domainID}})
 }
 
-// wantStatus fails the test unless err is an HTTP error with the given status.
-func wantStatus(t *testing.T, what string, err error, status int) {
-	t.Helper()
-	if status == 0 {
-		if err != nil {
-			t.Fatalf("%s: unexpected error %v", what, err)
-		}
-		return
-	}
-	var e gophercloud.ErrUnexpectedResponseCode
-	if !errors.As(err, &e) {
-		t.Fatalf("%s: got error %v, want HTTP %d", what, err, status)
-	}
-	if e.Actual != status {
-		t.Fatalf("%s: got HTTP %d (%s), want %d", what, e.Actual, e.Body, status)
-	}
-}
+// wantStatus checks the HTTP status of a gophercloud error.
+var wantStatus = servertest.WantStatus
 
 func gophercloudPassword(u *users.User, projectID string) gophercloud.AuthOptions {
 	return gophercloud.AuthOptions{UserID: u.ID, Password: u.Name + "-pw", Scope: &gophercloud.AuthScope{ProjectID: projectID}}

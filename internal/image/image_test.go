@@ -7,7 +7,6 @@ import (
 	"crypto/sha512"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"io"
 	"net/http"
 	"regexp"
@@ -34,19 +33,8 @@ func imageClient(t *testing.T, p *gophercloud.ProviderClient) *gophercloud.Servi
 	return c
 }
 
-func wantStatus(t *testing.T, what string, err error, status int) {
-	t.Helper()
-	if status == 0 {
-		if err != nil {
-			t.Fatalf("%s: unexpected error %v", what, err)
-		}
-		return
-	}
-	var e gophercloud.ErrUnexpectedResponseCode
-	if !errors.As(err, &e) || e.Actual != status {
-		t.Fatalf("%s: got %v, want HTTP %d", what, err, status)
-	}
-}
+// wantStatus checks the HTTP status of a gophercloud error.
+var wantStatus = servertest.WantStatus
 
 // qcow2 returns the first bytes of a qcow2 image of the given virtual size.
 func qcow2(virtual uint64) []byte {

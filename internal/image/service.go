@@ -49,6 +49,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
+// HTTPStatus is the error's HTTP status.
+func (e *Error) HTTPStatus() int { return e.Code }
+
 func errorf(code int, format string, a ...any) error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, a...)}
 }
@@ -56,14 +59,10 @@ func errorf(code int, format string, a ...any) error {
 // writeError answers with Glance's error body: "<status>\n\n<message>\n\n   ".
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
-	var bad *httpapi.BadRequestError
-	var ie *identity.Error
+	code, msg, ok := httpapi.Status(err)
 	switch {
-	case errors.As(err, &e):
-	case errors.As(err, &bad):
-		e = &Error{Code: bad.Status, Message: bad.Message}
-	case errors.As(err, &ie):
-		e = &Error{Code: ie.Code, Message: ie.Message}
+	case ok:
+		e = &Error{Code: code, Message: msg}
 	case errors.Is(err, policy.ErrForbidden):
 		e = &Error{Code: http.StatusForbidden, Message: "You are not authorized to complete this action."}
 	default:

@@ -44,16 +44,8 @@ func TestRestartKeepsState(t *testing.T) {
 	srv := servertest.Start(t, nil)
 	tok := srv.Admin(t).Token()
 	again := srv.Restart(t)
-	req, _ := http.NewRequest("GET", again.AuthURL+"/auth/tokens", nil)
-	req.Header.Set("X-Auth-Token", tok)
-	req.Header.Set("X-Subject-Token", tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("token from before the restart = %d, want 200 (signing keys persist)", resp.StatusCode)
+	if got := tokenCall(t, again, "GET", tok, tok); got != 200 {
+		t.Errorf("token from before the restart = %d, want 200 (signing keys persist)", got)
 	}
 }
 
@@ -61,17 +53,7 @@ func TestRevocationSurvivesRestart(t *testing.T) {
 	srv := servertest.Start(t, nil)
 	victim := srv.Admin(t).Token()
 	caller := srv.Admin(t).Token()
-	call := func(s *servertest.Server, method string) int {
-		req, _ := http.NewRequest(method, s.AuthURL+"/auth/tokens", nil)
-		req.Header.Set("X-Auth-Token", caller)
-		req.Header.Set("X-Subject-Token", victim)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	call := func(s *servertest.Server, method string) int { return tokenCall(t, s, method, caller, victim) }
 	if got := call(srv, "DELETE"); got != http.StatusNoContent {
 		t.Fatalf("revoke = %d", got)
 	}
@@ -88,17 +70,7 @@ func TestServersShareRevocations(t *testing.T) {
 	b := a.Twin(t)
 	victim := a.Admin(t).Token()
 	caller := b.Admin(t).Token()
-	call := func(s *servertest.Server, method string) int {
-		req, _ := http.NewRequest(method, s.AuthURL+"/auth/tokens", nil)
-		req.Header.Set("X-Auth-Token", caller)
-		req.Header.Set("X-Subject-Token", victim)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	call := func(s *servertest.Server, method string) int { return tokenCall(t, s, method, caller, victim) }
 	if got := call(b, "GET"); got != http.StatusOK {
 		t.Fatalf("token of a on b = %d, want 200", got)
 	}
@@ -112,4 +84,19 @@ func TestServersShareRevocations(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// tokenCall sends method to /auth/tokens with the caller's token about the
+// subject token and returns the status.
+func tokenCall(t *testing.T, s *servertest.Server, method, caller, subject string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.AuthURL+"/auth/tokens", nil)
+	req.Header.Set("X-Auth-Token", caller)
+	req.Header.Set("X-Subject-Token", subject)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -5,6 +5,7 @@ package servertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -293,5 +294,24 @@ func RemoveHostState(dataDir, bridgeName string) {
 	}
 	if link, err := netlink.LinkByName(bridgeName); err == nil {
 		netlink.LinkDel(link)
+	}
+}
+
+// WantStatus fails the test unless err is an HTTP error of gophercloud with
+// the given status; status 0 means err must be nil.
+func WantStatus(t testing.TB, what string, err error, status int) {
+	t.Helper()
+	if status == 0 {
+		if err != nil {
+			t.Fatalf("%s: unexpected error %v", what, err)
+		}
+		return
+	}
+	var e gophercloud.ErrUnexpectedResponseCode
+	if !errors.As(err, &e) {
+		t.Fatalf("%s: got error %v, want HTTP %d", what, err, status)
+	}
+	if e.Actual != status {
+		t.Fatalf("%s: got HTTP %d (%s), want %d", what, e.Actual, e.Body, status)
 	}
 }
