@@ -90,7 +90,9 @@ func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage
 		if err != nil {
 			return nil, fmt.Errorf("kernel image %s: %w", kid, err)
 		}
-		spec.Kernel = k.Path
+		if spec.Kernel, err = s.cacheBase(k); err != nil {
+			return nil, err
+		}
 		spec.Append = "console=ttyS0 root=/dev/vda"
 		if v := img.Properties["os_command_line"]; v != "" {
 			spec.Append = v
@@ -100,7 +102,9 @@ func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage
 			if err != nil {
 				return nil, fmt.Errorf("ramdisk image %s: %w", rid, err)
 			}
-			spec.Initrd = r.Path
+			if spec.Initrd, err = s.cacheBase(r); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if srv.ConfigDrive {
@@ -132,7 +136,8 @@ func diskFormat(f string) string {
 }
 
 // cacheBase links an image's data into the instances' base directory, so
-// servers keep their backing file when the image is deleted.
+// servers keep their backing file (and kernel and ramdisk) when the image
+// is deleted.
 func (s *Service) cacheBase(img *image.BootImage) (string, error) {
 	dir := filepath.Join(s.cfg.DataDir, "instances", "_base")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -163,36 +168,29 @@ func (s *Service) destroy(srv *server) {
 	}
 }
 
-// restart starts the VM of an existing server again.
+// restart starts the VM of an existing server again, with the spec it was
+// started with (its disk, config drive and boot files stay), on its NIC.
 func (s *Service) restart(ctx context.Context, srv *server) error {
-	img, err := s.images.ForBootID(ctx, srv.ImageID)
+	spec, err := s.driver.SavedSpec(srv.ID)
 	if err != nil {
-		return err
+		// Never started: build it as new.
+		img, err := s.images.ForBootID(ctx, srv.ImageID)
+		if err != nil {
+			return err
+		}
+		if spec, err = s.prepare(ctx, srv, img); err != nil {
+			return err
+		}
+		return s.driver.Start(spec)
 	}
-	spec, err := s.prepareExisting(ctx, srv, img)
+	br, err := s.hostNetwork()
 	if err != nil {
+		return fmt.Errorf("host network: %w", err)
+	}
+	if err := br.Attach(spec.Tap, spec.MAC, parseIP(srv.IP)); err != nil {
 		return err
 	}
 	return s.driver.Start(spec)
-}
-
-// prepareExisting rebuilds the spec of a server whose disk exists already.
-func (s *Service) prepareExisting(ctx context.Context, srv *server, img *image.BootImage) (*qemu.Spec, error) {
-	if _, err := os.Stat(filepath.Join(s.driver.Dir(srv.ID), "disk.qcow2")); err != nil {
-		return s.prepare(ctx, srv, img)
-	}
-	// Keep the disk: only the config drive, NIC and boot files are made again.
-	disk := filepath.Join(s.driver.Dir(srv.ID), "disk.qcow2")
-	tmp := filepath.Join(s.driver.Dir(srv.ID), "disk.keep")
-	if err := os.Rename(disk, tmp); err != nil {
-		return nil, err
-	}
-	spec, err := s.prepare(ctx, srv, img)
-	if err != nil {
-		os.Rename(tmp, disk)
-		return nil, err
-	}
-	return spec, os.Rename(tmp, disk)
 }
 
 type actionBody struct {

@@ -16,6 +16,9 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/keypairs"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+	"github.com/sovcloud/sov/internal/server"
 	"github.com/sovcloud/sov/internal/servertest"
 )
 
@@ -241,6 +244,58 @@ func TestServersSurviveRestart(t *testing.T) {
 	if s, _ := servers.Get(ctx, c, created.ID).Extract(); s.Status != "SHUTOFF" {
 		t.Fatalf("after the VM died = %s, want SHUTOFF", s.Status)
 	}
+	wantStatus(t, "start", servers.Start(ctx, c, created.ID).ExtractErr(), 0)
+	waitStatus(t, c, created.ID, "ACTIVE")
+	waitConsole(t, c, created.ID, "sov-guest: ready")
+}
+
+// TestServerBuildFailure boots where the host network cannot be set up:
+// the server goes to ERROR with a fault, and deleting it leaves nothing.
+func TestServerBuildFailure(t *testing.T) {
+	srv := servertest.Start(t, func(cfg *server.Config) { cfg.Compute.Bridge = "name-too-long-for-linux" })
+	alpha := srv.NewTenant(t, "alpha", "")
+	p := srv.Provider(t, alpha)
+	c := computeClient(t, p, "")
+	imageID := servertest.UploadTestGuest(t, p)
+	created, err := servers.Create(ctx, c, servers.CreateOpts{Name: "doomed", ImageRef: imageID, FlavorRef: flavorID(t, c, "SCS-1L-1")}, nil).Extract()
+	wantStatus(t, "create", err, 0)
+	s := waitStatus(t, c, created.ID, "ERROR")
+	if !strings.Contains(s.Fault.Message, "host network") {
+		t.Errorf("fault = %+v", s.Fault)
+	}
+	wantStatus(t, "delete", servers.Delete(ctx, c, created.ID).ExtractErr(), 0)
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := servers.Get(ctx, c, created.ID).Extract(); err != nil {
+			wantStatus(t, "get deleted", err, http.StatusNotFound)
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("server not gone after delete")
+		}
+	}
+	if _, err := os.Stat(filepath.Join(srv.DataDir(), "instances", created.ID)); !os.IsNotExist(err) {
+		t.Errorf("instance directory left behind: %v", err)
+	}
+}
+
+// TestServerOutlivesItsImage deletes the image of a running server: the
+// server keeps its backing file and stops and starts as before.
+func TestServerOutlivesItsImage(t *testing.T) {
+	srv := servertest.Start(t, nil)
+	alpha := srv.NewTenant(t, "alpha", "")
+	p := srv.Provider(t, alpha)
+	c := computeClient(t, p, "")
+	imageID := servertest.UploadTestGuest(t, p)
+	created, err := servers.Create(ctx, c, servers.CreateOpts{Name: "orphan", ImageRef: imageID, FlavorRef: flavorID(t, c, "SCS-1L-1")}, nil).Extract()
+	wantStatus(t, "create", err, 0)
+	waitStatus(t, c, created.ID, "ACTIVE")
+	ic, err := openstack.NewImageV2(p, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, "delete image", images.Delete(ctx, ic, imageID).ExtractErr(), 0)
+	wantStatus(t, "stop", servers.Stop(ctx, c, created.ID).ExtractErr(), 0)
+	waitStatus(t, c, created.ID, "SHUTOFF")
 	wantStatus(t, "start", servers.Start(ctx, c, created.ID).ExtractErr(), 0)
 	waitStatus(t, c, created.ID, "ACTIVE")
 	waitConsole(t, c, created.ID, "sov-guest: ready")

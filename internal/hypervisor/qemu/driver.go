@@ -145,6 +145,16 @@ func (d *Driver) Start(s *Spec) error {
 	}
 }
 
+// SavedSpec returns the spec an instance was last started with.
+func (d *Driver) SavedSpec(id string) (*Spec, error) {
+	b, err := os.ReadFile(d.path(id, "spec.json"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Spec{}
+	return s, json.Unmarshal(b, s)
+}
+
 // pid returns the QEMU process of an instance, if it runs.
 func (d *Driver) pid(id string) (int, bool) {
 	b, err := os.ReadFile(d.path(id, "qemu.pid"))
