@@ -340,6 +340,9 @@ func TestOpenStackCLIServers(t *testing.T) {
 	if len(list) != 1 || list[0]["Status"] != "ACTIVE" || !strings.Contains(fmt.Sprint(list[0]["Networks"]), "sov-net") {
 		t.Errorf("server list = %v", list)
 	}
+	if lim := run(true, "limits", "show", "--absolute", "-f", "json"); !strings.Contains(lim, `"totalInstancesUsed"`) || !strings.Contains(lim, `"maxTotalCores"`) {
+		t.Errorf("limits show = %s", lim)
+	}
 	run(true, "server", "stop", "cli-vm")
 	waitCLIStatus(t, run, "cli-vm", "SHUTOFF")
 	run(true, "server", "start", "cli-vm")

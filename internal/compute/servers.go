@@ -314,29 +314,39 @@ const (
 	quotaRAM       = 51200
 )
 
-func (s *Service) checkQuota(ctx context.Context, tx *store.Tx, project string, flv *flavor) error {
-	rows, err := tx.Query(ctx, `SELECT flavor FROM servers WHERE project_id = ?`, project)
+// usage is what a project's servers use of its quota.
+type usage struct{ instances, cores, ram int }
+
+func (s *Service) projectUsage(ctx context.Context, q store.Querier, project string) (usage, error) {
+	rows, err := q.Query(ctx, `SELECT flavor FROM servers WHERE project_id = ?`, project)
 	if err != nil {
-		return err
+		return usage{}, err
 	}
 	defer rows.Close()
-	instances, cores, ram := 0, 0, 0
+	var u usage
 	for rows.Next() {
 		var raw string
 		var f flavor
 		if err := rows.Scan(&raw); err != nil {
-			return err
+			return usage{}, err
 		}
-		json.Unmarshal([]byte(raw), &f)
-		instances, cores, ram = instances+1, cores+f.VCPUs, ram+f.RAM
+		if err := json.Unmarshal([]byte(raw), &f); err != nil {
+			return usage{}, err
+		}
+		u.instances, u.cores, u.ram = u.instances+1, u.cores+f.VCPUs, u.ram+f.RAM
 	}
-	if err := rows.Err(); err != nil {
+	return u, rows.Err()
+}
+
+func (s *Service) checkQuota(ctx context.Context, tx *store.Tx, project string, flv *flavor) error {
+	u, err := s.projectUsage(ctx, tx, project)
+	if err != nil {
 		return err
 	}
 	for _, c := range []struct {
 		name            string
 		req, used, max_ int
-	}{{"instances", 1, instances, quotaInstances}, {"cores", flv.VCPUs, cores, quotaCores}, {"ram", flv.RAM, ram, quotaRAM}} {
+	}{{"instances", 1, u.instances, quotaInstances}, {"cores", flv.VCPUs, u.cores, quotaCores}, {"ram", flv.RAM, u.ram, quotaRAM}} {
 		if c.used+c.req > c.max_ {
 			return errorf(http.StatusForbidden, "Quota exceeded for %s: Requested %d, but already used %d of %d %s", c.name, c.req, c.used, c.max_, c.name)
 		}

@@ -14,6 +14,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/keypairs"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/limits"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/quotasets"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 
 	"github.com/gophercloud/gophercloud/v2/openstack"
@@ -184,11 +186,27 @@ func TestServerBadInput(t *testing.T) {
 	wantStatus(t, "first big server", err, 0)
 	_, err = servers.Create(ctx, c, servers.CreateOpts{Name: "big-2", ImageRef: imageID, FlavorRef: big}, nil).Extract()
 	wantStatus(t, "over the cores quota", err, http.StatusForbidden)
+	// Limits show the quotas and the usage.
+	lim, err := limits.Get(ctx, c, nil).Extract()
+	wantStatus(t, "limits", err, 0)
+	if a := lim.Absolute; a.MaxTotalCores != 20 || a.MaxTotalInstances != 10 || a.MaxTotalRAMSize != 51200 ||
+		a.TotalCoresUsed != 16 || a.TotalInstancesUsed != 1 || a.TotalRAMUsed != 32768 {
+		t.Errorf("limits = %+v", a)
+	}
+	qs, err := quotasets.Get(ctx, c, alpha.ProjectID).Extract()
+	if err != nil || qs.Cores != 20 || qs.Instances != 10 {
+		t.Errorf("quota set = %+v, %v", qs, err)
+	}
 	// Another project's private image cannot be used.
 	beta := srv.NewTenant(t, "beta", "")
 	bc := computeClient(t, srv.Provider(t, beta), "")
 	_, err = servers.Create(ctx, bc, servers.CreateOpts{Name: "x", ImageRef: imageID, FlavorRef: small}, nil).Extract()
 	wantStatus(t, "another project's image", err, http.StatusBadRequest)
+	_, err = quotasets.Get(ctx, bc, alpha.ProjectID).Extract()
+	wantStatus(t, "another project's quotas", err, http.StatusForbidden)
+	if lim, _ := limits.Get(ctx, bc, nil).Extract(); lim.Absolute.TotalInstancesUsed != 0 {
+		t.Errorf("beta's limits count alpha's servers: %+v", lim.Absolute)
+	}
 
 	pages, _ := servers.List(c, nil).AllPages(ctx)
 	list, _ := servers.ExtractServers(pages)

@@ -214,6 +214,8 @@ func (s *Service) Register(mux *http.ServeMux) {
 	h("GET /compute/v2.1/servers/{server_id}", s.showServer)
 	h("DELETE /compute/v2.1/servers/{server_id}", s.deleteServer)
 	h("POST /compute/v2.1/servers/{server_id}/action", s.serverAction)
+	h("GET /compute/v2.1/limits", s.limits)
+	h("GET /compute/v2.1/os-quota-sets/{project_id}", s.quotaSet)
 	h("GET /compute/v2.1/os-keypairs", s.listKeypairs)
 	h("POST /compute/v2.1/os-keypairs", s.createKeypair)
 	h("GET /compute/v2.1/os-keypairs/{name}", s.showKeypair)
