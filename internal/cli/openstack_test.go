@@ -128,6 +128,9 @@ func TestOpenStackCLI(t *testing.T) {
 	if tok["id"] == "" || tok["project_id"] == "" || tok["expires"] == "" {
 		t.Fatalf("token issue = %v", tok)
 	}
+	if regions := run("region", "list", "-f", "json"); !strings.Contains(regions, "RegionOne") {
+		t.Errorf("region list = %s", regions)
+	}
 	run("project", "create", "demo")
 	run("project", "create", "other")
 	var projects []map[string]any

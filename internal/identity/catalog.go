@@ -2,7 +2,9 @@ package identity
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"slices"
 	"sync/atomic"
 
 	"github.com/sovcloud/sov/internal/httpapi"
@@ -399,5 +401,43 @@ func (s *Service) deleteEndpoint(w http.ResponseWriter, r *http.Request, tok *To
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// listRegions serves GET /v3/regions: the regions the catalog's endpoints name.
+func (s *Service) listRegions(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	eps, err := listEndpoints(r.Context(), s.db, "", "")
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{s.cfg.Region: true}
+	for _, ep := range eps {
+		if ep.Region != "" {
+			seen[ep.Region] = true
+		}
+	}
+	out := []map[string]any{}
+	for _, id := range slices.Sorted(maps.Keys(seen)) {
+		out = append(out, s.regionJSON(id))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"regions": out, "links": s.listLinks(r)})
+	return nil
+}
+
+func (s *Service) regionJSON(id string) map[string]any {
+	return map[string]any{"id": id, "description": "", "parent_region_id": nil, "links": map[string]any{"self": s.url("/v3/regions/" + id)}}
+}
+
+// showRegion serves GET /v3/regions/{region_id}.
+func (s *Service) showRegion(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	id := r.PathValue("region_id")
+	eps, err := listEndpoints(r.Context(), s.db, "", "")
+	if err != nil {
+		return err
+	}
+	if id != s.cfg.Region && !slices.ContainsFunc(eps, func(ep endpoint) bool { return ep.Region == id }) {
+		return notFound("region", id)
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"region": s.regionJSON(id)})
 	return nil
 }

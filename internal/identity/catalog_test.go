@@ -88,7 +88,17 @@ func TestSigningKeyRotation(t *testing.T) {
 
 func TestAuthCatalogProjectsDomains(t *testing.T) {
 	c := newCloud(t)
-	status, body, _ := c.rawCall("GET", "/auth/catalog", "")
+	status, body, _ := c.rawCall("GET", "/regions", "")
+	if rs, _ := body["regions"].([]any); status != 200 || len(rs) != 1 || rs[0].(map[string]any)["id"] != "RegionOne" {
+		t.Errorf("regions = %d %v", status, body)
+	}
+	if status, _, _ := c.rawCall("GET", "/regions/RegionOne", ""); status != 200 {
+		t.Errorf("region RegionOne = %d", status)
+	}
+	if status, _, _ := c.rawCall("GET", "/regions/Atlantis", ""); status != 404 {
+		t.Errorf("unknown region = %d", status)
+	}
+	status, body, _ = c.rawCall("GET", "/auth/catalog", "")
 	if cat, _ := body["catalog"].([]any); status != 200 || len(cat) < 2 {
 		t.Errorf("auth/catalog = %d %v", status, body)
 	}

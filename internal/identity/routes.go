@@ -97,6 +97,8 @@ func (s *Service) Register(mux *http.ServeMux) {
 	h("GET /identity/v3/services/{service_id}", s.showService)
 	h("PATCH /identity/v3/services/{service_id}", s.updateService)
 	h("DELETE /identity/v3/services/{service_id}", s.deleteService)
+	h("GET /identity/v3/regions", s.listRegions)
+	h("GET /identity/v3/regions/{region_id}", s.showRegion)
 	h("GET /identity/v3/endpoints", s.listEndpointsHandler)
 	h("POST /identity/v3/endpoints", s.createEndpoint)
 	h("GET /identity/v3/endpoints/{endpoint_id}", s.showEndpoint)

@@ -174,6 +174,9 @@ func (s *Server) storeObject(ctx context.Context, b *bucket, o *object, cond con
 		}
 		return s.addUsage(ctx, tx, b.ProjectID, deltaBytes, deltaObjects)
 	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, errNoSuchBucket // deleted meanwhile: the object row's bucket reference fails
+	}
 	if err != nil {
 		return nil, err
 	}
