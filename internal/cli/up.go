@@ -85,6 +85,8 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, `sov is up (ready in %s).
 
   Identity (Keystone v3)  %s/identity/v3
+  Compute (Nova v2.1)     %s/compute/v2.1
+  Image (Glance v2)       %s/image
   Object storage (S3)     %s   (keys: openstack ec2 credentials create)
   Health                  %s/healthz  %s/readyz
   Metrics                 %s/metrics
@@ -100,7 +102,7 @@ Try:
   openstack --os-cloud sov project list
 
 Press Ctrl-C to stop.
-`, time.Since(start).Round(time.Millisecond), srv.URL, srv.S3URL, srv.URL, srv.URL, srv.URL, password, pwFile, cloudsFile, cloudsFile)
+`, time.Since(start).Round(time.Millisecond), srv.URL, srv.URL, srv.URL, srv.S3URL, srv.URL, srv.URL, srv.URL, password, pwFile, cloudsFile, cloudsFile)
 	<-ctx.Done()
 	return nil
 }
