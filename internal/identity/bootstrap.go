@@ -23,11 +23,19 @@ type BootstrapConfig struct {
 // service's catalog entries exist. It is idempotent: an existing admin keeps
 // its password, and the identity endpoints are moved to the current URL.
 func (s *Service) Bootstrap(ctx context.Context, b BootstrapConfig) error {
-	hash, err := hashPassword(b.AdminPassword, s.cfg.BcryptCost)
-	if err != nil {
-		return err
+	// Hashing takes a while on purpose: only do it for a new admin.
+	var admins int
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM users WHERE domain_id = ? AND name = ?`, DefaultDomainID, b.AdminUser).Scan(&admins); err != nil {
+		return fmt.Errorf("identity: bootstrap: %w", err)
 	}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+	hash := ""
+	if admins == 0 {
+		var err error
+		if hash, err = hashPassword(b.AdminPassword, s.cfg.BcryptCost); err != nil {
+			return err
+		}
+	}
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		exec := func(q string, args ...any) error {
 			_, err := tx.Exec(ctx, q, args...)
 			return err
