@@ -346,6 +346,13 @@ func TestOpenStackCLIServers(t *testing.T) {
 	if lim := run(true, "limits", "show", "--absolute", "-f", "json"); !strings.Contains(lim, `"totalInstancesUsed"`) || !strings.Contains(lim, `"maxTotalCores"`) {
 		t.Errorf("limits show = %s", lim)
 	}
+	run(true, "server", "set", "--property", "owner=team-a", "--name", "cli-vm-2", "cli-vm")
+	var shown map[string]any
+	jsonOut(t, run(true, "server", "show", "-f", "json", "cli-vm-2"), &shown)
+	if !strings.Contains(fmt.Sprint(shown["properties"]), "team-a") || !strings.Contains(fmt.Sprint(shown["properties"]), "cli-test") {
+		t.Errorf("server show after set = %v", shown["properties"])
+	}
+	run(true, "server", "set", "--name", "cli-vm", "cli-vm-2")
 	run(true, "server", "stop", "cli-vm")
 	waitCLIStatus(t, run, "cli-vm", "SHUTOFF")
 	run(true, "server", "start", "cli-vm")

@@ -214,13 +214,8 @@ func (s *Service) createServer(q *request) error {
 			return errorf(http.StatusBadRequest, "Invalid input for field/attribute user_data. Value: not base64 encoded")
 		}
 	}
-	if len(b.Metadata) > 128 {
-		return errorf(http.StatusForbidden, "Quota exceeded for metadata_items: Requested %d, but the limit is 128.", len(b.Metadata))
-	}
-	for k, v := range b.Metadata {
-		if k == "" || len(k) > 255 || len(v) > 255 {
-			return errorf(http.StatusBadRequest, "Invalid input for field/attribute metadata: keys and values are 1 to 255 characters.")
-		}
+	if err := validMetadata(b.Metadata); err != nil {
+		return err
 	}
 	configDrive := true // sov has no metadata service: the config drive is how guests learn about themselves
 	if len(b.ConfigDrive) > 0 {

@@ -318,3 +318,51 @@ func TestServerOutlivesItsImage(t *testing.T) {
 	waitStatus(t, c, created.ID, "ACTIVE")
 	waitConsole(t, c, created.ID, "sov-guest: ready")
 }
+
+func TestServerMetadataAndRename(t *testing.T) {
+	srv := servertest.Start(t, nil)
+	alpha := srv.NewTenant(t, "alpha", "")
+	p := srv.Provider(t, alpha)
+	c := computeClient(t, p, "")
+	imageID := servertest.UploadTestGuest(t, p)
+	created, err := servers.Create(ctx, c, servers.CreateOpts{Name: "meta", ImageRef: imageID, FlavorRef: flavorID(t, c, "SCS-1L-1"),
+		Metadata: map[string]string{"a": "1"}}, nil).Extract()
+	wantStatus(t, "create", err, 0)
+	md, err := servers.UpdateMetadata(ctx, c, created.ID, servers.MetadataOpts{"b": "2"}).Extract()
+	if err != nil || md["a"] != "1" || md["b"] != "2" {
+		t.Fatalf("merge = %v, %v", md, err)
+	}
+	md, err = servers.ResetMetadata(ctx, c, created.ID, servers.MetadataOpts{"c": "3"}).Extract()
+	if err != nil || len(md) != 1 || md["c"] != "3" {
+		t.Fatalf("replace = %v, %v", md, err)
+	}
+	item, err := servers.CreateMetadatum(ctx, c, created.ID, servers.MetadatumOpts{"d": "4"}).Extract()
+	if err != nil || item["d"] != "4" {
+		t.Fatalf("set item = %v, %v", item, err)
+	}
+	item, err = servers.Metadatum(ctx, c, created.ID, "d").Extract()
+	if err != nil || item["d"] != "4" {
+		t.Fatalf("get item = %v, %v", item, err)
+	}
+	wantStatus(t, "delete item", servers.DeleteMetadatum(ctx, c, created.ID, "d").ExtractErr(), 0)
+	_, err = servers.Metadatum(ctx, c, created.ID, "d").Extract()
+	wantStatus(t, "get deleted item", err, http.StatusNotFound)
+	_, err = servers.UpdateMetadata(ctx, c, created.ID, servers.MetadataOpts{strings.Repeat("k", 300): "x"}).Extract()
+	wantStatus(t, "key too long", err, http.StatusBadRequest)
+	renamed, err := servers.Update(ctx, c, created.ID, servers.UpdateOpts{Name: "renamed"}).Extract()
+	if err != nil || renamed.Name != "renamed" {
+		t.Fatalf("rename = %+v, %v", renamed, err)
+	}
+	// Another project can neither read nor change any of it.
+	beta := computeClient(t, srv.Provider(t, srv.NewTenant(t, "beta", "")), "")
+	_, err = servers.Metadata(ctx, beta, created.ID).Extract()
+	wantStatus(t, "beta reads metadata", err, http.StatusNotFound)
+	_, err = servers.UpdateMetadata(ctx, beta, created.ID, servers.MetadataOpts{"evil": "1"}).Extract()
+	wantStatus(t, "beta sets metadata", err, http.StatusNotFound)
+	_, err = servers.Update(ctx, beta, created.ID, servers.UpdateOpts{Name: "stolen"}).Extract()
+	wantStatus(t, "beta renames", err, http.StatusNotFound)
+	got, _ := servers.Get(ctx, c, created.ID).Extract()
+	if got.Name != "renamed" || len(got.Metadata) != 1 || got.Metadata["c"] != "3" {
+		t.Errorf("server after all = %s %v", got.Name, got.Metadata)
+	}
+}
