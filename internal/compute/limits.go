@@ -1,16 +1,30 @@
 package compute
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/store"
 )
 
-// Limits that are fixed (no API sets them yet).
+// Limits that are fixed.
 const (
 	quotaKeypairs      = 100
 	quotaMetadataItems = 128
 )
+
+// quotaOf returns a project's quotas: its own if an admin set them, else the defaults.
+func (s *Service) quotaOf(ctx context.Context, q store.Querier, project string) (usage, error) {
+	l := usage{instances: quotaInstances, cores: quotaCores, ram: quotaRAM}
+	err := store.Row(q.QueryRow(ctx, `SELECT instances, cores, ram FROM compute_quotas WHERE project_id = ?`, project).Scan(&l.instances, &l.cores, &l.ram))
+	if errors.Is(err, store.ErrNotFound) {
+		err = nil
+	}
+	return l, err
+}
 
 // limits serves GET /limits: the project's quotas and what it uses of them.
 func (s *Service) limits(q *request) error {
@@ -18,8 +32,12 @@ func (s *Service) limits(q *request) error {
 	if err != nil {
 		return err
 	}
+	l, err := s.quotaOf(q.r.Context(), s.db, q.tok.ProjectID)
+	if err != nil {
+		return err
+	}
 	abs := map[string]any{
-		"maxTotalInstances": quotaInstances, "maxTotalCores": quotaCores, "maxTotalRAMSize": quotaRAM,
+		"maxTotalInstances": l.instances, "maxTotalCores": l.cores, "maxTotalRAMSize": l.ram,
 		"maxTotalKeypairs": quotaKeypairs, "maxServerMeta": quotaMetadataItems, "maxImageMeta": quotaMetadataItems,
 		"maxServerGroups": 0, "maxServerGroupMembers": 0,
 		"totalInstancesUsed": u.instances, "totalCoresUsed": u.cores, "totalRAMUsed": u.ram, "totalServerGroupsUsed": 0,
@@ -44,11 +62,64 @@ func (s *Service) quotaSet(q *request) error {
 	if project != q.tok.ProjectID && !q.admin() {
 		return errorf(http.StatusForbidden, "Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.")
 	}
-	set := map[string]any{"id": project, "instances": quotaInstances, "cores": quotaCores, "ram": quotaRAM,
+	return s.writeQuotaSet(q, project)
+}
+
+func (s *Service) writeQuotaSet(q *request, project string) error {
+	l, err := s.quotaOf(q.r.Context(), s.db, project)
+	if err != nil {
+		return err
+	}
+	set := map[string]any{"id": project, "instances": l.instances, "cores": l.cores, "ram": l.ram,
 		"key_pairs": quotaKeypairs, "metadata_items": quotaMetadataItems, "server_groups": 0, "server_group_members": 0}
 	if !q.atLeast(57) {
 		set["injected_files"], set["injected_file_content_bytes"], set["injected_file_path_bytes"] = 0, 0, 0
 	}
 	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"quota_set": set})
 	return nil
+}
+
+// updateQuotaSet serves PUT /os-quota-sets/{project_id} for admins:
+// instances, cores and ram can be set (-1 is unlimited).
+func (s *Service) updateQuotaSet(q *request) error {
+	if !q.admin() {
+		return errorf(http.StatusForbidden, "Policy doesn't allow os_compute_api:os-quota-sets:update to be performed.")
+	}
+	project := q.r.PathValue("project_id")
+	var body struct {
+		QuotaSet map[string]json.RawMessage `json:"quota_set"`
+	}
+	if err := httpapi.DecodeJSON(q.r, &body); err != nil {
+		return err
+	}
+	ctx := q.r.Context()
+	l, err := s.quotaOf(ctx, s.db, project)
+	if err != nil {
+		return err
+	}
+	for k, raw := range body.QuotaSet {
+		var v int
+		if k == "force" {
+			continue
+		}
+		if err := json.Unmarshal(raw, &v); err != nil || v < -1 {
+			return errorf(http.StatusBadRequest, "Invalid input for field/attribute quota_set.%s: must be an integer >= -1.", k)
+		}
+		switch k {
+		case "instances":
+			l.instances = v
+		case "cores":
+			l.cores = v
+		case "ram":
+			l.ram = v
+		default:
+			return errorf(http.StatusBadRequest, "Quota %s cannot be set; instances, cores and ram can.", k)
+		}
+	}
+	if _, err := s.db.Exec(ctx, `INSERT INTO compute_quotas (project_id, instances, cores, ram) VALUES (?, ?, ?, ?)
+		ON CONFLICT (project_id) DO UPDATE SET instances = excluded.instances, cores = excluded.cores, ram = excluded.ram`,
+		project, l.instances, l.cores, l.ram); err != nil {
+		return err
+	}
+	return s.writeQuotaSet(q, project)
 }

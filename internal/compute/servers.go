@@ -338,10 +338,17 @@ func (s *Service) checkQuota(ctx context.Context, tx *store.Tx, project string, 
 	if err != nil {
 		return err
 	}
+	limit, err := s.quotaOf(ctx, tx, project)
+	if err != nil {
+		return err
+	}
 	for _, c := range []struct {
 		name            string
 		req, used, max_ int
-	}{{"instances", 1, u.instances, quotaInstances}, {"cores", flv.VCPUs, u.cores, quotaCores}, {"ram", flv.RAM, u.ram, quotaRAM}} {
+	}{{"instances", 1, u.instances, limit.instances}, {"cores", flv.VCPUs, u.cores, limit.cores}, {"ram", flv.RAM, u.ram, limit.ram}} {
+		if c.max_ < 0 {
+			continue // -1: unlimited
+		}
 		if c.used+c.req > c.max_ {
 			return errorf(http.StatusForbidden, "Quota exceeded for %s: Requested %d, but already used %d of %d %s", c.name, c.req, c.used, c.max_, c.name)
 		}

@@ -197,6 +197,20 @@ func TestServerBadInput(t *testing.T) {
 	if err != nil || qs.Cores != 20 || qs.Instances != 10 {
 		t.Errorf("quota set = %+v, %v", qs, err)
 	}
+	// Only an admin sets quotas; with one instance allowed, a second small server is refused.
+	one := 1
+	_, err = quotasets.Update(ctx, c, alpha.ProjectID, quotasets.UpdateOpts{Instances: &one}).Extract()
+	wantStatus(t, "member sets its quota", err, http.StatusForbidden)
+	admin := computeClient(t, srv.Admin(t).ProviderClient, "")
+	qs, err = quotasets.Update(ctx, admin, alpha.ProjectID, quotasets.UpdateOpts{Instances: &one}).Extract()
+	if err != nil || qs.Instances != 1 || qs.Cores != 20 {
+		t.Fatalf("admin sets the quota = %+v, %v", qs, err)
+	}
+	_, err = servers.Create(ctx, c, servers.CreateOpts{Name: "small", ImageRef: imageID, FlavorRef: small}, nil).Extract()
+	wantStatus(t, "over the instances quota", err, http.StatusForbidden)
+	if lim, _ := limits.Get(ctx, c, nil).Extract(); lim.Absolute.MaxTotalInstances != 1 {
+		t.Errorf("limits after the quota change = %+v", lim.Absolute)
+	}
 	// Another project's private image cannot be used.
 	beta := srv.NewTenant(t, "beta", "")
 	bc := computeClient(t, srv.Provider(t, beta), "")

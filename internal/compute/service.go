@@ -223,6 +223,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	h("POST /compute/v2.1/servers/{server_id}/action", s.serverAction)
 	h("GET /compute/v2.1/limits", s.limits)
 	h("GET /compute/v2.1/os-quota-sets/{project_id}", s.quotaSet)
+	h("PUT /compute/v2.1/os-quota-sets/{project_id}", s.updateQuotaSet)
 	h("GET /compute/v2.1/os-keypairs", s.listKeypairs)
 	h("POST /compute/v2.1/os-keypairs", s.createKeypair)
 	h("GET /compute/v2.1/os-keypairs/{name}", s.showKeypair)
