@@ -47,8 +47,10 @@ func TestTokenIssueValidateRevoke(t *testing.T) {
 	for _, e := range catalog.Entries {
 		types[e.Type] = len(e.Endpoints)
 	}
-	if types["identity"] != 3 || types["image"] != 3 {
-		t.Fatalf("catalog = %+v, want identity and image with public, internal and admin endpoints", catalog.Entries)
+	for _, want := range []string{"identity", "image", "compute", "object-store-s3"} {
+		if types[want] != 3 {
+			t.Fatalf("catalog = %+v, want %s with public, internal and admin endpoints", catalog.Entries, want)
+		}
 	}
 
 	// Validate and check with the admin client (a different token).

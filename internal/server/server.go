@@ -223,6 +223,11 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 		s.db.Close()
 		return err
 	}
+	// SCS (scs-0123 v2) names the S3 endpoint's catalog type object-store-s3.
+	if err := s.identity.RegisterService(ctx, "object-store-s3", "s3", s.S3URL); err != nil {
+		s.db.Close()
+		return err
+	}
 	return nil
 }
 
