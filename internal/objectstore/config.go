@@ -1,9 +1,6 @@
 package objectstore
 
 import (
-	"context"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"net/http"
@@ -17,11 +14,6 @@ import (
 
 // Tagging, canned ACLs, bucket policies and CORS: the configuration that
 // rides along with buckets and objects.
-
-func encodeHex(b []byte) string                    { return hex.EncodeToString(b) }
-func encodeB64(b []byte) string                    { return base64.StdEncoding.EncodeToString(b) }
-func decodeB64(s string) []byte                    { b, _ := base64.StdEncoding.DecodeString(s); return b }
-func (s *Server) ctx(req *request) context.Context { return req.r.Context() }
 
 // The canned ACLs sov supports.
 const (
@@ -115,7 +107,7 @@ func (s *Server) objectForConfig(req *request, access, action string) (*object, 
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.getObjectRow(s.ctx(req), s.db, b.Name, req.key, req.q.Get("versionId"))
+	o, err := s.getObjectRow(req.r.Context(), s.db, b.Name, req.key, req.q.Get("versionId"))
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +143,7 @@ func (s *Server) deleteObjectTagging(req *request) error {
 
 // setObjectField updates the tags or acl column of one object version.
 func (s *Server) setObjectField(req *request, o *object, column, value string) error {
-	if err := store.Affected(s.db.Exec(s.ctx(req), `UPDATE objects SET `+column+` = ? WHERE bucket = ? AND key = ? AND version_id = ?`,
+	if err := store.Affected(s.db.Exec(req.r.Context(), `UPDATE objects SET `+column+` = ? WHERE bucket = ? AND key = ? AND version_id = ?`,
 		value, o.Bucket, o.Key, o.VersionID)); err != nil {
 		return errNoSuchKey
 	}
@@ -173,7 +165,7 @@ func (s *Server) getObjectTagging(req *request) error {
 
 // setBucketField updates one configuration column of the request's bucket.
 func (s *Server) setBucketField(req *request, column, value string, status int) error {
-	if _, err := s.db.Exec(s.ctx(req), `UPDATE buckets SET `+column+` = ? WHERE name = ?`, value, req.bucket); err != nil {
+	if _, err := s.db.Exec(req.r.Context(), `UPDATE buckets SET `+column+` = ? WHERE name = ?`, value, req.bucket); err != nil {
 		return err
 	}
 	req.w.WriteHeader(status)
@@ -436,7 +428,7 @@ func (s *Server) preflight(req *request) error {
 	if origin == "" || method == "" {
 		return invalidArgument("Insufficient information. Origin request header needed.")
 	}
-	b, err := s.getBucket(s.ctx(req), req.bucket)
+	b, err := s.getBucket(req.r.Context(), req.bucket)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package objectstore
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/xml"
 	"io"
 	"net/http"
@@ -176,7 +177,7 @@ func (s *Server) uploadPartCopy(req *request) error {
 		s.data.remove(p.id)
 		return err
 	}
-	etag := encodeHex(d.md5.Sum(nil))
+	etag := hex.EncodeToString(d.md5.Sum(nil))
 	if err := s.storePart(req, u, num, length, etag, d.checksumValue(), p.id); err != nil {
 		return err
 	}

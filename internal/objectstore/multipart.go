@@ -2,6 +2,7 @@ package objectstore
 
 import (
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
@@ -284,7 +285,8 @@ func (s *Server) completeUpload(req *request) error {
 		raw, _ := hex.DecodeString(p.ETag)
 		etags.Write(raw)
 		if u.ChecksumAlg != "" {
-			sums = append(sums, decodeB64(p.Checksum)...)
+			sum, _ := base64.StdEncoding.DecodeString(p.Checksum)
+			sums = append(sums, sum...)
 		}
 		chosen = append(chosen, p)
 	}
@@ -316,7 +318,7 @@ func (s *Server) completeUpload(req *request) error {
 	if u.ChecksumAlg != "" {
 		h := checksumAlgorithms[u.ChecksumAlg]()
 		h.Write(sums)
-		o.Checksum = fmt.Sprintf("%s-%d", encodeB64(h.Sum(nil)), len(chosen))
+		o.Checksum = fmt.Sprintf("%s-%d", base64.StdEncoding.EncodeToString(h.Sum(nil)), len(chosen))
 	}
 	ctx := req.r.Context()
 	freed, err := s.storeObject(ctx, b, o, conditions{ifMatch: req.r.Header.Get("If-Match"), ifNoneMatch: req.r.Header.Get("If-None-Match")})
