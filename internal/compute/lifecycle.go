@@ -193,52 +193,33 @@ func (s *Service) restart(ctx context.Context, srv *server) error {
 	return s.driver.Start(spec)
 }
 
-type actionBody struct {
-	Start   *json0                 `json:"os-start"`
-	Stop    *json0                 `json:"os-stop"`
-	Reboot  *struct{ Type string } `json:"reboot"`
-	Console *struct {
-		Length any `json:"length"`
-	} `json:"os-getConsoleOutput"`
-}
-
-// json0 accepts the null body of actions like {"os-start": null}.
-type json0 struct{}
-
 func (s *Service) serverAction(q *request) error {
 	srv, err := s.serverFor(q)
 	if err != nil {
 		return err
 	}
-	var raw map[string]any
-	body := actionBody{}
-	if err := httpapi.DecodeJSON(q.r, &raw); err != nil {
+	var body map[string]any
+	if err := httpapi.DecodeJSON(q.r, &body); err != nil {
 		return err
 	}
-	if len(raw) != 1 {
+	if len(body) != 1 {
 		return errorf(http.StatusBadRequest, "There is either no action or more than one action in the request.")
 	}
-	for k, v := range raw {
-		switch k {
-		case "os-start":
-			body.Start = &json0{}
-		case "os-stop":
-			body.Stop = &json0{}
-		case "reboot":
-			m, _ := v.(map[string]any)
-			t, _ := m["type"].(string)
-			body.Reboot = &struct{ Type string }{t}
-		case "os-getConsoleOutput":
-			m, _ := v.(map[string]any)
-			body.Console = &struct {
-				Length any `json:"length"`
-			}{m["length"]}
-		default:
-			return errorf(http.StatusBadRequest, "Unsupported server action %q.", k)
-		}
+	var action string
+	var arg map[string]any // the action's object, nil for {"os-start": null}
+	for k, v := range body {
+		action, arg = k, asObject(v)
 	}
-	if body.Console != nil {
-		return s.consoleOutput(q, srv, body.Console.Length)
+	switch action {
+	case "os-getConsoleOutput":
+		return s.consoleOutput(q, srv, arg["length"])
+	case "os-start", "os-stop", "reboot":
+	default:
+		return errorf(http.StatusBadRequest, "Unsupported server action %q.", action)
+	}
+	kind, _ := arg["type"].(string) // of a reboot
+	if action == "reboot" && kind != "SOFT" && kind != "HARD" {
+		return errorf(http.StatusBadRequest, "Invalid input for field/attribute type. Value: %v", arg["type"])
 	}
 	if !q.tok.Credentials().HasRole("member") {
 		return errorf(http.StatusForbidden, "Policy doesn't allow server actions to be performed.")
@@ -247,33 +228,30 @@ func (s *Service) serverAction(q *request) error {
 		return errorf(http.StatusConflict, "Cannot act on instance %s while it is in task_state %s", srv.ID, srv.TaskState)
 	}
 	ctx := q.r.Context()
-	switch {
-	case body.Start != nil:
+	switch action {
+	case "os-start":
 		if srv.Status != "SHUTOFF" {
 			return errorf(http.StatusConflict, "Cannot 'start' instance %s while it is in vm_state %s", srv.ID, srv.Status)
 		}
 		s.setState(ctx, srv.ID, "SHUTOFF", "powering-on", powerShutdown, "")
 		s.run(srv, "ACTIVE", func() error { return s.restart(context.Background(), srv) })
-	case body.Stop != nil:
+	case "os-stop":
 		if srv.Status != "ACTIVE" && srv.Status != "ERROR" {
 			return errorf(http.StatusConflict, "Cannot 'stop' instance %s while it is in vm_state %s", srv.ID, srv.Status)
 		}
 		s.setState(ctx, srv.ID, srv.Status, "powering-off", srv.PowerState, "")
 		s.run(srv, "SHUTOFF", func() error { return s.driver.Stop(srv.ID, 10*time.Second) })
-	case body.Reboot != nil:
-		if body.Reboot.Type != "SOFT" && body.Reboot.Type != "HARD" {
-			return errorf(http.StatusBadRequest, "Invalid input for field/attribute type. Value: %s", body.Reboot.Type)
-		}
-		if srv.Status != "ACTIVE" && !(body.Reboot.Type == "HARD" && (srv.Status == "SHUTOFF" || srv.Status == "ERROR")) {
+	case "reboot":
+		if srv.Status != "ACTIVE" && !(kind == "HARD" && (srv.Status == "SHUTOFF" || srv.Status == "ERROR")) {
 			return errorf(http.StatusConflict, "Cannot 'reboot' instance %s while it is in vm_state %s", srv.ID, srv.Status)
 		}
 		status, task := "REBOOT", "rebooting"
-		if body.Reboot.Type == "HARD" {
+		if kind == "HARD" {
 			status, task = "HARD_REBOOT", "rebooting_hard"
 		}
 		s.setState(ctx, srv.ID, status, task, srv.PowerState, "")
 		s.run(srv, "ACTIVE", func() error {
-			if running, _ := s.driver.Running(srv.ID); running && body.Reboot.Type == "HARD" {
+			if running, _ := s.driver.Running(srv.ID); running && kind == "HARD" {
 				return s.driver.Reset(srv.ID)
 			}
 			if err := s.driver.Stop(srv.ID, 10*time.Second); err != nil {
@@ -284,6 +262,11 @@ func (s *Service) serverAction(q *request) error {
 	}
 	q.w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+func asObject(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
 }
 
 // run performs a lifecycle operation in the background and records the

@@ -1,6 +1,7 @@
 package compute_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -144,20 +145,7 @@ func TestServerLifecycle(t *testing.T) {
 		t.Errorf("the console shows %d boots after stop/start/reboots", strings.Count(out, "sov-guest: booting"))
 	}
 
-	wantStatus(t, "delete", servers.Delete(ctx, c, created.ID).ExtractErr(), 0)
-	for end := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		_, err := servers.Get(ctx, c, created.ID).Extract()
-		if err != nil {
-			wantStatus(t, "get deleted", err, http.StatusNotFound)
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatal("server not gone 30s after delete")
-		}
-	}
-	if _, err := os.Stat(filepath.Join(srv.DataDir(), "instances", created.ID)); !os.IsNotExist(err) {
-		t.Errorf("instance directory left behind: %v", err)
-	}
+	deleteAndWait(t, srv, c, created.ID)
 }
 
 func TestServerBadInput(t *testing.T) {
@@ -295,19 +283,7 @@ func TestServerBuildFailure(t *testing.T) {
 	if !strings.Contains(s.Fault.Message, "host network") {
 		t.Errorf("fault = %+v", s.Fault)
 	}
-	wantStatus(t, "delete", servers.Delete(ctx, c, created.ID).ExtractErr(), 0)
-	for end := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if _, err := servers.Get(ctx, c, created.ID).Extract(); err != nil {
-			wantStatus(t, "get deleted", err, http.StatusNotFound)
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatal("server not gone after delete")
-		}
-	}
-	if _, err := os.Stat(filepath.Join(srv.DataDir(), "instances", created.ID)); !os.IsNotExist(err) {
-		t.Errorf("instance directory left behind: %v", err)
-	}
+	deleteAndWait(t, srv, c, created.ID)
 }
 
 // TestServerOutlivesItsImage deletes the image of a running server: the
@@ -367,6 +343,12 @@ func TestServerMetadataAndRename(t *testing.T) {
 	if err != nil || renamed.Name != "renamed" {
 		t.Fatalf("rename = %+v, %v", renamed, err)
 	}
+	// Malformed actions are refused.
+	for body, want := range map[string]int{`{"os-start": null, "os-stop": null}`: 400, `{"os-levitate": null}`: 400,
+		`{"reboot": {"type": "GENTLE"}}`: 400, `{"reboot": "HARD"}`: 400, `{"os-getConsoleOutput": {"length": "x"}}`: 400} {
+		_, err := c.Post(ctx, c.ServiceURL("servers", created.ID, "action"), json.RawMessage(body), nil, &gophercloud.RequestOpts{OkCodes: []int{202}})
+		wantStatus(t, body, err, want)
+	}
 	// Another project can neither read nor change any of it.
 	beta := computeClient(t, srv.Provider(t, srv.NewTenant(t, "beta", "")), "")
 	_, err = servers.Metadata(ctx, beta, created.ID).Extract()
@@ -378,5 +360,23 @@ func TestServerMetadataAndRename(t *testing.T) {
 	got, _ := servers.Get(ctx, c, created.ID).Extract()
 	if got.Name != "renamed" || len(got.Metadata) != 1 || got.Metadata["c"] != "3" {
 		t.Errorf("server after all = %s %v", got.Name, got.Metadata)
+	}
+}
+
+// deleteAndWait deletes a server and checks that it and its files are gone.
+func deleteAndWait(t *testing.T, srv *servertest.Server, c *gophercloud.ServiceClient, id string) {
+	t.Helper()
+	wantStatus(t, "delete", servers.Delete(ctx, c, id).ExtractErr(), 0)
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := servers.Get(ctx, c, id).Extract(); err != nil {
+			wantStatus(t, "get deleted", err, http.StatusNotFound)
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("server not gone 30s after delete")
+		}
+	}
+	if _, err := os.Stat(filepath.Join(srv.DataDir(), "instances", id)); !os.IsNotExist(err) {
+		t.Errorf("instance directory left behind: %v", err)
 	}
 }
