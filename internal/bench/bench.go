@@ -28,6 +28,16 @@ type Target struct {
 	ProjectDomain string
 }
 
+// authBody is the password authentication request of the target's user,
+// scoped to its project.
+func (t Target) authBody() map[string]any {
+	return map[string]any{"auth": map[string]any{
+		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{"user": map[string]any{
+			"name": t.Username, "password": t.Password, "domain": map[string]any{"name": t.UserDomain}}}},
+		"scope": map[string]any{"project": map[string]any{"name": t.Project, "domain": map[string]any{"name": t.ProjectDomain}}},
+	}}
+}
+
 // Result is the outcome of one load run.
 type Result struct {
 	Op          string
@@ -63,12 +73,7 @@ func NewClient(t Target, conns int) *Client {
 
 // Issue gets a new project-scoped token with the password method.
 func (c *Client) Issue(ctx context.Context) (string, error) {
-	body := map[string]any{"auth": map[string]any{
-		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{"user": map[string]any{
-			"name": c.t.Username, "password": c.t.Password, "domain": map[string]any{"name": c.t.UserDomain}}}},
-		"scope": map[string]any{"project": map[string]any{"name": c.t.Project, "domain": map[string]any{"name": c.t.ProjectDomain}}},
-	}}
-	b, _ := json.Marshal(body)
+	b, _ := json.Marshal(c.t.authBody())
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.t.AuthURL, "/")+"/auth/tokens?nocatalog", bytes.NewReader(b))
 	if err != nil {
 		return "", err

@@ -25,11 +25,6 @@ type Compute struct {
 // NewCompute logs in and finds the compute and image endpoints in the catalog.
 func NewCompute(ctx context.Context, t Target) (*Compute, error) {
 	c := NewClient(t, 8)
-	body := map[string]any{"auth": map[string]any{
-		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{"user": map[string]any{
-			"name": t.Username, "password": t.Password, "domain": map[string]any{"name": t.UserDomain}}}},
-		"scope": map[string]any{"project": map[string]any{"name": t.Project, "domain": map[string]any{"name": t.ProjectDomain}}},
-	}}
 	var out struct {
 		Token struct {
 			Catalog []struct {
@@ -38,7 +33,7 @@ func NewCompute(ctx context.Context, t Target) (*Compute, error) {
 			}
 		}
 	}
-	resp, err := c.do(ctx, http.MethodPost, strings.TrimSuffix(t.AuthURL, "/")+"/auth/tokens", "", body, &out)
+	resp, err := c.do(ctx, http.MethodPost, strings.TrimSuffix(t.AuthURL, "/")+"/auth/tokens", "", t.authBody(), &out)
 	if err != nil {
 		return nil, err
 	}
