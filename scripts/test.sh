@@ -48,6 +48,7 @@ echo "== go test -race (PostgreSQL)"
 SOV_TEST_POSTGRES="$postgres_url" go test -race -count=1 ./internal/store/... ./internal/identity/... ./internal/server/... ./internal/objectstore/... ./internal/image/... ./internal/compute/...
 echo "== fuzz (short)"
 go test -run '^$' -fuzz FuzzParseToken -fuzztime 10s ./internal/identity
+go test -run '^$' -fuzz FuzzInspect -fuzztime 10s ./internal/diskimage
 for target in FuzzAuthorizationHeader FuzzChunkedReader FuzzRequestXML; do
 	go test -run '^$' -fuzz "^$target\$" -fuzztime 10s ./internal/objectstore
 done

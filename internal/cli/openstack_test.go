@@ -246,6 +246,24 @@ func TestOpenStackCLIImages(t *testing.T) {
 		t.Errorf("image save wrote %d bytes, want %d", len(got), len(data))
 	}
 	run(false, "image", "show", "no-such-image")
+
+	// A qcow2 naming a host file as its backing file is refused (Glance's 400).
+	secretFile := filepath.Join(dir, "admin-password")
+	os.WriteFile(secretFile, []byte("secret"), 0o600)
+	evil := filepath.Join(dir, "evil.qcow2")
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-b", secretFile, "-F", "raw", evil, "1M").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v: %s", err, out)
+	}
+	if out := run(false, "image", "create", "--disk-format", "qcow2", "--container-format", "bare", "--file", evil, "evil"); !strings.Contains(out, "400") {
+		t.Errorf("refused upload says:\n%s", out)
+	}
+	// (openstacksdk deletes an image whose upload failed; none may be active.)
+	jsonOut(t, run(true, "image", "list", "--long", "-f", "json"), &list)
+	for _, i := range list {
+		if i["Name"] == "evil" && i["Status"] != "queued" {
+			t.Errorf("refused image = %v", i)
+		}
+	}
 	run(true, "image", "delete", "tiny")
 	jsonOut(t, run(true, "image", "list", "-f", "json"), &list)
 	if len(list) != 0 {

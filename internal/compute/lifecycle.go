@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sovcloud/sov/internal/diskimage"
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/hypervisor/qemu"
 	"github.com/sovcloud/sov/internal/image"
@@ -72,15 +73,19 @@ func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	spec := &qemu.Spec{ID: srv.ID, VCPUs: srv.Flavor.VCPUs, RAMMiB: srv.Flavor.RAM, Disk: filepath.Join(dir, "disk.qcow2")}
 	base, err := s.cacheBase(img)
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"create", "-q", "-f", "qcow2", "-F", diskFormat(img.DiskFormat), "-b", base, spec.Disk}
-	if size := int64(srv.Flavor.Disk) << 30; size > img.VirtualSize {
-		args = append(args, strconv.FormatInt(size, 10))
+	info, err := checkBase(base, img.DiskFormat)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", img.ID, err)
 	}
+	spec := &qemu.Spec{ID: srv.ID, VCPUs: srv.Flavor.VCPUs, RAMMiB: srv.Flavor.RAM,
+		Disk: &qemu.Disk{Path: filepath.Join(dir, "disk.qcow2"), Format: "qcow2", Backing: &qemu.Disk{Path: base, Format: info.Format, ReadOnly: true}}}
+	size := max(int64(srv.Flavor.Disk)<<30, info.VirtualSize)
+	// -u: the base was inspected above; qemu-img need not open it.
+	args := []string{"create", "-q", "-f", "qcow2", "-u", "-F", info.Format, "-b", base, spec.Disk.Path, strconv.FormatInt(size, 10)}
 	if out, err := exec.Command("qemu-img", args...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("qemu-img create: %v: %s", err, out)
 	}
@@ -128,11 +133,27 @@ func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage
 	return spec, nil
 }
 
-func diskFormat(f string) string {
-	if f == "qcow2" {
-		return "qcow2"
+// checkBase inspects a server's base image before it boots, as uploads
+// are inspected (images stored before that check are refused here), and
+// returns the format QEMU opens it with.
+func checkBase(path, declared string) (diskimage.Info, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return diskimage.Info{}, err
 	}
-	return "raw"
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return diskimage.Info{}, err
+	}
+	info, err := diskimage.Check(declared, f, fi.Size())
+	if err != nil {
+		return info, err
+	}
+	if info.Format != "qcow2" && info.Format != "raw" {
+		return info, fmt.Errorf("disk format %s cannot be booted; convert the image to qcow2 or raw", info.Format)
+	}
+	return info, nil
 }
 
 // cacheBase links an image's data into the instances' base directory, so

@@ -2,9 +2,11 @@ package compute_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imagedata"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 	"github.com/sovcloud/sov/internal/server"
 	"github.com/sovcloud/sov/internal/servertest"
@@ -281,6 +284,53 @@ func TestServerBuildFailure(t *testing.T) {
 	wantStatus(t, "create", err, 0)
 	s := waitStatus(t, c, created.ID, "ERROR")
 	if !strings.Contains(s.Fault.Message, "host network") {
+		t.Errorf("fault = %+v", s.Fault)
+	}
+	deleteAndWait(t, srv, c, created.ID)
+}
+
+// TestServerRefusesPlantedImage boots an image whose stored data was
+// replaced, past the upload check, by a qcow2 naming a host file as its
+// backing file (as images stored before that check could be): the boot
+// check refuses it, the server goes to ERROR and its fault names no host path.
+func TestServerRefusesPlantedImage(t *testing.T) {
+	srv := servertest.Start(t, nil)
+	alpha := srv.NewTenant(t, "alpha", "")
+	p := srv.Provider(t, alpha)
+	c := computeClient(t, p, "")
+	guest := servertest.UploadTestGuest(t, p)
+	ic, err := openstack.NewImageV2(p, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := images.Get(ctx, ic, guest).Extract()
+	wantStatus(t, "get guest", err, 0)
+	dir := t.TempDir()
+	clean, evil := filepath.Join(dir, "clean.qcow2"), filepath.Join(dir, "evil.qcow2")
+	secret := filepath.Join(srv.DataDir(), "admin-password")
+	for _, args := range [][]string{{clean, "1M"}, {"-u", "-b", secret, "-F", "raw", evil, "1M"}} {
+		if out, err := exec.Command("qemu-img", append([]string{"create", "-q", "-f", "qcow2"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("qemu-img: %v: %s", err, out)
+		}
+	}
+	img, err := images.Create(ctx, ic, images.CreateOpts{Name: "planted", DiskFormat: "qcow2", ContainerFormat: "bare",
+		Properties: map[string]string{"kernel_id": fmt.Sprint(g.Properties["kernel_id"]), "ramdisk_id": fmt.Sprint(g.Properties["ramdisk_id"])}}).Extract()
+	wantStatus(t, "create image", err, 0)
+	f, _ := os.Open(clean)
+	wantStatus(t, "upload", imagedata.Upload(ctx, ic, img.ID, f).ExtractErr(), 0)
+	f.Close()
+	stored, _ := filepath.Glob(filepath.Join(srv.DataDir(), "images", img.ID+"-*"))
+	if len(stored) != 1 {
+		t.Fatalf("stored files of the image: %v", stored)
+	}
+	planted, _ := os.ReadFile(evil)
+	if err := os.WriteFile(stored[0], planted, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	created, err := servers.Create(ctx, c, servers.CreateOpts{Name: "planted", ImageRef: img.ID, FlavorRef: flavorID(t, c, "SCS-1L-1")}, nil).Extract()
+	wantStatus(t, "create", err, 0)
+	s := waitStatus(t, c, created.ID, "ERROR")
+	if !strings.Contains(s.Fault.Message, "backing file") || strings.Contains(s.Fault.Message, srv.DataDir()) {
 		t.Errorf("fault = %+v", s.Fault)
 	}
 	deleteAndWait(t, srv, c, created.ID)

@@ -1,10 +1,8 @@
 package image
 
 import (
-	"bytes"
 	"crypto/md5"
 	"crypto/sha512"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -13,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sovcloud/sov/internal/diskimage"
 	"github.com/sovcloud/sov/internal/identity"
 	"github.com/sovcloud/sov/internal/store"
 )
@@ -26,16 +25,6 @@ func (s *Service) removeData(img *image) {
 	if img.File != "" {
 		os.Remove(s.dataPath(img.File))
 	}
-}
-
-// sniffer keeps the first bytes of the data, to check the disk format.
-type sniffer struct{ head []byte }
-
-func (s *sniffer) Write(p []byte) (int, error) {
-	if n := 512 - len(s.head); n > 0 {
-		s.head = append(s.head, p[:min(n, len(p))]...)
-	}
-	return len(p), nil
 }
 
 // uploadData serves PUT /v2/images/{id}/file: the data goes to a temporary
@@ -58,8 +47,7 @@ func (s *Service) uploadData(w http.ResponseWriter, r *http.Request, tok *identi
 	defer os.Remove(f.Name())
 	defer f.Close()
 	md5sum, sha := md5.New(), sha512.New()
-	head := &sniffer{}
-	n, err := io.Copy(io.MultiWriter(f, md5sum, sha, head), io.LimitReader(r.Body, maxImageSize+1))
+	n, err := io.Copy(io.MultiWriter(f, md5sum, sha), io.LimitReader(r.Body, maxImageSize+1))
 	if err != nil {
 		return errorf(http.StatusBadRequest, "Error reading the image data: %v", err)
 	}
@@ -69,10 +57,14 @@ func (s *Service) uploadData(w http.ResponseWriter, r *http.Request, tok *identi
 	if r.ContentLength >= 0 && n != r.ContentLength {
 		return errorf(http.StatusBadRequest, "Image data is shorter than its Content-Length.")
 	}
-	virtual, err := virtualSize(*img.DiskFormat, head.head, n)
+	info, err := diskimage.Check(*img.DiskFormat, f, n)
+	if diskimage.IsRefused(err) {
+		return errorf(http.StatusBadRequest, "Image data refused: %v", err)
+	}
 	if err != nil {
 		return err
 	}
+	virtual := info.VirtualSize
 	if err := f.Sync(); err != nil {
 		return err
 	}
@@ -106,19 +98,6 @@ func (s *Service) uploadData(w http.ResponseWriter, r *http.Request, tok *identi
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// virtualSize checks the data against the disk format and returns the size
-// of the disk it holds.
-func virtualSize(format string, head []byte, size int64) (int64, error) {
-	switch format {
-	case "qcow2":
-		if len(head) < 32 || !bytes.Equal(head[:4], []byte("QFI\xfb")) {
-			return 0, errorf(http.StatusBadRequest, "Image data does not match the disk format qcow2.")
-		}
-		return int64(binary.BigEndian.Uint64(head[24:32])), nil
-	}
-	return size, nil
 }
 
 func syncDir(dir string) error {

@@ -41,7 +41,9 @@ func qcow2(virtual uint64) []byte {
 	h := make([]byte, 1024)
 	copy(h, "QFI\xfb")
 	binary.BigEndian.PutUint32(h[4:], 3)
+	binary.BigEndian.PutUint32(h[20:], 16) // 64 KiB clusters
 	binary.BigEndian.PutUint64(h[24:], virtual)
+	binary.BigEndian.PutUint32(h[100:], 104) // header length; no extensions follow
 	return h
 }
 

@@ -2,6 +2,13 @@
 // driven over QMP, with its disk, config drive, serial console log and
 // sockets in a directory of its own. QEMU processes outlive sov, so after
 // a restart the running ones are found again.
+//
+// QEMU is confined: it opens its disks (with explicit formats and backing
+// images, see Disk), console, QMP socket and tap as root, then, before the
+// guest runs, drops to a uid and gid of its own instance (-runas), chroots
+// into an empty directory (-chroot) and runs under a seccomp filter
+// (-sandbox). A QEMU taken over by its guest holds only the files it was
+// given and can open, signal or trace nothing else.
 package qemu
 
 import (
@@ -13,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -22,18 +30,31 @@ type Spec struct {
 	ID     string // the server's uuid
 	VCPUs  int
 	RAMMiB int
-	// Disk is the root disk (a qcow2 overlay); ConfigDrive an ISO or "".
-	Disk, ConfigDrive string
+	// Disk is the root disk (a qcow2 overlay on its base image).
+	Disk *Disk
+	// ConfigDrive is an ISO image or "".
+	ConfigDrive string
 	// Kernel, Initrd and Append boot a kernel directly instead of the disk.
 	Kernel, Initrd, Append string
 	// Tap and MAC give the VM a NIC on an existing tap device ("" for none).
 	Tap, MAC string
+	// UID is the uid and gid the instance's QEMU runs as, chosen by the
+	// driver at first start (0 when sov does not run as root).
+	UID int
 }
+
+// Instance uids and gids are taken from [uidBase, uidBase+uidCount): one
+// each, so no two QEMUs can signal or trace each other or share a file.
+const (
+	uidBase  = 1_500_000_000
+	uidCount = 1_000_000
+)
 
 // Driver starts and controls QEMU processes.
 type Driver struct {
 	dir   string
 	accel string
+	mu    sync.Mutex // uid allocation
 }
 
 // New returns a driver keeping instance directories under dir. accel is
@@ -70,8 +91,11 @@ func (d *Driver) Dir(id string) string { return filepath.Join(d.dir, id) }
 
 func (d *Driver) path(id, name string) string { return filepath.Join(d.dir, id, name) }
 
+// emptyRoot is the directory confined QEMUs are chrooted into.
+func (d *Driver) emptyRoot() string { return filepath.Join(d.dir, "_empty") }
+
 // args builds the QEMU command line of a spec.
-func (d *Driver) args(s *Spec) []string {
+func (d *Driver) args(s *Spec) ([]string, error) {
 	accel := d.accel
 	if accel == "tcg" {
 		accel = "tcg,tb-size=128"
@@ -82,11 +106,22 @@ func (d *Driver) args(s *Spec) []string {
 		"-chardev", "file,id=console,append=on,path=" + d.path(s.ID, "console.log"), "-serial", "chardev:console",
 		"-qmp", "unix:" + d.path(s.ID, "qmp.sock") + ",server=on,wait=off",
 		"-pidfile", d.path(s.ID, "qemu.pid"),
-		"-drive", "file=" + s.Disk + ",if=virtio,format=qcow2,cache=none,discard=unmap",
-		"-device", "virtio-rng-pci"}
-	if s.ConfigDrive != "" {
-		a = append(a, "-drive", "file="+s.ConfigDrive+",if=virtio,format=raw,readonly=on")
+		"-device", "virtio-rng-pci",
+		// -runas drops privileges after the filter is installed, so set*id
+		// calls stay allowed; with all uids changed no capability is left.
+		"-sandbox", "on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny"}
+	if s.UID != 0 {
+		a = append(a, "-runas", fmt.Sprintf("%d:%d", s.UID, s.UID), "-chroot", d.emptyRoot())
 	}
+	disks := []*Disk{s.Disk}
+	if s.ConfigDrive != "" {
+		disks = append(disks, &Disk{Path: s.ConfigDrive, Format: "raw", ReadOnly: true})
+	}
+	da, err := diskArgs(disks)
+	if err != nil {
+		return nil, err
+	}
+	a = append(a, da...)
 	if s.Kernel != "" {
 		a = append(a, "-kernel", s.Kernel)
 		if s.Initrd != "" {
@@ -98,7 +133,34 @@ func (d *Driver) args(s *Spec) []string {
 		a = append(a, "-netdev", "tap,id=net0,ifname="+s.Tap+",script=no,downscript=no",
 			"-device", "virtio-net-pci,netdev=net0,mac="+s.MAC)
 	}
-	return a
+	return a, nil
+}
+
+// allocateUID gives a spec the lowest instance uid no other instance holds.
+func (d *Driver) allocateUID(s *Spec) error {
+	if s.UID != 0 || os.Geteuid() != 0 {
+		return nil
+	}
+	entries, err := os.ReadDir(d.dir)
+	if err != nil {
+		return err
+	}
+	used := map[int]bool{}
+	for _, e := range entries {
+		if e.Name() == s.ID {
+			continue
+		}
+		if other, err := d.SavedSpec(e.Name()); err == nil {
+			used[other.UID] = true
+		}
+	}
+	for uid := uidBase; uid < uidBase+uidCount; uid++ {
+		if !used[uid] {
+			s.UID = uid
+			return nil
+		}
+	}
+	return errors.New("qemu: no free instance uid")
 }
 
 // Start launches the VM of spec; the process runs on after sov exits.
@@ -109,8 +171,21 @@ func (d *Driver) Start(s *Spec) error {
 	if err := os.MkdirAll(d.Dir(s.ID), 0o700); err != nil {
 		return err
 	}
-	spec, _ := json.Marshal(s)
-	if err := os.WriteFile(d.path(s.ID, "spec.json"), spec, 0o600); err != nil {
+	if err := os.MkdirAll(d.emptyRoot(), 0o555); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	err := d.allocateUID(s)
+	if err == nil {
+		spec, _ := json.Marshal(s)
+		err = os.WriteFile(d.path(s.ID, "spec.json"), spec, 0o600)
+	}
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	args, err := d.args(s)
+	if err != nil {
 		return err
 	}
 	os.Remove(d.path(s.ID, "qmp.sock"))
@@ -119,7 +194,7 @@ func (d *Driver) Start(s *Spec) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command("qemu-system-x86_64", d.args(s)...)
+	cmd := exec.Command("qemu-system-x86_64", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
