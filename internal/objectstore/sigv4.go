@@ -178,6 +178,9 @@ func (s *Server) verify(r *http.Request, p *sigParams, query url.Values, payload
 	if err != nil {
 		return nil, errInvalidAccessKeyID
 	}
+	if err := checkSignedHeaders(r, p.signedHeaders); err != nil {
+		return nil, err
+	}
 	canon := canonicalRequest(r, query, p.signedHeaders, payload)
 	sum := sha256.Sum256([]byte(canon))
 	toSign := sigV4Algorithm + "\n" + p.amzDate + "\n" + p.scope() + "\n" + hex.EncodeToString(sum[:])
@@ -188,6 +191,32 @@ func (s *Server) verify(r *http.Request, p *sigParams, query url.Values, payload
 	}
 	owner := cred.Owner
 	return &signed{owner: &owner, payload: payload, key: key, scope: p.scope(), date: p.amzDate, seedSign: p.signature}, nil
+}
+
+// checkSignedHeaders is the one place that decides whether a request's
+// header set is covered by its signature, for header-signed and presigned
+// requests alike: host and every x-amz-* header present must be signed,
+// as AWS requires. Otherwise a presigned URL could carry, say, an unsigned
+// x-amz-copy-source or x-amz-acl the signer never meant.
+func checkSignedHeaders(r *http.Request, signedHeaders string) error {
+	signed := map[string]bool{}
+	for _, h := range strings.Split(signedHeaders, ";") {
+		signed[h] = true
+	}
+	var missing []string
+	if !signed["host"] {
+		missing = append(missing, "host")
+	}
+	for name := range r.Header {
+		if h := strings.ToLower(name); strings.HasPrefix(h, "x-amz-") && !signed[h] {
+			missing = append(missing, h)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return s3err(http.StatusForbidden, "AccessDenied", "There were headers present in the request which were not signed: %s", strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 func hmacSHA256(key []byte, data string) []byte {
