@@ -71,6 +71,16 @@ func (s *Service) roleRefs(ctx context.Context, ids []string) ([]RoleRef, error)
 	return out, nil
 }
 
+// unrestrictedOnly refuses a token issued for a restricted application
+// credential: as in Keystone, such a token cannot manage credentials or
+// application credentials, so it cannot mint a credential wider than itself.
+func unrestrictedOnly(tok *Token) error {
+	if tok.AppCredID != "" && !tok.AppCredUnrestricted {
+		return forbidden("Using method 'application_credential' is not allowed for managing additional application credentials or credentials.")
+	}
+	return nil
+}
+
 // ownAppCreds checks that the caller may manage the application credentials of the user in the path.
 func (s *Service) ownAppCreds(r *http.Request, tok *Token) (string, error) {
 	uid := r.PathValue("user_id")
@@ -94,8 +104,8 @@ func (s *Service) createAppCred(w http.ResponseWriter, r *http.Request, tok *Tok
 	if tok.ProjectID == "" {
 		return forbidden("An application credential needs a project-scoped token.")
 	}
-	if tok.AppCredID != "" {
-		return forbidden("An application credential cannot create another application credential.")
+	if err := unrestrictedOnly(tok); err != nil {
+		return err
 	}
 	var body struct {
 		AppCred struct {
@@ -234,6 +244,9 @@ func (s *Service) showAppCred(w http.ResponseWriter, r *http.Request, tok *Token
 }
 
 func (s *Service) deleteAppCred(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	if err := unrestrictedOnly(tok); err != nil {
+		return err
+	}
 	a, err := s.appCredFor(r, tok)
 	if err != nil {
 		return err
@@ -242,6 +255,7 @@ func (s *Service) deleteAppCred(w http.ResponseWriter, r *http.Request, tok *Tok
 	if err != nil {
 		return err
 	}
+	s.forgetAllEC2() // EC2 credentials made with it die with it
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -293,7 +307,7 @@ func (s *Service) authAppCred(ctx context.Context, tok *Token, ref *appCredAuth,
 	if len(tok.Roles) == 0 {
 		return unauthorized("The user no longer holds any role of the application credential.")
 	}
-	tok.AppCredID = a.ID
+	tok.AppCredID, tok.AppCredUnrestricted = a.ID, a.Unrestricted
 	if a.ExpiresAt != 0 && a.ExpiresAt*1_000_000 < tok.ExpiresAt {
 		tok.ExpiresAt = a.ExpiresAt * 1_000_000
 	}

@@ -299,7 +299,7 @@ func (s *Service) tokenBody(tok *Token, withCatalog bool) map[string]any {
 		body["roles"] = roles
 	}
 	if tok.AppCredID != "" {
-		body["application_credential"] = map[string]any{"id": tok.AppCredID, "restricted": true}
+		body["application_credential"] = map[string]any{"id": tok.AppCredID, "restricted": !tok.AppCredUnrestricted}
 	}
 	if withCatalog && (tok.ProjectID != "" || tok.DomainID != "") {
 		body["catalog"] = s.catalog.get()

@@ -16,6 +16,11 @@ import (
 // credential is a row of /v3/credentials; EC2 credentials are the ones of type "ec2".
 type credential struct {
 	ID, UserID, ProjectID, Type, Blob string
+	// RoleCap holds the ids of the roles an EC2 credential may use at most
+	// (nil: all the user's roles on its project); AppCredID the application
+	// credential it was made with, if any.
+	RoleCap   []string
+	AppCredID string
 }
 
 // ec2Blob is the blob of an EC2 credential.
@@ -43,7 +48,7 @@ func nullable(s string) any {
 }
 
 func (s *Service) scanCredentials(ctx context.Context, q string, args ...any) ([]*credential, error) {
-	rows, err := s.db.Query(ctx, `SELECT id, user_id, project_id, type, sealed_blob FROM credentials `+q, args...)
+	rows, err := s.db.Query(ctx, `SELECT id, user_id, project_id, type, sealed_blob, role_cap, app_cred_id FROM credentials `+q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -51,9 +56,14 @@ func (s *Service) scanCredentials(ctx context.Context, q string, args ...any) ([
 	var out []*credential
 	for rows.Next() {
 		c := &credential{}
-		var sealed string
-		if err := rows.Scan(&c.ID, &c.UserID, &c.ProjectID, &c.Type, &sealed); err != nil {
+		var sealed, roleCap string
+		if err := rows.Scan(&c.ID, &c.UserID, &c.ProjectID, &c.Type, &sealed, &roleCap, &c.AppCredID); err != nil {
 			return nil, err
+		}
+		if roleCap != "" {
+			if err := json.Unmarshal([]byte(roleCap), &c.RoleCap); err != nil {
+				return nil, err
+			}
 		}
 		if c.Blob, err = s.sealer.open(sealed); err != nil {
 			return nil, err
@@ -87,8 +97,13 @@ func (s *Service) insertCredential(ctx context.Context, c *credential) error {
 		}
 		c.ID, access = ec2ID(b.Access), b.Access
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO credentials (id, user_id, project_id, type, access_key, sealed_blob) VALUES (?, ?, ?, ?, ?, ?)`,
-		c.ID, c.UserID, c.ProjectID, c.Type, access, s.sealer.seal(c.Blob))
+	roleCap := ""
+	if c.RoleCap != nil {
+		b, _ := json.Marshal(c.RoleCap)
+		roleCap = string(b)
+	}
+	_, err := s.db.Exec(ctx, `INSERT INTO credentials (id, user_id, project_id, type, access_key, sealed_blob, role_cap, app_cred_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.UserID, c.ProjectID, c.Type, access, s.sealer.seal(c.Blob), roleCap, c.AppCredID)
 	if err != nil {
 		return duplicate(err, "credential", c.ID)
 	}
@@ -118,6 +133,26 @@ func (s *Service) checkCredentialOwner(ctx context.Context, tok *Token, userID, 
 	return nil
 }
 
+// scopeEC2 binds a new EC2 credential to what the token that makes it may
+// do: a user's own EC2 credential is for the project the token is scoped
+// to, with at most the token's roles, and dies with the application
+// credential the token came from. An admin making one for another user
+// gives it that user's roles on the project.
+func scopeEC2(tok *Token, c *credential) error {
+	if c.UserID != tok.UserID && tok.Credentials().HasRole(policy.Admin) {
+		return nil
+	}
+	if tok.ProjectID == "" || c.ProjectID != tok.ProjectID {
+		return forbidden("An EC2 credential can be made only for the project the token is scoped to.")
+	}
+	c.RoleCap = []string{}
+	for _, r := range tok.Roles {
+		c.RoleCap = append(c.RoleCap, r.ID)
+	}
+	c.AppCredID = tok.AppCredID
+	return nil
+}
+
 type credentialBody struct {
 	Credential struct {
 		Blob      *string `json:"blob"`
@@ -141,11 +176,19 @@ func (s *Service) createCredential(w http.ResponseWriter, r *http.Request, tok *
 		c.ProjectID = *b.ProjectID
 	}
 	ctx := r.Context()
+	if err := unrestrictedOnly(tok); err != nil {
+		return err
+	}
 	if err := s.checkCredentialOwner(ctx, tok, c.UserID, c.ProjectID); err != nil {
 		return err
 	}
 	if _, err := s.getUser(ctx, c.UserID); err != nil {
 		return badRequest("Could not find user: %s.", c.UserID)
+	}
+	if c.Type == "ec2" {
+		if err := scopeEC2(tok, c); err != nil {
+			return err
+		}
 	}
 	if err := s.insertCredential(ctx, c); err != nil {
 		return err
@@ -208,6 +251,9 @@ func (s *Service) showCredential(w http.ResponseWriter, r *http.Request, tok *To
 }
 
 func (s *Service) updateCredential(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	if err := unrestrictedOnly(tok); err != nil {
+		return err
+	}
 	c, err := s.credentialFor(r, tok)
 	if err != nil {
 		return err
@@ -241,6 +287,9 @@ func (s *Service) updateCredential(w http.ResponseWriter, r *http.Request, tok *
 }
 
 func (s *Service) deleteCredential(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	if err := unrestrictedOnly(tok); err != nil {
+		return err
+	}
 	c, err := s.credentialFor(r, tok)
 	if err != nil {
 		return err
@@ -278,6 +327,9 @@ func (s *Service) createEC2(w http.ResponseWriter, r *http.Request, tok *Token) 
 		return badRequest("Invalid input for field 'tenant_id': 'tenant_id' is a required property.")
 	}
 	ctx := r.Context()
+	if err := unrestrictedOnly(tok); err != nil {
+		return err
+	}
 	if err := s.checkCredentialOwner(ctx, tok, uid, *body.TenantID); err != nil {
 		return err
 	}
@@ -288,6 +340,9 @@ func (s *Service) createEC2(w http.ResponseWriter, r *http.Request, tok *Token) 
 	rand.Read(key)
 	blob, _ := json.Marshal(ec2Blob{Access: hex.EncodeToString(key[:16]), Secret: hex.EncodeToString(key[16:])})
 	c := &credential{UserID: uid, ProjectID: *body.TenantID, Type: "ec2", Blob: string(blob)}
+	if err := scopeEC2(tok, c); err != nil {
+		return err
+	}
 	if err := s.insertCredential(ctx, c); err != nil {
 		return err
 	}
@@ -338,6 +393,9 @@ func (s *Service) showEC2(w http.ResponseWriter, r *http.Request, tok *Token) er
 }
 
 func (s *Service) deleteEC2(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	if err := unrestrictedOnly(tok); err != nil {
+		return err
+	}
 	c, err := s.ec2For(r, tok)
 	if err != nil {
 		return err

@@ -67,6 +67,12 @@ func (s *Service) forgetEC2(access string) {
 	s.ec2.mu.Unlock()
 }
 
+func (s *Service) forgetAllEC2() {
+	s.ec2.mu.Lock()
+	s.ec2.entries = nil
+	s.ec2.mu.Unlock()
+}
+
 func (s *Service) lookupEC2(ctx context.Context, access string) (*EC2Credential, error) {
 	cs, err := s.scanCredentials(ctx, `WHERE id = ? AND type = 'ec2'`, ec2ID(access))
 	if err != nil {
@@ -87,13 +93,21 @@ func (s *Service) lookupEC2(ctx context.Context, access string) (*EC2Credential,
 	if err != nil || !p.Enabled {
 		return nil, ErrUnknownAccessKey
 	}
+	if id := cs[0].AppCredID; id != "" {
+		a, err := scanAppCred(s.db.QueryRow(ctx, `SELECT `+appCredColumns+` FROM app_credentials WHERE id = ?`, id))
+		if err != nil || (a.ExpiresAt != 0 && time.Now().Unix() >= a.ExpiresAt) {
+			return nil, ErrUnknownAccessKey
+		}
+	}
 	roles, err := s.userRoles(ctx, u.ID, "project", p.ID, p.DomainID)
 	if err != nil {
 		return nil, err
 	}
 	cred := &EC2Credential{Secret: blob.Secret, UserID: u.ID, ProjectID: p.ID}
 	for _, r := range roles {
-		cred.Roles = append(cred.Roles, r.Name)
+		if cs[0].RoleCap == nil || slices.Contains(cs[0].RoleCap, r.ID) {
+			cred.Roles = append(cred.Roles, r.Name)
+		}
 	}
 	if !slices.Contains(cred.Roles, policy.Reader) {
 		return nil, ErrUnknownAccessKey

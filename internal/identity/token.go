@@ -28,6 +28,9 @@ type Token struct {
 	Roles      []RoleRef `json:"r,omitempty"`
 	// AppCredID is set when the token was issued for an application credential.
 	AppCredID string `json:"ac,omitempty"`
+	// AppCredUnrestricted is set when that application credential may
+	// manage credentials and other application credentials.
+	AppCredUnrestricted bool `json:"acu,omitempty"`
 	// AuditIDs holds the token's own audit id and, for a token obtained with
 	// another token, the first audit id of that chain.
 	AuditIDs  []string `json:"a"`
