@@ -2,6 +2,7 @@ package compute_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -171,4 +172,14 @@ func TestKeypairs(t *testing.T) {
 	wantStatus(t, "delete", keypairs.Delete(ctx, a, "generated", nil).ExtractErr(), 0)
 	_, err = keypairs.Get(ctx, a, "generated", nil).Extract()
 	wantStatus(t, "get deleted", err, http.StatusNotFound)
+
+	// The key pair quota shown in the limits (100 per user) holds.
+	for i := 1; i < 100; i++ {
+		_, err = keypairs.Create(ctx, a, keypairs.CreateOpts{Name: fmt.Sprintf("k%03d", i), PublicKey: imported.PublicKey}).Extract()
+		wantStatus(t, "fill the quota", err, 0)
+	}
+	_, err = keypairs.Create(ctx, a, keypairs.CreateOpts{Name: "one-too-many", PublicKey: imported.PublicKey}).Extract()
+	wantStatus(t, "over the quota", err, http.StatusForbidden)
+	_, err = keypairs.Create(ctx, b, keypairs.CreateOpts{Name: "other-user", PublicKey: imported.PublicKey}).Extract()
+	wantStatus(t, "another user's quota", err, 0)
 }

@@ -89,8 +89,19 @@ func (s *Service) createKeypair(q *request) error {
 		return errorf(http.StatusBadRequest, "Keypair data is invalid: failed to generate fingerprint")
 	}
 	k.Fingerprint = ssh.FingerprintLegacyMD5(pub)
-	_, err = s.db.Exec(q.r.Context(), `INSERT INTO keypairs (user_id, name, type, public_key, fingerprint, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		k.UserID, k.Name, k.Type, k.PublicKey, k.Fingerprint, k.Created)
+	ctx := q.r.Context()
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM keypairs WHERE user_id = ?`, k.UserID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= quotaKeypairs {
+			return errorf(http.StatusForbidden, "Quota exceeded, too many key pairs.")
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO keypairs (user_id, name, type, public_key, fingerprint, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			k.UserID, k.Name, k.Type, k.PublicKey, k.Fingerprint, k.Created)
+		return err
+	})
 	if errors.Is(err, store.ErrConflict) {
 		return errorf(http.StatusConflict, "Key pair '%s' already exists.", k.Name)
 	}

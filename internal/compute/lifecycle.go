@@ -232,9 +232,7 @@ func (s *Service) serverAction(q *request) error {
 		action, arg = k, asObject(v)
 	}
 	switch action {
-	case "os-getConsoleOutput":
-		return s.consoleOutput(q, srv, arg["length"])
-	case "os-start", "os-stop", "reboot":
+	case "os-getConsoleOutput", "os-start", "os-stop", "reboot":
 	default:
 		return errorf(http.StatusBadRequest, "Unsupported server action %q.", action)
 	}
@@ -242,8 +240,12 @@ func (s *Service) serverAction(q *request) error {
 	if action == "reboot" && kind != "SOFT" && kind != "HARD" {
 		return errorf(http.StatusBadRequest, "Invalid input for field/attribute type. Value: %v", arg["type"])
 	}
+	// Every action, the console output included, needs member (as in Nova).
 	if !q.tok.Credentials().HasRole("member") {
 		return errorf(http.StatusForbidden, "Policy doesn't allow server actions to be performed.")
+	}
+	if action == "os-getConsoleOutput" {
+		return s.consoleOutput(q, srv, arg["length"])
 	}
 	if srv.TaskState != "" {
 		return errorf(http.StatusConflict, "Cannot act on instance %s while it is in task_state %s", srv.ID, srv.TaskState)

@@ -134,6 +134,15 @@ func TestServerLifecycle(t *testing.T) {
 		t.Errorf("beta lists %d servers", len(list))
 	}
 
+	// A reader of the project sees the server but may not read its console
+	// or act on it (Nova's os-console-output needs member).
+	reader := computeClient(t, srv.Provider(t, srv.NewTenantUser(t, "alpha", "reader")), "2.47")
+	_, err = servers.Get(ctx, reader, created.ID).Extract()
+	wantStatus(t, "reader gets", err, 0)
+	_, err = servers.ShowConsoleOutput(ctx, reader, created.ID, servers.ShowConsoleOutputOpts{}).Extract()
+	wantStatus(t, "reader reads the console", err, http.StatusForbidden)
+	wantStatus(t, "reader stops", servers.Stop(ctx, reader, created.ID).ExtractErr(), http.StatusForbidden)
+
 	// Stop, start, soft and hard reboot.
 	wantStatus(t, "stop", servers.Stop(ctx, c, created.ID).ExtractErr(), 0)
 	waitStatus(t, c, created.ID, "SHUTOFF")

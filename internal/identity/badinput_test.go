@@ -67,6 +67,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown-path", "GET", "/nothing-here", ``, 404},
 		{"auth-two-methods", "POST", "/auth/tokens", `{"auth": {"identity": {"methods": ["password", "token"]}}}`, 400},
 		{"auth-bad-type", "POST", "/auth/tokens", `{"auth": {"identity": {"methods": "password"}}}`, 400},
+		{"long-password", "POST", "/users", `{"user": {"name": "long", "password": "` + strings.Repeat("p", 73) + `"}}`, 400},
+		{"long-password-update", "PATCH", "/users/ADMIN", `{"user": {"password": "` + strings.Repeat("p", 100) + `"}}`, 400},
 		{"bad-interface", "POST", "/endpoints", `{"endpoint": {"interface": "secret", "url": "http://x", "service_id": "y"}}`, 400},
 	}
 	p := c.project("target", "default")

@@ -9,8 +9,16 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// hashPassword returns the bcrypt hash of a password.
+// maxPasswordBytes is the longest password (or application credential
+// secret) bcrypt takes whole.
+const maxPasswordBytes = 72
+
+// hashPassword returns the bcrypt hash of a password; a longer one than
+// bcrypt reads is a 400, never silently truncated.
 func hashPassword(password string, cost int) (string, error) {
+	if len(password) > maxPasswordBytes {
+		return "", badRequest("Invalid input for field 'password': at most %d bytes.", maxPasswordBytes)
+	}
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}

@@ -113,9 +113,6 @@ func (s *Service) applyUser(r *http.Request, u *user, body *userBody, create boo
 		u.Name = *b.Name
 	}
 	if b.Password != nil {
-		if len(*b.Password) > 4096 {
-			return badRequest("Invalid input for field 'password': at most 4096 characters.")
-		}
 		h, err := hashPassword(*b.Password, s.cfg.BcryptCost)
 		if err != nil {
 			return err

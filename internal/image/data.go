@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/sovcloud/sov/internal/diskimage"
@@ -40,7 +41,7 @@ func (s *Service) uploadData(w http.ResponseWriter, r *http.Request, tok *identi
 	if img.DiskFormat == nil || img.ContainerFormat == nil {
 		return errorf(http.StatusBadRequest, "Properties disk_format, container_format must be set prior to saving data.")
 	}
-	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), img.ID+"-*")
+	f, err := createUploadFile(filepath.Join(s.dir, "tmp"), img.ID)
 	if err != nil {
 		return err
 	}
@@ -98,6 +99,41 @@ func (s *Service) uploadData(w http.ResponseWriter, r *http.Request, tok *identi
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// createUploadFile creates the temporary file of an upload, locked for as
+// long as the uploading process lives (flock), so that a start of sov on
+// the same directory can tell abandoned files from ones being written.
+func createUploadFile(dir, id string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, id+"-*")
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return f, nil
+}
+
+// removeAbandonedUploads deletes the temporary files that no live upload
+// holds: those left by a crash or kill in the middle of an upload.
+func removeAbandonedUploads(dir string) int {
+	entries, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil && os.Remove(path) == nil {
+			n++
+		}
+		f.Close()
+	}
+	return n
 }
 
 func syncDir(dir string) error {

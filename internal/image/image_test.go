@@ -9,9 +9,12 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
@@ -250,5 +253,43 @@ func TestImageBadInput(t *testing.T) {
 	got, _ := images.Get(ctx, c, img.ID).Extract()
 	if got.Name != "target" || got.Status != images.ImageStatusQueued {
 		t.Errorf("image after bad requests = %+v", got)
+	}
+}
+
+// TestInterruptedUploadsCleanedAtStart: a start of sov removes the
+// temporary files that interrupted uploads left, and keeps the one an
+// upload of another live server on the same directory is writing.
+func TestInterruptedUploadsCleanedAtStart(t *testing.T) {
+	srv := servertest.Start(t, nil)
+	c := imageClient(t, srv.Provider(t, srv.NewTenant(t, "alpha", "")))
+	tmp := filepath.Join(srv.DataDir(), "images", "tmp")
+	abandoned := filepath.Join(tmp, "left-by-a-crash")
+	if err := os.WriteFile(abandoned, []byte("half an image"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	img, err := images.Create(ctx, c, images.CreateOpts{Name: "slow", DiskFormat: "raw", ContainerFormat: "bare"}).Extract()
+	wantStatus(t, "create", err, 0)
+	body, feed := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- imagedata.Upload(ctx, c, img.ID, body).ExtractErr() }()
+	feed.Write(bytes.Repeat([]byte("a"), 1<<16))
+	var live []string
+	for end := time.Now().Add(10 * time.Second); len(live) < 2 && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		live, _ = filepath.Glob(filepath.Join(tmp, "*"))
+	}
+	if len(live) != 2 {
+		t.Fatalf("temporary files = %v", live)
+	}
+	srv.Twin(t) // a second server starts on the same data dir
+	left, _ := filepath.Glob(filepath.Join(tmp, "*"))
+	if len(left) != 1 || left[0] == abandoned {
+		t.Fatalf("after a start the temporary files are %v, want only the live upload's", left)
+	}
+	feed.Write([]byte("end"))
+	feed.Close()
+	wantStatus(t, "upload", <-done, 0)
+	got, _ := images.Get(ctx, c, img.ID).Extract()
+	if got.Status != images.ImageStatusActive || got.SizeBytes != 1<<16+3 {
+		t.Errorf("image after upload = %+v", got)
 	}
 }

@@ -33,6 +33,9 @@ func New(db *store.DB, dir, publicURL string, id *identity.Service, log *slog.Lo
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		return nil, err
 	}
+	if n := removeAbandonedUploads(filepath.Join(dir, "tmp")); n > 0 {
+		log.Info("removed the temporary files of interrupted image uploads", "files", n)
+	}
 	return &Service{db: db, dir: dir, identity: id, log: log, url: publicURL + "/image"}, nil
 }
 

@@ -96,6 +96,9 @@ func (s *Server) copyObject(req *request) error {
 	if err != nil {
 		return err
 	}
+	if err := checkNewKey(req.key); err != nil {
+		return err
+	}
 	src, err := s.copySource(req)
 	if err != nil {
 		return err

@@ -57,6 +57,9 @@ func (s *Server) createUpload(req *request) error {
 	if err != nil {
 		return err
 	}
+	if err := checkNewKey(req.key); err != nil {
+		return err
+	}
 	o, err := newObjectFromRequest(req)
 	if err != nil {
 		return err

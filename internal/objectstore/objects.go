@@ -216,13 +216,25 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
+// maxKeyBytes is S3's limit on the length of an object key (UTF-8 bytes).
+const maxKeyBytes = 1024
+
+// checkNewKey holds S3's rules for a key that an operation creates
+// (PutObject, CopyObject, CreateMultipartUpload): each calls it first.
+func checkNewKey(key string) error {
+	if len(key) > maxKeyBytes {
+		return s3err(http.StatusBadRequest, "KeyTooLongError", "Your key is too long")
+	}
+	return nil
+}
+
 func (s *Server) putObject(req *request) error {
 	b, err := s.bucketFor(req, accessWrite, "s3:PutObject")
 	if err != nil {
 		return err
 	}
-	if len(req.key) > 1024 {
-		return s3err(http.StatusBadRequest, "KeyTooLongError", "Your key is too long")
+	if err := checkNewKey(req.key); err != nil {
+		return err
 	}
 	size, err := payloadSize(req)
 	if err != nil {
