@@ -46,13 +46,29 @@ func (s *Server) bucketFor(req *request, access, action string) (*bucket, error)
 	if err != nil {
 		return nil, err
 	}
-	return b, s.authorize(req, b, access, action, "")
+	return b, s.authorize(req, b, req.key, access, action, "")
 }
 
-// authorize decides whether the caller may do action on the bucket (or on
-// the object whose ACL is objectACL). The owning project may do anything
-// its role allows; others only what the bucket policy or a public-read ACL grants.
-func (s *Server) authorize(req *request, b *bucket, access, action, objectACL string) error {
+// authorize is the one place that decides whether the caller may do action
+// on the bucket, or on the object key in it (whose ACL is objectACL): every
+// operation that touches several objects (multi-delete, copy sources) asks
+// it once per object. A Deny of the bucket policy holds for everyone, the
+// owning project included, except for the bucket's configuration
+// (accessAdmin), so the owner can always repair its policy. The owning
+// project may otherwise do anything its role allows; others only what the
+// policy or a public-read ACL grants.
+func (s *Server) authorize(req *request, b *bucket, key, access, action, objectACL string) error {
+	decision := policyNone
+	if access != accessAdmin {
+		resource := "arn:aws:s3:::" + b.Name
+		if key != "" {
+			resource += "/" + key
+		}
+		decision = policyDecision(b.Policy, action, resource)
+	}
+	if decision == policyDeny {
+		return errAccessDenied
+	}
 	owner := req.sig.owner
 	if owner != nil && owner.ProjectID == b.ProjectID {
 		if access != accessRead && owner.ReadOnly {
@@ -60,20 +76,11 @@ func (s *Server) authorize(req *request, b *bucket, access, action, objectACL st
 		}
 		return nil
 	}
-	if access != accessAdmin {
-		resource := "arn:aws:s3:::" + b.Name
-		if req.key != "" {
-			resource += "/" + req.key
-		}
-		switch policyDecision(b.Policy, action, resource) {
-		case policyDeny:
-			return errAccessDenied
-		case policyAllow:
-			return nil
-		}
-		if access == accessRead && (b.ACL == aclPublicRead || objectACL == aclPublicRead) {
-			return nil
-		}
+	if decision == policyAllow {
+		return nil
+	}
+	if access == accessRead && (b.ACL == aclPublicRead || objectACL == aclPublicRead) {
+		return nil
 	}
 	return errAccessDenied
 }

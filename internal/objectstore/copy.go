@@ -30,16 +30,14 @@ func (s *Server) copySource(req *request) (*object, error) {
 	if err != nil {
 		return nil, err
 	}
-	srcReq := *req
-	srcReq.bucket, srcReq.key = bucketName, key
 	o, err := s.getObjectRow(ctx, s.db, b.Name, key, q.Get("versionId"))
 	if err != nil {
-		if aerr := s.authorize(&srcReq, b, accessRead, "s3:GetObject", ""); aerr != nil {
+		if aerr := s.authorize(req, b, key, accessRead, "s3:GetObject", ""); aerr != nil {
 			return nil, aerr
 		}
 		return nil, err
 	}
-	if err := s.authorize(&srcReq, b, accessRead, "s3:GetObject", o.ACL); err != nil {
+	if err := s.authorize(req, b, key, accessRead, "s3:GetObject", o.ACL); err != nil {
 		return nil, err
 	}
 	if o.DeleteMarker {
@@ -219,9 +217,15 @@ type deleteError struct {
 }
 
 func (s *Server) deleteObjects(req *request) error {
-	b, err := s.bucketFor(req, accessWrite, "s3:DeleteObject")
+	b, err := s.getBucket(req.r.Context(), req.bucket)
 	if err != nil {
 		return err
+	}
+	// Without a policy every key gets the same answer: give it once.
+	if b.Policy == "" {
+		if err := s.authorize(req, b, "", accessWrite, "s3:DeleteObject", ""); err != nil {
+			return err
+		}
 	}
 	body, err := readSmallBody(req, 2<<20)
 	if err != nil {
@@ -233,7 +237,15 @@ func (s *Server) deleteObjects(req *request) error {
 	}
 	res := deleteResult{NS: s3NS}
 	for _, o := range dr.Objects {
-		rm, err := s.removeObject(req.r.Context(), b, o.Key, o.VersionID)
+		action := "s3:DeleteObject"
+		if o.VersionID != "" {
+			action = "s3:DeleteObjectVersion"
+		}
+		err := s.authorize(req, b, o.Key, accessWrite, action, "")
+		var rm removed
+		if err == nil {
+			rm, err = s.removeObject(req.r.Context(), b, o.Key, o.VersionID)
+		}
 		if err != nil {
 			code, msg := "InternalError", "We encountered an internal error. Please try again."
 			if e, ok := err.(*Error); ok {

@@ -328,12 +328,12 @@ func (s *Server) getObject(req *request) error {
 	}
 	o, err := s.getObjectRow(ctx, s.db, b.Name, req.key, req.q.Get("versionId"))
 	if err != nil {
-		if aerr := s.authorize(req, b, accessRead, "s3:GetObject", ""); aerr != nil {
+		if aerr := s.authorize(req, b, req.key, accessRead, "s3:GetObject", ""); aerr != nil {
 			return aerr
 		}
 		return err
 	}
-	if err := s.authorize(req, b, accessRead, "s3:GetObject", o.ACL); err != nil {
+	if err := s.authorize(req, b, req.key, accessRead, "s3:GetObject", o.ACL); err != nil {
 		return err
 	}
 	h := req.w.Header()
