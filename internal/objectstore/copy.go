@@ -148,7 +148,7 @@ func (s *Server) copyObject(req *request) error {
 }
 
 func (s *Server) uploadPartCopy(req *request) error {
-	u, num, err := s.partTarget(req)
+	b, u, num, err := s.partTarget(req)
 	if err != nil {
 		return err
 	}
@@ -179,7 +179,7 @@ func (s *Server) uploadPartCopy(req *request) error {
 		return err
 	}
 	etag := hex.EncodeToString(d.md5.Sum(nil))
-	if err := s.storePart(req, u, num, length, etag, d.checksumValue(), p.id); err != nil {
+	if err := s.storePart(req, b, u, num, length, etag, d.checksumValue(), p.id); err != nil {
 		return err
 	}
 	return writeXML(req.w, http.StatusOK, copyResult{XMLName: xml.Name{Local: "CopyPartResult"}, NS: s3NS,

@@ -211,3 +211,50 @@ func TestQuota(t *testing.T) {
 		t.Errorf("keys = %v", keys)
 	}
 }
+
+// TestQuotaCountsMultipart: the parts of incomplete uploads, uploaded or
+// copied, count against the quota; aborting releases them; completing
+// turns them into the object's bytes without counting twice.
+func TestQuotaCountsMultipart(t *testing.T) {
+	_, c, _ := startS3(t, func(cfg *server.Config) { cfg.S3.QuotaBytes = 1000 })
+	b := aws.String("quota")
+	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b})
+	start := func(key string) *string {
+		up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String(key)})
+		wantCode(t, "create upload "+key, err, "")
+		return up.UploadId
+	}
+	part := func(key string, id *string, num int32, n int) (*s3.UploadPartOutput, error) {
+		return c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String(key), UploadId: id, PartNumber: aws.Int32(num), Body: bytes.NewReader(make([]byte, n))})
+	}
+	one := start("one")
+	_, err := part("one", one, 1, 600)
+	wantCode(t, "600 bytes in a part", err, "")
+	two := start("two")
+	_, err = part("two", two, 1, 600)
+	wantCode(t, "600 more in another upload", err, "QuotaExceeded")
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("plain"), Body: bytes.NewReader(make([]byte, 500))})
+	wantCode(t, "500 bytes beside the part", err, "QuotaExceeded")
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("small"), Body: bytes.NewReader(make([]byte, 300))})
+	wantCode(t, "300 bytes beside the part", err, "")
+	_, err = c.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: b, Key: aws.String("two"), UploadId: two, PartNumber: aws.Int32(1), CopySource: aws.String("quota/small")})
+	wantCode(t, "copying 300 more into a part", err, "QuotaExceeded")
+	// Replacing a part counts only the difference.
+	p, err := part("one", one, 1, 650)
+	wantCode(t, "part replaced by 650 bytes", err, "")
+	_, err = c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: b, Key: aws.String("two"), UploadId: two})
+	wantCode(t, "abort", err, "")
+	_, err = c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("one"), UploadId: one,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: p.ETag}}}})
+	wantCode(t, "complete within the quota", err, "")
+	// 650 + 300 stored: 50 bytes left.
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("more"), Body: bytes.NewReader(make([]byte, 60))})
+	wantCode(t, "60 bytes", err, "QuotaExceeded")
+	three := start("three")
+	_, err = part("three", three, 1, 50)
+	wantCode(t, "the last 50 bytes in a part", err, "")
+	_, err = c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: b, Key: aws.String("three"), UploadId: three})
+	wantCode(t, "abort three", err, "")
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("more"), Body: bytes.NewReader(make([]byte, 50))})
+	wantCode(t, "50 bytes after the abort", err, "")
+}

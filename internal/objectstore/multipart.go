@@ -1,6 +1,7 @@
 package objectstore
 
 import (
+	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
@@ -88,21 +89,22 @@ func partNumber(req *request) (int, error) {
 	return n, nil
 }
 
-// partTarget checks a part upload (or copy) and returns its upload and part number.
-func (s *Server) partTarget(req *request) (*upload, int, error) {
-	if _, err := s.bucketFor(req, accessWrite, "s3:PutObject"); err != nil {
-		return nil, 0, err
+// partTarget checks a part upload (or copy) and returns its bucket, upload and part number.
+func (s *Server) partTarget(req *request) (*bucket, *upload, int, error) {
+	b, err := s.bucketFor(req, accessWrite, "s3:PutObject")
+	if err != nil {
+		return nil, nil, 0, err
 	}
 	u, err := s.uploadFor(req)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	num, err := partNumber(req)
-	return u, num, err
+	return b, u, num, err
 }
 
 func (s *Server) uploadPart(req *request) error {
-	u, num, err := s.partTarget(req)
+	b, u, num, err := s.partTarget(req)
 	if err != nil {
 		return err
 	}
@@ -130,7 +132,7 @@ func (s *Server) uploadPart(req *request) error {
 		return err
 	}
 	etag := hex.EncodeToString(d.md5.Sum(nil))
-	if err := s.storePart(req, u, num, size, etag, d.checksumValue(), p.id); err != nil {
+	if err := s.storePart(req, b, u, num, size, etag, d.checksumValue(), p.id); err != nil {
 		return err
 	}
 	req.w.Header().Set("ETag", `"`+etag+`"`)
@@ -141,13 +143,16 @@ func (s *Server) uploadPart(req *request) error {
 	return nil
 }
 
-// storePart records a part, replacing (and freeing) an earlier upload of the same number.
-func (s *Server) storePart(req *request, u *upload, num int, size int64, etag, checksum, blob string) error {
+// storePart records a part, replacing (and freeing) an earlier upload of
+// the same number; its bytes count against the project's quota until the
+// upload completes or is aborted.
+func (s *Server) storePart(req *request, b *bucket, u *upload, num int, size int64, etag, checksum, blob string) error {
 	ctx := req.r.Context()
 	var old string
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		old = ""
-		err := store.Row(tx.QueryRow(ctx, `SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?`, u.ID, num).Scan(&old))
+		var oldSize int64
+		err := store.Row(tx.QueryRow(ctx, `SELECT blob, size FROM parts WHERE upload_id = ? AND part_number = ?`, u.ID, num).Scan(&old, &oldSize))
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -156,7 +161,10 @@ func (s *Server) storePart(req *request, u *upload, num int, size int64, etag, c
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO parts (upload_id, part_number, size, etag, checksum, modified, blob) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, num, size, etag, checksum, time.Now().UnixMicro(), blob)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.addUsage(ctx, tx, b.ProjectID, size-oldSize, 0)
 	})
 	if err != nil {
 		s.data.remove(blob)
@@ -324,7 +332,7 @@ func (s *Server) completeUpload(req *request) error {
 		o.Checksum = fmt.Sprintf("%s-%d", base64.StdEncoding.EncodeToString(h.Sum(nil)), len(chosen))
 	}
 	ctx := req.r.Context()
-	freed, err := s.storeObject(ctx, b, o, conditions{ifMatch: req.r.Header.Get("If-Match"), ifNoneMatch: req.r.Header.Get("If-None-Match")})
+	freed, err := s.storeObjectCompleting(ctx, b, o, conditions{ifMatch: req.r.Header.Get("If-Match"), ifNoneMatch: req.r.Header.Get("If-None-Match")}, u.ID)
 	if err != nil {
 		s.data.remove(o.Blob)
 		return err
@@ -332,7 +340,6 @@ func (s *Server) completeUpload(req *request) error {
 	for _, id := range freed {
 		s.data.remove(id)
 	}
-	s.dropUpload(req, u.ID, stored)
 	if b.Versioning != "" {
 		req.w.Header().Set("X-Amz-Version-Id", o.VersionID)
 	}
@@ -341,30 +348,63 @@ func (s *Server) completeUpload(req *request) error {
 	return writeXML(req.w, http.StatusOK, res)
 }
 
-// dropUpload deletes an upload's metadata and then its part files.
-func (s *Server) dropUpload(req *request, id string, parts []part) {
-	if _, err := s.db.Exec(req.r.Context(), `DELETE FROM uploads WHERE id = ?`, id); err != nil {
-		s.log.Error("dropping finished upload", "upload", id, "err", err)
-		return
+// dropUpload deletes an upload and its parts, releasing their bytes from
+// the project's usage, and then the part files.
+func (s *Server) dropUpload(ctx context.Context, b *bucket, id string) error {
+	var parts []part
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		if parts, err = partBlobs(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := store.Affected(tx.Exec(ctx, `DELETE FROM uploads WHERE id = ?`, id)); err != nil {
+			return errNoSuchUpload
+		}
+		var released int64
+		for _, p := range parts {
+			released += p.Size
+		}
+		return s.addUsage(ctx, tx, b.ProjectID, -released, 0)
+	})
+	if err != nil {
+		return err
 	}
 	for _, p := range parts {
 		s.data.remove(p.Blob)
 	}
+	return nil
+}
+
+// partBlobs returns the sizes and files of an upload's parts.
+func partBlobs(ctx context.Context, tx *store.Tx, uploadID string) ([]part, error) {
+	rows, err := tx.Query(ctx, `SELECT size, blob FROM parts WHERE upload_id = ?`, uploadID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []part
+	for rows.Next() {
+		var p part
+		if err := rows.Scan(&p.Size, &p.Blob); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 func (s *Server) abortUpload(req *request) error {
-	if _, err := s.bucketFor(req, accessWrite, "s3:AbortMultipartUpload"); err != nil {
+	b, err := s.bucketFor(req, accessWrite, "s3:AbortMultipartUpload")
+	if err != nil {
 		return err
 	}
 	u, err := s.uploadFor(req)
 	if err != nil {
 		return err
 	}
-	parts, err := s.uploadParts(req, u.ID)
-	if err != nil {
+	if err := s.dropUpload(req.r.Context(), b, u.ID); err != nil {
 		return err
 	}
-	s.dropUpload(req, u.ID, parts)
 	req.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -117,10 +117,40 @@ func newVersionID() string { return newBlobID() }
 // conditions are the preconditions of a conditional write.
 type conditions struct{ ifMatch, ifNoneMatch string }
 
+// storeObjectCompleting is storeObject for the object a multipart upload
+// completes: in the same transaction the upload and its parts go, and the
+// parts' bytes stop counting against the project's quota as the object's
+// start to. It returns the blobs to delete after the commit.
+func (s *Server) storeObjectCompleting(ctx context.Context, b *bucket, o *object, cond conditions, uploadID string) ([]string, error) {
+	return s.storeObjectTx(ctx, b, o, cond, func(tx *store.Tx) (int64, []string, error) {
+		parts, err := partBlobs(ctx, tx, uploadID)
+		if err != nil {
+			return 0, nil, err
+		}
+		if err := store.Affected(tx.Exec(ctx, `DELETE FROM uploads WHERE id = ?`, uploadID)); err != nil {
+			return 0, nil, errNoSuchUpload // completed or aborted meanwhile
+		}
+		var released int64
+		var blobs []string
+		for _, p := range parts {
+			released += p.Size
+			blobs = append(blobs, p.Blob)
+		}
+		return -released, blobs, nil
+	})
+}
+
 // storeObject commits o as the newest version of its key in one
 // transaction: versioning, preconditions, usage and quota. It returns the
 // blobs that the write made unreferenced, to delete after the commit.
 func (s *Server) storeObject(ctx context.Context, b *bucket, o *object, cond conditions) ([]string, error) {
+	return s.storeObjectTx(ctx, b, o, cond, nil)
+}
+
+// storeObjectTx is storeObject with also, when not nil, run in the same
+// transaction: it returns a change of the project's stored bytes and
+// blobs to free after the commit.
+func (s *Server) storeObjectTx(ctx context.Context, b *bucket, o *object, cond conditions, also func(*store.Tx) (int64, []string, error)) ([]string, error) {
 	var freed []string
 	err := s.db.Batch(ctx, func(tx *store.Tx) error {
 		freed = nil
@@ -171,6 +201,14 @@ func (s *Server) storeObject(ctx context.Context, b *bucket, o *object, cond con
 		}
 		if !o.DeleteMarker {
 			deltaBytes, deltaObjects = deltaBytes+o.Size, deltaObjects+1
+		}
+		if also != nil {
+			bytes, blobs, err := also(tx)
+			if err != nil {
+				return err
+			}
+			deltaBytes += bytes
+			freed = append(freed, blobs...)
 		}
 		return s.addUsage(ctx, tx, b.ProjectID, deltaBytes, deltaObjects)
 	})
