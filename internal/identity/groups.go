@@ -47,7 +47,10 @@ func (s *Service) groupFor(r *http.Request, tok *Token, action string) (*group, 
 	if err != nil {
 		return nil, s.hideNotFound(tok, action, err)
 	}
-	return g, enforce(tok, action, policy.Target{DomainID: g.DomainID})
+	if err := enforce(tok, action, policy.Target{DomainID: g.DomainID}); err != nil {
+		return nil, err
+	}
+	return g, s.checkManageable(r.Context(), tok, action, "group", g.ID)
 }
 
 func (s *Service) showGroup(w http.ResponseWriter, r *http.Request, tok *Token) error {

@@ -222,3 +222,62 @@ func TestAssignmentAndGroupIsolation(t *testing.T) {
 		t.Errorf("group b = %+v, %v", g, err)
 	}
 }
+
+// TestDomainManagerCannotBorrowPower: a domain manager may change only the
+// users and groups of its domain whose every role it could grant itself.
+// Resetting the password of a user of its domain who is admin elsewhere (or
+// through a group), or joining a group that holds admin, would make it admin.
+func TestDomainManagerCannotBorrowPower(t *testing.T) {
+	c := newCloud(t)
+	a, b := c.domain("power-a"), c.domain("power-b")
+	mgr := c.user("mgr", a.ID)
+	c.grant("manager", roles.AssignOpts{UserID: mgr.ID, DomainID: a.ID})
+	m := c.loginDomain(mgr, a.ID)
+	aProject, bProject := c.project("a-proj", a.ID), c.project("b-proj", b.ID)
+	pages, _ := projects.List(c.admin, projects.ListOpts{Name: "admin"}).AllPages(ctx)
+	adminProject, _ := projects.ExtractProjects(pages)
+
+	plain := c.user("plain", a.ID)
+	c.grant("member", roles.AssignOpts{UserID: plain.ID, ProjectID: aProject.ID})
+	elsewhere := c.user("elsewhere", a.ID)
+	c.grant("member", roles.AssignOpts{UserID: elsewhere.ID, ProjectID: bProject.ID})
+	cloudAdmin := c.user("cloud-admin", a.ID)
+	c.grant("admin", roles.AssignOpts{UserID: cloudAdmin.ID, ProjectID: adminProject[0].ID})
+	viaGroup := c.user("via-group", a.ID)
+	admins, err := groups.Create(ctx, c.admin, groups.CreateOpts{Name: "admins", DomainID: a.ID}).Extract()
+	wantStatus(t, "create admin group", err, 0)
+	c.grant("admin", roles.AssignOpts{GroupID: admins.ID, ProjectID: adminProject[0].ID})
+	wantStatus(t, "admin adds to group", users.AddToGroup(ctx, c.admin, admins.ID, viaGroup.ID).ExtractErr(), 0)
+	team, err := groups.Create(ctx, m, groups.CreateOpts{Name: "team", DomainID: a.ID}).Extract()
+	wantStatus(t, "create team", err, 0)
+	wantStatus(t, "grant team member", roles.Assign(ctx, m, c.roleID("member"), roles.AssignOpts{GroupID: team.ID, ProjectID: aProject.ID}).ExtractErr(), 0)
+
+	reset := func(u *users.User) error {
+		_, err := users.Update(ctx, m, u.ID, users.UpdateOpts{Password: "taken-over"}).Extract()
+		return err
+	}
+	wantStatus(t, "reset a plain member", reset(plain), 0)
+	wantStatus(t, "reset a member of another domain's project", reset(elsewhere), http.StatusForbidden)
+	wantStatus(t, "reset a cloud admin", reset(cloudAdmin), http.StatusForbidden)
+	wantStatus(t, "reset an admin through a group", reset(viaGroup), http.StatusForbidden)
+	wantStatus(t, "disable a cloud admin", func() error {
+		f := false
+		_, err := users.Update(ctx, m, cloudAdmin.ID, users.UpdateOpts{Enabled: &f}).Extract()
+		return err
+	}(), http.StatusForbidden)
+	wantStatus(t, "delete a cloud admin", users.Delete(ctx, m, cloudAdmin.ID).ExtractErr(), http.StatusForbidden)
+	// The admins keep their passwords.
+	c.loginProject(cloudAdmin, adminProject[0].ID)
+	c.loginProject(viaGroup, adminProject[0].ID)
+
+	wantStatus(t, "join the admin group", users.AddToGroup(ctx, m, admins.ID, mgr.ID).ExtractErr(), http.StatusForbidden)
+	wantStatus(t, "put a member into the admin group", users.AddToGroup(ctx, m, admins.ID, plain.ID).ExtractErr(), http.StatusForbidden)
+	wantStatus(t, "join its own team", users.AddToGroup(ctx, m, team.ID, mgr.ID).ExtractErr(), http.StatusForbidden)
+	wantStatus(t, "put a member into the team", users.AddToGroup(ctx, m, team.ID, plain.ID).ExtractErr(), 0)
+	_, err = groups.Update(ctx, m, admins.ID, groups.UpdateOpts{Name: "renamed"}).Extract()
+	wantStatus(t, "rename the admin group", err, http.StatusForbidden)
+	wantStatus(t, "delete the admin group", groups.Delete(ctx, m, admins.ID).ExtractErr(), http.StatusForbidden)
+	if _, err := c.TryLogin(gophercloudPassword(mgr, adminProject[0].ID)); err == nil {
+		t.Error("the manager can log in to the admin project")
+	}
+}

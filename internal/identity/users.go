@@ -64,6 +64,9 @@ func (s *Service) userFor(r *http.Request, tok *Token, action string) (*user, er
 	if err := enforce(tok, action, policy.Target{DomainID: u.DomainID, UserID: u.ID}); err != nil {
 		return nil, err
 	}
+	if err := s.checkManageable(r.Context(), tok, action, "user", u.ID); err != nil {
+		return nil, err
+	}
 	return u, nil
 }
 
