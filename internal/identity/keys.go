@@ -13,8 +13,10 @@ import (
 // keyring holds the token signing keys: one primary that signs, and older
 // ones that still verify until every token they signed has expired.
 type keyring struct {
-	db       *store.DB
+	db *store.DB
+	// lifetime is the longest a token lives: a retired key verifies that long.
 	lifetime time.Duration
+	now      func() time.Time
 
 	mu         sync.RWMutex // protects following
 	keys       map[string][]byte
@@ -23,7 +25,7 @@ type keyring struct {
 }
 
 func newKeyring(ctx context.Context, db *store.DB, lifetime time.Duration) (*keyring, error) {
-	k := &keyring{db: db, lifetime: lifetime}
+	k := &keyring{db: db, lifetime: lifetime, now: time.Now}
 	if err := k.load(ctx); err != nil {
 		return nil, err
 	}
@@ -62,23 +64,24 @@ func (k *keyring) load(ctx context.Context) error {
 		return err
 	}
 	k.mu.Lock()
-	k.keys, k.primaryID, k.lastReload = keys, primary, time.Now()
+	k.keys, k.primaryID, k.lastReload = keys, primary, k.now()
 	k.mu.Unlock()
 	return nil
 }
 
-// Rotate makes a new primary key and drops keys that can no longer have
-// signed an unexpired token (older than two token lifetimes).
+// Rotate makes a new primary key; the one it replaces is retired and
+// verifies until every token it signed has expired, then it is dropped.
 func (k *keyring) Rotate(ctx context.Context) error {
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	id := newID()[:12]
-	now := time.Now()
+	now := k.now()
 	err := k.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE signing_keys SET primary_key = ?`, false); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE signing_keys SET primary_key = ?, retired_at = ? WHERE primary_key = ?`, false, now.Unix(), true); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM signing_keys WHERE created_at < ?`, now.Add(-2*k.lifetime).Unix()); err != nil {
+		// Rounded up a second: created and retired times are whole seconds.
+		if _, err := tx.Exec(ctx, `DELETE FROM signing_keys WHERE primary_key = ? AND retired_at < ?`, false, now.Add(-k.lifetime-time.Second).Unix()); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO signing_keys (id, secret, created_at, primary_key) VALUES (?, ?, ?, ?)`,
@@ -102,7 +105,7 @@ func (k *keyring) primary() (string, []byte) {
 // another server are found.
 func (k *keyring) keyFor(id string) []byte {
 	k.mu.RLock()
-	key, stale := k.keys[id], time.Since(k.lastReload) > time.Second
+	key, stale := k.keys[id], k.now().Sub(k.lastReload) > time.Second
 	k.mu.RUnlock()
 	if key != nil || !stale {
 		return key
