@@ -45,6 +45,9 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Identity.LockoutAttempts, "lockout-attempts", 0, "lock a user after this many failed logins in a row (0: never)")
 	fs.DurationVar(&cfg.Identity.LockoutDuration, "lockout-duration", 5*time.Minute, "how long a locked user stays locked")
 	fs.DurationVar(&cfg.KeyRotation, "key-rotation", 24*time.Hour, "how often to rotate the token signing key (0: never)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 2*time.Minute, "close kept-alive connections idle for this long")
+	fs.DurationVar(&cfg.InactivityTimeout, "inactivity-timeout", time.Minute, "close connections whose request body or response moves no byte for this long")
+	fs.IntVar(&cfg.MaxConnsPerClient, "max-conns-per-client", 512, "connections one client address may hold open on each listener (-1: no limit)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err

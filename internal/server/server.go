@@ -60,6 +60,16 @@ type Config struct {
 	TLSCert, TLSKey string
 	// KeyRotation is how often a new token signing key is made; 0 never.
 	KeyRotation time.Duration
+	// IdleTimeout closes a kept-alive connection that sends no new request
+	// for that long; 0 means 2 minutes.
+	IdleTimeout time.Duration
+	// InactivityTimeout closes a connection whose request body or response
+	// moves no byte for that long (transfers that keep moving are never
+	// cut); 0 means 1 minute.
+	InactivityTimeout time.Duration
+	// MaxConnsPerClient caps the connections one client address holds open
+	// on each listener; 0 means 512, negative means no limit.
+	MaxConnsPerClient int
 	// RefreshInterval is how often caches are reloaded from the store, for
 	// servers that share one; 0 means every 2 seconds.
 	RefreshInterval time.Duration
@@ -95,6 +105,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: data dir: %w", err)
 	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 2 * time.Minute
+	}
+	if cfg.InactivityTimeout == 0 {
+		cfg.InactivityTimeout = time.Minute
+	}
+	if cfg.MaxConnsPerClient == 0 {
+		cfg.MaxConnsPerClient = 512
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("server: listen: %w", err)
@@ -104,6 +123,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("server: listen for S3: %w", err)
 	}
+	ln, s3ln = httpapi.LimitPerClient(ln, cfg.MaxConnsPerClient), httpapi.LimitPerClient(s3ln, cfg.MaxConnsPerClient)
 	s := &Server{URL: strings.TrimSuffix(cfg.PublicURL, "/"), S3URL: strings.TrimSuffix(cfg.S3PublicURL, "/"), log: log}
 	scheme := "http://"
 	if cfg.TLSCert != "" {
@@ -138,13 +158,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	metrics := httpapi.NewMetrics(reg)
 	s.http = &http.Server{
-		Handler:           httpapi.Wrap(mux, log, metrics),
+		Handler:           httpapi.Wrap(httpapi.Progress(mux, cfg.InactivityTimeout), log, metrics),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 	}
 	s.s3 = &http.Server{
-		Handler:           httpapi.Wrap(s.objects, log, metrics),
+		Handler:           httpapi.Wrap(httpapi.Progress(s.objects, cfg.InactivityTimeout), log, metrics),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       cfg.IdleTimeout,
 		// The S3 handler answers oversized headers itself, in S3's format.
 		MaxHeaderBytes: 1 << 20,
 	}
