@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"os/exec"
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -11,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
