@@ -18,6 +18,7 @@ import (
 const benchUsage = `usage: sov bench <identity|s3|disk> [flags]
 
   identity  token issue and validation against any Keystone v3
+  logins    a health probe's latency alone and during a storm of wrong passwords; wrong-password latency of a known and an unknown user
   s3        PUT/GET of 4 KiB and 64 MiB objects and LIST of 10k objects against any S3
   disk      the raw sequential disk rate, to put beside the s3 figures
   compute   time from POST /servers to ACTIVE and to the first console line; memory per idle VM
@@ -32,6 +33,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch args[0] {
 	case "identity":
 		return benchIdentity(ctx, args[1:], stdout, stderr)
+	case "logins":
+		return benchLogins(ctx, args[1:], stdout, stderr)
 	case "s3":
 		return benchS3(ctx, args[1:], stdout, stderr)
 	case "disk":
@@ -94,6 +97,53 @@ func benchIdentity(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *pid != 0 {
 		fmt.Fprintf(stdout, "server RSS after:  %s\n", rss(*pid))
 	}
+	return nil
+}
+
+// benchLogins measures what a storm of wrong passwords does to a Keystone.
+func benchLogins(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench logins", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t bench.Target
+	identityFlags(fs, &t)
+	probe := fs.String("probe-url", "", "URL timed beside the storm (default: the auth URL's host + /healthz)")
+	storm := fs.Int("storm", 16, "concurrent wrong-password logins")
+	duration := fs.Duration("duration", 5*time.Second, "length of each run")
+	tries := fs.Int("tries", 9, "wrong logins timed for the known and the unknown user")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if t.AuthURL == "" {
+		return fmt.Errorf("bench: --auth-url (or OS_AUTH_URL) is required")
+	}
+	if *probe == "" {
+		*probe = strings.TrimSuffix(strings.TrimSuffix(t.AuthURL, "/"), "/identity/v3") + "/healthz"
+	}
+	client := bench.NewClient(t, *storm+1)
+	// The known user first: once the storm has run, the limits may answer 429.
+	known, err := client.WrongLoginLatency(ctx, t.Username, *tries)
+	if err != nil {
+		return err
+	}
+	unknown, err := client.WrongLoginLatency(ctx, "no-such-user-"+strconv.FormatInt(time.Now().UnixNano(), 36), *tries)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrong password, known user    median %7.2fms  (%d tries)\n", float64(known.Microseconds())/1000, *tries)
+	fmt.Fprintf(stdout, "wrong password, unknown user  median %7.2fms  (%d tries)\n", float64(unknown.Microseconds())/1000, *tries)
+	alone := bench.Load(ctx, "probe alone", 1, *duration, func(ctx context.Context) error { return client.Probe(ctx, *probe) })
+	fmt.Fprintln(stdout, alone)
+	sctx, cancel := context.WithTimeout(ctx, *duration)
+	defer cancel()
+	type counts struct{ u, l, f int64 }
+	done := make(chan counts, 1)
+	go func() {
+		u, l, f := client.Storm(sctx, *storm)
+		done <- counts{u, l, f}
+	}()
+	during := bench.Load(ctx, "probe+storm", 1, *duration, func(ctx context.Context) error { return client.Probe(ctx, *probe) })
+	c := <-done
+	fmt.Fprintf(stdout, "%s\n  storm of %d: %d answered 401, %d answered 429, %d errors\n", during, *storm, c.u, c.l, c.f)
 	return nil
 }
 

@@ -28,6 +28,10 @@ func TestBenchCommands(t *testing.T) {
 	idOut := run("identity", "--auth-url", srv.AuthURL, "--password", servertest.AdminPassword, "--duration", "200ms", "--concurrency", "1,4")
 	s3Out := run("s3", "--endpoint", srv.S3URL, "--access-key", tn.Access, "--secret-key", tn.Secret, "--duration", "200ms",
 		"--concurrency", "2", "--large-size", "1048576", "--list-objects", "1200")
+	loginOut := run("logins", "--auth-url", srv.AuthURL, "--duration", "300ms", "--storm", "4", "--tries", "3")
+	if !regexp.MustCompile(`wrong password, known user\s+median\s+[0-9.]+ms[\s\S]*unknown user\s+median\s+[0-9.]+ms[\s\S]*probe alone[\s\S]*probe\+storm[\s\S]*storm of 4: [1-9]\d* answered 401, \d+ answered 429, 0 errors`).MatchString(loginOut) {
+		t.Errorf("bench logins output:\n%s", loginOut)
+	}
 	diskOut := run("disk", "--dir", t.TempDir(), "--size", "8388608")
 	p := srv.Provider(t, tn)
 	servertest.UploadTestGuest(t, p)
@@ -42,8 +46,8 @@ func TestBenchCommands(t *testing.T) {
 			t.Errorf("bench output lacks %q:\n%s%s%s", want, idOut, s3Out, diskOut)
 		}
 	}
-	if m := regexp.MustCompile(`\((\d+) requests, (\d+) errors\)`).FindAllStringSubmatch(idOut+s3Out, -1); len(m) != 8 {
-		t.Errorf("want 8 load lines, got %d:\n%s%s", len(m), idOut, s3Out)
+	if m := regexp.MustCompile(`\((\d+) requests, (\d+) errors\)`).FindAllStringSubmatch(idOut+s3Out+loginOut, -1); len(m) != 10 {
+		t.Errorf("want 10 load lines, got %d:\n%s%s%s", len(m), idOut, s3Out, loginOut)
 	} else {
 		for _, x := range m {
 			if x[1] == "0" || x[2] != "0" {

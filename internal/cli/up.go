@@ -44,6 +44,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Identity.TokenLifetime, "token-lifetime", time.Hour, "lifetime of issued tokens")
 	fs.IntVar(&cfg.Identity.LockoutAttempts, "lockout-attempts", 0, "lock a user after this many failed logins in a row (0: never)")
 	fs.DurationVar(&cfg.Identity.LockoutDuration, "lockout-duration", 5*time.Minute, "how long a locked user stays locked")
+	fs.IntVar(&cfg.Identity.LoginFailures, "login-failures", 20, "failed logins a user name or a client address may have in a minute before 429 (0: no limit)")
 	fs.DurationVar(&cfg.KeyRotation, "key-rotation", 24*time.Hour, "how often to rotate the token signing key (0: never)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 2*time.Minute, "close kept-alive connections idle for this long")
 	fs.DurationVar(&cfg.InactivityTimeout, "inactivity-timeout", time.Minute, "close connections whose request body or response moves no byte for this long")

@@ -262,8 +262,12 @@ func (s *Service) deleteAppCred(w http.ResponseWriter, r *http.Request, tok *Tok
 
 // authAppCred authenticates with an application credential and scopes tok
 // to its project with the credential's roles that the user still holds.
-func (s *Service) authAppCred(ctx context.Context, tok *Token, ref *appCredAuth, scope *scopeRequest) error {
+func (s *Service) authAppCred(ctx context.Context, tok *Token, ref *appCredAuth, scope *scopeRequest, source string) error {
 	denied := unauthorized("The request you have made requires authentication.")
+	key := "appcred:" + ref.ID + "/" + ref.Name
+	if err := s.guard.check(source, key); err != nil {
+		return err
+	}
 	var a *appCred
 	var err error
 	switch {
@@ -277,10 +281,16 @@ func (s *Service) authAppCred(ctx context.Context, tok *Token, ref *appCredAuth,
 	default:
 		return badRequest("An application credential needs an 'id', or a 'name' and a 'user'.")
 	}
-	if err != nil {
-		return denied
+	hash, cacheID := "", ""
+	if err == nil {
+		hash, cacheID = a.secretHash, "ac:"+a.ID
 	}
-	if !s.pw.check("ac:"+a.ID, a.secretHash, ref.Secret) {
+	ok, err := s.pw.check(ctx, s.guard, cacheID, hash, ref.Secret)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.guard.failed(source, key)
 		return denied
 	}
 	if a.ExpiresAt != 0 && time.Now().Unix() >= a.ExpiresAt {

@@ -86,7 +86,7 @@ func (s *Service) issueToken(w http.ResponseWriter, r *http.Request) error {
 		if id.Password == nil {
 			return badRequest("Expecting to find 'password' in 'identity'.")
 		}
-		u, err = s.authPassword(ctx, &id.Password.User)
+		u, err = s.authPassword(ctx, &id.Password.User, sourceKey(r))
 	case "token":
 		if id.Token == nil || id.Token.ID == "" {
 			return badRequest("Expecting to find 'token.id' in 'identity'.")
@@ -111,7 +111,7 @@ func (s *Service) issueToken(w http.ResponseWriter, r *http.Request) error {
 		if id.AppCred == nil {
 			return badRequest("Expecting to find 'application_credential' in 'identity'.")
 		}
-		if err := s.authAppCred(ctx, tok, id.AppCred, scope); err != nil {
+		if err := s.authAppCred(ctx, tok, id.AppCred, scope, sourceKey(r)); err != nil {
 			return err
 		}
 		return s.writeToken(w, r, tok, http.StatusCreated)
@@ -127,17 +127,43 @@ func (s *Service) issueToken(w http.ResponseWriter, r *http.Request) error {
 	return s.writeToken(w, r, tok, http.StatusCreated)
 }
 
-// authPassword checks a password against the user it names, with lockout.
-func (s *Service) authPassword(ctx context.Context, ref *userRef) (*user, error) {
+// authPassword checks a password against the user it names, with
+// lockout, per-user and per-source failure limits, and the same bcrypt
+// work for unknown users as for known ones.
+func (s *Service) authPassword(ctx context.Context, ref *userRef, source string) (*user, error) {
+	denied := unauthorized("The request you have made requires authentication.")
+	refKey := "user:" + ref.ID
+	if ref.ID == "" && ref.Domain != nil {
+		refKey = "user:" + ref.Domain.ID + "/" + ref.Domain.Name + "/" + ref.Name
+	}
+	if err := s.guard.check(source, refKey); err != nil {
+		return nil, err
+	}
 	u, err := s.findUser(ctx, ref)
 	if err != nil {
-		return nil, unauthorized("The request you have made requires authentication.")
+		if code, _, ok := httpapi.Status(err); ok && code == http.StatusBadRequest {
+			return nil, err
+		}
+		if _, err := s.pw.check(ctx, s.guard, "", "", ref.Password); err != nil {
+			return nil, err
+		}
+		s.guard.failed(source, refKey)
+		return nil, denied
+	}
+	userKey := "user:" + u.ID
+	if err := s.guard.check(userKey); err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	if s.cfg.LockoutAttempts > 0 && u.LockedUntil > now.Unix() {
 		return nil, unauthorized("The account is locked for user: %s.", u.ID)
 	}
-	if !s.pw.check(u.ID, u.passwordHash, ref.Password) {
+	ok, err := s.pw.check(ctx, s.guard, u.ID, u.passwordHash, ref.Password)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		s.guard.failed(source, refKey, userKey)
 		if s.cfg.LockoutAttempts > 0 {
 			locked := int64(0)
 			if u.FailedLogins+1 >= s.cfg.LockoutAttempts {
@@ -148,7 +174,7 @@ func (s *Service) authPassword(ctx context.Context, ref *userRef) (*user, error)
 				return nil, err
 			}
 		}
-		return nil, unauthorized("The request you have made requires authentication.")
+		return nil, denied
 	}
 	if !u.Enabled {
 		return nil, unauthorized("The account is disabled for user: %s.", u.ID)

@@ -1,10 +1,12 @@
 package identity
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -32,6 +34,10 @@ func hashPassword(password string, cost int) (string, error) {
 // passwords; a changed hash no longer matches.
 type passwordCache struct {
 	key []byte
+	// decoy is a hash of a random password at the cost of stored ones.
+	decoy []byte
+	// hashes counts the bcrypt comparisons made.
+	hashes atomic.Int64
 
 	mu      sync.RWMutex // protects entries
 	entries map[string][32]byte
@@ -39,10 +45,14 @@ type passwordCache struct {
 
 const passwordCacheMax = 100_000
 
-func newPasswordCache() *passwordCache {
+func newPasswordCache(cost int) (*passwordCache, error) {
 	key := make([]byte, 32)
 	rand.Read(key)
-	return &passwordCache{key: key, entries: map[string][32]byte{}}
+	decoy, err := hashPassword(rand.Text(), cost)
+	if err != nil {
+		return nil, err
+	}
+	return &passwordCache{key: key, decoy: []byte(decoy), entries: map[string][32]byte{}}, nil
 }
 
 func (c *passwordCache) mac(hash, password string) [32]byte {
@@ -55,20 +65,27 @@ func (c *passwordCache) mac(hash, password string) [32]byte {
 	return out
 }
 
-// check reports whether password matches the bcrypt hash stored under id.
-func (c *passwordCache) check(id, hash, password string) bool {
+// check reports whether password matches the bcrypt hash stored under id;
+// the bcrypt work runs in a slot of guard. An empty hash (an unknown user
+// or credential) is compared with a decoy of the same cost, so that the
+// answer takes as long as for a known one and tells nothing.
+func (c *passwordCache) check(ctx context.Context, guard *loginGuard, id, hash, password string) (bool, error) {
 	if hash == "" {
-		return false
+		_, err := guard.hash(ctx, func() bool { return bcrypt.CompareHashAndPassword(c.decoy, []byte(password)) == nil })
+		c.hashes.Add(1)
+		return false, err
 	}
 	mac := c.mac(hash, password)
 	c.mu.RLock()
 	known, ok := c.entries[id]
 	c.mu.RUnlock()
 	if ok && hmac.Equal(known[:], mac[:]) {
-		return true
+		return true, nil
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
-		return false
+	match, err := guard.hash(ctx, func() bool { return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil })
+	c.hashes.Add(1)
+	if err != nil || !match {
+		return false, err
 	}
 	c.mu.Lock()
 	if len(c.entries) >= passwordCacheMax {
@@ -76,5 +93,5 @@ func (c *passwordCache) check(id, hash, password string) bool {
 	}
 	c.entries[id] = mac
 	c.mu.Unlock()
-	return true
+	return true, nil
 }

@@ -31,6 +31,10 @@ type Config struct {
 	LockoutDuration time.Duration
 	// BcryptCost is the cost of new password hashes.
 	BcryptCost int
+	// LoginFailures is how many failed logins a user name, or a client
+	// address, may have in a minute before further ones get 429 (without
+	// any hashing); 0 means no limit.
+	LoginFailures int
 }
 
 // Service serves the Keystone v3 API.
@@ -42,6 +46,7 @@ type Service struct {
 	revoked *revocations
 	catalog *catalogCache
 	pw      *passwordCache
+	guard   *loginGuard
 	sealer  *sealer
 	ec2     ec2Cache
 }
@@ -57,8 +62,11 @@ func New(ctx context.Context, cfg Config, db *store.DB, credentialKey []byte, lo
 	if cfg.LockoutDuration == 0 {
 		cfg.LockoutDuration = 5 * time.Minute
 	}
-	s := &Service{cfg: cfg, db: db, log: log, pw: newPasswordCache()}
-	var err error
+	pw, err := newPasswordCache(cfg.BcryptCost)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, db: db, log: log, pw: pw, guard: newLoginGuard(cfg.LoginFailures)}
 	if s.keys, err = newKeyring(ctx, db, cfg.TokenLifetime); err != nil {
 		return nil, err
 	}

@@ -209,7 +209,7 @@ func (s *Service) changePassword(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("Invalid input for field 'user': 'password' and 'original_password' are required.")
 	}
 	ctx := r.Context()
-	u, err := s.authPassword(ctx, &userRef{ID: r.PathValue("user_id"), Password: *body.User.OriginalPassword})
+	u, err := s.authPassword(ctx, &userRef{ID: r.PathValue("user_id"), Password: *body.User.OriginalPassword}, sourceKey(r))
 	if err != nil {
 		return err
 	}
