@@ -56,9 +56,9 @@ func (c *Client) Probe(ctx context.Context, url string) error {
 	return nil
 }
 
-// Storm runs wrong logins for unknown user names from n goroutines until
-// ctx ends, and counts the answers.
-func (c *Client) Storm(ctx context.Context, n int) (unauthorized, limited, failed int64) {
+// Storm runs wrong logins from n goroutines until ctx ends, for user (or,
+// when user is "", a new unknown name each time), and counts the answers.
+func (c *Client) Storm(ctx context.Context, n int, user string) (unauthorized, limited, failed int64) {
 	var u, l, f, seq atomic.Int64
 	var wg sync.WaitGroup
 	for range n {
@@ -66,7 +66,11 @@ func (c *Client) Storm(ctx context.Context, n int) (unauthorized, limited, faile
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				code, err := c.WrongLogin(context.WithoutCancel(ctx), fmt.Sprintf("storm-%d", seq.Add(1)))
+				name := user
+				if name == "" {
+					name = fmt.Sprintf("storm-%d", seq.Add(1))
+				}
+				code, err := c.WrongLogin(context.WithoutCancel(ctx), name)
 				switch {
 				case err != nil:
 					f.Add(1)

@@ -108,6 +108,7 @@ func benchLogins(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	identityFlags(fs, &t)
 	probe := fs.String("probe-url", "", "URL timed beside the storm (default: the auth URL's host + /healthz)")
 	storm := fs.Int("storm", 16, "concurrent wrong-password logins")
+	unknownStorm := fs.Bool("storm-unknown", false, "the storm guesses a new unknown user name each time instead of --username's password")
 	duration := fs.Duration("duration", 5*time.Second, "length of each run")
 	tries := fs.Int("tries", 9, "wrong logins timed for the known and the unknown user")
 	if err := fs.Parse(args); err != nil {
@@ -138,12 +139,20 @@ func benchLogins(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	type counts struct{ u, l, f int64 }
 	done := make(chan counts, 1)
 	go func() {
-		u, l, f := client.Storm(sctx, *storm)
+		user := t.Username
+		if *unknownStorm {
+			user = ""
+		}
+		u, l, f := client.Storm(sctx, *storm, user)
 		done <- counts{u, l, f}
 	}()
 	during := bench.Load(ctx, "probe+storm", 1, *duration, func(ctx context.Context) error { return client.Probe(ctx, *probe) })
 	c := <-done
-	fmt.Fprintf(stdout, "%s\n  storm of %d: %d answered 401, %d answered 429, %d errors\n", during, *storm, c.u, c.l, c.f)
+	target := "user " + t.Username
+	if *unknownStorm {
+		target = "unknown users"
+	}
+	fmt.Fprintf(stdout, "%s\n  storm of %d (%s): %d answered 401, %d answered 429, %d errors\n", during, *storm, target, c.u, c.l, c.f)
 	return nil
 }
 

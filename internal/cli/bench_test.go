@@ -29,7 +29,7 @@ func TestBenchCommands(t *testing.T) {
 	s3Out := run("s3", "--endpoint", srv.S3URL, "--access-key", tn.Access, "--secret-key", tn.Secret, "--duration", "200ms",
 		"--concurrency", "2", "--large-size", "1048576", "--list-objects", "1200")
 	loginOut := run("logins", "--auth-url", srv.AuthURL, "--duration", "300ms", "--storm", "4", "--tries", "3")
-	if !regexp.MustCompile(`wrong password, known user\s+median\s+[0-9.]+ms[\s\S]*unknown user\s+median\s+[0-9.]+ms[\s\S]*probe alone[\s\S]*probe\+storm[\s\S]*storm of 4: [1-9]\d* answered 401, \d+ answered 429, 0 errors`).MatchString(loginOut) {
+	if !regexp.MustCompile(`wrong password, known user\s+median\s+[0-9.]+ms[\s\S]*unknown user\s+median\s+[0-9.]+ms[\s\S]*probe alone[\s\S]*probe\+storm[\s\S]*storm of 4 \(user admin\): [1-9]\d* answered 401, \d+ answered 429, 0 errors`).MatchString(loginOut) {
 		t.Errorf("bench logins output:\n%s", loginOut)
 	}
 	diskOut := run("disk", "--dir", t.TempDir(), "--size", "8388608")
