@@ -46,6 +46,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Identity.LockoutDuration, "lockout-duration", 5*time.Minute, "how long a locked user stays locked")
 	fs.IntVar(&cfg.Identity.LoginFailures, "login-failures", 20, "failed logins a user name or a client address may have in a minute before 429 (0: no limit)")
 	fs.DurationVar(&cfg.KeyRotation, "key-rotation", 24*time.Hour, "how often to rotate the token signing key (0: never)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve /metrics on this address only, not on the API listener (e.g. 127.0.0.1:9100)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 2*time.Minute, "close kept-alive connections idle for this long")
 	fs.DurationVar(&cfg.InactivityTimeout, "inactivity-timeout", time.Minute, "close connections whose request body or response moves no byte for this long")
 	fs.IntVar(&cfg.MaxConnsPerClient, "max-conns-per-client", 512, "connections one client address may hold open on each listener (-1: no limit)")
@@ -93,7 +94,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
   Image (Glance v2)       %s/image
   Object storage (S3)     %s   (keys: openstack ec2 credentials create)
   Health                  %s/healthz  %s/readyz
-  Metrics                 %s/metrics
+  Metrics                 %s
 
   Admin user      admin (domain Default)
   Admin password  %s   (also in %s)
@@ -106,7 +107,7 @@ Try:
   openstack --os-cloud sov project list
 
 Press Ctrl-C to stop.
-`, time.Since(start).Round(time.Millisecond), srv.URL, srv.URL, srv.URL, srv.S3URL, srv.URL, srv.URL, srv.URL, password, pwFile, cloudsFile, cloudsFile)
+`, time.Since(start).Round(time.Millisecond), srv.URL, srv.URL, srv.URL, srv.S3URL, srv.URL, srv.URL, srv.MetricsURL, password, pwFile, cloudsFile, cloudsFile)
 	<-ctx.Done()
 	return nil
 }

@@ -61,7 +61,7 @@ func (s *Service) spawn(srv *server, img *image.BootImage) {
 	}
 	if err != nil {
 		s.log.Error("server failed to build", "server", srv.ID, "err", err)
-		s.setState(ctx, srv.ID, "ERROR", "", powerNoState, err.Error())
+		s.setState(ctx, srv.ID, "ERROR", "", powerNoState, faultMessage(err))
 		return
 	}
 	s.setState(ctx, srv.ID, "ACTIVE", "", powerRunning, "")
@@ -79,7 +79,7 @@ func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage
 	}
 	info, err := checkBase(base, img.DiskFormat)
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", img.ID, err)
+		return nil, err
 	}
 	spec := &qemu.Spec{ID: srv.ID, VCPUs: srv.Flavor.VCPUs, RAMMiB: srv.Flavor.RAM,
 		Disk: &qemu.Disk{Path: filepath.Join(dir, "disk.qcow2"), Format: "qcow2", Backing: &qemu.Disk{Path: base, Format: info.Format, ReadOnly: true}}}
@@ -124,7 +124,7 @@ func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage
 	}
 	br, err := s.hostNetwork()
 	if err != nil {
-		return nil, fmt.Errorf("host network: %w", err)
+		return nil, faultf(err, "The host network is not available")
 	}
 	spec.Tap, spec.MAC = tapName(srv.ID), srv.MAC
 	if err := br.Attach(spec.Tap, srv.MAC, parseIP(srv.IP)); err != nil {
@@ -151,7 +151,7 @@ func checkBase(path, declared string) (diskimage.Info, error) {
 		return info, err
 	}
 	if info.Format != "qcow2" && info.Format != "raw" {
-		return info, fmt.Errorf("disk format %s cannot be booted; convert the image to qcow2 or raw", info.Format)
+		return info, &diskimage.Error{Reason: fmt.Sprintf("disk format %s cannot be booted; convert the image to qcow2 or raw.", info.Format)}
 	}
 	return info, nil
 }
@@ -206,7 +206,7 @@ func (s *Service) restart(ctx context.Context, srv *server) error {
 	}
 	br, err := s.hostNetwork()
 	if err != nil {
-		return fmt.Errorf("host network: %w", err)
+		return faultf(err, "The host network is not available")
 	}
 	if err := br.Attach(spec.Tap, spec.MAC, parseIP(srv.IP)); err != nil {
 		return err
@@ -300,7 +300,7 @@ func (s *Service) run(srv *server, target string, op func() error) {
 		ctx := context.Background()
 		if err := op(); err != nil {
 			s.log.Error("server action failed", "server", srv.ID, "err", err)
-			s.setState(ctx, srv.ID, "ERROR", "", powerNoState, err.Error())
+			s.setState(ctx, srv.ID, "ERROR", "", powerNoState, faultMessage(err))
 			return
 		}
 		power := powerRunning

@@ -292,7 +292,7 @@ func TestServerBuildFailure(t *testing.T) {
 	created, err := servers.Create(ctx, c, servers.CreateOpts{Name: "doomed", ImageRef: imageID, FlavorRef: flavorID(t, c, "SCS-1L-1")}, nil).Extract()
 	wantStatus(t, "create", err, 0)
 	s := waitStatus(t, c, created.ID, "ERROR")
-	if !strings.Contains(s.Fault.Message, "host network") {
+	if !strings.Contains(s.Fault.Message, "host network") || strings.Contains(s.Fault.Message, srv.DataDir()) {
 		t.Errorf("fault = %+v", s.Fault)
 	}
 	deleteAndWait(t, srv, c, created.ID)

@@ -60,6 +60,9 @@ type Config struct {
 	TLSCert, TLSKey string
 	// KeyRotation is how often a new token signing key is made; 0 never.
 	KeyRotation time.Duration
+	// MetricsListen, when set, is the address of a listener of its own for
+	// /metrics, which the API listener then no longer serves.
+	MetricsListen string
 	// IdleTimeout closes a kept-alive connection that sends no new request
 	// for that long; 0 means 2 minutes.
 	IdleTimeout time.Duration
@@ -81,10 +84,13 @@ type Server struct {
 	URL string
 	// S3URL is the public base URL of the S3 listener.
 	S3URL string
+	// MetricsURL is the URL of /metrics.
+	MetricsURL string
 
 	db       *store.DB
 	http     *http.Server
 	s3       *http.Server
+	metrics  *http.Server // nil unless on a listener of its own
 	identity *identity.Service
 	images   *image.Service
 	compute  *compute.Service
@@ -155,7 +161,24 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	s.compute.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	promHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	s.MetricsURL = s.URL + "/metrics"
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			s3ln.Close()
+			s.closeServices()
+			return nil, fmt.Errorf("server: listen for metrics: %w", err)
+		}
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", promHandler)
+		s.metrics = &http.Server{Handler: mmux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: cfg.IdleTimeout}
+		s.MetricsURL = "http://" + mln.Addr().String() + "/metrics"
+		go s.metrics.Serve(mln)
+	} else {
+		mux.Handle("GET /metrics", promHandler)
+	}
 	metrics := httpapi.NewMetrics(reg)
 	s.http = &http.Server{
 		Handler:           httpapi.Wrap(httpapi.Progress(mux, cfg.InactivityTimeout), log, metrics),
@@ -301,10 +324,18 @@ func (s *Server) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s.closeErr = errors.Join(s.http.Shutdown(ctx), s.s3.Shutdown(ctx))
-		s.compute.Close(false) // VMs run on; the DHCP server stops with sov
-		s.closeErr = errors.Join(s.closeErr, s.db.Close())
+		if s.metrics != nil {
+			s.closeErr = errors.Join(s.closeErr, s.metrics.Shutdown(ctx))
+		}
+		s.closeErr = errors.Join(s.closeErr, s.closeServices())
 	})
 	return s.closeErr
+}
+
+// closeServices stops the services' background work and closes the store.
+func (s *Server) closeServices() error {
+	s.compute.Close(false) // VMs run on; the DHCP server stops with sov
+	return s.db.Close()
 }
 
 // secretFile returns the n random bytes stored at path, creating them on first use.

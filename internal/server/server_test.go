@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sovcloud/sov/internal/server"
 	"github.com/sovcloud/sov/internal/servertest"
 )
 
@@ -99,4 +100,16 @@ func tokenCall(t *testing.T, s *servertest.Server, method, caller, subject strin
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestMetricsOnTheirOwnListener: with MetricsListen set, /metrics is served
+// there and no longer on the API listener.
+func TestMetricsOnTheirOwnListener(t *testing.T) {
+	srv := servertest.Start(t, func(cfg *server.Config) { cfg.MetricsListen = "127.0.0.1:0" })
+	if code, _, _ := get(t, srv.URL+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("API listener /metrics = %d, want 404", code)
+	}
+	if code, body, _ := get(t, srv.MetricsURL); code != 200 || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("%s = %d", srv.MetricsURL, code)
+	}
 }
