@@ -45,6 +45,8 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Identity.LockoutAttempts, "lockout-attempts", 0, "lock a user after this many failed logins in a row (0: never)")
 	fs.DurationVar(&cfg.Identity.LockoutDuration, "lockout-duration", 5*time.Minute, "how long a locked user stays locked")
 	fs.IntVar(&cfg.Identity.LoginFailures, "login-failures", 20, "failed logins a user name or a client address may have in a minute before 429 (0: no limit)")
+	fs.StringVar(&cfg.MasterKeyFile, "master-key-file", "", "file of the master keys sealing secrets at rest (default <data-dir>/master.key); keep it apart from the database and its backups")
+	fs.BoolVar(&cfg.RotateMasterKey, "rotate-master-key", false, "make a new master key at start, reseal every secret under it and drop the old one")
 	fs.DurationVar(&cfg.KeyRotation, "key-rotation", 24*time.Hour, "how often to rotate the token signing key (0: never)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve /metrics on this address only, not on the API listener (e.g. 127.0.0.1:9100)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 2*time.Minute, "close kept-alive connections idle for this long")

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/sovcloud/sov/internal/httpapi"
@@ -21,6 +22,46 @@ type credential struct {
 	// credential it was made with, if any.
 	RoleCap   []string
 	AppCredID string
+}
+
+// credentialContext binds a sealed blob to its credential's row.
+func credentialContext(id string) string { return "credential:" + id }
+
+// resealCredentials seals under the primary master key the blobs that
+// are not (sealed under a retired master key or the legacy credential key).
+func (s *Service) resealCredentials(ctx context.Context) error {
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, sealed_blob FROM credentials`)
+		if err != nil {
+			return err
+		}
+		stale := map[string][]byte{}
+		for rows.Next() {
+			var id, sealed string
+			if err := rows.Scan(&id, &sealed); err != nil {
+				rows.Close()
+				return err
+			}
+			if !s.kek.Current(sealed) {
+				b, err := s.kek.Open(sealed, credentialContext(id))
+				if err != nil {
+					rows.Close()
+					return fmt.Errorf("identity: credential %s: %w", id, err)
+				}
+				stale[id] = b
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for id, b := range stale {
+			if _, err := tx.Exec(ctx, `UPDATE credentials SET sealed_blob = ? WHERE id = ?`, s.kek.Seal(b, credentialContext(id)), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // ec2Blob is the blob of an EC2 credential.
@@ -65,9 +106,11 @@ func (s *Service) scanCredentials(ctx context.Context, q string, args ...any) ([
 				return nil, err
 			}
 		}
-		if c.Blob, err = s.sealer.open(sealed); err != nil {
-			return nil, err
+		blob, err := s.kek.Open(sealed, credentialContext(c.ID))
+		if err != nil {
+			return nil, fmt.Errorf("identity: credential %s: %w", c.ID, err)
 		}
+		c.Blob = string(blob)
 		out = append(out, c)
 	}
 	return out, rows.Err()
@@ -103,7 +146,7 @@ func (s *Service) insertCredential(ctx context.Context, c *credential) error {
 		roleCap = string(b)
 	}
 	_, err := s.db.Exec(ctx, `INSERT INTO credentials (id, user_id, project_id, type, access_key, sealed_blob, role_cap, app_cred_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.UserID, c.ProjectID, c.Type, access, s.sealer.seal(c.Blob), roleCap, c.AppCredID)
+		c.ID, c.UserID, c.ProjectID, c.Type, access, s.kek.Seal([]byte(c.Blob), credentialContext(c.ID)), roleCap, c.AppCredID)
 	if err != nil {
 		return duplicate(err, "credential", c.ID)
 	}
@@ -279,7 +322,7 @@ func (s *Service) updateCredential(w http.ResponseWriter, r *http.Request, tok *
 		c.Blob = *b.Blob
 	}
 	if _, err := s.db.Exec(r.Context(), `UPDATE credentials SET project_id = ?, sealed_blob = ? WHERE id = ?`,
-		c.ProjectID, s.sealer.seal(c.Blob), c.ID); err != nil {
+		c.ProjectID, s.kek.Seal([]byte(c.Blob), credentialContext(c.ID)), c.ID); err != nil {
 		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"credential": s.credentialJSON(c)})

@@ -4,16 +4,19 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/sovcloud/sov/internal/secrets"
 	"github.com/sovcloud/sov/internal/store"
 )
 
 // keyring holds the token signing keys: one primary that signs, and older
 // ones that still verify until every token they signed has expired.
 type keyring struct {
-	db *store.DB
+	db  *store.DB
+	kek *secrets.Keyring // seals the keys in the store
 	// lifetime is the longest a token lives: a retired key verifies that long.
 	lifetime time.Duration
 	now      func() time.Time
@@ -24,8 +27,8 @@ type keyring struct {
 	lastReload time.Time
 }
 
-func newKeyring(ctx context.Context, db *store.DB, lifetime time.Duration) (*keyring, error) {
-	k := &keyring{db: db, lifetime: lifetime, now: time.Now}
+func newKeyring(ctx context.Context, db *store.DB, kek *secrets.Keyring, lifetime time.Duration) (*keyring, error) {
+	k := &keyring{db: db, kek: kek, lifetime: lifetime, now: time.Now}
 	if err := k.load(ctx); err != nil {
 		return nil, err
 	}
@@ -51,9 +54,9 @@ func (k *keyring) load(ctx context.Context) error {
 		if err := rows.Scan(&id, &secret, &isPrimary); err != nil {
 			return err
 		}
-		b, err := base64.StdEncoding.DecodeString(secret)
+		b, err := k.open(id, secret)
 		if err != nil {
-			return err
+			return fmt.Errorf("identity: signing key %s: %w", id, err)
 		}
 		keys[id] = b
 		if isPrimary {
@@ -85,13 +88,62 @@ func (k *keyring) Rotate(ctx context.Context) error {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO signing_keys (id, secret, created_at, primary_key) VALUES (?, ?, ?, ?)`,
-			id, base64.StdEncoding.EncodeToString(secret), now.Unix(), true)
+			id, k.kek.Seal(secret, signingKeyContext(id)), now.Unix(), true)
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	return k.load(ctx)
+}
+
+func signingKeyContext(id string) string { return "signing_key:" + id }
+
+// open returns a stored signing key: sealed under the master key, or in
+// plain base64 as versions before master keys stored it.
+func (k *keyring) open(id, stored string) ([]byte, error) {
+	if b, err := base64.StdEncoding.DecodeString(stored); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	return k.kek.Open(stored, signingKeyContext(id))
+}
+
+// reseal seals under the primary master key every stored signing key
+// that is not: plain ones of earlier versions, and ones sealed under a
+// retired master key.
+func (k *keyring) reseal(ctx context.Context) error {
+	return k.db.InTx(ctx, func(tx *store.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, secret FROM signing_keys`)
+		if err != nil {
+			return err
+		}
+		stale := map[string][]byte{}
+		for rows.Next() {
+			var id, stored string
+			if err := rows.Scan(&id, &stored); err != nil {
+				rows.Close()
+				return err
+			}
+			if !k.kek.Current(stored) {
+				b, err := k.open(id, stored)
+				if err != nil {
+					rows.Close()
+					return fmt.Errorf("identity: signing key %s: %w", id, err)
+				}
+				stale[id] = b
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for id, b := range stale {
+			if _, err := tx.Exec(ctx, `UPDATE signing_keys SET secret = ? WHERE id = ?`, k.kek.Seal(b, signingKeyContext(id)), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (k *keyring) primary() (string, []byte) {

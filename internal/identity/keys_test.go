@@ -2,10 +2,12 @@ package identity
 
 import (
 	"context"
+	"encoding/base64"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/sovcloud/sov/internal/secrets"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -19,9 +21,13 @@ func TestRetiredKeyVerifiesItsTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	kek, err := secrets.Load(filepath.Join(t.TempDir(), "master.key"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t0 := time.Now()
 	clock := t0
-	k := &keyring{db: db, lifetime: time.Hour, now: func() time.Time { return clock }}
+	k := &keyring{db: db, kek: kek, lifetime: time.Hour, now: func() time.Time { return clock }}
 	if err := k.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -48,5 +54,37 @@ func TestRetiredKeyVerifiesItsTokens(t *testing.T) {
 	}
 	if k.keyFor(second) == nil {
 		t.Error("the second key, retired just now, is gone")
+	}
+}
+
+// TestPlainSigningKeysResealed: signing keys stored in plain base64 by
+// earlier versions keep verifying and are sealed under the master key.
+func TestPlainSigningKeysResealed(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "sov.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	kek, _ := secrets.Load(filepath.Join(t.TempDir(), "master.key"), "")
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	if _, err := db.Exec(ctx, `INSERT INTO signing_keys (id, secret, created_at, primary_key) VALUES (?, ?, ?, ?)`,
+		"oldkey", base64.StdEncoding.EncodeToString(secret), time.Now().Unix(), true); err != nil {
+		t.Fatal(err)
+	}
+	k, err := newKeyring(ctx, db, kek, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.reseal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var stored string
+	db.QueryRow(ctx, `SELECT secret FROM signing_keys WHERE id = 'oldkey'`).Scan(&stored)
+	if !kek.Current(stored) {
+		t.Errorf("the plain key is stored as %q", stored)
+	}
+	if err := k.load(ctx); err != nil || string(k.keyFor("oldkey")) != string(secret) {
+		t.Errorf("the resealed key = %q, %v", k.keyFor("oldkey"), err)
 	}
 }

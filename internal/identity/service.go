@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sovcloud/sov/internal/policy"
+	"github.com/sovcloud/sov/internal/secrets"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -47,12 +48,14 @@ type Service struct {
 	catalog *catalogCache
 	pw      *passwordCache
 	guard   *loginGuard
-	sealer  *sealer
+	kek     *secrets.Keyring
 	ec2     ec2Cache
 }
 
-// New opens the identity service on db. credentialKey encrypts EC2 secrets at rest.
-func New(ctx context.Context, cfg Config, db *store.DB, credentialKey []byte, log *slog.Logger) (*Service, error) {
+// New opens the identity service on db. kek, the master key, seals its
+// secrets at rest (EC2 credential blobs, token signing keys); any sealed
+// under an older master key are resealed under the current one.
+func New(ctx context.Context, cfg Config, db *store.DB, kek *secrets.Keyring, log *slog.Logger) (*Service, error) {
 	if cfg.TokenLifetime == 0 {
 		cfg.TokenLifetime = time.Hour
 	}
@@ -66,14 +69,17 @@ func New(ctx context.Context, cfg Config, db *store.DB, credentialKey []byte, lo
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, db: db, log: log, pw: pw, guard: newLoginGuard(cfg.LoginFailures)}
-	if s.keys, err = newKeyring(ctx, db, cfg.TokenLifetime); err != nil {
+	s := &Service{cfg: cfg, db: db, log: log, pw: pw, guard: newLoginGuard(cfg.LoginFailures), kek: kek}
+	if s.keys, err = newKeyring(ctx, db, kek, cfg.TokenLifetime); err != nil {
+		return nil, err
+	}
+	if err := s.keys.reseal(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.resealCredentials(ctx); err != nil {
 		return nil, err
 	}
 	if s.revoked, err = loadRevocations(ctx, db, cfg.TokenLifetime); err != nil {
-		return nil, err
-	}
-	if s.sealer, err = newSealer(credentialKey); err != nil {
 		return nil, err
 	}
 	s.catalog = &catalogCache{db: db}
@@ -130,8 +136,14 @@ func (s *Service) ValidateToken(raw string) (*Token, error) {
 	if err != nil {
 		return nil, unauthorized("The request you have made requires authentication.")
 	}
-	if time.Now().UnixMicro() >= tok.ExpiresAt {
+	now := time.Now()
+	if now.UnixMicro() >= tok.ExpiresAt {
 		return nil, unauthorized("The token has expired.")
+	}
+	// Never longer-lived than the configured lifetime allows (a lifetime
+	// lowered since, a token minted with a leaked key), nor from the future.
+	if tok.ExpiresAt-tok.IssuedAt > s.cfg.TokenLifetime.Microseconds() || tok.IssuedAt > now.Add(time.Minute).UnixMicro() {
+		return nil, unauthorized("The token's lifetime exceeds the maximum.")
 	}
 	if s.revoked.isRevoked(tok) {
 		return nil, unauthorized("The token has been revoked.")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sovcloud/sov/internal/secrets"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -21,7 +22,11 @@ func testService(t *testing.T, cfg Config) *Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	s, err := New(ctx, cfg, db, make([]byte, 32), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	kek, err := secrets.Load(filepath.Join(t.TempDir(), "master.key"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(ctx, cfg, db, kek, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

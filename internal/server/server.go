@@ -4,7 +4,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +28,7 @@ import (
 	"github.com/sovcloud/sov/internal/image"
 	"github.com/sovcloud/sov/internal/objectstore"
 	"github.com/sovcloud/sov/internal/policy"
+	"github.com/sovcloud/sov/internal/secrets"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -58,6 +59,13 @@ type Config struct {
 	// TLSCert and TLSKey, when set, are the PEM files of the certificate
 	// both listeners serve HTTPS with.
 	TLSCert, TLSKey string
+	// MasterKeyFile is the file of the master keys that seal every secret
+	// at rest; empty means DataDir/master.key. Keep it apart from the
+	// database (and out of its backups).
+	MasterKeyFile string
+	// RotateMasterKey makes a new master key at start, reseals every
+	// secret under it and drops the old one.
+	RotateMasterKey bool
 	// KeyRotation is how often a new token signing key is made; 0 never.
 	KeyRotation time.Duration
 	// MetricsListen, when set, is the address of a listener of its own for
@@ -108,7 +116,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("server: data dir: %w", err)
 	}
 	cfg.DataDir = dir // paths inside it are handed to QEMU and qemu-img
+	// Whatever sov (and the engines it starts) creates is its own only.
+	syscall.Umask(0o077)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: data dir: %w", err)
+	}
+	if err := tightenDataDir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("server: data dir: %w", err)
 	}
 	if cfg.IdleTimeout == 0 {
@@ -218,14 +231,26 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 	if s.db, err = store.Open(ctx, dsn); err != nil {
 		return err
 	}
-	key, err := secretFile(filepath.Join(cfg.DataDir, "credential.key"), 32)
+	keyFile := cfg.MasterKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(cfg.DataDir, "master.key")
+	}
+	kek, err := secrets.Load(keyFile, filepath.Join(cfg.DataDir, "credential.key"))
+	if err == nil && cfg.RotateMasterKey {
+		err = kek.Rotate()
+	}
 	if err != nil {
 		s.db.Close()
 		return err
 	}
 	idc := cfg.Identity
 	idc.PublicURL = s.URL
-	if s.identity, err = identity.New(ctx, idc, s.db, key, s.log); err != nil {
+	if s.identity, err = identity.New(ctx, idc, s.db, kek, s.log); err != nil {
+		s.db.Close()
+		return err
+	}
+	// Every secret is sealed under the primary master key now.
+	if err := kek.Prune(); err != nil {
 		s.db.Close()
 		return err
 	}
@@ -332,53 +357,33 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
+// tightenDataDir makes the data dir and what it holds at its top (the
+// database, secrets, the services' directories) accessible to sov alone,
+// also where an earlier version or an operator left them open.
+func tightenDataDir(dir string) error {
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		mode := os.FileMode(0o600)
+		if e.IsDir() {
+			mode = 0o700
+		} else if !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Chmod(filepath.Join(dir, e.Name()), mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // closeServices stops the services' background work and closes the store.
 func (s *Server) closeServices() error {
 	s.compute.Close(false) // VMs run on; the DHCP server stops with sov
 	return s.db.Close()
-}
-
-// secretFile returns the n random bytes stored at path, creating them on first use.
-func secretFile(path string, n int) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if len(b) != n {
-			return nil, fmt.Errorf("server: %s must hold %d bytes, has %d", path, n, len(b))
-		}
-		return b, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	b = make([]byte, n)
-	rand.Read(b)
-	if err := writeFileAtomic(path, b, 0o600); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-// writeFileAtomic writes data to a temporary file, syncs it and renames it over path.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -41,6 +41,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
 	"github.com/sovcloud/sov/internal/server"
+	"github.com/sovcloud/sov/internal/store"
 )
 
 // AdminPassword is the bootstrap admin's password in test servers.
@@ -84,8 +85,33 @@ func (s *Server) DataDir() string { return s.cfg.DataDir }
 // Restart stops the server and starts a new one on the same data dir and database.
 func (s *Server) Restart(t testing.TB) *Server {
 	t.Helper()
+	return s.RestartWith(t, nil)
+}
+
+// RestartWith is Restart with the configuration changed by edit first.
+func (s *Server) RestartWith(t testing.TB, edit func(*server.Config)) *Server {
+	t.Helper()
 	s.Close()
-	return start(t, s.cfg)
+	cfg := s.cfg
+	if edit != nil {
+		edit(&cfg)
+	}
+	return start(t, cfg)
+}
+
+// Store opens another handle on the server's database, closed when the test ends.
+func (s *Server) Store(t testing.TB) *store.DB {
+	t.Helper()
+	dsn := s.cfg.Database
+	if dsn == "" {
+		dsn = filepath.Join(s.cfg.DataDir, "sov.db")
+	}
+	db, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // Twin starts a second server on the same data dir and database, as a
