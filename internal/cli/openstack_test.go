@@ -269,6 +269,22 @@ func TestOpenStackCLIImages(t *testing.T) {
 	if len(list) != 0 {
 		t.Errorf("image list after delete = %v", list)
 	}
+
+	// Image quotas are Keystone unified limits of the image service.
+	var registered []map[string]any
+	jsonOut(t, run(true, "registered", "limit", "list", "--service", "glance", "-f", "json"), &registered)
+	defaults := map[string]string{}
+	for _, l := range registered {
+		defaults[fmt.Sprint(l["Resource Name"])] = fmt.Sprint(l["Default Limit"])
+	}
+	if defaults["image_count_total"] != "100" || defaults["image_size_total"] != "102400" {
+		t.Errorf("registered limits = %v", registered)
+	}
+	run(true, "limit", "create", "--project", "admin", "--service", "glance", "--resource-limit", "1", "image_count_total")
+	run(true, "image", "create", "--disk-format", "raw", "--container-format", "bare", "quota-1")
+	if out := run(false, "image", "create", "--disk-format", "raw", "--container-format", "bare", "quota-2"); !strings.Contains(out, "413") {
+		t.Errorf("an image over the limit:\n%s", out)
+	}
 }
 
 func TestOpenStackCLIFlavorsKeypairs(t *testing.T) {

@@ -132,9 +132,12 @@ func (s *Service) listServicesHandler(w http.ResponseWriter, r *http.Request, to
 	if err != nil {
 		return err
 	}
+	name := r.URL.Query().Get("name")
 	out := []map[string]any{}
 	for i := range svcs {
-		out = append(out, s.serviceJSON(&svcs[i]))
+		if name == "" || svcs[i].Name == name {
+			out = append(out, s.serviceJSON(&svcs[i]))
+		}
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"services": out, "links": s.listLinks(r)})
 	return nil

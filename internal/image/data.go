@@ -41,6 +41,14 @@ func (s *Service) uploadData(w http.ResponseWriter, r *http.Request, tok *identi
 	if img.DiskFormat == nil || img.ContainerFormat == nil {
 		return errorf(http.StatusBadRequest, "Properties disk_format, container_format must be set prior to saving data.")
 	}
+	room, err := s.uploadRoom(r.Context(), img.Owner)
+	if err != nil {
+		return err
+	}
+	limit := int64(maxImageSize)
+	if room >= 0 && room < limit {
+		limit = room
+	}
 	f, err := createUploadFile(filepath.Join(s.dir, "tmp"), img.ID)
 	if err != nil {
 		return err
@@ -48,12 +56,15 @@ func (s *Service) uploadData(w http.ResponseWriter, r *http.Request, tok *identi
 	defer os.Remove(f.Name())
 	defer f.Close()
 	md5sum, sha := md5.New(), sha512.New()
-	n, err := io.Copy(io.MultiWriter(f, md5sum, sha), io.LimitReader(r.Body, maxImageSize+1))
+	n, err := io.Copy(io.MultiWriter(f, md5sum, sha), io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return errorf(http.StatusBadRequest, "Error reading the image data: %v", err)
 	}
-	if n > maxImageSize {
-		return errorf(http.StatusRequestEntityTooLarge, "Image exceeds the storage quota.")
+	if n > limit {
+		if limit < maxImageSize {
+			return errorf(http.StatusRequestEntityTooLarge, "Image exceeds the storage quota: project %s may store %d more bytes of image data (image_size_total).", img.Owner, room)
+		}
+		return errorf(http.StatusRequestEntityTooLarge, "Image exceeds the largest image size.")
 	}
 	if r.ContentLength >= 0 && n != r.ContentLength {
 		return errorf(http.StatusBadRequest, "Image data is shorter than its Content-Length.")

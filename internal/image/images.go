@@ -215,6 +215,9 @@ func (s *Service) createImage(w http.ResponseWriter, r *http.Request, tok *ident
 			return err
 		}
 	}
+	if err := s.checkCount(r.Context(), img.Owner); err != nil {
+		return err
+	}
 	doc, _ := json.Marshal(img)
 	_, err := s.db.Exec(r.Context(), `INSERT INTO images (id, owner, visibility, status, name, created_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		img.ID, img.Owner, img.Visibility, img.Status, deref(img.Name), img.CreatedAt.UnixMicro(), string(doc))

@@ -41,7 +41,10 @@ func New(db *store.DB, dir, publicURL string, id *identity.Service, log *slog.Lo
 
 // RegisterCatalog publishes the image endpoint in the identity catalog.
 func (s *Service) RegisterCatalog(ctx context.Context) error {
-	return s.identity.RegisterService(ctx, "image", "glance", s.url)
+	if err := s.identity.RegisterService(ctx, "image", "glance", s.url); err != nil {
+		return err
+	}
+	return s.registerLimits(ctx)
 }
 
 // Error is an error with an HTTP status and a message for the user.

@@ -164,6 +164,16 @@ var rules = map[string]rule{
 	"identity:update_endpoint": admin,
 	"identity:delete_endpoint": admin,
 
+	"identity:list_registered_limits":   authenticated,
+	"identity:get_registered_limit":     authenticated,
+	"identity:create_registered_limits": admin,
+	"identity:update_registered_limit":  admin,
+	"identity:delete_registered_limit":  admin,
+	"identity:get_limit":                anyOf(admin, projectReader),
+	"identity:create_limits":            admin,
+	"identity:update_limit":             admin,
+	"identity:delete_limit":             admin,
+
 	"identity:owner_credentials": anyOf(admin, self),
 }
 
