@@ -1,5 +1,5 @@
 // Package cli implements the sov command line: `sov up` runs an all-in-one
-// cloud, `sov bench` measures any Keystone.
+// cloud, `sov down` stops what it started, `sov bench` measures any Keystone.
 package cli
 
 import (
@@ -12,6 +12,7 @@ const usage = `usage: sov <command> [flags]
 
 commands:
   up      start an all-in-one cloud in the foreground and print how to use it
+  down    stop every process a cloud started (VMs, DHCP) and remove its bridge
   bench   measure any Keystone (bench identity), any S3 (bench s3) or the disk (bench disk)
 
 Run "sov <command> -h" for the flags of a command.
@@ -26,6 +27,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "up":
 		return up(ctx, args[1:], stdout, stderr)
+	case "down":
+		return down(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":

@@ -17,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/sovcloud/sov/internal/cli"
+	"github.com/sovcloud/sov/internal/engines"
 	"github.com/sovcloud/sov/internal/servertest"
 )
 
@@ -40,15 +43,16 @@ func (s *syncBuffer) String() string {
 }
 
 // startUp runs `sov up` in-process on a free port and returns the path of
-// the clouds.yaml it wrote.
-func startUp(t *testing.T) string {
+// the clouds.yaml it wrote and the name of its bridge.
+func startUp(t *testing.T) (clouds, bridge string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	// A bridge of this test's own, removed at the end.
 	var nb [2]byte
 	rand.Read(nb[:])
-	bridge, subnet := fmt.Sprintf("sovc%02x%02x", nb[0], nb[1]), fmt.Sprintf("10.%d.%d.0/24", 150+nb[0]%50, nb[1])
+	bridge = fmt.Sprintf("sovc%02x%02x", nb[0], nb[1])
+	subnet := fmt.Sprintf("10.%d.%d.0/24", 150+nb[0]%50, nb[1])
 	dataDir := t.TempDir()
 	t.Cleanup(func() { servertest.RemoveHostState(dataDir, bridge) })
 	done := make(chan error, 1)
@@ -78,7 +82,7 @@ func startUp(t *testing.T) string {
 	if m == nil {
 		t.Fatalf("no clouds.yaml in output:\n%s", out.String())
 	}
-	return m[1]
+	return m[1], bridge
 }
 
 // requireOpenStackCLI skips without the openstack CLI, except in CI where
@@ -119,7 +123,7 @@ func jsonOut(t *testing.T, s string, v any) {
 
 func TestOpenStackCLI(t *testing.T) {
 	requireOpenStackCLI(t)
-	clouds := startUp(t)
+	clouds, _ := startUp(t)
 	admin := []string{"--os-cloud", "sov"}
 	run := func(args ...string) string { return osc(t, clouds, true, append(admin, args...)...) }
 
@@ -208,7 +212,7 @@ func readFile(t *testing.T, path string) string {
 
 func TestOpenStackCLIImages(t *testing.T) {
 	requireOpenStackCLI(t)
-	clouds := startUp(t)
+	clouds, _ := startUp(t)
 	run := func(wantOK bool, args ...string) string {
 		return osc(t, clouds, wantOK, append([]string{"--os-cloud", "sov"}, args...)...)
 	}
@@ -289,7 +293,7 @@ func TestOpenStackCLIImages(t *testing.T) {
 
 func TestOpenStackCLIFlavorsKeypairs(t *testing.T) {
 	requireOpenStackCLI(t)
-	clouds := startUp(t)
+	clouds, _ := startUp(t)
 	run := func(wantOK bool, args ...string) string {
 		return osc(t, clouds, wantOK, append([]string{"--os-cloud", "sov"}, args...)...)
 	}
@@ -331,7 +335,7 @@ func TestOpenStackCLIFlavorsKeypairs(t *testing.T) {
 func TestOpenStackCLIServers(t *testing.T) {
 	requireOpenStackCLI(t)
 	kernel, initrd := servertest.TestGuest(t)
-	clouds := startUp(t)
+	clouds, bridge := startUp(t)
 	run := func(wantOK bool, args ...string) string {
 		return osc(t, clouds, wantOK, append([]string{"--os-cloud", "sov"}, args...)...)
 	}
@@ -397,6 +401,24 @@ func TestOpenStackCLIServers(t *testing.T) {
 	jsonOut(t, run(true, "server", "list", "-f", "json"), &list)
 	if len(list) != 0 {
 		t.Errorf("server list after delete = %v", list)
+	}
+
+	// sov down stops every process the cloud started (a VM, dnsmasq) and
+	// removes its bridge.
+	run(true, "server", "create", "--image", "guest", "--flavor", "SCS-1L-1", "--wait", "down-vm")
+	dataDir := filepath.Dir(clouds)
+	if n := len(engines.MarkedProcesses(engines.CloudID(dataDir))); n != 2 {
+		t.Errorf("%d engine processes run, want QEMU and dnsmasq", n)
+	}
+	var out, errOut bytes.Buffer
+	if err := cli.Run(context.Background(), []string{"down", "--data-dir", dataDir, "--bridge", bridge}, &out, &errOut); err != nil {
+		t.Fatalf("sov down: %v\n%s", err, errOut.String())
+	}
+	if pids := engines.MarkedProcesses(engines.CloudID(dataDir)); len(pids) != 0 {
+		t.Errorf("after sov down processes %v run", pids)
+	}
+	if _, err := netlink.LinkByName(bridge); err == nil {
+		t.Errorf("after sov down bridge %s is there", bridge)
 	}
 }
 

@@ -22,7 +22,7 @@ import (
 // even where it cannot be set up (no root), they fail to boot with a fault.
 func (s *Service) hostNetwork() (*bridge.Bridge, error) {
 	s.netOnce.Do(func() {
-		s.net, s.netErr = bridge.Open(s.cfg.Bridge, s.cfg.Subnet, filepath.Join(s.cfg.DataDir, "network"))
+		s.net, s.netErr = bridge.Open(s.cfg.Bridge, s.cfg.Subnet, filepath.Join(s.cfg.DataDir, "network"), s.engines)
 	})
 	return s.net, s.netErr
 }

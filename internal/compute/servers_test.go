@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,6 +23,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imagedata"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+	"github.com/sovcloud/sov/internal/engines"
 	"github.com/sovcloud/sov/internal/server"
 	"github.com/sovcloud/sov/internal/servertest"
 )
@@ -245,8 +245,20 @@ func TestServersSurviveRestart(t *testing.T) {
 	wantStatus(t, "create", err, 0)
 	waitStatus(t, c, created.ID, "ACTIVE")
 	waitConsole(t, c, created.ID, "sov-guest: ready")
-	pidFile := filepath.Join(srv.DataDir(), "instances", created.ID, "qemu.pid")
-	before, _ := os.ReadFile(pidFile)
+	qemuPID, ok := srv.Engine(t, "qemu", created.ID)
+	dhcpPID, dok := srv.Engine(t, "dnsmasq", srv.Bridge())
+	if !ok || !dok {
+		t.Fatalf("engines recorded: qemu %v, dnsmasq %v", ok, dok)
+	}
+	// A process marked as this cloud's engine that no record names (as a
+	// crash between starting and recording would leave) is reaped at start.
+	stray := exec.Command("sleep", "300")
+	stray.Env = append(os.Environ(), "SOV_ENGINE="+engines.CloudID(srv.DataDir()))
+	if err := stray.Start(); err != nil {
+		t.Fatal(err)
+	}
+	strayDone := make(chan error, 1)
+	go func() { strayDone <- stray.Wait() }()
 
 	srv = srv.Restart(t)
 	c = computeClient(t, srv.Provider(t, alpha), "")
@@ -254,8 +266,17 @@ func TestServersSurviveRestart(t *testing.T) {
 	if err != nil || s.Status != "ACTIVE" {
 		t.Fatalf("after restart = %+v, %v", s, err)
 	}
-	if after, _ := os.ReadFile(pidFile); string(after) != string(before) {
-		t.Errorf("the VM was restarted (pid %s -> %s), want the same process", before, after)
+	if after, _ := srv.Engine(t, "qemu", created.ID); after != qemuPID {
+		t.Errorf("the VM was restarted (pid %d -> %d), want the same process", qemuPID, after)
+	}
+	if after, _ := srv.Engine(t, "dnsmasq", srv.Bridge()); after != dhcpPID {
+		t.Errorf("dnsmasq was not adopted (pid %d -> %d)", dhcpPID, after)
+	}
+	select {
+	case <-strayDone:
+	case <-time.After(10 * time.Second):
+		stray.Process.Kill()
+		t.Error("an unrecorded engine process survived the start")
 	}
 	out, _ := servers.ShowConsoleOutput(ctx, c, created.ID, servers.ShowConsoleOutputOpts{}).Extract()
 	if strings.Count(out, "sov-guest: booting") != 1 {
@@ -264,7 +285,7 @@ func TestServersSurviveRestart(t *testing.T) {
 
 	// The VM dies while sov is down: it comes back as SHUTOFF, and starts again.
 	srv.Close()
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(before)))
+	pid := qemuPID
 	syscall.Kill(pid, syscall.SIGKILL)
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		if syscall.Kill(pid, 0) != nil {

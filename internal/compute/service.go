@@ -46,6 +46,7 @@ type Service struct {
 	identity *identity.Service
 	images   *image.Service
 	driver   *qemu.Driver
+	engines  Engines
 	log      *slog.Logger
 	url      string // e.g. http://127.0.0.1:5000/compute
 	locks    serverLocks
@@ -56,19 +57,25 @@ type Service struct {
 	netErr  error
 }
 
+// Engines records the engine processes compute starts: QEMU and dnsmasq.
+type Engines interface {
+	qemu.Engines
+	bridge.Engines
+}
+
 // New returns the compute service.
-func New(cfg Config, db *store.DB, publicURL string, id *identity.Service, images *image.Service, log *slog.Logger) (*Service, error) {
+func New(cfg Config, db *store.DB, publicURL string, id *identity.Service, images *image.Service, engines Engines, log *slog.Logger) (*Service, error) {
 	if cfg.Bridge == "" {
 		cfg.Bridge = "sovbr0"
 	}
 	if !cfg.Subnet.IsValid() {
 		cfg.Subnet = netip.MustParsePrefix("10.231.0.0/24")
 	}
-	driver, err := qemu.New(filepath.Join(cfg.DataDir, "instances"), cfg.Accel)
+	driver, err := qemu.New(filepath.Join(cfg.DataDir, "instances"), cfg.Accel, engines)
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, db: db, identity: id, images: images, driver: driver, log: log, url: publicURL + "/compute"}, nil
+	return &Service{cfg: cfg, db: db, identity: id, images: images, driver: driver, engines: engines, log: log, url: publicURL + "/compute"}, nil
 }
 
 // Close waits for lifecycle operations in flight, then stops the DHCP

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sovcloud/sov/internal/compute"
+	"github.com/sovcloud/sov/internal/engines"
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/identity"
 	"github.com/sovcloud/sov/internal/image"
@@ -102,6 +103,7 @@ type Server struct {
 	identity *identity.Service
 	images   *image.Service
 	compute  *compute.Service
+	engines  *engines.Registry
 	objects  *objectstore.Server
 	log      *slog.Logger
 	stop     context.CancelFunc
@@ -267,9 +269,21 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 		s.db.Close()
 		return err
 	}
+	if s.engines, err = engines.New(s.db, engines.CloudID(cfg.DataDir)); err != nil {
+		s.db.Close()
+		return err
+	}
+	// Engine processes of this cloud that no record names are leftovers of
+	// a crash: they go before anything is adopted.
+	if n, err := s.engines.Reap(ctx); err != nil {
+		s.db.Close()
+		return err
+	} else if n > 0 {
+		s.log.Info("ended engine processes that no record names", "processes", n)
+	}
 	ccfg := cfg.Compute
 	ccfg.DataDir = cfg.DataDir
-	if s.compute, err = compute.New(ccfg, s.db, s.URL, s.identity, s.images, s.log); err != nil {
+	if s.compute, err = compute.New(ccfg, s.db, s.URL, s.identity, s.images, s.engines, s.log); err != nil {
 		s.db.Close()
 		return err
 	}

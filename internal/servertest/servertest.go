@@ -8,9 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
-	"syscall"
 
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -40,6 +37,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
+	"github.com/sovcloud/sov/internal/engines"
 	"github.com/sovcloud/sov/internal/server"
 	"github.com/sovcloud/sov/internal/store"
 )
@@ -97,6 +95,25 @@ func (s *Server) RestartWith(t testing.TB, edit func(*server.Config)) *Server {
 		edit(&cfg)
 	}
 	return start(t, cfg)
+}
+
+// Engine returns the pid of the server's engine process kind/name (a
+// server's "qemu", the bridge's "dnsmasq") if it is recorded and runs.
+func (s *Server) Engine(t testing.TB, kind, name string) (int, bool) {
+	t.Helper()
+	r, err := engines.New(s.Store(t), engines.CloudID(s.cfg.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Running(context.Background(), kind, name)
+}
+
+// Bridge is the name of the server's host bridge.
+func (s *Server) Bridge() string {
+	if s.cfg.Compute.Bridge == "" {
+		return "sovbr0"
+	}
+	return s.cfg.Compute.Bridge
 }
 
 // Store opens another handle on the server's database, closed when the test ends.
@@ -305,15 +322,13 @@ func selfSigned(t testing.TB, pool *x509.CertPool) func(*server.Config) {
 	return func(c *server.Config) { c.TLSCert, c.TLSKey = certFile, keyFile }
 }
 
-// RemoveHostState kills the VMs of a test's data dir and removes their
-// taps and the test's bridge.
+// RemoveHostState ends the engine processes of a test's data dir (its
+// VMs and DHCP server), recorded or not, and removes their taps and the
+// test's bridge.
 func RemoveHostState(dataDir, bridgeName string) {
+	engines.KillMarked(engines.CloudID(dataDir))
 	dirs, _ := filepath.Glob(filepath.Join(dataDir, "instances", "*-*"))
 	for _, dir := range dirs {
-		b, _ := os.ReadFile(filepath.Join(dir, "qemu.pid"))
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
 		if link, err := netlink.LinkByName("tap" + filepath.Base(dir)[:11]); err == nil {
 			netlink.LinkDel(link)
 		}

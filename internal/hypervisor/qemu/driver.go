@@ -12,6 +12,7 @@
 package qemu
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,23 +51,33 @@ const (
 	uidCount = 1_000_000
 )
 
+// Engines records the QEMU processes, so that they outlive sov, are
+// adopted by its next start and reaped when no record names them (see
+// package engines).
+type Engines interface {
+	Start(ctx context.Context, kind, name string, cmd *exec.Cmd) error
+	Running(ctx context.Context, kind, name string) (int, bool)
+	Forget(ctx context.Context, kind, name string) error
+}
+
 // Driver starts and controls QEMU processes.
 type Driver struct {
-	dir   string
-	accel string
-	mu    sync.Mutex // uid allocation
+	dir     string
+	accel   string
+	engines Engines
+	mu      sync.Mutex // uid allocation
 }
 
 // New returns a driver keeping instance directories under dir. accel is
 // "tcg", "kvm" or "auto" (KVM only with hardware virtualisation and no PVM).
-func New(dir, accel string) (*Driver, error) {
+func New(dir, accel string, engines Engines) (*Driver, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	if accel == "" || accel == "auto" {
 		accel = detectAccel()
 	}
-	return &Driver{dir: dir, accel: accel}, nil
+	return &Driver{dir: dir, accel: accel, engines: engines}, nil
 }
 
 func detectAccel() string {
@@ -105,7 +116,6 @@ func (d *Driver) args(s *Spec) ([]string, error) {
 		"-nodefaults", "-no-user-config", "-display", "none",
 		"-chardev", "file,id=console,append=on,path=" + d.path(s.ID, "console.log"), "-serial", "chardev:console",
 		"-qmp", "unix:" + d.path(s.ID, "qmp.sock") + ",server=on,wait=off",
-		"-pidfile", d.path(s.ID, "qemu.pid"),
 		"-device", "virtio-rng-pci",
 		// -runas drops privileges after the filter is installed, so set*id
 		// calls stay allowed; with all uids changed no capability is left.
@@ -196,9 +206,8 @@ func (d *Driver) Start(s *Spec) error {
 	defer logf.Close()
 	cmd := exec.Command("qemu-system-x86_64", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("qemu: start: %w", err)
+	if err := d.engines.Start(context.Background(), "qemu", s.ID, cmd); err != nil {
+		return err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -232,19 +241,7 @@ func (d *Driver) SavedSpec(id string) (*Spec, error) {
 
 // pid returns the QEMU process of an instance, if it runs.
 func (d *Driver) pid(id string) (int, bool) {
-	b, err := os.ReadFile(d.path(id, "qemu.pid"))
-	if err != nil {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0, false
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !strings.Contains(string(cmdline), "sov-"+id) {
-		return 0, false
-	}
-	return pid, true
+	return d.engines.Running(context.Background(), "qemu", id)
 }
 
 // Running reports whether the VM's QEMU process is running (a guest that
@@ -305,9 +302,12 @@ func (d *Driver) Reset(id string) error {
 	return err
 }
 
-// Destroy ends the VM and removes all its files.
+// Destroy ends the VM and removes all its files and its record.
 func (d *Driver) Destroy(id string) error {
 	if err := d.Stop(id, 0); err != nil {
+		return err
+	}
+	if err := d.engines.Forget(context.Background(), "qemu", id); err != nil {
 		return err
 	}
 	return os.RemoveAll(d.Dir(id))

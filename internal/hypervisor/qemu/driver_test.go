@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -9,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sovcloud/sov/internal/engines"
+	"github.com/sovcloud/sov/internal/store"
 )
 
 func qemuImg(t *testing.T, args ...string) {
@@ -33,6 +37,23 @@ func procStatus(t *testing.T, pid int, field string) string {
 	return ""
 }
 
+// testEngines is a registry of engine processes on a store of the test's own.
+func testEngines(t *testing.T) *engines.Registry {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), filepath.Join(dir, "sov.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	r, err := engines.New(db, engines.CloudID(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engines.KillMarked(engines.CloudID(dir)) })
+	return r
+}
+
 func itoa(i int) string { return strconv.Itoa(i) }
 
 // TestPlantedBackingFileIsNotRead starts QEMU on a base image that names a
@@ -50,7 +71,7 @@ func TestPlantedBackingFileIsNotRead(t *testing.T) {
 	os.WriteFile(secret, []byte("the-admin-password-of-the-host"), 0o600)
 	base := filepath.Join(dir, "evil.qcow2")
 	qemuImg(t, "create", "-q", "-f", "qcow2", "-b", secret, "-F", "raw", base, "1M")
-	d, err := New(filepath.Join(dir, "instances"), "tcg")
+	d, err := New(filepath.Join(dir, "instances"), "tcg", testEngines(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -22,25 +23,36 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
+// Engines records dnsmasq, so that it outlives sov (the VMs keep their
+// leases while sov restarts), is adopted by the next start and is stopped
+// by sov down (see package engines).
+type Engines interface {
+	Start(ctx context.Context, kind, name string, cmd *exec.Cmd) error
+	Running(ctx context.Context, kind, name string) (int, bool)
+	Stop(ctx context.Context, kind, name string, grace time.Duration) error
+}
+
 // Bridge is a host bridge with a DHCP server.
 type Bridge struct {
-	name   string
-	subnet netip.Prefix
-	dir    string
+	name    string
+	subnet  netip.Prefix
+	dir     string
+	engines Engines
 
 	mu       sync.Mutex // protects following
 	hosts    map[string]netip.Addr
-	dnsmasq  *exec.Cmd
+	dnsmasq  int // pid
 	hostFile string
 }
 
 // Open creates the bridge (if missing) with the first address of subnet,
-// brings it up and starts dnsmasq on it; state files go to dir.
-func Open(name string, subnet netip.Prefix, dir string) (*Bridge, error) {
+// brings it up and starts dnsmasq on it, or adopts the one an earlier sov
+// started; state files go to dir.
+func Open(name string, subnet netip.Prefix, dir string, engines Engines) (*Bridge, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	b := &Bridge{name: name, subnet: subnet.Masked(), dir: dir, hosts: map[string]netip.Addr{}, hostFile: filepath.Join(dir, "dhcp-hosts")}
+	b := &Bridge{name: name, subnet: subnet.Masked(), dir: dir, engines: engines, hosts: map[string]netip.Addr{}, hostFile: filepath.Join(dir, "dhcp-hosts")}
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
@@ -74,27 +86,30 @@ func (b *Bridge) Gateway() netip.Addr { return b.subnet.Addr().Next() }
 func (b *Bridge) Subnet() netip.Prefix { return b.subnet }
 
 func (b *Bridge) startDHCP() error {
+	if pid, ok := b.engines.Running(context.Background(), "dnsmasq", b.name); ok {
+		b.dnsmasq = pid
+		return syscall.Kill(pid, syscall.SIGHUP) // rereads the reservations
+	}
 	first := b.Gateway().Next()
+	pidFile := filepath.Join(b.dir, "dnsmasq.pid")
+	os.Remove(pidFile)
 	cmd := exec.Command("dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
 		"--interface="+b.name, "--bind-interfaces", "--except-interface=lo",
 		fmt.Sprintf("--dhcp-range=%s,static,%s,12h", first, net.IP(net.CIDRMask(b.subnet.Bits(), 32))),
 		"--dhcp-hostsfile="+b.hostFile, "--dhcp-leasefile="+filepath.Join(b.dir, "leases"),
-		"--dhcp-option=option:router,"+b.Gateway().String(), "--pid-file="+filepath.Join(b.dir, "dnsmasq.pid"),
+		"--dhcp-option=option:router,"+b.Gateway().String(), "--pid-file="+pidFile,
 		"--log-dhcp", "--log-facility="+filepath.Join(b.dir, "dnsmasq.log"),
 		// It rereads the reservations on SIGHUP from sov's private data dir.
 		"--user=root")
 	cmd.Stdout, cmd.Stderr = nil, nil
-	// dnsmasq ends with the process that started it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	if err := b.engines.Start(context.Background(), "dnsmasq", b.name, cmd); err != nil {
 		return fmt.Errorf("bridge: start dnsmasq: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	b.dnsmasq = cmd
+	b.dnsmasq = cmd.Process.Pid
 	// Until dnsmasq has written its pid file it may not handle SIGHUP yet,
 	// and a reservation's SIGHUP would end it.
-	pidFile := filepath.Join(b.dir, "dnsmasq.pid")
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if pid, err := os.ReadFile(pidFile); err == nil && strings.TrimSpace(string(pid)) == strconv.Itoa(cmd.Process.Pid) {
 			return nil
@@ -158,7 +173,7 @@ func (b *Bridge) Attach(tap, mac string, ip netip.Addr) error {
 	if err := b.writeHosts(); err != nil {
 		return err
 	}
-	return b.dnsmasq.Process.Signal(syscall.SIGHUP)
+	return syscall.Kill(b.dnsmasq, syscall.SIGHUP)
 }
 
 // Detach removes the tap device and the reservation.
@@ -173,17 +188,15 @@ func (b *Bridge) Detach(tap, mac string) error {
 	return err
 }
 
-// Close stops dnsmasq; with remove, the bridge goes too.
+// Close leaves dnsmasq running for the next sov; with remove, dnsmasq
+// stops and the bridge goes too.
 func (b *Bridge) Close(remove bool) error {
-	if b.dnsmasq != nil && b.dnsmasq.Process != nil {
-		b.dnsmasq.Process.Kill()
-	}
 	if !remove {
 		return nil
 	}
-	link, err := netlink.LinkByName(b.name)
-	if err != nil {
-		return nil
+	err := b.engines.Stop(context.Background(), "dnsmasq", b.name, 5*time.Second)
+	if link, lerr := netlink.LinkByName(b.name); lerr == nil {
+		err = errors.Join(err, netlink.LinkDel(link))
 	}
-	return netlink.LinkDel(link)
+	return err
 }
