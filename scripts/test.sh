@@ -49,7 +49,7 @@ SOV_TEST_POSTGRES="$postgres_url" go test -race -count=1 ./internal/store/... ./
 echo "== fuzz (short)"
 go test -run '^$' -fuzz FuzzParseToken -fuzztime 10s ./internal/identity
 go test -run '^$' -fuzz FuzzInspect -fuzztime 10s ./internal/diskimage
-for target in FuzzAuthorizationHeader FuzzChunkedReader FuzzRequestXML; do
+for target in FuzzAuthorizationHeader FuzzChunkedReader FuzzRequestXML FuzzRoute; do
 	go test -run '^$' -fuzz "^$target\$" -fuzztime 10s ./internal/objectstore
 done
 echo "== all tests passed"

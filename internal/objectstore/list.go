@@ -216,6 +216,15 @@ func (s *Server) listRequest(req *request, action string) (*listParams, error) {
 	return lp, err
 }
 
+// listObjects serves ListObjectsV2 (list-type=2) and ListObjects.
+func (s *Server) listObjects(req *request) error {
+	if req.q.Get("list-type") == "2" {
+		req.r.Pattern = "s3 ListObjectsV2"
+		return s.listObjectsV2(req)
+	}
+	return s.listObjectsV1(req)
+}
+
 func (s *Server) listObjectsV2(req *request) error {
 	lp, err := s.listRequest(req, "s3:ListBucket")
 	if err != nil {
