@@ -160,4 +160,3 @@ func (s *Server) splitPath(r *http.Request) (bucket, key string) {
 	bucket, key, _ = strings.Cut(path, "/")
 	return bucket, key
 }
-
