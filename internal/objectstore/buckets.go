@@ -56,7 +56,8 @@ func (s *Server) bucketFor(req *request, access, action string) (*bucket, error)
 // owning project included, except for the bucket's configuration
 // (accessAdmin), so the owner can always repair its policy. The owning
 // project may otherwise do anything its role allows; others only what the
-// policy or a public-read ACL grants.
+// policy or a public-read ACL (the bucket's for the bucket, the object's
+// for an object) grants.
 func (s *Server) authorize(req *request, b *bucket, key, access, action, objectACL string) error {
 	decision := policyNone
 	if access != accessAdmin {
@@ -79,7 +80,9 @@ func (s *Server) authorize(req *request, b *bucket, key, access, action, objectA
 	if decision == policyAllow {
 		return nil
 	}
-	if access == accessRead && (b.ACL == aclPublicRead || objectACL == aclPublicRead) {
+	// As in AWS, a bucket's ACL opens the bucket (its listing), an object's
+	// ACL the object: a public-read bucket does not expose private objects.
+	if access == accessRead && ((key == "" && b.ACL == aclPublicRead) || (key != "" && objectACL == aclPublicRead)) {
 		return nil
 	}
 	return errAccessDenied

@@ -161,6 +161,15 @@ func TestPublicAccess(t *testing.T) {
 	if got := anon("GET", "/web"); got != 200 {
 		t.Errorf("anonymous list of a public-read bucket = %d", got)
 	}
+	// ... but not the objects whose own ACL is private (with the policy gone).
+	_, err = c.DeleteBucketPolicy(ctx, &s3.DeleteBucketPolicyInput{Bucket: aws.String("web")})
+	wantCode(t, "delete policy", err, "")
+	if got := anon("GET", "/web/index.html"); got != 403 {
+		t.Errorf("anonymous GET of a private object in a public-read bucket = %d", got)
+	}
+	if got := anon("GET", "/web/open.txt"); got != 200 {
+		t.Errorf("anonymous GET of a public-read object in a public-read bucket = %d", got)
+	}
 	acl, err := c.GetBucketAcl(ctx, &s3.GetBucketAclInput{Bucket: aws.String("web")})
 	if err != nil || len(acl.Grants) != 2 {
 		t.Errorf("bucket ACL = %+v, %v", acl, err)
