@@ -404,7 +404,13 @@ func (s *Server) getObject(req *request) error {
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("Content-Type", o.ContentType)
 	for k, v := range o.Headers {
-		h.Set(k, v)
+		if strings.HasPrefix(k, "x-amz-meta-") {
+			// In lower case, as AWS sends them: SDKs take the metadata
+			// names from the header names as they are.
+			h[k] = []string{v}
+		} else {
+			h.Set(k, v)
+		}
 	}
 	if o.Tags != "" {
 		if tags, err := url.ParseQuery(o.Tags); err == nil {
