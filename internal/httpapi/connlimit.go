@@ -2,11 +2,13 @@ package httpapi
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 )
 
 // LimitPerClient returns a listener that keeps at most max connections of
-// one client address open at a time; further ones are closed at once.
+// one client (an IPv4 address, an IPv6 /64) open at a time; further ones
+// are closed at once.
 // max <= 0 means no limit.
 func LimitPerClient(ln net.Listener, max int) net.Listener {
 	if max <= 0 {
@@ -28,7 +30,7 @@ func (l *clientLimit) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		host := ClientNet(c.RemoteAddr().String())
 		l.mu.Lock()
 		ok := l.open[host] < l.max
 		if ok {
@@ -40,6 +42,24 @@ func (l *clientLimit) Accept() (net.Conn, error) {
 		}
 		c.Close()
 	}
+}
+
+// ClientNet is what counts as one client in per-client limits: an IPv4
+// address, the /64 of an IPv6 address (one client commonly holds a /64).
+func ClientNet(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	if ip.Is4() || ip.Is4In6() {
+		return ip.Unmap().String()
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
 }
 
 type limitedConn struct {

@@ -73,7 +73,9 @@ func (s *Service) roleRefs(ctx context.Context, ids []string) ([]RoleRef, error)
 
 // unrestrictedOnly refuses a token issued for a restricted application
 // credential: as in Keystone, such a token cannot manage credentials or
-// application credentials, so it cannot mint a credential wider than itself.
+// application credentials, so it cannot mint a credential wider than
+// itself; nor can it read credentials, whose secrets (EC2 keys made with
+// the user's full tokens) are wider than it.
 func unrestrictedOnly(tok *Token) error {
 	if tok.AppCredID != "" && !tok.AppCredUnrestricted {
 		return forbidden("Using method 'application_credential' is not allowed for managing additional application credentials or credentials.")
@@ -265,7 +267,7 @@ func (s *Service) deleteAppCred(w http.ResponseWriter, r *http.Request, tok *Tok
 func (s *Service) authAppCred(ctx context.Context, tok *Token, ref *appCredAuth, scope *scopeRequest, source string) error {
 	denied := unauthorized("The request you have made requires authentication.")
 	key := "appcred:" + ref.ID + "/" + ref.Name
-	if err := s.guard.check(source, key); err != nil {
+	if err := s.guard.reserve(source, key); err != nil {
 		return err
 	}
 	var a *appCred
@@ -279,6 +281,7 @@ func (s *Service) authAppCred(ctx context.Context, tok *Token, ref *appCredAuth,
 			a, err = scanAppCred(s.db.QueryRow(ctx, `SELECT `+appCredColumns+` FROM app_credentials WHERE user_id = ? AND name = ?`, u.ID, ref.Name))
 		}
 	default:
+		s.guard.release(source, key)
 		return badRequest("An application credential needs an 'id', or a 'name' and a 'user'.")
 	}
 	hash, cacheID := "", ""
@@ -290,9 +293,9 @@ func (s *Service) authAppCred(ctx context.Context, tok *Token, ref *appCredAuth,
 		return err
 	}
 	if !ok {
-		s.guard.failed(source, key)
 		return denied
 	}
+	s.guard.release(source, key)
 	if a.ExpiresAt != 0 && time.Now().Unix() >= a.ExpiresAt {
 		return unauthorized("The application credential has expired.")
 	}

@@ -136,22 +136,22 @@ func (s *Service) authPassword(ctx context.Context, ref *userRef, source string)
 	if ref.ID == "" && ref.Domain != nil {
 		refKey = "user:" + ref.Domain.ID + "/" + ref.Domain.Name + "/" + ref.Name
 	}
-	if err := s.guard.check(source, refKey); err != nil {
+	if err := s.guard.reserve(source, refKey); err != nil {
 		return nil, err
 	}
 	u, err := s.findUser(ctx, ref)
 	if err != nil {
 		if code, _, ok := httpapi.Status(err); ok && code == http.StatusBadRequest {
+			s.guard.release(source, refKey)
 			return nil, err
 		}
 		if _, err := s.pw.check(ctx, s.guard, "", "", ref.Password); err != nil {
 			return nil, err
 		}
-		s.guard.failed(source, refKey)
 		return nil, denied
 	}
 	userKey := "user:" + u.ID
-	if err := s.guard.check(userKey); err != nil {
+	if err := s.guard.reserve(userKey); err != nil {
 		return nil, err
 	}
 	now := time.Now()
@@ -163,7 +163,6 @@ func (s *Service) authPassword(ctx context.Context, ref *userRef, source string)
 		return nil, err
 	}
 	if !ok {
-		s.guard.failed(source, refKey, userKey)
 		if s.cfg.LockoutAttempts > 0 {
 			locked := int64(0)
 			if u.FailedLogins+1 >= s.cfg.LockoutAttempts {
@@ -179,6 +178,7 @@ func (s *Service) authPassword(ctx context.Context, ref *userRef, source string)
 	if !u.Enabled {
 		return nil, unauthorized("The account is disabled for user: %s.", u.ID)
 	}
+	s.guard.release(source, refKey, userKey)
 	if s.cfg.LockoutAttempts > 0 && u.FailedLogins > 0 {
 		if _, err := s.db.Exec(ctx, `UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?`, u.ID); err != nil {
 			return nil, err

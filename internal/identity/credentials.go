@@ -241,6 +241,9 @@ func (s *Service) createCredential(w http.ResponseWriter, r *http.Request, tok *
 }
 
 func (s *Service) listCredentials(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	if err := unrestrictedOnly(tok); err != nil { // the blobs hold secrets wider than the token
+		return err
+	}
 	q := `WHERE 1 = 1`
 	var args []any
 	userID := r.URL.Query().Get("user_id")
@@ -273,6 +276,9 @@ func (s *Service) listCredentials(w http.ResponseWriter, r *http.Request, tok *T
 // credentialFor loads the credential in the path; another user's credential
 // is reported as missing so that ids cannot be probed.
 func (s *Service) credentialFor(r *http.Request, tok *Token) (*credential, error) {
+	if err := unrestrictedOnly(tok); err != nil {
+		return nil, err
+	}
 	id := r.PathValue("credential_id")
 	c, err := s.getCredential(r.Context(), id)
 	if err != nil {
@@ -394,6 +400,9 @@ func (s *Service) createEC2(w http.ResponseWriter, r *http.Request, tok *Token) 
 }
 
 func (s *Service) listEC2(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	if err := unrestrictedOnly(tok); err != nil {
+		return err
+	}
 	uid := r.PathValue("user_id")
 	if err := enforce(tok, "identity:owner_credentials", policy.Target{UserID: uid}); err != nil {
 		return err
@@ -412,6 +421,9 @@ func (s *Service) listEC2(w http.ResponseWriter, r *http.Request, tok *Token) er
 
 // ec2For loads the EC2 credential named by the path's user and access key.
 func (s *Service) ec2For(r *http.Request, tok *Token) (*credential, error) {
+	if err := unrestrictedOnly(tok); err != nil {
+		return nil, err
+	}
 	uid, access := r.PathValue("user_id"), r.PathValue("access")
 	if err := enforce(tok, "identity:owner_credentials", policy.Target{UserID: uid}); err != nil {
 		return nil, err

@@ -23,6 +23,7 @@ type keyring struct {
 
 	mu         sync.RWMutex // protects following
 	keys       map[string][]byte
+	retired    map[string]int64 // key id -> unix seconds it stopped signing
 	primaryID  string
 	lastReload time.Time
 }
@@ -41,18 +42,22 @@ func newKeyring(ctx context.Context, db *store.DB, kek *secrets.Keyring, lifetim
 }
 
 func (k *keyring) load(ctx context.Context) error {
-	rows, err := k.db.Query(ctx, `SELECT id, secret, primary_key FROM signing_keys`)
+	rows, err := k.db.Query(ctx, `SELECT id, secret, primary_key, retired_at FROM signing_keys`)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	keys := map[string][]byte{}
+	keys, retired := map[string][]byte{}, map[string]int64{}
 	primary := ""
 	for rows.Next() {
 		var id, secret string
 		var isPrimary bool
-		if err := rows.Scan(&id, &secret, &isPrimary); err != nil {
+		var retiredAt int64
+		if err := rows.Scan(&id, &secret, &isPrimary, &retiredAt); err != nil {
 			return err
+		}
+		if !isPrimary && retiredAt != 0 {
+			retired[id] = retiredAt
 		}
 		b, err := k.open(id, secret)
 		if err != nil {
@@ -67,7 +72,7 @@ func (k *keyring) load(ctx context.Context) error {
 		return err
 	}
 	k.mu.Lock()
-	k.keys, k.primaryID, k.lastReload = keys, primary, k.now()
+	k.keys, k.retired, k.primaryID, k.lastReload = keys, retired, primary, k.now()
 	k.mu.Unlock()
 	return nil
 }
@@ -144,6 +149,22 @@ func (k *keyring) reseal(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// retiredGrace is how long after its retirement a key may still have
+// signed: other servers on the store pick up the new primary key when they
+// next refresh (every few seconds).
+const retiredGrace = 30 * time.Second
+
+// signedWhilePrimary reports whether a token issued at iat (unix
+// microseconds) with key id could have been signed by sov: a retired key
+// verifies only tokens issued before it retired, so a leaked old key
+// cannot mint new ones.
+func (k *keyring) signedWhilePrimary(id string, iat int64) bool {
+	k.mu.RLock()
+	retiredAt, ok := k.retired[id]
+	k.mu.RUnlock()
+	return !ok || iat <= time.Unix(retiredAt, 0).Add(retiredGrace).UnixMicro()
 }
 
 func (k *keyring) primary() (string, []byte) {

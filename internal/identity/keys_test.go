@@ -88,3 +88,33 @@ func TestPlainSigningKeysResealed(t *testing.T) {
 		t.Errorf("the resealed key = %q, %v", k.keyFor("oldkey"), err)
 	}
 }
+
+// TestRetiredKeyMintsNothing: a retired key verifies the tokens it signed
+// while primary, not tokens issued after it retired (by whoever has it).
+func TestRetiredKeyMintsNothing(t *testing.T) {
+	s := testService(t, Config{})
+	ctx := context.Background()
+	old, _ := s.keys.primary()
+	now := time.Now()
+	before := &Token{UserID: "u", AuditIDs: []string{"a"}, IssuedAt: now.UnixMicro(), ExpiresAt: now.Add(time.Hour).UnixMicro()}
+	signedBefore, err := s.keys.sign(before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RotateSigningKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ValidateToken(signedBefore); err != nil {
+		t.Errorf("a token of the retired key from before its retirement: %v", err)
+	}
+	// Mint a token with the retired key, issued now.
+	mint := &keyring{keys: map[string][]byte{old: s.keys.keyFor(old)}, primaryID: old}
+	late := &Token{UserID: "u", AuditIDs: []string{"b"}, IssuedAt: now.Add(retiredGrace + 2*time.Second).UnixMicro(), ExpiresAt: now.Add(time.Hour).UnixMicro()}
+	signedLate, err := mint.sign(late)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ValidateToken(signedLate); err == nil {
+		t.Error("a token minted with a retired key after its retirement is valid")
+	}
+}

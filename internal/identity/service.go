@@ -96,6 +96,9 @@ func (s *Service) Refresh(ctx context.Context) error {
 	if err := s.revoked.refresh(ctx); err != nil {
 		return err
 	}
+	if err := s.keys.load(ctx); err != nil { // a key another server rotated in
+		return err
+	}
 	return s.catalog.reload(ctx)
 }
 
@@ -144,6 +147,9 @@ func (s *Service) ValidateToken(raw string) (*Token, error) {
 	// lowered since, a token minted with a leaked key), nor from the future.
 	if tok.ExpiresAt-tok.IssuedAt > s.cfg.TokenLifetime.Microseconds() || tok.IssuedAt > now.Add(time.Minute).UnixMicro() {
 		return nil, unauthorized("The token's lifetime exceeds the maximum.")
+	}
+	if !s.keys.signedWhilePrimary(tok.keyID, tok.IssuedAt) {
+		return nil, unauthorized("The request you have made requires authentication.")
 	}
 	if s.revoked.isRevoked(tok) {
 		return nil, unauthorized("The token has been revoked.")

@@ -2,11 +2,12 @@ package identity
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/sovcloud/sov/internal/httpapi"
 )
 
 // loginGuard bounds what unauthenticated callers can make sov do: bcrypt
@@ -47,9 +48,12 @@ func (g *loginGuard) hash(ctx context.Context, compare func() bool) (bool, error
 	return compare(), nil
 }
 
-// check refuses, with 429, a login whose keys (a user, a client address)
-// failed too often in the current window.
-func (g *loginGuard) check(keys ...string) error {
+// reserve counts a login attempt against each of its keys (a user, a
+// client address) before any hashing, so that a burst of parallel guesses
+// is counted as it arrives; it refuses with 429 when any key has used up
+// its attempts in the current window. A login that succeeds gives its
+// attempts back (release): what remains counts failures.
+func (g *loginGuard) reserve(keys ...string) error {
 	if g.limit <= 0 {
 		return nil
 	}
@@ -61,19 +65,8 @@ func (g *loginGuard) check(keys ...string) error {
 			return &Error{Code: http.StatusTooManyRequests, Message: "Too many failed authentications; try again later."}
 		}
 	}
-	return nil
-}
-
-// failed counts a failed login against its keys.
-func (g *loginGuard) failed(keys ...string) {
-	if g.limit <= 0 {
-		return
-	}
-	now := time.Now()
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	if len(g.fails) >= maxFailureKeys {
-		clear(g.fails)
+		g.forgetOld(now)
 	}
 	for _, k := range keys {
 		f := g.fails[k]
@@ -83,13 +76,38 @@ func (g *loginGuard) failed(keys ...string) {
 		}
 		f.n++
 	}
+	return nil
 }
 
-// sourceKey is the failure key of the client that sent r.
-func sourceKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+// release gives back the attempts of a login that succeeded.
+func (g *loginGuard) release(keys ...string) {
+	if g.limit <= 0 {
+		return
 	}
-	return "source:" + host
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, k := range keys {
+		if f := g.fails[k]; f != nil && f.n > 0 {
+			f.n--
+		}
+	}
+}
+
+// forgetOld drops the counts whose window has passed; only if that frees
+// nothing are all counts dropped (g.mu held).
+func (g *loginGuard) forgetOld(now time.Time) {
+	for k, f := range g.fails {
+		if now.Sub(f.start) >= g.window {
+			delete(g.fails, k)
+		}
+	}
+	if len(g.fails) >= maxFailureKeys {
+		clear(g.fails)
+	}
+}
+
+// sourceKey is the failure key of the client that sent r: its IPv4
+// address, or its IPv6 /64 (one client commonly holds a whole /64).
+func sourceKey(r *http.Request) string {
+	return "source:" + httpapi.ClientNet(r.RemoteAddr)
 }

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/secrets"
 	"github.com/sovcloud/sov/internal/store"
 )
@@ -97,5 +99,38 @@ func TestHashWorkIsBounded(t *testing.T) {
 	cancel()
 	if _, err := g.hash(ctx, func() bool { return true }); err == nil {
 		t.Error("a cancelled login got a hashing slot")
+	}
+}
+
+// TestParallelGuessesAreCounted: a burst of logins that all arrive before
+// any has failed is counted as it arrives: only the limit's worth get to
+// the password check, the rest are refused at once.
+func TestParallelGuessesAreCounted(t *testing.T) {
+	s := testService(t, Config{LoginFailures: 3})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var refused atomic.Int32
+	before := s.pw.hashes.Load()
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.authPassword(ctx, &userRef{Name: "admin", Domain: &nameRef{ID: DefaultDomainID}, Password: fmt.Sprint("guess", i)}, "source:burst")
+			if code, _, _ := httpapi.Status(err); code == 429 {
+				refused.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if refused.Load() != 17 || s.pw.hashes.Load()-before != 3 {
+		t.Errorf("of 20 parallel guesses %d were refused and %d checked; want 17 and 3", refused.Load(), s.pw.hashes.Load()-before)
+	}
+	// A right password from elsewhere is refused too (the user's limit), but
+	// a successful login gives its attempt back.
+	s2 := testService(t, Config{LoginFailures: 2})
+	for range 5 {
+		if _, err := s2.authPassword(ctx, &userRef{Name: "admin", Domain: &nameRef{ID: DefaultDomainID}, Password: "right"}, "source:good"); err != nil {
+			t.Fatalf("successful logins used up the limit: %v", err)
+		}
 	}
 }

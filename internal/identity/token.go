@@ -36,6 +36,8 @@ type Token struct {
 	AuditIDs  []string `json:"a"`
 	IssuedAt  int64    `json:"iat"` // unix microseconds
 	ExpiresAt int64    `json:"exp"` // unix microseconds
+
+	keyID string // the signing key, from the JWS header (not in the payload)
 }
 
 // RoleRef names a role in a token.
@@ -97,5 +99,6 @@ func parseToken(s string, keyFor func(kid string) []byte) (*Token, error) {
 	if t.UserID == "" || len(t.AuditIDs) == 0 || t.ExpiresAt == 0 {
 		return nil, errTokenInvalid
 	}
+	t.keyID = obj.Signatures[0].Header.KeyID
 	return &t, nil
 }

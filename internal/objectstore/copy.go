@@ -32,12 +32,12 @@ func (s *Server) copySource(req *request) (*object, error) {
 	}
 	o, err := s.getObjectRow(ctx, s.db, b.Name, key, q.Get("versionId"))
 	if err != nil {
-		if aerr := s.authorize(req, b, key, accessRead, "s3:GetObject", ""); aerr != nil {
+		if aerr := s.authorize(req, b, key, accessRead, versionAction("s3:GetObject", q.Get("versionId")), ""); aerr != nil {
 			return nil, aerr
 		}
 		return nil, err
 	}
-	if err := s.authorize(req, b, key, accessRead, "s3:GetObject", o.ACL); err != nil {
+	if err := s.authorize(req, b, key, accessRead, versionAction("s3:GetObject", q.Get("versionId")), o.ACL); err != nil {
 		return nil, err
 	}
 	if o.DeleteMarker {
@@ -237,11 +237,7 @@ func (s *Server) deleteObjects(req *request) error {
 	}
 	res := deleteResult{NS: s3NS}
 	for _, o := range dr.Objects {
-		action := "s3:DeleteObject"
-		if o.VersionID != "" {
-			action = "s3:DeleteObjectVersion"
-		}
-		err := s.authorize(req, b, o.Key, accessWrite, action, "")
+		err := s.authorize(req, b, o.Key, accessWrite, versionAction("s3:DeleteObject", o.VersionID), "")
 		var rm removed
 		if err == nil {
 			rm, err = s.removeObject(req.r.Context(), b, o.Key, o.VersionID)

@@ -366,12 +366,12 @@ func (s *Server) getObject(req *request) error {
 	}
 	o, err := s.getObjectRow(ctx, s.db, b.Name, req.key, req.q.Get("versionId"))
 	if err != nil {
-		if aerr := s.authorize(req, b, req.key, accessRead, "s3:GetObject", ""); aerr != nil {
+		if aerr := s.authorize(req, b, req.key, accessRead, versionAction("s3:GetObject", req.q.Get("versionId")), ""); aerr != nil {
 			return aerr
 		}
 		return err
 	}
-	if err := s.authorize(req, b, req.key, accessRead, "s3:GetObject", o.ACL); err != nil {
+	if err := s.authorize(req, b, req.key, accessRead, versionAction("s3:GetObject", req.q.Get("versionId")), o.ACL); err != nil {
 		return err
 	}
 	h := req.w.Header()
@@ -536,8 +536,17 @@ func parseRange(header string, size int64) (start, length int64, partial bool, e
 	return start, end - start + 1, true, nil
 }
 
+// versionAction is the policy action of an object operation on a given
+// version: AWS's s3:GetObjectVersion and s3:DeleteObjectVersion.
+func versionAction(action, versionID string) string {
+	if versionID == "" {
+		return action
+	}
+	return action + "Version"
+}
+
 func (s *Server) deleteObject(req *request) error {
-	b, err := s.bucketFor(req, accessWrite, "s3:DeleteObject")
+	b, err := s.bucketFor(req, accessWrite, versionAction("s3:DeleteObject", req.q.Get("versionId")))
 	if err != nil {
 		return err
 	}

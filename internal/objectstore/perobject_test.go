@@ -61,3 +61,29 @@ func TestPolicyDecidedPerObject(t *testing.T) {
 	_, err = owner.DeleteBucketPolicy(ctx, &s3.DeleteBucketPolicyInput{Bucket: b})
 	wantCode(t, "owner deletes the policy", err, "")
 }
+
+// TestVersionActions: deleting or reading a given version is
+// s3:DeleteObjectVersion / s3:GetObjectVersion, so a policy that protects
+// the history holds on every path.
+func TestVersionActions(t *testing.T) {
+	_, c, _ := startS3(t, nil)
+	b := aws.String("history")
+	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b})
+	_, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: b, VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}})
+	wantCode(t, "versioning", err, "")
+	put, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: strings.NewReader("v1")})
+	wantCode(t, "put", err, "")
+	_, err = c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: b, Policy: aws.String(`{"Version":"2012-10-17","Statement":[
+		{"Effect":"Deny","Principal":"*","Action":["s3:DeleteObjectVersion","s3:GetObjectVersion"],"Resource":["arn:aws:s3:::history/*"]}]}`)})
+	wantCode(t, "policy", err, "")
+	_, err = c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("k"), VersionId: put.VersionId})
+	wantCode(t, "delete a version", err, "AccessDenied")
+	_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("k"), VersionId: put.VersionId})
+	wantCode(t, "get a version", err, "AccessDenied")
+	_, err = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: aws.String("copy"), CopySource: aws.String("history/k?versionId=" + aws.ToString(put.VersionId))})
+	wantCode(t, "copy a version", err, "AccessDenied")
+	_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("k")})
+	wantCode(t, "get the latest", err, "")
+	_, err = c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("k")})
+	wantCode(t, "delete (a marker)", err, "")
+}
