@@ -187,19 +187,53 @@ func (s *Server) deleteBucket(req *request) error {
 		return err
 	}
 	ctx := req.r.Context()
-	var n int
-	if err := s.db.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM objects WHERE bucket = ?) + (SELECT COUNT(*) FROM uploads WHERE bucket = ?)`,
-		b.Name, b.Name).Scan(&n); err != nil {
-		return err
-	}
-	if n > 0 {
-		return errBucketNotEmpty
-	}
-	if _, err := s.db.Exec(ctx, `DELETE FROM buckets WHERE name = ?`, b.Name); err != nil {
-		if errors.Is(err, store.ErrConflict) {
+	// Objects keep a bucket; incomplete multipart uploads go with it, as in AWS.
+	var freed []string
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		freed = nil
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM objects WHERE bucket = ?`, b.Name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
 			return errBucketNotEmpty
 		}
+		rows, err := tx.Query(ctx, `SELECT p.size, p.blob FROM parts p JOIN uploads u ON p.upload_id = u.id WHERE u.bucket = ?`, b.Name)
+		if err != nil {
+			return err
+		}
+		var released int64
+		for rows.Next() {
+			var size int64
+			var blob string
+			if err := rows.Scan(&size, &blob); err != nil {
+				rows.Close()
+				return err
+			}
+			released += size
+			freed = append(freed, blob)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM uploads WHERE bucket = ?`, b.Name); err != nil {
+			return err
+		}
+		if err := s.addUsage(ctx, tx, b.ProjectID, -released, 0); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM buckets WHERE name = ?`, b.Name)
 		return err
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return errBucketNotEmpty // an object arrived meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	for _, id := range freed {
+		s.data.remove(id)
 	}
 	req.w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -33,7 +33,11 @@ func cannedACL(v string) (string, error) {
 
 // Tags
 
-const maxTags = 50
+// AWS's limits on tags: 10 on an object, 50 on a bucket.
+const (
+	maxObjectTags = 10
+	maxBucketTags = 50
+)
 
 type tagging struct {
 	XMLName xml.Name `xml:"Tagging"`
@@ -46,7 +50,7 @@ type tag struct {
 	Value string
 }
 
-// parseTagHeader checks an x-amz-tagging header ("k1=v1&k2=v2").
+// parseTagHeader checks the x-amz-tagging header of an object ("k1=v1&k2=v2").
 func parseTagHeader(v string) (string, error) {
 	if v == "" {
 		return "", nil
@@ -62,12 +66,15 @@ func parseTagHeader(v string) (string, error) {
 		}
 		tags = append(tags, tag{k, vs[0]})
 	}
-	return encodeTags(tags)
+	return encodeTags(tags, maxObjectTags)
 }
 
-func encodeTags(tags []tag) (string, error) {
-	if len(tags) > maxTags {
-		return "", s3err(http.StatusBadRequest, "BadRequest", "Object tags cannot be greater than 10")
+func encodeTags(tags []tag, max int) (string, error) {
+	if len(tags) > max {
+		if max == maxObjectTags {
+			return "", s3err(http.StatusBadRequest, "BadRequest", "Object tags cannot be greater than 10")
+		}
+		return "", s3err(http.StatusBadRequest, "InvalidTag", "Bucket tag count cannot be greater than 50")
 	}
 	q := url.Values{}
 	for _, t := range tags {
@@ -89,7 +96,8 @@ func decodeTags(s string) []tag {
 	return tags
 }
 
-func (s *Server) readTagging(req *request) (string, error) {
+// readTagging reads a Tagging body of at most max tags.
+func (s *Server) readTagging(req *request, max int) (string, error) {
 	body, err := readSmallBody(req, 64<<10)
 	if err != nil {
 		return "", err
@@ -98,7 +106,7 @@ func (s *Server) readTagging(req *request) (string, error) {
 	if xml.Unmarshal(body, &t) != nil {
 		return "", errMalformedXML
 	}
-	return encodeTags(t.TagSet)
+	return encodeTags(t.TagSet, max)
 }
 
 // objectForConfig loads the object of a tagging or ACL request.
@@ -122,7 +130,7 @@ func (s *Server) putObjectTagging(req *request) error {
 	if err != nil {
 		return err
 	}
-	tags, err := s.readTagging(req)
+	tags, err := s.readTagging(req, maxObjectTags)
 	if err != nil {
 		return err
 	}
@@ -176,7 +184,7 @@ func (s *Server) putBucketTagging(req *request) error {
 	if _, err := s.bucketFor(req, accessAdmin, "s3:PutBucketTagging"); err != nil {
 		return err
 	}
-	tags, err := s.readTagging(req)
+	tags, err := s.readTagging(req, maxBucketTags)
 	if err != nil {
 		return err
 	}
@@ -423,6 +431,31 @@ func wildcardMatch(pattern, s string) bool {
 }
 
 // preflight answers a CORS OPTIONS request from the bucket's CORS rules.
+// corsHeaders adds, to a request from a browser (with Origin) that a CORS
+// rule of the bucket allows, the headers that let the page read the
+// answer; preflight requests are answered by preflight.
+func (s *Server) corsHeaders(req *request) {
+	origin := req.r.Header.Get("Origin")
+	if origin == "" || req.bucket == "" {
+		return
+	}
+	b, err := s.getBucket(req.r.Context(), req.bucket)
+	if err != nil {
+		return
+	}
+	rule := matchCORS(b.CORS, origin, req.r.Method, nil)
+	if rule == nil {
+		return
+	}
+	h := req.w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Methods", strings.Join(rule.AllowedMethods, ", "))
+	if len(rule.ExposeHeaders) > 0 {
+		h.Set("Access-Control-Expose-Headers", strings.Join(rule.ExposeHeaders, ", "))
+	}
+	h.Add("Vary", "Origin")
+}
+
 func (s *Server) preflight(req *request) error {
 	origin, method := req.r.Header.Get("Origin"), req.r.Header.Get("Access-Control-Request-Method")
 	if origin == "" || method == "" {

@@ -1,6 +1,7 @@
 package objectstore
 
 import (
+	"fmt"
 	"context"
 	"encoding/hex"
 	"encoding/xml"
@@ -158,10 +159,14 @@ func (s *Server) uploadPartCopy(req *request) error {
 	}
 	start, length := int64(0), src.Size
 	if rng := req.r.Header.Get("X-Amz-Copy-Source-Range"); rng != "" {
-		var partial bool
-		if start, length, partial, err = parseRange(rng, src.Size); err != nil || !partial {
+		var first, last int64
+		if n, _ := fmt.Sscanf(rng, "bytes=%d-%d", &first, &last); n != 2 || rng != fmt.Sprintf("bytes=%d-%d", first, last) || first < 0 || first > last {
 			return invalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
 		}
+		if last >= src.Size {
+			return invalidArgument("Range specified is not valid for source object of size: %d", src.Size)
+		}
+		start, length = first, last-first+1
 	}
 	p, _, err := s.copyData(req.r.Context(), src, start, length, false)
 	if err != nil {

@@ -77,7 +77,7 @@ func FuzzRequestXML(f *testing.F) {
 		xml.Unmarshal([]byte(body), &c)
 		var tg tagging
 		if xml.Unmarshal([]byte(body), &tg) == nil {
-			encodeTags(tg.TagSet)
+			encodeTags(tg.TagSet, maxBucketTags)
 		}
 		var cors corsConfig
 		xml.Unmarshal([]byte(body), &cors)

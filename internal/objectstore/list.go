@@ -26,6 +26,9 @@ type listing struct {
 // (marker, versionMarker).
 func (s *Server) listKeys(ctx context.Context, bucket, prefix, delimiter, marker, versionMarker string, max int, versions bool) (*listing, error) {
 	l := &listing{}
+	if max == 0 {
+		return l, nil // nothing asked for, so nothing left out
+	}
 	seen := map[string]bool{}
 	cursor, cursorVersion := marker, versionMarker
 	// A marker that is a common prefix continues after everything under it.
@@ -172,7 +175,8 @@ func encoder(q url.Values) (func(string) string, string, error) {
 	case "":
 		return func(s string) string { return s }, "", nil
 	case "url":
-		return func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }, "url", nil
+		// As AWS does: every byte but unreserved ones and '/' is %XX.
+		return func(s string) string { return uriEncode(s, false) }, "url", nil
 	}
 	return nil, "", invalidArgument("Invalid Encoding Method specified in Request")
 }

@@ -54,8 +54,8 @@ type bodyCheck struct {
 // parseBodyCheck reads Content-MD5 and x-amz-checksum-* of a request.
 func parseBodyCheck(req *request) (*bodyCheck, error) {
 	c := &bodyCheck{}
-	if v := req.r.Header.Get("Content-Md5"); v != "" {
-		b, err := base64.StdEncoding.DecodeString(v)
+	if vs, ok := req.r.Header["Content-Md5"]; ok {
+		b, err := base64.StdEncoding.DecodeString(strings.Join(vs, ""))
 		if err != nil || len(b) != 16 {
 			return nil, errInvalidDigest
 		}

@@ -127,6 +127,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.sig = sig
+	s.corsHeaders(req)
 	if err := h(s, req); err != nil {
 		s.writeError(w, r, id, err)
 	}
