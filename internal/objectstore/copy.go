@@ -1,10 +1,10 @@
 package objectstore
 
 import (
-	"fmt"
 	"context"
 	"encoding/hex"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
