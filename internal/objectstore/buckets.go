@@ -2,11 +2,13 @@ package objectstore
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/sovcloud/sov/internal/store"
@@ -240,10 +242,12 @@ func (s *Server) deleteBucket(req *request) error {
 }
 
 type listBucketsResult struct {
-	XMLName xml.Name `xml:"ListAllMyBucketsResult"`
-	NS      string   `xml:"xmlns,attr"`
-	Owner   owner
-	Buckets []bucketEntry `xml:"Buckets>Bucket"`
+	XMLName           xml.Name `xml:"ListAllMyBucketsResult"`
+	NS                string   `xml:"xmlns,attr"`
+	Owner             owner
+	Buckets           []bucketEntry `xml:"Buckets>Bucket"`
+	ContinuationToken string        `xml:",omitempty"`
+	Prefix            string        `xml:",omitempty"`
 }
 
 type owner struct {
@@ -254,26 +258,56 @@ type owner struct {
 type bucketEntry struct {
 	Name         string
 	CreationDate string
+	BucketRegion string
 }
 
+// listBuckets serves ListBuckets, with the max-buckets, continuation-token
+// and prefix of its paginated form.
 func (s *Server) listBuckets(req *request) error {
 	o, err := requireOwner(req)
 	if err != nil {
 		return err
 	}
-	rows, err := s.db.Query(req.r.Context(), `SELECT name, created_at FROM buckets WHERE project_id = ? ORDER BY name`, o.ProjectID)
+	max := 10000
+	if v := req.q.Get("max-buckets"); v != "" {
+		if max, err = strconv.Atoi(v); err != nil || max < 1 || max > 10000 {
+			return invalidArgument("max-buckets must be an integer between 1 and 10000.")
+		}
+	}
+	after := ""
+	if tok := req.q.Get("continuation-token"); tok != "" {
+		b, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil {
+			return invalidArgument("The continuation token provided is incorrect.")
+		}
+		after = string(b)
+	}
+	if region := req.q.Get("bucket-region"); region != "" && region != s.cfg.Region {
+		return writeXML(req.w, http.StatusOK, listBucketsResult{NS: s3NS, Owner: owner{ID: o.ProjectID, DisplayName: o.ProjectID}, Buckets: []bucketEntry{}})
+	}
+	prefix := req.q.Get("prefix")
+	q, args := `SELECT name, created_at FROM buckets WHERE project_id = ? AND name > ?`, []any{o.ProjectID, after}
+	if prefix != "" {
+		q += ` AND substr(name, 1, ?) = ?`
+		args = append(args, len(prefix), prefix)
+	}
+	rows, err := s.db.Query(req.r.Context(), q+` ORDER BY name LIMIT `+strconv.Itoa(max+1), args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	res := listBucketsResult{NS: s3NS, Owner: owner{ID: o.ProjectID, DisplayName: o.ProjectID}, Buckets: []bucketEntry{}}
+	res := listBucketsResult{NS: s3NS, Owner: owner{ID: o.ProjectID, DisplayName: o.ProjectID}, Buckets: []bucketEntry{}, Prefix: prefix}
 	for rows.Next() {
 		var name string
 		var created int64
 		if err := rows.Scan(&name, &created); err != nil {
 			return err
 		}
-		res.Buckets = append(res.Buckets, bucketEntry{Name: name, CreationDate: xmlTime(created)})
+		if len(res.Buckets) == max {
+			res.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(res.Buckets[max-1].Name))
+			break
+		}
+		res.Buckets = append(res.Buckets, bucketEntry{Name: name, CreationDate: xmlTime(created), BucketRegion: s.cfg.Region})
 	}
 	if err := rows.Err(); err != nil {
 		return err

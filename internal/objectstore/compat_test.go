@@ -97,3 +97,30 @@ func TestCompatibilityFixes(t *testing.T) {
 	_, err = c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: b})
 	wantCode(t, "delete a bucket with objects", err, "BucketNotEmpty")
 }
+
+// TestListBucketsPages: max-buckets, continuation-token and prefix.
+func TestListBucketsPages(t *testing.T) {
+	_, c, _ := startS3(t, nil)
+	for _, name := range []string{"page-a", "page-b", "page-c", "other"} {
+		_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)})
+		wantCode(t, "create "+name, err, "")
+	}
+	var names []string
+	in := &s3.ListBucketsInput{MaxBuckets: aws.Int32(2), Prefix: aws.String("page-")}
+	for pages := 0; ; pages++ {
+		out, err := c.ListBuckets(ctx, in)
+		wantCode(t, "list buckets", err, "")
+		for _, b := range out.Buckets {
+			names = append(names, aws.ToString(b.Name))
+		}
+		if out.ContinuationToken == nil || pages > 3 {
+			break
+		}
+		in.ContinuationToken = out.ContinuationToken
+	}
+	if strings.Join(names, ",") != "page-a,page-b,page-c" {
+		t.Errorf("paged buckets = %v", names)
+	}
+	_, err := c.ListBuckets(ctx, &s3.ListBucketsInput{MaxBuckets: aws.Int32(0)})
+	wantCode(t, "max-buckets=0", err, "InvalidArgument")
+}
