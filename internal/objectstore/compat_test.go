@@ -124,3 +124,30 @@ func TestListBucketsPages(t *testing.T) {
 	_, err := c.ListBuckets(ctx, &s3.ListBucketsInput{MaxBuckets: aws.Int32(0)})
 	wantCode(t, "max-buckets=0", err, "InvalidArgument")
 }
+
+// TestCompleteAgain: a resent CompleteMultipartUpload (its answer was
+// lost) gets the same answer; an aborted upload stays unknown.
+func TestCompleteAgain(t *testing.T) {
+	_, c, _ := startS3(t, nil)
+	b := aws.String("again")
+	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b})
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("k")})
+	wantCode(t, "create", err, "")
+	p, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String("k"), UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("data")})
+	wantCode(t, "part", err, "")
+	in := &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("k"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: p.ETag}}}}
+	first, err := c.CompleteMultipartUpload(ctx, in)
+	wantCode(t, "complete", err, "")
+	again, err := c.CompleteMultipartUpload(ctx, in)
+	wantCode(t, "complete again", err, "")
+	if aws.ToString(again.ETag) != aws.ToString(first.ETag) {
+		t.Errorf("etag again = %s, first %s", aws.ToString(again.ETag), aws.ToString(first.ETag))
+	}
+	ab, _ := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("gone")})
+	_, err = c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: b, Key: aws.String("gone"), UploadId: ab.UploadId})
+	wantCode(t, "abort", err, "")
+	_, err = c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("gone"), UploadId: ab.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: p.ETag}}}})
+	wantCode(t, "complete an aborted upload", err, "NoSuchUpload")
+}

@@ -258,6 +258,9 @@ func (s *Server) completeUpload(req *request) error {
 		return err
 	}
 	u, err := s.uploadFor(req)
+	if errors.Is(err, errNoSuchUpload) {
+		return s.completedAgain(req, b)
+	}
 	if err != nil {
 		return err
 	}
@@ -345,6 +348,27 @@ func (s *Server) completeUpload(req *request) error {
 	}
 	res := completeResult{NS: s3NS, Location: "/" + b.Name + "/" + u.Key, Bucket: b.Name, Key: u.Key, ETag: `"` + o.ETag + `"`}
 	res.set(u.ChecksumAlg, o.Checksum)
+	return writeXML(req.w, http.StatusOK, res)
+}
+
+// completedAgain answers a CompleteMultipartUpload resent for an upload
+// completed in the last day with the answer it had, as AWS does.
+func (s *Server) completedAgain(req *request, b *bucket) error {
+	var etag, versionID, alg, checksum string
+	err := store.Row(s.db.QueryRow(req.r.Context(), `SELECT etag, version_id, checksum_alg, checksum FROM completed_uploads
+		WHERE id = ? AND bucket = ? AND key = ? AND completed_at >= ?`, req.q.Get("uploadId"), b.Name, req.key,
+		time.Now().Add(-completedUploadMemory).UnixMicro()).Scan(&etag, &versionID, &alg, &checksum))
+	if errors.Is(err, store.ErrNotFound) {
+		return errNoSuchUpload
+	}
+	if err != nil {
+		return err
+	}
+	if b.Versioning != "" {
+		req.w.Header().Set("X-Amz-Version-Id", versionID)
+	}
+	res := completeResult{NS: s3NS, Location: "/" + b.Name + "/" + req.key, Bucket: b.Name, Key: req.key, ETag: `"` + etag + `"`}
+	res.set(alg, checksum)
 	return writeXML(req.w, http.StatusOK, res)
 }
 

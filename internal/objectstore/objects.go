@@ -117,6 +117,9 @@ func newVersionID() string { return newBlobID() }
 // conditions are the preconditions of a conditional write.
 type conditions struct{ ifMatch, ifNoneMatch string }
 
+// completedUploadMemory is how long a completed upload is remembered.
+const completedUploadMemory = 24 * time.Hour
+
 // storeObjectCompleting is storeObject for the object a multipart upload
 // completes: in the same transaction the upload and its parts go, and the
 // parts' bytes stop counting against the project's quota as the object's
@@ -129,6 +132,14 @@ func (s *Server) storeObjectCompleting(ctx context.Context, b *bucket, o *object
 		}
 		if err := store.Affected(tx.Exec(ctx, `DELETE FROM uploads WHERE id = ?`, uploadID)); err != nil {
 			return 0, nil, errNoSuchUpload // completed or aborted meanwhile
+		}
+		now := time.Now()
+		if _, err := tx.Exec(ctx, `DELETE FROM completed_uploads WHERE completed_at < ?`, now.Add(-completedUploadMemory).UnixMicro()); err != nil {
+			return 0, nil, err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO completed_uploads (id, bucket, key, etag, version_id, checksum_alg, checksum, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			uploadID, o.Bucket, o.Key, o.ETag, o.VersionID, o.ChecksumAlg, o.Checksum, now.UnixMicro()); err != nil {
+			return 0, nil, err
 		}
 		var released int64
 		var blobs []string
