@@ -111,7 +111,8 @@ func (c *Client) Validate(ctx context.Context, caller, subject string) error {
 	return nil
 }
 
-// Load runs op from concurrency goroutines for the duration and collects latencies.
+// Load runs op from concurrency goroutines for the duration and collects
+// the latencies of the requests that succeeded.
 func Load(ctx context.Context, name string, concurrency int, d time.Duration, op func(context.Context) error) Result {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -128,11 +129,11 @@ func Load(ctx context.Context, name string, concurrency int, d time.Duration, op
 			bad := 0
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				err := op(context.WithoutCancel(ctx))
-				mine = append(mine, time.Since(t0))
-				if err != nil {
-					bad++
+				if err := op(context.WithoutCancel(ctx)); err != nil {
+					bad++ // failed requests count, but not in the latencies
+					continue
 				}
+				mine = append(mine, time.Since(t0))
 			}
 			mu.Lock()
 			lat = append(lat, mine...)
@@ -141,7 +142,7 @@ func Load(ctx context.Context, name string, concurrency int, d time.Duration, op
 		}()
 	}
 	wg.Wait()
-	res := Result{Op: name, Concurrency: concurrency, Requests: len(lat), Errors: errs, Elapsed: time.Since(start)}
+	res := Result{Op: name, Concurrency: concurrency, Requests: len(lat) + errs, Errors: errs, Elapsed: time.Since(start)}
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		res.P50 = lat[len(lat)/2]

@@ -68,14 +68,36 @@ func (s *S3) Put(ctx context.Context, prefix string, data []byte) (string, error
 	return key, err
 }
 
-// Get reads an object to the end and returns its size.
-func (s *S3) Get(ctx context.Context, key string) (int64, error) {
+// Get reads an object to the end and checks that it is want: a short,
+// long or different body is an error.
+func (s *S3) Get(ctx context.Context, key string, want []byte) error {
 	out, err := s.c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer out.Body.Close()
-	return io.Copy(io.Discard, out.Body)
+	m := &matcher{want: want}
+	if _, err := io.Copy(m, out.Body); err != nil {
+		return err
+	}
+	if m.off != len(want) {
+		return fmt.Errorf("GET %s: %d bytes, want %d", key, m.off, len(want))
+	}
+	return nil
+}
+
+// matcher compares what is written to it with want, as it streams.
+type matcher struct {
+	want []byte
+	off  int
+}
+
+func (m *matcher) Write(p []byte) (int, error) {
+	if m.off+len(p) > len(m.want) || !bytes.Equal(p, m.want[m.off:m.off+len(p)]) {
+		return 0, fmt.Errorf("body differs from what was written at byte %d", m.off)
+	}
+	m.off += len(p)
+	return len(p), nil
 }
 
 // ListAll lists every key under prefix, 1000 a page, and returns how many.

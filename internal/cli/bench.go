@@ -212,8 +212,7 @@ func benchS3(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 			var next atomic.Int64
 			get := bench.Load(ctx, fmt.Sprintf("GET %s", human(size)), c, *duration, func(ctx context.Context) error {
-				_, err := b.Get(ctx, keys[next.Add(1)%int64(len(keys))])
-				return err
+				return b.Get(ctx, keys[next.Add(1)%int64(len(keys))], data)
 			})
 			fmt.Fprintf(stdout, "%s  %8.1f MB/s\n", get, get.MBps(size))
 		}
