@@ -151,3 +151,28 @@ func TestCompleteAgain(t *testing.T) {
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: p.ETag}}}})
 	wantCode(t, "complete an aborted upload", err, "NoSuchUpload")
 }
+
+// TestConditionalDelete: If-Match on DeleteObject (and an ETag in a
+// multi-delete entry) deletes only the object with that ETag.
+func TestConditionalDelete(t *testing.T) {
+	_, c, _ := startS3(t, nil)
+	b := aws.String("cond")
+	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b})
+	put, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: strings.NewReader("v1")})
+	wantCode(t, "put", err, "")
+	_, err = c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("k"), IfMatch: aws.String(`"0123456789abcdef0123456789abcdef"`)})
+	wantCode(t, "delete with a wrong If-Match", err, "PreconditionFailed")
+	out, err := c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: b, Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: aws.String("k"), ETag: aws.String(`"nope"`)}}}})
+	wantCode(t, "multi-delete", err, "")
+	if len(out.Errors) != 1 || aws.ToString(out.Errors[0].Code) != "PreconditionFailed" {
+		t.Errorf("multi-delete with a wrong ETag = %+v", out.Errors)
+	}
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("k")}); err != nil {
+		t.Fatalf("the object went: %v", err)
+	}
+	_, err = c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("k"), IfMatch: put.ETag})
+	wantCode(t, "delete with the right If-Match", err, "")
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("k")}); err == nil {
+		t.Error("the object is still there")
+	}
+}

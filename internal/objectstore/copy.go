@@ -197,6 +197,7 @@ type deleteRequest struct {
 	Objects []struct {
 		Key       string
 		VersionID string `xml:"VersionId"`
+		ETag      string // delete only if the object's ETag is this one
 	} `xml:"Object"`
 }
 
@@ -245,7 +246,7 @@ func (s *Server) deleteObjects(req *request) error {
 		err := s.authorize(req, b, o.Key, accessWrite, versionAction("s3:DeleteObject", o.VersionID), "")
 		var rm removed
 		if err == nil {
-			rm, err = s.removeObject(req.r.Context(), b, o.Key, o.VersionID)
+			rm, err = s.removeObject(req.r.Context(), b, o.Key, o.VersionID, o.ETag)
 		}
 		if err != nil {
 			code, msg := "InternalError", "We encountered an internal error. Please try again."

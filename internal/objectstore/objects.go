@@ -561,7 +561,7 @@ func (s *Server) deleteObject(req *request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.removeObject(req.r.Context(), b, req.key, req.q.Get("versionId"))
+	res, err := s.removeObject(req.r.Context(), b, req.key, req.q.Get("versionId"), req.r.Header.Get("If-Match"))
 	if err != nil {
 		return err
 	}
@@ -583,11 +583,12 @@ type removed struct {
 // removeObject deletes a key the way the bucket's versioning says: without
 // a version id, unversioned buckets drop the object and versioned ones add
 // a delete marker; with one, that version goes. Deleting what does not
-// exist succeeds, as in S3.
-func (s *Server) removeObject(ctx context.Context, b *bucket, key, versionID string) (removed, error) {
+// exist succeeds, as in S3. With ifMatch (If-Match, or a multi-delete
+// entry's ETag) only an object with that ETag goes: else PreconditionFailed.
+func (s *Server) removeObject(ctx context.Context, b *bucket, key, versionID, ifMatch string) (removed, error) {
 	if versionID == "" && b.Versioning == "Enabled" {
 		o := &object{Bucket: b.Name, Key: key, DeleteMarker: true, Modified: time.Now().UnixMicro()}
-		freed, err := s.storeObject(ctx, b, o, conditions{})
+		freed, err := s.storeObject(ctx, b, o, conditions{ifMatch: ifMatch})
 		for _, id := range freed {
 			s.data.remove(id)
 		}
@@ -597,7 +598,7 @@ func (s *Server) removeObject(ctx context.Context, b *bucket, key, versionID str
 		versionID = "null"
 		if b.Versioning == "Suspended" {
 			o := &object{Bucket: b.Name, Key: key, DeleteMarker: true, Modified: time.Now().UnixMicro()}
-			freed, err := s.storeObject(ctx, b, o, conditions{})
+			freed, err := s.storeObject(ctx, b, o, conditions{ifMatch: ifMatch})
 			for _, id := range freed {
 				s.data.remove(id)
 			}
@@ -609,10 +610,16 @@ func (s *Server) removeObject(ctx context.Context, b *bucket, key, versionID str
 		o, err := s.getObjectRow(ctx, tx, b.Name, key, versionID)
 		if errors.Is(err, errNoSuchVersion) {
 			gone = nil
+			if ifMatch != "" {
+				return errPreconditionFailed
+			}
 			return nil
 		}
 		if err != nil {
 			return err
+		}
+		if ifMatch != "" && (o.DeleteMarker || !etagMatches(ifMatch, o.ETag)) {
+			return errPreconditionFailed
 		}
 		gone = o
 		if _, err := tx.Exec(ctx, `DELETE FROM objects WHERE bucket = ? AND key = ? AND version_id = ?`, b.Name, key, versionID); err != nil {
