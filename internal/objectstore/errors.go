@@ -45,7 +45,6 @@ var (
 	errPreconditionFailed  = s3err(http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
 	errInvalidPart         = s3err(http.StatusBadRequest, "InvalidPart", "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.")
 	errInvalidPartOrder    = s3err(http.StatusBadRequest, "InvalidPartOrder", "The list of parts was not in ascending order. The parts list must be specified in order by part number.")
-	errNotImplemented      = s3err(http.StatusNotImplemented, "NotImplemented", "A header or query you provided implies functionality that is not implemented.")
 	errMethodNotAllowed    = s3err(http.StatusMethodNotAllowed, "MethodNotAllowed", "The specified method is not allowed against this resource.")
 	errQuotaExceeded       = s3err(http.StatusForbidden, "QuotaExceeded", "The project's storage quota would be exceeded.")
 	errRequestTimeSkewed   = s3err(http.StatusForbidden, "RequestTimeTooSkewed", "The difference between the request time and the server's time is too large.")

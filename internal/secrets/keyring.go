@@ -259,16 +259,3 @@ func (k *Keyring) Prune() error {
 	}
 	return k.load()
 }
-
-// KeyIDs returns the ids of the master keys held, the primary first.
-func (k *Keyring) KeyIDs() []string {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	ids := []string{k.primary}
-	for id := range k.keys {
-		if id != k.primary {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}

@@ -35,12 +35,12 @@ func TestSealOpenRotatePrune(t *testing.T) {
 	if _, err := k.Open(tampered, "credential:1"); err == nil {
 		t.Error("a tampered value opened")
 	}
-	first := k.KeyIDs()[0]
+	first := k.current().Primary
 	if err := k.Rotate(); err != nil {
 		t.Fatal(err)
 	}
-	if ids := k.KeyIDs(); len(ids) != 2 || ids[0] == first {
-		t.Fatalf("after rotation keys = %v", ids)
+	if f := k.current(); len(f.Keys) != 2 || f.Primary == first {
+		t.Fatalf("after rotation keys = %v, primary %s", f.Keys, f.Primary)
 	}
 	if k.Current(sealed) {
 		t.Error("a value of the old key counts as current")
