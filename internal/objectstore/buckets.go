@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sovcloud/sov/internal/store"
@@ -20,14 +21,16 @@ const s3NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 type bucket struct {
 	Name, ProjectID, Versioning, ACL, Policy, CORS, Tags string
 	Created                                              int64
+	// ObjectLock is the object lock configuration (JSON), "" when off.
+	ObjectLock string
 }
 
-const bucketColumns = `name, project_id, created_at, versioning, acl, policy, cors, tags`
+const bucketColumns = `name, project_id, created_at, versioning, acl, policy, cors, tags, object_lock`
 
 func (s *Server) getBucket(ctx context.Context, name string) (*bucket, error) {
 	b := &bucket{}
 	err := store.Row(s.db.QueryRow(ctx, `SELECT `+bucketColumns+` FROM buckets WHERE name = ?`, name).
-		Scan(&b.Name, &b.ProjectID, &b.Created, &b.Versioning, &b.ACL, &b.Policy, &b.CORS, &b.Tags))
+		Scan(&b.Name, &b.ProjectID, &b.Created, &b.Versioning, &b.ACL, &b.Policy, &b.CORS, &b.Tags, &b.ObjectLock))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errNoSuchBucket
 	}
@@ -123,9 +126,18 @@ func (s *Server) createBucket(req *request) error {
 	if err != nil {
 		return err
 	}
+	// Object lock at creation: versioning comes with it, for good.
+	lock, versioning := "", ""
+	switch v := strings.ToLower(req.r.Header.Get("X-Amz-Bucket-Object-Lock-Enabled")); v {
+	case "true":
+		lock, versioning = `{"enabled":true}`, "Enabled"
+	case "", "false":
+	default:
+		return invalidArgument("x-amz-bucket-object-lock-enabled must be true or false.")
+	}
 	ctx := req.r.Context()
-	_, err = s.db.Exec(ctx, `INSERT INTO buckets (name, project_id, created_at, acl) VALUES (?, ?, ?, ?)`,
-		req.bucket, owner.ProjectID, time.Now().UnixMicro(), acl)
+	_, err = s.db.Exec(ctx, `INSERT INTO buckets (name, project_id, created_at, acl, versioning, object_lock) VALUES (?, ?, ?, ?, ?, ?)`,
+		req.bucket, owner.ProjectID, time.Now().UnixMicro(), acl, versioning, lock)
 	if errors.Is(err, store.ErrConflict) {
 		b, gerr := s.getBucket(ctx, req.bucket)
 		if gerr == nil && b.ProjectID == owner.ProjectID {
@@ -349,6 +361,9 @@ func (s *Server) putVersioning(req *request) error {
 	var cfg versioningConfig
 	if xml.Unmarshal(body, &cfg) != nil || (cfg.Status != "Enabled" && cfg.Status != "Suspended") {
 		return errMalformedXML
+	}
+	if b.ObjectLock != "" && cfg.Status != "Enabled" {
+		return s3err(http.StatusConflict, "InvalidBucketState", "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.")
 	}
 	if _, err := s.db.Exec(req.r.Context(), `UPDATE buckets SET versioning = ? WHERE name = ?`, cfg.Status, b.Name); err != nil {
 		return err

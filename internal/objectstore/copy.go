@@ -125,6 +125,9 @@ func (s *Server) copyObject(req *request) error {
 	if o.ACL, err = cannedACL(req.r.Header.Get("X-Amz-Acl")); err != nil {
 		return err
 	}
+	if err := lockFromRequest(req, b, o); err != nil { // a copy takes no lock from its source
+		return err
+	}
 	p, inline, err := s.copyData(req.r.Context(), src, 0, src.Size, true)
 	if err != nil {
 		return err
@@ -246,7 +249,7 @@ func (s *Server) deleteObjects(req *request) error {
 		err := s.authorize(req, b, o.Key, accessWrite, versionAction("s3:DeleteObject", o.VersionID), "")
 		var rm removed
 		if err == nil {
-			rm, err = s.removeObject(req.r.Context(), b, o.Key, o.VersionID, o.ETag)
+			rm, err = s.removeObject(req.r.Context(), b, o.Key, o.VersionID, o.ETag, s.bypassGovernance(req, b, o.Key))
 		}
 		if err != nil {
 			code, msg := "InternalError", "We encountered an internal error. Please try again."

@@ -34,6 +34,11 @@ type object struct {
 	// keep their data in the metadata row (Inline, set when writing).
 	Blob   string
 	Inline []byte
+	// LockMode (GOVERNANCE or COMPLIANCE) and LockUntil (unix
+	// microseconds) are the version's retention; LegalHold its legal hold.
+	LockMode  string
+	LockUntil int64
+	LegalHold bool
 }
 
 // inlineMax is the largest object kept in its metadata row instead of a
@@ -41,13 +46,13 @@ type object struct {
 // fsync and name.
 const inlineMax = 64 << 10
 
-const objectColumns = `bucket, key, version_id, seq, is_latest, delete_marker, size, etag, modified, content_type, headers, checksum_alg, checksum, tags, acl, blob`
+const objectColumns = `bucket, key, version_id, seq, is_latest, delete_marker, size, etag, modified, content_type, headers, checksum_alg, checksum, tags, acl, blob, lock_mode, lock_until, legal_hold`
 
 func scanObject(row interface{ Scan(...any) error }) (*object, error) {
 	o := &object{}
 	var headers string
 	err := row.Scan(&o.Bucket, &o.Key, &o.VersionID, &o.Seq, &o.IsLatest, &o.DeleteMarker, &o.Size, &o.ETag, &o.Modified,
-		&o.ContentType, &headers, &o.ChecksumAlg, &o.Checksum, &o.Tags, &o.ACL, &o.Blob)
+		&o.ContentType, &headers, &o.ChecksumAlg, &o.Checksum, &o.Tags, &o.ACL, &o.Blob, &o.LockMode, &o.LockUntil, &o.LegalHold)
 	if err != nil {
 		return nil, err
 	}
@@ -205,9 +210,12 @@ func (s *Server) storeObjectTx(ctx context.Context, b *bucket, o *object, cond c
 		o.IsLatest = true
 		o.Seq = time.Now().UnixNano()
 		headers, _ := json.Marshal(o.Headers)
-		if _, err := tx.Exec(ctx, `INSERT INTO objects (`+objectColumns+`, inline_data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if o.LockMode == "" && !o.DeleteMarker {
+			applyDefaultRetention(b, o)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO objects (`+objectColumns+`, inline_data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			b.Name, o.Key, o.VersionID, o.Seq, o.IsLatest, o.DeleteMarker, o.Size, o.ETag, o.Modified, o.ContentType, string(headers),
-			o.ChecksumAlg, o.Checksum, o.Tags, o.ACL, o.Blob, o.Inline); err != nil {
+			o.ChecksumAlg, o.Checksum, o.Tags, o.ACL, o.Blob, o.LockMode, o.LockUntil, o.LegalHold, o.Inline); err != nil {
 			return err
 		}
 		if !o.DeleteMarker {
@@ -294,6 +302,9 @@ func (s *Server) putObject(req *request) error {
 	}
 	o, err := newObjectFromRequest(req)
 	if err != nil {
+		return err
+	}
+	if err := lockFromRequest(req, b, o); err != nil {
 		return err
 	}
 	check, err := parseBodyCheck(req)
@@ -414,6 +425,7 @@ func (s *Server) getObject(req *request) error {
 	h.Set("Last-Modified", modified.Format(http.TimeFormat))
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("Content-Type", o.ContentType)
+	lockHeaders(h, o)
 	for k, v := range o.Headers {
 		if strings.HasPrefix(k, "x-amz-meta-") {
 			// In lower case, as AWS sends them: SDKs take the metadata
@@ -561,7 +573,7 @@ func (s *Server) deleteObject(req *request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.removeObject(req.r.Context(), b, req.key, req.q.Get("versionId"), req.r.Header.Get("If-Match"))
+	res, err := s.removeObject(req.r.Context(), b, req.key, req.q.Get("versionId"), req.r.Header.Get("If-Match"), s.bypassGovernance(req, b, req.key))
 	if err != nil {
 		return err
 	}
@@ -585,7 +597,7 @@ type removed struct {
 // a delete marker; with one, that version goes. Deleting what does not
 // exist succeeds, as in S3. With ifMatch (If-Match, or a multi-delete
 // entry's ETag) only an object with that ETag goes: else PreconditionFailed.
-func (s *Server) removeObject(ctx context.Context, b *bucket, key, versionID, ifMatch string) (removed, error) {
+func (s *Server) removeObject(ctx context.Context, b *bucket, key, versionID, ifMatch string, bypass bool) (removed, error) {
 	if versionID == "" && b.Versioning == "Enabled" {
 		o := &object{Bucket: b.Name, Key: key, DeleteMarker: true, Modified: time.Now().UnixMicro()}
 		freed, err := s.storeObject(ctx, b, o, conditions{ifMatch: ifMatch})
@@ -620,6 +632,9 @@ func (s *Server) removeObject(ctx context.Context, b *bucket, key, versionID, if
 		}
 		if ifMatch != "" && (o.DeleteMarker || !etagMatches(ifMatch, o.ETag)) {
 			return errPreconditionFailed
+		}
+		if err := checkLock(o, bypass); err != nil {
+			return err
 		}
 		gone = o
 		if _, err := tx.Exec(ctx, `DELETE FROM objects WHERE bucket = ? AND key = ? AND version_id = ?`, b.Name, key, versionID); err != nil {

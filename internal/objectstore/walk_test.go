@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -26,6 +27,8 @@ var implemented = map[string]bool{
 	"GET /b?cors": true, "GET /b?tagging": true, "GET /b?acl": true, "DELETE /b?policy": true, "DELETE /b?cors": true,
 	"DELETE /b?tagging": true, "POST /b?delete": true,
 	"PUT /b/k?uploadId": true, "PUT /b/k?tagging": true, "PUT /b/k?acl": true, "GET /b/k?uploadId": true, "GET /b/k?tagging": true,
+	"PUT /b?object-lock": true, "GET /b?object-lock": true, "PUT /b/k?retention": true, "GET /b/k?retention": true,
+	"PUT /b/k?legal-hold": true, "GET /b/k?legal-hold": true,
 	"GET /b/k?acl": true, "POST /b/k?uploads": true, "POST /b/k?uploadId": true, "DELETE /b/k?uploadId": true, "DELETE /b/k?tagging": true,
 }
 
@@ -88,9 +91,10 @@ func TestNothingFallsThrough(t *testing.T) {
 			t.Errorf("%s %s = %d, want 501", tc.method, tc.path, code)
 		}
 	}
-	// Uploads asking for encryption, object lock or grants are refused, not stored in plain.
-	for _, h := range []struct{ name, value string }{
-		{"ServerSideEncryption", "AES256"}, {"SSEKMS", "aws:kms"}, {"Lock", "GOVERNANCE"}, {"StorageClass", "GLACIER"},
+	// Uploads asking for encryption or another storage class are refused,
+	// not stored in plain; object lock on a bucket without it too.
+	for _, h := range []struct{ name, code string }{
+		{"ServerSideEncryption", "NotImplemented"}, {"SSEKMS", "NotImplemented"}, {"Lock", "InvalidRequest"}, {"StorageClass", "NotImplemented"},
 	} {
 		in := &s3.PutObjectInput{Bucket: aws.String("walk"), Key: aws.String("new"), Body: strings.NewReader("secret")}
 		switch h.name {
@@ -99,12 +103,12 @@ func TestNothingFallsThrough(t *testing.T) {
 		case "SSEKMS":
 			in.ServerSideEncryption, in.SSEKMSKeyId = "aws:kms", aws.String("key")
 		case "Lock":
-			in.ObjectLockMode = "GOVERNANCE"
+			in.ObjectLockMode, in.ObjectLockRetainUntilDate = "GOVERNANCE", aws.Time(time.Now().Add(time.Hour))
 		case "StorageClass":
 			in.StorageClass = "GLACIER"
 		}
 		_, err := c.PutObject(ctx, in)
-		wantCode(t, "put with "+h.name, err, "NotImplemented")
+		wantCode(t, "put with "+h.name, err, h.code)
 	}
 	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("walk"), Key: aws.String("new")}); err == nil {
 		t.Error("a refused upload was stored")
