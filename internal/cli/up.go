@@ -49,6 +49,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.RotateMasterKey, "rotate-master-key", false, "make a new master key at start, reseal every secret under it and drop the old one")
 	fs.DurationVar(&cfg.KeyRotation, "key-rotation", 24*time.Hour, "how often to rotate the token signing key (0: never)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve /metrics on this address only, not on the API listener (e.g. 127.0.0.1:9100)")
+	fs.DurationVar(&cfg.LifecycleInterval, "s3-lifecycle-interval", time.Hour, "how often S3 lifecycle rules run")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 2*time.Minute, "close kept-alive connections idle for this long")
 	fs.DurationVar(&cfg.InactivityTimeout, "inactivity-timeout", time.Minute, "close connections whose request body or response moves no byte for this long")
 	fs.IntVar(&cfg.MaxConnsPerClient, "max-conns-per-client", 512, "connections one client address may hold open on each listener (-1: no limit)")

@@ -27,6 +27,7 @@ var implemented = map[string]bool{
 	"GET /b?cors": true, "GET /b?tagging": true, "GET /b?acl": true, "DELETE /b?policy": true, "DELETE /b?cors": true,
 	"DELETE /b?tagging": true, "POST /b?delete": true,
 	"PUT /b/k?uploadId": true, "PUT /b/k?tagging": true, "PUT /b/k?acl": true, "GET /b/k?uploadId": true, "GET /b/k?tagging": true,
+	"PUT /b?lifecycle": true, "GET /b?lifecycle": true, "DELETE /b?lifecycle": true,
 	"PUT /b?object-lock": true, "GET /b?object-lock": true, "PUT /b/k?retention": true, "GET /b/k?retention": true,
 	"PUT /b/k?legal-hold": true, "GET /b/k?legal-hold": true,
 	"GET /b/k?acl": true, "POST /b/k?uploads": true, "POST /b/k?uploadId": true, "DELETE /b/k?uploadId": true, "DELETE /b/k?tagging": true,
@@ -79,7 +80,7 @@ func TestNothingFallsThrough(t *testing.T) {
 		}
 	}
 	// Configuration of a bucket that does not exist creates nothing.
-	if code, _ := signedRaw(t, srv, tn, http.MethodPut, "/ghost?lifecycle", `<LifecycleConfiguration/>`); code != http.StatusNotImplemented {
+	if code, _ := signedRaw(t, srv, tn, http.MethodPut, "/ghost?lifecycle", `<LifecycleConfiguration/>`); code != http.StatusNotFound {
 		t.Errorf("PUT lifecycle on a missing bucket = %d", code)
 	}
 	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("ghost")}); err == nil {

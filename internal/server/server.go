@@ -72,6 +72,8 @@ type Config struct {
 	// MetricsListen, when set, is the address of a listener of its own for
 	// /metrics, which the API listener then no longer serves.
 	MetricsListen string
+	// LifecycleInterval is how often S3 lifecycle rules run; 0 means hourly.
+	LifecycleInterval time.Duration
 	// IdleTimeout closes a kept-alive connection that sends no new request
 	// for that long; 0 means 2 minutes.
 	IdleTimeout time.Duration
@@ -221,6 +223,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	// Servers sharing a store see each other's revocations and catalog changes.
 	go s.every(bg, refresh, "refresh from store", s.identity.Refresh)
+	lifecycle := cfg.LifecycleInterval
+	if lifecycle == 0 {
+		lifecycle = time.Hour
+	}
+	go s.every(bg, lifecycle, "S3 lifecycle", newLifecycleRunner(s.objects, reg).run)
 	return s, nil
 }
 
@@ -354,6 +361,9 @@ func (s *Server) every(ctx context.Context, interval time.Duration, what string,
 
 // Identity returns the identity service.
 func (s *Server) Identity() *identity.Service { return s.identity }
+
+// Objects returns the S3 service.
+func (s *Server) Objects() *objectstore.Server { return s.objects }
 
 // Close stops serving, waiting up to a few seconds for requests in flight,
 // and closes the store. Calling it again does nothing.
