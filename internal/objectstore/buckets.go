@@ -70,7 +70,9 @@ func (s *Server) authorize(req *request, b *bucket, key, access, action, objectA
 		if key != "" {
 			resource += "/" + key
 		}
-		decision = policyDecision(b.Policy, action, resource)
+		if b.Policy != "" {
+			decision = policyDecision(b.Policy, action, resource, s.requestContext(req))
+		}
 	}
 	if decision == policyDeny {
 		return errAccessDenied

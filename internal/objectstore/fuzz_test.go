@@ -70,6 +70,7 @@ func FuzzRequestXML(f *testing.F) {
 	f.Add(`<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>`)
 	f.Add(`<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>`)
 	f.Add(`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}`)
+	f.Add(`{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*","Condition":{"NotIpAddressIfExists":{"aws:SourceIp":["10.0.0.0/8"]},"Null":{"s3:prefix":"true"}}}]}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		var d deleteRequest
 		xml.Unmarshal([]byte(body), &d)
@@ -87,7 +88,7 @@ func FuzzRequestXML(f *testing.F) {
 					t.Fatalf("policy with effect %q accepted", st.Effect)
 				}
 			}
-			policyDecision(body, "s3:GetObject", "arn:aws:s3:::b/k")
+			policyDecision(body, "s3:GetObject", "arn:aws:s3:::b/k", requestContext{"aws:sourceip": "127.0.0.1"})
 		}
 	})
 }

@@ -7,8 +7,9 @@ import (
 
 // Bucket policies, for the common cases: statements with Effect Allow or
 // Deny, Principal "*" (or {"AWS": "*"} / a list), s3:* actions with
-// wildcards and bucket or object resources. Policies with conditions or
-// other principals are refused when set, so nothing is silently ignored.
+// wildcards, bucket or object resources, and conditions (policycond.go).
+// Policies with other principals, or conditions sov does not evaluate,
+// are refused when set, so nothing is silently ignored.
 
 type policyDoc struct {
 	Version   string
@@ -50,8 +51,8 @@ func parsePolicy(text, bucket string) (*policyDoc, error) {
 		if (st.Effect != "Allow" && st.Effect != "Deny") || len(st.Action) == 0 || len(st.Resource) == 0 {
 			return nil, s3err(400, "MalformedPolicy", "Each statement needs Effect (Allow or Deny), Action and Resource.")
 		}
-		if len(st.Condition) > 0 && string(st.Condition) != "null" && string(st.Condition) != "{}" {
-			return nil, s3err(400, "MalformedPolicy", "Policy conditions are not supported.")
+		if _, err := parseConditions(st.Condition); err != nil {
+			return nil, err
 		}
 		if !publicPrincipal(st.Principal) {
 			return nil, s3err(400, "MalformedPolicy", "Only the principal \"*\" is supported.")
@@ -93,8 +94,9 @@ const (
 )
 
 // policyDecision evaluates a bucket policy for action on resource: an
-// explicit Deny wins over an Allow.
-func policyDecision(text, action, resource string) policyEffect {
+// explicit Deny wins over an Allow; a statement counts only when its
+// conditions hold for the request (rc).
+func policyDecision(text, action, resource string, rc requestContext) policyEffect {
 	if text == "" {
 		return policyNone
 	}
@@ -105,6 +107,9 @@ func policyDecision(text, action, resource string) policyEffect {
 	effect := policyNone
 	for _, st := range doc.Statement {
 		if !matchAny(st.Action, action) || !matchAny(st.Resource, resource) {
+			continue
+		}
+		if cond, err := parseConditions(st.Condition); err != nil || !cond.holds(rc) {
 			continue
 		}
 		if st.Effect == "Deny" {
