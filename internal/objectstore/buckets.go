@@ -23,14 +23,16 @@ type bucket struct {
 	Created                                              int64
 	// ObjectLock is the object lock configuration (JSON), "" when off.
 	ObjectLock string
+	// PublicAccessBlock (JSON, "" for none) and Ownership ("" is ObjectWriter).
+	PublicAccessBlock, Ownership string
 }
 
-const bucketColumns = `name, project_id, created_at, versioning, acl, policy, cors, tags, object_lock`
+const bucketColumns = `name, project_id, created_at, versioning, acl, policy, cors, tags, object_lock, public_access_block, ownership`
 
 func (s *Server) getBucket(ctx context.Context, name string) (*bucket, error) {
 	b := &bucket{}
 	err := store.Row(s.db.QueryRow(ctx, `SELECT `+bucketColumns+` FROM buckets WHERE name = ?`, name).
-		Scan(&b.Name, &b.ProjectID, &b.Created, &b.Versioning, &b.ACL, &b.Policy, &b.CORS, &b.Tags, &b.ObjectLock))
+		Scan(&b.Name, &b.ProjectID, &b.Created, &b.Versioning, &b.ACL, &b.Policy, &b.CORS, &b.Tags, &b.ObjectLock, &b.PublicAccessBlock, &b.Ownership))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errNoSuchBucket
 	}
@@ -84,12 +86,12 @@ func (s *Server) authorize(req *request, b *bucket, key, access, action, objectA
 		}
 		return nil
 	}
-	if decision == policyAllow {
+	if decision == policyAllow && !(b.publicAccess().RestrictPublicBuckets && policyIsPublic(b.Policy)) {
 		return nil
 	}
 	// As in AWS, a bucket's ACL opens the bucket (its listing), an object's
 	// ACL the object: a public-read bucket does not expose private objects.
-	if access == accessRead && ((key == "" && b.ACL == aclPublicRead) || (key != "" && objectACL == aclPublicRead)) {
+	if access == accessRead && b.aclsCount() && ((key == "" && b.ACL == aclPublicRead) || (key != "" && objectACL == aclPublicRead)) {
 		return nil
 	}
 	return errAccessDenied

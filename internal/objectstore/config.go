@@ -256,11 +256,15 @@ func aclFromRequest(req *request) (string, error) {
 }
 
 func (s *Server) putBucketACL(req *request) error {
-	if _, err := s.bucketFor(req, accessAdmin, "s3:PutBucketAcl"); err != nil {
+	b, err := s.bucketFor(req, accessAdmin, "s3:PutBucketAcl")
+	if err != nil {
 		return err
 	}
 	acl, err := aclFromRequest(req)
 	if err != nil {
+		return err
+	}
+	if err := checkACL(b, acl); err != nil {
 		return err
 	}
 	return s.setBucketField(req, "acl", acl, http.StatusOK)
@@ -283,6 +287,13 @@ func (s *Server) putObjectACL(req *request) error {
 	if err != nil {
 		return err
 	}
+	b, err := s.getBucket(req.r.Context(), req.bucket)
+	if err != nil {
+		return err
+	}
+	if err := checkACL(b, acl); err != nil {
+		return err
+	}
 	return s.setObjectField(req, o, "acl", acl)
 }
 
@@ -301,7 +312,8 @@ func (s *Server) getObjectACL(req *request) error {
 // Bucket policies
 
 func (s *Server) putPolicy(req *request) error {
-	if _, err := s.bucketFor(req, accessAdmin, "s3:PutBucketPolicy"); err != nil {
+	b, err := s.bucketFor(req, accessAdmin, "s3:PutBucketPolicy")
+	if err != nil {
 		return err
 	}
 	body, err := readSmallBody(req, 20<<10)
@@ -310,6 +322,9 @@ func (s *Server) putPolicy(req *request) error {
 	}
 	if _, err := parsePolicy(string(body), req.bucket); err != nil {
 		return err
+	}
+	if b.publicAccess().BlockPublicPolicy && policyIsPublic(string(body)) {
+		return s3err(http.StatusForbidden, "AccessDenied", "Access Denied: the bucket's public access block does not allow public policies.")
 	}
 	return s.setBucketField(req, "policy", string(body), http.StatusNoContent)
 }

@@ -128,6 +128,9 @@ func (s *Server) copyObject(req *request) error {
 	if err := lockFromRequest(req, b, o); err != nil { // a copy takes no lock from its source
 		return err
 	}
+	if err := checkACL(b, o.ACL); err != nil {
+		return err
+	}
 	p, inline, err := s.copyData(req.r.Context(), src, 0, src.Size, true)
 	if err != nil {
 		return err

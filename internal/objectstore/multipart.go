@@ -65,6 +65,9 @@ func (s *Server) createUpload(req *request) error {
 	if err != nil {
 		return err
 	}
+	if err := checkACL(b, o.ACL); err != nil {
+		return err
+	}
 	if req.r.Header.Get("X-Amz-Object-Lock-Mode") != "" || req.r.Header.Get("X-Amz-Object-Lock-Legal-Hold") != "" {
 		return s3err(http.StatusNotImplemented, "NotImplemented", "Object lock headers on CreateMultipartUpload are not implemented; the bucket's default retention applies, PutObjectRetention sets another after completion.")
 	}

@@ -307,6 +307,9 @@ func (s *Server) putObject(req *request) error {
 	if err := lockFromRequest(req, b, o); err != nil {
 		return err
 	}
+	if err := checkACL(b, o.ACL); err != nil {
+		return err
+	}
 	check, err := parseBodyCheck(req)
 	if err != nil {
 		return err

@@ -27,6 +27,8 @@ var implemented = map[string]bool{
 	"GET /b?cors": true, "GET /b?tagging": true, "GET /b?acl": true, "DELETE /b?policy": true, "DELETE /b?cors": true,
 	"DELETE /b?tagging": true, "POST /b?delete": true,
 	"PUT /b/k?uploadId": true, "PUT /b/k?tagging": true, "PUT /b/k?acl": true, "GET /b/k?uploadId": true, "GET /b/k?tagging": true,
+	"PUT /b?publicAccessBlock": true, "GET /b?publicAccessBlock": true, "DELETE /b?publicAccessBlock": true,
+	"PUT /b?ownershipControls": true, "GET /b?ownershipControls": true, "DELETE /b?ownershipControls": true,
 	"PUT /b?lifecycle": true, "GET /b?lifecycle": true, "DELETE /b?lifecycle": true,
 	"PUT /b?object-lock": true, "GET /b?object-lock": true, "PUT /b/k?retention": true, "GET /b/k?retention": true,
 	"PUT /b/k?legal-hold": true, "GET /b/k?legal-hold": true,
