@@ -176,3 +176,33 @@ func TestConditionalDelete(t *testing.T) {
 		t.Error("the object is still there")
 	}
 }
+
+// TestGetObjectAttributes: the attributes asked for, of a plain and a
+// multipart object; another project gets nothing.
+func TestGetObjectAttributes(t *testing.T) {
+	srv, c, _ := startS3(t, nil)
+	stranger := s3Client(srv, srv.NewTenant(t, "beta", ""))
+	b := aws.String("attrs")
+	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b})
+	put, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("plain"), Body: strings.NewReader("hello"), ChecksumAlgorithm: types.ChecksumAlgorithmSha256})
+	wantCode(t, "put", err, "")
+	out, err := c.GetObjectAttributes(ctx, &s3.GetObjectAttributesInput{Bucket: b, Key: aws.String("plain"),
+		ObjectAttributes: []types.ObjectAttributes{types.ObjectAttributesEtag, types.ObjectAttributesObjectSize, types.ObjectAttributesStorageClass, types.ObjectAttributesChecksum}})
+	wantCode(t, "attributes", err, "")
+	if aws.ToString(out.ETag) != strings.Trim(aws.ToString(put.ETag), `"`) || aws.ToInt64(out.ObjectSize) != 5 || out.StorageClass != types.StorageClassStandard ||
+		out.Checksum == nil || aws.ToString(out.Checksum.ChecksumSHA256) != aws.ToString(put.ChecksumSHA256) {
+		t.Errorf("attributes = %+v", out)
+	}
+	up, _ := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("mp")})
+	p1, _ := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String("mp"), UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader(strings.Repeat("a", 5<<20))})
+	p2, _ := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String("mp"), UploadId: up.UploadId, PartNumber: aws.Int32(2), Body: strings.NewReader("b")})
+	_, err = c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("mp"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: p1.ETag}, {PartNumber: aws.Int32(2), ETag: p2.ETag}}}})
+	wantCode(t, "complete", err, "")
+	mp, err := c.GetObjectAttributes(ctx, &s3.GetObjectAttributesInput{Bucket: b, Key: aws.String("mp"), ObjectAttributes: []types.ObjectAttributes{types.ObjectAttributesObjectParts}})
+	if err != nil || mp.ObjectParts == nil || aws.ToInt32(mp.ObjectParts.TotalPartsCount) != 2 {
+		t.Errorf("multipart attributes = %+v, %v", mp, err)
+	}
+	_, err = stranger.GetObjectAttributes(ctx, &s3.GetObjectAttributesInput{Bucket: b, Key: aws.String("plain"), ObjectAttributes: []types.ObjectAttributes{types.ObjectAttributesEtag}})
+	wantCode(t, "another project", err, "AccessDenied")
+}

@@ -79,6 +79,7 @@ var routes = map[routeKey]routeEntry{
 	{objectLevel, http.MethodGet, "uploadId", false}:    {"ListParts", (*Server).listParts},
 	{objectLevel, http.MethodGet, "tagging", false}:     {"GetObjectTagging", (*Server).getObjectTagging},
 	{objectLevel, http.MethodGet, "acl", false}:         {"GetObjectAcl", (*Server).getObjectACL},
+	{objectLevel, http.MethodGet, "attributes", false}:  {"GetObjectAttributes", (*Server).getObjectAttributes},
 	{objectLevel, http.MethodHead, "", false}:           {"HeadObject", (*Server).getObject},
 	{objectLevel, http.MethodPost, "uploads", false}:    {"CreateMultipartUpload", (*Server).createUpload},
 	{objectLevel, http.MethodPost, "uploadId", false}:   {"CompleteMultipartUpload", (*Server).completeUpload},

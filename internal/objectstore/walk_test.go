@@ -32,7 +32,7 @@ var implemented = map[string]bool{
 	"PUT /b?lifecycle": true, "GET /b?lifecycle": true, "DELETE /b?lifecycle": true,
 	"PUT /b?object-lock": true, "GET /b?object-lock": true, "PUT /b/k?retention": true, "GET /b/k?retention": true,
 	"PUT /b/k?legal-hold": true, "GET /b/k?legal-hold": true,
-	"GET /b/k?acl": true, "POST /b/k?uploads": true, "POST /b/k?uploadId": true, "DELETE /b/k?uploadId": true, "DELETE /b/k?tagging": true,
+	"GET /b/k?acl": true, "GET /b/k?attributes": true, "POST /b/k?uploads": true, "POST /b/k?uploadId": true, "DELETE /b/k?uploadId": true, "DELETE /b/k?tagging": true,
 }
 
 // TestNothingFallsThrough walks every subresource AWS defines with every
