@@ -30,37 +30,8 @@ func credentialContext(id string) string { return "credential:" + id }
 // resealCredentials seals under the primary master key the blobs that
 // are not (sealed under a retired master key or the legacy credential key).
 func (s *Service) resealCredentials(ctx context.Context) error {
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, sealed_blob FROM credentials`)
-		if err != nil {
-			return err
-		}
-		stale := map[string][]byte{}
-		for rows.Next() {
-			var id, sealed string
-			if err := rows.Scan(&id, &sealed); err != nil {
-				rows.Close()
-				return err
-			}
-			if !s.kek.Current(sealed) {
-				b, err := s.kek.Open(sealed, credentialContext(id))
-				if err != nil {
-					rows.Close()
-					return fmt.Errorf("identity: credential %s: %w", id, err)
-				}
-				stale[id] = b
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for id, b := range stale {
-			if _, err := tx.Exec(ctx, `UPDATE credentials SET sealed_blob = ? WHERE id = ?`, s.kek.Seal(b, credentialContext(id)), id); err != nil {
-				return err
-			}
-		}
-		return nil
+	return reseal(ctx, s.db, s.kek, `credentials`, `sealed_blob`, credentialContext, func(id, sealed string) ([]byte, error) {
+		return s.kek.Open(sealed, credentialContext(id))
 	})
 }
 

@@ -117,38 +117,7 @@ func (k *keyring) open(id, stored string) ([]byte, error) {
 // that is not: plain ones of earlier versions, and ones sealed under a
 // retired master key.
 func (k *keyring) reseal(ctx context.Context) error {
-	return k.db.InTx(ctx, func(tx *store.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, secret FROM signing_keys`)
-		if err != nil {
-			return err
-		}
-		stale := map[string][]byte{}
-		for rows.Next() {
-			var id, stored string
-			if err := rows.Scan(&id, &stored); err != nil {
-				rows.Close()
-				return err
-			}
-			if !k.kek.Current(stored) {
-				b, err := k.open(id, stored)
-				if err != nil {
-					rows.Close()
-					return fmt.Errorf("identity: signing key %s: %w", id, err)
-				}
-				stale[id] = b
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for id, b := range stale {
-			if _, err := tx.Exec(ctx, `UPDATE signing_keys SET secret = ? WHERE id = ?`, k.kek.Seal(b, signingKeyContext(id)), id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return reseal(ctx, k.db, k.kek, `signing_keys`, `secret`, signingKeyContext, k.open)
 }
 
 // retiredGrace is how long after its retirement a key may still have
