@@ -8,16 +8,18 @@ import (
 	"time"
 )
 
+type objectParts struct {
+	TotalPartsCount int `xml:"PartsCount"`
+}
+
 type objectAttributes struct {
-	XMLName     xml.Name        `xml:"GetObjectAttributesResponse"`
-	NS          string          `xml:"xmlns,attr"`
-	ETag        string          `xml:",omitempty"`
-	Checksum    *checksumFields `xml:",omitempty"`
-	ObjectParts *struct {
-		TotalPartsCount int `xml:"PartsCount"`
-	} `xml:",omitempty"`
-	StorageClass string `xml:",omitempty"`
-	ObjectSize   *int64 `xml:",omitempty"`
+	XMLName      xml.Name        `xml:"GetObjectAttributesResponse"`
+	NS           string          `xml:"xmlns,attr"`
+	ETag         string          `xml:",omitempty"`
+	Checksum     *checksumFields `xml:",omitempty"`
+	ObjectParts  *objectParts    `xml:",omitempty"`
+	StorageClass string          `xml:",omitempty"`
+	ObjectSize   *int64          `xml:",omitempty"`
 }
 
 // getObjectAttributes serves GetObjectAttributes: the attributes named in
@@ -43,14 +45,8 @@ func (s *Server) getObjectAttributes(req *request) error {
 	if err != nil {
 		return err
 	}
-	o, err := s.getObjectRow(ctx, s.db, b.Name, req.key, req.q.Get("versionId"))
+	o, err := s.readableObject(req, b, req.key, req.q.Get("versionId"), "s3:GetObjectAttributes")
 	if err != nil {
-		if aerr := s.authorize(req, b, req.key, accessRead, "s3:GetObjectAttributes", ""); aerr != nil {
-			return aerr
-		}
-		return err
-	}
-	if err := s.authorize(req, b, req.key, accessRead, versionAction("s3:GetObjectAttributes", req.q.Get("versionId")), o.ACL); err != nil {
 		return err
 	}
 	h := req.w.Header()
@@ -73,9 +69,7 @@ func (s *Server) getObjectAttributes(req *request) error {
 	if names["ObjectParts"] {
 		if _, n, ok := strings.Cut(o.ETag, "-"); ok {
 			if count, err := strconv.Atoi(n); err == nil {
-				out.ObjectParts = &struct {
-					TotalPartsCount int `xml:"PartsCount"`
-				}{count}
+				out.ObjectParts = &objectParts{TotalPartsCount: count}
 			}
 		}
 	}

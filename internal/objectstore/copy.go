@@ -31,14 +31,8 @@ func (s *Server) copySource(req *request) (*object, error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.getObjectRow(ctx, s.db, b.Name, key, q.Get("versionId"))
+	o, err := s.readableObject(req, b, key, q.Get("versionId"), "s3:GetObject")
 	if err != nil {
-		if aerr := s.authorize(req, b, key, accessRead, versionAction("s3:GetObject", q.Get("versionId")), ""); aerr != nil {
-			return nil, aerr
-		}
-		return nil, err
-	}
-	if err := s.authorize(req, b, key, accessRead, versionAction("s3:GetObject", q.Get("versionId")), o.ACL); err != nil {
 		return nil, err
 	}
 	if o.DeleteMarker {

@@ -35,9 +35,13 @@ func (s *Server) lifecycleRules(ctx context.Context, bucket string) ([]lifecycle
 
 func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
 
-// RunLifecycle applies the lifecycle rules of every bucket as of now.
+// RunLifecycle applies the lifecycle rules of every bucket as of now, and
+// forgets completed multipart uploads too old to be completed again.
 func (s *Server) RunLifecycle(ctx context.Context, now time.Time) (LifecycleStats, error) {
 	var st LifecycleStats
+	if _, err := s.db.Exec(ctx, `DELETE FROM completed_uploads WHERE completed_at < ?`, now.Add(-completedUploadMemory).UnixMicro()); err != nil {
+		return st, err
+	}
 	rows, err := s.db.Query(ctx, `SELECT name FROM buckets WHERE lifecycle <> '' ORDER BY name`)
 	if err != nil {
 		return st, err

@@ -191,8 +191,9 @@ type part struct {
 	Blob           string
 }
 
-func (s *Server) uploadParts(req *request, uploadID string) ([]part, error) {
-	rows, err := s.db.Query(req.r.Context(), `SELECT part_number, size, etag, checksum, modified, blob FROM parts WHERE upload_id = ? ORDER BY part_number`, uploadID)
+// uploadParts returns the parts of an upload, in order.
+func uploadParts(ctx context.Context, q store.Querier, uploadID string) ([]part, error) {
+	rows, err := q.Query(ctx, `SELECT part_number, size, etag, checksum, modified, blob FROM parts WHERE upload_id = ? ORDER BY part_number`, uploadID)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +279,7 @@ func (s *Server) completeUpload(req *request) error {
 	if xml.Unmarshal(body, &cr) != nil || len(cr.Parts) == 0 {
 		return errMalformedXML
 	}
-	stored, err := s.uploadParts(req, u.ID)
+	stored, err := uploadParts(req.r.Context(), s.db, u.ID)
 	if err != nil {
 		return err
 	}
@@ -384,7 +385,7 @@ func (s *Server) dropUpload(ctx context.Context, b *bucket, id string) error {
 	var parts []part
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		if parts, err = partBlobs(ctx, tx, id); err != nil {
+		if parts, err = uploadParts(ctx, tx, id); err != nil {
 			return err
 		}
 		if err := store.Affected(tx.Exec(ctx, `DELETE FROM uploads WHERE id = ?`, id)); err != nil {
@@ -403,24 +404,6 @@ func (s *Server) dropUpload(ctx context.Context, b *bucket, id string) error {
 		s.data.remove(p.Blob)
 	}
 	return nil
-}
-
-// partBlobs returns the sizes and files of an upload's parts.
-func partBlobs(ctx context.Context, tx *store.Tx, uploadID string) ([]part, error) {
-	rows, err := tx.Query(ctx, `SELECT size, blob FROM parts WHERE upload_id = ?`, uploadID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []part
-	for rows.Next() {
-		var p part
-		if err := rows.Scan(&p.Size, &p.Blob); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
 }
 
 func (s *Server) abortUpload(req *request) error {
@@ -478,7 +461,7 @@ func (s *Server) listParts(req *request) error {
 		max = min(max, 1000)
 	}
 	marker, _ := strconv.Atoi(req.q.Get("part-number-marker"))
-	parts, err := s.uploadParts(req, u.ID)
+	parts, err := uploadParts(req.r.Context(), s.db, u.ID)
 	if err != nil {
 		return err
 	}

@@ -116,16 +116,18 @@ func (s *Server) bypassGovernance(req *request, b *bucket, key string) bool {
 }
 
 type objectLockConfiguration struct {
-	XMLName           xml.Name `xml:"ObjectLockConfiguration"`
-	NS                string   `xml:"xmlns,attr,omitempty"`
-	ObjectLockEnabled string   `xml:",omitempty"`
-	Rule              *struct {
-		DefaultRetention struct {
-			Mode  string
-			Days  int `xml:",omitempty"`
-			Years int `xml:",omitempty"`
-		}
-	} `xml:",omitempty"`
+	XMLName           xml.Name        `xml:"ObjectLockConfiguration"`
+	NS                string          `xml:"xmlns,attr,omitempty"`
+	ObjectLockEnabled string          `xml:",omitempty"`
+	Rule              *objectLockRule `xml:",omitempty"`
+}
+
+type objectLockRule struct {
+	DefaultRetention struct {
+		Mode  string
+		Days  int `xml:",omitempty"`
+		Years int `xml:",omitempty"`
+	}
 }
 
 func (s *Server) putObjectLockConfig(req *request) error {
@@ -171,13 +173,7 @@ func (s *Server) getObjectLockConfig(req *request) error {
 	}
 	out := objectLockConfiguration{NS: s3NS, ObjectLockEnabled: "Enabled"}
 	if c.Mode != "" {
-		out.Rule = &struct {
-			DefaultRetention struct {
-				Mode  string
-				Days  int `xml:",omitempty"`
-				Years int `xml:",omitempty"`
-			}
-		}{}
+		out.Rule = &objectLockRule{}
 		out.Rule.DefaultRetention.Mode, out.Rule.DefaultRetention.Days = c.Mode, c.Days
 	}
 	return writeXML(req.w, http.StatusOK, out)

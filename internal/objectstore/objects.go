@@ -122,7 +122,8 @@ func newVersionID() string { return newBlobID() }
 // conditions are the preconditions of a conditional write.
 type conditions struct{ ifMatch, ifNoneMatch string }
 
-// completedUploadMemory is how long a completed upload is remembered.
+// completedUploadMemory is how long a completed upload is remembered;
+// older records are pruned by the lifecycle pass.
 const completedUploadMemory = 24 * time.Hour
 
 // storeObjectCompleting is storeObject for the object a multipart upload
@@ -131,19 +132,15 @@ const completedUploadMemory = 24 * time.Hour
 // start to. It returns the blobs to delete after the commit.
 func (s *Server) storeObjectCompleting(ctx context.Context, b *bucket, o *object, cond conditions, uploadID string) ([]string, error) {
 	return s.storeObjectTx(ctx, b, o, cond, func(tx *store.Tx) (int64, []string, error) {
-		parts, err := partBlobs(ctx, tx, uploadID)
+		parts, err := uploadParts(ctx, tx, uploadID)
 		if err != nil {
 			return 0, nil, err
 		}
 		if err := store.Affected(tx.Exec(ctx, `DELETE FROM uploads WHERE id = ?`, uploadID)); err != nil {
 			return 0, nil, errNoSuchUpload // completed or aborted meanwhile
 		}
-		now := time.Now()
-		if _, err := tx.Exec(ctx, `DELETE FROM completed_uploads WHERE completed_at < ?`, now.Add(-completedUploadMemory).UnixMicro()); err != nil {
-			return 0, nil, err
-		}
 		if _, err := tx.Exec(ctx, `INSERT INTO completed_uploads (id, bucket, key, etag, version_id, checksum_alg, checksum, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			uploadID, o.Bucket, o.Key, o.ETag, o.VersionID, o.ChecksumAlg, o.Checksum, now.UnixMicro()); err != nil {
+			uploadID, o.Bucket, o.Key, o.ETag, o.VersionID, o.ChecksumAlg, o.Checksum, time.Now().UnixMicro()); err != nil {
 			return 0, nil, err
 		}
 		var released int64
@@ -382,6 +379,24 @@ func newObjectFromRequest(req *request) (*object, error) {
 	return o, nil
 }
 
+// readableObject loads a version (or the latest) of key in b for a read
+// needing action, checked against the object's own ACL. A caller who may
+// not read it learns nothing of whether it exists.
+func (s *Server) readableObject(req *request, b *bucket, key, versionID, action string) (*object, error) {
+	action = versionAction(action, versionID)
+	o, err := s.getObjectRow(req.r.Context(), s.db, b.Name, key, versionID)
+	if err != nil {
+		if aerr := s.authorize(req, b, key, accessRead, action, ""); aerr != nil {
+			return nil, aerr
+		}
+		return nil, err
+	}
+	if err := s.authorize(req, b, key, accessRead, action, o.ACL); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
 // getObject serves GetObject and HeadObject.
 func (s *Server) getObject(req *request) error {
 	ctx := req.r.Context()
@@ -389,14 +404,8 @@ func (s *Server) getObject(req *request) error {
 	if err != nil {
 		return err
 	}
-	o, err := s.getObjectRow(ctx, s.db, b.Name, req.key, req.q.Get("versionId"))
+	o, err := s.readableObject(req, b, req.key, req.q.Get("versionId"), "s3:GetObject")
 	if err != nil {
-		if aerr := s.authorize(req, b, req.key, accessRead, versionAction("s3:GetObject", req.q.Get("versionId")), ""); aerr != nil {
-			return aerr
-		}
-		return err
-	}
-	if err := s.authorize(req, b, req.key, accessRead, versionAction("s3:GetObject", req.q.Get("versionId")), o.ACL); err != nil {
 		return err
 	}
 	h := req.w.Header()

@@ -95,8 +95,9 @@ const (
 
 // policyDecision evaluates a bucket policy for action on resource: an
 // explicit Deny wins over an Allow; a statement counts only when its
-// conditions hold for the request (rc).
-func policyDecision(text, action, resource string, rc requestContext) policyEffect {
+// conditions hold for the request (rc, called only for a statement with
+// conditions).
+func policyDecision(text, action, resource string, rc func() requestContext) policyEffect {
 	if text == "" {
 		return policyNone
 	}
@@ -109,7 +110,7 @@ func policyDecision(text, action, resource string, rc requestContext) policyEffe
 		if !matchAny(st.Action, action) || !matchAny(st.Resource, resource) {
 			continue
 		}
-		if cond, err := parseConditions(st.Condition); err != nil || !cond.holds(rc) {
+		if cond, err := parseConditions(st.Condition); err != nil || (len(cond) > 0 && !cond.holds(rc())) {
 			continue
 		}
 		if st.Effect == "Deny" {
