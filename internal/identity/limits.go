@@ -32,6 +32,24 @@ func (s *Service) limitJSON(l *limitRow, registered bool) map[string]any {
 	return m
 }
 
+// writeLimits writes a list of limits (registered ones when registered),
+// with the list's links when there are any.
+func (s *Service) writeLimits(w http.ResponseWriter, status int, ls []*limitRow, registered bool, links map[string]any) {
+	out := []map[string]any{}
+	for _, l := range ls {
+		out = append(out, s.limitJSON(l, registered))
+	}
+	key := "limits"
+	if registered {
+		key = "registered_limits"
+	}
+	body := map[string]any{key: out}
+	if links != nil {
+		body["links"] = links
+	}
+	httpapi.WriteJSON(w, status, body)
+}
+
 const (
 	registeredColumns = `id, '', service_id, region_id, resource_name, description, default_limit`
 	limitColumns      = `id, project_id, service_id, region_id, resource_name, description, resource_limit`
@@ -128,11 +146,7 @@ func (s *Service) createRegisteredLimits(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	out := []map[string]any{}
-	for _, l := range made {
-		out = append(out, s.limitJSON(l, true))
-	}
-	httpapi.WriteJSON(w, http.StatusCreated, map[string]any{"registered_limits": out})
+	s.writeLimits(w, http.StatusCreated, made, true, nil)
 	return nil
 }
 
@@ -157,11 +171,7 @@ func (s *Service) listRegisteredLimits(w http.ResponseWriter, r *http.Request, t
 	if err != nil {
 		return err
 	}
-	out := []map[string]any{}
-	for _, l := range ls {
-		out = append(out, s.limitJSON(l, true))
-	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"registered_limits": out, "links": s.listLinks(r)})
+	s.writeLimits(w, http.StatusOK, ls, true, s.listLinks(r))
 	return nil
 }
 
@@ -301,11 +311,7 @@ func (s *Service) createLimits(w http.ResponseWriter, r *http.Request, tok *Toke
 	if err != nil {
 		return err
 	}
-	out := []map[string]any{}
-	for _, l := range made {
-		out = append(out, s.limitJSON(l, false))
-	}
-	httpapi.WriteJSON(w, http.StatusCreated, map[string]any{"limits": out})
+	s.writeLimits(w, http.StatusCreated, made, false, nil)
 	return nil
 }
 
@@ -320,11 +326,7 @@ func (s *Service) listLimits(w http.ResponseWriter, r *http.Request, tok *Token)
 	if err != nil {
 		return err
 	}
-	out := []map[string]any{}
-	for _, l := range ls {
-		out = append(out, s.limitJSON(l, false))
-	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"limits": out, "links": s.listLinks(r)})
+	s.writeLimits(w, http.StatusOK, ls, false, s.listLinks(r))
 	return nil
 }
 

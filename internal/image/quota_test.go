@@ -41,6 +41,20 @@ func TestImageQuotas(t *testing.T) {
 	}).Extract()
 	wantStatus(t, "admin sets alpha's limits", err, 0)
 
+	// Bad input changes nothing.
+	for name, opts := range map[string]limits.CreateOpts{
+		"negative limit":  {ServiceID: svc[0].ID, ProjectID: beta.ProjectID, ResourceName: "image_count_total", ResourceLimit: -5},
+		"unknown project": {ServiceID: svc[0].ID, ProjectID: "0123456789abcdef0123456789abcdef", ResourceName: "image_count_total", ResourceLimit: 1},
+		"unknown service": {ServiceID: "nope", ProjectID: beta.ProjectID, ResourceName: "image_count_total", ResourceLimit: 1},
+	} {
+		_, err := limits.BatchCreate(ctx, admin, limits.BatchCreateOpts{opts}).Extract()
+		wantStatus(t, name, err, http.StatusBadRequest)
+	}
+	_, err = limits.BatchCreate(ctx, admin, limits.BatchCreateOpts{{ServiceID: svc[0].ID, ProjectID: beta.ProjectID, ResourceName: "unregistered", ResourceLimit: 1}}).Extract()
+	wantStatus(t, "a limit with no registered limit", err, http.StatusForbidden)
+	_, err = limits.BatchCreate(ctx, admin, limits.BatchCreateOpts{{ServiceID: svc[0].ID, ProjectID: alpha.ProjectID, ResourceName: "image_count_total", ResourceLimit: 5}}).Extract()
+	wantStatus(t, "a second limit for the same resource", err, http.StatusConflict)
+
 	ac, bc := imageClient(t, srv.Provider(t, alpha)), imageClient(t, srv.Provider(t, beta))
 	// A member can neither set limits nor see another project's.
 	idAlpha := srv.Login(t, gophercloudAuth(alpha))
