@@ -11,6 +11,7 @@ import (
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/policy"
+	"github.com/sovcloud/sov/internal/secrets"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -30,9 +31,8 @@ func credentialContext(id string) string { return "credential:" + id }
 // resealCredentials seals under the primary master key the blobs that
 // are not (sealed under a retired master key or the legacy credential key).
 func (s *Service) resealCredentials(ctx context.Context) error {
-	return reseal(ctx, s.db, s.kek, `credentials`, `sealed_blob`, credentialContext, func(id, sealed string) ([]byte, error) {
-		return s.kek.Open(sealed, credentialContext(id))
-	})
+	return s.kek.Reseal(ctx, s.db, secrets.Sealed{Table: "credentials", Column: "sealed_blob", Key: []string{"id"},
+		Bind: func(key []string) string { return credentialContext(key[0]) }})
 }
 
 // ec2Blob is the blob of an EC2 credential.

@@ -117,7 +117,9 @@ func (k *keyring) open(id, stored string) ([]byte, error) {
 // that is not: plain ones of earlier versions, and ones sealed under a
 // retired master key.
 func (k *keyring) reseal(ctx context.Context) error {
-	return reseal(ctx, k.db, k.kek, `signing_keys`, `secret`, signingKeyContext, k.open)
+	return k.kek.Reseal(ctx, k.db, secrets.Sealed{Table: "signing_keys", Column: "secret", Key: []string{"id"},
+		Bind: func(key []string) string { return signingKeyContext(key[0]) },
+		Open: func(key []string, stored string) ([]byte, error) { return k.open(key[0], stored) }})
 }
 
 // retiredGrace is how long after its retirement a key may still have
