@@ -9,7 +9,18 @@ import (
 )
 
 type objectParts struct {
-	TotalPartsCount int `xml:"PartsCount"`
+	TotalPartsCount      int `xml:"PartsCount"`
+	PartNumberMarker     int `xml:",omitempty"`
+	NextPartNumberMarker int `xml:",omitempty"`
+	MaxParts             int `xml:",omitempty"`
+	IsTruncated          bool
+	Parts                []attributePart `xml:"Part"`
+}
+
+type attributePart struct {
+	PartNumber int
+	Size       int64
+	checksumFields
 }
 
 type objectAttributes struct {
@@ -24,8 +35,8 @@ type objectAttributes struct {
 
 // getObjectAttributes serves GetObjectAttributes: the attributes named in
 // x-amz-object-attributes, without the data. The parts of a multipart
-// object are told by their count (sov keeps no per-part record once an
-// upload completes).
+// object are listed in pages (x-amz-max-parts, x-amz-part-number-marker);
+// of objects completed before sov recorded parts, only their count is known.
 func (s *Server) getObjectAttributes(req *request) error {
 	names := map[string]bool{}
 	for _, n := range strings.Split(strings.Join(req.r.Header.Values("X-Amz-Object-Attributes"), ","), ",") {
@@ -57,6 +68,11 @@ func (s *Server) getObjectAttributes(req *request) error {
 		h.Set("X-Amz-Delete-Marker", "true")
 		return errNoSuchKey
 	}
+	z, err := s.openSealing(req, o.Enc, sseCHeaders)
+	if err != nil {
+		return err
+	}
+	z.headers(h)
 	h.Set("Last-Modified", time.UnixMicro(o.Modified).UTC().Format(http.TimeFormat))
 	out := objectAttributes{NS: s3NS}
 	if names["ETag"] {
@@ -67,10 +83,8 @@ func (s *Server) getObjectAttributes(req *request) error {
 		out.Checksum.set(o.ChecksumAlg, o.Checksum)
 	}
 	if names["ObjectParts"] {
-		if _, n, ok := strings.Cut(o.ETag, "-"); ok {
-			if count, err := strconv.Atoi(n); err == nil {
-				out.ObjectParts = &objectParts{TotalPartsCount: count}
-			}
+		if out.ObjectParts, err = attributeParts(req, o); err != nil {
+			return err
 		}
 	}
 	if names["StorageClass"] {
@@ -80,4 +94,47 @@ func (s *Server) getObjectAttributes(req *request) error {
 		out.ObjectSize = &o.Size
 	}
 	return writeXML(req.w, http.StatusOK, out)
+}
+
+// attributeParts is the page of an object's parts GetObjectAttributes asks
+// for; nil for an object not made by a multipart upload.
+func attributeParts(req *request, o *object) (*objectParts, error) {
+	if o.Parts == nil {
+		if _, n, ok := strings.Cut(o.ETag, "-"); ok {
+			if count, err := strconv.Atoi(n); err == nil {
+				return &objectParts{TotalPartsCount: count}, nil
+			}
+		}
+		return nil, nil
+	}
+	max, marker := 1000, 0
+	if v := req.r.Header.Get("X-Amz-Max-Parts"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, invalidArgument("Argument max-parts must be an integer between 0 and 2147483647")
+		}
+		max = min(n, 1000)
+	}
+	if v := req.r.Header.Get("X-Amz-Part-Number-Marker"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, invalidArgument("Argument part-number-marker must be an integer between 0 and 2147483647")
+		}
+		marker = n
+	}
+	out := &objectParts{TotalPartsCount: len(o.Parts), PartNumberMarker: marker, MaxParts: max}
+	for _, p := range o.Parts {
+		if p.Number <= marker {
+			continue
+		}
+		if len(out.Parts) == max {
+			out.IsTruncated = true
+			break
+		}
+		ap := attributePart{PartNumber: p.Number, Size: p.Size}
+		ap.set(o.ChecksumAlg, p.Checksum)
+		out.Parts = append(out.Parts, ap)
+		out.NextPartNumberMarker = p.Number
+	}
+	return out, nil
 }

@@ -25,14 +25,16 @@ type bucket struct {
 	ObjectLock string
 	// PublicAccessBlock (JSON, "" for none) and Ownership ("" is ObjectWriter).
 	PublicAccessBlock, Ownership string
+	// Encryption is the default encryption (JSON), "" for none.
+	Encryption string
 }
 
-const bucketColumns = `name, project_id, created_at, versioning, acl, policy, cors, tags, object_lock, public_access_block, ownership`
+const bucketColumns = `name, project_id, created_at, versioning, acl, policy, cors, tags, object_lock, public_access_block, ownership, encryption`
 
 func (s *Server) getBucket(ctx context.Context, name string) (*bucket, error) {
 	b := &bucket{}
 	err := store.Row(s.db.QueryRow(ctx, `SELECT `+bucketColumns+` FROM buckets WHERE name = ?`, name).
-		Scan(&b.Name, &b.ProjectID, &b.Created, &b.Versioning, &b.ACL, &b.Policy, &b.CORS, &b.Tags, &b.ObjectLock, &b.PublicAccessBlock, &b.Ownership))
+		Scan(&b.Name, &b.ProjectID, &b.Created, &b.Versioning, &b.ACL, &b.Policy, &b.CORS, &b.Tags, &b.ObjectLock, &b.PublicAccessBlock, &b.Ownership, &b.Encryption))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errNoSuchBucket
 	}

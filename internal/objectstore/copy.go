@@ -1,6 +1,7 @@
 package objectstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/xml"
@@ -53,28 +54,58 @@ func (s *Server) copySource(req *request) (*object, error) {
 	return o, nil
 }
 
-// copyData copies length bytes at start of an object's data into a new
-// blob, or into memory when they are few enough to keep inline.
-func (s *Server) copyData(ctx context.Context, o *object, start, length int64, inline bool) (*pending, []byte, error) {
-	src, closeSrc, err := s.openData(ctx, o)
+// copied is what copyData wrote: a blob, or the data to keep inline;
+// the digests of the plaintext and the ETag of the copy.
+type copied struct {
+	p      *pending
+	inline []byte
+	d      *digests
+	etag   string
+}
+
+// copyData copies length bytes at start of an object's plaintext (src
+// opens it) into a new blob sealed by dst, or into memory when they are few
+// enough to keep inline; checksumAlg names the checksum to compute.
+func (s *Server) copyData(ctx context.Context, o *object, src *sealing, start, length int64, inline bool, dst *sealing, checksumAlg string) (*copied, error) {
+	data, closeData, err := s.openData(ctx, o, src.dataKey)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	defer closeSrc()
-	section := io.NewSectionReader(src, start, length)
+	defer closeData()
+	c := &copied{d: newDigests(checksumAlg, false)}
+	var out io.Writer
+	var buf bytes.Buffer
 	if inline && length <= inlineMax {
-		data, err := io.ReadAll(section)
-		return nil, data, err
+		out = &buf
+	} else if c.p, err = s.data.create(); err != nil {
+		return nil, err
+	} else {
+		out = c.p.File
 	}
-	p, err := s.data.create()
+	fail := func(err error) (*copied, error) {
+		if c.p != nil {
+			c.p.abort()
+		}
+		return nil, err
+	}
+	sw, finish, err := dst.sealTo(out, length)
 	if err != nil {
-		return nil, nil, err
+		return fail(err)
 	}
-	if _, err := io.Copy(p.File, section); err != nil {
-		p.abort()
-		return nil, nil, err
+	if _, err := io.Copy(io.MultiWriter(sw, c.d), io.NewSectionReader(data, start, length)); err != nil {
+		return fail(err)
 	}
-	return p, nil, p.commit()
+	if c.etag, err = finish(); err != nil {
+		return fail(err)
+	}
+	if c.etag == "" {
+		c.etag = hex.EncodeToString(c.d.md5.Sum(nil))
+	}
+	if c.p == nil {
+		c.inline = buf.Bytes()
+		return c, nil
+	}
+	return c, c.p.commit()
 }
 
 type copyResult struct {
@@ -100,15 +131,23 @@ func (s *Server) copyObject(req *request) error {
 	if directive != "" && directive != "COPY" && directive != "REPLACE" {
 		return invalidArgument("Unknown metadata directive.")
 	}
+	srcSealing, err := s.openSealing(req, src.Enc, copySSECHeaders)
+	if err != nil {
+		return err
+	}
+	z, err := s.newSealing(req, b)
+	if err != nil {
+		return err
+	}
 	o := &object{Bucket: b.Name, Key: req.key, Modified: time.Now().UnixMicro(), ContentType: src.ContentType, Headers: src.Headers,
-		Tags: src.Tags, Size: src.Size, ETag: src.ETag, ChecksumAlg: src.ChecksumAlg, Checksum: src.Checksum}
+		Tags: src.Tags, Size: src.Size, ChecksumAlg: src.ChecksumAlg, Enc: z.enc}
 	if directive == "REPLACE" {
 		fresh, err := newObjectFromRequest(req)
 		if err != nil {
 			return err
 		}
 		o.ContentType, o.Headers = fresh.ContentType, fresh.Headers
-	} else if src.Bucket == b.Name && src.Key == req.key && req.q.Get("versionId") == "" && b.Versioning != "Enabled" {
+	} else if src.Bucket == b.Name && src.Key == req.key && req.q.Get("versionId") == "" && b.Versioning != "Enabled" && z.enc.Alg == src.Enc.Alg && z.enc.Alg != sseC {
 		return s3err(http.StatusBadRequest, "InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	if td := req.r.Header.Get("X-Amz-Tagging-Directive"); td == "REPLACE" {
@@ -125,14 +164,14 @@ func (s *Server) copyObject(req *request) error {
 	if err := checkACL(b, o.ACL); err != nil {
 		return err
 	}
-	p, inline, err := s.copyData(req.r.Context(), src, 0, src.Size, true)
+	c, err := s.copyData(req.r.Context(), src, srcSealing, 0, src.Size, true, z, src.ChecksumAlg)
 	if err != nil {
 		return err
 	}
-	if p != nil {
-		o.Blob = p.id
+	if c.p != nil {
+		o.Blob = c.p.id
 	}
-	o.Inline = inline
+	o.Inline, o.ETag, o.Checksum = c.inline, c.etag, c.d.checksumValue()
 	freed, err := s.storeObject(req.r.Context(), b, o, conditions{})
 	if err != nil {
 		s.data.remove(o.Blob)
@@ -144,6 +183,7 @@ func (s *Server) copyObject(req *request) error {
 	if b.Versioning != "" {
 		req.w.Header().Set("X-Amz-Version-Id", o.VersionID)
 	}
+	z.headers(req.w.Header())
 	return writeXML(req.w, http.StatusOK, copyResult{XMLName: xml.Name{Local: "CopyObjectResult"}, NS: s3NS,
 		ETag: `"` + o.ETag + `"`, LastModified: xmlTime(o.Modified)})
 }
@@ -168,25 +208,23 @@ func (s *Server) uploadPartCopy(req *request) error {
 		}
 		start, length = first, last-first+1
 	}
-	p, _, err := s.copyData(req.r.Context(), src, start, length, false)
+	srcSealing, err := s.openSealing(req, src.Enc, copySSECHeaders)
 	if err != nil {
 		return err
 	}
-	d := newDigests(u.ChecksumAlg, false)
-	rf, err := s.data.open(p.id)
+	z, err := s.openSealing(req, u.Enc, sseCHeaders)
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(d, rf)
-	rf.Close()
+	c, err := s.copyData(req.r.Context(), src, srcSealing, start, length, false, z, u.ChecksumAlg)
 	if err != nil {
-		s.data.remove(p.id)
 		return err
 	}
-	etag := hex.EncodeToString(d.md5.Sum(nil))
-	if err := s.storePart(req, b, u, num, length, etag, d.checksumValue(), p.id); err != nil {
+	etag := c.etag
+	if err := s.storePart(req, b, u, num, length, etag, c.d.checksumValue(), c.p.id); err != nil {
 		return err
 	}
+	z.headers(req.w.Header())
 	return writeXML(req.w, http.StatusOK, copyResult{XMLName: xml.Name{Local: "CopyPartResult"}, NS: s3NS,
 		ETag: `"` + etag + `"`, LastModified: xmlTime(time.Now().UnixMicro())})
 }

@@ -27,15 +27,16 @@ type upload struct {
 	ID, Bucket, Key, ContentType, ChecksumAlg, Tags, ACL string
 	Initiated                                            int64
 	Headers                                              map[string]string
+	Enc                                                  encryption
 }
 
 // uploadFor loads the upload named by ?uploadId for the request's bucket and key.
 func (s *Server) uploadFor(req *request) (*upload, error) {
 	u := &upload{}
 	var headers string
-	err := store.Row(s.db.QueryRow(req.r.Context(), `SELECT id, bucket, key, content_type, checksum_alg, tags, acl, initiated, headers
+	err := store.Row(s.db.QueryRow(req.r.Context(), `SELECT id, bucket, key, content_type, checksum_alg, tags, acl, initiated, headers, sse, sse_key
 		FROM uploads WHERE id = ? AND bucket = ? AND key = ?`, req.q.Get("uploadId"), req.bucket, req.key).
-		Scan(&u.ID, &u.Bucket, &u.Key, &u.ContentType, &u.ChecksumAlg, &u.Tags, &u.ACL, &u.Initiated, &headers))
+		Scan(&u.ID, &u.Bucket, &u.Key, &u.ContentType, &u.ChecksumAlg, &u.Tags, &u.ACL, &u.Initiated, &headers, &u.Enc.Alg, &u.Enc.Key))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errNoSuchUpload
 	}
@@ -75,12 +76,17 @@ func (s *Server) createUpload(req *request) error {
 	if _, ok := checksumAlgorithms[alg]; alg != "" && !ok {
 		return invalidArgument("Unsupported checksum algorithm %q.", alg)
 	}
-	id := newBlobID()
-	headers, _ := json.Marshal(o.Headers)
-	if _, err := s.db.Exec(req.r.Context(), `INSERT INTO uploads (id, bucket, key, initiated, content_type, headers, checksum_alg, tags, acl)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, b.Name, req.key, time.Now().UnixMicro(), o.ContentType, string(headers), alg, o.Tags, o.ACL); err != nil {
+	z, err := s.newSealing(req, b)
+	if err != nil {
 		return err
 	}
+	id := newBlobID()
+	headers, _ := json.Marshal(o.Headers)
+	if _, err := s.db.Exec(req.r.Context(), `INSERT INTO uploads (id, bucket, key, initiated, content_type, headers, checksum_alg, tags, acl, sse, sse_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, b.Name, req.key, time.Now().UnixMicro(), o.ContentType, string(headers), alg, o.Tags, o.ACL, z.enc.Alg, z.enc.Key); err != nil {
+		return err
+	}
+	z.headers(req.w.Header())
 	if alg != "" {
 		req.w.Header().Set("X-Amz-Checksum-Algorithm", alg)
 	}
@@ -125,11 +131,15 @@ func (s *Server) uploadPart(req *request) error {
 	if err != nil {
 		return err
 	}
+	z, err := s.openSealing(req, u.Enc, sseCHeaders)
+	if err != nil {
+		return err
+	}
 	p, err := s.data.create()
 	if err != nil {
 		return err
 	}
-	d, err := receive(req, p, size, check)
+	d, etag, err := receiveSealed(req, p, size, check, z)
 	if err != nil {
 		p.abort()
 		return err
@@ -137,10 +147,10 @@ func (s *Server) uploadPart(req *request) error {
 	if err := p.commit(); err != nil {
 		return err
 	}
-	etag := hex.EncodeToString(d.md5.Sum(nil))
 	if err := s.storePart(req, b, u, num, size, etag, d.checksumValue(), p.id); err != nil {
 		return err
 	}
+	z.headers(req.w.Header())
 	req.w.Header().Set("ETag", `"`+etag+`"`)
 	if check.checksum.alg != "" {
 		req.w.Header().Set(checksumHeader(check.checksum.alg), d.checksumValue())
@@ -271,6 +281,10 @@ func (s *Server) completeUpload(req *request) error {
 	if err != nil {
 		return err
 	}
+	z, err := s.completionSealing(req, u)
+	if err != nil {
+		return err
+	}
 	body, err := readSmallBody(req, 2<<20)
 	if err != nil {
 		return err
@@ -288,6 +302,7 @@ func (s *Server) completeUpload(req *request) error {
 		byNum[p.Number] = p
 	}
 	var chosen []part
+	var parts []objectPart
 	etags := md5.New()
 	var sums []byte
 	for i := 1; i < len(cr.Parts); i++ {
@@ -310,6 +325,7 @@ func (s *Server) completeUpload(req *request) error {
 			sums = append(sums, sum...)
 		}
 		chosen = append(chosen, p)
+		parts = append(parts, objectPart{Number: p.Number, Size: p.Size, Checksum: p.Checksum})
 	}
 	pending, err := s.data.create()
 	if err != nil {
@@ -322,19 +338,19 @@ func (s *Server) completeUpload(req *request) error {
 			pending.abort()
 			return err
 		}
-		n, err := io.Copy(pending.File, f)
+		_, err = io.Copy(pending.File, f)
 		f.Close()
 		if err != nil {
 			pending.abort()
 			return err
 		}
-		size += n
+		size += p.Size
 	}
 	if err := pending.commit(); err != nil {
 		return err
 	}
 	o := &object{Bucket: b.Name, Key: u.Key, Modified: time.Now().UnixMicro(), ContentType: u.ContentType, Headers: u.Headers,
-		Tags: u.Tags, ACL: u.ACL, Blob: pending.id, Size: size, ChecksumAlg: u.ChecksumAlg,
+		Tags: u.Tags, ACL: u.ACL, Blob: pending.id, Size: size, ChecksumAlg: u.ChecksumAlg, Enc: u.Enc, Parts: parts,
 		ETag: fmt.Sprintf("%s-%d", hex.EncodeToString(etags.Sum(nil)), len(chosen))}
 	if u.ChecksumAlg != "" {
 		h := checksumAlgorithms[u.ChecksumAlg]()
@@ -353,9 +369,20 @@ func (s *Server) completeUpload(req *request) error {
 	if b.Versioning != "" {
 		req.w.Header().Set("X-Amz-Version-Id", o.VersionID)
 	}
+	z.headers(req.w.Header())
 	res := completeResult{NS: s3NS, Location: "/" + b.Name + "/" + u.Key, Bucket: b.Name, Key: u.Key, ETag: `"` + o.ETag + `"`}
 	res.set(u.ChecksumAlg, o.Checksum)
 	return writeXML(req.w, http.StatusOK, res)
+}
+
+// completionSealing checks the customer key a completion of an SSE-C
+// upload may carry (AWS does not require it there) and tells what the
+// answer's encryption headers are.
+func (s *Server) completionSealing(req *request, u *upload) (*sealing, error) {
+	if u.Enc.Alg == sseC && req.r.Header.Get(sseCHeaders+"Key") == "" {
+		return &sealing{}, nil
+	}
+	return s.openSealing(req, u.Enc, sseCHeaders)
 }
 
 // completedAgain answers a CompleteMultipartUpload resent for an upload

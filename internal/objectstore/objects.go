@@ -3,7 +3,6 @@ package objectstore
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +38,29 @@ type object struct {
 	LockMode  string
 	LockUntil int64
 	LegalHold bool
+	// Enc is how the data is sealed at rest; Parts, for an object a
+	// multipart upload made, its parts in order.
+	Enc   encryption
+	Parts []objectPart
+}
+
+// objectPart is one part of a multipart object.
+type objectPart struct {
+	Number   int    `json:"n"`
+	Size     int64  `json:"s"`
+	Checksum string `json:"c,omitempty"`
+}
+
+// segments are the plaintext sizes of the sealed segments of the data.
+func (o *object) segments() []int64 {
+	if o.Parts == nil {
+		return []int64{o.Size}
+	}
+	sizes := make([]int64, len(o.Parts))
+	for i, p := range o.Parts {
+		sizes[i] = p.Size
+	}
+	return sizes
 }
 
 // inlineMax is the largest object kept in its metadata row instead of a
@@ -46,18 +68,24 @@ type object struct {
 // fsync and name.
 const inlineMax = 64 << 10
 
-const objectColumns = `bucket, key, version_id, seq, is_latest, delete_marker, size, etag, modified, content_type, headers, checksum_alg, checksum, tags, acl, blob, lock_mode, lock_until, legal_hold`
+const objectColumns = `bucket, key, version_id, seq, is_latest, delete_marker, size, etag, modified, content_type, headers, checksum_alg, checksum, tags, acl, blob, lock_mode, lock_until, legal_hold, sse, sse_key, parts`
 
 func scanObject(row interface{ Scan(...any) error }) (*object, error) {
 	o := &object{}
-	var headers string
+	var headers, parts string
 	err := row.Scan(&o.Bucket, &o.Key, &o.VersionID, &o.Seq, &o.IsLatest, &o.DeleteMarker, &o.Size, &o.ETag, &o.Modified,
-		&o.ContentType, &headers, &o.ChecksumAlg, &o.Checksum, &o.Tags, &o.ACL, &o.Blob, &o.LockMode, &o.LockUntil, &o.LegalHold)
+		&o.ContentType, &headers, &o.ChecksumAlg, &o.Checksum, &o.Tags, &o.ACL, &o.Blob, &o.LockMode, &o.LockUntil, &o.LegalHold,
+		&o.Enc.Alg, &o.Enc.Key, &parts)
 	if err != nil {
 		return nil, err
 	}
 	if headers != "" {
-		err = json.Unmarshal([]byte(headers), &o.Headers)
+		if err := json.Unmarshal([]byte(headers), &o.Headers); err != nil {
+			return nil, err
+		}
+	}
+	if parts != "" {
+		err = json.Unmarshal([]byte(parts), &o.Parts)
 	}
 	return o, err
 }
@@ -207,12 +235,16 @@ func (s *Server) storeObjectTx(ctx context.Context, b *bucket, o *object, cond c
 		o.IsLatest = true
 		o.Seq = time.Now().UnixNano()
 		headers, _ := json.Marshal(o.Headers)
+		var parts []byte
+		if o.Parts != nil {
+			parts, _ = json.Marshal(o.Parts)
+		}
 		if o.LockMode == "" && !o.DeleteMarker {
 			applyDefaultRetention(b, o)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO objects (`+objectColumns+`, inline_data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.Exec(ctx, `INSERT INTO objects (`+objectColumns+`, inline_data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			b.Name, o.Key, o.VersionID, o.Seq, o.IsLatest, o.DeleteMarker, o.Size, o.ETag, o.Modified, o.ContentType, string(headers),
-			o.ChecksumAlg, o.Checksum, o.Tags, o.ACL, o.Blob, o.LockMode, o.LockUntil, o.LegalHold, o.Inline); err != nil {
+			o.ChecksumAlg, o.Checksum, o.Tags, o.ACL, o.Blob, o.LockMode, o.LockUntil, o.LegalHold, o.Enc.Alg, o.Enc.Key, string(parts), o.Inline); err != nil {
 			return err
 		}
 		if !o.DeleteMarker {
@@ -311,11 +343,16 @@ func (s *Server) putObject(req *request) error {
 	if err != nil {
 		return err
 	}
+	z, err := s.newSealing(req, b)
+	if err != nil {
+		return err
+	}
+	o.Enc = z.enc
 	var d *digests
 	if size <= inlineMax {
 		var buf bytes.Buffer
-		buf.Grow(int(size))
-		if d, err = receive(req, &buf, size, check); err != nil {
+		buf.Grow(int(sealedSize(size)))
+		if d, o.ETag, err = receiveSealed(req, &buf, size, check, z); err != nil {
 			return err
 		}
 		o.Inline = buf.Bytes()
@@ -324,7 +361,7 @@ func (s *Server) putObject(req *request) error {
 		if err != nil {
 			return err
 		}
-		if d, err = receive(req, p, size, check); err != nil {
+		if d, o.ETag, err = receiveSealed(req, p, size, check, z); err != nil {
 			p.abort()
 			return err
 		}
@@ -333,8 +370,9 @@ func (s *Server) putObject(req *request) error {
 		}
 		o.Blob = p.id
 	}
-	o.Size, o.ETag = size, hex.EncodeToString(d.md5.Sum(nil))
+	o.Size = size
 	o.ChecksumAlg, o.Checksum = check.checksum.alg, d.checksumValue()
+	z.headers(req.w.Header())
 	return s.finishPut(req, b, o, conditions{ifMatch: req.r.Header.Get("If-Match"), ifNoneMatch: req.r.Header.Get("If-None-Match")})
 }
 
@@ -419,6 +457,10 @@ func (s *Server) getObject(req *request) error {
 		}
 		return errNoSuchKey
 	}
+	z, err := s.openSealing(req, o.Enc, sseCHeaders)
+	if err != nil {
+		return err
+	}
 	modified := time.UnixMicro(o.Modified).UTC()
 	if status := checkConditions(req.r, o.ETag, modified); status != 0 {
 		if status == http.StatusNotModified {
@@ -428,11 +470,11 @@ func (s *Server) getObject(req *request) error {
 		}
 		return errPreconditionFailed
 	}
-	start, length, partial, err := parseRange(req.r.Header.Get("Range"), o.Size)
+	start, length, partial, err := objectRange(req, o)
 	if err != nil {
-		h.Set("Content-Range", fmt.Sprintf("bytes */%d", o.Size))
 		return err
 	}
+	z.headers(h)
 	h.Set("ETag", `"`+o.ETag+`"`)
 	h.Set("Last-Modified", modified.Format(http.TimeFormat))
 	h.Set("Accept-Ranges", "bytes")
@@ -470,7 +512,7 @@ func (s *Server) getObject(req *request) error {
 		req.w.WriteHeader(status)
 		return nil
 	}
-	data, closeData, err := s.openData(ctx, o)
+	data, closeData, err := s.openData(ctx, o, z.dataKey)
 	if err != nil {
 		return err
 	}
@@ -483,21 +525,67 @@ func (s *Server) getObject(req *request) error {
 	return nil
 }
 
-// openData opens the data of an object, from its file or its row.
-func (s *Server) openData(ctx context.Context, o *object) (io.ReaderAt, func(), error) {
+// openData opens the plaintext of an object, from its file or its row;
+// dataKey opens sealed data (openSealing finds it).
+func (s *Server) openData(ctx context.Context, o *object, dataKey []byte) (io.ReaderAt, func(), error) {
+	var src io.ReaderAt
+	closeSrc := func() {}
 	if o.Blob != "" {
 		f, err := s.data.open(o.Blob)
 		if err != nil {
 			return nil, nil, fmt.Errorf("object data of %s/%s: %w", o.Bucket, o.Key, err)
 		}
-		return f, func() { f.Close() }, nil
+		src, closeSrc = f, func() { f.Close() }
+	} else {
+		var data []byte
+		err := s.db.QueryRow(ctx, `SELECT inline_data FROM objects WHERE bucket = ? AND key = ? AND version_id = ?`, o.Bucket, o.Key, o.VersionID).Scan(&data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("object data of %s/%s: %w", o.Bucket, o.Key, store.Row(err))
+		}
+		src = bytes.NewReader(data)
 	}
-	var data []byte
-	err := s.db.QueryRow(ctx, `SELECT inline_data FROM objects WHERE bucket = ? AND key = ? AND version_id = ?`, o.Bucket, o.Key, o.VersionID).Scan(&data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("object data of %s/%s: %w", o.Bucket, o.Key, store.Row(err))
+	if o.Enc.Alg != "" {
+		src = newOpener(src, dataKey, o.segments())
 	}
-	return bytes.NewReader(data), func() {}, nil
+	return src, closeSrc, nil
+}
+
+// objectRange is the part of an object a GET asks for: a Range, a part
+// (partNumber) or all of it.
+func objectRange(req *request, o *object) (start, length int64, partial bool, err error) {
+	h := req.w.Header()
+	num := req.q.Get("partNumber")
+	if num == "" {
+		start, length, partial, err = parseRange(req.r.Header.Get("Range"), o.Size)
+		if err != nil {
+			h.Set("Content-Range", fmt.Sprintf("bytes */%d", o.Size))
+		}
+		return start, length, partial, err
+	}
+	n, perr := strconv.Atoi(num)
+	if perr != nil || n < 1 || n > maxPartNum {
+		return 0, 0, false, invalidArgument("Part number must be an integer between 1 and 10000, inclusive")
+	}
+	if req.r.Header.Get("Range") != "" {
+		return 0, 0, false, s3err(http.StatusBadRequest, "InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
+	}
+	if o.Parts == nil {
+		if strings.Contains(o.ETag, "-") {
+			return 0, 0, false, s3err(http.StatusNotImplemented, "NotImplemented", "This object was completed before sov recorded its parts; reading one of its parts is not possible.")
+		}
+		if n != 1 {
+			return 0, 0, false, s3err(http.StatusRequestedRangeNotSatisfiable, "InvalidPartNumber", "The requested partnumber is not satisfiable")
+		}
+		return 0, o.Size, false, nil
+	}
+	if n > len(o.Parts) {
+		return 0, 0, false, s3err(http.StatusRequestedRangeNotSatisfiable, "InvalidPartNumber", "The requested partnumber is not satisfiable")
+	}
+	for _, p := range o.Parts[:n-1] {
+		start += p.Size
+	}
+	h.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(len(o.Parts)))
+	return start, o.Parts[n-1].Size, true, nil
 }
 
 // responseOverrides are the GetObject query parameters that set response headers.

@@ -68,6 +68,9 @@ var routes = map[routeKey]routeEntry{
 	{bucketLevel, http.MethodGet, "lifecycle", false}:            {"GetBucketLifecycleConfiguration", (*Server).getLifecycle},
 	{bucketLevel, http.MethodDelete, "lifecycle", false}:         {"DeleteBucketLifecycle", (*Server).deleteLifecycle},
 	{bucketLevel, http.MethodGet, "object-lock", false}:          {"GetObjectLockConfiguration", (*Server).getObjectLockConfig},
+	{bucketLevel, http.MethodPut, "encryption", false}:           {"PutBucketEncryption", (*Server).putBucketEncryption},
+	{bucketLevel, http.MethodGet, "encryption", false}:           {"GetBucketEncryption", (*Server).getBucketEncryption},
+	{bucketLevel, http.MethodDelete, "encryption", false}:        {"DeleteBucketEncryption", (*Server).deleteBucketEncryption},
 
 	{objectLevel, http.MethodPut, "", false}:            {"PutObject", (*Server).putObject},
 	{objectLevel, http.MethodPut, "", true}:             {"CopyObject", (*Server).copyObject},
@@ -107,9 +110,7 @@ var subresources = map[string]bool{
 // unimplementedHeaders ask for features sov does not have; a request that
 // carries one answers NotImplemented rather than doing less than asked.
 var unimplementedHeaders = []string{
-	"X-Amz-Server-Side-Encryption", "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", "X-Amz-Server-Side-Encryption-Context",
-	"X-Amz-Server-Side-Encryption-Bucket-Key-Enabled", "X-Amz-Server-Side-Encryption-Customer-Algorithm",
-	"X-Amz-Server-Side-Encryption-Customer-Key", "X-Amz-Copy-Source-Server-Side-Encryption-Customer-Algorithm",
+	"X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", "X-Amz-Server-Side-Encryption-Context",
 	"X-Amz-Grant-Read", "X-Amz-Grant-Write", "X-Amz-Grant-Read-Acp",
 	"X-Amz-Grant-Write-Acp", "X-Amz-Grant-Full-Control", "X-Amz-Website-Redirect-Location",
 }
@@ -147,10 +148,6 @@ func route(req *request) (string, handler) {
 	}
 	if storage := req.r.Header.Get("X-Amz-Storage-Class"); storage != "" && storage != "STANDARD" {
 		return "NotImplemented", fail(s3err(http.StatusNotImplemented, "NotImplemented", "Storage class %s is not implemented; objects are stored as STANDARD.", storage))
-	}
-	// A part of an object (GET ?partNumber without an upload) is not served yet.
-	if _, ok := req.q["partNumber"]; ok && k.sub == "" && (k.method == http.MethodGet || k.method == http.MethodHead) {
-		return "NotImplemented", fail(s3err(http.StatusNotImplemented, "NotImplemented", "Reading one part of an object (partNumber) is not implemented."))
 	}
 	if e, ok := routes[k]; ok {
 		return e.op, e.h

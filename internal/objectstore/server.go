@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/sovcloud/sov/internal/secrets"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -36,12 +37,15 @@ type Server struct {
 	db    *store.DB
 	data  *blobs
 	creds CredentialLookup
+	kek   *secrets.Keyring // seals the data keys of SSE-S3
 	log   *slog.Logger
 }
 
 // New opens the object store and removes data that no committed metadata
-// names (left by a crash between writing data and committing metadata).
-func New(ctx context.Context, cfg Config, db *store.DB, creds CredentialLookup, log *slog.Logger) (*Server, error) {
+// names (left by a crash between writing data and committing metadata);
+// data keys sealed under an older master key are resealed under kek's
+// primary.
+func New(ctx context.Context, cfg Config, db *store.DB, creds CredentialLookup, kek *secrets.Keyring, log *slog.Logger) (*Server, error) {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
@@ -52,8 +56,11 @@ func New(ctx context.Context, cfg Config, db *store.DB, creds CredentialLookup, 
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: db, data: data, creds: creds, log: log}
+	s := &Server{cfg: cfg, db: db, data: data, creds: creds, kek: kek, log: log}
 	if err := s.collectGarbage(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.resealDataKeys(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil

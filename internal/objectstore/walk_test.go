@@ -32,6 +32,7 @@ var implemented = map[string]bool{
 	"PUT /b?lifecycle": true, "GET /b?lifecycle": true, "DELETE /b?lifecycle": true,
 	"PUT /b?object-lock": true, "GET /b?object-lock": true, "PUT /b/k?retention": true, "GET /b/k?retention": true,
 	"PUT /b/k?legal-hold": true, "GET /b/k?legal-hold": true,
+	"PUT /b?encryption": true, "GET /b?encryption": true, "DELETE /b?encryption": true,
 	"GET /b/k?acl": true, "GET /b/k?attributes": true, "POST /b/k?uploads": true, "POST /b/k?uploadId": true, "DELETE /b/k?uploadId": true, "DELETE /b/k?tagging": true,
 }
 
@@ -88,21 +89,19 @@ func TestNothingFallsThrough(t *testing.T) {
 	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("ghost")}); err == nil {
 		t.Error("a lifecycle PUT created a bucket")
 	}
-	// Browser POST uploads, reading a part, other storage classes: not yet.
-	for _, tc := range []struct{ method, path string }{{"POST", "/walk"}, {"GET", "/walk/k?partNumber=1"}} {
+	// Browser POST uploads, other storage classes: not yet.
+	for _, tc := range []struct{ method, path string }{{"POST", "/walk"}} {
 		if code, _ := signedRaw(t, srv, tn, tc.method, tc.path, ""); code != http.StatusNotImplemented {
 			t.Errorf("%s %s = %d, want 501", tc.method, tc.path, code)
 		}
 	}
-	// Uploads asking for encryption or another storage class are refused,
+	// Uploads asking for SSE-KMS or another storage class are refused,
 	// not stored in plain; object lock on a bucket without it too.
 	for _, h := range []struct{ name, code string }{
-		{"ServerSideEncryption", "NotImplemented"}, {"SSEKMS", "NotImplemented"}, {"Lock", "InvalidRequest"}, {"StorageClass", "NotImplemented"},
+		{"SSEKMS", "NotImplemented"}, {"Lock", "InvalidRequest"}, {"StorageClass", "NotImplemented"},
 	} {
 		in := &s3.PutObjectInput{Bucket: aws.String("walk"), Key: aws.String("new"), Body: strings.NewReader("secret")}
 		switch h.name {
-		case "ServerSideEncryption":
-			in.ServerSideEncryption = "AES256"
 		case "SSEKMS":
 			in.ServerSideEncryption, in.SSEKMSKeyId = "aws:kms", aws.String("key")
 		case "Lock":

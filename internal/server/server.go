@@ -258,11 +258,6 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 		s.db.Close()
 		return err
 	}
-	// Every secret is sealed under the primary master key now.
-	if err := kek.Prune(); err != nil {
-		s.db.Close()
-		return err
-	}
 	err = s.identity.Bootstrap(ctx, identity.BootstrapConfig{AdminUser: "admin", AdminPassword: cfg.AdminPassword, AdminProject: "admin"})
 	if err != nil {
 		s.db.Close()
@@ -310,7 +305,12 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 	if s3cfg.DataDir == "" {
 		s3cfg.DataDir = filepath.Join(cfg.DataDir, "objects")
 	}
-	if s.objects, err = objectstore.New(ctx, s3cfg, s.db, s.lookupEC2, s.log); err != nil {
+	if s.objects, err = objectstore.New(ctx, s3cfg, s.db, s.lookupEC2, kek, s.log); err != nil {
+		s.db.Close()
+		return err
+	}
+	// Every secret is sealed under the primary master key now.
+	if err := kek.Prune(); err != nil {
 		s.db.Close()
 		return err
 	}
