@@ -115,9 +115,11 @@ func TestVirtualHostStyle(t *testing.T) {
 	}
 }
 
-// requireAWSCLI returns Debian's aws CLI; without it the test is skipped,
-// except in CI where that is a failure.
-func requireAWSCLI(t *testing.T) string {
+// awsCLI returns a runner of Debian's aws CLI as the tenant, against srv:
+// it fails the test unless the command's success is wantOK, and returns
+// its output (JSON). Without the CLI the test is skipped, except in CI
+// where that is a failure.
+func awsCLI(t *testing.T, srv *servertest.Server, tn servertest.Tenant) func(wantOK bool, args ...string) string {
 	t.Helper()
 	const bin = "/usr/bin/aws"
 	if _, err := os.Stat(bin); err != nil {
@@ -126,24 +128,25 @@ func requireAWSCLI(t *testing.T) string {
 		}
 		t.Skip("aws CLI not installed")
 	}
-	return bin
-}
-
-func TestAWSCLI(t *testing.T) {
-	bin := requireAWSCLI(t)
-	srv, _, tn := startS3(t, nil)
-	dir := t.TempDir()
-	run := func(args ...string) string {
+	home := t.TempDir()
+	return func(wantOK bool, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(bin, append([]string{"--endpoint-url", srv.S3URL, "--region", "us-east-1"}, args...)...)
+		cmd := exec.Command(bin, append([]string{"--endpoint-url", srv.S3URL, "--region", "us-east-1", "--output", "json"}, args...)...)
 		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+tn.Access, "AWS_SECRET_ACCESS_KEY="+tn.Secret, "AWS_CONFIG_FILE=/dev/null",
-			"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "HOME="+dir)
+			"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "HOME="+home)
 		out, err := cmd.CombinedOutput()
-		if err != nil {
+		if (err == nil) != wantOK {
 			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 		return string(out)
 	}
+}
+
+func TestAWSCLI(t *testing.T) {
+	srv, _, tn := startS3(t, nil)
+	cli := awsCLI(t, srv, tn)
+	run := func(args ...string) string { t.Helper(); return cli(true, args...) }
+	dir := t.TempDir()
 	run("s3", "mb", "s3://cli-bucket")
 	// A 100 MiB file goes up as a multipart upload (8 MiB parts by default).
 	big := filepath.Join(dir, "big.bin")

@@ -3,7 +3,6 @@ package objectstore_test
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -103,24 +102,8 @@ func TestObjectLock(t *testing.T) {
 
 // TestObjectLockAWSCLI: the same through /usr/bin/aws.
 func TestObjectLockAWSCLI(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/aws"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the aws CLI (awscli) is required in CI")
-		}
-		t.Skip("aws CLI not installed")
-	}
 	srv, _, tn := startS3(t, nil)
-	aws := func(wantOK bool, args ...string) string {
-		t.Helper()
-		cmd := exec.Command("/usr/bin/aws", append([]string{"--endpoint-url", srv.S3URL, "--output", "json"}, args...)...)
-		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+tn.Access, "AWS_SECRET_ACCESS_KEY="+tn.Secret, "AWS_DEFAULT_REGION=us-east-1",
-			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-		out, err := cmd.CombinedOutput()
-		if (err == nil) != wantOK {
-			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	aws := awsCLI(t, srv, tn)
 	aws(true, "s3api", "create-bucket", "--bucket", "cli-vault", "--object-lock-enabled-for-bucket")
 	aws(true, "s3api", "put-object-lock-configuration", "--bucket", "cli-vault", "--object-lock-configuration",
 		`{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"COMPLIANCE","Days":1}}}`)

@@ -426,3 +426,59 @@ func TestEncryptedMultipart(t *testing.T) {
 		})
 	}
 }
+
+// TestEncryptionAWSCLI: SSE-S3, a bucket default and SSE-C through /usr/bin/aws.
+func TestEncryptionAWSCLI(t *testing.T) {
+	srv, _, tn := startS3(t, nil)
+	aws := awsCLI(t, srv, tn)
+	dir := t.TempDir()
+	aws(true, "s3", "mb", "s3://cli-sse")
+	f := filepath.Join(dir, "f")
+	os.WriteFile(f, markedData("CLI-SSE-MARKER", 9<<20), 0o600) // a multipart upload for the CLI
+	aws(true, "s3", "cp", "--sse", "AES256", f, "s3://cli-sse/s3")
+	if out := aws(true, "s3api", "head-object", "--bucket", "cli-sse", "--key", "s3"); !strings.Contains(out, `"ServerSideEncryption": "AES256"`) {
+		t.Errorf("head-object of an SSE-S3 upload:\n%s", out)
+	}
+	back := filepath.Join(dir, "back")
+	aws(true, "s3", "cp", "s3://cli-sse/s3", back)
+	if a, b := readFile(t, f), readFile(t, back); !bytes.Equal(a, b) {
+		t.Error("SSE-S3 round trip differs")
+	}
+
+	aws(true, "s3api", "put-bucket-encryption", "--bucket", "cli-sse", "--server-side-encryption-configuration",
+		`{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}`)
+	if out := aws(true, "s3api", "get-bucket-encryption", "--bucket", "cli-sse"); !strings.Contains(out, `"SSEAlgorithm": "AES256"`) {
+		t.Errorf("get-bucket-encryption:\n%s", out)
+	}
+	if out := aws(true, "s3api", "put-object", "--bucket", "cli-sse", "--key", "dflt", "--body", f); !strings.Contains(out, `"ServerSideEncryption": "AES256"`) {
+		t.Errorf("put-object under the default:\n%s", out)
+	}
+
+	keyFile := filepath.Join(dir, "key")
+	key := make([]byte, 32)
+	rand.Read(key)
+	os.WriteFile(keyFile, key, 0o600)
+	aws(true, "s3", "cp", "--sse-c", "AES256", "--sse-c-key", "fileb://"+keyFile, f, "s3://cli-sse/c")
+	if out := aws(false, "s3", "cp", "s3://cli-sse/c", back+"2"); !strings.Contains(out, "400") {
+		t.Errorf("an SSE-C download without the key:\n%s", out)
+	}
+	aws(true, "s3", "cp", "--sse-c", "AES256", "--sse-c-key", "fileb://"+keyFile, "s3://cli-sse/c", back+"3")
+	if a, b := readFile(t, f), readFile(t, back+"3"); !bytes.Equal(a, b) {
+		t.Error("SSE-C round trip differs")
+	}
+	if out := aws(false, "s3api", "put-object", "--bucket", "cli-sse", "--key", "kms", "--body", f, "--server-side-encryption", "aws:kms"); !strings.Contains(out, "NotImplemented") {
+		t.Errorf("an SSE-KMS upload:\n%s", out)
+	}
+	if onDisk(t, srv.DataDir(), []byte("CLI-SSE-MARKER")) {
+		t.Error("data uploaded with encryption is on disk in plain text")
+	}
+}
+
+func readFile(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
