@@ -52,7 +52,7 @@ type Result struct {
 func (r Result) PerSecond() float64 { return float64(r.Requests-r.Errors) / r.Elapsed.Seconds() }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%-12s c=%-3d %8.1f req/s  p50 %7.2fms  p99 %7.2fms  (%d requests, %d errors)",
+	return fmt.Sprintf("%-16s c=%-3d %8.1f req/s  p50 %7.2fms  p99 %7.2fms  (%d requests, %d errors)",
 		r.Op, r.Concurrency, r.PerSecond(), ms(r.P50), ms(r.P99), r.Requests, r.Errors)
 }
 

@@ -13,6 +13,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // S3Target is the S3 endpoint to measure, its keys and a bucket to use.
@@ -22,12 +23,16 @@ type S3Target struct {
 	// SDKs do over plain HTTP; without it the client sends UNSIGNED-PAYLOAD
 	// with a checksum, as SDKs do over HTTPS.
 	SignPayload bool
+	// SSE asks for server-side encryption of the objects written: "" for
+	// none, "AES256" for SSE-S3.
+	SSE string
 }
 
 // S3 drives an S3 endpoint with aws-sdk-go-v2, path style.
 type S3 struct {
 	c      *s3.Client
 	bucket string
+	sse    types.ServerSideEncryption
 	seq    atomic.Int64
 }
 
@@ -50,7 +55,7 @@ func NewS3(ctx context.Context, t S3Target) (*S3, error) {
 			return nil, fmt.Errorf("create bucket %s: %w", t.Bucket, err)
 		}
 	}
-	return &S3{c: c, bucket: t.Bucket}, nil
+	return &S3{c: c, bucket: t.Bucket, sse: types.ServerSideEncryption(t.SSE)}, nil
 }
 
 // Payload returns size random bytes.
@@ -63,8 +68,11 @@ func Payload(size int) []byte {
 // Put stores data under a new key with the prefix and returns the key.
 func (s *S3) Put(ctx context.Context, prefix string, data []byte) (string, error) {
 	key := fmt.Sprintf("%s/%09d", prefix, s.seq.Add(1))
-	_, err := s.c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
-		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data)))})
+	out, err := s.c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
+		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))), ServerSideEncryption: s.sse})
+	if err == nil && out.ServerSideEncryption != s.sse {
+		err = fmt.Errorf("PUT %s: stored with encryption %q, asked %q", key, out.ServerSideEncryption, s.sse)
+	}
 	return key, err
 }
 
@@ -76,6 +84,9 @@ func (s *S3) Get(ctx context.Context, key string, want []byte) error {
 		return err
 	}
 	defer out.Body.Close()
+	if out.ServerSideEncryption != s.sse {
+		return fmt.Errorf("GET %s: encryption %q, want %q", key, out.ServerSideEncryption, s.sse)
+	}
 	m := &matcher{want: want}
 	if _, err := io.Copy(m, out.Body); err != nil {
 		return err

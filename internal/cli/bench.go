@@ -171,8 +171,20 @@ func benchS3(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	conc := fs.String("concurrency", "1,16", "comma-separated concurrency levels")
 	listN := fs.Int("list-objects", 10000, "objects in the bucket for the LIST run (0 skips it)")
 	large := fs.Int("large-size", 64<<20, "size of the large objects")
+	sse := fs.String("sse", "both", "server-side encryption of the PUT/GET runs: none, AES256 (SSE-S3), or both (each run twice, plain first)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var modes []string
+	switch *sse {
+	case "none":
+		modes = []string{""}
+	case "AES256":
+		modes = []string{"AES256"}
+	case "both":
+		modes = []string{"", "AES256"}
+	default:
+		return fmt.Errorf("bench: --sse is none, AES256 or both, not %q", *sse)
 	}
 	if t.AccessKey == "" || t.SecretKey == "" {
 		return fmt.Errorf("bench: --access-key and --secret-key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) are required")
@@ -181,40 +193,26 @@ func benchS3(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	b, err := bench.NewS3(ctx, t)
-	if err != nil {
-		return err
+	clients := map[string]*bench.S3{}
+	for _, m := range modes {
+		mt := t
+		mt.SSE = m
+		if clients[m], err = bench.NewS3(ctx, mt); err != nil {
+			return err
+		}
 	}
+	b := clients[modes[0]]
 	run := time.Now().Format("150405")
 	for _, size := range []int{4 << 10, *large} {
 		data := bench.Payload(size)
 		for _, c := range cs {
-			prefix := fmt.Sprintf("bench-%s/%d-%d", run, size, c)
-			var keys []string
-			keyCh := make(chan string, 1<<16)
-			put := bench.Load(ctx, fmt.Sprintf("PUT %s", human(size)), c, *duration, func(ctx context.Context) error {
-				key, err := b.Put(ctx, prefix, data)
-				if err == nil {
-					select {
-					case keyCh <- key:
-					default:
-					}
+			for _, m := range modes {
+				label := human(size)
+				if m != "" {
+					label += " SSE-S3"
 				}
-				return err
-			})
-			close(keyCh)
-			for k := range keyCh {
-				keys = append(keys, k)
+				s3PutGet(ctx, stdout, clients[m], fmt.Sprintf("bench-%s/%d-%d%s", run, size, c, m), label, data, c, *duration)
 			}
-			fmt.Fprintf(stdout, "%s  %8.1f MB/s\n", put, put.MBps(size))
-			if len(keys) == 0 {
-				continue
-			}
-			var next atomic.Int64
-			get := bench.Load(ctx, fmt.Sprintf("GET %s", human(size)), c, *duration, func(ctx context.Context) error {
-				return b.Get(ctx, keys[next.Add(1)%int64(len(keys))], data)
-			})
-			fmt.Fprintf(stdout, "%s  %8.1f MB/s\n", get, get.MBps(size))
 		}
 	}
 	if *listN > 0 {
@@ -241,6 +239,36 @@ func benchS3(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			float64(listed)/d.Seconds(), (listed+999)/1000)
 	}
 	return nil
+}
+
+// s3PutGet runs PUTs of data for the duration, then GETs of what they
+// stored, and prints both.
+func s3PutGet(ctx context.Context, stdout io.Writer, b *bench.S3, prefix, label string, data []byte, c int, duration time.Duration) {
+	keyCh := make(chan string, 1<<16)
+	put := bench.Load(ctx, "PUT "+label, c, duration, func(ctx context.Context) error {
+		key, err := b.Put(ctx, prefix, data)
+		if err == nil {
+			select {
+			case keyCh <- key:
+			default:
+			}
+		}
+		return err
+	})
+	close(keyCh)
+	var keys []string
+	for k := range keyCh {
+		keys = append(keys, k)
+	}
+	fmt.Fprintf(stdout, "%s  %8.1f MB/s\n", put, put.MBps(len(data)))
+	if len(keys) == 0 {
+		return
+	}
+	var next atomic.Int64
+	get := bench.Load(ctx, "GET "+label, c, duration, func(ctx context.Context) error {
+		return b.Get(ctx, keys[next.Add(1)%int64(len(keys))], data)
+	})
+	fmt.Fprintf(stdout, "%s  %8.1f MB/s\n", get, get.MBps(len(data)))
 }
 
 func human(size int) string {

@@ -41,13 +41,13 @@ func TestBenchCommands(t *testing.T) {
 		!regexp.MustCompile(`memory per idle VM \(QEMU RSS, SCS-1L-1 flavor\): [1-9]\d* MiB`).MatchString(computeOut) {
 		t.Errorf("bench compute output:\n%s", computeOut)
 	}
-	for _, want := range []string{`issue\s+c=1 `, `validate\s+c=4 `, `PUT 4KiB\s+c=2 `, `GET 1MiB\s+c=2 `, `LIST\s+1200 objects`, `disk write\+fsync\s+[0-9.]+ MB/s`} {
+	for _, want := range []string{`issue\s+c=1 `, `validate\s+c=4 `, `PUT 4KiB\s+c=2 `, `GET 1MiB\s+c=2 `, `PUT 4KiB SSE-S3\s+c=2 `, `GET 1MiB SSE-S3\s+c=2 `, `LIST\s+1200 objects`, `disk write\+fsync\s+[0-9.]+ MB/s`} {
 		if !regexp.MustCompile(want).MatchString(idOut + s3Out + diskOut) {
 			t.Errorf("bench output lacks %q:\n%s%s%s", want, idOut, s3Out, diskOut)
 		}
 	}
-	if m := regexp.MustCompile(`\((\d+) requests, (\d+) errors\)`).FindAllStringSubmatch(idOut+s3Out+loginOut, -1); len(m) != 10 {
-		t.Errorf("want 10 load lines, got %d:\n%s%s%s", len(m), idOut, s3Out, loginOut)
+	if m := regexp.MustCompile(`\((\d+) requests, (\d+) errors\)`).FindAllStringSubmatch(idOut+s3Out+loginOut, -1); len(m) != 14 {
+		t.Errorf("want 14 load lines, got %d:\n%s%s%s", len(m), idOut, s3Out, loginOut)
 	} else {
 		for _, x := range m {
 			if x[1] == "0" || x[2] != "0" {
