@@ -88,7 +88,7 @@ func (s *Server) copyData(ctx context.Context, o *object, src *sealing, start, l
 		}
 		return nil, err
 	}
-	sw, finish, err := dst.sealTo(out, length)
+	sw, finish, err := dst.sealTo(out)
 	if err != nil {
 		return fail(err)
 	}

@@ -53,40 +53,37 @@ func chunkNonce(index int64, last bool) []byte {
 	return nonce[:]
 }
 
-// sealer encrypts one segment of a known size as it is written.
+// sealer encrypts one segment as it is written. A full chunk is sealed
+// when the next byte arrives, so the last one is known without knowing
+// the size beforehand.
 type sealer struct {
-	w      io.Writer
-	aead   cipher.AEAD
-	buf    []byte
-	index  int64
-	remain int64 // plaintext bytes still to come
+	w     io.Writer
+	aead  cipher.AEAD
+	buf   []byte
+	index int64
 }
 
-// newSealer starts a segment of size bytes under dataKey, written to w.
-func newSealer(w io.Writer, dataKey []byte, size int64) (*sealer, error) {
+// newSealer starts a segment under dataKey, written to w.
+func newSealer(w io.Writer, dataKey []byte) (*sealer, error) {
 	salt := make([]byte, saltSize)
 	rand.Read(salt)
 	if _, err := w.Write(salt); err != nil {
 		return nil, err
 	}
-	return &sealer{w: w, aead: segmentAEAD(dataKey, salt), buf: make([]byte, 0, chunkSize+tagSize), remain: size}, nil
+	return &sealer{w: w, aead: segmentAEAD(dataKey, salt), buf: make([]byte, 0, chunkSize+tagSize)}, nil
 }
 
 func (s *sealer) Write(p []byte) (int, error) {
-	if int64(len(p)) > s.remain {
-		return 0, errors.New("objectstore: more data than the segment's size")
-	}
 	n := len(p)
 	for len(p) > 0 {
-		k := min(len(p), chunkSize-len(s.buf))
-		s.buf = append(s.buf, p[:k]...)
-		p = p[k:]
-		s.remain -= int64(k)
-		if len(s.buf) == chunkSize && s.remain > 0 {
+		if len(s.buf) == chunkSize {
 			if err := s.flush(false); err != nil {
 				return 0, err
 			}
 		}
+		k := min(len(p), chunkSize-len(s.buf))
+		s.buf = append(s.buf, p[:k]...)
+		p = p[k:]
 	}
 	return n, nil
 }
@@ -99,13 +96,8 @@ func (s *sealer) flush(last bool) error {
 	return err
 }
 
-// Close seals the last chunk; the segment must have received all its bytes.
-func (s *sealer) Close() error {
-	if s.remain != 0 {
-		return errors.New("objectstore: segment closed before all its data was written")
-	}
-	return s.flush(true)
-}
+// Close seals the last chunk.
+func (s *sealer) Close() error { return s.flush(true) }
 
 // opener reads the plaintext of sealed segments at any offset. It keeps
 // the last chunk it opened, so sequential reads open each chunk once.

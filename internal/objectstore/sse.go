@@ -294,11 +294,11 @@ func (s *Server) deleteBucketEncryption(req *request) error {
 	return s.setBucketField(req, "encryption", "", http.StatusNoContent)
 }
 
-// sealTo returns a writer that seals size bytes into w (w itself without
-// encryption) and a finish that ends the segment. finish returns the ETag
+// sealTo returns a writer that seals what it is given into w (w itself
+// without encryption) and a finish that ends the segment. finish returns the ETag
 // of SSE-C data, the MD5 of what is stored: the plaintext's MD5 would tell
 // anyone who can read the metadata what the data is. Otherwise it returns "".
-func (z *sealing) sealTo(w io.Writer, size int64) (io.Writer, func() (string, error), error) {
+func (z *sealing) sealTo(w io.Writer) (io.Writer, func() (string, error), error) {
 	if z.dataKey == nil {
 		return w, func() (string, error) { return "", nil }, nil
 	}
@@ -307,7 +307,7 @@ func (z *sealing) sealTo(w io.Writer, size int64) (io.Writer, func() (string, er
 		stored = md5.New()
 		w = io.MultiWriter(w, stored)
 	}
-	sw, err := newSealer(w, z.dataKey, size)
+	sw, err := newSealer(w, z.dataKey)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -322,7 +322,7 @@ func (z *sealing) sealTo(w io.Writer, size int64) (io.Writer, func() (string, er
 // receiveSealed is receive through the sealing: it returns the digests of
 // the plaintext and the object's ETag.
 func receiveSealed(req *request, w io.Writer, size int64, check *bodyCheck, z *sealing) (*digests, string, error) {
-	sw, finish, err := z.sealTo(w, size)
+	sw, finish, err := z.sealTo(w)
 	if err != nil {
 		return nil, "", err
 	}
