@@ -58,4 +58,5 @@ fuzz ./internal/objectstore FuzzAuthorizationHeader 30000x
 fuzz ./internal/objectstore FuzzChunkedReader 30000x
 fuzz ./internal/objectstore FuzzRequestXML 30000x
 fuzz ./internal/objectstore FuzzRoute 15000x
+fuzz ./internal/objectstore FuzzPostCondition 20000x
 echo "== all tests passed"

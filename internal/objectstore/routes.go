@@ -57,6 +57,7 @@ var routes = map[routeKey]routeEntry{
 	{bucketLevel, http.MethodDelete, "cors", false}:              {"DeleteBucketCors", (*Server).deleteCORS},
 	{bucketLevel, http.MethodDelete, "tagging", false}:           {"DeleteBucketTagging", (*Server).deleteBucketTagging},
 	{bucketLevel, http.MethodPost, "delete", false}:              {"DeleteObjects", (*Server).deleteObjects},
+	{bucketLevel, http.MethodPost, "", false}:                    {"PostObject", (*Server).postObject},
 	{bucketLevel, http.MethodPut, "object-lock", false}:          {"PutObjectLockConfiguration", (*Server).putObjectLockConfig},
 	{bucketLevel, http.MethodPut, "lifecycle", false}:            {"PutBucketLifecycleConfiguration", (*Server).putLifecycle},
 	{bucketLevel, http.MethodPut, "publicAccessBlock", false}:    {"PutPublicAccessBlock", (*Server).putPublicAccessBlock},
@@ -152,12 +153,8 @@ func route(req *request) (string, handler) {
 	if e, ok := routes[k]; ok {
 		return e.op, e.h
 	}
-	if k.sub != "" || (k.level == bucketLevel && k.method == http.MethodPost) {
-		what := k.sub
-		if what == "" {
-			what = "POST object (browser upload)"
-		}
-		return "NotImplemented", fail(s3err(http.StatusNotImplemented, "NotImplemented", "%s %s is not implemented.", k.method, what))
+	if k.sub != "" {
+		return "NotImplemented", fail(s3err(http.StatusNotImplemented, "NotImplemented", "%s %s is not implemented.", k.method, k.sub))
 	}
 	return "Unsupported", fail(errMethodNotAllowed)
 }

@@ -89,11 +89,9 @@ func TestNothingFallsThrough(t *testing.T) {
 	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("ghost")}); err == nil {
 		t.Error("a lifecycle PUT created a bucket")
 	}
-	// Browser POST uploads, other storage classes: not yet.
-	for _, tc := range []struct{ method, path string }{{"POST", "/walk"}} {
-		if code, _ := signedRaw(t, srv, tn, tc.method, tc.path, ""); code != http.StatusNotImplemented {
-			t.Errorf("%s %s = %d, want 501", tc.method, tc.path, code)
-		}
+	// A POST to the bucket that is not a form upload stores nothing.
+	if code, _ := signedRaw(t, srv, tn, "POST", "/walk", "key=k&file=x"); code != http.StatusPreconditionFailed {
+		t.Errorf("a POST that is not multipart/form-data = %d, want 412", code)
 	}
 	// Uploads asking for SSE-KMS or another storage class are refused,
 	// not stored in plain; object lock on a bucket without it too.
