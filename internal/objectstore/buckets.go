@@ -65,8 +65,8 @@ func (s *Server) bucketFor(req *request, access, action string) (*bucket, error)
 // owning project included, except for the bucket's configuration
 // (accessAdmin), so the owner can always repair its policy. The owning
 // project may otherwise do anything its role allows; others only what the
-// policy or a public-read ACL (the bucket's for the bucket, the object's
-// for an object) grants.
+// policy or an ACL (the bucket's for the bucket, the object's for reading
+// an object or its ACL) grants.
 func (s *Server) authorize(req *request, b *bucket, key, access, action, objectACL string) error {
 	decision := policyNone
 	if access != accessAdmin {
@@ -91,10 +91,17 @@ func (s *Server) authorize(req *request, b *bucket, key, access, action, objectA
 	if decision == policyAllow && !(b.publicAccess().RestrictPublicBuckets && policyIsPublic(b.Policy)) {
 		return nil
 	}
-	// As in AWS, a bucket's ACL opens the bucket (its listing), an object's
-	// ACL the object: a public-read bucket does not expose private objects.
-	if access == accessRead && b.aclsCount() && ((key == "" && b.ACL == aclPublicRead) || (key != "" && objectACL == aclPublicRead)) {
-		return nil
+	// As in AWS, a bucket's ACL opens the bucket (its listing, writing its
+	// objects), an object's ACL the object: a public-read bucket does not
+	// expose private objects.
+	if perm, onObject := aclPermission(action); perm != "" && b.Ownership != ownerEnforced && !(owner != nil && owner.ReadOnly && access != accessRead) {
+		stored := b.ACL
+		if onObject {
+			stored = objectACL
+		}
+		if aclGrantsAccess(stored, owner, perm, !b.publicAccess().IgnorePublicAcls) {
+			return nil
+		}
 	}
 	return errAccessDenied
 }
@@ -128,7 +135,7 @@ func (s *Server) createBucket(req *request) error {
 	if err := drainConfig(req); err != nil {
 		return err
 	}
-	acl, err := cannedACL(req.r.Header.Get("X-Amz-Acl"))
+	acl, err := aclFromHeaders(req.r.Header)
 	if err != nil {
 		return err
 	}

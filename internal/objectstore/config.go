@@ -12,24 +12,8 @@ import (
 	"github.com/sovcloud/sov/internal/store"
 )
 
-// Tagging, canned ACLs, bucket policies and CORS: the configuration that
-// rides along with buckets and objects.
-
-// The canned ACLs sov supports.
-const (
-	aclPrivate    = "private"
-	aclPublicRead = "public-read"
-)
-
-func cannedACL(v string) (string, error) {
-	switch v {
-	case "", aclPrivate:
-		return aclPrivate, nil
-	case aclPublicRead:
-		return aclPublicRead, nil
-	}
-	return "", s3err(http.StatusNotImplemented, "NotImplemented", "Only the canned ACLs private and public-read are supported.")
-}
+// Tagging, bucket policies and CORS: the configuration that rides along
+// with buckets and objects (ACLs are in acl.go).
 
 // Tags
 
@@ -207,106 +191,6 @@ func (s *Server) deleteBucketTagging(req *request) error {
 		return err
 	}
 	return s.setBucketField(req, "tags", "", http.StatusNoContent)
-}
-
-// ACLs: canned ACLs in, the matching grant list out.
-
-type accessControlPolicy struct {
-	XMLName xml.Name `xml:"AccessControlPolicy"`
-	NS      string   `xml:"xmlns,attr"`
-	Owner   owner
-	Grants  []grant `xml:"AccessControlList>Grant"`
-}
-
-type grant struct {
-	Grantee    grantee
-	Permission string
-}
-
-type grantee struct {
-	XMLNS string `xml:"xmlns:xsi,attr"`
-	Type  string `xml:"xsi:type,attr"`
-	ID    string `xml:",omitempty"`
-	URI   string `xml:",omitempty"`
-}
-
-func aclPolicy(projectID, acl string) accessControlPolicy {
-	const xsi = "http://www.w3.org/2001/XMLSchema-instance"
-	p := accessControlPolicy{NS: s3NS, Owner: owner{ID: projectID, DisplayName: projectID},
-		Grants: []grant{{Grantee: grantee{XMLNS: xsi, Type: "CanonicalUser", ID: projectID}, Permission: "FULL_CONTROL"}}}
-	if acl == aclPublicRead {
-		p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "Group", URI: "http://acs.amazonaws.com/groups/global/AllUsers"}, Permission: "READ"})
-	}
-	return p
-}
-
-// aclFromRequest takes the canned ACL of an ACL PUT; grant bodies are not supported.
-func aclFromRequest(req *request) (string, error) {
-	if v := req.r.Header.Get("X-Amz-Acl"); v != "" {
-		return cannedACL(v)
-	}
-	body, err := readSmallBody(req, 64<<10)
-	if err != nil {
-		return "", err
-	}
-	if len(body) == 0 {
-		return "", errMalformedXML
-	}
-	return "", s3err(http.StatusNotImplemented, "NotImplemented", "Only canned ACLs (x-amz-acl: private or public-read) are supported.")
-}
-
-func (s *Server) putBucketACL(req *request) error {
-	b, err := s.bucketFor(req, accessAdmin, "s3:PutBucketAcl")
-	if err != nil {
-		return err
-	}
-	acl, err := aclFromRequest(req)
-	if err != nil {
-		return err
-	}
-	if err := checkACL(b, acl); err != nil {
-		return err
-	}
-	return s.setBucketField(req, "acl", acl, http.StatusOK)
-}
-
-func (s *Server) getBucketACL(req *request) error {
-	b, err := s.bucketFor(req, accessAdmin, "s3:GetBucketAcl")
-	if err != nil {
-		return err
-	}
-	return writeXML(req.w, http.StatusOK, aclPolicy(b.ProjectID, b.ACL))
-}
-
-func (s *Server) putObjectACL(req *request) error {
-	o, err := s.objectForConfig(req, accessAdmin, "s3:PutObjectAcl")
-	if err != nil {
-		return err
-	}
-	acl, err := aclFromRequest(req)
-	if err != nil {
-		return err
-	}
-	b, err := s.getBucket(req.r.Context(), req.bucket)
-	if err != nil {
-		return err
-	}
-	if err := checkACL(b, acl); err != nil {
-		return err
-	}
-	return s.setObjectField(req, o, "acl", acl)
-}
-
-func (s *Server) getObjectACL(req *request) error {
-	b, err := s.bucketFor(req, accessAdmin, "s3:GetObjectAcl")
-	if err != nil {
-		return err
-	}
-	o, err := s.objectForConfig(req, accessAdmin, "s3:GetObjectAcl")
-	if err != nil {
-		return err
-	}
-	return writeXML(req.w, http.StatusOK, aclPolicy(b.ProjectID, o.ACL))
 }
 
 // Bucket policies

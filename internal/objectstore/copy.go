@@ -155,7 +155,7 @@ func (s *Server) copyObject(req *request) error {
 			return err
 		}
 	}
-	if o.ACL, err = cannedACL(req.r.Header.Get("X-Amz-Acl")); err != nil {
+	if o.ACL, err = aclFromHeaders(req.r.Header); err != nil {
 		return err
 	}
 	if err := lockFromRequest(req, b, o); err != nil { // a copy takes no lock from its source

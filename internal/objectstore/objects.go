@@ -411,7 +411,7 @@ func newObjectFromRequest(req *request) (*object, error) {
 	if o.Tags, err = parseTagHeader(req.r.Header.Get("X-Amz-Tagging")); err != nil {
 		return nil, err
 	}
-	if o.ACL, err = cannedACL(req.r.Header.Get("X-Amz-Acl")); err != nil {
+	if o.ACL, err = aclFromHeaders(req.r.Header); err != nil {
 		return nil, err
 	}
 	return o, nil

@@ -32,17 +32,12 @@ func (b *bucket) publicAccess() publicAccessBlock {
 
 const ownerEnforced = "BucketOwnerEnforced"
 
-// aclsCount reports whether a bucket's and its objects' ACLs grant access.
-func (b *bucket) aclsCount() bool {
-	return b.Ownership != ownerEnforced && !b.publicAccess().IgnorePublicAcls
-}
-
 // checkACL refuses an ACL that the bucket's settings do not allow to be set.
 func checkACL(b *bucket, acl string) error {
-	if b.Ownership == ownerEnforced && acl != aclPrivate {
+	if b.Ownership == ownerEnforced && len(grantsOf(acl)) > 0 {
 		return s3err(http.StatusBadRequest, "AccessControlListNotSupported", "The bucket does not allow ACLs")
 	}
-	if acl == aclPublicRead && b.publicAccess().BlockPublicAcls {
+	if aclIsPublic(acl) && b.publicAccess().BlockPublicAcls {
 		return s3err(http.StatusForbidden, "AccessDenied", "Access Denied: the bucket's public access block does not allow public ACLs.")
 	}
 	return nil
@@ -144,7 +139,7 @@ func (s *Server) putOwnershipControls(req *request) error {
 	}
 	switch v := o.Rules[0].ObjectOwnership; v {
 	case ownerEnforced, "BucketOwnerPreferred", "ObjectWriter":
-		if v == ownerEnforced && b.ACL == aclPublicRead {
+		if v == ownerEnforced && len(grantsOf(b.ACL)) > 0 {
 			return s3err(http.StatusBadRequest, "InvalidBucketAclWithObjectOwnership", "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
 		}
 	default:

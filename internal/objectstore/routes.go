@@ -112,8 +112,7 @@ var subresources = map[string]bool{
 // carries one answers NotImplemented rather than doing less than asked.
 var unimplementedHeaders = []string{
 	"X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", "X-Amz-Server-Side-Encryption-Context",
-	"X-Amz-Grant-Read", "X-Amz-Grant-Write", "X-Amz-Grant-Read-Acp",
-	"X-Amz-Grant-Write-Acp", "X-Amz-Grant-Full-Control", "X-Amz-Website-Redirect-Location",
+	"X-Amz-Website-Redirect-Location",
 }
 
 // route picks the S3 operation for a request; a request that names no
