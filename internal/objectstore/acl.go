@@ -96,11 +96,11 @@ func aclGrantsAccess(stored string, caller *Owner, perm string, countPublic bool
 // no ACL grants, and whether the object's ACL (not the bucket's) holds it.
 func aclPermission(action string) (perm string, onObject bool) {
 	switch action {
-	case "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAttributes", "s3:GetObjectAttributesVersion":
+	case "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAttributes", "s3:GetObjectVersionAttributes":
 		return permRead, true
-	case "s3:GetObjectAcl", "s3:GetObjectAclVersion":
+	case "s3:GetObjectAcl", "s3:GetObjectVersionAcl":
 		return permReadACP, true
-	case "s3:PutObjectAcl", "s3:PutObjectAclVersion":
+	case "s3:PutObjectAcl", "s3:PutObjectVersionAcl":
 		return permWriteACP, true
 	case "s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads":
 		return permRead, false
@@ -323,30 +323,8 @@ func (s *Server) getBucketACL(req *request) error {
 	return writeXML(req.w, http.StatusOK, aclPolicy(b.ProjectID, b.ACL))
 }
 
-// aclObject loads the object of an object ACL request, checked against its own ACL.
-func (s *Server) aclObject(req *request, access, action string) (*bucket, *object, error) {
-	b, err := s.getBucket(req.r.Context(), req.bucket)
-	if err != nil {
-		return nil, nil, err
-	}
-	o, err := s.getObjectRow(req.r.Context(), s.db, b.Name, req.key, req.q.Get("versionId"))
-	if err != nil {
-		if aerr := s.authorize(req, b, req.key, access, versionAction(action, req.q.Get("versionId")), ""); aerr != nil {
-			return nil, nil, aerr
-		}
-		return nil, nil, err
-	}
-	if err := s.authorize(req, b, req.key, access, versionAction(action, req.q.Get("versionId")), o.ACL); err != nil {
-		return nil, nil, err
-	}
-	if o.DeleteMarker {
-		return nil, nil, errNoSuchKey
-	}
-	return b, o, nil
-}
-
 func (s *Server) putObjectACL(req *request) error {
-	b, o, err := s.aclObject(req, accessWrite, "s3:PutObjectAcl")
+	b, o, err := s.requestObject(req, accessWrite, "s3:PutObjectAcl")
 	if err != nil {
 		return err
 	}
@@ -361,7 +339,7 @@ func (s *Server) putObjectACL(req *request) error {
 }
 
 func (s *Server) getObjectACL(req *request) error {
-	b, o, err := s.aclObject(req, accessRead, "s3:GetObjectAcl")
+	b, o, err := s.requestObject(req, accessRead, "s3:GetObjectAcl")
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func (s *Server) authorize(req *request, b *bucket, key, access, action, objectA
 			resource += "/" + key
 		}
 		if b.Policy != "" {
-			decision = policyDecision(b.Policy, action, resource, func() requestContext { return s.requestContext(req) })
+			decision = policyDecision(b.Policy, req.sig.owner, action, resource, func() requestContext { return s.requestContext(req) })
 		}
 	}
 	if decision == policyDeny {

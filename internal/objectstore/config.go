@@ -93,36 +93,23 @@ func (s *Server) readTagging(req *request, max int) (string, error) {
 	return encodeTags(t.TagSet, max)
 }
 
-// objectForConfig loads the object of a tagging or ACL request.
-func (s *Server) objectForConfig(req *request, access, action string) (*object, error) {
-	b, err := s.bucketFor(req, access, action)
-	if err != nil {
-		return nil, err
-	}
-	o, err := s.getObjectRow(req.r.Context(), s.db, b.Name, req.key, req.q.Get("versionId"))
-	if err != nil {
-		return nil, err
-	}
-	if o.DeleteMarker {
-		return nil, errNoSuchKey
-	}
-	return o, nil
-}
-
 func (s *Server) putObjectTagging(req *request) error {
-	o, err := s.objectForConfig(req, accessWrite, "s3:PutObjectTagging")
+	// The new tags are read first, as a policy may judge them
+	// (s3:RequestObjectTag); a bad body is told only to who may write.
+	tags, terr := s.readTagging(req, maxObjectTags)
+	req.requestTags = &tags
+	_, o, err := s.requestObject(req, accessWrite, "s3:PutObjectTagging")
 	if err != nil {
 		return err
 	}
-	tags, err := s.readTagging(req, maxObjectTags)
-	if err != nil {
-		return err
+	if terr != nil {
+		return terr
 	}
 	return s.setObjectField(req, o, "tags", tags)
 }
 
 func (s *Server) deleteObjectTagging(req *request) error {
-	o, err := s.objectForConfig(req, accessWrite, "s3:DeleteObjectTagging")
+	_, o, err := s.requestObject(req, accessWrite, "s3:DeleteObjectTagging")
 	if err != nil {
 		return err
 	}
@@ -147,7 +134,7 @@ func (s *Server) setObjectField(req *request, o *object, column, value string) e
 }
 
 func (s *Server) getObjectTagging(req *request) error {
-	o, err := s.objectForConfig(req, accessRead, "s3:GetObjectTagging")
+	_, o, err := s.requestObject(req, accessRead, "s3:GetObjectTagging")
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ func FuzzRequestXML(f *testing.F) {
 					t.Fatalf("policy with effect %q accepted", st.Effect)
 				}
 			}
-			policyDecision(body, "s3:GetObject", "arn:aws:s3:::b/k", func() requestContext { return requestContext{"aws:sourceip": "127.0.0.1"} })
+			policyDecision(body, nil, "s3:GetObject", "arn:aws:s3:::b/k", func() requestContext { return requestContext{"aws:sourceip": "127.0.0.1"} })
 		}
 	})
 }

@@ -189,16 +189,16 @@ type retention struct {
 // lockedObject loads the version of a retention or legal hold request on a
 // bucket with object lock.
 func (s *Server) lockedObject(req *request, access, action string) (*bucket, *object, error) {
-	b, err := s.bucketFor(req, access, action)
+	b, err := s.getBucket(req.r.Context(), req.bucket)
+	if err != nil {
+		return nil, nil, err
+	}
+	o, err := s.objectFor(req, b, req.key, req.q.Get("versionId"), access, action)
 	if err != nil {
 		return nil, nil, err
 	}
 	if !b.lock().Enabled {
 		return nil, nil, errNoLockConfig
-	}
-	o, err := s.getObjectRow(req.r.Context(), s.db, b.Name, req.key, req.q.Get("versionId"))
-	if err != nil {
-		return nil, nil, err
 	}
 	if o.DeleteMarker {
 		return nil, nil, errMethodNotAllowed

@@ -417,22 +417,48 @@ func newObjectFromRequest(req *request) (*object, error) {
 	return o, nil
 }
 
-// readableObject loads a version (or the latest) of key in b for a read
-// needing action, checked against the object's own ACL. A caller who may
-// not read it learns nothing of whether it exists.
-func (s *Server) readableObject(req *request, b *bucket, key, versionID, action string) (*object, error) {
+// objectFor loads a version (or the latest) of key in b for an operation
+// needing access and action, authorized against the object's own ACL and
+// tags (for policy conditions on s3:ExistingObjectTag). A caller who may
+// not do it learns nothing of whether the object exists.
+func (s *Server) objectFor(req *request, b *bucket, key, versionID, access, action string) (*object, error) {
 	action = versionAction(action, versionID)
 	o, err := s.getObjectRow(req.r.Context(), s.db, b.Name, key, versionID)
 	if err != nil {
-		if aerr := s.authorize(req, b, key, accessRead, action, ""); aerr != nil {
+		if aerr := s.authorize(req, b, key, access, action, ""); aerr != nil {
 			return nil, aerr
 		}
 		return nil, err
 	}
-	if err := s.authorize(req, b, key, accessRead, action, o.ACL); err != nil {
+	req.objectTags = o.Tags
+	err = s.authorize(req, b, key, access, action, o.ACL)
+	req.objectTags = ""
+	if err != nil {
 		return nil, err
 	}
 	return o, nil
+}
+
+// readableObject is objectFor a read.
+func (s *Server) readableObject(req *request, b *bucket, key, versionID, action string) (*object, error) {
+	return s.objectFor(req, b, key, versionID, accessRead, action)
+}
+
+// requestObject is objectFor the request's bucket, key and version; a
+// delete marker there is NoSuchKey.
+func (s *Server) requestObject(req *request, access, action string) (*bucket, *object, error) {
+	b, err := s.getBucket(req.r.Context(), req.bucket)
+	if err != nil {
+		return nil, nil, err
+	}
+	o, err := s.objectFor(req, b, req.key, req.q.Get("versionId"), access, action)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.DeleteMarker {
+		return nil, nil, errNoSuchKey
+	}
+	return b, o, nil
 }
 
 // getObject serves GetObject and HeadObject.
@@ -659,13 +685,25 @@ func parseRange(header string, size int64) (start, length int64, partial bool, e
 	return start, end - start + 1, true, nil
 }
 
-// versionAction is the policy action of an object operation on a given
-// version: AWS's s3:GetObjectVersion and s3:DeleteObjectVersion.
+// versionActions are the policy actions that have their own name for an
+// operation on a given version: s3:GetObject becomes s3:GetObjectVersion,
+// s3:GetObjectTagging s3:GetObjectVersionTagging.
+var versionActions = map[string]bool{
+	"s3:GetObject": true, "s3:DeleteObject": true, "s3:GetObjectAcl": true, "s3:PutObjectAcl": true, "s3:GetObjectTagging": true,
+	"s3:PutObjectTagging": true, "s3:DeleteObjectTagging": true, "s3:GetObjectAttributes": true,
+}
+
+// versionAction is the policy action of an object operation on a given version.
 func versionAction(action, versionID string) string {
-	if versionID == "" {
+	if versionID == "" || !versionActions[action] {
 		return action
 	}
-	return action + "Version"
+	for _, verb := range []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} {
+		if rest, ok := strings.CutPrefix(action, verb); ok {
+			return verb + "Version" + rest
+		}
+	}
+	return action
 }
 
 func (s *Server) deleteObject(req *request) error {

@@ -6,10 +6,13 @@ import (
 )
 
 // Bucket policies, for the common cases: statements with Effect Allow or
-// Deny, Principal "*" (or {"AWS": "*"} / a list), s3:* actions with
-// wildcards, bucket or object resources, and conditions (policycond.go).
-// Policies with other principals, or conditions sov does not evaluate,
-// are refused when set, so nothing is silently ignored.
+// Deny; Principal "*", or {"AWS": ...} naming everyone ("*"), a project
+// (its id, or arn:aws:iam::<project>:root) or one user
+// (arn:aws:iam::<project>:user/<user id>), or {"CanonicalUser": <project>};
+// s3:* actions with wildcards, bucket or object resources, and conditions
+// (policycond.go). Policies with other principals, NotPrincipal, NotAction,
+// NotResource or conditions sov does not evaluate are refused when set,
+// so nothing is silently ignored.
 
 type policyDoc struct {
 	Version   string
@@ -23,6 +26,8 @@ type policyStatement struct {
 	Action    stringList
 	Resource  stringList
 	Condition json.RawMessage `json:",omitempty"`
+	// Not supported: a statement with one is refused.
+	NotPrincipal, NotAction, NotResource json.RawMessage `json:",omitempty"`
 }
 
 // stringList is a JSON string or list of strings.
@@ -54,8 +59,11 @@ func parsePolicy(text, bucket string) (*policyDoc, error) {
 		if _, err := parseConditions(st.Condition); err != nil {
 			return nil, err
 		}
-		if !publicPrincipal(st.Principal) {
-			return nil, s3err(400, "MalformedPolicy", "Only the principal \"*\" is supported.")
+		if st.NotPrincipal != nil || st.NotAction != nil || st.NotResource != nil {
+			return nil, s3err(400, "MalformedPolicy", "NotPrincipal, NotAction and NotResource are not supported.")
+		}
+		if _, ok := parsePrincipal(st.Principal); !ok {
+			return nil, s3err(400, "MalformedPolicy", "Invalid principal in policy: sov knows \"*\", {\"AWS\": project id, arn:aws:iam::<project>:root or arn:aws:iam::<project>:user/<user id>} and {\"CanonicalUser\": project id}.")
 		}
 		for _, a := range st.Action {
 			if !strings.HasPrefix(a, "s3:") && a != "*" {
@@ -72,15 +80,61 @@ func parsePolicy(text, bucket string) (*policyDoc, error) {
 	return &doc, nil
 }
 
-func publicPrincipal(p json.RawMessage) bool {
+// principal is one entry of a statement's Principal.
+type principal struct{ project, user string } // both "" for everyone
+
+// parsePrincipal reads a statement's Principal; ok is false for a form sov
+// does not know.
+func parsePrincipal(p json.RawMessage) (ps []principal, ok bool) {
 	var s string
 	if json.Unmarshal(p, &s) == nil {
-		return s == "*"
+		return []principal{{}}, s == "*"
 	}
 	var m map[string]stringList
-	if json.Unmarshal(p, &m) == nil && len(m) == 1 {
-		aws := m["AWS"]
-		return len(aws) == 1 && aws[0] == "*"
+	if json.Unmarshal(p, &m) != nil || len(m) == 0 {
+		return nil, false
+	}
+	for kind, vals := range m {
+		for _, v := range vals {
+			switch {
+			case kind == "AWS" && v == "*":
+				ps = append(ps, principal{})
+			case kind == "CanonicalUser" && canonicalIDRE.MatchString(v), kind == "AWS" && canonicalIDRE.MatchString(v):
+				ps = append(ps, principal{project: v})
+			case kind == "AWS" && strings.HasPrefix(v, "arn:aws:iam::"):
+				project, rest, _ := strings.Cut(strings.TrimPrefix(v, "arn:aws:iam::"), ":")
+				user, isUser := strings.CutPrefix(rest, "user/")
+				if !canonicalIDRE.MatchString(project) || (rest != "root" && (!isUser || user == "")) {
+					return nil, false
+				}
+				ps = append(ps, principal{project: project, user: user})
+			default:
+				return nil, false
+			}
+		}
+	}
+	return ps, len(ps) > 0
+}
+
+// publicPrincipal reports whether a statement's Principal is everyone.
+func publicPrincipal(p json.RawMessage) bool {
+	ps, _ := parsePrincipal(p)
+	for _, x := range ps {
+		if x == (principal{}) {
+			return true
+		}
+	}
+	return false
+}
+
+// principalMatches reports whether a statement's Principal names the caller
+// (nil for anonymous).
+func principalMatches(p json.RawMessage, caller *Owner) bool {
+	ps, _ := parsePrincipal(p)
+	for _, x := range ps {
+		if x == (principal{}) || (caller != nil && x.project == caller.ProjectID && (x.user == "" || x.user == caller.UserID)) {
+			return true
+		}
 	}
 	return false
 }
@@ -93,11 +147,12 @@ const (
 	policyDeny
 )
 
-// policyDecision evaluates a bucket policy for action on resource: an
-// explicit Deny wins over an Allow; a statement counts only when its
+// policyDecision evaluates a bucket policy for the caller (nil for
+// anonymous) doing action on resource: an explicit Deny wins over an
+// Allow; a statement counts only when it names the caller and its
 // conditions hold for the request (rc, called only for a statement with
 // conditions).
-func policyDecision(text, action, resource string, rc func() requestContext) policyEffect {
+func policyDecision(text string, caller *Owner, action, resource string, rc func() requestContext) policyEffect {
 	if text == "" {
 		return policyNone
 	}
@@ -107,7 +162,7 @@ func policyDecision(text, action, resource string, rc func() requestContext) pol
 	}
 	effect := policyNone
 	for _, st := range doc.Statement {
-		if !matchAny(st.Action, action) || !matchAny(st.Resource, resource) {
+		if !matchAny(st.Action, action) || !matchAny(st.Resource, resource) || !principalMatches(st.Principal, caller) {
 			continue
 		}
 		if cond, err := parseConditions(st.Condition); err != nil || (len(cond) > 0 && !cond.holds(rc())) {

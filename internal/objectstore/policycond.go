@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,21 @@ var conditionKeys = map[string]bool{
 	"aws:useragent": true, "aws:referer": true, "s3:prefix": true, "s3:delimiter": true, "s3:max-keys": true,
 	"s3:x-amz-acl": true, "s3:x-amz-content-sha256": true, "s3:signatureversion": true, "s3:authtype": true,
 	"s3:versionid": true,
+}
+
+// tagConditionKeys name a tag after their prefix: s3:ExistingObjectTag/<key>
+// (the tags of the object acted on) and s3:RequestObjectTag/<key> (the
+// tags a request sets).
+var tagConditionKeys = []string{"s3:existingobjecttag/", "s3:requestobjecttag/"}
+
+func knownConditionKey(key string) bool {
+	key = strings.ToLower(key)
+	for _, p := range tagConditionKeys {
+		if rest, ok := strings.CutPrefix(key, p); ok {
+			return rest != ""
+		}
+	}
+	return conditionKeys[key]
 }
 
 // conditionKind is the type of value an operator compares.
@@ -75,7 +91,7 @@ func parseConditions(raw json.RawMessage) (conditionBlock, error) {
 			if len(vals) == 0 {
 				return nil, s3err(400, "MalformedPolicy", "The condition key %s has no value.", key)
 			}
-			if !conditionKeys[strings.ToLower(key)] {
+			if !knownConditionKey(key) {
 				return nil, s3err(400, "MalformedPolicy", "The condition key %s is not supported.", key)
 			}
 			for _, v := range vals {
@@ -138,6 +154,12 @@ func (s *Server) requestContext(req *request) requestContext {
 			c[key] = strings.Join(vs, ",")
 		}
 	}
+	addTags(c, "s3:existingobjecttag/", req.objectTags)
+	if req.requestTags != nil {
+		addTags(c, "s3:requestobjecttag/", *req.requestTags)
+	} else if v := r.Header.Get("X-Amz-Tagging"); v != "" {
+		addTags(c, "s3:requestobjecttag/", v)
+	}
 	if req.sig != nil && req.sig.owner != nil {
 		c["s3:signatureversion"] = "AWS4-HMAC-SHA256"
 		c["s3:authtype"] = "REST-HEADER"
@@ -146,6 +168,20 @@ func (s *Server) requestContext(req *request) requestContext {
 		}
 	}
 	return c
+}
+
+// addTags puts tags (URL query encoding) into c under prefix + tag key.
+func addTags(c requestContext, prefix, tags string) {
+	if tags == "" {
+		return
+	}
+	q, err := url.ParseQuery(tags)
+	if err != nil {
+		return
+	}
+	for k, vs := range q {
+		c[prefix+strings.ToLower(k)] = vs[0]
+	}
 }
 
 // holds reports whether every condition of a block holds for the request.

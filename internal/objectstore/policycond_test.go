@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // TestPolicyConditions: statements count only when their conditions hold
@@ -68,4 +69,69 @@ func TestPolicyConditions(t *testing.T) {
 		_, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: b, Policy: aws.String(bad)})
 		wantCode(t, "unsupported condition", err, "MalformedPolicy")
 	}
+}
+
+// TestPolicyTagConditions: s3:ExistingObjectTag opens only objects with the
+// tag; s3:RequestObjectTag lets another project write only tagged objects.
+func TestPolicyTagConditions(t *testing.T) {
+	srv, c, _ := startS3(t, nil)
+	betaT := srv.NewTenant(t, "beta", "")
+	beta := s3Client(srv, betaT)
+	b := aws.String("tag-pol")
+	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b})
+	for key, tags := range map[string]string{"open": "class=open", "secret": "class=secret", "untagged": ""} {
+		in := &s3.PutObjectInput{Bucket: b, Key: aws.String(key), Body: strings.NewReader(key)}
+		if tags != "" {
+			in.Tagging = aws.String(tags)
+		}
+		_, err := c.PutObject(ctx, in)
+		wantCode(t, "put "+key, err, "")
+	}
+	_, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: b, Policy: aws.String(`{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::tag-pol/*","Condition":{"StringEquals":{"s3:ExistingObjectTag/class":"open"}}},
+		{"Effect":"Allow","Principal":{"AWS":["` + betaT.ProjectID + `"]},"Action":["s3:PutObject","s3:PutObjectTagging"],"Resource":"arn:aws:s3:::tag-pol/*",
+			"Condition":{"StringEquals":{"s3:RequestObjectTag/team":"beta"}}}]}`)})
+	wantCode(t, "put policy", err, "")
+	for key, want := range map[string]string{"open": "", "secret": "AccessDenied", "untagged": "AccessDenied", "missing": "AccessDenied"} {
+		_, err := beta.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String(key)})
+		wantCode(t, "beta reads "+key, err, want)
+	}
+	_, err = beta.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("b1"), Body: strings.NewReader("x"), Tagging: aws.String("team=beta")})
+	wantCode(t, "beta writes a tagged object", err, "")
+	_, err = beta.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("b2"), Body: strings.NewReader("x")})
+	wantCode(t, "beta writes an untagged object", err, "AccessDenied")
+	gamma := s3Client(srv, srv.NewTenant(t, "gamma", ""))
+	_, err = gamma.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("g1"), Body: strings.NewReader("x"), Tagging: aws.String("team=beta")})
+	wantCode(t, "a project the principal does not name", err, "AccessDenied")
+	_, err = beta.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("b3"), Body: strings.NewReader("x"), Tagging: aws.String("team=gamma")})
+	wantCode(t, "beta writes another team's tag", err, "AccessDenied")
+	tagging := func(v string) *s3.PutObjectTaggingInput {
+		return &s3.PutObjectTaggingInput{Bucket: b, Key: aws.String("b1"), Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("team"), Value: aws.String(v)}}}}
+	}
+	_, err = beta.PutObjectTagging(ctx, tagging("gamma"))
+	wantCode(t, "beta retags to another team", err, "AccessDenied")
+	_, err = beta.PutObjectTagging(ctx, tagging("beta"))
+	wantCode(t, "beta retags to its team", err, "")
+	// Reading a tag-opened object of a version-specific kind, or with a
+	// trailing tag key, is refused when the policy does not name it.
+	_, err = c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: b, Policy: aws.String(`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",
+		"Resource":"arn:aws:s3:::tag-pol/*","Condition":{"StringEquals":{"s3:ExistingObjectTag/":"x"}}}]}`)})
+	wantCode(t, "a tag key without a tag", err, "MalformedPolicy")
+	for _, bad := range []string{
+		`{"Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"` + betaT.ProjectID + `"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::tag-pol/*"}]}`,
+		`{"Statement":[{"Effect":"Allow","Principal":{"Service":"logging.s3.amazonaws.com"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::tag-pol/*"}]}`,
+		`{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + betaT.ProjectID + `:role/x"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::tag-pol/*"}]}`,
+	} {
+		_, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: b, Policy: aws.String(bad)})
+		wantCode(t, "unsupported principal", err, "MalformedPolicy")
+	}
+	// One user of a project, by ARN: its project's other users are not named.
+	_, err = c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: b, Policy: aws.String(`{"Statement":[{"Effect":"Allow",
+		"Principal":{"AWS":"arn:aws:iam::` + betaT.ProjectID + `:user/` + betaT.UserID + `"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::tag-pol/*"}]}`)})
+	wantCode(t, "user principal", err, "")
+	_, err = beta.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("secret")})
+	wantCode(t, "the named user reads", err, "")
+	other := s3Client(srv, srv.NewTenantUser(t, "beta", "member"))
+	_, err = other.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("secret")})
+	wantCode(t, "another user of the project reads", err, "AccessDenied")
 }

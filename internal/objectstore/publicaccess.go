@@ -51,7 +51,7 @@ func policyIsPublic(text string) bool {
 		return false
 	}
 	for _, st := range doc.Statement {
-		if st.Effect != "Allow" {
+		if st.Effect != "Allow" || !publicPrincipal(st.Principal) {
 			continue
 		}
 		cond, _ := parseConditions(st.Condition)

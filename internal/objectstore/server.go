@@ -103,6 +103,10 @@ type request struct {
 	id     string
 	bucket string
 	key    string
+	// objectTags are the tags of the object being authorized, requestTags
+	// (when not nil) the tags the request sets, for policy conditions.
+	objectTags  string
+	requestTags *string
 }
 
 type handler func(*Server, *request) error
