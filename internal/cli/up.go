@@ -33,6 +33,8 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.S3Listen, "s3-listen", "127.0.0.1:8080", "address of the S3 listener")
 	fs.StringVar(&cfg.S3PublicURL, "s3-public-url", "", "URL clients reach the S3 listener at (default http://<s3-listen>)")
 	fs.StringVar(&cfg.S3.Domain, "s3-domain", "", "domain for virtual-host style S3 (<bucket>.<domain>); path style always works")
+	fs.StringVar(&cfg.S3WebsiteListen, "s3-website-listen", "127.0.0.1:8081", "address of the S3 website endpoint (static websites of buckets; empty: off)")
+	fs.StringVar(&cfg.S3.WebsiteDomain, "s3-website-domain", "", "domain for website hosts (<bucket>.<domain>); a host that is a bucket's name, or the first path segment, names the bucket too")
 	fs.StringVar(&cfg.S3.Region, "s3-region", "us-east-1", "region S3 reports for buckets")
 	fs.Int64Var(&cfg.S3.QuotaBytes, "s3-quota-bytes", 0, "bytes of object data one project may store (0: no limit)")
 	fs.Int64Var(&cfg.S3.QuotaObjects, "s3-quota-objects", 0, "objects one project may store (0: no limit)")
@@ -96,7 +98,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
   Compute (Nova v2.1)     %s/compute/v2.1
   Image (Glance v2)       %s/image
   Object storage (S3)     %s   (keys: openstack ec2 credentials create)
-  Health                  %s/healthz  %s/readyz
+%s  Health                  %s/healthz  %s/readyz
   Metrics                 %s
 
   Admin user      admin (domain Default)
@@ -110,9 +112,17 @@ Try:
   openstack --os-cloud sov project list
 
 Press Ctrl-C to stop.
-`, time.Since(start).Round(time.Millisecond), srv.URL, srv.URL, srv.URL, srv.S3URL, srv.URL, srv.URL, srv.MetricsURL, password, pwFile, cloudsFile, cloudsFile)
+`, time.Since(start).Round(time.Millisecond), srv.URL, srv.URL, srv.URL, srv.S3URL, websiteLine(srv.S3WebsiteURL), srv.URL, srv.URL, srv.MetricsURL, password, pwFile, cloudsFile, cloudsFile)
 	<-ctx.Done()
 	return nil
+}
+
+// websiteLine is the line of the S3 website endpoint in sov up's greeting.
+func websiteLine(u string) string {
+	if u == "" {
+		return ""
+	}
+	return fmt.Sprintf("  S3 websites            %s/<bucket>/   (buckets with a website configuration, public objects)\n", u)
 }
 
 // adminPassword returns the admin password kept in path, making one on first use.

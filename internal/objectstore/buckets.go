@@ -27,14 +27,16 @@ type bucket struct {
 	PublicAccessBlock, Ownership string
 	// Encryption is the default encryption (JSON), "" for none.
 	Encryption string
+	// Website is the website configuration (XML), "" for none.
+	Website string
 }
 
-const bucketColumns = `name, project_id, created_at, versioning, acl, policy, cors, tags, object_lock, public_access_block, ownership, encryption`
+const bucketColumns = `name, project_id, created_at, versioning, acl, policy, cors, tags, object_lock, public_access_block, ownership, encryption, website`
 
 func (s *Server) getBucket(ctx context.Context, name string) (*bucket, error) {
 	b := &bucket{}
 	err := store.Row(s.db.QueryRow(ctx, `SELECT `+bucketColumns+` FROM buckets WHERE name = ?`, name).
-		Scan(&b.Name, &b.ProjectID, &b.Created, &b.Versioning, &b.ACL, &b.Policy, &b.CORS, &b.Tags, &b.ObjectLock, &b.PublicAccessBlock, &b.Ownership, &b.Encryption))
+		Scan(&b.Name, &b.ProjectID, &b.Created, &b.Versioning, &b.ACL, &b.Policy, &b.CORS, &b.Tags, &b.ObjectLock, &b.PublicAccessBlock, &b.Ownership, &b.Encryption, &b.Website))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errNoSuchBucket
 	}

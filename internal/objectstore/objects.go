@@ -109,7 +109,7 @@ func (s *Server) getObjectRow(ctx context.Context, q store.Querier, bucket, key,
 }
 
 // storedHeaders are the request headers kept with an object and returned on GET.
-var storedHeaders = []string{"Content-Encoding", "Content-Disposition", "Content-Language", "Cache-Control", "Expires"}
+var storedHeaders = []string{"Content-Encoding", "Content-Disposition", "Content-Language", "Cache-Control", "Expires", "X-Amz-Website-Redirect-Location"}
 
 const maxUserMetadata = 2 << 10
 
@@ -126,6 +126,9 @@ func objectHeaders(r *http.Request) (map[string]string, error) {
 	}
 	if size > maxUserMetadata {
 		return nil, errMetadataTooLarge
+	}
+	if err := checkRedirectLocation(r.Header.Get("X-Amz-Website-Redirect-Location")); err != nil {
+		return nil, err
 	}
 	for _, name := range storedHeaders {
 		v := r.Header.Get(name)
@@ -420,12 +423,14 @@ func newObjectFromRequest(req *request) (*object, error) {
 // objectFor loads a version (or the latest) of key in b for an operation
 // needing access and action, authorized against the object's own ACL and
 // tags (for policy conditions on s3:ExistingObjectTag). A caller who may
-// not do it learns nothing of whether the object exists.
+// not do it learns whether the object exists only if it may list the
+// bucket, as in AWS.
 func (s *Server) objectFor(req *request, b *bucket, key, versionID, access, action string) (*object, error) {
 	action = versionAction(action, versionID)
 	o, err := s.getObjectRow(req.r.Context(), s.db, b.Name, key, versionID)
 	if err != nil {
-		if aerr := s.authorize(req, b, key, access, action, ""); aerr != nil {
+		if aerr := s.authorize(req, b, key, access, action, ""); aerr != nil &&
+			s.authorize(req, b, "", accessRead, "s3:ListBucket", "") != nil {
 			return nil, aerr
 		}
 		return nil, err

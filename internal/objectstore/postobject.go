@@ -79,7 +79,7 @@ var postFieldHeaders = map[string]string{
 	"content-encoding": "Content-Encoding", "content-language": "Content-Language", "expires": "Expires",
 	"x-amz-server-side-encryption": "X-Amz-Server-Side-Encryption", "x-amz-storage-class": "X-Amz-Storage-Class",
 	"x-amz-server-side-encryption-customer-algorithm": sseCHeaders + "Algorithm", "x-amz-server-side-encryption-customer-key": sseCHeaders + "Key",
-	"x-amz-server-side-encryption-customer-key-md5": sseCHeaders + "Key-Md5",
+	"x-amz-server-side-encryption-customer-key-md5": sseCHeaders + "Key-Md5", "x-amz-website-redirect-location": "X-Amz-Website-Redirect-Location",
 }
 
 // postFieldsKnown are the other fields the upload reads.

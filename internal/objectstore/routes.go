@@ -72,6 +72,9 @@ var routes = map[routeKey]routeEntry{
 	{bucketLevel, http.MethodPut, "encryption", false}:           {"PutBucketEncryption", (*Server).putBucketEncryption},
 	{bucketLevel, http.MethodGet, "encryption", false}:           {"GetBucketEncryption", (*Server).getBucketEncryption},
 	{bucketLevel, http.MethodDelete, "encryption", false}:        {"DeleteBucketEncryption", (*Server).deleteBucketEncryption},
+	{bucketLevel, http.MethodPut, "website", false}:              {"PutBucketWebsite", (*Server).putBucketWebsite},
+	{bucketLevel, http.MethodGet, "website", false}:              {"GetBucketWebsite", (*Server).getBucketWebsite},
+	{bucketLevel, http.MethodDelete, "website", false}:           {"DeleteBucketWebsite", (*Server).deleteBucketWebsite},
 
 	{objectLevel, http.MethodPut, "", false}:            {"PutObject", (*Server).putObject},
 	{objectLevel, http.MethodPut, "", true}:             {"CopyObject", (*Server).copyObject},
@@ -112,7 +115,6 @@ var subresources = map[string]bool{
 // carries one answers NotImplemented rather than doing less than asked.
 var unimplementedHeaders = []string{
 	"X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", "X-Amz-Server-Side-Encryption-Context",
-	"X-Amz-Website-Redirect-Location",
 }
 
 // route picks the S3 operation for a request; a request that names no

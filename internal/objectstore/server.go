@@ -29,6 +29,9 @@ type Config struct {
 	QuotaBytes, QuotaObjects int64
 	// MaxObjectSize is the largest single PUT (5 GiB in AWS).
 	MaxObjectSize int64
+	// WebsiteDomain, when set, makes "<bucket>.<WebsiteDomain>" name a
+	// bucket on the website endpoint.
+	WebsiteDomain string
 }
 
 // Server serves the S3 API.

@@ -33,6 +33,7 @@ var implemented = map[string]bool{
 	"PUT /b?object-lock": true, "GET /b?object-lock": true, "PUT /b/k?retention": true, "GET /b/k?retention": true,
 	"PUT /b/k?legal-hold": true, "GET /b/k?legal-hold": true,
 	"PUT /b?encryption": true, "GET /b?encryption": true, "DELETE /b?encryption": true,
+	"PUT /b?website": true, "GET /b?website": true, "DELETE /b?website": true,
 	"GET /b/k?acl": true, "GET /b/k?attributes": true, "POST /b/k?uploads": true, "POST /b/k?uploadId": true, "DELETE /b/k?uploadId": true, "DELETE /b/k?tagging": true,
 }
 

@@ -53,6 +53,9 @@ type Config struct {
 	// S3PublicURL is the URL clients use for S3; empty means http:// plus
 	// the address actually listened on.
 	S3PublicURL string
+	// S3WebsiteListen, when set, is the address of the S3 website
+	// endpoint (static website hosting), e.g. "127.0.0.1:8081".
+	S3WebsiteListen string
 	// S3 configures object storage; its DataDir defaults to DataDir/objects.
 	S3 objectstore.Config
 	// Compute configures servers: the host bridge, its subnet, the accelerator.
@@ -97,11 +100,14 @@ type Server struct {
 	S3URL string
 	// MetricsURL is the URL of /metrics.
 	MetricsURL string
+	// S3WebsiteURL is the URL of the S3 website endpoint, "" when off.
+	S3WebsiteURL string
 
 	db       *store.DB
 	http     *http.Server
 	s3       *http.Server
 	metrics  *http.Server // nil unless on a listener of its own
+	website  *http.Server // nil unless the website endpoint is on
 	identity *identity.Service
 	images   *image.Service
 	compute  *compute.Service
@@ -209,6 +215,24 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		IdleTimeout:       cfg.IdleTimeout,
 		// The S3 handler answers oversized headers itself, in S3's format.
 		MaxHeaderBytes: 1 << 20,
+	}
+	if cfg.S3WebsiteListen != "" {
+		wln, err := net.Listen("tcp", cfg.S3WebsiteListen)
+		if err != nil {
+			ln.Close()
+			s3ln.Close()
+			if s.metrics != nil {
+				s.metrics.Close()
+			}
+			s.closeServices()
+			return nil, fmt.Errorf("server: listen for the S3 website endpoint: %w", err)
+		}
+		wln = httpapi.LimitPerClient(wln, cfg.MaxConnsPerClient)
+		// Websites are plain HTTP, as S3's website endpoints are.
+		s.website = &http.Server{Handler: httpapi.Wrap(httpapi.Progress(s.objects.Website(), cfg.InactivityTimeout), log, metrics),
+			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 64 << 10}
+		s.S3WebsiteURL = "http://" + wln.Addr().String()
+		go s.website.Serve(wln)
 	}
 	go s.http.Serve(ln)
 	go s.s3.Serve(s3ln)
@@ -375,6 +399,9 @@ func (s *Server) Close() error {
 		s.closeErr = errors.Join(s.http.Shutdown(ctx), s.s3.Shutdown(ctx))
 		if s.metrics != nil {
 			s.closeErr = errors.Join(s.closeErr, s.metrics.Shutdown(ctx))
+		}
+		if s.website != nil {
+			s.closeErr = errors.Join(s.closeErr, s.website.Shutdown(ctx))
 		}
 		s.closeErr = errors.Join(s.closeErr, s.closeServices())
 	})

@@ -59,7 +59,7 @@ type Server struct {
 // Start starts a server; edit may change its configuration first.
 func Start(t testing.TB, edit func(*server.Config)) *Server {
 	t.Helper()
-	cfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", S3Listen: "127.0.0.1:0", AdminPassword: AdminPassword}
+	cfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", S3Listen: "127.0.0.1:0", S3WebsiteListen: "127.0.0.1:0", AdminPassword: AdminPassword}
 	cfg.Identity.BcryptCost = 4 // the minimum: tests hash many passwords
 	cfg.RefreshInterval = 100 * time.Millisecond
 	// A bridge and subnet of this test's own, removed with its VMs at the end.
