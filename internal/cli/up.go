@@ -33,6 +33,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.S3Listen, "s3-listen", "127.0.0.1:8080", "address of the S3 listener")
 	fs.StringVar(&cfg.S3PublicURL, "s3-public-url", "", "URL clients reach the S3 listener at (default http://<s3-listen>)")
 	fs.StringVar(&cfg.S3.Domain, "s3-domain", "", "domain for virtual-host style S3 (<bucket>.<domain>); path style always works")
+	fs.BoolVar(&cfg.S3.SigV2, "s3-sigv2", false, "also accept AWS Signature Version 2 (old S3 clients; it signs no body and uses HMAC-SHA1)")
 	fs.StringVar(&cfg.S3WebsiteListen, "s3-website-listen", "127.0.0.1:8081", "address of the S3 website endpoint (static websites of buckets; empty: off)")
 	fs.StringVar(&cfg.S3.WebsiteDomain, "s3-website-domain", "", "domain for website hosts (<bucket>.<domain>); a host that is a bucket's name, or the first path segment, names the bucket too")
 	fs.StringVar(&cfg.S3.Region, "s3-region", "us-east-1", "region S3 reports for buckets")

@@ -3,6 +3,7 @@ package objectstore
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -302,26 +303,9 @@ func policyFailed(format string, a ...any) *Error {
 // ([min, max]) when the policy has one.
 func (s *Server) checkPostPolicy(req *request, b *bucket, form *postForm, key string) (*Owner, []int64, error) {
 	f := form.fields
-	if f["x-amz-algorithm"] == "" && f["awsaccesskeyid"] != "" {
-		return nil, nil, s3err(http.StatusBadRequest, "InvalidRequest", "Only AWS Signature Version 4 (AWS4-HMAC-SHA256) is supported.")
-	}
-	if f["x-amz-algorithm"] != sigV4Algorithm {
-		return nil, nil, invalidArgument("x-amz-algorithm must be AWS4-HMAC-SHA256 when a policy is given.")
-	}
-	var p sigParams
-	if !p.parseCredential(f["x-amz-credential"]) || p.service != "s3" {
-		return nil, nil, invalidArgument("The x-amz-credential field is not valid: it must be <access key>/<date>/<region>/s3/aws4_request.")
-	}
-	if _, err := time.Parse(amzDateFormat, f["x-amz-date"]); err != nil || !strings.HasPrefix(f["x-amz-date"], p.date) {
-		return nil, nil, invalidArgument("The x-amz-date field is not valid.")
-	}
-	cred, err := s.creds(req.r.Context(), p.access)
+	cred, err := s.postSigner(req, f)
 	if err != nil {
-		return nil, nil, errInvalidAccessKeyID
-	}
-	want := hex.EncodeToString(hmacSHA256(signingKey(cred.Secret, p.date, p.region, p.service), f["policy"]))
-	if !hmac.Equal([]byte(want), []byte(f["x-amz-signature"])) {
-		return nil, nil, errSignatureMismatch
+		return nil, nil, err
 	}
 	raw, err := base64.StdEncoding.DecodeString(f["policy"])
 	var pol postPolicy
@@ -360,7 +344,7 @@ func (s *Server) checkPostPolicy(req *request, b *bucket, form *postForm, key st
 	// PostPolicy.SetEncryption relies on) the encryption fields: those can
 	// only seal the upload, not widen what it may do.
 	for name := range f {
-		if name == "policy" || name == "x-amz-signature" || strings.HasPrefix(name, "x-ignore-") ||
+		if name == "policy" || name == "x-amz-signature" || name == "signature" || name == "awsaccesskeyid" || strings.HasPrefix(name, "x-ignore-") ||
 			strings.HasPrefix(name, "x-amz-server-side-encryption") || covered[name] {
 			continue
 		}
@@ -368,6 +352,45 @@ func (s *Server) checkPostPolicy(req *request, b *bucket, form *postForm, key st
 	}
 	owner := cred.Owner
 	return &owner, lengths, nil
+}
+
+// postSigner verifies the signature of a form's policy, SigV4 (or SigV2
+// when allowed), and returns the signer's credential.
+func (s *Server) postSigner(req *request, f map[string]string) (*Credential, error) {
+	if f["x-amz-algorithm"] == "" && f["awsaccesskeyid"] != "" {
+		if !s.cfg.SigV2 {
+			return nil, errSigV2Off
+		}
+		cred, err := s.creds(req.r.Context(), f["awsaccesskeyid"])
+		if err != nil {
+			return nil, errInvalidAccessKeyID
+		}
+		m := hmac.New(sha1.New, []byte(cred.Secret))
+		m.Write([]byte(f["policy"]))
+		if got, err := base64.StdEncoding.DecodeString(f["signature"]); err != nil || !hmac.Equal(m.Sum(nil), got) {
+			return nil, errSignatureMismatch
+		}
+		return cred, nil
+	}
+	if f["x-amz-algorithm"] != sigV4Algorithm {
+		return nil, invalidArgument("x-amz-algorithm must be AWS4-HMAC-SHA256 when a policy is given.")
+	}
+	var p sigParams
+	if !p.parseCredential(f["x-amz-credential"]) || p.service != "s3" {
+		return nil, invalidArgument("The x-amz-credential field is not valid: it must be <access key>/<date>/<region>/s3/aws4_request.")
+	}
+	if _, err := time.Parse(amzDateFormat, f["x-amz-date"]); err != nil || !strings.HasPrefix(f["x-amz-date"], p.date) {
+		return nil, invalidArgument("The x-amz-date field is not valid.")
+	}
+	cred, err := s.creds(req.r.Context(), p.access)
+	if err != nil {
+		return nil, errInvalidAccessKeyID
+	}
+	want := hex.EncodeToString(hmacSHA256(signingKey(cred.Secret, p.date, p.region, p.service), f["policy"]))
+	if !hmac.Equal([]byte(want), []byte(f["x-amz-signature"])) {
+		return nil, errSignatureMismatch
+	}
+	return cred, nil
 }
 
 // postCondition checks one condition of a POST policy: {"field": "value"},

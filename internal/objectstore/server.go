@@ -29,6 +29,9 @@ type Config struct {
 	QuotaBytes, QuotaObjects int64
 	// MaxObjectSize is the largest single PUT (5 GiB in AWS).
 	MaxObjectSize int64
+	// SigV2 accepts AWS Signature Version 2 (for old clients); off, such
+	// requests answer InvalidRequest.
+	SigV2 bool
 	// WebsiteDomain, when set, makes "<bucket>.<WebsiteDomain>" name a
 	// bucket on the website endpoint.
 	WebsiteDomain string

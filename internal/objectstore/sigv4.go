@@ -85,6 +85,10 @@ func (s *Server) authenticate(r *http.Request) (*signed, error) {
 		return s.verifyHeader(r, authz)
 	case q.Get("X-Amz-Algorithm") != "":
 		return s.verifyPresigned(r, q)
+	case strings.HasPrefix(authz, "AWS "):
+		return s.verifyV2Header(r, authz)
+	case q.Get("AWSAccessKeyId") != "" && authz == "":
+		return s.verifyV2Query(r, q)
 	case authz != "":
 		return nil, s3err(http.StatusBadRequest, "InvalidRequest", "Only AWS Signature Version 4 (AWS4-HMAC-SHA256) is supported.")
 	}
