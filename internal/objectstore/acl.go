@@ -300,16 +300,22 @@ func aclFromRequest(req *request, projectID string) (string, error) {
 	return encodeGrants(grants), nil
 }
 
+// newACL is the ACL an ACL PUT sets on b or an object in it, as b allows.
+func newACL(req *request, b *bucket) (string, error) {
+	acl, err := aclFromRequest(req, b.ProjectID)
+	if err != nil {
+		return "", err
+	}
+	return acl, checkACL(b, acl)
+}
+
 func (s *Server) putBucketACL(req *request) error {
 	b, err := s.bucketFor(req, accessWrite, "s3:PutBucketAcl")
 	if err != nil {
 		return err
 	}
-	acl, err := aclFromRequest(req, b.ProjectID)
+	acl, err := newACL(req, b)
 	if err != nil {
-		return err
-	}
-	if err := checkACL(b, acl); err != nil {
 		return err
 	}
 	return s.setBucketField(req, "acl", acl, http.StatusOK)
@@ -328,11 +334,8 @@ func (s *Server) putObjectACL(req *request) error {
 	if err != nil {
 		return err
 	}
-	acl, err := aclFromRequest(req, b.ProjectID)
+	acl, err := newACL(req, b)
 	if err != nil {
-		return err
-	}
-	if err := checkACL(b, acl); err != nil {
 		return err
 	}
 	return s.setObjectField(req, o, "acl", acl)
