@@ -28,15 +28,20 @@ type upload struct {
 	Initiated                                            int64
 	Headers                                              map[string]string
 	Enc                                                  encryption
+	// The object lock the upload's object gets, as CreateMultipartUpload asked.
+	LockMode  string
+	LockUntil int64
+	LegalHold bool
 }
 
 // uploadFor loads the upload named by ?uploadId for the request's bucket and key.
 func (s *Server) uploadFor(req *request) (*upload, error) {
 	u := &upload{}
 	var headers string
-	err := store.Row(s.db.QueryRow(req.r.Context(), `SELECT id, bucket, key, content_type, checksum_alg, tags, acl, initiated, headers, sse, sse_key
+	err := store.Row(s.db.QueryRow(req.r.Context(), `SELECT id, bucket, key, content_type, checksum_alg, tags, acl, initiated, headers, sse, sse_key, lock_mode, lock_until, legal_hold
 		FROM uploads WHERE id = ? AND bucket = ? AND key = ?`, req.q.Get("uploadId"), req.bucket, req.key).
-		Scan(&u.ID, &u.Bucket, &u.Key, &u.ContentType, &u.ChecksumAlg, &u.Tags, &u.ACL, &u.Initiated, &headers, &u.Enc.Alg, &u.Enc.Key))
+		Scan(&u.ID, &u.Bucket, &u.Key, &u.ContentType, &u.ChecksumAlg, &u.Tags, &u.ACL, &u.Initiated, &headers, &u.Enc.Alg, &u.Enc.Key,
+			&u.LockMode, &u.LockUntil, &u.LegalHold))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errNoSuchUpload
 	}
@@ -69,8 +74,8 @@ func (s *Server) createUpload(req *request) error {
 	if err := checkACL(b, o.ACL); err != nil {
 		return err
 	}
-	if req.r.Header.Get("X-Amz-Object-Lock-Mode") != "" || req.r.Header.Get("X-Amz-Object-Lock-Legal-Hold") != "" {
-		return s3err(http.StatusNotImplemented, "NotImplemented", "Object lock headers on CreateMultipartUpload are not implemented; the bucket's default retention applies, PutObjectRetention sets another after completion.")
+	if err := lockFromRequest(req, b, o); err != nil {
+		return err
 	}
 	alg := strings.ToUpper(req.r.Header.Get("X-Amz-Checksum-Algorithm"))
 	if _, ok := checksumAlgorithms[alg]; alg != "" && !ok {
@@ -82,8 +87,9 @@ func (s *Server) createUpload(req *request) error {
 	}
 	id := newBlobID()
 	headers, _ := json.Marshal(o.Headers)
-	if _, err := s.db.Exec(req.r.Context(), `INSERT INTO uploads (id, bucket, key, initiated, content_type, headers, checksum_alg, tags, acl, sse, sse_key)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, b.Name, req.key, time.Now().UnixMicro(), o.ContentType, string(headers), alg, o.Tags, o.ACL, z.enc.Alg, z.enc.Key); err != nil {
+	if _, err := s.db.Exec(req.r.Context(), `INSERT INTO uploads (id, bucket, key, initiated, content_type, headers, checksum_alg, tags, acl, sse, sse_key,
+		lock_mode, lock_until, legal_hold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, b.Name, req.key, time.Now().UnixMicro(), o.ContentType, string(headers),
+		alg, o.Tags, o.ACL, z.enc.Alg, z.enc.Key, o.LockMode, o.LockUntil, o.LegalHold); err != nil {
 		return err
 	}
 	z.headers(req.w.Header())
@@ -351,6 +357,7 @@ func (s *Server) completeUpload(req *request) error {
 	}
 	o := &object{Bucket: b.Name, Key: u.Key, Modified: time.Now().UnixMicro(), ContentType: u.ContentType, Headers: u.Headers,
 		Tags: u.Tags, ACL: u.ACL, Blob: pending.id, Size: size, ChecksumAlg: u.ChecksumAlg, Enc: u.Enc, Parts: parts,
+		LockMode: u.LockMode, LockUntil: u.LockUntil, LegalHold: u.LegalHold,
 		ETag: fmt.Sprintf("%s-%d", hex.EncodeToString(etags.Sum(nil)), len(chosen))}
 	if u.ChecksumAlg != "" {
 		h := checksumAlgorithms[u.ChecksumAlg]()

@@ -124,3 +124,39 @@ func TestObjectLockAWSCLI(t *testing.T) {
 		t.Errorf("get-object-retention = %s", out)
 	}
 }
+
+// TestObjectLockMultipart: retention and legal hold asked for when a
+// multipart upload starts are the completed object's.
+func TestObjectLockMultipart(t *testing.T) {
+	_, c, _ := startS3(t, nil)
+	b := aws.String("mp-vault")
+	_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b, ObjectLockEnabledForBucket: aws.Bool(true)})
+	wantCode(t, "create with lock", err, "")
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("big"),
+		ObjectLockMode: types.ObjectLockModeCompliance, ObjectLockRetainUntilDate: aws.Time(until), ObjectLockLegalHoldStatus: types.ObjectLockLegalHoldStatusOn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String("big"), UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("locked data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("big"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("big")})
+	if err != nil || head.ObjectLockMode != types.ObjectLockModeCompliance || !aws.ToTime(head.ObjectLockRetainUntilDate).Equal(until) ||
+		head.ObjectLockLegalHoldStatus != types.ObjectLockLegalHoldStatusOn {
+		t.Fatalf("the completed object's lock: %v %+v", err, head)
+	}
+	_, err = c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("big"), VersionId: done.VersionId})
+	wantCode(t, "delete the locked version", err, "AccessDenied")
+	// On a bucket without object lock the headers are refused, as for PUT.
+	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("mp-plain")})
+	_, err = c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("mp-plain"), Key: aws.String("x"),
+		ObjectLockMode: types.ObjectLockModeGovernance, ObjectLockRetainUntilDate: aws.Time(until)})
+	wantCode(t, "lock headers without object lock", err, "InvalidRequest")
+}
