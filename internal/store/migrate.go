@@ -30,21 +30,16 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err := db.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&current); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	files, err := migrationFiles(migrations)
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("store: migration %s: name must start with a number", base)
-		}
+	for _, m := range files {
+		name, base, version := m.path, m.base, m.version
 		if version <= current {
 			continue
 		}
-		raw, err := migrations.ReadFile(name)
+		raw, err := fs.ReadFile(migrations, name)
 		if err != nil {
 			return err
 		}
@@ -71,4 +66,36 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// migrationFile is one file of migrations/.
+type migrationFile struct {
+	path, base string
+	version    int
+}
+
+// migrationFiles lists the migrations in order. Two files with one number
+// are an error: on a database past that number the second would be skipped
+// without a word.
+func migrationFiles(fsys fs.FS) ([]migrationFile, error) {
+	names, err := fs.Glob(fsys, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []migrationFile
+	seen := map[int]string{}
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("store: migration %s: name must start with a number", base)
+		}
+		if other, dup := seen[version]; dup {
+			return nil, fmt.Errorf("store: migrations %s and %s have the same number", other, base)
+		}
+		seen[version] = base
+		out = append(out, migrationFile{path: name, base: base, version: version})
+	}
+	return out, nil
 }
