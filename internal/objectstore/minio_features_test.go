@@ -141,7 +141,7 @@ func TestMinioFeatures(t *testing.T) {
 		t.Errorf("another project with the key: %v", err)
 	}
 	for _, m := range []string{"MINIO-SSE-S3", "MINIO-SSE-C"} {
-		if onDisk(t, srv.DataDir(), []byte(m)) {
+		if atRest(t, srv, []byte(m)) {
 			t.Errorf("%s is on disk in plain text", m)
 		}
 	}

@@ -138,7 +138,7 @@ func TestPostObject(t *testing.T) {
 	if err != nil || aws.ToString(head.ContentType) != "text/plain" || head.Metadata["origin"] != "form" || head.ServerSideEncryption != "AES256" {
 		t.Errorf("the minio-go posted object: %v %+v", err, head)
 	}
-	if onDisk(t, srv.DataDir(), []byte("POSTED-SSE-MARKER")) {
+	if atRest(t, srv, []byte("POSTED-SSE-MARKER")) {
 		t.Error("a posted SSE-S3 object is on disk in plain text")
 	}
 

@@ -15,7 +15,7 @@ import (
 type level int
 
 const (
-	service level = iota
+	serviceLevel level = iota
 	bucketLevel
 	objectLevel
 )
@@ -34,7 +34,7 @@ type routeEntry struct {
 
 // routes is the one table of implemented operations.
 var routes = map[routeKey]routeEntry{
-	{service, http.MethodGet, "", false}: {"ListBuckets", (*Server).listBuckets},
+	{serviceLevel, http.MethodGet, "", false}: {"ListBuckets", (*Server).listBuckets},
 
 	{bucketLevel, http.MethodPut, "", false}:                     {"CreateBucket", (*Server).createBucket},
 	{bucketLevel, http.MethodPut, "versioning", false}:           {"PutBucketVersioning", (*Server).putVersioning},
@@ -123,11 +123,11 @@ func route(req *request) (string, handler) {
 	k := routeKey{level: objectLevel, method: req.r.Method, copy: req.r.Header.Get("X-Amz-Copy-Source") != ""}
 	switch {
 	case req.bucket == "":
-		k.level = service
+		k.level = serviceLevel
 	case req.key == "":
 		k.level = bucketLevel
 	}
-	if k.method == http.MethodOptions && k.level != service {
+	if k.method == http.MethodOptions && k.level != serviceLevel {
 		return "Preflight", nil
 	}
 	var subs []string

@@ -44,7 +44,7 @@ func FuzzRoute(f *testing.F) {
 			lvl := objectLevel
 			switch {
 			case req.bucket == "":
-				lvl = service
+				lvl = serviceLevel
 			case req.key == "":
 				lvl = bucketLevel
 			}

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/sovcloud/sov/internal/secrets"
+	"github.com/sovcloud/sov/internal/service"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -32,6 +33,8 @@ type Config struct {
 	// SigV2 accepts AWS Signature Version 2 (for old clients); off, such
 	// requests answer InvalidRequest.
 	SigV2 bool
+	// PublicURL is where clients reach the S3 listener, for the catalog.
+	PublicURL string
 	// WebsiteDomain, when set, makes "<bucket>.<WebsiteDomain>" name a
 	// bucket on the website endpoint.
 	WebsiteDomain string
@@ -70,6 +73,14 @@ func New(ctx context.Context, cfg Config, db *store.DB, creds CredentialLookup, 
 		return nil, err
 	}
 	return s, nil
+}
+
+// Name is the service's name.
+func (s *Server) Name() string { return "object-store" }
+
+// Catalog is the S3 endpoint, under the type SCS (scs-0123 v2) names.
+func (s *Server) Catalog() []service.CatalogEntry {
+	return []service.CatalogEntry{{Type: "object-store-s3", Name: "s3", URL: s.cfg.PublicURL}}
 }
 
 // collectGarbage deletes blob files that no object or part references.

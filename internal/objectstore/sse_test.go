@@ -22,12 +22,14 @@ import (
 	"github.com/sovcloud/sov/internal/servertest"
 )
 
-// onDisk reports whether marker appears in any file of the data directory
-// (object files, the SQLite database and its journal).
-func onDisk(t *testing.T, dir string, marker []byte) bool {
+// atRest reports whether marker appears in what the server keeps: any
+// file of its data directory (object files, the SQLite database and its
+// journal) or the data, headers or data key of an object row (so on
+// PostgreSQL too).
+func atRest(t *testing.T, srv *servertest.Server, marker []byte) bool {
 	t.Helper()
 	found := false
-	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	filepath.WalkDir(srv.DataDir(), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || found {
 			return nil
 		}
@@ -37,6 +39,17 @@ func onDisk(t *testing.T, dir string, marker []byte) bool {
 		}
 		return nil
 	})
+	rows, err := srv.Store(t).Query(ctx, `SELECT inline_data, headers, sse_key FROM objects`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var data []byte
+		var headers, key string
+		rows.Scan(&data, &headers, &key)
+		found = found || bytes.Contains(data, marker) || strings.Contains(headers+key, string(marker))
+	}
 	return found
 }
 
@@ -91,13 +104,13 @@ func TestSSES3(t *testing.T) {
 		t.Errorf("range: %v, %d bytes", err, len(got))
 	}
 	for _, m := range []string{"SMALL-PLAINTEXT-MARKER", "LARGE-PLAINTEXT-MARKER"} {
-		if onDisk(t, srv.DataDir(), []byte(m)) {
+		if atRest(t, srv, []byte(m)) {
 			t.Errorf("%s is on disk in plain text", m)
 		}
 	}
 	// A plain object is stored as it is: the check above could fail.
 	c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("vault"), Key: aws.String("plain"), Body: strings.NewReader("PLAIN-CONTROL-MARKER")})
-	if !onDisk(t, srv.DataDir(), []byte("PLAIN-CONTROL-MARKER")) {
+	if !atRest(t, srv, []byte("PLAIN-CONTROL-MARKER")) {
 		t.Error("the plain control object is not found on disk: the search finds nothing")
 	}
 
@@ -222,7 +235,7 @@ func TestBucketDefaultEncryption(t *testing.T) {
 	if err != nil || put.ServerSideEncryption != types.ServerSideEncryptionAes256 {
 		t.Fatalf("put under the default: %v %q", err, put.ServerSideEncryption)
 	}
-	if onDisk(t, srv.DataDir(), []byte("DEFAULT-ENCRYPTED-MARKER")) {
+	if atRest(t, srv, []byte("DEFAULT-ENCRYPTED-MARKER")) {
 		t.Error("an object under the bucket default is stored in plain text")
 	}
 	// A multipart upload takes the default too.
@@ -265,11 +278,11 @@ func TestSSEC(t *testing.T) {
 	if strings.Contains(aws.ToString(put.ETag), hex.EncodeToString(sum[:])) {
 		t.Error("an SSE-C object's ETag is the MD5 of its plaintext")
 	}
-	if onDisk(t, srv.DataDir(), []byte("CUSTOMER-KEY-MARKER")) {
+	if atRest(t, srv, []byte("CUSTOMER-KEY-MARKER")) {
 		t.Error("SSE-C data is on disk in plain text")
 	}
 	raw, _ := base64.StdEncoding.DecodeString(key.key)
-	if onDisk(t, srv.DataDir(), raw) || onDisk(t, srv.DataDir(), []byte(key.key)) {
+	if atRest(t, srv, raw) || atRest(t, srv, []byte(key.key)) {
 		t.Error("the customer's key is on disk")
 	}
 
@@ -470,7 +483,7 @@ func TestEncryptionAWSCLI(t *testing.T) {
 	if out := aws(false, "s3api", "put-object", "--bucket", "cli-sse", "--key", "kms", "--body", f, "--server-side-encryption", "aws:kms"); !strings.Contains(out, "NotImplemented") {
 		t.Errorf("an SSE-KMS upload:\n%s", out)
 	}
-	if onDisk(t, srv.DataDir(), []byte("CLI-SSE-MARKER")) {
+	if atRest(t, srv, []byte("CLI-SSE-MARKER")) {
 		t.Error("data uploaded with encryption is on disk in plain text")
 	}
 }
