@@ -3,6 +3,7 @@
 package compute
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/sovcloud/sov/internal/image"
 	"github.com/sovcloud/sov/internal/network/bridge"
 	"github.com/sovcloud/sov/internal/policy"
+	"github.com/sovcloud/sov/internal/service"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -78,13 +80,31 @@ func New(cfg Config, db *store.DB, publicURL string, id *identity.Service, image
 	return &Service{cfg: cfg, db: db, identity: id, images: images, driver: driver, engines: engines, log: log, url: publicURL + "/compute"}, nil
 }
 
+// Name is the service's name.
+func (s *Service) Name() string { return "compute" }
+
+// Catalog is the compute endpoint.
+func (s *Service) Catalog() []service.CatalogEntry {
+	return []service.CatalogEntry{{Type: "compute", Name: "nova", URL: s.url + "/v2.1"}}
+}
+
+// Start makes sure of the standard flavors, then settles the servers an
+// earlier run left (Recover).
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.Bootstrap(ctx); err != nil {
+		return err
+	}
+	return s.Recover(ctx)
+}
+
 // Close waits for lifecycle operations in flight, then stops the DHCP
-// server of the host network; with removeBridge the bridge goes too.
-func (s *Service) Close(removeBridge bool) {
+// server of the host network. VMs and the bridge stay, for the next start.
+func (s *Service) Close(context.Context) error {
 	s.work.Wait()
 	if s.net != nil {
-		s.net.Close(removeBridge)
+		s.net.Close(false)
 	}
+	return nil
 }
 
 // Error is a Nova error: a status, the name of its body ("itemNotFound",

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/secrets"
+	svc "github.com/sovcloud/sov/internal/service"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -36,6 +37,13 @@ type Config struct {
 	// address, may have in a minute before further ones get 429 (without
 	// any hashing); 0 means no limit.
 	LoginFailures int
+	// Admin is the cloud administrator Start makes sure of.
+	Admin BootstrapConfig
+	// KeyRotation is how often a new token signing key is made; 0 never.
+	KeyRotation time.Duration
+	// RefreshInterval is how often revocations, the catalog and keys are
+	// reloaded from the store, for servers that share one; 0 never.
+	RefreshInterval time.Duration
 }
 
 // Service serves the Keystone v3 API.
@@ -87,6 +95,21 @@ func New(ctx context.Context, cfg Config, db *store.DB, kek *secrets.Keyring, lo
 		return nil, err
 	}
 	return s, nil
+}
+
+// Name is the service's name.
+func (s *Service) Name() string { return "identity" }
+
+// Start makes sure of the default domain, the roles, the administrator
+// and the identity service's catalog entries (Bootstrap).
+func (s *Service) Start(ctx context.Context) error { return s.Bootstrap(ctx, s.cfg.Admin) }
+
+// Tasks are signing key rotation and the refresh from the store.
+func (s *Service) Tasks() []svc.Task {
+	return []svc.Task{
+		{Name: "token signing key rotation", Every: s.cfg.KeyRotation, Run: s.RotateSigningKey},
+		{Name: "refresh from store", Every: s.cfg.RefreshInterval, Run: s.Refresh},
+	}
 }
 
 // Refresh reloads what the service caches from the store (revocation

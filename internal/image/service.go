@@ -16,6 +16,7 @@ import (
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/identity"
 	"github.com/sovcloud/sov/internal/policy"
+	"github.com/sovcloud/sov/internal/service"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -39,13 +40,16 @@ func New(db *store.DB, dir, publicURL string, id *identity.Service, log *slog.Lo
 	return &Service{db: db, dir: dir, identity: id, log: log, url: publicURL + "/image"}, nil
 }
 
-// RegisterCatalog publishes the image endpoint in the identity catalog.
-func (s *Service) RegisterCatalog(ctx context.Context) error {
-	if err := s.identity.RegisterService(ctx, "image", "glance", s.url); err != nil {
-		return err
-	}
-	return s.registerLimits(ctx)
+// Name is the service's name.
+func (s *Service) Name() string { return "image" }
+
+// Catalog is the image endpoint.
+func (s *Service) Catalog() []service.CatalogEntry {
+	return []service.CatalogEntry{{Type: "image", Name: "glance", URL: s.url}}
 }
+
+// Start registers the image limits with the identity service.
+func (s *Service) Start(ctx context.Context) error { return s.registerLimits(ctx) }
 
 // Error is an error with an HTTP status and a message for the user.
 type Error struct {

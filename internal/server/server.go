@@ -30,6 +30,7 @@ import (
 	"github.com/sovcloud/sov/internal/objectstore"
 	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/secrets"
+	"github.com/sovcloud/sov/internal/service"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -113,8 +114,8 @@ type Server struct {
 	compute  *compute.Service
 	engines  *engines.Registry
 	objects  *objectstore.Server
+	services *service.Group // every part above, started in order, closed in reverse
 	log      *slog.Logger
-	stop     context.CancelFunc
 	closing  sync.Once
 	closeErr error
 }
@@ -179,9 +180,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	s.identity.Register(mux)
-	s.images.Register(mux)
-	s.compute.Register(mux)
+	s.services.Mount(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.ready)
 	promHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
@@ -191,7 +190,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		if err != nil {
 			ln.Close()
 			s3ln.Close()
-			s.closeServices()
+			s.services.Close(ctx)
 			return nil, fmt.Errorf("server: listen for metrics: %w", err)
 		}
 		mmux := http.NewServeMux()
@@ -224,7 +223,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 			if s.metrics != nil {
 				s.metrics.Close()
 			}
-			s.closeServices()
+			s.services.Close(ctx)
 			return nil, fmt.Errorf("server: listen for the S3 website endpoint: %w", err)
 		}
 		wln = httpapi.LimitPerClient(wln, cfg.MaxConnsPerClient)
@@ -236,34 +235,50 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	go s.http.Serve(ln)
 	go s.s3.Serve(s3ln)
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	s.stop = stop
-	if cfg.KeyRotation > 0 {
-		go s.every(bg, cfg.KeyRotation, "token signing key rotation", s.identity.RotateSigningKey)
-	}
-	refresh := cfg.RefreshInterval
-	if refresh == 0 {
-		refresh = 2 * time.Second
-	}
-	// Servers sharing a store see each other's revocations and catalog changes.
-	go s.every(bg, refresh, "refresh from store", s.identity.Refresh)
 	lifecycle := cfg.LifecycleInterval
 	if lifecycle == 0 {
 		lifecycle = time.Hour
 	}
-	go s.every(bg, lifecycle, "S3 lifecycle", newLifecycleRunner(s.objects, reg).run)
+	s.services.AddTask(service.Task{Name: "S3 lifecycle", Every: lifecycle, Run: newLifecycleRunner(s.objects, reg).run})
+	s.services.RunTasks(ctx)
 	return s, nil
 }
 
+// open builds every part of the cloud and starts them in order: the
+// store, identity, image, the engine registry, compute and object storage.
 func (s *Server) open(ctx context.Context, cfg Config) error {
 	dsn := cfg.Database
 	if dsn == "" {
 		dsn = filepath.Join(cfg.DataDir, "sov.db")
 	}
-	var err error
-	if s.db, err = store.Open(ctx, dsn); err != nil {
+	db, err := store.Open(ctx, dsn)
+	if err != nil {
 		return err
 	}
+	s.db = db
+	if err := s.build(ctx, cfg); err != nil {
+		db.Close()
+		return err
+	}
+	s.services = &service.Group{Log: s.log, Register: func(ctx context.Context, e service.CatalogEntry) error {
+		return s.identity.RegisterService(ctx, e.Type, e.Name, e.URL)
+	}}
+	reap := func(ctx context.Context) error {
+		// Engine processes of this cloud that no record names are
+		// leftovers of a crash: they go before compute adopts any.
+		n, err := s.engines.Reap(ctx)
+		if n > 0 {
+			s.log.Info("ended engine processes that no record names", "processes", n)
+		}
+		return err
+	}
+	return s.services.Start(ctx, part{name: "store", close: func(context.Context) error { return db.Close() }},
+		s.identity, s.images, part{name: "engines", start: reap}, s.compute, s.objects)
+}
+
+// build constructs the services. Their constructors reseal what an older
+// master key sealed; after them the older keys go.
+func (s *Server) build(ctx context.Context, cfg Config) error {
 	keyFile := cfg.MasterKeyFile
 	if keyFile == "" {
 		keyFile = filepath.Join(cfg.DataDir, "master.key")
@@ -273,77 +288,62 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 		err = kek.Rotate()
 	}
 	if err != nil {
-		s.db.Close()
 		return err
 	}
 	idc := cfg.Identity
 	idc.PublicURL = s.URL
-	if s.identity, err = identity.New(ctx, idc, s.db, kek, s.log); err != nil {
-		s.db.Close()
-		return err
+	idc.Admin = identity.BootstrapConfig{AdminUser: "admin", AdminPassword: cfg.AdminPassword, AdminProject: "admin"}
+	idc.KeyRotation = cfg.KeyRotation
+	if idc.RefreshInterval = cfg.RefreshInterval; idc.RefreshInterval == 0 {
+		idc.RefreshInterval = 2 * time.Second
 	}
-	err = s.identity.Bootstrap(ctx, identity.BootstrapConfig{AdminUser: "admin", AdminPassword: cfg.AdminPassword, AdminProject: "admin"})
-	if err != nil {
-		s.db.Close()
+	if s.identity, err = identity.New(ctx, idc, s.db, kek, s.log); err != nil {
 		return err
 	}
 	if s.images, err = image.New(s.db, filepath.Join(cfg.DataDir, "images"), s.URL, s.identity, s.log); err != nil {
-		s.db.Close()
-		return err
-	}
-	if err := s.images.RegisterCatalog(ctx); err != nil {
-		s.db.Close()
 		return err
 	}
 	if s.engines, err = engines.New(s.db, engines.CloudID(cfg.DataDir)); err != nil {
-		s.db.Close()
 		return err
-	}
-	// Engine processes of this cloud that no record names are leftovers of
-	// a crash: they go before anything is adopted.
-	if n, err := s.engines.Reap(ctx); err != nil {
-		s.db.Close()
-		return err
-	} else if n > 0 {
-		s.log.Info("ended engine processes that no record names", "processes", n)
 	}
 	ccfg := cfg.Compute
 	ccfg.DataDir = cfg.DataDir
 	if s.compute, err = compute.New(ccfg, s.db, s.URL, s.identity, s.images, s.engines, s.log); err != nil {
-		s.db.Close()
-		return err
-	}
-	if err := s.compute.Bootstrap(ctx); err != nil {
-		s.db.Close()
-		return err
-	}
-	if err := s.compute.Recover(ctx); err != nil {
-		s.db.Close()
-		return err
-	}
-	if err := s.identity.RegisterService(ctx, "compute", "nova", s.URL+"/compute/v2.1"); err != nil {
-		s.db.Close()
 		return err
 	}
 	s3cfg := cfg.S3
 	if s3cfg.DataDir == "" {
 		s3cfg.DataDir = filepath.Join(cfg.DataDir, "objects")
 	}
+	s3cfg.PublicURL = s.S3URL
 	if s.objects, err = objectstore.New(ctx, s3cfg, s.db, s.lookupEC2, kek, s.log); err != nil {
-		s.db.Close()
 		return err
 	}
 	// Every secret is sealed under the primary master key now.
-	if err := kek.Prune(); err != nil {
-		s.db.Close()
-		return err
+	return kek.Prune()
+}
+
+// part is a piece of the server that is not an API service (the store,
+// the engine registry), with what its start and close do.
+type part struct {
+	name         string
+	start, close func(context.Context) error
+}
+
+func (p part) Name() string { return p.name }
+
+func (p part) Start(ctx context.Context) error {
+	if p.start == nil {
+		return nil
 	}
-	// SCS (scs-0123 v2) names the S3 endpoint's catalog type object-store-s3.
-	if err := s.identity.RegisterService(ctx, "object-store-s3", "s3", s.S3URL); err != nil {
-		s.db.Close()
-		return err
+	return p.start(ctx)
+}
+
+func (p part) Close(ctx context.Context) error {
+	if p.close == nil {
+		return nil
 	}
-	return nil
+	return p.close(ctx)
 }
 
 // lookupEC2 gives the object store the EC2 credentials of the identity service.
@@ -367,22 +367,6 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ready")
 }
 
-// every runs fn every interval until ctx ends, logging its failures as what.
-func (s *Server) every(ctx context.Context, interval time.Duration, what string, fn func(context.Context) error) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := fn(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error(what+" failed", "err", err)
-			}
-		}
-	}
-}
-
 // Identity returns the identity service.
 func (s *Server) Identity() *identity.Service { return s.identity }
 
@@ -393,7 +377,6 @@ func (s *Server) Objects() *objectstore.Server { return s.objects }
 // and closes the store. Calling it again does nothing.
 func (s *Server) Close() error {
 	s.closing.Do(func() {
-		s.stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s.closeErr = errors.Join(s.http.Shutdown(ctx), s.s3.Shutdown(ctx))
@@ -403,7 +386,8 @@ func (s *Server) Close() error {
 		if s.website != nil {
 			s.closeErr = errors.Join(s.closeErr, s.website.Shutdown(ctx))
 		}
-		s.closeErr = errors.Join(s.closeErr, s.closeServices())
+		// The VMs run on; the DHCP server stops with sov.
+		s.closeErr = errors.Join(s.closeErr, s.services.Close(ctx))
 	})
 	return s.closeErr
 }
@@ -431,10 +415,4 @@ func tightenDataDir(dir string) error {
 		}
 	}
 	return nil
-}
-
-// closeServices stops the services' background work and closes the store.
-func (s *Server) closeServices() error {
-	s.compute.Close(false) // VMs run on; the DHCP server stops with sov
-	return s.db.Close()
 }
