@@ -4,8 +4,6 @@ package compute
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -107,47 +105,40 @@ func (s *Service) Close(context.Context) error {
 	return nil
 }
 
-// Error is a Nova error: a status, the name of its body ("itemNotFound",
-// "badRequest", ...) and a message.
-type Error struct {
-	Code    int
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
-
-// HTTPStatus is the error's HTTP status.
-func (e *Error) HTTPStatus() int { return e.Code }
-
-func errorf(code int, format string, a ...any) error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, a...)}
-}
+func errorf(code int, format string, a ...any) error { return httpapi.Errorf(code, format, a...) }
 
 // faultNames are the wrapper keys of Nova's error bodies.
 var faultNames = map[int]string{
 	http.StatusBadRequest: "badRequest", http.StatusUnauthorized: "unauthorized", http.StatusForbidden: "forbidden",
 	http.StatusNotFound: "itemNotFound", http.StatusConflict: "conflictingRequest", http.StatusRequestEntityTooLarge: "overLimit",
-	http.StatusNotAcceptable: "notAcceptable", http.StatusMethodNotAllowed: "badMethod",
+	http.StatusNotAcceptable: "notAcceptable", http.StatusMethodNotAllowed: "badMethod", http.StatusUnsupportedMediaType: "badMediaType",
+	http.StatusTooManyRequests: "overLimit", http.StatusNotImplemented: "notImplemented", http.StatusServiceUnavailable: "serviceUnavailable",
 }
 
 // writeError writes {"<fault>": {"code": N, "message": "..."}}.
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *Error
-	code, msg, ok := httpapi.Status(err)
+	p := httpapi.Classify(err)
+	msg := p.Message
 	switch {
-	case ok:
-		e = &Error{Code: code, Message: msg}
-	case errors.Is(err, policy.ErrForbidden):
-		e = &Error{Code: http.StatusForbidden, Message: "Policy doesn't allow " + strings.TrimPrefix(err.Error(), "policy: forbidden: ") + " to be performed."}
+	case p.Denied != "":
+		msg = "Policy doesn't allow " + p.Denied + " to be performed."
+	case msg != "":
+	case p.Status == http.StatusNotFound:
+		msg = "The resource could not be found."
+	case p.Status == http.StatusConflict:
+		msg = "There was a conflict when trying to complete your request."
 	default:
 		s.log.Error("compute: internal error", "request_id", httpapi.RequestID(r.Context()), "err", err)
-		e = &Error{Code: http.StatusInternalServerError, Message: "Unexpected API Error. Request id: " + httpapi.RequestID(r.Context())}
+		msg = "Unexpected API Error. Request id: " + httpapi.RequestID(r.Context())
 	}
-	name, ok := faultNames[e.Code]
+	if p.Status == http.StatusServiceUnavailable {
+		s.log.Error("compute: store unavailable", "request_id", httpapi.RequestID(r.Context()), "err", err)
+	}
+	name, ok := faultNames[p.Status]
 	if !ok {
 		name = "computeFault"
 	}
-	httpapi.WriteJSON(w, e.Code, map[string]any{name: map[string]any{"code": e.Code, "message": e.Message}})
+	httpapi.WriteJSON(w, p.Status, map[string]any{name: map[string]any{"code": p.Status, "message": msg}})
 }
 
 // request carries what every compute handler needs.

@@ -9,17 +9,8 @@ import (
 	"strings"
 )
 
-// BadRequestError says why a request body could not be decoded; Status is 400,
-// or 413 for a body over [MaxBodyBytes].
-type BadRequestError struct {
-	Status  int
-	Message string
-}
-
-func (e *BadRequestError) Error() string { return e.Message }
-
 // DecodeJSON reads the request body, at most MaxBodyBytes, into v. It fails
-// with a *BadRequestError naming the field for malformed JSON and wrong types.
+// with an *Error (400, or 413 for a body over [MaxBodyBytes]) naming the field for malformed JSON and wrong types.
 func DecodeJSON(r *http.Request, v any) error {
 	body := http.MaxBytesReader(nil, r.Body, MaxBodyBytes)
 	dec := json.NewDecoder(body)
@@ -29,23 +20,23 @@ func DecodeJSON(r *http.Request, v any) error {
 		var syntaxErr *json.SyntaxError
 		switch {
 		case errors.As(err, &maxErr):
-			return &BadRequestError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("Request body is larger than %d bytes.", MaxBodyBytes)}
+			return &Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("Request body is larger than %d bytes.", MaxBodyBytes)}
 		case errors.As(err, &typeErr):
 			field := typeErr.Field
 			if field == "" {
 				field = "body"
 			}
-			return &BadRequestError{Status: http.StatusBadRequest, Message: fmt.Sprintf("Invalid input for field '%s': expected %s, got %s.", field, typeErr.Type.String(), typeErr.Value)}
+			return &Error{Status: http.StatusBadRequest, Message: fmt.Sprintf("Invalid input for field '%s': expected %s, got %s.", field, typeErr.Type.String(), typeErr.Value)}
 		case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-			return &BadRequestError{Status: http.StatusBadRequest, Message: "Malformed JSON in request body: " + err.Error()}
+			return &Error{Status: http.StatusBadRequest, Message: "Malformed JSON in request body: " + err.Error()}
 		case errors.Is(err, io.EOF):
-			return &BadRequestError{Status: http.StatusBadRequest, Message: "The request body is empty; a JSON object is required."}
+			return &Error{Status: http.StatusBadRequest, Message: "The request body is empty; a JSON object is required."}
 		default:
-			return &BadRequestError{Status: http.StatusBadRequest, Message: "Invalid request body: " + strings.TrimPrefix(err.Error(), "json: ")}
+			return &Error{Status: http.StatusBadRequest, Message: "Invalid request body: " + strings.TrimPrefix(err.Error(), "json: ")}
 		}
 	}
 	if dec.More() {
-		return &BadRequestError{Status: http.StatusBadRequest, Message: "Malformed JSON in request body: trailing data after the object."}
+		return &Error{Status: http.StatusBadRequest, Message: "Malformed JSON in request body: trailing data after the object."}
 	}
 	return nil
 }

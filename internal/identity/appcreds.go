@@ -11,6 +11,7 @@ import (
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/policy"
+	"github.com/sovcloud/sov/internal/store"
 )
 
 // appCredAuth is the "application_credential" member of an auth request.
@@ -283,6 +284,10 @@ func (s *Service) authAppCred(ctx context.Context, tok *Token, ref *appCredAuth,
 	default:
 		s.guard.release(source, key)
 		return badRequest("An application credential needs an 'id', or a 'name' and a 'user'.")
+	}
+	if store.Unavailable(err) {
+		s.guard.release(source, key)
+		return err
 	}
 	hash, cacheID := "", ""
 	if err == nil {

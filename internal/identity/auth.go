@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/policy"
+	"github.com/sovcloud/sov/internal/store"
 )
 
 // authRequest is the body of POST /v3/auth/tokens.
@@ -70,7 +70,7 @@ func (s *Service) issueToken(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("Invalid input for field 'scope': %v", err)
 		}
 		if scope.System != nil {
-			return &Error{Code: http.StatusNotImplemented, Message: "System scope is not supported; use a project or domain scope."}
+			return httpapi.Errorf(http.StatusNotImplemented, "System scope is not supported; use a project or domain scope.")
 		}
 		if (scope.Project == nil) == (scope.Domain == nil) {
 			return badRequest("Exactly one of 'scope.project' and 'scope.domain' is required.")
@@ -141,7 +141,7 @@ func (s *Service) authPassword(ctx context.Context, ref *userRef, source string)
 	}
 	u, err := s.findUser(ctx, ref)
 	if err != nil {
-		if code, _, ok := httpapi.Status(err); ok && code == http.StatusBadRequest {
+		if code, _, ok := httpapi.Status(err); (ok && code == http.StatusBadRequest) || store.Unavailable(err) {
 			s.guard.release(source, refKey)
 			return nil, err
 		}
@@ -219,12 +219,18 @@ func (s *Service) scopeToken(ctx context.Context, tok *Token, u *user, scope *sc
 	switch {
 	case scope != nil && scope.Project != nil:
 		p, err := s.findProject(ctx, scope.Project.ID, scope.Project.Name, scope.Project.Domain)
+		if store.Unavailable(err) {
+			return err
+		}
 		if err != nil {
 			return unauthorized("Could not find the project to scope to, or it is not accessible.")
 		}
 		return s.scopeToProject(ctx, tok, p, true)
 	case scope != nil && scope.Domain != nil:
 		d, err := s.findDomain(ctx, scope.Domain)
+		if store.Unavailable(err) {
+			return err
+		}
 		if err != nil || !d.Enabled {
 			return unauthorized("Could not find the domain to scope to, or it is not accessible.")
 		}
@@ -343,9 +349,8 @@ func newAuditID() string { return newID()[:22] }
 func (s *Service) subjectToken(r *http.Request, caller *Token) (*Token, error) {
 	subject, err := s.ValidateToken(r.Header.Get("X-Subject-Token"))
 	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			return nil, &Error{Code: http.StatusNotFound, Message: "Could not find token: " + e.Message}
+		if code, msg, ok := httpapi.Status(err); ok && code == http.StatusUnauthorized {
+			return nil, httpapi.Errorf(http.StatusNotFound, "Could not find token: %s", msg)
 		}
 		return nil, err
 	}

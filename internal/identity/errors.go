@@ -1,69 +1,56 @@
 package identity
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/sovcloud/sov/internal/httpapi"
-	"github.com/sovcloud/sov/internal/policy"
-	"github.com/sovcloud/sov/internal/store"
 )
 
-// Error is an error with a Keystone status code and a message safe for users.
-type Error struct {
-	Code    int
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
-
-// HTTPStatus is the error's HTTP status.
-func (e *Error) HTTPStatus() int { return e.Code }
-
 func badRequest(format string, a ...any) error {
-	return &Error{Code: http.StatusBadRequest, Message: fmt.Sprintf(format, a...)}
+	return httpapi.Errorf(http.StatusBadRequest, format, a...)
 }
 
 func unauthorized(format string, a ...any) error {
-	return &Error{Code: http.StatusUnauthorized, Message: fmt.Sprintf(format, a...)}
+	return httpapi.Errorf(http.StatusUnauthorized, format, a...)
 }
 
 func forbidden(format string, a ...any) error {
-	return &Error{Code: http.StatusForbidden, Message: fmt.Sprintf(format, a...)}
+	return httpapi.Errorf(http.StatusForbidden, format, a...)
 }
 
 func notFound(kind, id string) error {
-	return &Error{Code: http.StatusNotFound, Message: fmt.Sprintf("Could not find %s: %s.", kind, id)}
+	return httpapi.Errorf(http.StatusNotFound, "Could not find %s: %s.", kind, id)
 }
 
 func conflict(format string, a ...any) error {
-	return &Error{Code: http.StatusConflict, Message: fmt.Sprintf(format, a...)}
+	return httpapi.Errorf(http.StatusConflict, format, a...)
 }
 
-// writeError is the one place that turns an error into Keystone's error body:
+// writeError writes an error in Keystone's format:
 // {"error": {"code": 404, "title": "Not Found", "message": "..."}}.
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *Error
-	code, msg, ok := httpapi.Status(err)
+	p := httpapi.Classify(err)
+	msg := p.Message
 	switch {
-	case ok:
-		e = &Error{Code: code, Message: msg}
-	case errors.Is(err, policy.ErrForbidden):
-		action := err.Error()[len(policy.ErrForbidden.Error())+2:]
-		e = &Error{Code: http.StatusForbidden, Message: "You are not authorized to perform the requested action: " + action + "."}
-	case errors.Is(err, store.ErrNotFound):
-		e = &Error{Code: http.StatusNotFound, Message: "Could not find the requested resource."}
-	case errors.Is(err, store.ErrConflict):
-		e = &Error{Code: http.StatusConflict, Message: "Conflict occurred attempting to store the resource: it already exists or is still referenced."}
+	case p.Denied != "":
+		msg = "You are not authorized to perform the requested action: " + p.Denied + "."
+	case msg != "":
+	case p.Status == http.StatusNotFound:
+		msg = "Could not find the requested resource."
+	case p.Status == http.StatusConflict:
+		msg = "Conflict occurred attempting to store the resource: it already exists or is still referenced."
 	default:
 		s.log.Error("internal error", "request_id", httpapi.RequestID(r.Context()), "err", err)
-		e = &Error{Code: http.StatusInternalServerError, Message: "An unexpected error prevented the server from fulfilling your request. Request id: " + httpapi.RequestID(r.Context())}
+		msg = "An unexpected error prevented the server from fulfilling your request. Request id: " + httpapi.RequestID(r.Context())
 	}
-	if e.Code == http.StatusUnauthorized {
+	if p.Status == http.StatusServiceUnavailable {
+		s.log.Error("store unavailable", "request_id", httpapi.RequestID(r.Context()), "err", err)
+	}
+	if p.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Keystone uri=%q", s.cfg.PublicURL+"/identity/v3"))
 	}
-	httpapi.WriteJSON(w, e.Code, map[string]any{"error": map[string]any{
-		"code": e.Code, "title": http.StatusText(e.Code), "message": e.Message,
+	httpapi.WriteJSON(w, p.Status, map[string]any{"error": map[string]any{
+		"code": p.Status, "title": http.StatusText(p.Status), "message": msg,
 	}})
 }

@@ -82,7 +82,9 @@ func (s *Service) createGroup(w http.ResponseWriter, r *http.Request, tok *Token
 		g.Description = *body.Group.Description
 	}
 	ctx := r.Context()
-	if _, err := s.getDomain(ctx, g.DomainID); err != nil {
+	if _, err := s.getDomain(ctx, g.DomainID); store.Unavailable(err) {
+		return err
+	} else if err != nil {
 		return badRequest("Could not find domain: %s.", g.DomainID)
 	}
 	if _, err := s.db.Exec(ctx, `INSERT INTO user_groups (id, domain_id, name, description) VALUES (?, ?, ?, ?)`,

@@ -121,7 +121,9 @@ func (s *Service) createProject(w http.ResponseWriter, r *http.Request, tok *Tok
 		return err
 	}
 	ctx := r.Context()
-	if _, err := s.getDomain(ctx, p.DomainID); err != nil {
+	if _, err := s.getDomain(ctx, p.DomainID); store.Unavailable(err) {
+		return err
+	} else if err != nil {
 		return badRequest("Could not find domain: %s.", p.DomainID)
 	}
 	_, err := s.db.Exec(ctx, `INSERT INTO projects (id, domain_id, name, description, enabled) VALUES (?, ?, ?, ?, ?)`,

@@ -117,7 +117,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	h("DELETE /identity/v3/endpoints/{endpoint_id}", s.deleteEndpoint)
 
 	mux.Handle("/identity/", s.public(func(w http.ResponseWriter, r *http.Request) error {
-		return &Error{Code: http.StatusNotFound, Message: "The resource could not be found."}
+		return httpapi.Errorf(http.StatusNotFound, "The resource could not be found.")
 	}))
 }
 

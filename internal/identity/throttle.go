@@ -62,7 +62,7 @@ func (g *loginGuard) reserve(keys ...string) error {
 	defer g.mu.Unlock()
 	for _, k := range keys {
 		if f := g.fails[k]; f != nil && now.Sub(f.start) < g.window && f.n >= g.limit {
-			return &Error{Code: http.StatusTooManyRequests, Message: "Too many failed authentications; try again later."}
+			return httpapi.Errorf(http.StatusTooManyRequests, "Too many failed authentications; try again later.")
 		}
 	}
 	if len(g.fails) >= maxFailureKeys {

@@ -92,7 +92,9 @@ func (s *Service) createUser(w http.ResponseWriter, r *http.Request, tok *Token)
 		return err
 	}
 	ctx := r.Context()
-	if _, err := s.getDomain(ctx, u.DomainID); err != nil {
+	if _, err := s.getDomain(ctx, u.DomainID); store.Unavailable(err) {
+		return err
+	} else if err != nil {
 		return badRequest("Could not find domain: %s.", u.DomainID)
 	}
 	if err := s.applyUser(r, u, &body, true); err != nil {

@@ -6,7 +6,6 @@ package image
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/identity"
-	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/service"
 	"github.com/sovcloud/sov/internal/store"
 )
@@ -51,37 +49,30 @@ func (s *Service) Catalog() []service.CatalogEntry {
 // Start registers the image limits with the identity service.
 func (s *Service) Start(ctx context.Context) error { return s.registerLimits(ctx) }
 
-// Error is an error with an HTTP status and a message for the user.
-type Error struct {
-	Code    int
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
-
-// HTTPStatus is the error's HTTP status.
-func (e *Error) HTTPStatus() int { return e.Code }
-
-func errorf(code int, format string, a ...any) error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, a...)}
-}
+func errorf(code int, format string, a ...any) error { return httpapi.Errorf(code, format, a...) }
 
 // writeError answers with Glance's error body: "<status>\n\n<message>\n\n   ".
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *Error
-	code, msg, ok := httpapi.Status(err)
+	p := httpapi.Classify(err)
+	msg := p.Message
 	switch {
-	case ok:
-		e = &Error{Code: code, Message: msg}
-	case errors.Is(err, policy.ErrForbidden):
-		e = &Error{Code: http.StatusForbidden, Message: "You are not authorized to complete this action."}
+	case p.Denied != "":
+		msg = "You are not authorized to complete this action."
+	case msg != "":
+	case p.Status == http.StatusNotFound:
+		msg = "The resource could not be found."
+	case p.Status == http.StatusConflict:
+		msg = "There was a conflict when trying to complete your request."
 	default:
 		s.log.Error("image: internal error", "request_id", httpapi.RequestID(r.Context()), "err", err)
-		e = &Error{Code: http.StatusInternalServerError, Message: "Internal server error. Request id: " + httpapi.RequestID(r.Context())}
+		msg = "Internal server error. Request id: " + httpapi.RequestID(r.Context())
+	}
+	if p.Status == http.StatusServiceUnavailable {
+		s.log.Error("image: store unavailable", "request_id", httpapi.RequestID(r.Context()), "err", err)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
-	w.WriteHeader(e.Code)
-	fmt.Fprintf(w, "%d %s\n\n%s\n\n   ", e.Code, http.StatusText(e.Code), e.Message)
+	w.WriteHeader(p.Status)
+	fmt.Fprintf(w, "%d %s\n\n%s\n\n   ", p.Status, http.StatusText(p.Status), msg)
 }
 
 type authedFunc func(w http.ResponseWriter, r *http.Request, tok *identity.Token) error

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/sovcloud/sov/internal/store"
 )
 
 // Error is an S3 error: a code from S3's error table and a message.
@@ -59,6 +61,18 @@ var (
 	errInvalidRequest      = s3err(http.StatusBadRequest, "InvalidRequest", "Invalid Request")
 )
 
+var errServiceUnavailable = s3err(http.StatusServiceUnavailable, "ServiceUnavailable", "The service cannot reach its store; please reduce your request rate or try again later.")
+
+// credentialError is the answer to a failed access key lookup: unknown
+// key, or a store that cannot be reached (not "unknown": that would send
+// the user to check keys that are fine).
+func credentialError(err error) error {
+	if store.Unavailable(err) {
+		return errServiceUnavailable
+	}
+	return errInvalidAccessKeyID
+}
+
 func invalidArgument(format string, a ...any) *Error {
 	return s3err(http.StatusBadRequest, "InvalidArgument", format, a...)
 }
@@ -74,7 +88,10 @@ type errorBody struct {
 // writeError is the one place that turns an error into S3's XML error body.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	if !errors.As(err, &e) && store.Unavailable(err) {
+		s.log.Error("s3: store unavailable", "request_id", reqID, "err", err)
+		e = errServiceUnavailable
+	} else if e == nil {
 		s.log.Error("s3 internal error", "request_id", reqID, "err", err)
 		e = s3err(http.StatusInternalServerError, "InternalError", "We encountered an internal error. Please try again.")
 	}

@@ -363,7 +363,7 @@ func (s *Server) postSigner(req *request, f map[string]string) (*Credential, err
 		}
 		cred, err := s.creds(req.r.Context(), f["awsaccesskeyid"])
 		if err != nil {
-			return nil, errInvalidAccessKeyID
+			return nil, credentialError(err)
 		}
 		m := hmac.New(sha1.New, []byte(cred.Secret))
 		m.Write([]byte(f["policy"]))
@@ -384,7 +384,7 @@ func (s *Server) postSigner(req *request, f map[string]string) (*Credential, err
 	}
 	cred, err := s.creds(req.r.Context(), p.access)
 	if err != nil {
-		return nil, errInvalidAccessKeyID
+		return nil, credentialError(err)
 	}
 	want := hex.EncodeToString(hmacSHA256(signingKey(cred.Secret, p.date, p.region, p.service), f["policy"]))
 	if !hmac.Equal([]byte(want), []byte(f["x-amz-signature"])) {

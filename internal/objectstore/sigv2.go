@@ -81,7 +81,7 @@ func (s *Server) verifyV2Query(r *http.Request, q url.Values) (*signed, error) {
 func (s *Server) verifyV2(r *http.Request, access, signature, dateLine string, q url.Values) (*signed, error) {
 	cred, err := s.creds(r.Context(), access)
 	if err != nil {
-		return nil, errInvalidAccessKeyID
+		return nil, credentialError(err)
 	}
 	got, err := base64.StdEncoding.DecodeString(signature)
 	if err != nil {

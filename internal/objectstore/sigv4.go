@@ -180,7 +180,7 @@ func (s *Server) verifyPresigned(r *http.Request, q url.Values) (*signed, error)
 func (s *Server) verify(r *http.Request, p *sigParams, query url.Values, payload string) (*signed, error) {
 	cred, err := s.creds(r.Context(), p.access)
 	if err != nil {
-		return nil, errInvalidAccessKeyID
+		return nil, credentialError(err)
 	}
 	if err := checkSignedHeaders(r, p.signedHeaders); err != nil {
 		return nil, err

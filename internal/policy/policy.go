@@ -9,7 +9,6 @@ package policy
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 )
 
@@ -177,15 +176,22 @@ var rules = map[string]rule{
 	"identity:owner_credentials": anyOf(admin, self),
 }
 
-// Enforce returns nil when the credentials allow action on target and an
-// error wrapping ErrForbidden otherwise.
+// Denied is the error of a denied action; it is ErrForbidden.
+type Denied struct {
+	Action string
+}
+
+func (d *Denied) Error() string { return ErrForbidden.Error() + ": " + d.Action }
+
+// Is makes a Denied match ErrForbidden.
+func (d *Denied) Is(target error) bool { return target == ErrForbidden }
+
+// Enforce returns nil when the credentials allow action on target and a
+// *Denied otherwise (also for an action the table does not hold).
 func Enforce(c *Credentials, action string, t Target) error {
 	r, ok := rules[action]
-	if !ok {
-		return fmt.Errorf("%w: unknown action %s", ErrForbidden, action)
-	}
-	if c == nil || !r(c, t) {
-		return fmt.Errorf("%w: %s", ErrForbidden, action)
+	if !ok || c == nil || !r(c, t) {
+		return &Denied{Action: action}
 	}
 	return nil
 }

@@ -79,3 +79,41 @@ func TestReopen(t *testing.T) {
 		db.Close()
 	}
 }
+
+// TestUnavailable: a PostgreSQL server that is not there, a closed store
+// and (on PostgreSQL) a connection the server ends are ErrUnavailable, not
+// "not found" or an internal error.
+func TestUnavailable(t *testing.T) {
+	ctx := context.Background()
+	_, err := store.Open(ctx, "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("open of a PostgreSQL that is not there: %v", err)
+	}
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "closed.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = db.Exec(ctx, `SELECT 1`)
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("a closed store: %v", err)
+	}
+	var one int
+	if err := db.QueryRow(ctx, `SELECT 1`).Scan(&one); !store.Unavailable(err) || errors.Is(store.Row(err), store.ErrNotFound) {
+		t.Errorf("a row from a closed store: %v", err)
+	}
+	if store.Unavailable(store.ErrNotFound) || store.Unavailable(store.ErrConflict) {
+		t.Error("not found or conflict counted as unavailable")
+	}
+	if dsn := os.Getenv("SOV_TEST_POSTGRES"); dsn != "" {
+		pg := open(t)
+		// The server ends this very connection, as a shutdown would.
+		err := pg.InTx(ctx, func(tx *store.Tx) error {
+			_, err := tx.Exec(ctx, `SELECT pg_terminate_backend(pg_backend_pid())`)
+			return err
+		})
+		if !store.Unavailable(err) {
+			t.Errorf("a connection the server ended: %v", err)
+		}
+	}
+}

@@ -7,8 +7,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +28,11 @@ var ErrNotFound = errors.New("store: not found")
 
 // ErrConflict is returned when a write breaks a uniqueness or reference constraint.
 var ErrConflict = errors.New("store: conflict")
+
+// ErrUnavailable is returned when the store cannot be reached or cannot
+// do its work now (a PostgreSQL server down or shutting down, its
+// connection cut, an I/O error of SQLite): the request may succeed later.
+var ErrUnavailable = errors.New("store: unavailable")
 
 // DB is an open store. It is safe for concurrent use.
 type DB struct {
@@ -86,7 +94,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	}
 	if err := db.sql.PingContext(ctx); err != nil {
 		db.sql.Close()
-		return nil, fmt.Errorf("store: connect: %w", err)
+		return nil, fmt.Errorf("store: connect: %w", classify(err))
 	}
 	if err := db.migrate(ctx); err != nil {
 		db.sql.Close()
@@ -246,10 +254,14 @@ func (db *DB) rebind(q string) string {
 	return b.String()
 }
 
-// classify wraps constraint violations of either engine in ErrConflict.
+// classify wraps constraint violations of either engine in ErrConflict,
+// and failures to reach the store in ErrUnavailable.
 func classify(err error) error {
 	if err == nil {
 		return nil
+	}
+	if unreachable(err) {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT {
@@ -260,4 +272,41 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %v", ErrConflict, err)
 	}
 	return err
+}
+
+// Unavailable reports whether err means the store could not be reached
+// (whether or not the store's methods classified it already).
+func Unavailable(err error) bool {
+	return err != nil && (errors.Is(err, ErrUnavailable) || unreachable(err))
+}
+
+// unreachable recognises the errors of a store that is not there: a
+// closed handle, a connection that could not be made or was cut, the
+// server's "connection exception", shutdown and overload classes, and
+// SQLite's I/O, open and lock-timeout errors.
+func unreachable(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		strings.Contains(err.Error(), "sql: database is closed") {
+		return true
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || pe.Code == "53300"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_BUSY:
+			return true
+		}
+	}
+	return false
 }
