@@ -13,16 +13,27 @@ import (
 
 	"github.com/sovcloud/sov/internal/diskimage"
 	"github.com/sovcloud/sov/internal/httpapi"
-	"github.com/sovcloud/sov/internal/hypervisor/qemu"
+	"github.com/sovcloud/sov/internal/hypervisor"
 	"github.com/sovcloud/sov/internal/image"
+	"github.com/sovcloud/sov/internal/network"
 	"github.com/sovcloud/sov/internal/network/bridge"
+	netfake "github.com/sovcloud/sov/internal/network/fake"
 )
 
 // hostNetwork opens the host bridge on first use: servers can be managed
 // even where it cannot be set up (no root), they fail to boot with a fault.
-func (s *Service) hostNetwork() (*bridge.Bridge, error) {
+func (s *Service) hostNetwork() (network.Host, error) {
 	s.netOnce.Do(func() {
-		s.net, s.netErr = bridge.Open(s.cfg.Bridge, s.cfg.Subnet, filepath.Join(s.cfg.DataDir, "network"), s.engines)
+		if s.cfg.Drivers == "fake" {
+			s.net = netfake.New(s.cfg.Subnet)
+			return
+		}
+		br, err := bridge.Open(s.cfg.Bridge, s.cfg.Subnet, filepath.Join(s.cfg.DataDir, "network"), s.engines)
+		if err != nil {
+			s.netErr = err
+			return
+		}
+		s.net = br
 	})
 	return s.net, s.netErr
 }
@@ -68,7 +79,7 @@ func (s *Service) spawn(srv *server, img *image.BootImage) {
 }
 
 // prepare makes the files and network of a server and returns its VM spec.
-func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage) (*qemu.Spec, error) {
+func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage) (*hypervisor.Spec, error) {
 	dir := s.driver.Dir(srv.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -81,8 +92,8 @@ func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage
 	if err != nil {
 		return nil, err
 	}
-	spec := &qemu.Spec{ID: srv.ID, VCPUs: srv.Flavor.VCPUs, RAMMiB: srv.Flavor.RAM,
-		Disk: &qemu.Disk{Path: filepath.Join(dir, "disk.qcow2"), Format: "qcow2", Backing: &qemu.Disk{Path: base, Format: info.Format, ReadOnly: true}}}
+	spec := &hypervisor.Spec{ID: srv.ID, VCPUs: srv.Flavor.VCPUs, RAMMiB: srv.Flavor.RAM,
+		Disk: &hypervisor.Disk{Path: filepath.Join(dir, "disk.qcow2"), Format: "qcow2", Backing: &hypervisor.Disk{Path: base, Format: info.Format, ReadOnly: true}}}
 	size := max(int64(srv.Flavor.Disk)<<30, info.VirtualSize)
 	// -u: the base was inspected above; qemu-img need not open it.
 	args := []string{"create", "-q", "-f", "qcow2", "-u", "-F", info.Format, "-b", base, spec.Disk.Path, strconv.FormatInt(size, 10)}

@@ -161,7 +161,7 @@ func TestServerLifecycle(t *testing.T) {
 }
 
 func TestServerBadInput(t *testing.T) {
-	srv := servertest.Start(t, nil)
+	srv := servertest.Start(t, servertest.Fake)
 	alpha := srv.NewTenant(t, "alpha", "")
 	p := srv.Provider(t, alpha)
 	c := computeClient(t, p, "")
@@ -390,7 +390,7 @@ func TestServerOutlivesItsImage(t *testing.T) {
 }
 
 func TestServerMetadataAndRename(t *testing.T) {
-	srv := servertest.Start(t, nil)
+	srv := servertest.Start(t, servertest.Fake)
 	alpha := srv.NewTenant(t, "alpha", "")
 	p := srv.Provider(t, alpha)
 	c := computeClient(t, p, "")

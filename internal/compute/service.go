@@ -4,6 +4,7 @@ package compute
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -13,9 +14,12 @@ import (
 	"sync"
 
 	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/hypervisor"
+	"github.com/sovcloud/sov/internal/hypervisor/fake"
 	"github.com/sovcloud/sov/internal/hypervisor/qemu"
 	"github.com/sovcloud/sov/internal/identity"
 	"github.com/sovcloud/sov/internal/image"
+	"github.com/sovcloud/sov/internal/network"
 	"github.com/sovcloud/sov/internal/network/bridge"
 	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/service"
@@ -37,6 +41,9 @@ type Config struct {
 	Subnet netip.Prefix
 	// Accel is the QEMU accelerator: tcg, kvm or auto.
 	Accel string
+	// Drivers names the engines: "" (QEMU and the Linux bridge) or "fake"
+	// (in-memory ones that run nothing, for API tests).
+	Drivers string
 }
 
 // Service serves the compute API.
@@ -45,7 +52,7 @@ type Service struct {
 	db       *store.DB
 	identity *identity.Service
 	images   *image.Service
-	driver   *qemu.Driver
+	driver   hypervisor.Driver
 	engines  Engines
 	log      *slog.Logger
 	url      string // e.g. http://127.0.0.1:5000/compute
@@ -53,7 +60,7 @@ type Service struct {
 	work     sync.WaitGroup // lifecycle operations in flight
 
 	netOnce sync.Once
-	net     *bridge.Bridge
+	net     network.Host
 	netErr  error
 }
 
@@ -71,7 +78,16 @@ func New(cfg Config, db *store.DB, publicURL string, id *identity.Service, image
 	if !cfg.Subnet.IsValid() {
 		cfg.Subnet = netip.MustParsePrefix("10.231.0.0/24")
 	}
-	driver, err := qemu.New(filepath.Join(cfg.DataDir, "instances"), cfg.Accel, engines)
+	var driver hypervisor.Driver
+	var err error
+	switch cfg.Drivers {
+	case "":
+		driver, err = qemu.New(filepath.Join(cfg.DataDir, "instances"), cfg.Accel, engines)
+	case "fake":
+		driver, err = fake.New(filepath.Join(cfg.DataDir, "instances"))
+	default:
+		err = fmt.Errorf("compute: unknown drivers %q", cfg.Drivers)
+	}
 	if err != nil {
 		return nil, err
 	}

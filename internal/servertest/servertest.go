@@ -77,6 +77,11 @@ func Start(t testing.TB, edit func(*server.Config)) *Server {
 	return start(t, cfg)
 }
 
+// Fake is an edit for Start that runs compute on the fake engines
+// (hypervisor/fake, network/fake): servers go ACTIVE at once and nothing
+// touches the host, for tests of the API's behaviour rather than of QEMU.
+func Fake(cfg *server.Config) { cfg.Compute.Drivers = "fake" }
+
 // DataDir is the server's data directory.
 func (s *Server) DataDir() string { return s.cfg.DataDir }
 

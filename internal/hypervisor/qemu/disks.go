@@ -3,27 +3,16 @@ package qemu
 import (
 	"encoding/json"
 	"fmt"
-)
 
-// Disk is a disk image QEMU opens. Its format is always named, so QEMU
-// never probes the data; its backing image, if any, is named too, so QEMU
-// never follows a file name written in the image's header.
-type Disk struct {
-	Path string
-	// Format is "qcow2" or "raw".
-	Format   string
-	ReadOnly bool
-	// Backing is the image under a qcow2 overlay; nil means none, whatever
-	// the image's header says.
-	Backing *Disk
-}
+	"github.com/sovcloud/sov/internal/hypervisor"
+)
 
 // blockdev is one block node: the object -blockdev and QMP's blockdev-add take.
 type blockdev map[string]any
 
-// nodes returns the block nodes of d, the ones it stands on first, the
+// diskNodes returns the block nodes of d, the ones it stands on first, the
 // format node named name last.
-func (d *Disk) nodes(name string) ([]blockdev, error) {
+func diskNodes(d *hypervisor.Disk, name string) ([]blockdev, error) {
 	if d.Format != "qcow2" && d.Format != "raw" {
 		return nil, fmt.Errorf("qemu: disk format %q is not supported", d.Format)
 	}
@@ -39,7 +28,7 @@ func (d *Disk) nodes(name string) ([]blockdev, error) {
 		if d.Format != "qcow2" {
 			return nil, fmt.Errorf("qemu: a %s disk cannot have a backing image", d.Format)
 		}
-		under, err := d.Backing.nodes(name + "-base")
+		under, err := diskNodes(d.Backing, name+"-base")
 		if err != nil {
 			return nil, err
 		}
@@ -53,11 +42,11 @@ func (d *Disk) nodes(name string) ([]blockdev, error) {
 
 // diskArgs is the one place that turns disks into QEMU arguments: each
 // disk's block nodes and a virtio-blk device on its top node.
-func diskArgs(disks []*Disk) ([]string, error) {
+func diskArgs(disks []*hypervisor.Disk) ([]string, error) {
 	var a []string
 	for i, d := range disks {
 		name := fmt.Sprintf("disk%d", i)
-		nodes, err := d.nodes(name)
+		nodes, err := diskNodes(d, name)
 		if err != nil {
 			return nil, err
 		}

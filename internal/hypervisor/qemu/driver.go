@@ -4,7 +4,7 @@
 // a restart the running ones are found again.
 //
 // QEMU is confined: it opens its disks (with explicit formats and backing
-// images, see Disk), console, QMP socket and tap as root, then, before the
+// images, see disks.go), console, QMP socket and tap as root, then, before the
 // guest runs, drops to a uid and gid of its own instance (-runas), chroots
 // into an empty directory (-chroot) and runs under a seccomp filter
 // (-sandbox). A QEMU taken over by its guest holds only the files it was
@@ -24,25 +24,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-)
 
-// Spec describes a virtual machine.
-type Spec struct {
-	ID     string // the server's uuid
-	VCPUs  int
-	RAMMiB int
-	// Disk is the root disk (a qcow2 overlay on its base image).
-	Disk *Disk
-	// ConfigDrive is an ISO image or "".
-	ConfigDrive string
-	// Kernel, Initrd and Append boot a kernel directly instead of the disk.
-	Kernel, Initrd, Append string
-	// Tap and MAC give the VM a NIC on an existing tap device ("" for none).
-	Tap, MAC string
-	// UID is the uid and gid the instance's QEMU runs as, chosen by the
-	// driver at first start (0 when sov does not run as root).
-	UID int
-}
+	"github.com/sovcloud/sov/internal/hypervisor"
+)
 
 // Instance uids and gids are taken from [uidBase, uidBase+uidCount): one
 // each, so no two QEMUs can signal or trace each other or share a file.
@@ -106,7 +90,7 @@ func (d *Driver) path(id, name string) string { return filepath.Join(d.dir, id, 
 func (d *Driver) emptyRoot() string { return filepath.Join(d.dir, "_empty") }
 
 // args builds the QEMU command line of a spec.
-func (d *Driver) args(s *Spec) ([]string, error) {
+func (d *Driver) args(s *hypervisor.Spec) ([]string, error) {
 	accel := d.accel
 	if accel == "tcg" {
 		accel = "tcg,tb-size=128"
@@ -123,9 +107,9 @@ func (d *Driver) args(s *Spec) ([]string, error) {
 	if s.UID != 0 {
 		a = append(a, "-runas", fmt.Sprintf("%d:%d", s.UID, s.UID), "-chroot", d.emptyRoot())
 	}
-	disks := []*Disk{s.Disk}
+	disks := []*hypervisor.Disk{s.Disk}
 	if s.ConfigDrive != "" {
-		disks = append(disks, &Disk{Path: s.ConfigDrive, Format: "raw", ReadOnly: true})
+		disks = append(disks, &hypervisor.Disk{Path: s.ConfigDrive, Format: "raw", ReadOnly: true})
 	}
 	da, err := diskArgs(disks)
 	if err != nil {
@@ -147,7 +131,7 @@ func (d *Driver) args(s *Spec) ([]string, error) {
 }
 
 // allocateUID gives a spec the lowest instance uid no other instance holds.
-func (d *Driver) allocateUID(s *Spec) error {
+func (d *Driver) allocateUID(s *hypervisor.Spec) error {
 	if s.UID != 0 || os.Geteuid() != 0 {
 		return nil
 	}
@@ -174,7 +158,7 @@ func (d *Driver) allocateUID(s *Spec) error {
 }
 
 // Start launches the VM of spec; the process runs on after sov exits.
-func (d *Driver) Start(s *Spec) error {
+func (d *Driver) Start(s *hypervisor.Spec) error {
 	if running, _ := d.Running(s.ID); running {
 		return nil
 	}
@@ -230,12 +214,12 @@ func (d *Driver) Start(s *Spec) error {
 }
 
 // SavedSpec returns the spec an instance was last started with.
-func (d *Driver) SavedSpec(id string) (*Spec, error) {
+func (d *Driver) SavedSpec(id string) (*hypervisor.Spec, error) {
 	b, err := os.ReadFile(d.path(id, "spec.json"))
 	if err != nil {
 		return nil, err
 	}
-	s := &Spec{}
+	s := &hypervisor.Spec{}
 	return s, json.Unmarshal(b, s)
 }
 

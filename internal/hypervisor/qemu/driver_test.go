@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/sovcloud/sov/internal/engines"
+	"github.com/sovcloud/sov/internal/hypervisor"
+	"github.com/sovcloud/sov/internal/hypervisor/hypervisortest"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -75,11 +77,11 @@ func TestPlantedBackingFileIsNotRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := func(id string) *Spec {
+	start := func(id string) *hypervisor.Spec {
 		os.MkdirAll(d.Dir(id), 0o700)
 		overlay := filepath.Join(d.Dir(id), "disk.qcow2")
 		qemuImg(t, "create", "-q", "-f", "qcow2", "-u", "-F", "qcow2", "-b", base, overlay, "1M")
-		s := &Spec{ID: id, VCPUs: 1, RAMMiB: 64, Disk: &Disk{Path: overlay, Format: "qcow2", Backing: &Disk{Path: base, Format: "qcow2", ReadOnly: true}}}
+		s := &hypervisor.Spec{ID: id, VCPUs: 1, RAMMiB: 64, Disk: &hypervisor.Disk{Path: overlay, Format: "qcow2", Backing: &hypervisor.Disk{Path: base, Format: "qcow2", ReadOnly: true}}}
 		if err := d.Start(s); err != nil {
 			t.Fatal(err)
 		}
@@ -155,4 +157,22 @@ func TestPlantedBackingFileIsNotRead(t *testing.T) {
 	if err != nil || saved.UID != a.UID {
 		t.Fatalf("saved spec = %+v, %v", saved, err)
 	}
+}
+
+// TestDriverSuite: the QEMU driver shows the behaviour of every
+// hypervisor.Driver, on a VM with a blank disk (no guest needed).
+func TestDriverSuite(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the QEMU driver tests need root (as sov does to run servers)")
+	}
+	d, err := New(filepath.Join(t.TempDir(), "instances"), "tcg", testEngines(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hypervisortest.Run(t, d, func(t *testing.T, id string) *hypervisor.Spec {
+		os.MkdirAll(d.Dir(id), 0o700)
+		disk := filepath.Join(d.Dir(id), "disk.qcow2")
+		qemuImg(t, "create", "-q", "-f", "qcow2", disk, "1M")
+		return &hypervisor.Spec{ID: id, VCPUs: 1, RAMMiB: 64, Disk: &hypervisor.Disk{Path: disk, Format: "qcow2"}}
+	})
 }

@@ -1,0 +1,140 @@
+// Package fake is a hypervisor.Driver that runs nothing: VMs are entries
+// in memory (their directories are real, so disk preparation works as
+// with QEMU), started and stopped at once. API tests use it to check
+// compute's behaviour in milliseconds; hypervisortest keeps it honest.
+package fake
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sovcloud/sov/internal/hypervisor"
+)
+
+// Driver is the fake hypervisor.
+type Driver struct {
+	dir string
+	mu  sync.Mutex
+	vms map[string]*vm
+}
+
+type vm struct {
+	spec    hypervisor.Spec
+	running bool
+	console []string
+}
+
+// New returns a fake keeping VM directories under dir.
+func New(dir string) (*Driver, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return &Driver{dir: dir, vms: map[string]*vm{}}, nil
+}
+
+// Dir is the VM's directory.
+func (d *Driver) Dir(id string) string { return filepath.Join(d.dir, id) }
+
+// Start records the VM as running; its console shows a boot line.
+func (d *Driver) Start(s *hypervisor.Spec) error {
+	if s.Disk == nil {
+		return errors.New("fake: a VM needs a disk")
+	}
+	if _, err := os.Stat(s.Disk.Path); err != nil {
+		return fmt.Errorf("fake: disk: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, ok := d.vms[s.ID]
+	if !ok {
+		v = &vm{}
+		d.vms[s.ID] = v
+	}
+	if v.running {
+		return nil
+	}
+	v.spec, v.running = *s, true
+	v.console = append(v.console, fmt.Sprintf("fake: %s booted with %d vCPUs and %d MiB", s.ID, s.VCPUs, s.RAMMiB))
+	return nil
+}
+
+func (d *Driver) get(id string) (*vm, error) {
+	v, ok := d.vms[id]
+	if !ok {
+		return nil, fmt.Errorf("fake: no VM %s", id)
+	}
+	return v, nil
+}
+
+// Stop powers the VM off at once.
+func (d *Driver) Stop(id string, _ time.Duration) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if v, ok := d.vms[id]; ok {
+		v.running = false
+	}
+	return nil
+}
+
+// Reset logs a reset of a running VM.
+func (d *Driver) Reset(id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.get(id)
+	if err != nil {
+		return err
+	}
+	if !v.running {
+		return fmt.Errorf("fake: %s does not run", id)
+	}
+	v.console = append(v.console, "fake: reset")
+	return nil
+}
+
+// Running reports whether the VM runs.
+func (d *Driver) Running(id string) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, ok := d.vms[id]
+	return ok && v.running, nil
+}
+
+// Destroy forgets the VM and removes its directory.
+func (d *Driver) Destroy(id string) error {
+	d.mu.Lock()
+	delete(d.vms, id)
+	d.mu.Unlock()
+	return os.RemoveAll(d.Dir(id))
+}
+
+// ConsoleLog is the last lines the fake console shows.
+func (d *Driver) ConsoleLog(id string, lines int) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.get(id)
+	if err != nil {
+		return "", err
+	}
+	out := v.console
+	if lines > 0 && len(out) > lines {
+		out = out[len(out)-lines:]
+	}
+	return strings.Join(out, "\n") + "\n", nil
+}
+
+// SavedSpec is the spec the VM last started with.
+func (d *Driver) SavedSpec(id string) (*hypervisor.Spec, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.get(id)
+	if err != nil {
+		return nil, err
+	}
+	s := v.spec
+	return &s, nil
+}

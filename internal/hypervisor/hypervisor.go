@@ -1,0 +1,62 @@
+// Package hypervisor is the seam between compute and the engine that runs
+// virtual machines: the Driver interface, the Spec of a VM and its disks.
+// qemu is the real driver, fake an in-memory one for API tests;
+// hypervisortest is the suite both pass.
+package hypervisor
+
+import "time"
+
+// Driver runs virtual machines. Every method is idempotent where that
+// makes sense (Start of a running VM, Stop of a stopped one), and VMs
+// outlive the process that started them: a new Driver on the same
+// directory finds them again.
+type Driver interface {
+	// Start starts the VM of spec (or does nothing if it runs) and saves
+	// the spec, so the VM can start again without its first inputs.
+	Start(spec *Spec) error
+	// Stop asks the VM to power off and ends it after grace.
+	Stop(id string, grace time.Duration) error
+	// Reset resets a running VM, as a hardware reset.
+	Reset(id string) error
+	// Running reports whether the VM runs.
+	Running(id string) (bool, error)
+	// Destroy ends the VM and removes its directory.
+	Destroy(id string) error
+	// ConsoleLog is the last lines of the VM's serial console.
+	ConsoleLog(id string, lines int) (string, error)
+	// SavedSpec is the spec the VM last started with.
+	SavedSpec(id string) (*Spec, error)
+	// Dir is the VM's directory, where its disk overlay and config drive go.
+	Dir(id string) string
+}
+
+// Spec describes a virtual machine.
+type Spec struct {
+	ID     string // the server's uuid
+	VCPUs  int
+	RAMMiB int
+	// Disk is the root disk (a qcow2 overlay on its base image).
+	Disk *Disk
+	// ConfigDrive is an ISO image or "".
+	ConfigDrive string
+	// Kernel, Initrd and Append boot a kernel directly instead of the disk.
+	Kernel, Initrd, Append string
+	// Tap and MAC give the VM a NIC on an existing tap device ("" for none).
+	Tap, MAC string
+	// UID is the uid and gid the instance's engine runs as, chosen by the
+	// driver at first start (0 when sov does not run as root).
+	UID int
+}
+
+// Disk is a disk image the VM opens. Its format is always named, so the
+// engine never probes the data; its backing image, if any, is named too,
+// so the engine never follows a file name written in the image's header.
+type Disk struct {
+	Path string
+	// Format is "qcow2" or "raw".
+	Format   string
+	ReadOnly bool
+	// Backing is the image under a qcow2 overlay; nil means none, whatever
+	// the image's header says.
+	Backing *Disk
+}
