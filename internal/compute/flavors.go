@@ -176,8 +176,8 @@ func (s *Service) showFlavor(q *request) error {
 }
 
 func (s *Service) createFlavor(q *request) error {
-	if !q.admin() {
-		return errorf(http.StatusForbidden, "Policy doesn't allow os_compute_api:os-flavor-manage:create to be performed.")
+	if err := q.enforce("os_compute_api:os-flavor-manage:create", ""); err != nil {
+		return err
 	}
 	var body struct {
 		Flavor struct {
@@ -221,8 +221,8 @@ func (s *Service) createFlavor(q *request) error {
 }
 
 func (s *Service) deleteFlavor(q *request) error {
-	if !q.admin() {
-		return errorf(http.StatusForbidden, "Policy doesn't allow os_compute_api:os-flavor-manage:delete to be performed.")
+	if err := q.enforce("os_compute_api:os-flavor-manage:delete", ""); err != nil {
+		return err
 	}
 	id := q.r.PathValue("flavor_id")
 	if err := store.Affected(s.db.Exec(q.r.Context(), `DELETE FROM flavors WHERE id = ?`, id)); err != nil {
@@ -257,8 +257,8 @@ func (s *Service) showExtraSpec(q *request) error {
 
 // changeSpecs applies change to a flavor's extra specs, for admins only.
 func (s *Service) changeSpecs(q *request, change func(f *flavor) error) (*flavor, error) {
-	if !q.admin() {
-		return nil, errorf(http.StatusForbidden, "Policy doesn't allow os_compute_api:os-flavor-extra-specs to be performed.")
+	if err := q.enforce("os_compute_api:os-flavor-extra-specs", ""); err != nil {
+		return nil, err
 	}
 	f, err := s.getFlavor(q.r.Context(), q.r.PathValue("flavor_id"))
 	if err != nil {

@@ -252,8 +252,8 @@ func (s *Service) serverAction(q *request) error {
 		return errorf(http.StatusBadRequest, "Invalid input for field/attribute type. Value: %v", arg["type"])
 	}
 	// Every action, the console output included, needs member (as in Nova).
-	if !q.tok.Credentials().HasRole("member") {
-		return errorf(http.StatusForbidden, "Policy doesn't allow server actions to be performed.")
+	if err := q.enforce("os_compute_api:servers:action", srv.ProjectID); err != nil {
+		return err
 	}
 	if action == "os-getConsoleOutput" {
 		return s.consoleOutput(q, srv, arg["length"])

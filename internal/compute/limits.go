@@ -59,8 +59,8 @@ func (s *Service) limits(q *request) error {
 // (the caller's own, or any for an admin).
 func (s *Service) quotaSet(q *request) error {
 	project := q.r.PathValue("project_id")
-	if project != q.tok.ProjectID && !q.admin() {
-		return errorf(http.StatusForbidden, "Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.")
+	if err := q.enforce("os_compute_api:os-quota-sets:show", project); err != nil {
+		return err
 	}
 	return s.writeQuotaSet(q, project)
 }
@@ -82,8 +82,8 @@ func (s *Service) writeQuotaSet(q *request, project string) error {
 // updateQuotaSet serves PUT /os-quota-sets/{project_id} for admins:
 // instances, cores and ram can be set (-1 is unlimited).
 func (s *Service) updateQuotaSet(q *request) error {
-	if !q.admin() {
-		return errorf(http.StatusForbidden, "Policy doesn't allow os_compute_api:os-quota-sets:update to be performed.")
+	if err := q.enforce("os_compute_api:os-quota-sets:update", ""); err != nil {
+		return err
 	}
 	project := q.r.PathValue("project_id")
 	var body struct {

@@ -9,14 +9,15 @@ import (
 	"github.com/sovcloud/sov/internal/httpapi"
 )
 
-// memberServer loads the server in the path for a change by a member of its project.
-func (s *Service) memberServer(q *request) (*server, error) {
+// memberServer loads the server in the path for a change the policy's
+// action allows (a member of its project, or an admin).
+func (s *Service) memberServer(q *request, action string) (*server, error) {
 	srv, err := s.serverFor(q)
 	if err != nil {
 		return nil, err
 	}
-	if !q.tok.Credentials().HasRole("member") {
-		return nil, errorf(http.StatusForbidden, "Policy doesn't allow changes to server %s.", srv.ID)
+	if err := q.enforce(action, srv.ProjectID); err != nil {
+		return nil, err
 	}
 	return srv, nil
 }
@@ -54,7 +55,7 @@ func (s *Service) showMetadata(q *request) error {
 // setMetadata serves POST (merge) and PUT (replace) /servers/{id}/metadata.
 func (s *Service) setMetadata(replace bool) handler {
 	return func(q *request) error {
-		srv, err := s.memberServer(q)
+		srv, err := s.memberServer(q, "os_compute_api:server-metadata:update")
 		if err != nil {
 			return err
 		}
@@ -96,7 +97,7 @@ func (s *Service) showMetadataItem(q *request) error {
 }
 
 func (s *Service) setMetadataItem(q *request) error {
-	srv, err := s.memberServer(q)
+	srv, err := s.memberServer(q, "os_compute_api:server-metadata:update")
 	if err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func (s *Service) setMetadataItem(q *request) error {
 }
 
 func (s *Service) deleteMetadataItem(q *request) error {
-	srv, err := s.memberServer(q)
+	srv, err := s.memberServer(q, "os_compute_api:server-metadata:update")
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func (s *Service) deleteMetadataItem(q *request) error {
 
 // updateServer serves PUT /servers/{id}: renaming a server.
 func (s *Service) updateServer(q *request) error {
-	srv, err := s.memberServer(q)
+	srv, err := s.memberServer(q, "os_compute_api:servers:update")
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,7 @@ const (
 const serverColumns = `id, project_id, user_id, name, status, task_state, power_state, image_id, flavor, key_name, metadata, user_data,
 	config_drive, ip, mac, fault, created_at, updated_at, launched_at`
 
-func scanServer(row interface{ Scan(...any) error }) (*server, error) {
+func scanServer(row store.Scanner) (*server, error) {
 	s := &server{}
 	var flv, meta string
 	if err := row.Scan(&s.ID, &s.ProjectID, &s.UserID, &s.Name, &s.Status, &s.TaskState, &s.PowerState, &s.ImageID, &flv, &s.KeyName,
@@ -186,8 +186,8 @@ type createServerBody struct {
 }
 
 func (s *Service) createServer(q *request) error {
-	if !q.tok.Credentials().HasRole("member") {
-		return errorf(http.StatusForbidden, "Policy doesn't allow os_compute_api:servers:create to be performed.")
+	if err := q.enforce("os_compute_api:servers:create", q.tok.ProjectID); err != nil {
+		return err
 	}
 	var body createServerBody
 	if err := httpapi.DecodeJSON(q.r, &body); err != nil {
@@ -393,43 +393,59 @@ func (s *Service) keypairOf(ctx context.Context, user, name string) (string, err
 	return pub, err
 }
 
+// serverList is what server lists filter and sort on.
+var serverList = &httpapi.ListSpec{
+	Columns: map[string]httpapi.Column{
+		"status":     {SQL: "status", Filter: true, Upper: true},
+		"image":      {SQL: "image_id", Filter: true},
+		"name":       {SQL: "name", Sort: true},
+		"created_at": {SQL: "created_at", Sort: true},
+	},
+	DefaultSort: []httpapi.Sort{{Key: "created_at", Desc: true}},
+}
+
+// listServers serves the server lists, paged in the store (limit,
+// marker, sort_key/sort_dir, servers_links). The name filter is a regular
+// expression, as in Nova, applied to each page.
 func (s *Service) listServers(detail bool) handler {
 	return func(q *request) error {
 		query := q.r.URL.Query()
-		sqlQ, args := `SELECT `+serverColumns+` FROM servers WHERE project_id = ?`, []any{q.tok.ProjectID}
-		if q.admin() && (query.Get("all_tenants") == "1" || strings.EqualFold(query.Get("all_tenants"), "true")) {
-			sqlQ, args = `SELECT `+serverColumns+` FROM servers WHERE 1 = 1`, nil
-		}
-		if st := query.Get("status"); st != "" {
-			sqlQ += ` AND status = ?`
-			args = append(args, strings.ToUpper(st))
-		}
-		rows, err := s.db.Query(q.r.Context(), sqlQ+` ORDER BY created_at DESC, id DESC`, args...)
+		lq, err := httpapi.ParseList(q.r, serverList)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
+		scope, args := `project_id = ?`, []any{q.tok.ProjectID}
+		if q.admin() && (query.Get("all_tenants") == "1" || strings.EqualFold(query.Get("all_tenants"), "true")) {
+			scope, args = `1 = 1`, nil
+		}
 		var nameRE *regexp.Regexp
 		if n := query.Get("name"); n != "" {
 			if nameRE, err = regexp.Compile(n); err != nil {
 				nameRE = regexp.MustCompile(regexp.QuoteMeta(n))
 			}
 		}
-		out := []map[string]any{}
-		for rows.Next() {
-			srv, err := scanServer(rows)
-			if err != nil {
-				return err
-			}
-			if nameRE != nil && !nameRE.MatchString(srv.Name) {
-				continue
-			}
-			out = append(out, s.serverJSON(q, srv, detail))
-		}
-		if err := rows.Err(); err != nil {
+		rows, err := lq.Query(q.r.Context(), s.db, "servers", serverColumns, scope, args...)
+		if err != nil {
 			return err
 		}
-		httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"servers": out})
+		page, err := store.Collect(rows, scanServer)
+		if err != nil {
+			return err
+		}
+		page, more := httpapi.More(lq, page)
+		out := []map[string]any{}
+		for _, srv := range page {
+			if nameRE == nil || nameRE.MatchString(srv.Name) {
+				out = append(out, s.serverJSON(q, srv, detail))
+			}
+		}
+		body := map[string]any{"servers": out}
+		if len(page) > 0 {
+			if links := lq.Links(q.r, s.publicURL, more, page[len(page)-1].ID); links != nil {
+				body["servers_links"] = links
+			}
+		}
+		httpapi.WriteJSON(q.w, http.StatusOK, body)
 		return nil
 	}
 }
@@ -448,8 +464,8 @@ func (s *Service) deleteServer(q *request) error {
 	if err != nil {
 		return err
 	}
-	if !q.tok.Credentials().HasRole("member") {
-		return errorf(http.StatusForbidden, "Policy doesn't allow os_compute_api:servers:delete to be performed.")
+	if err := q.enforce("os_compute_api:servers:delete", srv.ProjectID); err != nil {
+		return err
 	}
 	if err := s.setState(q.r.Context(), srv.ID, srv.Status, "deleting", srv.PowerState, srv.Fault); err != nil {
 		return err

@@ -56,8 +56,10 @@ type Service struct {
 	engines  Engines
 	log      *slog.Logger
 	url      string // e.g. http://127.0.0.1:5000/compute
-	locks    serverLocks
-	work     sync.WaitGroup // lifecycle operations in flight
+	// publicURL is the API listener's, e.g. http://127.0.0.1:5000.
+	publicURL string
+	locks     serverLocks
+	work      sync.WaitGroup // lifecycle operations in flight
 
 	netOnce sync.Once
 	net     network.Host
@@ -91,7 +93,7 @@ func New(cfg Config, db *store.DB, publicURL string, id *identity.Service, image
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, db: db, identity: id, images: images, driver: driver, engines: engines, log: log, url: publicURL + "/compute"}, nil
+	return &Service{cfg: cfg, db: db, identity: id, images: images, driver: driver, engines: engines, log: log, url: publicURL + "/compute", publicURL: publicURL}, nil
 }
 
 // Name is the service's name.
@@ -162,10 +164,18 @@ type request struct {
 	w     http.ResponseWriter
 	r     *http.Request
 	tok   *identity.Token
-	minor int // the negotiated microversion 2.<minor>
+	creds *policy.Credentials // the token's, computed once
+	minor int                 // the negotiated microversion 2.<minor>
 }
 
-func (q *request) admin() bool { return q.tok.Credentials().HasRole(policy.Admin) }
+// admin reports whether the caller is a cloud administrator, who sees
+// every project's servers, flavors and key pairs.
+func (q *request) admin() bool { return q.creds.HasRole(policy.Admin) }
+
+// enforce checks the policy of action on a resource of project.
+func (q *request) enforce(action, project string) error {
+	return policy.Enforce(q.creds, action, policy.Target{ProjectID: project})
+}
 
 // atLeast reports whether the request's microversion is 2.minor or later.
 func (q *request) atLeast(minor int) bool { return q.minor >= minor }
@@ -217,7 +227,7 @@ func (s *Service) handle(h handler) http.HandlerFunc {
 			if tok.ProjectID == "" {
 				return errorf(http.StatusForbidden, "The compute API needs a project-scoped token.")
 			}
-			return h(&request{w: w, r: r, tok: tok, minor: minor})
+			return h(&request{w: w, r: r, tok: tok, creds: tok.Credentials(), minor: minor})
 		}()
 		if err != nil {
 			s.writeError(w, r, err)

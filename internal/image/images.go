@@ -189,13 +189,17 @@ func setAttr(img *image, name string, raw json.RawMessage, admin bool) error {
 	return err
 }
 
+// isAdmin reports whether the caller is a cloud administrator, who sees
+// and changes every project's images.
 func isAdmin(tok *identity.Token) bool { return tok.Credentials().HasRole(policy.Admin) }
 
-// canWrite reports whether the token may change images of the project.
-func canWrite(tok *identity.Token) bool { return tok.Credentials().HasRole(policy.Member) }
+// allowed reports whether the policy allows action on an image of project.
+func allowed(tok *identity.Token, action, project string) bool {
+	return policy.Allowed(tok.Credentials(), action, policy.Target{ProjectID: project})
+}
 
 func (s *Service) createImage(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
-	if !canWrite(tok) {
+	if !allowed(tok, "add_image", tok.ProjectID) {
 		return errorf(http.StatusForbidden, "You are not authorized to create images.")
 	}
 	var body map[string]json.RawMessage
@@ -292,7 +296,7 @@ func (s *Service) ownedImage(r *http.Request, tok *identity.Token) (*image, erro
 	if err != nil {
 		return nil, err
 	}
-	if !isAdmin(tok) && (img.Owner != tok.ProjectID || !canWrite(tok)) {
+	if !allowed(tok, "modify_image", img.Owner) {
 		return nil, errorf(http.StatusForbidden, "You are not permitted to modify image %s.", img.ID)
 	}
 	return img, nil

@@ -128,7 +128,7 @@ func (s *Service) updateMember(w http.ResponseWriter, r *http.Request, tok *iden
 		return err
 	}
 	memberID := r.PathValue("member_id")
-	if memberID != tok.ProjectID || !canWrite(tok) {
+	if memberID != tok.ProjectID || !allowed(tok, "modify_member", memberID) {
 		return errorf(http.StatusForbidden, "Only the member project itself can change its membership status.")
 	}
 	var body struct {

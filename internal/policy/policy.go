@@ -84,6 +84,10 @@ func domainManagedRole(c *Credentials, t Target) bool {
 // anyManager allows a manager of any domain (used for listing roles).
 func anyManager(c *Credentials, _ Target) bool { return c.DomainID != "" && c.HasRole(Manager) }
 
+func projectMember(c *Credentials, t Target) bool {
+	return c.ProjectID != "" && c.ProjectID == t.ProjectID && c.HasRole(Member)
+}
+
 func projectReader(c *Credentials, t Target) bool {
 	return c.ProjectID != "" && c.ProjectID == t.ProjectID && c.HasRole(Reader)
 }
@@ -174,6 +178,24 @@ var rules = map[string]rule{
 	"identity:delete_limit":             admin,
 
 	"identity:owner_credentials": anyOf(admin, self),
+
+	// Compute (Nova's names). Target.ProjectID is the server's project, or
+	// the caller's for a create.
+	"os_compute_api:servers:create":          anyOf(admin, projectMember),
+	"os_compute_api:servers:delete":          anyOf(admin, projectMember),
+	"os_compute_api:servers:update":          anyOf(admin, projectMember),
+	"os_compute_api:servers:action":          anyOf(admin, projectMember),
+	"os_compute_api:server-metadata:update":  anyOf(admin, projectMember),
+	"os_compute_api:os-flavor-manage:create": admin,
+	"os_compute_api:os-flavor-manage:delete": admin,
+	"os_compute_api:os-flavor-extra-specs":   admin,
+	"os_compute_api:os-quota-sets:show":      anyOf(admin, projectReader),
+	"os_compute_api:os-quota-sets:update":    admin,
+
+	// Image (Glance's names). Target.ProjectID is the image's owner.
+	"add_image":     anyOf(admin, projectMember),
+	"modify_image":  anyOf(admin, projectMember),
+	"modify_member": anyOf(admin, projectMember),
 }
 
 // Denied is the error of a denied action; it is ErrForbidden.

@@ -310,3 +310,21 @@ func unreachable(err error) bool {
 	}
 	return false
 }
+
+// Scanner is a row to scan: *sql.Rows or *sql.Row.
+type Scanner interface{ Scan(dest ...any) error }
+
+// Collect scans every row with scan, closes the rows and reports the
+// error of the query, a scan or the iteration.
+func Collect[T any](rows *sql.Rows, scan func(Scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, classify(rows.Err())
+}
