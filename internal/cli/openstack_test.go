@@ -396,6 +396,20 @@ func TestOpenStackCLIServers(t *testing.T) {
 	run(true, "server", "start", "cli-vm")
 	waitCLIStatus(t, run, "cli-vm", "ACTIVE")
 	run(true, "server", "reboot", "--hard", "--wait", "cli-vm")
+	var events []map[string]any
+	jsonOut(t, run(true, "server", "event", "list", "-f", "json", "cli-vm"), &events)
+	var names []string
+	for _, e := range events {
+		names = append(names, fmt.Sprint(e["Action"]))
+	}
+	if strings.Join(names, " ") != "reboot start stop create" {
+		t.Errorf("server event list = %v", events)
+	}
+	if len(events) > 0 {
+		if ev := run(true, "server", "event", "show", "-f", "json", "cli-vm", fmt.Sprint(events[len(events)-1]["Request ID"])); !strings.Contains(ev, "compute__do_build_and_run_instance") || !strings.Contains(ev, "Success") {
+			t.Errorf("server event show of the create:\n%s", ev)
+		}
+	}
 	run(false, "server", "create", "--image", "guest", "--flavor", "no-such-flavor", "bad-vm")
 	run(true, "server", "delete", "--wait", "cli-vm")
 	jsonOut(t, run(true, "server", "list", "-f", "json"), &list)

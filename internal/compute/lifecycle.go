@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/sovcloud/sov/internal/diskimage"
@@ -18,6 +17,7 @@ import (
 	"github.com/sovcloud/sov/internal/network"
 	"github.com/sovcloud/sov/internal/network/bridge"
 	netfake "github.com/sovcloud/sov/internal/network/fake"
+	"github.com/sovcloud/sov/internal/ops"
 )
 
 // hostNetwork opens the host bridge on first use: servers can be managed
@@ -40,42 +40,45 @@ func (s *Service) hostNetwork() (network.Host, error) {
 
 func tapName(id string) string { return "tap" + id[:11] }
 
-// serverLocks serialises the lifecycle operations of each server.
-type serverLocks struct {
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+// record records the action a request asks of a server.
+func (s *Service) record(q *request, srv *server, action string) ops.Action {
+	a := ops.Action{ResourceID: srv.ID, RequestID: httpapi.RequestID(q.r.Context()), Name: action,
+		UserID: q.tok.UserID, ProjectID: q.tok.ProjectID, Start: time.Now()}
+	if err := s.ops.Record(q.r.Context(), a); err != nil {
+		s.log.Error("recording a server action", "server", srv.ID, "action", action, "err", err)
+	}
+	return a
 }
 
-func (l *serverLocks) lock(id string) func() {
-	l.mu.Lock()
-	if l.locks == nil {
-		l.locks = map[string]*sync.Mutex{}
-	}
-	m, ok := l.locks[id]
-	if !ok {
-		m = &sync.Mutex{}
-		l.locks[id] = m
-	}
-	l.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+// spawn builds a server's disk, config drive and NIC and starts its VM:
+// the operation of the action that creates it.
+func (s *Service) spawn(q *request, srv *server, img *image.BootImage) {
+	s.act(q, srv, "create", "compute__do_build_and_run_instance", func(ctx context.Context) error {
+		s.setState(ctx, srv.ID, "BUILD", "spawning", powerNoState, "")
+		spec, err := s.prepare(ctx, srv, img)
+		if err != nil {
+			return err
+		}
+		return s.driver.Start(spec)
+	}, "ACTIVE")
 }
 
-// spawn builds a server's disk, config drive and NIC and starts its VM.
-func (s *Service) spawn(srv *server, img *image.BootImage) {
-	defer s.locks.lock(srv.ID)()
-	ctx := context.Background()
-	s.setState(ctx, srv.ID, "BUILD", "spawning", powerNoState, "")
-	spec, err := s.prepare(ctx, srv, img)
-	if err == nil {
-		err = s.driver.Start(spec)
-	}
-	if err != nil {
-		s.log.Error("server failed to build", "server", srv.ID, "err", err)
-		s.setState(ctx, srv.ID, "ERROR", "", powerNoState, faultMessage(err))
-		return
-	}
-	s.setState(ctx, srv.ID, "ACTIVE", "", powerRunning, "")
+// act records the action a request asks of a server and runs its
+// operation in the background (one at a time per server); the server then
+// has the status target, or ERROR with the failure as its fault.
+func (s *Service) act(q *request, srv *server, action, event string, op func(context.Context) error, target string) {
+	s.ops.Go(s.record(q, srv, action), event, op, func(ctx context.Context, err error) {
+		if err != nil {
+			s.log.Error("server action failed", "server", srv.ID, "action", action, "err", err)
+			s.setState(ctx, srv.ID, "ERROR", "", powerNoState, faultMessage(err))
+			return
+		}
+		power := powerRunning
+		if target == "SHUTOFF" {
+			power = powerShutdown
+		}
+		s.setState(ctx, srv.ID, target, "", power, "")
+	})
 }
 
 // prepare makes the files and network of a server and returns its VM spec.
@@ -185,10 +188,9 @@ func (s *Service) cacheBase(img *image.BootImage) (string, error) {
 	return path, nil
 }
 
-// destroy ends a server's VM, removes its files and NIC, then its record.
-func (s *Service) destroy(srv *server) {
-	defer s.locks.lock(srv.ID)()
-	ctx := context.Background()
+// destroy ends a server's VM, removes its files and NIC, then its record
+// and the record of its actions. It runs under the server's lock.
+func (s *Service) destroy(ctx context.Context, srv *server) {
 	if err := s.driver.Destroy(srv.ID); err != nil {
 		s.log.Error("destroying server", "server", srv.ID, "err", err)
 	}
@@ -197,6 +199,9 @@ func (s *Service) destroy(srv *server) {
 	}
 	if _, err := s.db.Exec(ctx, `DELETE FROM servers WHERE id = ?`, srv.ID); err != nil {
 		s.log.Error("deleting server record", "server", srv.ID, "err", err)
+	}
+	if err := s.ops.Forget(ctx, srv.ID); err != nil {
+		s.log.Error("deleting the actions of a server", "server", srv.ID, "err", err)
 	}
 }
 
@@ -268,13 +273,13 @@ func (s *Service) serverAction(q *request) error {
 			return errorf(http.StatusConflict, "Cannot 'start' instance %s while it is in vm_state %s", srv.ID, srv.Status)
 		}
 		s.setState(ctx, srv.ID, "SHUTOFF", "powering-on", powerShutdown, "")
-		s.run(srv, "ACTIVE", func() error { return s.restart(context.Background(), srv) })
+		s.act(q, srv, "start", "compute_start_instance", func(ctx context.Context) error { return s.restart(ctx, srv) }, "ACTIVE")
 	case "os-stop":
 		if srv.Status != "ACTIVE" && srv.Status != "ERROR" {
 			return errorf(http.StatusConflict, "Cannot 'stop' instance %s while it is in vm_state %s", srv.ID, srv.Status)
 		}
 		s.setState(ctx, srv.ID, srv.Status, "powering-off", srv.PowerState, "")
-		s.run(srv, "SHUTOFF", func() error { return s.driver.Stop(srv.ID, 10*time.Second) })
+		s.act(q, srv, "stop", "compute_stop_instance", func(context.Context) error { return s.driver.Stop(srv.ID, 10*time.Second) }, "SHUTOFF")
 	case "reboot":
 		if srv.Status != "ACTIVE" && !(kind == "HARD" && (srv.Status == "SHUTOFF" || srv.Status == "ERROR")) {
 			return errorf(http.StatusConflict, "Cannot 'reboot' instance %s while it is in vm_state %s", srv.ID, srv.Status)
@@ -284,15 +289,15 @@ func (s *Service) serverAction(q *request) error {
 			status, task = "HARD_REBOOT", "rebooting_hard"
 		}
 		s.setState(ctx, srv.ID, status, task, srv.PowerState, "")
-		s.run(srv, "ACTIVE", func() error {
+		s.act(q, srv, "reboot", "compute_reboot_instance", func(ctx context.Context) error {
 			if running, _ := s.driver.Running(srv.ID); running && kind == "HARD" {
 				return s.driver.Reset(srv.ID)
 			}
 			if err := s.driver.Stop(srv.ID, 10*time.Second); err != nil {
 				return err
 			}
-			return s.restart(context.Background(), srv)
-		})
+			return s.restart(ctx, srv)
+		}, "ACTIVE")
 	}
 	q.w.WriteHeader(http.StatusAccepted)
 	return nil
@@ -301,34 +306,6 @@ func (s *Service) serverAction(q *request) error {
 func asObject(v any) map[string]any {
 	m, _ := v.(map[string]any)
 	return m
-}
-
-// run performs a lifecycle operation in the background and records the
-// state it ends in.
-func (s *Service) run(srv *server, target string, op func() error) {
-	s.background(func() {
-		defer s.locks.lock(srv.ID)()
-		ctx := context.Background()
-		if err := op(); err != nil {
-			s.log.Error("server action failed", "server", srv.ID, "err", err)
-			s.setState(ctx, srv.ID, "ERROR", "", powerNoState, faultMessage(err))
-			return
-		}
-		power := powerRunning
-		if target == "SHUTOFF" {
-			power = powerShutdown
-		}
-		s.setState(ctx, srv.ID, target, "", power, "")
-	})
-}
-
-// background runs fn in a goroutine that Close waits for.
-func (s *Service) background(fn func()) {
-	s.work.Add(1)
-	go func() {
-		defer s.work.Done()
-		fn()
-	}()
 }
 
 func (s *Service) consoleOutput(q *request, srv *server, length any) error {
@@ -377,7 +354,7 @@ func (s *Service) Recover(ctx context.Context) error {
 		running, _ := s.driver.Running(srv.ID)
 		switch {
 		case srv.TaskState == "deleting":
-			s.background(func() { s.destroy(srv) })
+			s.ops.Go(ops.Action{ResourceID: srv.ID}, "", func(ctx context.Context) error { s.destroy(ctx, srv); return nil }, nil)
 		case running:
 			if br, err := s.hostNetwork(); err == nil {
 				br.Attach(tapName(srv.ID), srv.MAC, parseIP(srv.IP))

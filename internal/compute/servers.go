@@ -289,7 +289,7 @@ func (s *Service) createServer(q *request) error {
 	if err != nil {
 		return err
 	}
-	s.background(func() { s.spawn(srv, img) })
+	s.spawn(q, srv, img)
 	adminPass := b.AdminPass
 	if adminPass == "" {
 		pw := make([]byte, 9)
@@ -470,7 +470,7 @@ func (s *Service) deleteServer(q *request) error {
 	if err := s.setState(q.r.Context(), srv.ID, srv.Status, "deleting", srv.PowerState, srv.Fault); err != nil {
 		return err
 	}
-	s.background(func() { s.destroy(srv) })
+	s.ops.Go(s.record(q, srv, "delete"), "compute_terminate_instance", func(ctx context.Context) error { s.destroy(ctx, srv); return nil }, nil)
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/sovcloud/sov/internal/image"
 	"github.com/sovcloud/sov/internal/network"
 	"github.com/sovcloud/sov/internal/network/bridge"
+	"github.com/sovcloud/sov/internal/ops"
 	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/service"
 	"github.com/sovcloud/sov/internal/store"
@@ -58,8 +59,7 @@ type Service struct {
 	url      string // e.g. http://127.0.0.1:5000/compute
 	// publicURL is the API listener's, e.g. http://127.0.0.1:5000.
 	publicURL string
-	locks     serverLocks
-	work      sync.WaitGroup // lifecycle operations in flight
+	ops       *ops.Runner // the servers' lifecycle operations and their record
 
 	netOnce sync.Once
 	net     network.Host
@@ -93,7 +93,8 @@ func New(cfg Config, db *store.DB, publicURL string, id *identity.Service, image
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, db: db, identity: id, images: images, driver: driver, engines: engines, log: log, url: publicURL + "/compute", publicURL: publicURL}, nil
+	return &Service{cfg: cfg, db: db, identity: id, images: images, driver: driver, engines: engines, log: log, url: publicURL + "/compute", publicURL: publicURL,
+		ops: ops.New(db, "server", log)}, nil
 }
 
 // Name is the service's name.
@@ -110,13 +111,16 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.Bootstrap(ctx); err != nil {
 		return err
 	}
+	if err := s.ops.Recover(ctx); err != nil {
+		return err
+	}
 	return s.Recover(ctx)
 }
 
 // Close waits for lifecycle operations in flight, then stops the DHCP
 // server of the host network. VMs and the bridge stay, for the next start.
 func (s *Service) Close(context.Context) error {
-	s.work.Wait()
+	s.ops.Wait()
 	if s.net != nil {
 		s.net.Close(false)
 	}
@@ -256,6 +260,8 @@ func (s *Service) Register(mux *http.ServeMux) {
 	h("GET /compute/v2.1/servers/detail", s.listServers(true))
 	h("POST /compute/v2.1/servers", s.createServer)
 	h("GET /compute/v2.1/servers/{server_id}", s.showServer)
+	h("GET /compute/v2.1/servers/{server_id}/os-instance-actions", s.listActions)
+	h("GET /compute/v2.1/servers/{server_id}/os-instance-actions/{request_id}", s.showAction)
 	h("PUT /compute/v2.1/servers/{server_id}", s.updateServer)
 	h("DELETE /compute/v2.1/servers/{server_id}", s.deleteServer)
 	h("GET /compute/v2.1/servers/{server_id}/metadata", s.showMetadata)
