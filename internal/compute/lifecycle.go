@@ -18,6 +18,7 @@ import (
 	"github.com/sovcloud/sov/internal/network/bridge"
 	netfake "github.com/sovcloud/sov/internal/network/fake"
 	"github.com/sovcloud/sov/internal/ops"
+	"github.com/sovcloud/sov/internal/store"
 )
 
 // hostNetwork opens the host bridge on first use: servers can be managed
@@ -337,17 +338,8 @@ func (s *Service) Recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var all []*server
-	for rows.Next() {
-		srv, err := scanServer(rows)
-		if err != nil {
-			rows.Close()
-			return err
-		}
-		all = append(all, srv)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	all, err := store.Collect(rows, scanServer)
+	if err != nil {
 		return err
 	}
 	for _, srv := range all {

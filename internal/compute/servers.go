@@ -281,10 +281,12 @@ func (s *Service) createServer(q *request) error {
 		srv.IP = ip
 		flvJSON, _ := json.Marshal(srv.Flavor)
 		metaJSON, _ := json.Marshal(srv.Metadata)
-		_, err = tx.Exec(ctx, `INSERT INTO servers (`+serverColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			srv.ID, srv.ProjectID, srv.UserID, srv.Name, srv.Status, srv.TaskState, powerNoState, srv.ImageID, string(flvJSON), srv.KeyName,
-			string(metaJSON), srv.UserData, srv.ConfigDrive, srv.IP, srv.MAC, "", now, now, 0)
-		return err
+		return store.Insert(ctx, tx, "servers", store.Values{}.
+			Set("id", srv.ID).Set("project_id", srv.ProjectID).Set("user_id", srv.UserID).Set("name", srv.Name).
+			Set("status", srv.Status).Set("task_state", srv.TaskState).Set("power_state", powerNoState).
+			Set("image_id", srv.ImageID).Set("flavor", string(flvJSON)).Set("key_name", srv.KeyName).
+			Set("metadata", string(metaJSON)).Set("user_data", srv.UserData).Set("config_drive", srv.ConfigDrive).
+			Set("ip", srv.IP).Set("mac", srv.MAC).Set("fault", "").Set("created_at", now).Set("updated_at", now).Set("launched_at", 0))
 	})
 	if err != nil {
 		return err

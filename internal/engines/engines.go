@@ -164,16 +164,10 @@ func (r *Registry) records(ctx context.Context) ([]record, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []record
-	for rows.Next() {
+	return store.Collect(rows, func(row store.Scanner) (record, error) {
 		var e record
-		if err := rows.Scan(&e.kind, &e.name, &e.pid, &e.ticks); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		return e, row.Scan(&e.kind, &e.name, &e.pid, &e.ticks)
+	})
 }
 
 // Reap drops the records of engines that no longer run, and ends every

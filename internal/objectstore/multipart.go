@@ -213,16 +213,10 @@ func uploadParts(ctx context.Context, q store.Querier, uploadID string) ([]part,
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []part
-	for rows.Next() {
+	return store.Collect(rows, func(row store.Scanner) (part, error) {
 		var p part
-		if err := rows.Scan(&p.Number, &p.Size, &p.ETag, &p.Checksum, &p.Modified, &p.Blob); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+		return p, row.Scan(&p.Number, &p.Size, &p.ETag, &p.Checksum, &p.Modified, &p.Blob)
+	})
 }
 
 type completeRequest struct {

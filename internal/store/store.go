@@ -328,3 +328,28 @@ func Collect[T any](rows *sql.Rows, scan func(Scanner) (T, error)) ([]T, error) 
 	}
 	return out, classify(rows.Err())
 }
+
+// Values are the columns of a row and their values, side by side, so a
+// statement's column list and arguments cannot drift apart.
+type Values []struct {
+	Col string
+	Val any
+}
+
+// Set appends a column and its value.
+func (v Values) Set(col string, val any) Values {
+	return append(v, struct {
+		Col string
+		Val any
+	}{col, val})
+}
+
+// Insert inserts one row of v into table.
+func Insert(ctx context.Context, q Querier, table string, v Values) error {
+	cols, ph, args := make([]string, len(v)), make([]string, len(v)), make([]any, len(v))
+	for i, c := range v {
+		cols[i], ph[i], args[i] = c.Col, "?", c.Val
+	}
+	_, err := q.Exec(ctx, `INSERT INTO `+table+` (`+strings.Join(cols, ", ")+`) VALUES (`+strings.Join(ph, ", ")+`)`, args...)
+	return err
+}
