@@ -1,7 +1,7 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build up test bench clean
+.PHONY: build up test fuzz bench clean
 
 # bin/sov, the one binary.
 build:
@@ -15,6 +15,10 @@ up:
 # Run every test (installs what the tests need on Debian).
 test:
 	./scripts/test.sh
+
+# Fuzz every target for a short while (make test runs the leaf packages' only).
+fuzz:
+	./scripts/fuzz.sh
 
 # Measure token issue/validate against the cloud started by `make up`.
 bench: build
