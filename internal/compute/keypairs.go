@@ -30,7 +30,7 @@ func keypairUser(q *request) string {
 	if u := q.r.URL.Query().Get("user_id"); u != "" && q.admin() && q.atLeast(10) {
 		return u
 	}
-	return q.tok.UserID
+	return q.creds.UserID
 }
 
 func (s *Service) keypairJSON(q *request, k *keypair, full bool) map[string]any {
@@ -68,7 +68,7 @@ func (s *Service) createKeypair(q *request) error {
 	if b.Type != "ssh" {
 		return errorf(http.StatusBadRequest, "Keypair data is invalid: only ssh keypairs are supported.")
 	}
-	k := &keypair{UserID: q.tok.UserID, Name: *b.Name, Type: b.Type, Created: time.Now().UnixMicro()}
+	k := &keypair{UserID: q.creds.UserID, Name: *b.Name, Type: b.Type, Created: time.Now().UnixMicro()}
 	if b.UserID != "" && q.admin() && q.atLeast(10) {
 		k.UserID = b.UserID
 	}

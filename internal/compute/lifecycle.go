@@ -44,7 +44,7 @@ func tapName(id string) string { return "tap" + id[:11] }
 // record records the action a request asks of a server.
 func (s *Service) record(q *request, srv *server, action string) ops.Action {
 	a := ops.Action{ResourceID: srv.ID, RequestID: httpapi.RequestID(q.r.Context()), Name: action,
-		UserID: q.tok.UserID, ProjectID: q.tok.ProjectID, Start: time.Now()}
+		UserID: q.creds.UserID, ProjectID: q.creds.ProjectID, Start: time.Now()}
 	if err := s.ops.Record(q.r.Context(), a); err != nil {
 		s.log.Error("recording a server action", "server", srv.ID, "action", action, "err", err)
 	}

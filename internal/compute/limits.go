@@ -28,11 +28,11 @@ func (s *Service) quotaOf(ctx context.Context, q store.Querier, project string) 
 
 // limits serves GET /limits: the project's quotas and what it uses of them.
 func (s *Service) limits(q *request) error {
-	u, err := s.projectUsage(q.r.Context(), s.db, q.tok.ProjectID)
+	u, err := s.projectUsage(q.r.Context(), s.db, q.creds.ProjectID)
 	if err != nil {
 		return err
 	}
-	l, err := s.quotaOf(q.r.Context(), s.db, q.tok.ProjectID)
+	l, err := s.quotaOf(q.r.Context(), s.db, q.creds.ProjectID)
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func (s *Service) serverFor(q *request) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if srv.ProjectID != q.tok.ProjectID && !q.admin() {
+	if srv.ProjectID != q.creds.ProjectID && !q.admin() {
 		return nil, errorf(http.StatusNotFound, "Instance %s could not be found.", srv.ID)
 	}
 	return srv, nil
@@ -186,7 +186,7 @@ type createServerBody struct {
 }
 
 func (s *Service) createServer(q *request) error {
-	if err := q.enforce("os_compute_api:servers:create", q.tok.ProjectID); err != nil {
+	if err := q.enforce("os_compute_api:servers:create", q.creds.ProjectID); err != nil {
 		return err
 	}
 	var body createServerBody
@@ -233,7 +233,7 @@ func (s *Service) createServer(q *request) error {
 		}
 	}
 	ctx := q.r.Context()
-	img, err := s.images.ForBoot(ctx, q.tok, *b.ImageRef)
+	img, err := s.images.ForBoot(ctx, q.creds, *b.ImageRef)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "Image %s could not be found.", *b.ImageRef)
 	}
@@ -241,7 +241,7 @@ func (s *Service) createServer(q *request) error {
 		if ref == "" {
 			continue
 		}
-		if _, err := s.images.ForBoot(ctx, q.tok, ref); err != nil {
+		if _, err := s.images.ForBoot(ctx, q.creds, ref); err != nil {
 			return errorf(http.StatusBadRequest, "Image %s refers to kernel or ramdisk image %s, which cannot be used.", img.ID, ref)
 		}
 	}
@@ -259,19 +259,19 @@ func (s *Service) createServer(q *request) error {
 		return errorf(http.StatusBadRequest, "Flavor's disk is too small for requested image.")
 	}
 	if b.KeyName != "" {
-		if _, err := s.keypairOf(ctx, q.tok.UserID, b.KeyName); err != nil {
+		if _, err := s.keypairOf(ctx, q.creds.UserID, b.KeyName); err != nil {
 			return errorf(http.StatusBadRequest, "Invalid key_name provided.")
 		}
 	}
 	now := time.Now().UnixMicro()
-	srv := &server{ID: uuid.NewString(), ProjectID: q.tok.ProjectID, UserID: q.tok.UserID, Name: *b.Name, Status: "BUILD",
+	srv := &server{ID: uuid.NewString(), ProjectID: q.creds.ProjectID, UserID: q.creds.UserID, Name: *b.Name, Status: "BUILD",
 		TaskState: "scheduling", ImageID: img.ID, Flavor: *flv, KeyName: b.KeyName, Metadata: b.Metadata, UserData: b.UserData,
 		ConfigDrive: configDrive, MAC: randomMAC(), Created: now, Updated: now}
 	if srv.Metadata == nil {
 		srv.Metadata = map[string]string{}
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := s.checkQuota(ctx, tx, q.tok.ProjectID, flv); err != nil {
+		if err := s.checkQuota(ctx, tx, q.creds.ProjectID, flv); err != nil {
 			return err
 		}
 		ip, err := s.allocateIP(ctx, tx)
@@ -416,7 +416,7 @@ func (s *Service) listServers(detail bool) handler {
 		if err != nil {
 			return err
 		}
-		scope, args := `project_id = ?`, []any{q.tok.ProjectID}
+		scope, args := `project_id = ?`, []any{q.creds.ProjectID}
 		if q.admin() && (query.Get("all_tenants") == "1" || strings.EqualFold(query.Get("all_tenants"), "true")) {
 			scope, args = `1 = 1`, nil
 		}

@@ -167,8 +167,7 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 type request struct {
 	w     http.ResponseWriter
 	r     *http.Request
-	tok   *identity.Token
-	creds *policy.Credentials // the token's, computed once
+	creds *policy.Credentials // the caller's, computed once per request
 	minor int                 // the negotiated microversion 2.<minor>
 }
 
@@ -214,29 +213,33 @@ func microversion(r *http.Request) (int, error) {
 	return n, nil
 }
 
-func (s *Service) handle(h handler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		err := func() error {
-			minor, err := microversion(r)
-			if err != nil {
-				return err
-			}
-			w.Header().Set("OpenStack-API-Version", "compute 2."+strconv.Itoa(minor))
-			w.Header().Set("X-OpenStack-Nova-API-Version", "2."+strconv.Itoa(minor))
-			w.Header().Set("Vary", "OpenStack-API-Version, X-OpenStack-Nova-API-Version")
-			tok, err := s.identity.ValidateToken(r.Header.Get("X-Auth-Token"))
-			if err != nil {
-				return err
-			}
-			if tok.ProjectID == "" {
-				return errorf(http.StatusForbidden, "The compute API needs a project-scoped token.")
-			}
-			return h(&request{w: w, r: r, tok: tok, creds: tok.Credentials(), minor: minor})
-		}()
-		if err != nil {
+func (s *Service) handle(h handler) http.Handler {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := &request{w: w, r: r, creds: httpapi.CredentialsFrom(r.Context()), minor: microversionOf(r)}
+		if err := h(q); err != nil {
 			s.writeError(w, r, err)
 		}
-	}
+	})
+	authed := httpapi.RequireProject(s.identity, errorf(http.StatusForbidden, "The compute API needs a project-scoped token."), s.writeError, inner)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		minor, err := microversion(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.Header().Set("OpenStack-API-Version", "compute 2."+strconv.Itoa(minor))
+		w.Header().Set("X-OpenStack-Nova-API-Version", "2."+strconv.Itoa(minor))
+		w.Header().Set("Vary", "OpenStack-API-Version, X-OpenStack-Nova-API-Version")
+		authed.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), minorKey{}, minor)))
+	})
+}
+
+type minorKey struct{}
+
+// microversionOf is the microversion handle negotiated for r.
+func microversionOf(r *http.Request) int {
+	m, _ := r.Context().Value(minorKey{}).(int)
+	return m
 }
 
 // Register adds the compute API to mux under /compute.

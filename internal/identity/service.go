@@ -154,6 +154,17 @@ func (s *Service) authed(h authedFunc) http.HandlerFunc {
 
 // ValidateToken verifies a token string: signature, expiry and revocation.
 // It reads no database.
+// Authenticate validates the request's X-Auth-Token and returns its
+// caller: identity is the httpapi.Authenticator of every other API.
+func (s *Service) Authenticate(r *http.Request) (*policy.Credentials, error) {
+	tok, err := s.ValidateToken(r.Header.Get("X-Auth-Token"))
+	if err != nil {
+		return nil, err
+	}
+	return tok.Credentials(), nil
+}
+
+// ValidateToken verifies a token string: signature, expiry and revocation.
 func (s *Service) ValidateToken(raw string) (*Token, error) {
 	if raw == "" {
 		return nil, unauthorized("The request you have made requires authentication.")

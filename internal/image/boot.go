@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/sovcloud/sov/internal/identity"
+	"github.com/sovcloud/sov/internal/policy"
 )
 
 // BootImage is what compute needs of an image to boot a server from it.
@@ -42,12 +42,12 @@ func bootImage(s *Service, img *image) (*BootImage, error) {
 
 // ForBoot returns an active image the token's project may use; unknown,
 // invisible and unusable images are errors with a status and message.
-func (s *Service) ForBoot(ctx context.Context, tok *identity.Token, id string) (*BootImage, error) {
+func (s *Service) ForBoot(ctx context.Context, c *policy.Credentials, id string) (*BootImage, error) {
 	img, err := s.loadImage(ctx, s.db, id)
 	if err != nil {
 		return nil, err
 	}
-	if ok, err := s.canSee(ctx, tok, img); err != nil || !ok {
+	if ok, err := s.canSee(ctx, c, img); err != nil || !ok {
 		if err == nil {
 			err = errorf(http.StatusNotFound, "No image found with ID %s", id)
 		}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/sovcloud/sov/internal/diskimage"
-	"github.com/sovcloud/sov/internal/identity"
+	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -30,8 +30,8 @@ func (s *Service) removeData(img *image) {
 
 // uploadData serves PUT /v2/images/{id}/file: the data goes to a temporary
 // file, fsynced and renamed, before the image becomes active.
-func (s *Service) uploadData(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
-	img, err := s.ownedImage(r, tok)
+func (s *Service) uploadData(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
+	img, err := s.ownedImage(r, c)
 	if err != nil {
 		return err
 	}
@@ -157,12 +157,12 @@ func syncDir(dir string) error {
 }
 
 // downloadData serves GET /v2/images/{id}/file, with ranges.
-func (s *Service) downloadData(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
-	img, err := s.visibleImage(r, tok)
+func (s *Service) downloadData(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
+	img, err := s.visibleImage(r, c)
 	if err != nil {
 		return err
 	}
-	if img.Status == statusDeactivated && !isAdmin(tok) {
+	if img.Status == statusDeactivated && !isAdmin(c) {
 		return errorf(http.StatusForbidden, "The requested image has been deactivated. Image data download is forbidden.")
 	}
 	if img.File == "" {

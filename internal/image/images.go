@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sovcloud/sov/internal/httpapi"
-	"github.com/sovcloud/sov/internal/identity"
 	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/store"
 )
@@ -191,15 +190,15 @@ func setAttr(img *image, name string, raw json.RawMessage, admin bool) error {
 
 // isAdmin reports whether the caller is a cloud administrator, who sees
 // and changes every project's images.
-func isAdmin(tok *identity.Token) bool { return tok.Credentials().HasRole(policy.Admin) }
+func isAdmin(c *policy.Credentials) bool { return c.HasRole(policy.Admin) }
 
 // allowed reports whether the policy allows action on an image of project.
-func allowed(tok *identity.Token, action, project string) bool {
-	return policy.Allowed(tok.Credentials(), action, policy.Target{ProjectID: project})
+func allowed(c *policy.Credentials, action, project string) bool {
+	return policy.Allowed(c, action, policy.Target{ProjectID: project})
 }
 
-func (s *Service) createImage(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
-	if !allowed(tok, "add_image", tok.ProjectID) {
+func (s *Service) createImage(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
+	if !allowed(c, "add_image", c.ProjectID) {
 		return errorf(http.StatusForbidden, "You are not authorized to create images.")
 	}
 	var body map[string]json.RawMessage
@@ -207,7 +206,7 @@ func (s *Service) createImage(w http.ResponseWriter, r *http.Request, tok *ident
 		return err
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	img := &image{ID: uuid.NewString(), Status: statusQueued, Visibility: "shared", Owner: tok.ProjectID,
+	img := &image{ID: uuid.NewString(), Status: statusQueued, Visibility: "shared", Owner: c.ProjectID,
 		Properties: map[string]string{}, CreatedAt: now, UpdatedAt: now}
 	keys := make([]string, 0, len(body))
 	for k := range body {
@@ -215,7 +214,7 @@ func (s *Service) createImage(w http.ResponseWriter, r *http.Request, tok *ident
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if err := setAttr(img, k, body[k], isAdmin(tok)); err != nil {
+		if err := setAttr(img, k, body[k], isAdmin(c)); err != nil {
 			return err
 		}
 	}
@@ -263,13 +262,13 @@ func (s *Service) loadImage(ctx context.Context, q store.Querier, id string) (*i
 }
 
 // visibleImage loads an image the token may see; others look missing.
-func (s *Service) visibleImage(r *http.Request, tok *identity.Token) (*image, error) {
+func (s *Service) visibleImage(r *http.Request, c *policy.Credentials) (*image, error) {
 	id := r.PathValue("image_id")
 	img, err := s.loadImage(r.Context(), s.db, id)
 	if err != nil {
 		return nil, err
 	}
-	if ok, err := s.canSee(r.Context(), tok, img); err != nil || !ok {
+	if ok, err := s.canSee(r.Context(), c, img); err != nil || !ok {
 		if err == nil {
 			err = errorf(http.StatusNotFound, "No image found with ID %s", id)
 		}
@@ -278,25 +277,25 @@ func (s *Service) visibleImage(r *http.Request, tok *identity.Token) (*image, er
 	return img, nil
 }
 
-func (s *Service) canSee(ctx context.Context, tok *identity.Token, img *image) (bool, error) {
-	if isAdmin(tok) || img.Owner == tok.ProjectID || img.Visibility == "public" || img.Visibility == "community" {
+func (s *Service) canSee(ctx context.Context, c *policy.Credentials, img *image) (bool, error) {
+	if isAdmin(c) || img.Owner == c.ProjectID || img.Visibility == "public" || img.Visibility == "community" {
 		return true, nil
 	}
 	if img.Visibility != "shared" {
 		return false, nil
 	}
 	var n int
-	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM image_members WHERE image_id = ? AND member_id = ?`, img.ID, tok.ProjectID).Scan(&n)
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM image_members WHERE image_id = ? AND member_id = ?`, img.ID, c.ProjectID).Scan(&n)
 	return n > 0, err
 }
 
 // ownedImage loads an image the token may change: its project's, or any for an admin.
-func (s *Service) ownedImage(r *http.Request, tok *identity.Token) (*image, error) {
-	img, err := s.visibleImage(r, tok)
+func (s *Service) ownedImage(r *http.Request, c *policy.Credentials) (*image, error) {
+	img, err := s.visibleImage(r, c)
 	if err != nil {
 		return nil, err
 	}
-	if !allowed(tok, "modify_image", img.Owner) {
+	if !allowed(c, "modify_image", img.Owner) {
 		return nil, errorf(http.StatusForbidden, "You are not permitted to modify image %s.", img.ID)
 	}
 	return img, nil
@@ -309,8 +308,8 @@ func (s *Service) saveImage(ctx context.Context, q store.Querier, img *image) er
 		img.Owner, img.Visibility, img.Status, deref(img.Name), string(doc), img.ID))
 }
 
-func (s *Service) showImage(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
-	img, err := s.visibleImage(r, tok)
+func (s *Service) showImage(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
+	img, err := s.visibleImage(r, c)
 	if err != nil {
 		return err
 	}
@@ -324,12 +323,12 @@ type patchOp struct {
 	Value json.RawMessage `json:"value"`
 }
 
-func (s *Service) updateImage(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
+func (s *Service) updateImage(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
 	ct := r.Header.Get("Content-Type")
 	if !strings.HasPrefix(ct, "application/openstack-images-v2.1-json-patch") && !strings.HasPrefix(ct, "application/openstack-images-v2.0-json-patch") {
 		return errorf(http.StatusUnsupportedMediaType, "Unsupported Content-Type %q: use application/openstack-images-v2.1-json-patch.", ct)
 	}
-	img, err := s.ownedImage(r, tok)
+	img, err := s.ownedImage(r, c)
 	if err != nil {
 		return err
 	}
@@ -353,7 +352,7 @@ func (s *Service) updateImage(w http.ResponseWriter, r *http.Request, tok *ident
 			if name == "id" {
 				return errorf(http.StatusForbidden, "Attribute 'id' is read-only.")
 			}
-			if err := setAttr(img, name, op.Value, isAdmin(tok)); err != nil {
+			if err := setAttr(img, name, op.Value, isAdmin(c)); err != nil {
 				return err
 			}
 		case "remove":
@@ -380,8 +379,8 @@ func isCore(name string) bool {
 		"container_format", "disk_format", "min_disk", "min_ram", "tags"}, name)
 }
 
-func (s *Service) deleteImage(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
-	img, err := s.ownedImage(r, tok)
+func (s *Service) deleteImage(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
+	img, err := s.ownedImage(r, c)
 	if err != nil {
 		return err
 	}
@@ -397,7 +396,7 @@ func (s *Service) deleteImage(w http.ResponseWriter, r *http.Request, tok *ident
 }
 
 // listImages serves GET /v2/images with Glance's filters, sorting and paging.
-func (s *Service) listImages(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
+func (s *Service) listImages(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
 	q := r.URL.Query()
 	limit := 25
 	if v := q.Get("limit"); v != "" {
@@ -437,7 +436,7 @@ func (s *Service) listImages(w http.ResponseWriter, r *http.Request, tok *identi
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	members, err := s.memberships(r.Context(), tok.ProjectID)
+	members, err := s.memberships(r.Context(), c.ProjectID)
 	if err != nil {
 		return err
 	}
@@ -450,9 +449,9 @@ func (s *Service) listImages(w http.ResponseWriter, r *http.Request, tok *identi
 			started = img.ID == q.Get("marker")
 			continue
 		}
-		mine := img.Owner == tok.ProjectID
+		mine := img.Owner == c.ProjectID
 		status, member := members[img.ID]
-		visible := isAdmin(tok) || mine || img.Visibility == "public" || img.Visibility == "community" || (img.Visibility == "shared" && member)
+		visible := isAdmin(c) || mine || img.Visibility == "public" || img.Visibility == "community" || (img.Visibility == "shared" && member)
 		switch {
 		case !visible,
 			visibility == "" && img.Visibility == "community" && !mine,
@@ -503,11 +502,11 @@ func (s *Service) memberships(ctx context.Context, project string) (map[string]s
 }
 
 func (s *Service) setActive(active bool) authedFunc {
-	return func(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
-		if !isAdmin(tok) {
+	return func(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
+		if !isAdmin(c) {
 			return errorf(http.StatusForbidden, "Only an administrator can deactivate or reactivate images.")
 		}
-		img, err := s.ownedImage(r, tok)
+		img, err := s.ownedImage(r, c)
 		if err != nil {
 			return err
 		}
@@ -526,8 +525,8 @@ func (s *Service) setActive(active bool) authedFunc {
 	}
 }
 
-func (s *Service) addTag(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
-	img, err := s.ownedImage(r, tok)
+func (s *Service) addTag(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
+	img, err := s.ownedImage(r, c)
 	if err != nil {
 		return err
 	}
@@ -545,8 +544,8 @@ func (s *Service) addTag(w http.ResponseWriter, r *http.Request, tok *identity.T
 	return nil
 }
 
-func (s *Service) removeTag(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
-	img, err := s.ownedImage(r, tok)
+func (s *Service) removeTag(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
+	img, err := s.ownedImage(r, c)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/sovcloud/sov/internal/httpapi"
-	"github.com/sovcloud/sov/internal/identity"
+	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -22,8 +22,8 @@ func memberJSON(m *member) map[string]any {
 }
 
 // sharedImage loads a shared image for its owner's member management.
-func (s *Service) sharedImage(r *http.Request, tok *identity.Token) (*image, error) {
-	img, err := s.ownedImage(r, tok)
+func (s *Service) sharedImage(r *http.Request, c *policy.Credentials) (*image, error) {
+	img, err := s.ownedImage(r, c)
 	if err != nil {
 		return nil, err
 	}
@@ -43,8 +43,8 @@ func (s *Service) getMember(r *http.Request, imageID, memberID string) (*member,
 	return m, err
 }
 
-func (s *Service) addMember(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
-	img, err := s.sharedImage(r, tok)
+func (s *Service) addMember(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
+	img, err := s.sharedImage(r, c)
 	if err != nil {
 		return err
 	}
@@ -71,8 +71,8 @@ func (s *Service) addMember(w http.ResponseWriter, r *http.Request, tok *identit
 	return nil
 }
 
-func (s *Service) listMembers(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
-	img, err := s.visibleImage(r, tok)
+func (s *Service) listMembers(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
+	img, err := s.visibleImage(r, c)
 	if err != nil {
 		return err
 	}
@@ -80,9 +80,9 @@ func (s *Service) listMembers(w http.ResponseWriter, r *http.Request, tok *ident
 		return errorf(http.StatusForbidden, "Only shared images have members.")
 	}
 	q, args := `SELECT image_id, member_id, status, created_at, updated_at FROM image_members WHERE image_id = ?`, []any{img.ID}
-	if img.Owner != tok.ProjectID && !isAdmin(tok) {
+	if img.Owner != c.ProjectID && !isAdmin(c) {
 		q += ` AND member_id = ?` // a member sees only itself
-		args = append(args, tok.ProjectID)
+		args = append(args, c.ProjectID)
 	}
 	rows, err := s.db.Query(r.Context(), q+` ORDER BY member_id`, args...)
 	if err != nil {
@@ -104,13 +104,13 @@ func (s *Service) listMembers(w http.ResponseWriter, r *http.Request, tok *ident
 	return nil
 }
 
-func (s *Service) showMember(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
-	img, err := s.visibleImage(r, tok)
+func (s *Service) showMember(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
+	img, err := s.visibleImage(r, c)
 	if err != nil {
 		return err
 	}
 	memberID := r.PathValue("member_id")
-	if img.Owner != tok.ProjectID && memberID != tok.ProjectID && !isAdmin(tok) {
+	if img.Owner != c.ProjectID && memberID != c.ProjectID && !isAdmin(c) {
 		return errorf(http.StatusNotFound, "%s is not a member of image %s", memberID, img.ID)
 	}
 	m, err := s.getMember(r, img.ID, memberID)
@@ -122,13 +122,13 @@ func (s *Service) showMember(w http.ResponseWriter, r *http.Request, tok *identi
 }
 
 // updateMember lets the member project accept or reject a shared image.
-func (s *Service) updateMember(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
-	img, err := s.visibleImage(r, tok)
+func (s *Service) updateMember(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
+	img, err := s.visibleImage(r, c)
 	if err != nil {
 		return err
 	}
 	memberID := r.PathValue("member_id")
-	if memberID != tok.ProjectID || !allowed(tok, "modify_member", memberID) {
+	if memberID != c.ProjectID || !allowed(c, "modify_member", memberID) {
 		return errorf(http.StatusForbidden, "Only the member project itself can change its membership status.")
 	}
 	var body struct {
@@ -153,8 +153,8 @@ func (s *Service) updateMember(w http.ResponseWriter, r *http.Request, tok *iden
 	return nil
 }
 
-func (s *Service) removeMember(w http.ResponseWriter, r *http.Request, tok *identity.Token) error {
-	img, err := s.sharedImage(r, tok)
+func (s *Service) removeMember(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
+	img, err := s.sharedImage(r, c)
 	if err != nil {
 		return err
 	}

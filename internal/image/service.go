@@ -14,6 +14,7 @@ import (
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/identity"
+	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/service"
 	"github.com/sovcloud/sov/internal/store"
 )
@@ -75,21 +76,17 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	fmt.Fprintf(w, "%d %s\n\n%s\n\n   ", p.Status, http.StatusText(p.Status), msg)
 }
 
-type authedFunc func(w http.ResponseWriter, r *http.Request, tok *identity.Token) error
+type authedFunc func(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error
 
-func (s *Service) authed(h authedFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		tok, err := s.identity.ValidateToken(r.Header.Get("X-Auth-Token"))
-		if err == nil && tok.ProjectID == "" {
-			err = errorf(http.StatusForbidden, "The image API needs a project-scoped token.")
-		}
-		if err == nil {
-			err = h(w, r, tok)
-		}
-		if err != nil {
-			s.writeError(w, r, err)
-		}
-	}
+// authed runs h for a caller with a project-scoped token (authenticated
+// once, by httpapi.RequireProject).
+func (s *Service) authed(h authedFunc) http.Handler {
+	return httpapi.RequireProject(s.identity, errorf(http.StatusForbidden, "The image API needs a project-scoped token."), s.writeError,
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r, httpapi.CredentialsFrom(r.Context())); err != nil {
+				s.writeError(w, r, err)
+			}
+		}))
 }
 
 // Register adds the image API to mux under /image.
