@@ -10,10 +10,10 @@ export PATH="$PATH:/usr/local/go/bin"
 # golang/go#75804, fixed in Go 1.27).
 fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$3" "$1"; }
 fuzz ./internal/diskimage FuzzInspect 500000x
+fuzz ./internal/identity/token FuzzParse 40000x
+fuzz ./internal/objectstore/postpolicy FuzzPostCondition 20000x
 [ "${1:-}" = leaf ] && exit 0
-fuzz ./internal/identity FuzzParseToken 40000x
 fuzz ./internal/objectstore FuzzAuthorizationHeader 30000x
 fuzz ./internal/objectstore FuzzChunkedReader 30000x
 fuzz ./internal/objectstore FuzzRequestXML 30000x
 fuzz ./internal/objectstore FuzzRoute 15000x
-fuzz ./internal/objectstore FuzzPostCondition 20000x

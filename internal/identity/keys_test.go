@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"encoding/base64"
+	"github.com/sovcloud/sov/internal/identity/token"
 	"path/filepath"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestRetiredKeyVerifiesItsTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock = clock.Add(59 * time.Minute)
-	if _, err := parseToken(tok, k.keyFor); err != nil {
+	if _, err := token.Parse(tok, k.keyFor); err != nil {
 		t.Fatalf("a token of the retired key, 59 minutes after the rotation: %v", err)
 	}
 	second, _ := k.primary()

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/sovcloud/sov/internal/identity/token"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -169,7 +170,7 @@ func (s *Service) ValidateToken(raw string) (*Token, error) {
 	if raw == "" {
 		return nil, unauthorized("The request you have made requires authentication.")
 	}
-	tok, err := parseToken(raw, s.keys.keyFor)
+	tok, err := token.Parse(raw, s.keys.keyFor)
 	if err != nil {
 		return nil, unauthorized("The request you have made requires authentication.")
 	}
@@ -182,23 +183,13 @@ func (s *Service) ValidateToken(raw string) (*Token, error) {
 	if tok.ExpiresAt-tok.IssuedAt > s.cfg.TokenLifetime.Microseconds() || tok.IssuedAt > now.Add(time.Minute).UnixMicro() {
 		return nil, unauthorized("The token's lifetime exceeds the maximum.")
 	}
-	if !s.keys.signedWhilePrimary(tok.keyID, tok.IssuedAt) {
+	if !s.keys.signedWhilePrimary(tok.KeyID(), tok.IssuedAt) {
 		return nil, unauthorized("The request you have made requires authentication.")
 	}
 	if s.revoked.isRevoked(tok) {
 		return nil, unauthorized("The token has been revoked.")
 	}
 	return tok, nil
-}
-
-// Credentials returns the policy view of a token.
-func (t *Token) Credentials() *policy.Credentials {
-	c := &policy.Credentials{UserID: t.UserID, UserDomainID: t.UserDomainID, ProjectID: t.ProjectID,
-		ProjectDomainID: t.ProjectDomainID, DomainID: t.DomainID}
-	for _, r := range t.Roles {
-		c.Roles = append(c.Roles, r.Name)
-	}
-	return c
 }
 
 func enforce(tok *Token, action string, t policy.Target) error {

@@ -6,7 +6,6 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -14,9 +13,10 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sovcloud/sov/internal/objectstore/postpolicy"
 )
 
 // Browser uploads (POST Object): an HTML form posts the object to its
@@ -284,20 +284,6 @@ func postAnswer(req *request, b *bucket, o *object, z *sealing, fields map[strin
 	return nil
 }
 
-// postPolicy is a POST policy document.
-type postPolicy struct {
-	Expiration string            `json:"expiration"`
-	Conditions []json.RawMessage `json:"conditions"`
-}
-
-func invalidPolicy(format string, a ...any) *Error {
-	return s3err(http.StatusBadRequest, "InvalidPolicyDocument", "Invalid Policy: "+format, a...)
-}
-
-func policyFailed(format string, a ...any) *Error {
-	return s3err(http.StatusForbidden, "AccessDenied", "Invalid according to Policy: "+format, a...)
-}
-
 // checkPostPolicy verifies the form's signature over its policy and the
 // policy's conditions; it returns who signed and the content-length-range
 // ([min, max]) when the policy has one.
@@ -307,24 +293,6 @@ func (s *Server) checkPostPolicy(req *request, b *bucket, form *postForm, key st
 	if err != nil {
 		return nil, nil, err
 	}
-	raw, err := base64.StdEncoding.DecodeString(f["policy"])
-	var pol postPolicy
-	if err != nil || json.Unmarshal(raw, &pol) != nil {
-		return nil, nil, invalidPolicy("Invalid JSON.")
-	}
-	if pol.Expiration == "" {
-		return nil, nil, invalidPolicy("Policy missing expiration.")
-	}
-	exp, err := time.Parse(time.RFC3339, pol.Expiration)
-	if err != nil {
-		return nil, nil, invalidPolicy("Invalid 'expiration' value: '%s'", pol.Expiration)
-	}
-	if time.Now().After(exp) {
-		return nil, nil, policyFailed("Policy expired.")
-	}
-	if pol.Conditions == nil {
-		return nil, nil, invalidPolicy("Policy missing conditions.")
-	}
 	// The values conditions compare: the fields as posted, the bucket, and
 	// the key after ${filename}.
 	values := map[string]string{}
@@ -332,12 +300,13 @@ func (s *Server) checkPostPolicy(req *request, b *bucket, form *postForm, key st
 		values[k] = v
 	}
 	values["bucket"], values["key"] = b.Name, key
-	covered := map[string]bool{}
-	var lengths []int64
-	for _, c := range pol.Conditions {
-		if err := postCondition(c, values, covered, &lengths); err != nil {
-			return nil, nil, err
-		}
+	covered, lengths, err := postpolicy.Check(f["policy"], values, time.Now())
+	var pe *postpolicy.Error
+	if errors.As(err, &pe) {
+		return nil, nil, s3err(pe.Status, pe.Code, "%s", pe.Message)
+	}
+	if err != nil {
+		return nil, nil, err
 	}
 	// Every field must be named by a condition, but for the signature, the
 	// policy, x-ignore-* and (as MinIO has it, which minio-go's
@@ -348,7 +317,7 @@ func (s *Server) checkPostPolicy(req *request, b *bucket, form *postForm, key st
 			strings.HasPrefix(name, "x-amz-server-side-encryption") || covered[name] {
 			continue
 		}
-		return nil, nil, policyFailed("Extra input fields: %s", form.names[name])
+		return nil, nil, s3err(http.StatusForbidden, "AccessDenied", "Invalid according to Policy: Extra input fields: %s", form.names[name])
 	}
 	owner := cred.Owner
 	return &owner, lengths, nil
@@ -391,59 +360,4 @@ func (s *Server) postSigner(req *request, f map[string]string) (*Credential, err
 		return nil, errSignatureMismatch
 	}
 	return cred, nil
-}
-
-// postCondition checks one condition of a POST policy: {"field": "value"},
-// ["eq", "$field", "value"], ["starts-with", "$field", "prefix"] or
-// ["content-length-range", min, max]; it marks the fields it covers.
-func postCondition(raw json.RawMessage, values map[string]string, covered map[string]bool, lengths *[]int64) error {
-	var exact map[string]string
-	if json.Unmarshal(raw, &exact) == nil {
-		if len(exact) != 1 {
-			return invalidPolicy("Invalid Simple-Condition: Simple-Conditions must have exactly one property specified.")
-		}
-		for k, v := range exact {
-			name := strings.ToLower(k)
-			covered[name] = true
-			if values[name] != v {
-				return policyFailed("Policy Condition failed: [\"eq\", \"$%s\", \"%s\"]", k, v)
-			}
-		}
-		return nil
-	}
-	var list []any
-	if json.Unmarshal(raw, &list) != nil || len(list) != 3 {
-		return invalidPolicy("Invalid Condition: %s", raw)
-	}
-	op, _ := list[0].(string)
-	if strings.EqualFold(op, "content-length-range") {
-		lo, ok1 := list[1].(float64)
-		hi, ok2 := list[2].(float64)
-		if !ok1 || !ok2 || lo < 0 || hi < lo {
-			return invalidPolicy("Invalid content-length-range: %s", raw)
-		}
-		*lengths = []int64{int64(lo), int64(hi)}
-		return nil
-	}
-	field, ok1 := list[1].(string)
-	want, ok2 := list[2].(string)
-	if !ok1 || !ok2 || !strings.HasPrefix(field, "$") {
-		return invalidPolicy("Invalid Condition: %s", raw)
-	}
-	name := strings.ToLower(field[1:])
-	covered[name] = true
-	got := values[name]
-	switch strings.ToLower(op) {
-	case "eq":
-		if got != want {
-			return policyFailed("Policy Condition failed: [\"eq\", \"%s\", \"%s\"]", field, want)
-		}
-	case "starts-with":
-		if !strings.HasPrefix(got, want) {
-			return policyFailed("Policy Condition failed: [\"starts-with\", \"%s\", \"%s\"]", field, want)
-		}
-	default:
-		return invalidPolicy("Invalid Condition: unknown operation %s", strconv.Quote(op))
-	}
-	return nil
 }
