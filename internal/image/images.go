@@ -222,8 +222,13 @@ func (s *Service) createImage(w http.ResponseWriter, r *http.Request, c *policy.
 		return err
 	}
 	doc, _ := json.Marshal(img)
-	_, err := s.db.Exec(r.Context(), `INSERT INTO images (id, owner, visibility, status, name, created_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		img.ID, img.Owner, img.Visibility, img.Status, deref(img.Name), img.CreatedAt.UnixMicro(), string(doc))
+	err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
+		if _, err := tx.Exec(r.Context(), `INSERT INTO images (id, owner, visibility, status, name, created_at, hidden, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			img.ID, img.Owner, img.Visibility, img.Status, deref(img.Name), img.CreatedAt.UnixMicro(), img.Hidden, string(doc)); err != nil {
+			return err
+		}
+		return saveTags(r.Context(), tx, img)
+	})
 	if errors.Is(err, store.ErrConflict) {
 		return errorf(http.StatusConflict, "Image with identifier %s already exists!", img.ID)
 	}
@@ -304,8 +309,24 @@ func (s *Service) ownedImage(r *http.Request, c *policy.Credentials) (*image, er
 func (s *Service) saveImage(ctx context.Context, q store.Querier, img *image) error {
 	img.UpdatedAt = time.Now().UTC().Truncate(time.Second)
 	doc, _ := json.Marshal(img)
-	return store.Affected(q.Exec(ctx, `UPDATE images SET owner = ?, visibility = ?, status = ?, name = ?, doc = ? WHERE id = ?`,
-		img.Owner, img.Visibility, img.Status, deref(img.Name), string(doc), img.ID))
+	if err := store.Affected(q.Exec(ctx, `UPDATE images SET owner = ?, visibility = ?, status = ?, name = ?, hidden = ?, doc = ? WHERE id = ?`,
+		img.Owner, img.Visibility, img.Status, deref(img.Name), img.Hidden, string(doc), img.ID)); err != nil {
+		return err
+	}
+	return saveTags(ctx, q, img)
+}
+
+// saveTags makes the image's tag rows (what list filters read) its tags.
+func saveTags(ctx context.Context, q store.Querier, img *image) error {
+	if _, err := q.Exec(ctx, `DELETE FROM image_tags WHERE image_id = ?`, img.ID); err != nil {
+		return err
+	}
+	for _, t := range img.Tags {
+		if _, err := q.Exec(ctx, `INSERT INTO image_tags (image_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING`, img.ID, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Service) showImage(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
@@ -395,16 +416,27 @@ func (s *Service) deleteImage(w http.ResponseWriter, r *http.Request, c *policy.
 	return nil
 }
 
-// listImages serves GET /v2/images with Glance's filters, sorting and paging.
+// imageList is what image lists filter and sort on.
+var imageList = &httpapi.ListSpec{
+	Columns: map[string]httpapi.Column{
+		"name":       {SQL: "name", Filter: true, Sort: true},
+		"status":     {SQL: "status", Filter: true, Sort: true},
+		"owner":      {SQL: "owner", Filter: true},
+		"created_at": {SQL: "created_at", Sort: true},
+	},
+	DefaultSort: []httpapi.Sort{{Key: "created_at", Desc: true}},
+}
+
+// listImages serves GET /v2/images with Glance's filters, sorting and
+// paging (limit, 25 by default; marker; sort_key/sort_dir), in the store.
 func (s *Service) listImages(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
 	q := r.URL.Query()
-	limit := 25
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return errorf(http.StatusBadRequest, "limit param must be an integer")
-		}
-		limit = min(n, 1000)
+	lq, err := httpapi.ParseList(r, imageList)
+	if err != nil {
+		return err
+	}
+	if q.Get("limit") == "" {
+		lq.Limit = 25
 	}
 	visibility := q.Get("visibility")
 	if visibility != "" && visibility != "all" && !slices.Contains(visibilities, visibility) {
@@ -414,69 +446,56 @@ func (s *Service) listImages(w http.ResponseWriter, r *http.Request, c *policy.C
 	if memberStatus == "" {
 		memberStatus = "accepted"
 	}
-	rows, err := s.db.Query(r.Context(), `SELECT doc FROM images ORDER BY created_at DESC, id DESC`)
-	if err != nil {
-		return err
-	}
-	var all []*image
-	for rows.Next() {
-		var doc string
-		if err := rows.Scan(&doc); err != nil {
-			rows.Close()
-			return err
-		}
-		img := &image{}
-		if err := json.Unmarshal([]byte(doc), img); err != nil {
-			rows.Close()
-			return err
-		}
-		all = append(all, img)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	members, err := s.memberships(r.Context(), c.ProjectID)
-	if err != nil {
-		return err
-	}
 	hidden, _ := strconv.ParseBool(q.Get("os_hidden"))
-	var out []map[string]any
-	started := q.Get("marker") == ""
-	next := ""
-	for _, img := range all {
-		if !started {
-			started = img.ID == q.Get("marker")
-			continue
+	// What the caller may see: everything for an admin; else its own, the
+	// public and community ones and those shared with it.
+	scope, args := `hidden = ?`, []any{hidden}
+	if !isAdmin(c) {
+		scope += ` AND (owner = ? OR visibility IN ('public', 'community') OR (visibility = 'shared' AND id IN (SELECT image_id FROM image_members WHERE member_id = ?)))`
+		args = append(args, c.ProjectID, c.ProjectID)
+	}
+	switch visibility {
+	case "":
+		scope += ` AND (visibility <> 'community' OR owner = ?)`
+		args = append(args, c.ProjectID)
+	case "all":
+	default:
+		scope += ` AND visibility = ?`
+		args = append(args, visibility)
+	}
+	if memberStatus != "all" {
+		scope += ` AND (visibility <> 'shared' OR owner = ? OR id NOT IN (SELECT image_id FROM image_members WHERE member_id = ?)
+			OR id IN (SELECT image_id FROM image_members WHERE member_id = ? AND status = ?))`
+		args = append(args, c.ProjectID, c.ProjectID, c.ProjectID, memberStatus)
+	}
+	if tag := q.Get("tag"); tag != "" {
+		scope += ` AND id IN (SELECT image_id FROM image_tags WHERE tag = ?)`
+		args = append(args, tag)
+	}
+	rows, err := lq.Query(r.Context(), s.db, "images", "id, doc", scope, args...)
+	if err != nil {
+		return err
+	}
+	page, err := store.Collect(rows, func(row store.Scanner) (*image, error) {
+		var id, doc string
+		img := &image{}
+		if err := row.Scan(&id, &doc); err != nil {
+			return nil, err
 		}
-		mine := img.Owner == c.ProjectID
-		status, member := members[img.ID]
-		visible := isAdmin(c) || mine || img.Visibility == "public" || img.Visibility == "community" || (img.Visibility == "shared" && member)
-		switch {
-		case !visible,
-			visibility == "" && img.Visibility == "community" && !mine,
-			visibility != "" && visibility != "all" && img.Visibility != visibility,
-			img.Visibility == "shared" && !mine && member && memberStatus != "all" && status != memberStatus,
-			img.Hidden != hidden,
-			q.Get("name") != "" && deref(img.Name) != q.Get("name"),
-			q.Get("status") != "" && img.Status != q.Get("status"),
-			q.Get("owner") != "" && img.Owner != q.Get("owner"),
-			q.Get("tag") != "" && !slices.Contains(img.Tags, q.Get("tag")):
-			continue
-		}
-		if len(out) == limit {
-			next = out[len(out)-1]["id"].(string)
-			break
-		}
+		return img, json.Unmarshal([]byte(doc), img)
+	})
+	if err != nil {
+		return err
+	}
+	page, more := httpapi.More(lq, page)
+	out := []map[string]any{}
+	for _, img := range page {
 		out = append(out, s.apiJSON(img))
 	}
-	if out == nil {
-		out = []map[string]any{}
-	}
 	res := map[string]any{"images": out, "first": "/v2/images", "schema": "/v2/schemas/images"}
-	if next != "" {
+	if more {
 		nq := r.URL.Query()
-		nq.Set("marker", next)
+		nq.Set("marker", page[len(page)-1].ID)
 		res["next"] = "/v2/images?" + nq.Encode()
 	}
 	httpapi.WriteJSON(w, http.StatusOK, res)

@@ -6,6 +6,7 @@ package image
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -47,8 +48,50 @@ func (s *Service) Catalog() []service.CatalogEntry {
 	return []service.CatalogEntry{{Type: "image", Name: "glance", URL: s.url}}
 }
 
-// Start registers the image limits with the identity service.
-func (s *Service) Start(ctx context.Context) error { return s.registerLimits(ctx) }
+// Start registers the image limits with the identity service and, once,
+// fills the list columns of images stored before they existed.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.backfillListColumns(ctx); err != nil {
+		return err
+	}
+	return s.registerLimits(ctx)
+}
+
+// backfillListColumns sets hidden and the tag rows of every image from
+// its document, in one transaction, the first time a store has them.
+func (s *Service) backfillListColumns(ctx context.Context) error {
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		var done int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM backfills WHERE name = 'image_list_columns'`).Scan(&done); err != nil || done > 0 {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT doc FROM images`)
+		if err != nil {
+			return err
+		}
+		all, err := store.Collect(rows, func(row store.Scanner) (*image, error) {
+			var doc string
+			img := &image{}
+			if err := row.Scan(&doc); err != nil {
+				return nil, err
+			}
+			return img, json.Unmarshal([]byte(doc), img)
+		})
+		if err != nil {
+			return err
+		}
+		for _, img := range all {
+			if _, err := tx.Exec(ctx, `UPDATE images SET hidden = ? WHERE id = ?`, img.Hidden, img.ID); err != nil {
+				return err
+			}
+			if err := saveTags(ctx, tx, img); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO backfills (name) VALUES ('image_list_columns')`)
+		return err
+	})
+}
 
 func errorf(code int, format string, a ...any) error { return httpapi.Errorf(code, format, a...) }
 
