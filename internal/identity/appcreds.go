@@ -31,7 +31,7 @@ type appCred struct {
 
 const appCredColumns = `id, user_id, project_id, name, description, secret_hash, expires_at, unrestricted, roles`
 
-func scanAppCred(row rowScanner) (*appCred, error) {
+func scanAppCred(row store.Scanner) (*appCred, error) {
 	a := &appCred{}
 	var roles string
 	if err := row.Scan(&a.ID, &a.UserID, &a.ProjectID, &a.Name, &a.Description, &a.secretHash, &a.ExpiresAt, &a.Unrestricted, &roles); err != nil {

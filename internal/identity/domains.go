@@ -62,7 +62,7 @@ func (s *Service) listDomains(w http.ResponseWriter, r *http.Request, tok *Token
 }
 
 func (s *Service) writeDomains(w http.ResponseWriter, r *http.Request, q string, args ...any) error {
-	return s.writeList(w, r, "domains", q, args, func(row rowScanner) (map[string]any, error) {
+	return s.writeList(w, r, "domains", q, args, func(row store.Scanner) (map[string]any, error) {
 		d, err := scanDomain(row)
 		return s.domainJSON(d), err
 	})

@@ -168,7 +168,7 @@ func (s *Service) listGrants(gr grantRoute) authedFunc {
 		}
 		return s.writeList(w, r, "roles", `SELECT r.id, r.name, r.description FROM roles r JOIN role_assignments a ON a.role_id = r.id
 			WHERE a.actor_type = ? AND a.actor_id = ? AND a.target_type = ? AND a.target_id = ? AND a.inherited = ? ORDER BY r.name`,
-			[]any{g.actorType, g.actorID, g.targetType, g.targetID, g.inherited}, func(row rowScanner) (map[string]any, error) {
+			[]any{g.actorType, g.actorID, g.targetType, g.targetID, g.inherited}, func(row store.Scanner) (map[string]any, error) {
 				ro := &role{}
 				err := row.Scan(&ro.ID, &ro.Name, &ro.Description)
 				return s.roleJSON(ro), err

@@ -23,7 +23,7 @@ type groupBody struct {
 }
 
 func (s *Service) writeGroups(w http.ResponseWriter, r *http.Request, q string, args ...any) error {
-	return s.writeList(w, r, "groups", q, args, func(row rowScanner) (map[string]any, error) {
+	return s.writeList(w, r, "groups", q, args, func(row store.Scanner) (map[string]any, error) {
 		g, err := scanGroup(row)
 		return s.groupJSON(g), err
 	})

@@ -8,9 +8,6 @@ import (
 	"github.com/sovcloud/sov/internal/store"
 )
 
-// rowScanner is a *sql.Row or *sql.Rows.
-type rowScanner interface{ Scan(...any) error }
-
 // filter collects the optional equality conditions of a list query.
 type filter struct {
 	where string
@@ -34,23 +31,19 @@ func (f *filter) boolParam(r *http.Request, column, param string) {
 }
 
 // writeList runs query and writes {key: [render(row) ...], "links": ...}.
+// Keystone lists are not paged (Keystone has no markers), only filtered.
 func (s *Service) writeList(w http.ResponseWriter, r *http.Request, key, query string, args []any,
-	render func(rowScanner) (map[string]any, error)) error {
+	render func(store.Scanner) (map[string]any, error)) error {
 	rows, err := s.db.Query(r.Context(), query, args...)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	out := []map[string]any{}
-	for rows.Next() {
-		m, err := render(rows)
-		if err != nil {
-			return err
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.Collect(rows, render)
+	if err != nil {
 		return err
+	}
+	if out == nil {
+		out = []map[string]any{}
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{key: out, "links": s.listLinks(r)})
 	return nil

@@ -44,7 +44,7 @@ func notFoundAs(err error, kind, id string) error {
 
 const domainColumns = `id, name, description, enabled`
 
-func scanDomain(row rowScanner) (*domain, error) {
+func scanDomain(row store.Scanner) (*domain, error) {
 	d := &domain{}
 	return d, row.Scan(&d.ID, &d.Name, &d.Description, &d.Enabled)
 }
@@ -61,7 +61,7 @@ func (s *Service) getDomainByName(ctx context.Context, name string) (*domain, er
 
 const projectColumns = `id, domain_id, name, description, enabled`
 
-func scanProject(row rowScanner) (*project, error) {
+func scanProject(row store.Scanner) (*project, error) {
 	p := &project{}
 	return p, row.Scan(&p.ID, &p.DomainID, &p.Name, &p.Description, &p.Enabled)
 }
@@ -89,7 +89,7 @@ func (s *Service) findProject(ctx context.Context, id, name string, dom *nameRef
 
 const userColumns = `id, domain_id, name, default_project_id, email, description, enabled, failed_logins, locked_until, password_hash`
 
-func scanUser(row rowScanner) (*user, error) {
+func scanUser(row store.Scanner) (*user, error) {
 	u := &user{}
 	return u, row.Scan(&u.ID, &u.DomainID, &u.Name, &u.DefaultProjectID, &u.Email, &u.Description, &u.Enabled,
 		&u.FailedLogins, &u.LockedUntil, &u.passwordHash)
@@ -107,7 +107,7 @@ func (s *Service) getUserByName(ctx context.Context, domainID, name string) (*us
 
 const groupColumns = `id, domain_id, name, description`
 
-func scanGroup(row rowScanner) (*group, error) {
+func scanGroup(row store.Scanner) (*group, error) {
 	g := &group{}
 	return g, row.Scan(&g.ID, &g.DomainID, &g.Name, &g.Description)
 }

@@ -39,7 +39,7 @@ func (s *Service) listProjects(w http.ResponseWriter, r *http.Request, tok *Toke
 }
 
 func (s *Service) writeProjects(w http.ResponseWriter, r *http.Request, q string, args ...any) error {
-	return s.writeList(w, r, "projects", q, args, func(row rowScanner) (map[string]any, error) {
+	return s.writeList(w, r, "projects", q, args, func(row store.Scanner) (map[string]any, error) {
 		p, err := scanProject(row)
 		return s.projectJSON(p), err
 	})

@@ -49,7 +49,7 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request, tok *Token) 
 }
 
 func (s *Service) writeUsers(w http.ResponseWriter, r *http.Request, q string, args ...any) error {
-	return s.writeList(w, r, "users", q, args, func(row rowScanner) (map[string]any, error) {
+	return s.writeList(w, r, "users", q, args, func(row store.Scanner) (map[string]any, error) {
 		u, err := scanUser(row)
 		return s.userJSON(u), err
 	})
