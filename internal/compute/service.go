@@ -17,7 +17,6 @@ import (
 	"github.com/sovcloud/sov/internal/hypervisor"
 	"github.com/sovcloud/sov/internal/hypervisor/fake"
 	"github.com/sovcloud/sov/internal/hypervisor/qemu"
-	"github.com/sovcloud/sov/internal/identity"
 	"github.com/sovcloud/sov/internal/image"
 	"github.com/sovcloud/sov/internal/network"
 	"github.com/sovcloud/sov/internal/network/bridge"
@@ -51,8 +50,8 @@ type Config struct {
 type Service struct {
 	cfg      Config
 	db       *store.DB
-	identity *identity.Service
-	images   *image.Service
+	identity httpapi.Authenticator
+	images   Images
 	driver   hypervisor.Driver
 	engines  Engines
 	log      *slog.Logger
@@ -66,6 +65,13 @@ type Service struct {
 	netErr  error
 }
 
+// Images is what compute needs of the image service: the boot image a
+// caller may use, and an image by id (a kernel, a ramdisk, a server's own).
+type Images interface {
+	ForBoot(ctx context.Context, c *policy.Credentials, id string) (*image.BootImage, error)
+	ForBootID(ctx context.Context, id string) (*image.BootImage, error)
+}
+
 // Engines records the engine processes compute starts: QEMU and dnsmasq.
 type Engines interface {
 	qemu.Engines
@@ -73,7 +79,7 @@ type Engines interface {
 }
 
 // New returns the compute service.
-func New(cfg Config, db *store.DB, publicURL string, id *identity.Service, images *image.Service, engines Engines, log *slog.Logger) (*Service, error) {
+func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, images Images, engines Engines, log *slog.Logger) (*Service, error) {
 	if cfg.Bridge == "" {
 		cfg.Bridge = "sovbr0"
 	}

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 
 	"github.com/sovcloud/sov/internal/httpapi"
-	"github.com/sovcloud/sov/internal/identity"
 	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/service"
 	"github.com/sovcloud/sov/internal/store"
@@ -24,13 +23,13 @@ import (
 type Service struct {
 	db       *store.DB
 	dir      string
-	identity *identity.Service
+	identity Identity
 	log      *slog.Logger
 	url      string // public base URL, e.g. http://127.0.0.1:5000/image
 }
 
 // New opens the image service; image data lives under dir.
-func New(db *store.DB, dir, publicURL string, id *identity.Service, log *slog.Logger) (*Service, error) {
+func New(db *store.DB, dir, publicURL string, id Identity, log *slog.Logger) (*Service, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		return nil, err
 	}
@@ -38,6 +37,14 @@ func New(db *store.DB, dir, publicURL string, id *identity.Service, log *slog.Lo
 		log.Info("removed the temporary files of interrupted image uploads", "files", n)
 	}
 	return &Service{db: db, dir: dir, identity: id, log: log, url: publicURL + "/image"}, nil
+}
+
+// Identity is what the image service needs of the identity service: the
+// caller of a request, and the unified limits its quotas are.
+type Identity interface {
+	httpapi.Authenticator
+	RegisterLimit(ctx context.Context, serviceType, resource string, def int64, description string) error
+	Limit(ctx context.Context, serviceType, project, resource string) (int64, bool, error)
 }
 
 // Name is the service's name.
