@@ -67,16 +67,10 @@ func listServices(ctx context.Context, db *store.DB, typ string) ([]service, err
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []service
-	for rows.Next() {
+	return store.Collect(rows, func(row store.Scanner) (service, error) {
 		var s service
-		if err := rows.Scan(&s.ID, &s.Type, &s.Name, &s.Description, &s.Enabled); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+		return s, row.Scan(&s.ID, &s.Type, &s.Name, &s.Description, &s.Enabled)
+	})
 }
 
 func listEndpoints(ctx context.Context, db *store.DB, serviceID, iface string) ([]endpoint, error) {
@@ -93,16 +87,10 @@ func listEndpoints(ctx context.Context, db *store.DB, serviceID, iface string) (
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []endpoint
-	for rows.Next() {
+	return store.Collect(rows, func(row store.Scanner) (endpoint, error) {
 		var e endpoint
-		if err := rows.Scan(&e.ID, &e.ServiceID, &e.Interface, &e.Region, &e.URL, &e.Enabled); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		return e, row.Scan(&e.ID, &e.ServiceID, &e.Interface, &e.Region, &e.URL, &e.Enabled)
+	})
 }
 
 func (s *Service) serviceJSON(svc *service) map[string]any {

@@ -128,16 +128,10 @@ func (s *Service) allRoles(ctx context.Context) ([]role, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []role
-	for rows.Next() {
+	return store.Collect(rows, func(row store.Scanner) (role, error) {
 		var r role
-		if err := rows.Scan(&r.ID, &r.Name, &r.Description); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+		return r, row.Scan(&r.ID, &r.Name, &r.Description)
+	})
 }
 
 // userRoles returns the effective roles of a user on a project or domain:
