@@ -15,6 +15,7 @@ import (
 // gophercloud and `openstack server event list` read it); another project
 // sees none of it; the record goes with the server.
 func TestInstanceActions(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, servertest.Fake)
 	alpha := srv.NewTenant(t, "alpha", "")
 	p := srv.Provider(t, alpha)

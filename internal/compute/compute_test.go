@@ -34,6 +34,7 @@ var wantStatus = servertest.WantStatus
 // TestStandardFlavors checks the SCS mandatory flavors (scs-0103) with
 // their exact values and scs: extra specs, as the SCS test does.
 func TestStandardFlavors(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, nil)
 	c := computeClient(t, srv.Provider(t, srv.NewTenant(t, "alpha", "")), "2.61")
 	pages, err := flavors.ListDetail(c, nil).AllPages(ctx)
@@ -88,6 +89,7 @@ func TestStandardFlavors(t *testing.T) {
 }
 
 func TestFlavorAdministration(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, nil)
 	admin := computeClient(t, srv.Admin(t).ProviderClient, "2.61")
 	member := computeClient(t, srv.Provider(t, srv.NewTenant(t, "alpha", "")), "2.61")
@@ -127,6 +129,7 @@ func TestFlavorAdministration(t *testing.T) {
 }
 
 func TestKeypairs(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, nil)
 	alpha := srv.NewTenant(t, "alpha", "")
 	a := computeClient(t, srv.Provider(t, alpha), "2.10")

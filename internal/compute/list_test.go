@@ -15,6 +15,7 @@ import (
 // gophercloud follows servers_links to the end; sorting, filters and bad
 // list parameters; another project's server is no marker.
 func TestServerListPaging(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, servertest.Fake)
 	alpha := srv.NewTenant(t, "alpha", "")
 	p := srv.Provider(t, alpha)

@@ -84,6 +84,7 @@ func flavorID(t *testing.T, c *gophercloud.ServiceClient, name string) string {
 }
 
 func TestServerLifecycle(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, nil)
 	alpha := srv.NewTenant(t, "alpha", "")
 	p := srv.Provider(t, alpha)
@@ -161,6 +162,7 @@ func TestServerLifecycle(t *testing.T) {
 }
 
 func TestServerBadInput(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, servertest.Fake)
 	alpha := srv.NewTenant(t, "alpha", "")
 	p := srv.Provider(t, alpha)
@@ -236,6 +238,7 @@ func TestServerBadInput(t *testing.T) {
 // TestServersSurviveRestart restarts sov under a running server: the VM
 // runs on and is found again; a VM that died meanwhile shows SHUTOFF.
 func TestServersSurviveRestart(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, nil)
 	alpha := srv.NewTenant(t, "alpha", "")
 	p := srv.Provider(t, alpha)
@@ -305,6 +308,7 @@ func TestServersSurviveRestart(t *testing.T) {
 // TestServerBuildFailure boots where the host network cannot be set up:
 // the server goes to ERROR with a fault, and deleting it leaves nothing.
 func TestServerBuildFailure(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, func(cfg *server.Config) { cfg.Compute.Bridge = "name-too-long-for-linux" })
 	alpha := srv.NewTenant(t, "alpha", "")
 	p := srv.Provider(t, alpha)
@@ -324,6 +328,7 @@ func TestServerBuildFailure(t *testing.T) {
 // backing file (as images stored before that check could be): the boot
 // check refuses it, the server goes to ERROR and its fault names no host path.
 func TestServerRefusesPlantedImage(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, nil)
 	alpha := srv.NewTenant(t, "alpha", "")
 	p := srv.Provider(t, alpha)
@@ -369,6 +374,7 @@ func TestServerRefusesPlantedImage(t *testing.T) {
 // TestServerOutlivesItsImage deletes the image of a running server: the
 // server keeps its backing file and stops and starts as before.
 func TestServerOutlivesItsImage(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, nil)
 	alpha := srv.NewTenant(t, "alpha", "")
 	p := srv.Provider(t, alpha)
@@ -390,6 +396,7 @@ func TestServerOutlivesItsImage(t *testing.T) {
 }
 
 func TestServerMetadataAndRename(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, servertest.Fake)
 	alpha := srv.NewTenant(t, "alpha", "")
 	p := srv.Provider(t, alpha)
