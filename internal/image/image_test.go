@@ -51,6 +51,7 @@ func qcow2(virtual uint64) []byte {
 }
 
 func TestImageLifecycle(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, nil)
 	alpha := srv.NewTenant(t, "alpha", "")
 	c := imageClient(t, srv.Provider(t, alpha))
@@ -134,6 +135,7 @@ func TestImageLifecycle(t *testing.T) {
 }
 
 func TestImageVisibilityAndIsolation(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, nil)
 	alpha, beta := srv.NewTenant(t, "alpha", ""), srv.NewTenant(t, "beta", "")
 	a, b := imageClient(t, srv.Provider(t, alpha)), imageClient(t, srv.Provider(t, beta))
@@ -210,6 +212,7 @@ func TestImageVisibilityAndIsolation(t *testing.T) {
 }
 
 func TestImageBadInput(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, nil)
 	alpha := srv.NewTenant(t, "alpha", "")
 	c := imageClient(t, srv.Provider(t, alpha))
@@ -260,6 +263,7 @@ func TestImageBadInput(t *testing.T) {
 // temporary files that interrupted uploads left, and keeps the one an
 // upload of another live server on the same directory is writing.
 func TestInterruptedUploadsCleanedAtStart(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, nil)
 	c := imageClient(t, srv.Provider(t, srv.NewTenant(t, "alpha", "")))
 	tmp := filepath.Join(srv.DataDir(), "images", "tmp")

@@ -16,6 +16,7 @@ import (
 // gophercloud follows "next" to the end), sorted, filtered by tag and
 // os_hidden; another project's private images never show.
 func TestImageListPaging(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, nil)
 	alpha := srv.NewTenant(t, "alpha", "")
 	c := imageClient(t, srv.Provider(t, alpha))

@@ -19,6 +19,7 @@ import (
 // image_size_total, with their registered defaults, per-project limits an
 // admin sets, Glance's 413 when exceeded, and no effect on other projects.
 func TestImageQuotas(t *testing.T) {
+	t.Parallel()
 	srv := servertest.Start(t, nil)
 	admin := srv.Admin(t)
 	alpha, beta := srv.NewTenant(t, "alpha", ""), srv.NewTenant(t, "beta", "")

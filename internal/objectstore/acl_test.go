@@ -14,6 +14,7 @@ import (
 // TestACLGrants: grants to another project and to groups, by header and
 // by AccessControlPolicy body, give exactly the access they name.
 func TestACLGrants(t *testing.T) {
+	t.Parallel()
 	srv, c, alpha := startS3(t, nil)
 	betaT, gammaT := srv.NewTenant(t, "beta", ""), srv.NewTenant(t, "gamma", "")
 	beta, gamma := s3Client(srv, betaT), s3Client(srv, gammaT)

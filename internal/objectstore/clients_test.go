@@ -26,6 +26,7 @@ import (
 )
 
 func TestMinioClient(t *testing.T) {
+	t.Parallel()
 	srv, _, tn := startS3(t, nil)
 	u, _ := url.Parse(srv.S3URL)
 	mc, err := minio.New(u.Host, &minio.Options{Creds: miniocreds.NewStaticV4(tn.Access, tn.Secret, ""), Secure: false, Region: "us-east-1"})
@@ -102,6 +103,7 @@ func TestMinioClient(t *testing.T) {
 }
 
 func TestVirtualHostStyle(t *testing.T) {
+	t.Parallel()
 	srv, c, tn := startS3(t, func(cfg *server.Config) { cfg.S3.Domain = "s3.localhost" })
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("vhost")})
 	c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("vhost"), Key: aws.String("a/b.txt"), Body: strings.NewReader("virtual")})
@@ -143,6 +145,7 @@ func awsCLI(t *testing.T, srv *servertest.Server, tn servertest.Tenant) func(wan
 }
 
 func TestAWSCLI(t *testing.T) {
+	t.Parallel()
 	srv, _, tn := startS3(t, nil)
 	cli := awsCLI(t, srv, tn)
 	run := func(args ...string) string { t.Helper(); return cli(true, args...) }
@@ -216,6 +219,7 @@ func (d *dialer) dial(ctx context.Context, network, _ string) (net.Conn, error) 
 // TestHTTPS runs the SDK over HTTPS, where it sends bodies as
 // STREAMING-UNSIGNED-PAYLOAD-TRAILER with a CRC32 trailer by default.
 func TestHTTPS(t *testing.T) {
+	t.Parallel()
 	srv := servertest.StartTLS(t, nil)
 	tn := srv.NewTenant(t, "secure", "")
 	c := s3Client(srv, tn)

@@ -17,6 +17,7 @@ import (
 
 // TestCompatibilityFixes: behaviours where sov differed from AWS.
 func TestCompatibilityFixes(t *testing.T) {
+	t.Parallel()
 	srv, c, tn := startS3(t, nil)
 	b := aws.String("compat")
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b})
@@ -100,6 +101,7 @@ func TestCompatibilityFixes(t *testing.T) {
 
 // TestListBucketsPages: max-buckets, continuation-token and prefix.
 func TestListBucketsPages(t *testing.T) {
+	t.Parallel()
 	_, c, _ := startS3(t, nil)
 	for _, name := range []string{"page-a", "page-b", "page-c", "other"} {
 		_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)})
@@ -128,6 +130,7 @@ func TestListBucketsPages(t *testing.T) {
 // TestCompleteAgain: a resent CompleteMultipartUpload (its answer was
 // lost) gets the same answer; an aborted upload stays unknown.
 func TestCompleteAgain(t *testing.T) {
+	t.Parallel()
 	_, c, _ := startS3(t, nil)
 	b := aws.String("again")
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b})
@@ -155,6 +158,7 @@ func TestCompleteAgain(t *testing.T) {
 // TestConditionalDelete: If-Match on DeleteObject (and an ETag in a
 // multi-delete entry) deletes only the object with that ETag.
 func TestConditionalDelete(t *testing.T) {
+	t.Parallel()
 	_, c, _ := startS3(t, nil)
 	b := aws.String("cond")
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b})
@@ -180,6 +184,7 @@ func TestConditionalDelete(t *testing.T) {
 // TestGetObjectAttributes: the attributes asked for, of a plain and a
 // multipart object; another project gets nothing.
 func TestGetObjectAttributes(t *testing.T) {
+	t.Parallel()
 	srv, c, _ := startS3(t, nil)
 	stranger := s3Client(srv, srv.NewTenant(t, "beta", ""))
 	b := aws.String("attrs")

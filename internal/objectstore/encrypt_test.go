@@ -40,6 +40,7 @@ func sizesOf(plains ...[]byte) []int64 {
 }
 
 func TestSealedSegments(t *testing.T) {
+	t.Parallel()
 	key := make([]byte, 32)
 	rand.Read(key)
 	parts := [][]byte{make([]byte, 3*chunkSize+17), make([]byte, chunkSize), {}, make([]byte, 5)}

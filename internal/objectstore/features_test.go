@@ -16,6 +16,7 @@ import (
 )
 
 func TestMultipartUpload(t *testing.T) {
+	t.Parallel()
 	_, c, _ := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("multi")})
 	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String("big"),
@@ -74,6 +75,7 @@ func TestMultipartUpload(t *testing.T) {
 }
 
 func TestVersioning(t *testing.T) {
+	t.Parallel()
 	_, c, _ := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("ver")})
 	_, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("ver"),
@@ -122,6 +124,7 @@ func TestVersioning(t *testing.T) {
 }
 
 func TestPublicAccess(t *testing.T) {
+	t.Parallel()
 	srv, c, _ := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("web")})
 	c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("web"), Key: aws.String("index.html"), Body: strings.NewReader("<h1>hi</h1>")})
@@ -201,6 +204,7 @@ func TestPublicAccess(t *testing.T) {
 }
 
 func TestQuota(t *testing.T) {
+	t.Parallel()
 	_, c, _ := startS3(t, func(cfg *server.Config) { cfg.S3.QuotaBytes = 1000; cfg.S3.QuotaObjects = 3 })
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("quota")})
 	put := func(key string, n int) error {
@@ -225,6 +229,7 @@ func TestQuota(t *testing.T) {
 // copied, count against the quota; aborting releases them; completing
 // turns them into the object's bytes without counting twice.
 func TestQuotaCountsMultipart(t *testing.T) {
+	t.Parallel()
 	_, c, _ := startS3(t, func(cfg *server.Config) { cfg.S3.QuotaBytes = 1000 })
 	b := aws.String("quota")
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b})

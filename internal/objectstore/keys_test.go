@@ -16,6 +16,7 @@ import (
 // TestKeyLengthInEveryOperationThatCreatesKeys: 1024 bytes is the longest
 // key for PutObject, CopyObject and CreateMultipartUpload alike.
 func TestKeyLengthInEveryOperationThatCreatesKeys(t *testing.T) {
+	t.Parallel()
 	_, c, _ := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("keys")})
 	longest, tooLong := strings.Repeat("k", 1024), strings.Repeat("k", 1025)
@@ -38,6 +39,7 @@ func TestKeyLengthInEveryOperationThatCreatesKeys(t *testing.T) {
 // x-amz-meta-<name> in lower case, as AWS sends it (boto3 takes the names
 // from the header names as they are).
 func TestMetadataNamesLowerCase(t *testing.T) {
+	t.Parallel()
 	srv, c, tn := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("meta")})
 	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("meta"), Key: aws.String("k"), Body: strings.NewReader("x"),

@@ -34,6 +34,7 @@ func keysOf(t *testing.T, c *s3.Client, bucket string) []string {
 // nothing else; noncurrent versions, lone delete markers and old uploads
 // go; a locked version stays; another project cannot see or set the rules.
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	srv, c, _ := startS3(t, nil)
 	stranger := s3Client(srv, srv.NewTenant(t, "beta", ""))
 	run := func(after time.Duration) {
@@ -149,6 +150,7 @@ func TestLifecycle(t *testing.T) {
 // TestLifecycleWorker: the background worker runs the rules on its own and
 // counts what it did in /metrics; the aws CLI manages the rules.
 func TestLifecycleWorker(t *testing.T) {
+	t.Parallel()
 	srv, c, tn := startS3(t, func(cfg *server.Config) { cfg.LifecycleInterval = 100 * time.Millisecond })
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("auto")})
 	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("auto"), Key: aws.String("old"), Body: strings.NewReader("x")})

@@ -23,6 +23,7 @@ import (
 // SSE-C through minio-go, over HTTPS; another project and an anonymous
 // caller can neither read nor change any of it.
 func TestMinioFeatures(t *testing.T) {
+	t.Parallel()
 	srv := servertest.StartTLS(t, nil)
 	tn := srv.NewTenant(t, "alpha", "")
 	u, _ := url.Parse(srv.S3URL)

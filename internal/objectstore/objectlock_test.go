@@ -17,6 +17,7 @@ import (
 // (the owner, another project) from deleting a version; GOVERNANCE yields
 // to an authorised bypass, COMPLIANCE to nothing and can only grow.
 func TestObjectLock(t *testing.T) {
+	t.Parallel()
 	srv, c, _ := startS3(t, nil)
 	stranger := s3Client(srv, srv.NewTenant(t, "beta", ""))
 	b := aws.String("vault")
@@ -102,6 +103,7 @@ func TestObjectLock(t *testing.T) {
 
 // TestObjectLockAWSCLI: the same through /usr/bin/aws.
 func TestObjectLockAWSCLI(t *testing.T) {
+	t.Parallel()
 	srv, _, tn := startS3(t, nil)
 	aws := awsCLI(t, srv, tn)
 	aws(true, "s3api", "create-bucket", "--bucket", "cli-vault", "--object-lock-enabled-for-bucket")
@@ -128,6 +130,7 @@ func TestObjectLockAWSCLI(t *testing.T) {
 // TestObjectLockMultipart: retention and legal hold asked for when a
 // multipart upload starts are the completed object's.
 func TestObjectLockMultipart(t *testing.T) {
+	t.Parallel()
 	_, c, _ := startS3(t, nil)
 	b := aws.String("mp-vault")
 	_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b, ObjectLockEnabledForBucket: aws.Bool(true)})

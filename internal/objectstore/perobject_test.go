@@ -14,6 +14,7 @@ import (
 // Multi-object delete, CopyObject and UploadPartCopy cannot get around
 // those denials, for another project nor for the owner.
 func TestPolicyDecidedPerObject(t *testing.T) {
+	t.Parallel()
 	srv, owner, _ := startS3(t, nil)
 	stranger := s3Client(srv, srv.NewTenant(t, "beta", ""))
 	b := aws.String("shared")
@@ -66,6 +67,7 @@ func TestPolicyDecidedPerObject(t *testing.T) {
 // s3:DeleteObjectVersion / s3:GetObjectVersion, so a policy that protects
 // the history holds on every path.
 func TestVersionActions(t *testing.T) {
+	t.Parallel()
 	_, c, _ := startS3(t, nil)
 	b := aws.String("history")
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b})

@@ -17,6 +17,7 @@ import (
 // for the request (source address, transport, list prefix, max-keys);
 // conditions sov does not evaluate are refused, not ignored.
 func TestPolicyConditions(t *testing.T) {
+	t.Parallel()
 	srv, c, _ := startS3(t, nil)
 	b := aws.String("cond-pol")
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b})
@@ -74,6 +75,7 @@ func TestPolicyConditions(t *testing.T) {
 // TestPolicyTagConditions: s3:ExistingObjectTag opens only objects with the
 // tag; s3:RequestObjectTag lets another project write only tagged objects.
 func TestPolicyTagConditions(t *testing.T) {
+	t.Parallel()
 	srv, c, _ := startS3(t, nil)
 	betaT := srv.NewTenant(t, "beta", "")
 	beta := s3Client(srv, betaT)

@@ -50,6 +50,7 @@ func wantPost(t *testing.T, what string, resp *http.Response, body string, statu
 }
 
 func TestPostObject(t *testing.T) {
+	t.Parallel()
 	srv, c, tn := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("forms")})
 	exists := func(key string) bool {

@@ -14,6 +14,7 @@ import (
 // TestPublicAccessBlock: each of the four settings does what AWS does, and
 // BucketOwnerEnforced turns ACLs off; another project cannot change them.
 func TestPublicAccessBlock(t *testing.T) {
+	t.Parallel()
 	srv, c, _ := startS3(t, nil)
 	stranger := s3Client(srv, srv.NewTenant(t, "beta", ""))
 	b := aws.String("pab")

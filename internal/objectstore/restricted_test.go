@@ -24,6 +24,7 @@ import (
 // one makes EC2 credentials that carry no more than its roles and die with
 // it; a user's token makes them only for the project it is scoped to.
 func TestRestrictedCredentialsCannotWidenS3(t *testing.T) {
+	t.Parallel()
 	srv, c, tn := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("data")})
 	admin := srv.Admin(t)

@@ -81,6 +81,7 @@ func getBody(t *testing.T, c *s3.Client, in *s3.GetObjectInput) (string, *s3.Get
 }
 
 func TestBucketsAndObjects(t *testing.T) {
+	t.Parallel()
 	_, c, tn := startS3(t, nil)
 	_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("photos")})
 	wantCode(t, "create bucket", err, "")
@@ -225,6 +226,7 @@ func listKeys(t *testing.T, c *s3.Client, bucket, prefix string) []string {
 }
 
 func TestListing(t *testing.T) {
+	t.Parallel()
 	_, c, _ := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("list")})
 	names := []string{"a", "b/1", "b/2", "b/c/3", "c%d", "d e", "ü"}
@@ -279,6 +281,7 @@ func TestListing(t *testing.T) {
 }
 
 func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
 	srv, a, _ := startS3(t, nil)
 	b := s3Client(srv, srv.NewTenant(t, "beta", ""))
 	a.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("private")})
@@ -322,6 +325,7 @@ func TestTenantIsolation(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
+	t.Parallel()
 	srv, c, tn := startS3(t, nil)
 	_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bad-req")})
 	wantCode(t, "create", err, "")
@@ -417,6 +421,7 @@ func signedRaw(t *testing.T, srv *servertest.Server, tn servertest.Tenant, metho
 }
 
 func TestPresignedURLs(t *testing.T) {
+	t.Parallel()
 	_, c, _ := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("share")})
 	ps := s3.NewPresignClient(c)

@@ -17,6 +17,7 @@ import (
 // x-amz-copy-source and x-amz-acl headers; header-signed requests with an
 // unsigned x-amz-* header or an unsigned host are refused the same way.
 func TestUnsignedHeadersRefused(t *testing.T) {
+	t.Parallel()
 	srv, c, tn := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("vault")})
 	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("vault"), Key: aws.String("secret"), Body: strings.NewReader("the secret")})

@@ -19,6 +19,7 @@ import (
 // --s3-sigv2 allows it, and is refused otherwise; a changed header or
 // another key fails.
 func TestSigV2(t *testing.T) {
+	t.Parallel()
 	srv, _, tn := startS3(t, func(cfg *server.Config) { cfg.S3.SigV2 = true })
 	u, _ := url.Parse(srv.S3URL)
 	v2 := func(access, secret string) *minio.Client {

@@ -74,6 +74,7 @@ func readAll(t *testing.T, c *s3.Client, in *s3.GetObjectInput) ([]byte, *s3.Get
 }
 
 func TestSSES3(t *testing.T) {
+	t.Parallel()
 	srv, c, tn := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("vault")})
 	small := markedData("SMALL-PLAINTEXT-MARKER", 1000)
@@ -209,6 +210,7 @@ func largestFile(t *testing.T, dir string) string {
 }
 
 func TestBucketDefaultEncryption(t *testing.T) {
+	t.Parallel()
 	srv, c, _ := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("dflt")})
 	_, err := c.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String("dflt")})
@@ -265,6 +267,7 @@ func newCustomer() customer {
 }
 
 func TestSSEC(t *testing.T) {
+	t.Parallel()
 	srv, c, _ := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("cust")})
 	key, wrong := newCustomer(), newCustomer()
@@ -349,6 +352,7 @@ func TestSSEC(t *testing.T) {
 }
 
 func TestEncryptedMultipart(t *testing.T) {
+	t.Parallel()
 	_, c, _ := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("mpart")})
 	key, wrong := newCustomer(), newCustomer()
@@ -443,6 +447,7 @@ func TestEncryptedMultipart(t *testing.T) {
 
 // TestEncryptionAWSCLI: SSE-S3, a bucket default and SSE-C through /usr/bin/aws.
 func TestEncryptionAWSCLI(t *testing.T) {
+	t.Parallel()
 	srv, _, tn := startS3(t, nil)
 	aws := awsCLI(t, srv, tn)
 	dir := t.TempDir()

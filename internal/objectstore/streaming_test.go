@@ -26,6 +26,7 @@ func (sha256Hasher) Close() {}
 // signed CRC32 trailer (STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER), as
 // minio-go's signer makes them, and tampered variants of them.
 func TestSignedStreamingWithTrailer(t *testing.T) {
+	t.Parallel()
 	srv, c, tn := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("stream")})
 	body := bytes.Repeat([]byte("chunk of data "), 10000) // several 64 KiB chunks

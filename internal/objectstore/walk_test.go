@@ -42,6 +42,7 @@ var implemented = map[string]bool{
 // answers anything but an error, and none changes the object, the bucket
 // or its listing. Headers asking for missing features are refused too.
 func TestNothingFallsThrough(t *testing.T) {
+	t.Parallel()
 	srv, c, tn := startS3(t, nil)
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("walk")})
 	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("walk"), Key: aws.String("k"), Body: strings.NewReader("original")})

@@ -17,6 +17,7 @@ import (
 // endpoint to anonymous browsers: index documents, the directory redirect,
 // error documents, routing rules, object redirects, and nothing private.
 func TestWebsite(t *testing.T) {
+	t.Parallel()
 	srv, c, _ := startS3(t, func(cfg *server.Config) { cfg.S3.WebsiteDomain = "web.test" })
 	b := aws.String("site")
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b})
