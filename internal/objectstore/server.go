@@ -128,13 +128,19 @@ type request struct {
 
 type handler func(*Server, *request) error
 
-// ServeHTTP serves one S3 request.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// startResponse gives a response its request id (returned) and server name.
+func startResponse(w http.ResponseWriter) string {
 	var b [8]byte
 	rand.Read(b[:])
 	id := strings.ToUpper(hex.EncodeToString(b[:]))
 	w.Header().Set("X-Amz-Request-Id", id)
 	w.Header().Set("Server", "sov")
+	return id
+}
+
+// ServeHTTP serves one S3 request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := startResponse(w)
 	req := &request{w: w, r: r, q: r.URL.Query(), id: id}
 	req.bucket, req.key = s.splitPath(r)
 	op, h := route(req)

@@ -1,8 +1,6 @@
 package objectstore
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -172,11 +170,7 @@ func checkRedirectLocation(v string) error {
 func (s *Server) Website() http.Handler { return http.HandlerFunc(s.serveWebsite) }
 
 func (s *Server) serveWebsite(w http.ResponseWriter, r *http.Request) {
-	var rid [8]byte
-	rand.Read(rid[:])
-	id := strings.ToUpper(hex.EncodeToString(rid[:]))
-	w.Header().Set("X-Amz-Request-Id", id)
-	w.Header().Set("Server", "sov")
+	id := startResponse(w)
 	bucketName, key, prefix := s.websiteTarget(r)
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		websiteError(w, r, id, errMethodNotAllowed, key)
