@@ -154,8 +154,16 @@ func TestServerLifecycle(t *testing.T) {
 	waitStatus(t, c, created.ID, "ACTIVE")
 	wantStatus(t, "hard reboot", servers.Reboot(ctx, c, created.ID, servers.RebootOpts{Type: servers.HardReboot}).ExtractErr(), 0)
 	waitStatus(t, c, created.ID, "ACTIVE")
-	if out, _ := servers.ShowConsoleOutput(ctx, c, created.ID, servers.ShowConsoleOutputOpts{}).Extract(); strings.Count(out, "sov-guest: booting") < 2 {
-		t.Errorf("the console shows %d boots after stop/start/reboots", strings.Count(out, "sov-guest: booting"))
+	// ACTIVE comes before the guest's kernel has booted again: the console
+	// shows the new boot a little later.
+	for end := time.Now().Add(120 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		out, _ := servers.ShowConsoleOutput(ctx, c, created.ID, servers.ShowConsoleOutputOpts{}).Extract()
+		if strings.Count(out, "sov-guest: booting") >= 2 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the console shows %d boots after stop/start/reboots", strings.Count(out, "sov-guest: booting"))
+		}
 	}
 
 	deleteAndWait(t, srv, c, created.ID)
