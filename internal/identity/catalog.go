@@ -322,10 +322,8 @@ func (s *Service) applyEndpoint(ctx context.Context, ep *endpoint, body *endpoin
 	if ep.URL == "" {
 		return badRequest("Invalid input for field 'url': 'url' is a required property.")
 	}
-	if _, err := s.getService(ctx, ep.ServiceID); err != nil {
-		return badRequest("Could not find service: %s.", ep.ServiceID)
-	}
-	return nil
+	_, err := s.getService(ctx, ep.ServiceID)
+	return referenced(err, "service", ep.ServiceID)
 }
 
 func (s *Service) createEndpoint(w http.ResponseWriter, r *http.Request, tok *Token) error {

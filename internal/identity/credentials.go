@@ -135,7 +135,7 @@ func (s *Service) checkCredentialOwner(ctx context.Context, tok *Token, userID, 
 	}
 	p, err := s.getProject(ctx, projectID)
 	if err != nil {
-		return badRequest("Could not find project: %s.", projectID)
+		return referenced(err, "project", projectID)
 	}
 	roles, err := s.userRoles(ctx, userID, "project", p.ID, p.DomainID)
 	if err != nil {
@@ -197,7 +197,7 @@ func (s *Service) createCredential(w http.ResponseWriter, r *http.Request, tok *
 		return err
 	}
 	if _, err := s.getUser(ctx, c.UserID); err != nil {
-		return badRequest("Could not find user: %s.", c.UserID)
+		return referenced(err, "user", c.UserID)
 	}
 	if c.Type == "ec2" {
 		if err := scopeEC2(tok, c); err != nil {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/store"
 )
 
 func badRequest(format string, a ...any) error {
@@ -21,6 +22,16 @@ func forbidden(format string, a ...any) error {
 
 func notFound(kind, id string) error {
 	return httpapi.Errorf(http.StatusNotFound, "Could not find %s: %s.", kind, id)
+}
+
+// referenced is the answer to a failed lookup of a row a request names
+// (a domain, project, user, service): 400 "Could not find <kind>: <id>.",
+// or the failure itself when the store could not be reached.
+func referenced(err error, kind, id string) error {
+	if err == nil || store.Unavailable(err) {
+		return err
+	}
+	return badRequest("Could not find %s: %s.", kind, id)
 }
 
 func conflict(format string, a ...any) error {

@@ -82,10 +82,8 @@ func (s *Service) createGroup(w http.ResponseWriter, r *http.Request, tok *Token
 		g.Description = *body.Group.Description
 	}
 	ctx := r.Context()
-	if _, err := s.getDomain(ctx, g.DomainID); store.Unavailable(err) {
-		return err
-	} else if err != nil {
-		return badRequest("Could not find domain: %s.", g.DomainID)
+	if _, err := s.getDomain(ctx, g.DomainID); err != nil {
+		return referenced(err, "domain", g.DomainID)
 	}
 	if _, err := s.db.Exec(ctx, `INSERT INTO user_groups (id, domain_id, name, description) VALUES (?, ?, ?, ?)`,
 		g.ID, g.DomainID, g.Name, g.Description); err != nil {

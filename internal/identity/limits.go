@@ -108,36 +108,47 @@ func deref(p *string) string {
 	return *p
 }
 
-func (s *Service) createRegisteredLimits(w http.ResponseWriter, r *http.Request, tok *Token) error {
-	if err := enforce(tok, "identity:create_registered_limits", policy.Target{}); err != nil {
+// limitsBody is the body of both limit creates: registered_limits or limits.
+type limitsBody struct {
+	Registered []limitBody `json:"registered_limits"`
+	Limits     []limitBody `json:"limits"`
+}
+
+// createLimitRows is the one skeleton of the two limit creates: the
+// policy action, then for every entry of the body (all in one
+// transaction) the checks of its target and insert, which checks and
+// stores the rest; registered chooses the body's key and the answer's shape.
+func (s *Service) createLimitRows(w http.ResponseWriter, r *http.Request, tok *Token, action string, registered bool,
+	insert func(ctx context.Context, tx *store.Tx, b *limitBody) (*limitRow, error)) error {
+	if err := enforce(tok, action, policy.Target{}); err != nil {
 		return err
 	}
-	var body struct {
-		Limits []limitBody `json:"registered_limits"`
-	}
+	var body limitsBody
 	if err := httpapi.DecodeJSON(r, &body); err != nil {
 		return err
 	}
-	if len(body.Limits) == 0 {
-		return badRequest("Invalid input for field 'registered_limits': at least one registered limit is required.")
+	entries := body.Limits
+	if registered {
+		entries = body.Registered
+	}
+	if len(entries) == 0 {
+		if registered {
+			return badRequest("Invalid input for field 'registered_limits': at least one registered limit is required.")
+		}
+		return badRequest("Invalid input for field 'limits': at least one limit is required.")
 	}
 	ctx := r.Context()
 	var made []*limitRow
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		made = nil
-		for i := range body.Limits {
-			b := &body.Limits[i]
+		for i := range entries {
+			b := &entries[i]
 			if err := s.checkLimitTarget(ctx, b); err != nil {
 				return err
 			}
-			if b.DefaultLimit == nil || *b.DefaultLimit < -1 {
-				return badRequest("Invalid input for field 'default_limit': an integer of at least -1 is required.")
-			}
-			l := &limitRow{ID: newID(), ServiceID: *b.ServiceID, Region: deref(b.RegionID), Resource: *b.ResourceName,
-				Description: deref(b.Description), Value: *b.DefaultLimit}
-			if _, err := tx.Exec(ctx, `INSERT INTO registered_limits (id, service_id, region_id, resource_name, default_limit, description) VALUES (?, ?, ?, ?, ?, ?)`,
-				l.ID, l.ServiceID, l.Region, l.Resource, l.Value, l.Description); err != nil {
-				return duplicate(err, "registered limit", l.Resource)
+			l, err := insert(ctx, tx, b)
+			if err != nil {
+				return err
 			}
 			made = append(made, l)
 		}
@@ -146,8 +157,23 @@ func (s *Service) createRegisteredLimits(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	s.writeLimits(w, http.StatusCreated, made, true, nil)
+	s.writeLimits(w, http.StatusCreated, made, registered, nil)
 	return nil
+}
+
+func (s *Service) createRegisteredLimits(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	return s.createLimitRows(w, r, tok, "identity:create_registered_limits", true, func(ctx context.Context, tx *store.Tx, b *limitBody) (*limitRow, error) {
+		if b.DefaultLimit == nil || *b.DefaultLimit < -1 {
+			return nil, badRequest("Invalid input for field 'default_limit': an integer of at least -1 is required.")
+		}
+		l := &limitRow{ID: newID(), ServiceID: *b.ServiceID, Region: deref(b.RegionID), Resource: *b.ResourceName,
+			Description: deref(b.Description), Value: *b.DefaultLimit}
+		if _, err := tx.Exec(ctx, `INSERT INTO registered_limits (id, service_id, region_id, resource_name, default_limit, description) VALUES (?, ?, ?, ?, ?, ?)`,
+			l.ID, l.ServiceID, l.Region, l.Resource, l.Value, l.Description); err != nil {
+			return nil, duplicate(err, "registered limit", l.Resource)
+		}
+		return l, nil
+	})
 }
 
 // limitFilter turns the list filters Keystone takes into a WHERE clause.
@@ -257,62 +283,35 @@ func (s *Service) deleteRegisteredLimit(w http.ResponseWriter, r *http.Request, 
 }
 
 func (s *Service) createLimits(w http.ResponseWriter, r *http.Request, tok *Token) error {
-	if err := enforce(tok, "identity:create_limits", policy.Target{}); err != nil {
-		return err
-	}
-	var body struct {
-		Limits []limitBody `json:"limits"`
-	}
-	if err := httpapi.DecodeJSON(r, &body); err != nil {
-		return err
-	}
-	if len(body.Limits) == 0 {
-		return badRequest("Invalid input for field 'limits': at least one limit is required.")
-	}
-	ctx := r.Context()
-	var made []*limitRow
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		made = nil
-		for i := range body.Limits {
-			b := &body.Limits[i]
-			if err := s.checkLimitTarget(ctx, b); err != nil {
-				return err
-			}
-			if b.DomainID != nil {
-				return badRequest("Limits for domains are not supported; give a 'project_id'.")
-			}
-			if b.ProjectID == nil {
-				return badRequest("Invalid input: 'project_id' is required.")
-			}
-			if _, err := s.getProject(ctx, *b.ProjectID); err != nil {
-				return badRequest("Could not find project: %s.", *b.ProjectID)
-			}
-			if b.ResourceLimit == nil || *b.ResourceLimit < -1 {
-				return badRequest("Invalid input for field 'resource_limit': an integer of at least -1 is required.")
-			}
-			var n int
-			if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM registered_limits WHERE service_id = ? AND region_id = ? AND resource_name = ?`,
-				*b.ServiceID, deref(b.RegionID), *b.ResourceName).Scan(&n); err != nil {
-				return err
-			}
-			if n == 0 {
-				return forbidden("No registered limit exists for %s of service %s; register one first.", *b.ResourceName, *b.ServiceID)
-			}
-			l := &limitRow{ID: newID(), ProjectID: *b.ProjectID, ServiceID: *b.ServiceID, Region: deref(b.RegionID), Resource: *b.ResourceName,
-				Description: deref(b.Description), Value: *b.ResourceLimit}
-			if _, err := tx.Exec(ctx, `INSERT INTO project_limits (id, project_id, service_id, region_id, resource_name, resource_limit, description) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				l.ID, l.ProjectID, l.ServiceID, l.Region, l.Resource, l.Value, l.Description); err != nil {
-				return duplicate(err, "limit", l.Resource)
-			}
-			made = append(made, l)
+	return s.createLimitRows(w, r, tok, "identity:create_limits", false, func(ctx context.Context, tx *store.Tx, b *limitBody) (*limitRow, error) {
+		if b.DomainID != nil {
+			return nil, badRequest("Limits for domains are not supported; give a 'project_id'.")
 		}
-		return nil
+		if b.ProjectID == nil {
+			return nil, badRequest("Invalid input: 'project_id' is required.")
+		}
+		if _, err := s.getProject(ctx, *b.ProjectID); err != nil {
+			return nil, referenced(err, "project", *b.ProjectID)
+		}
+		if b.ResourceLimit == nil || *b.ResourceLimit < -1 {
+			return nil, badRequest("Invalid input for field 'resource_limit': an integer of at least -1 is required.")
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM registered_limits WHERE service_id = ? AND region_id = ? AND resource_name = ?`,
+			*b.ServiceID, deref(b.RegionID), *b.ResourceName).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, forbidden("No registered limit exists for %s of service %s; register one first.", *b.ResourceName, *b.ServiceID)
+		}
+		l := &limitRow{ID: newID(), ProjectID: *b.ProjectID, ServiceID: *b.ServiceID, Region: deref(b.RegionID), Resource: *b.ResourceName,
+			Description: deref(b.Description), Value: *b.ResourceLimit}
+		if _, err := tx.Exec(ctx, `INSERT INTO project_limits (id, project_id, service_id, region_id, resource_name, resource_limit, description) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			l.ID, l.ProjectID, l.ServiceID, l.Region, l.Resource, l.Value, l.Description); err != nil {
+			return nil, duplicate(err, "limit", l.Resource)
+		}
+		return l, nil
 	})
-	if err != nil {
-		return err
-	}
-	s.writeLimits(w, http.StatusCreated, made, false, nil)
-	return nil
 }
 
 func (s *Service) listLimits(w http.ResponseWriter, r *http.Request, tok *Token) error {

@@ -121,10 +121,8 @@ func (s *Service) createProject(w http.ResponseWriter, r *http.Request, tok *Tok
 		return err
 	}
 	ctx := r.Context()
-	if _, err := s.getDomain(ctx, p.DomainID); store.Unavailable(err) {
-		return err
-	} else if err != nil {
-		return badRequest("Could not find domain: %s.", p.DomainID)
+	if _, err := s.getDomain(ctx, p.DomainID); err != nil {
+		return referenced(err, "domain", p.DomainID)
 	}
 	_, err := s.db.Exec(ctx, `INSERT INTO projects (id, domain_id, name, description, enabled) VALUES (?, ?, ?, ?, ?)`,
 		p.ID, p.DomainID, p.Name, p.Description, p.Enabled)

@@ -92,10 +92,8 @@ func (s *Service) createUser(w http.ResponseWriter, r *http.Request, tok *Token)
 		return err
 	}
 	ctx := r.Context()
-	if _, err := s.getDomain(ctx, u.DomainID); store.Unavailable(err) {
-		return err
-	} else if err != nil {
-		return badRequest("Could not find domain: %s.", u.DomainID)
+	if _, err := s.getDomain(ctx, u.DomainID); err != nil {
+		return referenced(err, "domain", u.DomainID)
 	}
 	if err := s.applyUser(r, u, &body, true); err != nil {
 		return err
@@ -131,7 +129,7 @@ func (s *Service) applyUser(r *http.Request, u *user, body *userBody, create boo
 		u.DefaultProjectID = *b.DefaultProjectID
 		if u.DefaultProjectID != "" {
 			if _, err := s.getProject(r.Context(), u.DefaultProjectID); err != nil {
-				return badRequest("Could not find project: %s.", u.DefaultProjectID)
+				return referenced(err, "project", u.DefaultProjectID)
 			}
 		}
 	}
