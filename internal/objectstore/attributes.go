@@ -51,27 +51,11 @@ func (s *Server) getObjectAttributes(req *request) error {
 	if len(names) == 0 {
 		return invalidArgument("The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty")
 	}
-	ctx := req.r.Context()
-	b, err := s.getBucket(ctx, req.bucket)
-	if err != nil {
-		return err
-	}
-	o, err := s.readableObject(req, b, req.key, req.q.Get("versionId"), "s3:GetObjectAttributes")
+	_, o, z, err := s.readVersion(req, "s3:GetObjectAttributes", errNoSuchKey)
 	if err != nil {
 		return err
 	}
 	h := req.w.Header()
-	if b.Versioning != "" {
-		h.Set("X-Amz-Version-Id", o.VersionID)
-	}
-	if o.DeleteMarker {
-		h.Set("X-Amz-Delete-Marker", "true")
-		return errNoSuchKey
-	}
-	z, err := s.openSealing(req, o.Enc, sseCHeaders)
-	if err != nil {
-		return err
-	}
 	z.headers(h)
 	h.Set("Last-Modified", time.UnixMicro(o.Modified).UTC().Format(http.TimeFormat))
 	out := objectAttributes{NS: s3NS}

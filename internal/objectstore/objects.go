@@ -466,16 +466,18 @@ func (s *Server) requestObject(req *request, access, action string) (*bucket, *o
 	return b, o, nil
 }
 
-// getObject serves GetObject and HeadObject.
-func (s *Server) getObject(req *request) error {
-	ctx := req.r.Context()
-	b, err := s.getBucket(ctx, req.bucket)
+// readVersion loads the version of the request's object that a read
+// (action) names and opens its data key: the version's headers are set;
+// a delete marker answers NoSuchKey, or markerVersion when the request
+// names it by version.
+func (s *Server) readVersion(req *request, action string, markerVersion error) (*bucket, *object, *sealing, error) {
+	b, err := s.getBucket(req.r.Context(), req.bucket)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	o, err := s.readableObject(req, b, req.key, req.q.Get("versionId"), "s3:GetObject")
+	o, err := s.readableObject(req, b, req.key, req.q.Get("versionId"), action)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	h := req.w.Header()
 	if b.Versioning != "" {
@@ -484,14 +486,25 @@ func (s *Server) getObject(req *request) error {
 	if o.DeleteMarker {
 		h.Set("X-Amz-Delete-Marker", "true")
 		if req.q.Get("versionId") != "" {
-			return errMethodNotAllowed
+			return nil, nil, nil, markerVersion
 		}
-		return errNoSuchKey
+		return nil, nil, nil, errNoSuchKey
 	}
 	z, err := s.openSealing(req, o.Enc, sseCHeaders)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	return b, o, z, nil
+}
+
+// getObject serves GetObject and HeadObject.
+func (s *Server) getObject(req *request) error {
+	ctx := req.r.Context()
+	_, o, z, err := s.readVersion(req, "s3:GetObject", errMethodNotAllowed)
+	if err != nil {
 		return err
 	}
+	h := req.w.Header()
 	modified := time.UnixMicro(o.Modified).UTC()
 	if status := checkConditions(req.r, o.ETag, modified); status != 0 {
 		if status == http.StatusNotModified {
