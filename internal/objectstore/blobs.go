@@ -1,6 +1,7 @@
 package objectstore
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -104,4 +105,47 @@ func (b *blobs) gc(used func(id string) bool) (removed int, err error) {
 		return nil
 	})
 	return removed, err
+}
+
+// sink takes the stored bytes of a new object: in memory when they are to
+// be kept in its row (inline, and at most inlineMax bytes of data), else in
+// a new blob.
+type sink struct {
+	buf bytes.Buffer
+	p   *pending
+}
+
+// newSink is a sink for size bytes of data.
+func (s *Server) newSink(size int64, inline bool) (*sink, error) {
+	k := &sink{}
+	if inline && size <= inlineMax {
+		k.buf.Grow(int(sealedSize(size)))
+		return k, nil
+	}
+	var err error
+	k.p, err = s.data.create()
+	return k, err
+}
+
+func (k *sink) Write(b []byte) (int, error) {
+	if k.p != nil {
+		return k.p.Write(b)
+	}
+	return k.buf.Write(b)
+}
+
+// abort throws away what was written.
+func (k *sink) abort() {
+	if k.p != nil {
+		k.p.abort()
+	}
+}
+
+// done makes what was written durable: the data to keep in the row, or
+// the committed blob's id.
+func (k *sink) done() (inline []byte, blob string, err error) {
+	if k.p == nil {
+		return k.buf.Bytes(), "", nil
+	}
+	return nil, k.p.id, k.p.commit()
 }

@@ -1,9 +1,7 @@
 package objectstore
 
 import (
-	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -54,58 +52,42 @@ func (s *Server) copySource(req *request) (*object, error) {
 	return o, nil
 }
 
-// copied is what copyData wrote: a blob, or the data to keep inline;
-// the digests of the plaintext and the ETag of the copy.
+// copied is what copyData wrote: the data to keep inline or a committed
+// blob; the digests of the plaintext and the ETag of the copy.
 type copied struct {
-	p      *pending
 	inline []byte
+	blob   string
 	d      *digests
 	etag   string
 }
 
 // copyData copies length bytes at start of an object's plaintext (src
-// opens it) into a new blob sealed by dst, or into memory when they are few
-// enough to keep inline; checksumAlg names the checksum to compute.
+// opens it), sealed by dst, into a new blob, or into memory when inline
+// allows and they are few enough; checksumAlg names the checksum to compute.
 func (s *Server) copyData(ctx context.Context, o *object, src *sealing, start, length int64, inline bool, dst *sealing, checksumAlg string) (*copied, error) {
 	data, closeData, err := s.openData(ctx, o, src.dataKey)
 	if err != nil {
 		return nil, err
 	}
 	defer closeData()
-	c := &copied{d: newDigests(checksumAlg, false)}
-	var out io.Writer
-	var buf bytes.Buffer
-	if inline && length <= inlineMax {
-		out = &buf
-	} else if c.p, err = s.data.create(); err != nil {
-		return nil, err
-	} else {
-		out = c.p.File
-	}
-	fail := func(err error) (*copied, error) {
-		if c.p != nil {
-			c.p.abort()
-		}
-		return nil, err
-	}
-	sw, finish, err := dst.sealTo(out)
+	k, err := s.newSink(length, inline)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	if _, err := io.Copy(io.MultiWriter(sw, c.d), io.NewSectionReader(data, start, length)); err != nil {
-		return fail(err)
+	c := &copied{d: newDigests(checksumAlg, false)}
+	sw, finish, err := dst.sealTo(k)
+	if err == nil {
+		_, err = io.Copy(io.MultiWriter(sw, c.d), io.NewSectionReader(data, start, length))
 	}
-	if c.etag, err = finish(); err != nil {
-		return fail(err)
+	if err == nil {
+		c.etag, err = finish(c.d)
 	}
-	if c.etag == "" {
-		c.etag = hex.EncodeToString(c.d.md5.Sum(nil))
+	if err != nil {
+		k.abort()
+		return nil, err
 	}
-	if c.p == nil {
-		c.inline = buf.Bytes()
-		return c, nil
-	}
-	return c, c.p.commit()
+	c.inline, c.blob, err = k.done()
+	return c, err
 }
 
 type copyResult struct {
@@ -168,10 +150,7 @@ func (s *Server) copyObject(req *request) error {
 	if err != nil {
 		return err
 	}
-	if c.p != nil {
-		o.Blob = c.p.id
-	}
-	o.Inline, o.ETag, o.Checksum = c.inline, c.etag, c.d.checksumValue()
+	o.Inline, o.Blob, o.ETag, o.Checksum = c.inline, c.blob, c.etag, c.d.checksumValue()
 	freed, err := s.storeObject(req.r.Context(), b, o, conditions{})
 	if err != nil {
 		s.data.remove(o.Blob)
@@ -221,7 +200,7 @@ func (s *Server) uploadPartCopy(req *request) error {
 		return err
 	}
 	etag := c.etag
-	if err := s.storePart(req, b, u, num, length, etag, c.d.checksumValue(), c.p.id); err != nil {
+	if err := s.storePart(req, b, u, num, length, etag, c.d.checksumValue(), c.blob); err != nil {
 		return err
 	}
 	z.headers(req.w.Header())

@@ -141,19 +141,20 @@ func (s *Server) uploadPart(req *request) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.data.create()
+	k, err := s.newSink(size, false)
 	if err != nil {
 		return err
 	}
-	d, etag, err := receiveSealed(req, p, size, check, z)
+	d, etag, err := receiveSealed(req, k, size, check, z)
 	if err != nil {
-		p.abort()
+		k.abort()
 		return err
 	}
-	if err := p.commit(); err != nil {
+	_, blob, err := k.done()
+	if err != nil {
 		return err
 	}
-	if err := s.storePart(req, b, u, num, size, etag, d.checksumValue(), p.id); err != nil {
+	if err := s.storePart(req, b, u, num, size, etag, d.checksumValue(), blob); err != nil {
 		return err
 	}
 	z.headers(req.w.Header())

@@ -351,28 +351,19 @@ func (s *Server) putObject(req *request) error {
 		return err
 	}
 	o.Enc = z.enc
-	var d *digests
-	if size <= inlineMax {
-		var buf bytes.Buffer
-		buf.Grow(int(sealedSize(size)))
-		if d, o.ETag, err = receiveSealed(req, &buf, size, check, z); err != nil {
-			return err
-		}
-		o.Inline = buf.Bytes()
-	} else {
-		p, err := s.data.create()
-		if err != nil {
-			return err
-		}
-		if d, o.ETag, err = receiveSealed(req, p, size, check, z); err != nil {
-			p.abort()
-			return err
-		}
-		if err := p.commit(); err != nil {
-			return err
-		}
-		o.Blob = p.id
+	k, err := s.newSink(size, true)
+	if err != nil {
+		return err
 	}
+	d, etag, err := receiveSealed(req, k, size, check, z)
+	if err != nil {
+		k.abort()
+		return err
+	}
+	if o.Inline, o.Blob, err = k.done(); err != nil {
+		return err
+	}
+	o.ETag = etag
 	o.Size = size
 	o.ChecksumAlg, o.Checksum = check.checksum.alg, d.checksumValue()
 	z.headers(req.w.Header())

@@ -1,7 +1,6 @@
 package objectstore
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
@@ -189,22 +188,15 @@ func (s *Server) receiveForm(req *request, o *object, z *sealing, file io.Reader
 		return errMalformedPOST
 	}
 	d.Write(head)
-	var out bytes.Buffer
-	var p *pending
-	dst := io.Writer(&out)
-	if len(head) > inlineMax {
-		if p, err = s.data.create(); err != nil {
-			return err
-		}
-		dst = p.File
-	}
-	fail := func(err error) error {
-		if p != nil {
-			p.abort()
-		}
+	k, err := s.newSink(int64(len(head)), true)
+	if err != nil {
 		return err
 	}
-	sw, finish, err := z.sealTo(dst)
+	fail := func(err error) error {
+		k.abort()
+		return err
+	}
+	sw, finish, err := z.sealTo(k)
 	if err != nil {
 		return fail(err)
 	}
@@ -222,18 +214,11 @@ func (s *Server) receiveForm(req *request, o *object, z *sealing, file io.Reader
 	case o.Size < minSize:
 		return fail(s3err(http.StatusBadRequest, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size"))
 	}
-	if o.ETag, err = finish(); err != nil {
+	if o.ETag, err = finish(d); err != nil {
 		return fail(err)
 	}
-	if o.ETag == "" {
-		o.ETag = hex.EncodeToString(d.md5.Sum(nil))
-	}
-	if p == nil {
-		o.Inline = out.Bytes()
-		return nil
-	}
-	o.Blob = p.id
-	return p.commit()
+	o.Inline, o.Blob, err = k.done()
+	return err
 }
 
 type postResponse struct {

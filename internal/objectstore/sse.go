@@ -295,12 +295,14 @@ func (s *Server) deleteBucketEncryption(req *request) error {
 }
 
 // sealTo returns a writer that seals what it is given into w (w itself
-// without encryption) and a finish that ends the segment. finish returns the ETag
-// of SSE-C data, the MD5 of what is stored: the plaintext's MD5 would tell
-// anyone who can read the metadata what the data is. Otherwise it returns "".
-func (z *sealing) sealTo(w io.Writer) (io.Writer, func() (string, error), error) {
+// without encryption) and a finish that ends the segment and returns the
+// object's ETag, given the digests of the plaintext: their MD5, but for
+// SSE-C data the MD5 of what is stored (the plaintext's would tell anyone
+// who can read the metadata what the data is).
+func (z *sealing) sealTo(w io.Writer) (io.Writer, func(plain *digests) (string, error), error) {
+	plainETag := func(plain *digests) string { return hex.EncodeToString(plain.md5.Sum(nil)) }
 	if z.dataKey == nil {
-		return w, func() (string, error) { return "", nil }, nil
+		return w, func(plain *digests) (string, error) { return plainETag(plain), nil }, nil
 	}
 	var stored hash.Hash
 	if z.customer != nil {
@@ -311,9 +313,12 @@ func (z *sealing) sealTo(w io.Writer) (io.Writer, func() (string, error), error)
 	if err != nil {
 		return nil, nil, err
 	}
-	return sw, func() (string, error) {
-		if err := sw.Close(); err != nil || stored == nil {
+	return sw, func(plain *digests) (string, error) {
+		if err := sw.Close(); err != nil {
 			return "", err
+		}
+		if stored == nil {
+			return plainETag(plain), nil
 		}
 		return hex.EncodeToString(stored.Sum(nil)), nil
 	}, nil
@@ -330,9 +335,6 @@ func receiveSealed(req *request, w io.Writer, size int64, check *bodyCheck, z *s
 	if err != nil {
 		return nil, "", err
 	}
-	etag, err := finish()
-	if etag == "" {
-		etag = hex.EncodeToString(d.md5.Sum(nil))
-	}
+	etag, err := finish(d)
 	return d, etag, err
 }
