@@ -98,6 +98,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
   Identity (Keystone v3)  %s/identity/v3
   Compute (Nova v2.1)     %s/compute/v2.1
   Image (Glance v2)       %s/image
+  Network (Neutron v2.0)  %s/network
   Object storage (S3)     %s   (keys: openstack ec2 credentials create)
 %s  Health                  %s/healthz  %s/readyz
   Metrics                 %s
@@ -113,7 +114,7 @@ Try:
   openstack --os-cloud sov project list
 
 Press Ctrl-C to stop.
-`, time.Since(start).Round(time.Millisecond), srv.URL, srv.URL, srv.URL, srv.S3URL, websiteLine(srv.S3WebsiteURL), srv.URL, srv.URL, srv.MetricsURL, password, pwFile, cloudsFile, cloudsFile)
+`, time.Since(start).Round(time.Millisecond), srv.URL, srv.URL, srv.URL, srv.URL, srv.S3URL, websiteLine(srv.S3WebsiteURL), srv.URL, srv.URL, srv.MetricsURL, password, pwFile, cloudsFile, cloudsFile)
 	<-ctx.Done()
 	return nil
 }

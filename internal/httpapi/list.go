@@ -25,6 +25,8 @@ type Column struct {
 	Filter, Sort bool
 	// Upper compares the filter value in upper case (Nova's status).
 	Upper bool
+	// Bool reads the filter value as a boolean (true/false in any case, 1/0).
+	Bool bool
 }
 
 // ListSpec describes the lists of one resource.
@@ -32,6 +34,9 @@ type ListSpec struct {
 	Columns     map[string]Column // by API attribute name
 	DefaultSort []Sort            // the id is always the last tiebreak
 	MaxLimit    int               // 0: 1000
+	// Ascending is the direction of a sort_key without a sort_dir
+	// (Neutron's); descending otherwise (Nova's, Glance's).
+	Ascending bool
 }
 
 // Sort is one sort key.
@@ -51,7 +56,18 @@ type ListQuery struct {
 
 type filter struct {
 	col    Column
-	values []string
+	values []any
+}
+
+// ParseBool reads true/false (any case) or 1/0, as OpenStack filters and Neutron bodies spell booleans.
+func ParseBool(s string) (bool, bool) {
+	switch strings.ToLower(s) {
+	case "true", "1":
+		return true, true
+	case "false", "0":
+		return false, true
+	}
+	return false, false
 }
 
 // ParseList reads filters, sort_key/sort_dir, limit and marker. Unknown
@@ -62,7 +78,22 @@ func ParseList(r *http.Request, spec *ListSpec) (*ListQuery, error) {
 	lq := &ListQuery{spec: spec, Marker: q.Get("marker")}
 	for name, col := range spec.Columns {
 		if vs, ok := q[name]; ok && col.Filter {
-			lq.where = append(lq.where, filter{col: col, values: vs})
+			f := filter{col: col}
+			for _, v := range vs {
+				if col.Bool {
+					b, ok := ParseBool(v)
+					if !ok {
+						return nil, Errorf(http.StatusBadRequest, "Invalid value %q for %s: it must be true or false.", v, name)
+					}
+					f.values = append(f.values, b)
+					continue
+				}
+				if col.Upper {
+					v = strings.ToUpper(v)
+				}
+				f.values = append(f.values, v)
+			}
+			lq.where = append(lq.where, f)
 		}
 	}
 	if v := q.Get("limit"); v != "" {
@@ -78,12 +109,13 @@ func ParseList(r *http.Request, spec *ListSpec) (*ListQuery, error) {
 		if !ok || !col.Sort {
 			return nil, Errorf(http.StatusBadRequest, "Invalid sort key %q.", k)
 		}
-		s := Sort{Key: k, Desc: true}
+		s := Sort{Key: k, Desc: !spec.Ascending}
 		if i < len(dirs) {
 			switch dirs[i] {
 			case "asc":
 				s.Desc = false
 			case "desc":
+				s.Desc = true
 			default:
 				return nil, Errorf(http.StatusBadRequest, "Invalid sort direction %q: it must be asc or desc.", dirs[i])
 			}
@@ -117,9 +149,6 @@ func (q *ListQuery) Query(ctx context.Context, db store.Querier, table, columns,
 		ph := make([]string, len(f.values))
 		for i, v := range f.values {
 			ph[i] = "?"
-			if f.col.Upper {
-				v = strings.ToUpper(v)
-			}
 			wargs = append(wargs, v)
 		}
 		where = append(where, f.col.SQL+" IN ("+strings.Join(ph, ", ")+")")

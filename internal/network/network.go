@@ -1,7 +1,11 @@
-// Package network is the seam between compute and the host network its
-// VMs are on: the Host interface, with the Linux bridge (package bridge)
-// as the real driver and package fake for API tests. Tenant networks
-// (Neutron) will replace this with a driver of desired network state.
+// Package network is sov's Neutron v2.0 API (service.go and the files
+// beside it: networks, subnets and ports with IP address management,
+// security groups, RBAC, quotas, tags), and, for now, the seam between
+// compute and the host network its VMs are on: the Host interface, with
+// the Linux bridge (package bridge) as the real driver and package fake
+// for API tests. When compute moves onto ports, a driver of the desired
+// network state (tenant L2 domains, DHCP, security groups, routers)
+// replaces Host.
 package network
 
 import "net/netip"

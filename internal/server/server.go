@@ -27,6 +27,7 @@ import (
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/identity"
 	"github.com/sovcloud/sov/internal/image"
+	"github.com/sovcloud/sov/internal/network"
 	"github.com/sovcloud/sov/internal/objectstore"
 	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/secrets"
@@ -112,6 +113,7 @@ type Server struct {
 	identity *identity.Service
 	images   *image.Service
 	compute  *compute.Service
+	network  *network.Service
 	engines  *engines.Registry
 	objects  *objectstore.Server
 	services *service.Group // every part above, started in order, closed in reverse
@@ -245,7 +247,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 }
 
 // open builds every part of the cloud and starts them in order: the
-// store, identity, image, the engine registry, compute and object storage.
+// store, identity, image, network, the engine registry, compute and object storage.
 func (s *Server) open(ctx context.Context, cfg Config) error {
 	dsn := cfg.Database
 	if dsn == "" {
@@ -273,7 +275,7 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return s.services.Start(ctx, part{name: "store", close: func(context.Context) error { return db.Close() }},
-		s.identity, s.images, part{name: "engines", start: reap}, s.compute, s.objects)
+		s.identity, s.images, s.network, part{name: "engines", start: reap}, s.compute, s.objects)
 }
 
 // build constructs the services. Their constructors reseal what an older
@@ -303,6 +305,7 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 	if s.images, err = image.New(s.db, filepath.Join(cfg.DataDir, "images"), s.URL, s.identity, s.log); err != nil {
 		return err
 	}
+	s.network = network.New(s.db, s.URL, s.identity, s.log)
 	if s.engines, err = engines.New(s.db, engines.CloudID(cfg.DataDir)); err != nil {
 		return err
 	}

@@ -1,0 +1,92 @@
+package cli_test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestOpenStackCLINetworks drives the Neutron API with the openstack CLI:
+// a network, subnet, ports and security group rules of one project that
+// another cannot see or use until they are shared with it; quotas an
+// admin sets; the default group's rules.
+func TestOpenStackCLINetworks(t *testing.T) {
+	requireOpenStackCLI(t)
+	clouds, _ := startUp(t)
+	admin := []string{"--os-cloud", "sov"}
+	run := func(args ...string) string { return osc(t, clouds, true, append(admin, args...)...) }
+	run("project", "create", "demo")
+	run("project", "create", "other")
+	run("user", "create", "--password", "alice-pw", "--domain", "default", "alice")
+	run("user", "create", "--password", "bob-pw", "--domain", "default", "bob")
+	run("role", "add", "--project", "demo", "--user", "alice", "member")
+	run("role", "add", "--project", "other", "--user", "bob", "member")
+	authURL := regexp.MustCompile(`auth_url: (\S+)`).FindStringSubmatch(readFile(t, clouds))[1]
+	alice := func(ok bool, args ...string) string {
+		return osc(t, clouds, ok, append(userArgs(authURL, "alice", "demo"), args...)...)
+	}
+	bob := func(ok bool, args ...string) string {
+		return osc(t, clouds, ok, append(userArgs(authURL, "bob", "other"), args...)...)
+	}
+
+	var net, port map[string]any
+	jsonOut(t, alice(true, "network", "create", "demo-net", "-f", "json"), &net)
+	alice(true, "subnet", "create", "--network", "demo-net", "--subnet-range", "10.20.0.0/24", "--dns-nameserver", "192.0.2.53", "demo-sub")
+	alice(true, "security", "group", "create", "web")
+	alice(true, "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80", "--remote-group", "web", "web")
+	jsonOut(t, alice(true, "port", "create", "--network", "demo-net", "--fixed-ip", "subnet=demo-sub,ip-address=10.20.0.10",
+		"--security-group", "web", "demo-port", "-f", "json"), &port)
+	if ips, _ := port["fixed_ips"].([]any); len(ips) != 1 || !strings.Contains(port["fixed_ips"].([]any)[0].(map[string]any)["ip_address"].(string), "10.20.0.10") {
+		t.Errorf("port create: %v", port)
+	}
+	var rules []map[string]any
+	jsonOut(t, alice(true, "security", "group", "rule", "list", "web", "-f", "json"), &rules)
+	if len(rules) != 3 { // two egress defaults and the rule above
+		t.Errorf("web's rules: %v", rules)
+	}
+	// The default group of a fresh project holds the SCS default rules.
+	jsonOut(t, alice(true, "security", "group", "rule", "list", "default", "-f", "json"), &rules)
+	ingress := 0
+	for _, r := range rules {
+		if r["Direction"] == "ingress" {
+			ingress++
+			if r["Remote Security Group"] == nil {
+				t.Errorf("default group lets in more than its members: %v", r)
+			}
+		}
+	}
+	if len(rules) != 4 || ingress != 2 {
+		t.Errorf("default group's rules: %v", rules)
+	}
+
+	// Bob sees none of it and cannot put a port on alice's network.
+	id := net["id"].(string)
+	bob(false, "network", "show", id)
+	if out := bob(true, "port", "list", "-f", "value", "-c", "ID"); strings.TrimSpace(out) != "" {
+		t.Errorf("bob's port list shows %q", out)
+	}
+	bob(false, "port", "create", "--network", id, "intruder")
+	bob(false, "network", "delete", id)
+	// Shared with bob's project, the network takes his port.
+	run("network", "rbac", "create", "--target-project", "other", "--action", "access_as_shared", "--type", "network", id)
+	bob(true, "port", "create", "--network", id, "guest")
+
+	// Quotas: the admin allows bob's project one network.
+	run("quota", "set", "--networks", "1", "other")
+	bob(true, "network", "create", "bob-net")
+	if out := bob(false, "network", "create", "bob-net-2"); !strings.Contains(out, "Quota exceeded") {
+		t.Errorf("second network over quota: %s", out)
+	}
+	var quota map[string]any
+	jsonOut(t, bob(true, "quota", "show", "-f", "json"), &quota)
+	if quota["networks"] != float64(1) {
+		t.Errorf("quota show: networks %v", quota["networks"])
+	}
+	// In use, then gone.
+	if out := alice(false, "network", "delete", "demo-net"); !strings.Contains(out, "in use") {
+		t.Errorf("delete a network in use: %s", out)
+	}
+	alice(true, "port", "delete", "demo-port")
+	bob(true, "port", "delete", "guest")
+	alice(true, "network", "delete", "demo-net")
+}
