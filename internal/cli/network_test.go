@@ -82,10 +82,30 @@ func TestOpenStackCLINetworks(t *testing.T) {
 	if quota["networks"] != float64(1) {
 		t.Errorf("quota show: networks %v", quota["networks"])
 	}
+	// A router to an external network, and a floating IP on alice's port.
+	run("network", "create", "--external", "public")
+	run("subnet", "create", "--network", "public", "--subnet-range", "203.0.113.0/24", "--no-dhcp", "public-sub")
+	alice(true, "router", "create", "demo-router")
+	alice(true, "router", "set", "--external-gateway", "public", "demo-router")
+	alice(true, "router", "add", "subnet", "demo-router", "demo-sub")
+	var fip map[string]any
+	jsonOut(t, alice(true, "floating", "ip", "create", "public", "-f", "json"), &fip)
+	alice(true, "floating", "ip", "set", "--port", "demo-port", fip["floating_ip_address"].(string))
+	var fips []map[string]any
+	jsonOut(t, alice(true, "floating", "ip", "list", "-f", "json"), &fips)
+	if len(fips) != 1 || fips[0]["Fixed IP Address"] != "10.20.0.10" || fips[0]["Port"] != port["id"] {
+		t.Errorf("floating ip list: %v", fips)
+	}
+	bob(false, "floating", "ip", "set", "--port", "guest", fip["floating_ip_address"].(string))
+	bob(false, "router", "show", "demo-router")
+
 	// In use, then gone.
 	if out := alice(false, "network", "delete", "demo-net"); !strings.Contains(out, "in use") {
 		t.Errorf("delete a network in use: %s", out)
 	}
+	alice(true, "floating", "ip", "delete", fip["floating_ip_address"].(string))
+	alice(true, "router", "remove", "subnet", "demo-router", "demo-sub")
+	alice(true, "router", "delete", "demo-router")
 	alice(true, "port", "delete", "demo-port")
 	bob(true, "port", "delete", "guest")
 	alice(true, "network", "delete", "demo-net")

@@ -626,6 +626,10 @@ func (s *Service) deletePort(q *request) error {
 		if err := q.enforce("delete_port", p.Project); err != nil {
 			return err
 		}
+		switch p.DeviceOwner {
+		case ownerRouterInterface, ownerRouterGateway, ownerFloatingIP:
+			return conflict("ServicePortInUse", "Port %s cannot be deleted directly via the port API: has device owner %s.", p.ID, p.DeviceOwner)
+		}
 		return deletePortRow(ctx, tx, p.ID)
 	})
 	if err != nil {
@@ -635,7 +639,11 @@ func (s *Service) deletePort(q *request) error {
 	return nil
 }
 
+// deletePortRow removes a port; floating IPs on its addresses stay, unassociated.
 func deletePortRow(ctx context.Context, tx *store.Tx, id string) error {
+	if _, err := tx.Exec(ctx, `UPDATE floating_ips SET fixed_port_id = '', fixed_ip = '', router_id = '' WHERE fixed_port_id = ?`, id); err != nil {
+		return err
+	}
 	if _, err := tx.Exec(ctx, `DELETE FROM network_tags WHERE resource_id = ?`, id); err != nil {
 		return err
 	}

@@ -26,6 +26,8 @@ var usageQueries = map[string]string{
 	"security_group":      `SELECT COUNT(*) FROM security_groups WHERE project_id = ?`,
 	"security_group_rule": `SELECT COUNT(*) FROM security_group_rules WHERE project_id = ?`,
 	"rbac_policy":         `SELECT COUNT(*) FROM network_rbac WHERE project_id = ?`,
+	"router":              `SELECT COUNT(*) FROM routers WHERE project_id = ?`,
+	"floatingip":          `SELECT COUNT(*) FROM floating_ips WHERE project_id = ?`,
 }
 
 // quotas returns a project's limits: the defaults with an admin's changes.

@@ -18,7 +18,7 @@ const (
 
 // Service serves the Neutron v2.0 API: networks, subnets and ports with
 // IP address management, security groups and their rules, the default
-// rules of new groups, network RBAC, quotas and tags.
+// rules of new groups, routers, floating IPs, network RBAC, quotas and tags.
 type Service struct {
 	db        *store.DB
 	identity  httpapi.Authenticator
@@ -77,6 +77,8 @@ func (s *Service) Register(mux *http.ServeMux) {
 		{"security-group-rules", s.listRules, s.createRule, s.showRule, nil, s.deleteRule},
 		{"default-security-group-rules", s.listDefaultRules, s.createDefaultRule, s.showDefaultRule, nil, s.deleteDefaultRule},
 		{"rbac-policies", s.listRBAC, s.createRBAC, s.showRBAC, nil, s.deleteRBAC},
+		{"routers", s.listRouters, s.createRouter, s.showRouter, s.updateRouter, s.deleteRouter},
+		{"floatingips", s.listFloating, s.createFloating, s.showFloating, s.updateFloating, s.deleteFloating},
 	} {
 		base := "/network/v2.0/" + r.collection
 		api.Handle("GET "+base, s.authed(r.list))
@@ -87,6 +89,8 @@ func (s *Service) Register(mux *http.ServeMux) {
 		}
 		api.Handle("DELETE "+base+"/{id}", s.authed(r.drop))
 	}
+	api.Handle("PUT /network/v2.0/routers/{id}/add_router_interface", s.authed(s.addInterface))
+	api.Handle("PUT /network/v2.0/routers/{id}/remove_router_interface", s.authed(s.removeInterface))
 	api.Handle("GET /network/v2.0/{collection}/{id}/tags", s.authed(s.tags))
 	api.Handle("PUT /network/v2.0/{collection}/{id}/tags", s.authed(s.tags))
 	api.Handle("DELETE /network/v2.0/{collection}/{id}/tags", s.authed(s.tags))
@@ -127,7 +131,7 @@ func (s *Service) resources(q *request) error {
 	var out []map[string]any
 	for _, c := range []struct{ name, collection string }{
 		{"network", "networks"}, {"subnet", "subnets"}, {"port", "ports"}, {"security_group", "security-groups"},
-		{"security_group_rule", "security-group-rules"}, {"rbac_policy", "rbac-policies"},
+		{"security_group_rule", "security-group-rules"}, {"rbac_policy", "rbac-policies"}, {"router", "routers"}, {"floatingip", "floatingips"},
 	} {
 		out = append(out, map[string]any{"name": c.name, "collection": c.collection,
 			"links": []map[string]string{{"rel": "self", "href": s.url + "/v2.0/" + c.collection}}})
@@ -144,6 +148,9 @@ var extensions = []struct{ alias, name, description string }{
 	{"dns-integration", "DNS Integration", "Provides integration with DNS."},
 	{"empty-string-filtering", "Empty String Filtering Extension", "Allow filtering by attributes with empty string value"},
 	{"external-net", "Neutron external network", "Adds external network attribute to network resource."},
+	{"ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"},
+	{"extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"},
+	{"fip-port-details", "Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource"},
 	{"fields", "Fields", "Ability to select only the fields a response shows."},
 	{"filter-validation", "Filter parameters validation", "Provides validation on filter parameters."},
 	{"network-ip-availability", "Network IP Availability", "Provides IP availability data for each network and subnet."},
@@ -156,6 +163,8 @@ var extensions = []struct{ alias, name, description string }{
 	{"provider", "Provider Network", "Expose mapping of virtual networks to physical networks"},
 	{"quotas", "Quota management support", "Expose functions for quotas management per project"},
 	{"quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project"},
+	{"router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway."},
+	{"router_availability_zone", "Router Availability Zone", "Availability zone support for router."},
 	{"rbac-policies", "RBAC Policies", "Allows creation and modification of policies that control tenant access to resources."},
 	{"security-group", "security-group", "The security groups extension."},
 	{"security-groups-default-rules", "Default rules for security groups", "Configure set of security group rules used as default rules for every new security group."},

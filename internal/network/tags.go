@@ -123,6 +123,18 @@ func (s *Service) taggedResource(q *request, tx *store.Tx) (id, project string, 
 			return "", "", err
 		}
 		project = g.Project
+	case "routers":
+		r, err := s.visibleRouter(ctx, tx, q, id)
+		if err != nil {
+			return "", "", err
+		}
+		project = r.Project
+	case "floatingips":
+		f, err := s.visibleFloating(ctx, tx, q, id)
+		if err != nil {
+			return "", "", err
+		}
+		project = f.Project
 	default:
 		return "", "", fail(http.StatusNotFound, "HTTPNotFound", "The resource could not be found.")
 	}

@@ -196,40 +196,50 @@ var rules = map[string]rule{
 
 	// Network (Neutron's names). Target.ProjectID is the resource's project:
 	// for a subnet, the network's; for a rule, its group's.
-	"create_network":                     anyOf(admin, projectMember),
-	"create_network:shared":              admin,
-	"create_network:router:external":     admin,
-	"create_network:provider":            admin,
-	"update_network":                     anyOf(admin, projectMember),
-	"update_network:shared":              admin,
-	"update_network:router:external":     admin,
-	"delete_network":                     anyOf(admin, projectMember),
-	"create_subnet":                      anyOf(admin, projectMember),
-	"update_subnet":                      anyOf(admin, projectMember),
-	"delete_subnet":                      anyOf(admin, projectMember),
-	"create_port":                        anyOf(admin, projectMember),
-	"update_port":                        anyOf(admin, projectMember),
-	"delete_port":                        anyOf(admin, projectMember),
-	"create_port:device_owner":           admin, // network:* owners on another project's network
-	"create_port:mac_address":            admin, // on another project's network
-	"create_port:fixed_ips":              admin, // on another project's network
-	"update_port:fixed_ips":              admin, // on another project's network
-	"create_port:binding":                admin,
-	"create_security_group":              anyOf(admin, projectMember),
-	"update_security_group":              anyOf(admin, projectMember),
-	"delete_security_group":              anyOf(admin, projectMember),
-	"create_security_group_rule":         anyOf(admin, projectMember),
-	"delete_security_group_rule":         anyOf(admin, projectMember),
-	"create_default_security_group_rule": admin,
-	"delete_default_security_group_rule": admin,
-	"create_rbac_policy":                 anyOf(admin, projectMember),
-	"create_rbac_policy:target_tenant":   admin, // '*' or access_as_external
-	"delete_rbac_policy":                 anyOf(admin, projectMember),
-	"update_tags":                        anyOf(admin, projectMember),
-	"get_quota":                          anyOf(admin, projectReader),
-	"update_quota":                       admin,
-	"list_quotas":                        admin,
-	"get_network_ip_availability":        admin,
+	"create_network":                        anyOf(admin, projectMember),
+	"create_network:shared":                 admin,
+	"create_network:router:external":        admin,
+	"create_network:provider":               admin,
+	"update_network":                        anyOf(admin, projectMember),
+	"update_network:shared":                 admin,
+	"update_network:router:external":        admin,
+	"delete_network":                        anyOf(admin, projectMember),
+	"create_subnet":                         anyOf(admin, projectMember),
+	"update_subnet":                         anyOf(admin, projectMember),
+	"delete_subnet":                         anyOf(admin, projectMember),
+	"create_port":                           anyOf(admin, projectMember),
+	"update_port":                           anyOf(admin, projectMember),
+	"delete_port":                           anyOf(admin, projectMember),
+	"create_port:device_owner":              admin, // network:* owners on another project's network
+	"create_port:mac_address":               admin, // on another project's network
+	"create_port:fixed_ips":                 admin, // on another project's network
+	"update_port:fixed_ips":                 admin, // on another project's network
+	"create_port:binding":                   admin,
+	"create_security_group":                 anyOf(admin, projectMember),
+	"update_security_group":                 anyOf(admin, projectMember),
+	"delete_security_group":                 anyOf(admin, projectMember),
+	"create_security_group_rule":            anyOf(admin, projectMember),
+	"delete_security_group_rule":            anyOf(admin, projectMember),
+	"create_default_security_group_rule":    admin,
+	"delete_default_security_group_rule":    admin,
+	"create_rbac_policy":                    anyOf(admin, projectMember),
+	"create_rbac_policy:target_tenant":      admin, // '*' or access_as_external
+	"delete_rbac_policy":                    anyOf(admin, projectMember),
+	"create_router":                         anyOf(admin, projectMember),
+	"create_router:external_gateway_info":   admin, // enable_snat=false, external_fixed_ips
+	"update_router":                         anyOf(admin, projectMember),
+	"delete_router":                         anyOf(admin, projectMember),
+	"add_router_interface":                  anyOf(admin, projectMember),
+	"remove_router_interface":               anyOf(admin, projectMember),
+	"create_floatingip":                     anyOf(admin, projectMember),
+	"create_floatingip:floating_ip_address": admin,
+	"update_floatingip":                     anyOf(admin, projectMember),
+	"delete_floatingip":                     anyOf(admin, projectMember),
+	"update_tags":                           anyOf(admin, projectMember),
+	"get_quota":                             anyOf(admin, projectReader),
+	"update_quota":                          admin,
+	"list_quotas":                           admin,
+	"get_network_ip_availability":           admin,
 
 	// Image (Glance's names). Target.ProjectID is the image's owner.
 	"add_image":     anyOf(admin, projectMember),

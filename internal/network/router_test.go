@@ -1,0 +1,122 @@
+package network_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/external"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/floatingips"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/routers"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/subnets"
+
+	"github.com/sovcloud/sov/internal/servertest"
+)
+
+// TestRoutersFloatingIPs: a project's router joins its subnet to the
+// external network; a floating IP goes to a port behind it; another
+// project can use none of these, and the pieces in use cannot go.
+func TestRoutersFloatingIPs(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha, beta := srv.NewTenant(t, "alpha", ""), srv.NewTenant(t, "beta", "")
+	admin := adminNetworkClient(t, srv)
+	a, b := networkClient(t, srv.Provider(t, alpha)), networkClient(t, srv.Provider(t, beta))
+
+	yes := true
+	public, err := networks.Create(ctx, admin, external.CreateOptsExt{CreateOptsBuilder: networks.CreateOpts{Name: "public"}, External: &yes}).Extract()
+	wantStatus(t, "external network", err, 0)
+	no := false
+	_, err = subnets.Create(ctx, admin, subnets.CreateOpts{NetworkID: public.ID, CIDR: "203.0.113.0/24", IPVersion: gophercloud.IPv4, EnableDHCP: &no}).Extract()
+	wantStatus(t, "external subnet", err, 0)
+
+	net := mustNetwork(t, a, "alpha-net")
+	pg, _ := subnets.List(a, subnets.ListOpts{NetworkID: net.ID}).AllPages(ctx)
+	sns, _ := subnets.ExtractSubnets(pg)
+	sub := sns[0]
+
+	_, err = routers.Create(ctx, a, routers.CreateOpts{Name: "r", GatewayInfo: &routers.GatewayInfo{NetworkID: public.ID, EnableSNAT: &no}}).Extract()
+	wantStatus(t, "member turns SNAT off", err, http.StatusForbidden)
+	r, err := routers.Create(ctx, a, routers.CreateOpts{Name: "alpha-router", GatewayInfo: &routers.GatewayInfo{NetworkID: public.ID}}).Extract()
+	wantStatus(t, "router create", err, 0)
+	gw := r.GatewayInfo
+	if gw.NetworkID != public.ID || gw.EnableSNAT == nil || !*gw.EnableSNAT || len(gw.ExternalFixedIPs) != 1 || !strings.HasPrefix(gw.ExternalFixedIPs[0].IPAddress, "203.0.113.") {
+		t.Fatalf("gateway: %+v", gw)
+	}
+	iface, err := routers.AddInterface(ctx, a, r.ID, routers.AddInterfaceOpts{SubnetID: sub.ID}).Extract()
+	wantStatus(t, "add interface", err, 0)
+	ip, err := ports.Get(ctx, a, iface.PortID).Extract()
+	wantStatus(t, "interface port", err, 0)
+	if ip.DeviceOwner != "network:router_interface" || ip.DeviceID != r.ID || ip.FixedIPs[0].IPAddress != "10.0.0.1" {
+		t.Errorf("interface port: %+v", ip)
+	}
+	_, err = routers.AddInterface(ctx, a, r.ID, routers.AddInterfaceOpts{SubnetID: sub.ID}).Extract()
+	wantStatus(t, "the same subnet twice", err, http.StatusBadRequest)
+
+	vm, err := ports.Create(ctx, a, ports.CreateOpts{NetworkID: net.ID, Name: "vm"}).Extract()
+	wantStatus(t, "vm port", err, 0)
+	fip, err := floatingips.Create(ctx, a, floatingips.CreateOpts{FloatingNetworkID: public.ID, PortID: vm.ID}).Extract()
+	wantStatus(t, "floating ip", err, 0)
+	if fip.RouterID != r.ID || fip.FixedIP != vm.FixedIPs[0].IPAddress || fip.Status != "ACTIVE" || !strings.HasPrefix(fip.FloatingIP, "203.0.113.") {
+		t.Fatalf("floating ip: %+v", fip)
+	}
+	_, err = floatingips.Create(ctx, a, floatingips.CreateOpts{FloatingNetworkID: public.ID, PortID: vm.ID}).Extract()
+	wantStatus(t, "a second floating ip on the same address", err, http.StatusConflict)
+	_, err = floatingips.Create(ctx, a, floatingips.CreateOpts{FloatingNetworkID: net.ID}).Extract()
+	wantStatus(t, "floating ip on a tenant network", err, http.StatusBadRequest)
+	_, err = floatingips.Create(ctx, a, floatingips.CreateOpts{FloatingNetworkID: public.ID, FloatingIP: "203.0.113.99"}).Extract()
+	wantStatus(t, "member picks the floating address", err, http.StatusForbidden)
+
+	// Routes go via addresses on the router's subnets only.
+	_, err = routers.Update(ctx, a, r.ID, routers.UpdateOpts{Routes: &[]routers.Route{{DestinationCIDR: "192.168.0.0/16", NextHop: "172.16.0.1"}}}).Extract()
+	wantStatus(t, "route via nowhere", err, http.StatusBadRequest)
+	withRoute, err := routers.Update(ctx, a, r.ID, routers.UpdateOpts{Routes: &[]routers.Route{{DestinationCIDR: "192.168.0.0/16", NextHop: "10.0.0.254"}}}).Extract()
+	wantStatus(t, "route", err, 0)
+	if len(withRoute.Routes) != 1 {
+		t.Errorf("routes: %+v", withRoute.Routes)
+	}
+
+	// Beta can touch none of it.
+	_, err = routers.Get(ctx, b, r.ID).Extract()
+	wantStatus(t, "beta shows alpha's router", err, http.StatusNotFound)
+	_, err = routers.AddInterface(ctx, b, r.ID, routers.AddInterfaceOpts{SubnetID: sub.ID}).Extract()
+	wantStatus(t, "beta adds an interface to alpha's router", err, http.StatusNotFound)
+	br, err := routers.Create(ctx, b, routers.CreateOpts{Name: "beta-router", GatewayInfo: &routers.GatewayInfo{NetworkID: public.ID}}).Extract()
+	wantStatus(t, "beta's router", err, 0)
+	_, err = routers.AddInterface(ctx, b, br.ID, routers.AddInterfaceOpts{SubnetID: sub.ID}).Extract()
+	wantStatus(t, "beta attaches alpha's subnet", err, http.StatusNotFound)
+	_, err = routers.AddInterface(ctx, b, br.ID, routers.AddInterfaceOpts{PortID: vm.ID}).Extract()
+	wantStatus(t, "beta attaches alpha's port", err, http.StatusNotFound)
+	bfip, err := floatingips.Create(ctx, b, floatingips.CreateOpts{FloatingNetworkID: public.ID}).Extract()
+	wantStatus(t, "beta's floating ip", err, 0)
+	_, err = floatingips.Update(ctx, b, bfip.ID, floatingips.UpdateOpts{PortID: &vm.ID}).Extract()
+	wantStatus(t, "beta points its floating ip at alpha's port", err, http.StatusNotFound)
+	_, err = floatingips.Get(ctx, b, fip.ID).Extract()
+	wantStatus(t, "beta shows alpha's floating ip", err, http.StatusNotFound)
+	wantStatus(t, "beta deletes alpha's floating ip", floatingips.Delete(ctx, b, fip.ID).ExtractErr(), http.StatusNotFound)
+
+	// In use, then taken apart in order.
+	wantStatus(t, "delete the interface port", ports.Delete(ctx, a, iface.PortID).ExtractErr(), http.StatusConflict)
+	_, err = routers.RemoveInterface(ctx, a, r.ID, routers.RemoveInterfaceOpts{SubnetID: sub.ID}).Extract()
+	wantStatus(t, "remove an interface a floating ip needs", err, http.StatusConflict)
+	wantStatus(t, "delete a router with interfaces", routers.Delete(ctx, a, r.ID).ExtractErr(), http.StatusConflict)
+	wantStatus(t, "delete the external network in use", networks.Delete(ctx, admin, public.ID).ExtractErr(), http.StatusConflict)
+	empty := ""
+	un, err := floatingips.Update(ctx, a, fip.ID, floatingips.UpdateOpts{PortID: &empty}).Extract()
+	wantStatus(t, "disassociate", err, 0)
+	if un.PortID != "" || un.RouterID != "" || un.Status != "DOWN" {
+		t.Errorf("after disassociate: %+v", un)
+	}
+	_, err = routers.RemoveInterface(ctx, a, r.ID, routers.RemoveInterfaceOpts{SubnetID: sub.ID}).Extract()
+	wantStatus(t, "remove interface", err, 0)
+	wantStatus(t, "delete router", routers.Delete(ctx, a, r.ID).ExtractErr(), 0)
+	wantStatus(t, "delete floating ip", floatingips.Delete(ctx, a, fip.ID).ExtractErr(), 0)
+	all, _ := ports.List(admin, ports.ListOpts{NetworkID: public.ID}).AllPages(ctx)
+	left, _ := ports.ExtractPorts(all)
+	if len(left) != 2 { // beta's router gateway and floating IP
+		t.Errorf("ports left on the external network: %d", len(left))
+	}
+}
