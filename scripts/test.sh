@@ -40,8 +40,10 @@ unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then
 	echo "not gofmt'ed:"; echo "$unformatted"; exit 1
 fi
-echo "== go vet"
-go vet ./...
+# Vet with the race detector's build: the packages it compiles are the
+# ones the race tests link, so a fresh machine compiles them once.
+echo "== go vet (race build)"
+go vet -race ./...
 echo "== go test -race (SQLite)"
 go test -race -count=1 ./...
 echo "== go test (PostgreSQL)"
@@ -52,7 +54,11 @@ echo "== go test (PostgreSQL)"
 store_pkgs=$(go list -f '{{.ImportPath}} {{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./internal/... |
 	awk '$0 ~ /internal\/(store|server|servertest)( |$)/ && $1 !~ /internal\/cli$/ {print $1}')
 # The same code under the race detector ran above; here the store differs.
-SOV_TEST_POSTGRES="$postgres_url" go test -count=1 $store_pkgs
+# Tests whose cost is booting QEMU guests and whose store work others do
+# too (a server's records, its restart on PostgreSQL in
+# TestServersSurviveRestart) ran above on SQLite and are not repeated.
+vm_only='^(TestServerLifecycle|TestServerRefusesPlantedImage|TestServerOutlivesItsImage|TestDriverSuite|TestPlantedBackingFileIsNotRead)$'
+SOV_TEST_POSTGRES="$postgres_url" go test -count=1 -skip "$vm_only" $store_pkgs
 echo "== fuzz (short, leaf packages)"
 # Fuzzing instruments every package of the test binary; a target in a
 # package that links the server (objectstore, identity) rebuilds all of it

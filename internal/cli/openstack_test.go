@@ -66,7 +66,8 @@ func startUp(t *testing.T) (clouds, bridge string) {
 			t.Errorf("sov up: %v", err)
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
+	// A bound for a loaded machine (migrations fsync), not a measure.
+	deadline := time.Now().Add(90 * time.Second)
 	for !strings.Contains(out.String(), "Press Ctrl-C") {
 		select {
 		case err := <-done:
