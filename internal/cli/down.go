@@ -12,11 +12,13 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/sovcloud/sov/internal/engines"
+	"github.com/sovcloud/sov/internal/network/linux"
 	"github.com/sovcloud/sov/internal/store"
 )
 
-// down stops every engine process of a cloud (its VMs, its DHCP server)
-// and removes its host bridge with the taps on it. Servers that ran come
+// down stops every engine process of a cloud (its VMs, its DHCP servers)
+// and removes its host bridge with the taps on it, and its networks'
+// bridges and DHCP namespaces. Servers that ran come
 // back SHUTOFF at the next sov up.
 func down(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("down", flag.ContinueOnError)
@@ -51,9 +53,10 @@ func down(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		err = errors.Join(err, netlink.LinkDel(br))
 	}
+	err = errors.Join(err, linux.RemoveAll(filepath.Join(*dataDir, "network")))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "sov is down: no engine process of %s runs, bridge %s is gone.\n", *dataDir, *bridge)
+	fmt.Fprintf(stdout, "sov is down: no engine process of %s runs, bridge %s and the networks' bridges are gone.\n", *dataDir, *bridge)
 	return nil
 }

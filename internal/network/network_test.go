@@ -20,6 +20,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/subnets"
 	"github.com/gophercloud/gophercloud/v2/pagination"
 
+	"github.com/sovcloud/sov/internal/network/fake"
 	"github.com/sovcloud/sov/internal/servertest"
 )
 
@@ -484,5 +485,40 @@ func TestSLAACAddress(t *testing.T) {
 	wantStatus(t, "port", err, 0)
 	if len(p.FixedIPs) != 1 || p.FixedIPs[0].IPAddress != "fd12:3456:789a:1:f816:3eff:fe11:2233" {
 		t.Errorf("SLAAC address: %+v", p.FixedIPs)
+	}
+}
+
+// TestDataplaneFollowsTheModel: the data plane gets each network's DHCP
+// port and reservations as they change, and loses the network with its
+// last DHCP subnet; a restart sets every network again.
+func TestDataplaneFollowsTheModel(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha := srv.NewTenant(t, "alpha", "")
+	a := networkClient(t, srv.Provider(t, alpha))
+	dp := srv.Network().Dataplane().(*fake.Dataplane)
+	n := mustNetwork(t, a, "net")
+	st := dp.Network(n.ID)
+	if st == nil || st.DHCP == nil || st.DHCP.Addrs[0].String() != "10.0.0.2/24" || st.Segment < 1 || len(st.Subnets) != 1 {
+		t.Fatalf("state after the subnet: %+v", st)
+	}
+	p, err := ports.Create(ctx, a, ports.CreateOpts{NetworkID: n.ID, MACAddress: "fa:16:3e:12:34:56"}).Extract()
+	wantStatus(t, "port", err, 0)
+	st = dp.Network(n.ID)
+	if len(st.Hosts) != 1 || st.Hosts[0].MAC != "fa:16:3e:12:34:56" || st.Hosts[0].Addrs[0].String() != p.FixedIPs[0].IPAddress || st.Hosts[0].Hostname != "host-10-0-0-3" {
+		t.Fatalf("reservations after the port: %+v", st.Hosts)
+	}
+	wantStatus(t, "port delete", ports.Delete(ctx, a, p.ID).ExtractErr(), 0)
+	if st = dp.Network(n.ID); len(st.Hosts) != 0 {
+		t.Errorf("reservations after the port went: %+v", st.Hosts)
+	}
+	srv = srv.Restart(t)
+	if st = srv.Network().Dataplane().(*fake.Dataplane).Network(n.ID); st == nil || st.DHCP == nil {
+		t.Errorf("state after a restart: %+v", st)
+	}
+	a = networkClient(t, srv.Provider(t, alpha))
+	wantStatus(t, "network delete", networks.Delete(ctx, a, n.ID).ExtractErr(), 0)
+	if st = srv.Network().Dataplane().(*fake.Dataplane).Network(n.ID); st != nil {
+		t.Errorf("state after the network went: %+v", st)
 	}
 }

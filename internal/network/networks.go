@@ -392,6 +392,7 @@ func (s *Service) updateNetwork(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.changed(q.r.Context(), n.ID)
 	return s.writeNetwork(q, http.StatusOK, n)
 }
 
@@ -442,6 +443,7 @@ func (s *Service) deleteNetwork(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.changed(q.r.Context(), id)
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -439,6 +439,7 @@ func (s *Service) createPort(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.changed(ctx, p.Network)
 	return s.writePort(q, http.StatusCreated, p)
 }
 
@@ -613,16 +614,19 @@ func (s *Service) updatePort(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.changed(ctx, p.Network)
 	return s.writePort(q, http.StatusOK, p)
 }
 
 func (s *Service) deletePort(q *request) error {
 	ctx := q.r.Context()
+	var network string
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		p, err := s.visiblePort(ctx, tx, q, q.r.PathValue("id"))
 		if err != nil {
 			return err
 		}
+		network = p.Network
 		if err := q.enforce("delete_port", p.Project); err != nil {
 			return err
 		}
@@ -635,6 +639,7 @@ func (s *Service) deletePort(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.changed(ctx, network)
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -550,6 +550,7 @@ func (s *Service) addInterface(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.changed(ctx, out["network_id"].(string))
 	httpapi.WriteJSON(q.w, http.StatusOK, out)
 	return nil
 }
@@ -633,6 +634,7 @@ func (s *Service) removeInterface(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.changed(ctx, out["network_id"].(string))
 	httpapi.WriteJSON(q.w, http.StatusOK, out)
 	return nil
 }

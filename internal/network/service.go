@@ -2,11 +2,17 @@ package network
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/network/dataplane"
+	"github.com/sovcloud/sov/internal/network/fake"
+	"github.com/sovcloud/sov/internal/network/linux"
 	"github.com/sovcloud/sov/internal/service"
 	"github.com/sovcloud/sov/internal/store"
 )
@@ -14,23 +20,50 @@ import (
 const (
 	availabilityZone = "nova"
 	dnsDomain        = "openstacklocal."
+	retryInterval    = 10 * time.Second
 )
+
+// Config configures the network service.
+type Config struct {
+	// DataDir holds the data plane's state files.
+	DataDir string
+	// Drivers names the data plane: "" (linux) or "fake" (in memory, for API tests).
+	Drivers string
+}
 
 // Service serves the Neutron v2.0 API: networks, subnets and ports with
 // IP address management, security groups and their rules, the default
 // rules of new groups, routers, floating IPs, network RBAC, quotas and tags.
 type Service struct {
 	db        *store.DB
+	dataplane dataplane.Driver
+	pending   pending // networks to set again
 	identity  httpapi.Authenticator
 	log       *slog.Logger
 	url       string // e.g. http://127.0.0.1:5000/network
 	publicURL string // the API listener's, e.g. http://127.0.0.1:5000
 }
 
-// New returns the network service.
-func New(db *store.DB, publicURL string, id httpapi.Authenticator, log *slog.Logger) *Service {
-	return &Service{db: db, identity: id, log: log, url: publicURL + "/network", publicURL: publicURL}
+// New returns the network service on the data plane cfg names.
+func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, engines linux.Engines, log *slog.Logger) (*Service, error) {
+	var dp dataplane.Driver
+	switch cfg.Drivers {
+	case "":
+		d, err := linux.Open(filepath.Join(cfg.DataDir, "network"), engines)
+		if err != nil {
+			return nil, err
+		}
+		dp = d
+	case "fake":
+		dp = fake.NewDataplane()
+	default:
+		return nil, fmt.Errorf("network: unknown drivers %q", cfg.Drivers)
+	}
+	return &Service{db: db, dataplane: dp, identity: id, log: log, url: publicURL + "/network", publicURL: publicURL}, nil
 }
+
+// Dataplane is the driver the service sets networks on.
+func (s *Service) Dataplane() dataplane.Driver { return s.dataplane }
 
 // Name is the service's name.
 func (s *Service) Name() string { return "network" }
@@ -40,8 +73,17 @@ func (s *Service) Catalog() []service.CatalogEntry {
 	return []service.CatalogEntry{{Type: "network", Name: "neutron", URL: s.url}}
 }
 
-// Start stores the default security group rules of a new cloud.
-func (s *Service) Start(ctx context.Context) error { return s.bootstrapDefaultRules(ctx) }
+// Start stores the default security group rules of a new cloud, then
+// sets every network on the data plane and prunes what none names.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.bootstrapDefaultRules(ctx); err != nil {
+		return err
+	}
+	return s.reconcile(ctx)
+}
+
+// Close leaves the data plane running for the next start.
+func (s *Service) Close(context.Context) error { return s.dataplane.Close() }
 
 type handler func(q *request) error
 

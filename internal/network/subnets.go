@@ -341,6 +341,7 @@ func (s *Service) createSubnet(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.changed(ctx, sn.Network)
 	return s.writeSubnet(q, http.StatusCreated, sn)
 }
 
@@ -416,16 +417,19 @@ func (s *Service) updateSubnet(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.changed(ctx, sn.Network)
 	return s.writeSubnet(q, http.StatusOK, sn)
 }
 
 func (s *Service) deleteSubnet(q *request) error {
 	ctx := q.r.Context()
+	var network string
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		sn, err := s.visibleSubnet(ctx, tx, q, q.r.PathValue("id"))
 		if err != nil {
 			return err
 		}
+		network = sn.Network
 		if err := q.enforce("delete_subnet", sn.Project); err != nil {
 			return err
 		}
@@ -454,6 +458,7 @@ func (s *Service) deleteSubnet(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.changed(ctx, network)
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

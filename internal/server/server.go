@@ -62,6 +62,8 @@ type Config struct {
 	S3 objectstore.Config
 	// Compute configures servers: the host bridge, its subnet, the accelerator.
 	Compute compute.Config
+	// Network configures the data plane (its drivers).
+	Network network.Config
 	// TLSCert and TLSKey, when set, are the PEM files of the certificate
 	// both listeners serve HTTPS with.
 	TLSCert, TLSKey string
@@ -247,7 +249,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 }
 
 // open builds every part of the cloud and starts them in order: the
-// store, identity, image, network, the engine registry, compute and object storage.
+// store, identity, image, the engine registry, network, compute and object storage.
 func (s *Server) open(ctx context.Context, cfg Config) error {
 	dsn := cfg.Database
 	if dsn == "" {
@@ -275,7 +277,7 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return s.services.Start(ctx, part{name: "store", close: func(context.Context) error { return db.Close() }},
-		s.identity, s.images, s.network, part{name: "engines", start: reap}, s.compute, s.objects)
+		s.identity, s.images, part{name: "engines", start: reap}, s.network, s.compute, s.objects)
 }
 
 // build constructs the services. Their constructors reseal what an older
@@ -305,8 +307,12 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 	if s.images, err = image.New(s.db, filepath.Join(cfg.DataDir, "images"), s.URL, s.identity, s.log); err != nil {
 		return err
 	}
-	s.network = network.New(s.db, s.URL, s.identity, s.log)
 	if s.engines, err = engines.New(s.db, engines.CloudID(cfg.DataDir)); err != nil {
+		return err
+	}
+	ncfg := cfg.Network
+	ncfg.DataDir = cfg.DataDir
+	if s.network, err = network.New(ncfg, s.db, s.URL, s.identity, s.engines, s.log); err != nil {
 		return err
 	}
 	ccfg := cfg.Compute
@@ -372,6 +378,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 
 // Identity returns the identity service.
 func (s *Server) Identity() *identity.Service { return s.identity }
+
+// Network returns the network service (tests read its data plane).
+func (s *Server) Network() *network.Service { return s.network }
 
 // Objects returns the S3 service.
 func (s *Server) Objects() *objectstore.Server { return s.objects }

@@ -38,6 +38,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
 	"github.com/sovcloud/sov/internal/engines"
+	"github.com/sovcloud/sov/internal/network/linux"
 	"github.com/sovcloud/sov/internal/server"
 	"github.com/sovcloud/sov/internal/store"
 )
@@ -80,7 +81,7 @@ func Start(t testing.TB, edit func(*server.Config)) *Server {
 // Fake is an edit for Start that runs compute on the fake engines
 // (hypervisor/fake, network/fake): servers go ACTIVE at once and nothing
 // touches the host, for tests of the API's behaviour rather than of QEMU.
-func Fake(cfg *server.Config) { cfg.Compute.Drivers = "fake" }
+func Fake(cfg *server.Config) { cfg.Compute.Drivers, cfg.Network.Drivers = "fake", "fake" }
 
 // DataDir is the server's data directory.
 func (s *Server) DataDir() string { return s.cfg.DataDir }
@@ -341,6 +342,7 @@ func RemoveHostState(dataDir, bridgeName string) {
 	if link, err := netlink.LinkByName(bridgeName); err == nil {
 		netlink.LinkDel(link)
 	}
+	linux.RemoveAll(filepath.Join(dataDir, "network"))
 }
 
 // WantStatus fails the test unless err is an HTTP error of gophercloud with

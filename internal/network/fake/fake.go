@@ -1,5 +1,6 @@
-// Package fake is a network.Host that touches no host state: it records
-// which taps are attached with which MAC and address.
+// Package fake holds the in-memory network engines for API tests: a
+// network.Host that records which taps are attached with which MAC and
+// address, and a dataplane.Driver that records each network's state.
 package fake
 
 import (

@@ -1,0 +1,67 @@
+// Package dataplane is the seam between the Neutron model (package
+// network) and what carries it on the wire: the Driver interface and the
+// state it is given. The linux driver (package linux) is the real one for
+// one host, package fake records the state for API tests.
+package dataplane
+
+import (
+	"context"
+	"net/netip"
+)
+
+// Driver carries the Neutron model on the host. Each Set call gives the
+// whole desired state of one object and the driver converges to it, so a
+// call may repeat (at start, after a crash); removing a gone object
+// succeeds. The linux driver (package linux) puts every network on one
+// host; an OVN driver would map the same calls onto logical switches,
+// ports and routers of many hosts.
+type Driver interface {
+	// SetNetwork makes a network's L2 domain and its DHCP service.
+	SetNetwork(ctx context.Context, n *Network) error
+	// RemoveNetwork takes them away.
+	RemoveNetwork(ctx context.Context, id string) error
+	// Prune removes what the driver made for networks not in keep.
+	Prune(ctx context.Context, keep []string) error
+	// Close leaves the data plane running for the next start.
+	Close() error
+}
+
+// Network is what a network's L2 domain and DHCP service need.
+type Network struct {
+	ID      string
+	Segment int // the VLAN of the network on the tenant physical network
+	MTU     int
+	// DHCP is the network's DHCP port; nil when no subnet has DHCP.
+	DHCP    *Endpoint
+	Subnets []Subnet
+	// Hosts are the addresses DHCP gives: every port's but the DHCP port's.
+	Hosts []Host
+}
+
+// Endpoint is a port as the data plane sees it: its MAC and addresses.
+type Endpoint struct {
+	MAC   string
+	Addrs []netip.Prefix // each address with its subnet's prefix length
+}
+
+// Subnet is what DHCP tells the hosts of one subnet.
+type Subnet struct {
+	CIDR    netip.Prefix
+	Gateway netip.Addr // invalid for none
+	DHCP    bool
+	DNS     []netip.Addr
+	Routes  []HostRoute
+}
+
+// HostRoute is a route DHCP hands out.
+type HostRoute struct {
+	Destination netip.Prefix
+	Nexthop     netip.Addr
+}
+
+// Host is one reservation: a MAC and its addresses.
+type Host struct {
+	MAC      string
+	Addrs    []netip.Addr
+	Hostname string
+}

@@ -1,0 +1,309 @@
+package linux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/sovcloud/sov/internal/network/dataplane"
+)
+
+// Names on the host: a network's bridge, its DHCP namespace, the veth end
+// on the bridge (interface names have at most 15 bytes) and the one inside.
+const (
+	nsPrefix   = "sovd-"
+	dhcpInside = "dhcp0"
+	engineKind = "dnsmasq"
+)
+
+func short(id string) string {
+	s := strings.ReplaceAll(id, "-", "")
+	if len(s) > 11 {
+		s = s[:11]
+	}
+	return s
+}
+
+func nsName(id string) string     { return nsPrefix + short(id) }
+func hostVeth(id string) string   { return "sd" + short(id) }
+func bridgeName(id string) string { return "sn" + short(id) }
+
+// SetNetwork makes the network's bridge and, with DHCP, its DHCP
+// namespace, a veth on the bridge with the DHCP port's MAC and addresses,
+// and a dnsmasq in it with the network's reservations; a running one
+// rereads them. Without DHCP the namespace and dnsmasq go.
+func (d *Driver) SetNetwork(ctx context.Context, n *dataplane.Network) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dir := filepath.Join(d.dir, n.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil { // first: what is on the host is named here
+		return err
+	}
+	br, err := ensureBridge(n.ID, n.MTU)
+	if err != nil {
+		return err
+	}
+	if err := netlink.LinkSetMTU(br, n.MTU); err != nil {
+		return err
+	}
+	if n.DHCP == nil {
+		return d.removeDHCP(ctx, n.ID)
+	}
+	ns := nsName(n.ID)
+	if err := namespace(ns, func(nsh netns.NsHandle, h *netlink.Handle) error { return d.veth(nsh, h, n) }); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, "hosts"), hostsFile(n)); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, "opts"), optsFile(n)); err != nil {
+		return err
+	}
+	args := dnsmasqArgs(n, dir)
+	argsFile := filepath.Join(dir, "args")
+	old, _ := os.ReadFile(argsFile)
+	pid, running := d.engines.Running(ctx, engineKind, n.ID)
+	if running && string(old) == strings.Join(args, "\n") {
+		return syscall.Kill(pid, syscall.SIGHUP) // rereads hosts and opts
+	}
+	if running {
+		if err := d.engines.Stop(ctx, engineKind, n.ID, 5*time.Second); err != nil {
+			return err
+		}
+	}
+	if err := writeFile(argsFile, strings.Join(args, "\n")); err != nil {
+		return err
+	}
+	return d.startDHCP(ctx, n.ID, ns, dir, args)
+}
+
+// veth makes the pair (or finds it) and sets the inside end to the DHCP
+// port's MAC, addresses and the network's MTU.
+func (d *Driver) veth(nsh netns.NsHandle, h *netlink.Handle, n *dataplane.Network) error {
+	outside := hostVeth(n.ID)
+	inside, err := h.LinkByName(dhcpInside)
+	if err != nil {
+		if old, err := netlink.LinkByName(outside); err == nil {
+			netlink.LinkDel(old) // half of an earlier pair
+		}
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: outside, MTU: n.MTU}, PeerName: dhcpInside}
+		if err := netlink.LinkAdd(v); err != nil {
+			return fmt.Errorf("linux: veth %s: %w", outside, err)
+		}
+		peer, err := netlink.LinkByName(dhcpInside)
+		if err != nil {
+			return err
+		}
+		if err := netlink.LinkSetNsFd(peer, int(nsh)); err != nil {
+			return fmt.Errorf("linux: move %s: %w", dhcpInside, err)
+		}
+		if inside, err = h.LinkByName(dhcpInside); err != nil {
+			return err
+		}
+	}
+	out, err := netlink.LinkByName(outside)
+	if err != nil {
+		return err
+	}
+	if err := netlink.LinkSetMTU(out, n.MTU); err != nil {
+		return err
+	}
+	if err := plug(out, n.ID); err != nil {
+		return err
+	}
+	mac, err := net.ParseMAC(n.DHCP.MAC)
+	if err != nil {
+		return err
+	}
+	if err := h.LinkSetHardwareAddr(inside, mac); err != nil {
+		return err
+	}
+	if err := h.LinkSetMTU(inside, n.MTU); err != nil {
+		return err
+	}
+	have, err := h.AddrList(inside, netlink.FAMILY_ALL)
+	if err != nil {
+		return err
+	}
+	for _, a := range have {
+		p, _ := netip.ParsePrefix(a.IPNet.String())
+		if !slices.Contains(n.DHCP.Addrs, p) && !p.Addr().IsLinkLocalUnicast() {
+			h.AddrDel(inside, &a)
+		}
+	}
+	for _, p := range n.DHCP.Addrs {
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+		if err := h.AddrReplace(inside, addr); err != nil {
+			return fmt.Errorf("linux: address %s: %w", p, err)
+		}
+	}
+	if lo, err := h.LinkByName("lo"); err == nil {
+		h.LinkSetUp(lo)
+	}
+	return h.LinkSetUp(inside)
+}
+
+func writeFile(path, content string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// hostsFile is dnsmasq's dhcp-hostsfile: one line per MAC, its IPv4
+// address (dnsmasq gives one per MAC and family) and host name.
+func hostsFile(n *dataplane.Network) string {
+	var lines []string
+	for _, h := range n.Hosts {
+		for _, a := range h.Addrs {
+			if a.Is4() {
+				line := h.MAC + "," + a.String()
+				if h.Hostname != "" {
+					line += "," + h.Hostname
+				}
+				lines = append(lines, line)
+				break
+			}
+		}
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// optsFile is dnsmasq's dhcp-optsfile: per subnet (tag sN) its router,
+// DNS servers and routes.
+func optsFile(n *dataplane.Network) string {
+	var lines []string
+	for i, sn := range n.Subnets {
+		if !sn.DHCP || !sn.CIDR.Addr().Is4() {
+			continue
+		}
+		tag := "tag:s" + strconv.Itoa(i) + ","
+		if sn.Gateway.IsValid() {
+			lines = append(lines, tag+"option:router,"+sn.Gateway.String())
+		} else {
+			lines = append(lines, tag+"option:router")
+		}
+		if len(sn.DNS) > 0 {
+			var dns []string
+			for _, a := range sn.DNS {
+				dns = append(dns, a.String())
+			}
+			lines = append(lines, tag+"option:dns-server,"+strings.Join(dns, ","))
+		}
+		if len(sn.Routes) > 0 {
+			var rs []string
+			for _, r := range sn.Routes {
+				rs = append(rs, r.Destination.String()+","+r.Nexthop.String())
+			}
+			if sn.Gateway.IsValid() {
+				rs = append(rs, "0.0.0.0/0,"+sn.Gateway.String()) // classless routes replace the router option
+			}
+			lines = append(lines, tag+"option:classless-static-route,"+strings.Join(rs, ","))
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// dnsmasqArgs runs dnsmasq for the network's IPv4 DHCP subnets, static
+// leases only, no DNS.
+func dnsmasqArgs(n *dataplane.Network, dir string) []string {
+	args := []string{"--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--interface=" + dhcpInside, "--bind-interfaces",
+		"--except-interface=lo", "--dhcp-hostsfile=" + filepath.Join(dir, "hosts"), "--dhcp-optsfile=" + filepath.Join(dir, "opts"),
+		"--dhcp-leasefile=" + filepath.Join(dir, "leases"), "--pid-file=" + filepath.Join(dir, "dnsmasq.pid"), "--log-dhcp",
+		"--log-facility=" + filepath.Join(dir, "dnsmasq.log"), "--dhcp-authoritative", "--user=root"}
+	for i, sn := range n.Subnets {
+		if sn.DHCP && sn.CIDR.Addr().Is4() {
+			mask := net.IP(net.CIDRMask(sn.CIDR.Bits(), 32)).String()
+			args = append(args, fmt.Sprintf("--dhcp-range=set:s%d,%s,static,%s,12h", i, sn.CIDR.Masked().Addr(), mask))
+		}
+	}
+	return args
+}
+
+// startDHCP runs dnsmasq in the namespace (`ip netns exec` execs it, so
+// the recorded pid is dnsmasq's) and waits until it handles SIGHUP.
+func (d *Driver) startDHCP(ctx context.Context, id, ns, dir string, args []string) error {
+	pidFile := filepath.Join(dir, "dnsmasq.pid")
+	os.Remove(pidFile)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, "dnsmasq"}, args...)...)
+	if err := d.engines.Start(ctx, engineKind, id, cmd); err != nil {
+		return fmt.Errorf("linux: start dnsmasq: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if pid, err := os.ReadFile(pidFile); err == nil && strings.TrimSpace(string(pid)) == strconv.Itoa(cmd.Process.Pid) {
+			return nil
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(filepath.Join(dir, "dnsmasq.log"))
+			return fmt.Errorf("linux: dnsmasq exited at start: %s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			return errors.New("linux: dnsmasq did not start within 10s")
+		}
+	}
+}
+
+// removeDHCP stops the network's dnsmasq and removes its namespace and veth.
+func (d *Driver) removeDHCP(ctx context.Context, id string) error {
+	err := d.engines.Stop(ctx, engineKind, id, 5*time.Second)
+	if link, lerr := netlink.LinkByName(hostVeth(id)); lerr == nil {
+		err = errors.Join(err, netlink.LinkDel(link))
+	}
+	return errors.Join(err, removeNamespace(nsName(id)))
+}
+
+// removeHostObjects removes a network's veth, namespace and bridge.
+func removeHostObjects(id string) error {
+	var errs []error
+	for _, name := range []string{hostVeth(id), bridgeName(id)} {
+		if link, err := netlink.LinkByName(name); err == nil {
+			errs = append(errs, netlink.LinkDel(link))
+		}
+	}
+	return errors.Join(append(errs, removeNamespace(nsName(id)))...)
+}
+
+// RemoveNetwork stops the network's dnsmasq and removes its namespace,
+// veth, bridge and files.
+func (d *Driver) RemoveNetwork(ctx context.Context, id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err := d.engines.Stop(ctx, engineKind, id, 5*time.Second)
+	return errors.Join(err, removeHostObjects(id), os.RemoveAll(filepath.Join(d.dir, id)))
+}
+
+// Prune removes the networks not in keep: what a crash between the store
+// and the host left behind.
+func (d *Driver) Prune(ctx context.Context, keep []string) error {
+	entries, err := os.ReadDir(d.dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if e.IsDir() && !slices.Contains(keep, e.Name()) {
+			errs = append(errs, d.RemoveNetwork(ctx, e.Name()))
+		}
+	}
+	return errors.Join(errs...)
+}

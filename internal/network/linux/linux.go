@@ -1,0 +1,144 @@
+// Package linux is the data plane of an all-in-one sov: every network is
+// a Linux bridge of its own (its own L2 domain, so two projects may use
+// one CIDR), and each network's DHCP server is a dnsmasq in a network
+// namespace of its own, on a veth port of the network's bridge, answering
+// from the network's DHCP port. (One VLAN-aware bridge with a VLAN per
+// network would do as well where the kernel has bridge VLAN filtering;
+// the machines sov is tested on do not.)
+package linux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// Engines records the dnsmasq processes, so that they outlive sov (VMs
+// keep their leases while sov restarts), are adopted by the next start
+// and are stopped by sov down (see package engines).
+type Engines interface {
+	Start(ctx context.Context, kind, name string, cmd *exec.Cmd) error
+	Running(ctx context.Context, kind, name string) (int, bool)
+	Stop(ctx context.Context, kind, name string, grace time.Duration) error
+}
+
+// Driver is the linux data plane. It changes only what its state
+// directory names (one subdirectory per network, made before anything on
+// the host), so clouds sharing a host never touch each other's networks.
+type Driver struct {
+	dir     string
+	engines Engines
+	mu      sync.Mutex // one change of the host at a time
+}
+
+// Open returns the driver; state files go to dir.
+func Open(dir string, engines Engines) (*Driver, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return &Driver{dir: dir, engines: engines}, nil
+}
+
+// Close leaves networks and DHCP servers running for the next start.
+func (d *Driver) Close() error { return nil }
+
+// ensureBridge makes (or finds) the network's bridge and brings it up.
+func ensureBridge(id string, mtu int) (netlink.Link, error) {
+	name := bridgeName(id)
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: mtu}}); err != nil {
+			return nil, fmt.Errorf("linux: create bridge %s: %w", name, err)
+		}
+		if link, err = netlink.LinkByName(name); err != nil {
+			return nil, err
+		}
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return nil, fmt.Errorf("linux: bridge %s up: %w", name, err)
+	}
+	return link, nil
+}
+
+// plug puts a link on a network's bridge.
+func plug(link netlink.Link, network string) error {
+	br, err := netlink.LinkByName(bridgeName(network))
+	if err != nil {
+		return fmt.Errorf("linux: network %s has no bridge: %w", network, err)
+	}
+	if err := netlink.LinkSetMaster(link, br); err != nil {
+		return fmt.Errorf("linux: %s on %s: %w", link.Attrs().Name, br.Attrs().Name, err)
+	}
+	return netlink.LinkSetUp(link)
+}
+
+// Plug puts an existing link (a VM's tap) on a network set before.
+func (d *Driver) Plug(name, network string) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("linux: %s: %w", name, err)
+	}
+	return plug(link, network)
+}
+
+// namespace runs fn with the named namespace and a netlink handle inside
+// it, making the namespace first if it does not exist.
+func namespace(name string, fn func(ns netns.NsHandle, h *netlink.Handle) error) error {
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		if ns, err = newNamespace(name); err != nil {
+			return fmt.Errorf("linux: namespace %s: %w", name, err)
+		}
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	return fn(ns, h)
+}
+
+// newNamespace makes a named namespace with iproute2, so that it is
+// mounted where and as `ip netns` keeps them (/run/netns, shared), and
+// returns a handle to it.
+func newNamespace(name string) (netns.NsHandle, error) {
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		return netns.None(), fmt.Errorf("ip netns add %s: %v: %s", name, err, out)
+	}
+	return netns.GetFromName(name)
+}
+
+// removeNamespace deletes a named namespace; a gone one is fine.
+func removeNamespace(name string) error {
+	if _, err := os.Stat(filepath.Join("/run/netns", name)); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if out, err := exec.Command("ip", "netns", "delete", name).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip netns delete %s: %v: %s", name, err, out)
+	}
+	return nil
+}
+
+// RemoveAll removes what a driver with this state dir made on the host —
+// namespaces, veths, bridges — once its processes are gone (sov down, a
+// test's end); it needs no store.
+func RemoveAll(dir string) error {
+	var errs []error
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		errs = append(errs, removeHostObjects(e.Name()), os.RemoveAll(filepath.Join(dir, e.Name())))
+	}
+	return errors.Join(errs...)
+}
