@@ -35,18 +35,20 @@ as_pg "$pgbin/pg_ctl -D $pgdir/data -l $pgdir/log -w -o \"-p $pgport -k $pgdir -
 trap 'as_pg "$pgbin/pg_ctl -D $pgdir/data -m immediate stop" >/dev/null 2>&1; rm -rf "$pgdir"' EXIT
 postgres_url="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
 
-echo "== gofmt"
+# Each step says when it starts (seconds since this script began).
+step() { echo "== $* (at ${SECONDS}s)"; }
+step gofmt
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then
 	echo "not gofmt'ed:"; echo "$unformatted"; exit 1
 fi
 # Vet with the race detector's build: the packages it compiles are the
 # ones the race tests link, so a fresh machine compiles them once.
-echo "== go vet (race build)"
+step go vet, race build
 go vet -race ./...
-echo "== go test -race (SQLite)"
+step go test -race, SQLite
 go test -race -count=1 ./...
-echo "== go test (PostgreSQL)"
+step go test, PostgreSQL
 # Every package whose tests reach the store (directly or through a test
 # server), found by its imports so new ones are not forgotten; but cli,
 # whose openstack-CLI and VM flows are the same on either store and whose
@@ -59,11 +61,11 @@ store_pkgs=$(go list -f '{{.ImportPath}} {{join .Imports " "}} {{join .TestImpor
 # TestServersSurviveRestart) ran above on SQLite and are not repeated.
 vm_only='^(TestServerLifecycle|TestServerRefusesPlantedImage|TestServerOutlivesItsImage|TestDriverSuite|TestPlantedBackingFileIsNotRead)$'
 SOV_TEST_POSTGRES="$postgres_url" go test -count=1 -skip "$vm_only" $store_pkgs
-echo "== fuzz (short, leaf packages)"
+step fuzz, short, leaf packages
 # Fuzzing instruments every package of the test binary; a target in a
 # package that links the server (objectstore, identity) rebuilds all of it
 # (the SQLite engine, the SDKs) once more, minutes on a fresh machine.
 # Those run in `make fuzz`; their seed corpora run above with every test.
 # Targets in leaf packages run here.
 ./scripts/fuzz.sh leaf
-echo "== all tests passed"
+step all tests passed

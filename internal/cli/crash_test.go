@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 // identity and S3 URLs.
 func sovProcess(t *testing.T, dataDir string) (cmd *exec.Cmd, authURL, s3URL string) {
 	t.Helper()
-	cmd = exec.Command(os.Args[0], "up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--log-level", "error")
+	cmd = exec.Command(os.Args[0], "up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--s3-website-listen", "127.0.0.1:0", "--log-level", "error")
 	cmd.Env = append(os.Environ(), "SOV_TEST_MAIN=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 // another cannot see or use until they are shared with it; quotas an
 // admin sets; the default group's rules.
 func TestOpenStackCLINetworks(t *testing.T) {
+	t.Parallel()
 	requireOpenStackCLI(t)
 	clouds, _ := startUp(t)
 	admin := []string{"--os-cloud", "sov"}
@@ -32,6 +34,11 @@ func TestOpenStackCLINetworks(t *testing.T) {
 	var net, port map[string]any
 	jsonOut(t, alice(true, "network", "create", "demo-net", "-f", "json"), &net)
 	alice(true, "subnet", "create", "--network", "demo-net", "--subnet-range", "10.20.0.0/24", "--dns-nameserver", "192.0.2.53", "demo-sub")
+	// The network's DHCP server runs in a namespace of its own, on the DHCP port's address.
+	ns := "sovd-" + strings.ReplaceAll(net["id"].(string), "-", "")[:11]
+	if out, err := exec.Command("ip", "-n", ns, "-br", "addr", "show", "dhcp0").CombinedOutput(); err != nil || !strings.Contains(string(out), "10.20.0.2/24") {
+		t.Errorf("DHCP namespace %s: %v %s", ns, err, out)
+	}
 	alice(true, "security", "group", "create", "web")
 	alice(true, "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80", "--remote-group", "web", "web")
 	jsonOut(t, alice(true, "port", "create", "--network", "demo-net", "--fixed-ip", "subnet=demo-sub,ip-address=10.20.0.10",

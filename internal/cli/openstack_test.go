@@ -55,23 +55,27 @@ func startUp(t *testing.T) (clouds, bridge string) {
 	subnet := fmt.Sprintf("10.%d.%d.0/24", 150+nb[0]%50, nb[1])
 	dataDir := t.TempDir()
 	t.Cleanup(func() { servertest.RemoveHostState(dataDir, bridge) })
-	done := make(chan error, 1)
+	done := make(chan struct{})
+	var upErr error
 	go func() {
-		done <- cli.Run(ctx, []string{"up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--log-level", "warn",
-			"--bridge", bridge, "--subnet", subnet}, out, &syncBuffer{})
+		defer close(done)
+		// Every listener on a free port: tests run side by side.
+		upErr = cli.Run(ctx, []string{"up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0",
+			"--s3-website-listen", "127.0.0.1:0", "--log-level", "warn", "--bridge", bridge, "--subnet", subnet}, out, &syncBuffer{})
 	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("sov up: %v", err)
+		<-done
+		if upErr != nil {
+			t.Errorf("sov up: %v", upErr)
 		}
 	})
 	// A bound for a loaded machine (migrations fsync), not a measure.
 	deadline := time.Now().Add(90 * time.Second)
 	for !strings.Contains(out.String(), "Press Ctrl-C") {
 		select {
-		case err := <-done:
-			t.Fatalf("sov up exited: %v\n%s", err, out.String())
+		case <-done:
+			t.Fatalf("sov up exited: %v\n%s", upErr, out.String())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -123,6 +127,7 @@ func jsonOut(t *testing.T, s string, v any) {
 }
 
 func TestOpenStackCLI(t *testing.T) {
+	t.Parallel()
 	requireOpenStackCLI(t)
 	clouds, _ := startUp(t)
 	admin := []string{"--os-cloud", "sov"}
@@ -212,6 +217,7 @@ func readFile(t *testing.T, path string) string {
 }
 
 func TestOpenStackCLIImages(t *testing.T) {
+	t.Parallel()
 	requireOpenStackCLI(t)
 	clouds, _ := startUp(t)
 	run := func(wantOK bool, args ...string) string {
@@ -293,6 +299,7 @@ func TestOpenStackCLIImages(t *testing.T) {
 }
 
 func TestOpenStackCLIFlavorsKeypairs(t *testing.T) {
+	t.Parallel()
 	requireOpenStackCLI(t)
 	clouds, _ := startUp(t)
 	run := func(wantOK bool, args ...string) string {
@@ -334,6 +341,7 @@ func TestOpenStackCLIFlavorsKeypairs(t *testing.T) {
 }
 
 func TestOpenStackCLIServers(t *testing.T) {
+	t.Parallel()
 	requireOpenStackCLI(t)
 	kernel, initrd := servertest.TestGuest(t)
 	clouds, bridge := startUp(t)
