@@ -46,21 +46,34 @@ fi
 # ones the race tests link, so a fresh machine compiles them once.
 step go vet, race build
 go vet -race ./...
-step go test -race, SQLite
-go test -race -count=1 ./...
-step go test, PostgreSQL
+# The two store passes run side by side, both on the race build (compiled
+# once, by vet): the PostgreSQL one, which waits on its server more than it
+# computes, one package at a time in the background.
 # Every package whose tests reach the store (directly or through a test
-# server), found by its imports so new ones are not forgotten; but cli,
-# whose openstack-CLI and VM flows are the same on either store and whose
-# crash tests run sov processes on SQLite of their own.
+# server) runs on PostgreSQL too, found by its imports so new ones are not
+# forgotten; but cli, whose openstack-CLI and VM flows are the same on
+# either store and whose crash tests run sov processes on SQLite of their
+# own. Tests whose cost is booting QEMU guests and whose store work others
+# do too (a server's records, its restart on PostgreSQL in
+# TestServersSurviveRestart) run on SQLite only.
 store_pkgs=$(go list -f '{{.ImportPath}} {{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./internal/... |
 	awk '$0 ~ /internal\/(store|server|servertest)( |$)/ && $1 !~ /internal\/cli$/ {print $1}')
-# The same code under the race detector ran above; here the store differs.
-# Tests whose cost is booting QEMU guests and whose store work others do
-# too (a server's records, its restart on PostgreSQL in
-# TestServersSurviveRestart) ran above on SQLite and are not repeated.
 vm_only='^(TestServerLifecycle|TestServerRefusesPlantedImage|TestServerOutlivesItsImage|TestDriverSuite|TestPlantedBackingFileIsNotRead)$'
-SOV_TEST_POSTGRES="$postgres_url" go test -count=1 -skip "$vm_only" $store_pkgs
+step go test -race: SQLite, and PostgreSQL beside it
+pglog=$(mktemp /tmp/sov-pgtest.XXXXXX)
+SOV_TEST_POSTGRES="$postgres_url" go test -race -count=1 -p 1 -skip "$vm_only" $store_pkgs >"$pglog" 2>&1 &
+pgtest=$!
+sqlite_rc=0
+go test -race -count=1 ./... || sqlite_rc=$?
+pg_rc=0
+wait "$pgtest" || pg_rc=$?
+step the PostgreSQL pass
+cat "$pglog"
+rm -f "$pglog"
+if [ "$sqlite_rc" != 0 ] || [ "$pg_rc" != 0 ]; then
+	echo "FAIL: SQLite pass $sqlite_rc, PostgreSQL pass $pg_rc"
+	exit 1
+fi
 step fuzz, short, leaf packages
 # Fuzzing instruments every package of the test binary; a target in a
 # package that links the server (objectstore, identity) rebuilds all of it
