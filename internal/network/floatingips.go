@@ -54,11 +54,7 @@ func (s *Service) floatingScope(q *request) (string, []any) {
 
 func (s *Service) visibleFloating(ctx context.Context, db store.Querier, q *request, id string) (*floatingIP, error) {
 	scope, args := s.floatingScope(q)
-	f, err := scanFloating(db.QueryRow(ctx, `SELECT `+floatingColumns+` FROM floating_ips WHERE id = ? AND (`+scope+`)`, append([]any{id}, args...)...))
-	if errors.Is(store.Row(err), store.ErrNotFound) {
-		return nil, fail(http.StatusNotFound, "FloatingIPNotFound", "Floating IP %s could not be found", id)
-	}
-	return f, store.Row(err)
+	return lookup(ctx, db, floatingList, scope, args, id, scanFloating, fail(http.StatusNotFound, "FloatingIPNotFound", "Floating IP %s could not be found", id))
 }
 
 func (s *Service) floatingViews(ctx context.Context, fs []*floatingIP) ([]map[string]any, error) {
@@ -156,11 +152,8 @@ func (s *Service) createFloating(q *request) error {
 			return err
 		}
 	}
-	var tags []string
-	if err := a.decode("tags", &tags); err != nil {
-		return err
-	}
-	if err := checkTags(tags); err != nil {
+	tags, err := readTags(a)
+	if err != nil {
 		return err
 	}
 	ctx := q.r.Context()

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -124,4 +125,16 @@ func list[T any](s *Service, q *request, l *listing, scope string, args []any,
 	}
 	httpapi.WriteJSON(q.w, http.StatusOK, body)
 	return nil
+}
+
+// lookup reads the row id of a listing's table if it meets scope; missing
+// is the answer when it does not (or is not there: the two look the same).
+func lookup[T any](ctx context.Context, db store.Querier, l *listing, scope string, args []any, id string,
+	scan func(store.Scanner) (T, error), missing error) (T, error) {
+	v, err := scan(db.QueryRow(ctx, `SELECT `+l.columns+` FROM `+l.table+` WHERE id = ? AND (`+scope+`)`, append([]any{id}, args...)...))
+	if errors.Is(store.Row(err), store.ErrNotFound) {
+		var zero T
+		return zero, missing
+	}
+	return v, store.Row(err)
 }

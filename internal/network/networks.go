@@ -2,7 +2,6 @@ package network
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -72,11 +71,7 @@ func (s *Service) networkScope(q *request) (string, []any) {
 // visibleNetwork returns a network the caller may see, else a 404.
 func (s *Service) visibleNetwork(ctx context.Context, db store.Querier, q *request, id string) (*network, error) {
 	scope, args := s.networkScope(q)
-	n, err := scanNetwork(db.QueryRow(ctx, `SELECT `+networkColumns+` FROM networks WHERE id = ? AND (`+scope+`)`, append([]any{id}, args...)...))
-	if errors.Is(store.Row(err), store.ErrNotFound) {
-		return nil, notFound("Network", id)
-	}
-	return n, store.Row(err)
+	return lookup(ctx, db, networkList, scope, args, id, scanNetwork, notFound("Network", id))
 }
 
 func (s *Service) networkViews(ctx context.Context, q *request, nets []*network) ([]map[string]any, error) {
@@ -247,11 +242,8 @@ func (s *Service) createNetwork(q *request) error {
 			return err
 		}
 	}
-	var tags []string
-	if err := a.decode("tags", &tags); err != nil {
-		return err
-	}
-	if err := checkTags(tags); err != nil {
+	tags, err := readTags(a)
+	if err != nil {
 		return err
 	}
 	err = s.db.InTx(q.r.Context(), func(tx *store.Tx) error {

@@ -90,12 +90,9 @@ func (s *Service) portScope(q *request) (string, []any) {
 
 func (s *Service) visiblePort(ctx context.Context, db store.Querier, q *request, id string) (*port, error) {
 	scope, args := s.portScope(q)
-	p, err := scanPort(db.QueryRow(ctx, `SELECT `+portColumns+` FROM ports WHERE id = ? AND (`+scope+`)`, append([]any{id}, args...)...))
-	if errors.Is(store.Row(err), store.ErrNotFound) {
-		return nil, notFound("Port", id)
-	}
+	p, err := lookup(ctx, db, portList, scope, args, id, scanPort, notFound("Port", id))
 	if err != nil {
-		return nil, store.Row(err)
+		return nil, err
 	}
 	return p, s.loadPortLinks(ctx, db, []*port{p})
 }
@@ -379,11 +376,8 @@ func (s *Service) createPort(q *request) error {
 	if p.Network == "" {
 		return badRequest("Failed to parse request. Required attribute 'network_id' not specified")
 	}
-	var tags []string
-	if err := a.decode("tags", &tags); err != nil {
-		return err
-	}
-	if err := checkTags(tags); err != nil {
+	tags, err := readTags(a)
+	if err != nil {
 		return err
 	}
 	ctx := q.r.Context()

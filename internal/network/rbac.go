@@ -77,11 +77,7 @@ func (s *Service) listRBAC(q *request) error {
 
 func (s *Service) visibleRBAC(ctx context.Context, db store.Querier, q *request, id string) (*rbac, error) {
 	scope, args := s.rbacScope(q)
-	r, err := scanRBAC(db.QueryRow(ctx, `SELECT `+rbacColumns+` FROM network_rbac WHERE id = ? AND (`+scope+`)`, append([]any{id}, args...)...))
-	if errors.Is(store.Row(err), store.ErrNotFound) {
-		return nil, notFound("RbacPolicy", id)
-	}
-	return r, store.Row(err)
+	return lookup(ctx, db, rbacList, scope, args, id, scanRBAC, notFound("RbacPolicy", id))
 }
 
 func (s *Service) showRBAC(q *request) error {

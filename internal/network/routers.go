@@ -66,11 +66,7 @@ func (s *Service) routerScope(q *request) (string, []any) {
 
 func (s *Service) visibleRouter(ctx context.Context, db store.Querier, q *request, id string) (*router, error) {
 	scope, args := s.routerScope(q)
-	r, err := scanRouter(db.QueryRow(ctx, `SELECT `+routerColumns+` FROM routers WHERE id = ? AND (`+scope+`)`, append([]any{id}, args...)...))
-	if errors.Is(store.Row(err), store.ErrNotFound) {
-		return nil, notFound("Router", id)
-	}
-	return r, store.Row(err)
+	return lookup(ctx, db, routerList, scope, args, id, scanRouter, notFound("Router", id))
 }
 
 func (s *Service) routerViews(ctx context.Context, q *request, routers []*router) ([]map[string]any, error) {
@@ -189,11 +185,8 @@ func (s *Service) createRouter(q *request) error {
 	if err := routerBody(a, r); err != nil {
 		return err
 	}
-	var tags []string
-	if err := a.decode("tags", &tags); err != nil {
-		return err
-	}
-	if err := checkTags(tags); err != nil {
+	tags, err := readTags(a)
+	if err != nil {
 		return err
 	}
 	ctx := q.r.Context()
@@ -539,12 +532,7 @@ func (s *Service) addInterface(q *request) error {
 			ownerRouterInterface, r.ID, p.ID); err != nil {
 			return err
 		}
-		subnets := []string{}
-		for _, ip := range p.IPs {
-			subnets = append(subnets, ip.SubnetID)
-		}
-		out = map[string]any{"id": r.ID, "tenant_id": r.Project, "project_id": r.Project, "port_id": p.ID,
-			"network_id": p.Network, "subnet_id": subnets[0], "subnet_ids": subnets}
+		out = interfaceInfo(r, p)
 		return nil
 	})
 	if err != nil {
@@ -553,6 +541,20 @@ func (s *Service) addInterface(q *request) error {
 	s.changed(ctx, out["network_id"].(string))
 	httpapi.WriteJSON(q.w, http.StatusOK, out)
 	return nil
+}
+
+// interfaceInfo is the answer of add_router_interface and remove_router_interface.
+func interfaceInfo(r *router, p *port) map[string]any {
+	subnets := []string{}
+	for _, ip := range p.IPs {
+		subnets = append(subnets, ip.SubnetID)
+	}
+	first := ""
+	if len(subnets) > 0 {
+		first = subnets[0]
+	}
+	return map[string]any{"id": r.ID, "tenant_id": r.Project, "project_id": r.Project, "port_id": p.ID,
+		"network_id": p.Network, "subnet_id": first, "subnet_ids": subnets}
 }
 
 // checkInterfaceOverlap refuses a port whose subnets overlap those the
@@ -619,16 +621,7 @@ func (s *Service) removeInterface(q *request) error {
 		if err := deletePortRow(ctx, tx, p.ID); err != nil {
 			return err
 		}
-		subnets := []string{}
-		for _, ip := range p.IPs {
-			subnets = append(subnets, ip.SubnetID)
-		}
-		first := ""
-		if len(subnets) > 0 {
-			first = subnets[0]
-		}
-		out = map[string]any{"id": r.ID, "tenant_id": r.Project, "project_id": r.Project, "port_id": p.ID,
-			"network_id": p.Network, "subnet_id": first, "subnet_ids": subnets}
+		out = interfaceInfo(r, p)
 		return nil
 	})
 	if err != nil {

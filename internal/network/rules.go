@@ -2,7 +2,6 @@ package network
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -241,11 +240,7 @@ func (s *Service) listRules(q *request) error {
 
 func (s *Service) visibleRule(ctx context.Context, db store.Querier, q *request, id string) (*rule, error) {
 	scope, args := s.ruleScope(q)
-	r, err := scanRule(db.QueryRow(ctx, `SELECT `+ruleColumns+` FROM security_group_rules WHERE id = ? AND (`+scope+`)`, append([]any{id}, args...)...))
-	if errors.Is(store.Row(err), store.ErrNotFound) {
-		return nil, notFound("SecurityGroupRule", id)
-	}
-	return r, store.Row(err)
+	return lookup(ctx, db, ruleList, scope, args, id, scanRule, notFound("SecurityGroupRule", id))
 }
 
 func (s *Service) showRule(q *request) error {

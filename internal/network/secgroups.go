@@ -52,11 +52,7 @@ func (s *Service) groupScope(q *request) (string, []any) {
 
 func (s *Service) visibleGroup(ctx context.Context, db store.Querier, q *request, id string) (*group, error) {
 	scope, args := s.groupScope(q)
-	g, err := scanGroup(db.QueryRow(ctx, `SELECT `+groupColumns+` FROM security_groups WHERE id = ? AND (`+scope+`)`, append([]any{id}, args...)...))
-	if errors.Is(store.Row(err), store.ErrNotFound) {
-		return nil, notFound("SecurityGroup", id)
-	}
-	return g, store.Row(err)
+	return lookup(ctx, db, groupList, scope, args, id, scanGroup, notFound("SecurityGroup", id))
 }
 
 // ensureDefaultGroup makes the project's default group if it has none.
@@ -210,11 +206,8 @@ func (s *Service) createGroup(q *request) error {
 	if g.Name == defaultGroupName {
 		return conflict("SecurityGroupDefaultAlreadyExists", "Default security group already exists.")
 	}
-	var tags []string
-	if err := a.decode("tags", &tags); err != nil {
-		return err
-	}
-	if err := checkTags(tags); err != nil {
+	tags, err := readTags(a)
+	if err != nil {
 		return err
 	}
 	ctx := q.r.Context()

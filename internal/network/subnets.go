@@ -3,7 +3,6 @@ package network
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/netip"
 	"time"
@@ -88,11 +87,7 @@ func (s *Service) subnetScope(q *request) (string, []any) {
 
 func (s *Service) visibleSubnet(ctx context.Context, db store.Querier, q *request, id string) (*subnet, error) {
 	scope, args := s.subnetScope(q)
-	sn, err := scanSubnet(db.QueryRow(ctx, `SELECT `+subnetColumns+` FROM subnets WHERE id = ? AND (`+scope+`)`, append([]any{id}, args...)...))
-	if errors.Is(store.Row(err), store.ErrNotFound) {
-		return nil, notFound("Subnet", id)
-	}
-	return sn, store.Row(err)
+	return lookup(ctx, db, subnetList, scope, args, id, scanSubnet, notFound("Subnet", id))
 }
 
 func nullable(s string) any {
@@ -308,11 +303,8 @@ func (s *Service) createSubnet(q *request) error {
 	if err := subnetBody(a, sn, true); err != nil {
 		return err
 	}
-	var tags []string
-	if err := a.decode("tags", &tags); err != nil {
-		return err
-	}
-	if err := checkTags(tags); err != nil {
+	tags, err := readTags(a)
+	if err != nil {
 		return err
 	}
 	ctx := q.r.Context()

@@ -25,6 +25,15 @@ func checkTags(tags []string) error {
 	return nil
 }
 
+// readTags reads the tags a create sets.
+func readTags(a attrs) ([]string, error) {
+	var tags []string
+	if err := a.decode("tags", &tags); err != nil {
+		return nil, err
+	}
+	return tags, checkTags(tags)
+}
+
 // setTags replaces the tags of a resource.
 func setTags(ctx context.Context, tx *store.Tx, id string, tags []string) error {
 	if _, err := tx.Exec(ctx, `DELETE FROM network_tags WHERE resource_id = ?`, id); err != nil {
