@@ -264,7 +264,11 @@ func portBody(q *request, a attrs, p *port, networkOwner bool) error {
 		return invalid("dns_name", "'%s' is not a valid hostname", p.DNSName)
 	}
 	p.DNSName = strings.ToLower(p.DNSName)
-	if a.has("device_owner") && strings.HasPrefix(p.DeviceOwner, "network:") && !networkOwner && !q.admin() {
+	// Neutron's own ports (DHCP, router interfaces and gateways, floating
+	// IPs) say what they belong to by device_owner and device_id; only
+	// admins set or change those on them through the port API, else a
+	// project could join another's router to its subnet.
+	if (a.has("device_owner") || a.has("device_id")) && strings.HasPrefix(p.DeviceOwner, "network:") && !q.admin() {
 		return q.enforce("create_port:device_owner", "")
 	}
 	if err := a.boolean("admin_state_up", &p.AdminUp); err != nil {
@@ -572,6 +576,9 @@ func (s *Service) updatePort(q *request) error {
 			return store.Row(err)
 		}
 		networkOwner := n.Project == q.creds.ProjectID
+		if strings.HasPrefix(p.DeviceOwner, "network:") && (a.has("device_owner") || a.has("device_id")) && !q.admin() {
+			return q.enforce("create_port:device_owner", "")
+		}
 		if a.has("mac_address") && p.Host != "" {
 			return conflict("PortBound", "Unable to complete operation on port %s, port is already bound, port type: tap, old_mac %s, new_mac %s.", p.ID, p.MAC, strings.Trim(string(a["mac_address"]), `"`))
 		}

@@ -79,7 +79,11 @@ func TestRoutersFloatingIPs(t *testing.T) {
 		t.Errorf("routes: %+v", withRoute.Routes)
 	}
 
-	// Beta can touch none of it.
+	// Beta can touch none of it; alpha cannot claim beta's router for its subnet.
+	shared, err := networks.Create(ctx, admin, networks.CreateOpts{Name: "shared", Shared: &yes}).Extract()
+	wantStatus(t, "shared network", err, 0)
+	ssub, err := subnets.Create(ctx, admin, subnets.CreateOpts{NetworkID: shared.ID, CIDR: "192.168.50.0/24", IPVersion: gophercloud.IPv4}).Extract()
+	wantStatus(t, "shared subnet", err, 0)
 	_, err = routers.Get(ctx, b, r.ID).Extract()
 	wantStatus(t, "beta shows alpha's router", err, http.StatusNotFound)
 	_, err = routers.AddInterface(ctx, b, r.ID, routers.AddInterfaceOpts{SubnetID: sub.ID}).Extract()
@@ -90,6 +94,17 @@ func TestRoutersFloatingIPs(t *testing.T) {
 	wantStatus(t, "beta attaches alpha's subnet", err, http.StatusNotFound)
 	_, err = routers.AddInterface(ctx, b, br.ID, routers.AddInterfaceOpts{PortID: vm.ID}).Extract()
 	wantStatus(t, "beta attaches alpha's port", err, http.StatusNotFound)
+	_, err = routers.AddInterface(ctx, b, br.ID, routers.AddInterfaceOpts{SubnetID: ssub.ID}).Extract()
+	wantStatus(t, "beta takes the gateway of an admin's shared subnet", err, http.StatusForbidden)
+	_, err = ports.Create(ctx, a, ports.CreateOpts{NetworkID: net.ID, DeviceOwner: "network:router_interface", DeviceID: br.ID}).Extract()
+	wantStatus(t, "alpha's port posing as an interface of beta's router", err, http.StatusForbidden)
+	owner := ""
+	_, err = ports.Update(ctx, a, iface.PortID, ports.UpdateOpts{DeviceOwner: &owner}).Extract()
+	wantStatus(t, "alpha takes its interface port off its router", err, http.StatusForbidden)
+	dev, iowner := br.ID, "network:router_interface"
+	_, err = ports.Update(ctx, a, vm.ID, ports.UpdateOpts{DeviceOwner: &iowner, DeviceID: &dev}).Extract()
+	wantStatus(t, "alpha turns its port into an interface of beta's router", err, http.StatusForbidden)
+	wantStatus(t, "beta's router has no interface of alpha's", routers.Delete(ctx, b, br.ID).ExtractErr(), 0)
 	bfip, err := floatingips.Create(ctx, b, floatingips.CreateOpts{FloatingNetworkID: public.ID}).Extract()
 	wantStatus(t, "beta's floating ip", err, 0)
 	_, err = floatingips.Update(ctx, b, bfip.ID, floatingips.UpdateOpts{PortID: &vm.ID}).Extract()
@@ -116,7 +131,7 @@ func TestRoutersFloatingIPs(t *testing.T) {
 	wantStatus(t, "delete floating ip", floatingips.Delete(ctx, a, fip.ID).ExtractErr(), 0)
 	all, _ := ports.List(admin, ports.ListOpts{NetworkID: public.ID}).AllPages(ctx)
 	left, _ := ports.ExtractPorts(all)
-	if len(left) != 2 { // beta's router gateway and floating IP
+	if len(left) != 1 { // beta's floating IP (its router went above)
 		t.Errorf("ports left on the external network: %d", len(left))
 	}
 }

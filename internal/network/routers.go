@@ -487,11 +487,8 @@ func (s *Service) addInterface(q *request) error {
 			if err != nil {
 				return store.Row(err)
 			}
-			if ok, err := s.mayUseNetwork(ctx, tx, q, n); err != nil || !ok {
-				if err == nil {
-					err = notFound("Subnet", sn.ID)
-				}
-				return err
+			if n.Project != r.Project && !q.admin() {
+				return fail(http.StatusForbidden, "HTTPForbidden", "Router %s cannot use subnet %s: its network belongs to another project.", r.ID, sn.ID)
 			}
 			if sn.Gateway == "" {
 				return badRequest("Bad router request: Subnet for router interface must have a gateway IP.")

@@ -210,7 +210,7 @@ var rules = map[string]rule{
 	"create_port":                           anyOf(admin, projectMember),
 	"update_port":                           anyOf(admin, projectMember),
 	"delete_port":                           anyOf(admin, projectMember),
-	"create_port:device_owner":              admin, // network:* owners on another project's network
+	"create_port:device_owner":              admin, // network:* owners and their device ids
 	"create_port:mac_address":               admin, // on another project's network
 	"create_port:fixed_ips":                 admin, // on another project's network
 	"update_port:fixed_ips":                 admin, // on another project's network
