@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 
+	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -66,12 +67,21 @@ type rawNumber string
 
 func (r rawNumber) MarshalJSON() ([]byte, error) { return []byte(r), nil }
 
+var availabilityList = &listing{collection: "network_ip_availabilities", table: "networks", columns: networkColumns,
+	spec: &httpapi.ListSpec{Ascending: true, Columns: map[string]httpapi.Column{
+		"network_id": {SQL: "id", Filter: true, Sort: true}, "network_name": {SQL: "name", Filter: true, Sort: true},
+		"tenant_id": {SQL: "project_id", Filter: true}, "project_id": {SQL: "project_id", Filter: true},
+	}}, extra: []string{"ip_version"}}
+
 func (s *Service) listIPAvailability(q *request) error {
 	if err := q.enforce("get_network_ip_availability", ""); err != nil {
 		return err
 	}
-	return list(s, q, &listing{collection: "network_ip_availabilities", table: "networks", columns: networkColumns, spec: networkList.spec, extra: []string{"network_id", "network_name", "ip_version"}},
-		"1 = 1", nil, scanNetwork, func(n *network) string { return n.ID },
+	scope, args := "1 = 1", []any{}
+	for _, v := range q.r.URL.Query()["ip_version"] {
+		scope, args = scope+" AND id IN (SELECT network_id FROM subnets WHERE ip_version = ?)", append(args, v)
+	}
+	return list(s, q, availabilityList, scope, args, scanNetwork, func(n *network) string { return n.ID },
 		func(ctx context.Context, nets []*network) ([]map[string]any, error) {
 			out := make([]map[string]any, len(nets))
 			for i, n := range nets {

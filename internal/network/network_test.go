@@ -2,6 +2,7 @@ package network_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -521,4 +522,36 @@ func TestDataplaneFollowsTheModel(t *testing.T) {
 	if st = srv.Network().Dataplane().(*fake.Dataplane).Network(n.ID); st != nil {
 		t.Errorf("state after the network went: %+v", st)
 	}
+}
+
+// TestIPAvailability: admins see how full each network's pools are, by
+// network and IP version; members may not look.
+func TestIPAvailability(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha := srv.NewTenant(t, "alpha", "")
+	a := networkClient(t, srv.Provider(t, alpha))
+	admin := adminNetworkClient(t, srv)
+	n := mustNetwork(t, a, "net")
+	other, err := networks.Create(ctx, a, networks.CreateOpts{Name: "v6only"}).Extract()
+	wantStatus(t, "network", err, 0)
+	_, err = subnets.Create(ctx, a, subnets.CreateOpts{NetworkID: other.ID, CIDR: "fd00:1::/64", IPVersion: gophercloud.IPv6}).Extract()
+	wantStatus(t, "v6 subnet", err, 0)
+	var out struct {
+		List []struct {
+			ID    string      `json:"network_id"`
+			Total json.Number `json:"total_ips"` // an IPv6 /64 holds 2^64 - 2
+			Used  int         `json:"used_ips"`
+		} `json:"network_ip_availabilities"`
+	}
+	_, err = admin.Get(ctx, admin.ServiceURL("network-ip-availabilities")+"?network_id="+n.ID, &out, nil)
+	if err != nil || len(out.List) != 1 || out.List[0].Total != "253" || out.List[0].Used != 1 {
+		t.Errorf("by network: %+v %v", out, err)
+	}
+	_, err = admin.Get(ctx, admin.ServiceURL("network-ip-availabilities")+"?ip_version=6", &out, nil)
+	if err != nil || len(out.List) != 1 || out.List[0].ID != other.ID || out.List[0].Total != "18446744073709551614" {
+		t.Errorf("by IP version: %+v %v", out, err)
+	}
+	_, err = a.Get(ctx, a.ServiceURL("network-ip-availabilities"), &out, nil)
+	wantStatus(t, "a member's look", err, http.StatusForbidden)
 }
