@@ -96,6 +96,10 @@ func TestRoutersFloatingIPs(t *testing.T) {
 	wantStatus(t, "beta attaches alpha's port", err, http.StatusNotFound)
 	_, err = routers.AddInterface(ctx, b, br.ID, routers.AddInterfaceOpts{SubnetID: ssub.ID}).Extract()
 	wantStatus(t, "beta takes the gateway of an admin's shared subnet", err, http.StatusForbidden)
+	bport, err := ports.Create(ctx, b, ports.CreateOpts{NetworkID: shared.ID}).Extract()
+	wantStatus(t, "beta's port on the shared network", err, 0)
+	_, err = routers.AddInterface(ctx, b, br.ID, routers.AddInterfaceOpts{PortID: bport.ID}).Extract()
+	wantStatus(t, "beta joins its router to the shared network by a port", err, http.StatusForbidden)
 	_, err = ports.Create(ctx, a, ports.CreateOpts{NetworkID: net.ID, DeviceOwner: "network:router_interface", DeviceID: br.ID}).Extract()
 	wantStatus(t, "alpha's port posing as an interface of beta's router", err, http.StatusForbidden)
 	owner := ""

@@ -478,6 +478,13 @@ func (s *Service) addInterface(q *request) error {
 			if len(p.IPs) == 0 {
 				return badRequest("Bad router request: Router port must have at least one fixed IP.")
 			}
+			var owner string
+			if err := tx.QueryRow(ctx, `SELECT project_id FROM networks WHERE id = ?`, p.Network).Scan(&owner); err != nil {
+				return err
+			}
+			if owner != r.Project && !q.admin() {
+				return fail(http.StatusForbidden, "HTTPForbidden", "Router %s cannot use port %s: its network belongs to another project.", r.ID, p.ID)
+			}
 		} else {
 			sn, err := s.visibleSubnet(ctx, tx, q, b.SubnetID)
 			if err != nil {
