@@ -79,7 +79,8 @@ func (s *Service) Tasks() []service.Task {
 	}}}
 }
 
-// reconcile sets every network and prunes what no network names.
+// reconcile sets every network and prunes what no network names; a
+// network that fails is logged and retried, never a reason not to start.
 func (s *Service) reconcile(ctx context.Context) error {
 	rows, err := s.db.Query(ctx, `SELECT id FROM networks`)
 	if err != nil {
@@ -92,11 +93,7 @@ func (s *Service) reconcile(ctx context.Context) error {
 	if err := s.dataplane.Prune(ctx, ids); err != nil {
 		return err
 	}
-	for _, id := range ids {
-		if err := s.apply(ctx, id); err != nil {
-			return err
-		}
-	}
+	s.changed(ctx, ids...)
 	return nil
 }
 

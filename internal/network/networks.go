@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -118,6 +119,13 @@ func (s *Service) networkView(q *request, n *network, subnets, tags []string) ma
 }
 
 func (s *Service) listNetworks(q *request) error {
+	if !q.admin() {
+		for k := range q.r.URL.Query() {
+			if strings.HasPrefix(k, "provider:") {
+				return badRequest("[%s] is invalid attribute for filtering", k)
+			}
+		}
+	}
 	scope, args := s.networkScope(q)
 	return list(s, q, networkList, scope, args, scanNetwork, func(n *network) string { return n.ID },
 		func(ctx context.Context, nets []*network) ([]map[string]any, error) {
@@ -367,6 +375,15 @@ func (s *Service) updateNetwork(q *request) error {
 			}
 			if err := s.setShared(q.r.Context(), tx, n); err != nil {
 				return err
+			}
+		}
+		if n.MTU < minIPv6MTU {
+			var v6 int
+			if err := tx.QueryRow(q.r.Context(), `SELECT COUNT(*) FROM subnets WHERE network_id = ? AND ip_version = 6`, n.ID).Scan(&v6); err != nil {
+				return err
+			}
+			if v6 > 0 {
+				return invalidInput("network %s has IPv6 subnets; its MTU cannot be less than %d", n.ID, minIPv6MTU)
 			}
 		}
 		if n.External != wasExternal {

@@ -20,6 +20,7 @@ import (
 const (
 	ownerDHCP          = "network:dhcp"
 	maxAddressPairs    = 10
+	maxFixedIPs        = 5 // per port, Neutron's max_fixed_ips_per_port
 	vifUnbound         = "unbound"
 	vnicNormal         = "normal"
 	fixedIPFilterField = "fixed_ips"
@@ -277,6 +278,11 @@ func portBody(q *request, a attrs, p *port, networkOwner bool) error {
 	if err := a.boolean("port_security_enabled", &p.PortSecurity); err != nil {
 		return err
 	}
+	// Without port security or with address pairs a port may send as
+	// others: on another project's network only admins allow that.
+	if (a.has("port_security_enabled") || a.has("allowed_address_pairs")) && !networkOwner && !q.admin() {
+		return q.enforce("create_port:port_security", "")
+	}
 	if a.has("mac_address") {
 		if !networkOwner && !q.admin() {
 			return q.enforce("create_port:mac_address", "")
@@ -493,6 +499,9 @@ func (s *Service) assignAddresses(ctx context.Context, tx *store.Tx, p *port, wa
 		return err
 	}
 	p.IPs = nil
+	if len(want) > maxFixedIPs {
+		return badRequest("Exceeded maximum amount of fixed ips per port.")
+	}
 	rows, err := tx.Query(ctx, `SELECT `+subnetColumns+` FROM subnets WHERE network_id = ?`, p.Network)
 	if err != nil {
 		return err
@@ -547,7 +556,14 @@ func (s *Service) assignAddresses(ctx context.Context, tx *store.Tx, p *port, wa
 		}
 		p.IPs = append(p.IPs, fixedIP{SubnetID: sn.ID, IPAddress: addr.String()})
 	}
-	return nil
+	// A floating IP whose address the port no longer holds lets go of it.
+	held := []any{p.ID}
+	ph := ""
+	for _, ip := range p.IPs {
+		held, ph = append(held, ip.IPAddress), ph+", ?"
+	}
+	_, err = tx.Exec(ctx, `UPDATE floating_ips SET fixed_port_id = '', fixed_ip = '', router_id = '' WHERE fixed_port_id = ? AND fixed_ip NOT IN (''`+ph+`)`, held...)
+	return err
 }
 
 var portUpdateAttrs = []string{"name", "description", "admin_state_up", "mac_address", "fixed_ips", "device_id", "device_owner",

@@ -123,11 +123,13 @@ func TestRoutersFloatingIPs(t *testing.T) {
 	wantStatus(t, "remove an interface a floating ip needs", err, http.StatusConflict)
 	wantStatus(t, "delete a router with interfaces", routers.Delete(ctx, a, r.ID).ExtractErr(), http.StatusConflict)
 	wantStatus(t, "delete the external network in use", networks.Delete(ctx, admin, public.ID).ExtractErr(), http.StatusConflict)
-	empty := ""
-	un, err := floatingips.Update(ctx, a, fip.ID, floatingips.UpdateOpts{PortID: &empty}).Extract()
-	wantStatus(t, "disassociate", err, 0)
-	if un.PortID != "" || un.RouterID != "" || un.Status != "DOWN" {
-		t.Errorf("after disassociate: %+v", un)
+	// The port moves to another address: the floating IP lets go of the old one.
+	moved, err := ports.Update(ctx, a, vm.ID, ports.UpdateOpts{FixedIPs: []ports.IP{{IPAddress: "10.0.0.77"}}}).Extract()
+	wantStatus(t, "move the port's address", err, 0)
+	un, err := floatingips.Get(ctx, a, fip.ID).Extract()
+	wantStatus(t, "floating ip after the move", err, 0)
+	if moved.FixedIPs[0].IPAddress != "10.0.0.77" || un.PortID != "" || un.RouterID != "" || un.Status != "DOWN" {
+		t.Errorf("after the port's address moved: %+v", un)
 	}
 	_, err = routers.RemoveInterface(ctx, a, r.ID, routers.RemoveInterfaceOpts{SubnetID: sub.ID}).Extract()
 	wantStatus(t, "remove interface", err, 0)

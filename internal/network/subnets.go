@@ -17,6 +17,8 @@ import (
 const (
 	maxDNSNameservers = 5
 	maxHostRoutes     = 20
+	maxPools          = 20
+	minIPv6MTU        = 1280 // IPv6's minimum link MTU
 )
 
 type route struct {
@@ -255,6 +257,9 @@ func subnetBody(a attrs, sn *subnet, create bool) error {
 	if err := a.decode("host_routes", &sn.Routes); err != nil {
 		return err
 	}
+	if len(sn.Pools) > maxPools {
+		return badRequest("Number of allocation pools exceeds the limit %d.", maxPools)
+	}
 	if len(sn.Routes) > maxHostRoutes {
 		return badRequest("Number of host routes exceeds the limit %d.", maxHostRoutes)
 	}
@@ -315,6 +320,9 @@ func (s *Service) createSubnet(q *request) error {
 		}
 		if err := q.enforce("create_subnet", n.Project); err != nil {
 			return err
+		}
+		if sn.IPVersion == 6 && n.MTU < minIPv6MTU {
+			return invalidInput("IPv6 subnet %s configured to receive RAs from interface on network %s with MTU %d, less than 1280", sn.CIDR, n.ID, n.MTU)
 		}
 		if err := s.checkQuota(ctx, tx, owner, "subnet", 1); err != nil {
 			return err

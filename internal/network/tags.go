@@ -14,9 +14,16 @@ import (
 
 // Tags of any network resource, as Neutron's standard-attr-tag has them.
 
-const maxTagLength = 255
+// Limits of tags, as Neutron's.
+const (
+	maxTagLength = 255
+	maxTags      = 50 // per resource
+)
 
 func checkTags(tags []string) error {
+	if len(tags) > maxTags {
+		return badRequest("Number of tags exceeds the limit %d.", maxTags)
+	}
 	for _, t := range tags {
 		if t == "" || len(t) > maxTagLength || strings.Contains(t, ",") {
 			return invalid("tags", "'%s' is not a valid tag", t)
@@ -197,6 +204,9 @@ func (s *Service) tags(q *request) error {
 			}
 			if !slices.Contains(out, tag) {
 				out = append(out, tag)
+			}
+			if err := checkTags(out); err != nil {
+				return err
 			}
 			return setTags(ctx, tx, id, out)
 		case tag == "":

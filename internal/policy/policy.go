@@ -215,6 +215,7 @@ var rules = map[string]rule{
 	"create_port:fixed_ips":                 admin, // on another project's network
 	"update_port:fixed_ips":                 admin, // on another project's network
 	"create_port:binding":                   admin,
+	"create_port:port_security":             admin, // off, or address pairs, on another project's network
 	"create_security_group":                 anyOf(admin, projectMember),
 	"update_security_group":                 anyOf(admin, projectMember),
 	"delete_security_group":                 anyOf(admin, projectMember),
