@@ -189,8 +189,8 @@ func (s *Service) cacheBase(img *image.BootImage) (string, error) {
 	return path, nil
 }
 
-// destroy ends a server's VM, removes its files and NIC, then its record
-// and the record of its actions. It runs under the server's lock.
+// destroy ends a server's VM, removes its files and NIC, then the record
+// of its actions and its own. It runs under the server's lock.
 func (s *Service) destroy(ctx context.Context, srv *server) {
 	if err := s.driver.Destroy(srv.ID); err != nil {
 		s.log.Error("destroying server", "server", srv.ID, "err", err)
@@ -198,11 +198,12 @@ func (s *Service) destroy(ctx context.Context, srv *server) {
 	if br, err := s.hostNetwork(); err == nil {
 		br.Detach(tapName(srv.ID), srv.MAC)
 	}
-	if _, err := s.db.Exec(ctx, `DELETE FROM servers WHERE id = ?`, srv.ID); err != nil {
-		s.log.Error("deleting server record", "server", srv.ID, "err", err)
-	}
+	// The actions go first: a server that is gone has none left.
 	if err := s.ops.Forget(ctx, srv.ID); err != nil {
 		s.log.Error("deleting the actions of a server", "server", srv.ID, "err", err)
+	}
+	if _, err := s.db.Exec(ctx, `DELETE FROM servers WHERE id = ?`, srv.ID); err != nil {
+		s.log.Error("deleting server record", "server", srv.ID, "err", err)
 	}
 }
 
