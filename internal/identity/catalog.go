@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/sovcloud/sov/internal/httpapi"
@@ -25,12 +26,15 @@ type endpoint struct {
 // change to services or endpoints, so tokens need no database read for it.
 type catalogCache struct {
 	db      *store.DB
+	mu      sync.Mutex // one reload at a time: an older read never replaces a newer
 	current atomic.Pointer[[]map[string]any]
 }
 
 func (c *catalogCache) get() []map[string]any { return *c.current.Load() }
 
 func (c *catalogCache) reload(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	services, err := listServices(ctx, c.db, "")
 	if err != nil {
 		return err
