@@ -40,7 +40,7 @@ func neutron(t *testing.T, base, token, method, path, body string, out any) int 
 // namespace, bridge or state is left of a network that was deleted.
 func TestKillKeepsDataplaneInStep(t *testing.T) {
 	dir := t.TempDir()
-	t.Cleanup(func() { servertest.RemoveHostState(dir, "") })
+	t.Cleanup(func() { servertest.RemoveHostState(dir) })
 	cmd, authURL, _ := sovProcess(t, dir)
 	pw, _ := os.ReadFile(dir + "/admin-password")
 	password := strings.TrimSpace(string(pw))

@@ -14,7 +14,7 @@ import (
 func TestOpenStackCLINetworks(t *testing.T) {
 	t.Parallel()
 	requireOpenStackCLI(t)
-	clouds, _ := startUp(t)
+	clouds := startUp(t)
 	admin := []string{"--os-cloud", "sov"}
 	run := func(args ...string) string { return osc(t, clouds, true, append(admin, args...)...) }
 	run("project", "create", "demo")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -43,25 +42,20 @@ func (s *syncBuffer) String() string {
 }
 
 // startUp runs `sov up` in-process on a free port and returns the path of
-// the clouds.yaml it wrote and the name of its bridge.
-func startUp(t *testing.T) (clouds, bridge string) {
+// the clouds.yaml it wrote.
+func startUp(t *testing.T) (clouds string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
-	// A bridge of this test's own, removed at the end.
-	var nb [2]byte
-	rand.Read(nb[:])
-	bridge = fmt.Sprintf("sovc%02x%02x", nb[0], nb[1])
-	subnet := fmt.Sprintf("10.%d.%d.0/24", 150+nb[0]%50, nb[1])
 	dataDir := t.TempDir()
-	t.Cleanup(func() { servertest.RemoveHostState(dataDir, bridge) })
+	t.Cleanup(func() { servertest.RemoveHostState(dataDir) })
 	done := make(chan struct{})
 	var upErr error
 	go func() {
 		defer close(done)
 		// Every listener on a free port: tests run side by side.
 		upErr = cli.Run(ctx, []string{"up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0",
-			"--s3-website-listen", "127.0.0.1:0", "--log-level", "warn", "--bridge", bridge, "--subnet", subnet}, out, &syncBuffer{})
+			"--s3-website-listen", "127.0.0.1:0", "--log-level", "warn"}, out, &syncBuffer{})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -87,7 +81,7 @@ func startUp(t *testing.T) (clouds, bridge string) {
 	if m == nil {
 		t.Fatalf("no clouds.yaml in output:\n%s", out.String())
 	}
-	return m[1], bridge
+	return m[1]
 }
 
 // requireOpenStackCLI skips without the openstack CLI, except in CI where
@@ -129,7 +123,7 @@ func jsonOut(t *testing.T, s string, v any) {
 func TestOpenStackCLI(t *testing.T) {
 	t.Parallel()
 	requireOpenStackCLI(t)
-	clouds, _ := startUp(t)
+	clouds := startUp(t)
 	admin := []string{"--os-cloud", "sov"}
 	run := func(args ...string) string { return osc(t, clouds, true, append(admin, args...)...) }
 
@@ -219,7 +213,7 @@ func readFile(t *testing.T, path string) string {
 func TestOpenStackCLIImages(t *testing.T) {
 	t.Parallel()
 	requireOpenStackCLI(t)
-	clouds, _ := startUp(t)
+	clouds := startUp(t)
 	run := func(wantOK bool, args ...string) string {
 		return osc(t, clouds, wantOK, append([]string{"--os-cloud", "sov"}, args...)...)
 	}
@@ -301,7 +295,7 @@ func TestOpenStackCLIImages(t *testing.T) {
 func TestOpenStackCLIFlavorsKeypairs(t *testing.T) {
 	t.Parallel()
 	requireOpenStackCLI(t)
-	clouds, _ := startUp(t)
+	clouds := startUp(t)
 	run := func(wantOK bool, args ...string) string {
 		return osc(t, clouds, wantOK, append([]string{"--os-cloud", "sov"}, args...)...)
 	}
@@ -344,7 +338,7 @@ func TestOpenStackCLIServers(t *testing.T) {
 	t.Parallel()
 	requireOpenStackCLI(t)
 	kernel, initrd := servertest.TestGuest(t)
-	clouds, bridge := startUp(t)
+	clouds := startUp(t)
 	run := func(wantOK bool, args ...string) string {
 		return osc(t, clouds, wantOK, append([]string{"--os-cloud", "sov"}, args...)...)
 	}
@@ -363,11 +357,15 @@ func TestOpenStackCLIServers(t *testing.T) {
 	userData := filepath.Join(dir, "user-data.sh")
 	os.WriteFile(userData, []byte("#!/bin/sh\necho cli-user-data-ok\n"), 0o600)
 	run(true, "keypair", "create", "--private-key", filepath.Join(dir, "key"), "k1")
+	// Without a network the server has no NIC; with the project's only
+	// network it is on that one without naming it.
+	run(true, "network", "create", "cli-net")
+	run(true, "subnet", "create", "--network", "cli-net", "--subnet-range", "10.77.0.0/24", "cli-subnet")
 
 	var s map[string]any
 	jsonOut(t, run(true, "server", "create", "--image", "guest", "--flavor", "SCS-1L-1", "--key-name", "k1", "--user-data", userData,
 		"--property", "purpose=cli-test", "--wait", "-f", "json", "cli-vm"), &s)
-	if s["status"] != "ACTIVE" {
+	if s["status"] != "ACTIVE" || !strings.Contains(fmt.Sprint(s["addresses"]), "cli-net") {
 		t.Fatalf("server create --wait = %v", s)
 	}
 	var log string
@@ -387,7 +385,7 @@ func TestOpenStackCLIServers(t *testing.T) {
 	}
 	var list []map[string]any
 	jsonOut(t, run(true, "server", "list", "-f", "json"), &list)
-	if len(list) != 1 || list[0]["Status"] != "ACTIVE" || !strings.Contains(fmt.Sprint(list[0]["Networks"]), "sov-net") {
+	if len(list) != 1 || list[0]["Status"] != "ACTIVE" || !strings.Contains(fmt.Sprint(list[0]["Networks"]), "10.77.0.") {
 		t.Errorf("server list = %v", list)
 	}
 	if lim := run(true, "limits", "show", "--absolute", "-f", "json"); !strings.Contains(lim, `"totalInstancesUsed"`) || !strings.Contains(lim, `"maxTotalCores"`) {
@@ -427,21 +425,34 @@ func TestOpenStackCLIServers(t *testing.T) {
 	}
 
 	// sov down stops every process the cloud started (a VM, dnsmasq) and
-	// removes its bridge.
+	// removes the network's bridge and the VM's tap.
 	run(true, "server", "create", "--image", "guest", "--flavor", "SCS-1L-1", "--wait", "down-vm")
 	dataDir := filepath.Dir(clouds)
 	if n := len(engines.MarkedProcesses(engines.CloudID(dataDir))); n != 2 {
 		t.Errorf("%d engine processes run, want QEMU and dnsmasq", n)
 	}
 	var out, errOut bytes.Buffer
-	if err := cli.Run(context.Background(), []string{"down", "--data-dir", dataDir, "--bridge", bridge}, &out, &errOut); err != nil {
+	var ports []map[string]any
+	jsonOut(t, run(true, "port", "list", "--server", "down-vm", "-f", "json"), &ports)
+	if len(ports) != 1 {
+		t.Fatalf("ports of down-vm = %v", ports)
+	}
+	tap := "tap" + fmt.Sprint(ports[0]["ID"])[:11]
+	netID := strings.TrimSpace(run(true, "network", "show", "-f", "value", "-c", "id", "cli-net"))
+	if _, err := netlink.LinkByName(tap); err != nil {
+		t.Fatalf("the VM's tap %s: %v", tap, err)
+	}
+	if err := cli.Run(context.Background(), []string{"down", "--data-dir", dataDir}, &out, &errOut); err != nil {
 		t.Fatalf("sov down: %v\n%s", err, errOut.String())
 	}
 	if pids := engines.MarkedProcesses(engines.CloudID(dataDir)); len(pids) != 0 {
 		t.Errorf("after sov down processes %v run", pids)
 	}
-	if _, err := netlink.LinkByName(bridge); err == nil {
-		t.Errorf("after sov down bridge %s is there", bridge)
+	if _, err := netlink.LinkByName(tap); err == nil {
+		t.Errorf("after sov down tap %s is there", tap)
+	}
+	if _, err := os.Stat("/run/netns/sovd-" + strings.ReplaceAll(netID, "-", "")[:11]); err == nil {
+		t.Errorf("after sov down the network's DHCP namespace is there")
 	}
 }
 

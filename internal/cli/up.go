@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -39,8 +38,6 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.S3.Region, "s3-region", "us-east-1", "region S3 reports for buckets")
 	fs.Int64Var(&cfg.S3.QuotaBytes, "s3-quota-bytes", 0, "bytes of object data one project may store (0: no limit)")
 	fs.Int64Var(&cfg.S3.QuotaObjects, "s3-quota-objects", 0, "objects one project may store (0: no limit)")
-	fs.StringVar(&cfg.Compute.Bridge, "bridge", "sovbr0", "host bridge servers get their NIC on")
-	subnet := fs.String("subnet", "10.231.0.0/24", "IPv4 subnet of the server network (the bridge takes the first address)")
 	fs.StringVar(&cfg.Compute.Accel, "accel", "auto", "QEMU accelerator: tcg, kvm or auto (KVM only with hardware virtualisation)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS on both listeners")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
@@ -59,10 +56,6 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	var err error
-	if cfg.Compute.Subnet, err = netip.ParsePrefix(*subnet); err != nil || !cfg.Compute.Subnet.Addr().Is4() || cfg.Compute.Subnet.Bits() > 29 {
-		return fmt.Errorf("--subnet: want an IPv4 prefix of at most /29, got %q", *subnet)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {

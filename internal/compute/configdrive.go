@@ -2,18 +2,24 @@ package compute
 
 import (
 	"crypto/rand"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/sovcloud/sov/internal/network"
 	"os"
 	"os/exec"
 	"path/filepath"
 )
 
 // configDrive writes an OpenStack config drive (an ISO 9660 image labelled
-// config-2) with meta_data.json, user_data and network_data.json, as
-// cloud-init's ConfigDrive datasource reads it.
-func configDrive(path string, srv *server, publicKey string) error {
+// config-2) with meta_data.json, user_data and network_data.json (of the
+// server's ports atts), as cloud-init's ConfigDrive datasource reads it.
+func configDrive(path string, srv *server, publicKey string, atts []network.Attachment) error {
 	dir, err := os.MkdirTemp(filepath.Dir(path), "configdrive-")
 	if err != nil {
 		return err
@@ -28,14 +34,7 @@ func configDrive(path string, srv *server, publicKey string) error {
 		meta["public_keys"] = map[string]string{srv.KeyName: publicKey}
 		meta["keys"] = []map[string]string{{"name": srv.KeyName, "type": "ssh", "data": publicKey}}
 	}
-	network := map[string]any{"links": []any{}, "networks": []any{}, "services": []any{}}
-	if srv.MAC != "" {
-		network = map[string]any{
-			"links":    []map[string]any{{"id": "tap0", "type": "phy", "ethernet_mac_address": srv.MAC, "mtu": 1500, "vif_id": srv.ID}},
-			"networks": []map[string]any{{"id": "network0", "type": "ipv4_dhcp", "link": "tap0", "network_id": networkName}},
-			"services": []any{},
-		}
-	}
+	network := networkData(atts)
 	files := map[string]any{"meta_data.json": meta, "network_data.json": network, "vendor_data.json": map[string]any{}, "vendor_data2.json": map[string]any{}}
 	for _, version := range []string{"latest", "2018-08-27", "2012-08-10"} {
 		d := filepath.Join(dir, "openstack", version)
@@ -63,4 +62,57 @@ func configDrive(path string, srv *server, publicKey string) error {
 		return fmt.Errorf("config drive: genisoimage: %v: %s", err, out)
 	}
 	return nil
+}
+
+// networkData is network_data.json as Nova writes it: a link per port,
+// a network per fixed address (DHCP, SLAAC or static with its routes),
+// and the DNS servers.
+func networkData(atts []network.Attachment) map[string]any {
+	links, networks, services := []any{}, []any{}, []any{}
+	var dns []string
+	for _, a := range atts {
+		links = append(links, map[string]any{"id": a.Device, "vif_id": a.PortID, "type": "tap", "mtu": a.MTU, "ethernet_mac_address": a.MAC})
+		for _, ip := range a.IPs {
+			n := map[string]any{"id": "network" + strconv.Itoa(len(networks)), "link": a.Device, "network_id": a.NetworkID}
+			switch {
+			case ip.Address.Is4() && ip.DHCP:
+				n["type"] = "ipv4_dhcp"
+			case ip.Address.Is6() && ip.IPv6Mode != "":
+				n["type"] = "ipv6_" + ip.IPv6Mode
+			default:
+				kind := "ipv4"
+				if ip.Address.Is6() {
+					kind = "ipv6"
+				}
+				n["type"], n["ip_address"], n["netmask"] = kind, ip.Address.String(), netmask(ip.CIDR)
+				routes := []any{}
+				if ip.Gateway.IsValid() {
+					dflt := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+					if ip.Address.Is6() {
+						dflt = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+					}
+					routes = append(routes, map[string]any{"network": dflt.Addr().String(), "netmask": netmask(dflt), "gateway": ip.Gateway.String()})
+				}
+				for _, r := range ip.Routes {
+					routes = append(routes, map[string]any{"network": r.Destination.Addr().String(), "netmask": netmask(r.Destination), "gateway": r.Nexthop.String()})
+				}
+				n["routes"] = routes
+			}
+			for _, d := range ip.DNS {
+				if !slices.Contains(dns, d.String()) {
+					dns = append(dns, d.String())
+					services = append(services, map[string]any{"type": "dns", "address": d.String()})
+				}
+			}
+			networks = append(networks, n)
+		}
+	}
+	return map[string]any{"links": links, "networks": networks, "services": services}
+}
+
+// netmask is a prefix's mask written as an address (255.255.255.0, ffff:ffff:ffff:ffff::).
+func netmask(p netip.Prefix) string {
+	m := net.CIDRMask(p.Bits(), p.Addr().BitLen())
+	a, _ := netip.AddrFromSlice(m)
+	return a.String()
 }

@@ -15,31 +15,9 @@ import (
 	"github.com/sovcloud/sov/internal/hypervisor"
 	"github.com/sovcloud/sov/internal/image"
 	"github.com/sovcloud/sov/internal/network"
-	"github.com/sovcloud/sov/internal/network/bridge"
-	netfake "github.com/sovcloud/sov/internal/network/fake"
 	"github.com/sovcloud/sov/internal/ops"
 	"github.com/sovcloud/sov/internal/store"
 )
-
-// hostNetwork opens the host bridge on first use: servers can be managed
-// even where it cannot be set up (no root), they fail to boot with a fault.
-func (s *Service) hostNetwork() (network.Host, error) {
-	s.netOnce.Do(func() {
-		if s.cfg.Drivers == "fake" {
-			s.net = netfake.New(s.cfg.Subnet)
-			return
-		}
-		br, err := bridge.Open(s.cfg.Bridge, s.cfg.Subnet, filepath.Join(s.cfg.DataDir, "network"), s.engines)
-		if err != nil {
-			s.netErr = err
-			return
-		}
-		s.net = br
-	})
-	return s.net, s.netErr
-}
-
-func tapName(id string) string { return "tap" + id[:11] }
 
 // record records the action a request asks of a server.
 func (s *Service) record(q *request, srv *server, action string) ops.Action {
@@ -51,7 +29,7 @@ func (s *Service) record(q *request, srv *server, action string) ops.Action {
 	return a
 }
 
-// spawn builds a server's disk, config drive and NIC and starts its VM:
+// spawn builds a server's disk, config drive and NICs and starts its VM:
 // the operation of the action that creates it.
 func (s *Service) spawn(q *request, srv *server, img *image.BootImage) {
 	s.act(q, srv, "create", "compute__do_build_and_run_instance", func(ctx context.Context) error {
@@ -82,10 +60,14 @@ func (s *Service) act(q *request, srv *server, action, event string, op func(con
 	})
 }
 
-// prepare makes the files and network of a server and returns its VM spec.
+// prepare plugs a server's ports, makes its files and returns its VM spec.
 func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage) (*hypervisor.Spec, error) {
 	dir := s.driver.Dir(srv.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	atts, err := s.plug(ctx, srv)
+	if err != nil {
 		return nil, err
 	}
 	base, err := s.cacheBase(img)
@@ -133,19 +115,31 @@ func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage
 			pub, _ = s.keypairOf(ctx, srv.UserID, srv.KeyName)
 		}
 		spec.ConfigDrive = filepath.Join(dir, "config.iso")
-		if err := configDrive(spec.ConfigDrive, srv, pub); err != nil {
+		if err := configDrive(spec.ConfigDrive, srv, pub, atts); err != nil {
 			return nil, err
 		}
 	}
-	br, err := s.hostNetwork()
-	if err != nil {
-		return nil, faultf(err, "The host network is not available")
-	}
-	spec.Tap, spec.MAC = tapName(srv.ID), srv.MAC
-	if err := br.Attach(spec.Tap, srv.MAC, parseIP(srv.IP)); err != nil {
-		return nil, err
-	}
+	spec.NICs = nics(atts)
 	return spec, nil
+}
+
+// plug binds the server's ports to this host, which puts their taps on
+// their networks, and returns them in the order of its NICs.
+func (s *Service) plug(ctx context.Context, srv *server) ([]network.Attachment, error) {
+	atts, err := s.ports.Plug(ctx, srv.ID, portIDs(srv.Ports))
+	if err != nil {
+		return nil, faultf(err, "The server's network could not be set up on this host")
+	}
+	return atts, nil
+}
+
+// nics are the VM's NICs on its ports' taps.
+func nics(atts []network.Attachment) []hypervisor.NIC {
+	var out []hypervisor.NIC
+	for _, a := range atts {
+		out = append(out, hypervisor.NIC{Tap: a.Device, MAC: a.MAC})
+	}
+	return out
 }
 
 // checkBase inspects a server's base image before it boots, as uploads
@@ -189,14 +183,16 @@ func (s *Service) cacheBase(img *image.BootImage) (string, error) {
 	return path, nil
 }
 
-// destroy ends a server's VM, removes its files and NIC, then the record
-// of its actions and its own. It runs under the server's lock.
+// destroy ends a server's VM, removes its files, lets its ports go (those
+// it was given stay), then the record of its actions and its own. It runs
+// under the server's lock.
 func (s *Service) destroy(ctx context.Context, srv *server) {
 	if err := s.driver.Destroy(srv.ID); err != nil {
 		s.log.Error("destroying server", "server", srv.ID, "err", err)
 	}
-	if br, err := s.hostNetwork(); err == nil {
-		br.Detach(tapName(srv.ID), srv.MAC)
+	made, given := madeAndGiven(srv.Ports)
+	if err := s.ports.Release(ctx, srv.ID, made, given); err != nil {
+		s.log.Error("releasing the ports of a server", "server", srv.ID, "err", err)
 	}
 	// The actions go first: a server that is gone has none left.
 	if err := s.ops.Forget(ctx, srv.ID); err != nil {
@@ -208,7 +204,8 @@ func (s *Service) destroy(ctx context.Context, srv *server) {
 }
 
 // restart starts the VM of an existing server again, with the spec it was
-// started with (its disk, config drive and boot files stay), on its NIC.
+// started with (its disk, config drive and boot files stay), on the ports
+// it has now.
 func (s *Service) restart(ctx context.Context, srv *server) error {
 	spec, err := s.driver.SavedSpec(srv.ID)
 	if err != nil {
@@ -222,13 +219,11 @@ func (s *Service) restart(ctx context.Context, srv *server) error {
 		}
 		return s.driver.Start(spec)
 	}
-	br, err := s.hostNetwork()
+	atts, err := s.plug(ctx, srv)
 	if err != nil {
-		return faultf(err, "The host network is not available")
-	}
-	if err := br.Attach(spec.Tap, spec.MAC, parseIP(srv.IP)); err != nil {
 		return err
 	}
+	spec.NICs = nics(atts)
 	return s.driver.Start(spec)
 }
 
@@ -349,9 +344,6 @@ func (s *Service) Recover(ctx context.Context) error {
 		case srv.TaskState == "deleting":
 			s.ops.Go(ops.Action{ResourceID: srv.ID}, "", func(ctx context.Context) error { s.destroy(ctx, srv); return nil }, nil)
 		case running:
-			if br, err := s.hostNetwork(); err == nil {
-				br.Attach(tapName(srv.ID), srv.MAC, parseIP(srv.IP))
-			}
 			s.setState(ctx, srv.ID, "ACTIVE", "", powerRunning, "")
 		case srv.Status == "ERROR":
 		case srv.Status == "BUILD":

@@ -160,6 +160,10 @@ func (s *Service) updateServer(q *request) error {
 			return err
 		}
 	}
-	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"server": s.serverJSON(q, srv, true)})
+	atts, err := s.attachments(q.r.Context(), srv)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"server": s.serverJSON(q, srv, true, atts[srv.ID])})
 	return nil
 }

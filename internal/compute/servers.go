@@ -6,9 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -16,11 +14,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/network"
 	"github.com/sovcloud/sov/internal/store"
 )
-
-// networkName is the name of the one network servers are on, as shown in "addresses".
-const networkName = "sov-net"
 
 // server is a server row.
 type server struct {
@@ -33,7 +29,7 @@ type server struct {
 	Metadata                    map[string]string
 	UserData                    string // base64, as given
 	ConfigDrive                 bool
-	IP, MAC                     string
+	Ports                       []serverPort
 	Fault                       string
 	Created, Updated, Launched  int64
 }
@@ -46,16 +42,19 @@ const (
 )
 
 const serverColumns = `id, project_id, user_id, name, status, task_state, power_state, image_id, flavor, key_name, metadata, user_data,
-	config_drive, ip, mac, fault, created_at, updated_at, launched_at`
+	config_drive, ports, fault, created_at, updated_at, launched_at`
 
 func scanServer(row store.Scanner) (*server, error) {
 	s := &server{}
-	var flv, meta string
+	var flv, meta, ports string
 	if err := row.Scan(&s.ID, &s.ProjectID, &s.UserID, &s.Name, &s.Status, &s.TaskState, &s.PowerState, &s.ImageID, &flv, &s.KeyName,
-		&meta, &s.UserData, &s.ConfigDrive, &s.IP, &s.MAC, &s.Fault, &s.Created, &s.Updated, &s.Launched); err != nil {
+		&meta, &s.UserData, &s.ConfigDrive, &ports, &s.Fault, &s.Created, &s.Updated, &s.Launched); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(flv), &s.Flavor); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(ports), &s.Ports); err != nil {
 		return nil, err
 	}
 	return s, json.Unmarshal([]byte(meta), &s.Metadata)
@@ -101,14 +100,11 @@ func isoTime(micros int64) any {
 	return time.UnixMicro(micros).UTC().Format("2006-01-02T15:04:05Z")
 }
 
-func (s *Service) serverJSON(q *request, srv *server, detail bool) map[string]any {
+// serverJSON is a server as Nova shows it; atts are its ports (for detail).
+func (s *Service) serverJSON(q *request, srv *server, detail bool, atts []network.Attachment) map[string]any {
 	m := map[string]any{"id": srv.ID, "name": srv.Name, "links": s.links("servers", srv.ID)}
 	if !detail {
 		return m
-	}
-	addresses := map[string]any{}
-	if srv.IP != "" {
-		addresses[networkName] = []map[string]any{{"version": 4, "addr": srv.IP, "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": srv.MAC}}
 	}
 	var flv any = map[string]any{"id": srv.Flavor.ID, "links": s.links("flavors", srv.Flavor.ID)}
 	if q.atLeast(47) {
@@ -130,12 +126,15 @@ func (s *Service) serverJSON(q *request, srv *server, detail bool) map[string]an
 		keyName = srv.KeyName
 	}
 	m["status"], m["tenant_id"], m["user_id"], m["metadata"] = srv.Status, srv.ProjectID, srv.UserID, srv.Metadata
-	m["hostId"], m["image"], m["flavor"], m["addresses"] = hostID(srv.ProjectID), map[string]any{"id": srv.ImageID, "links": s.links("images", srv.ImageID)}, flv, addresses
+	m["hostId"], m["image"], m["flavor"], m["addresses"] = hostID(srv.ProjectID), map[string]any{"id": srv.ImageID, "links": s.links("images", srv.ImageID)}, flv, addresses(atts)
 	m["created"], m["updated"], m["accessIPv4"], m["accessIPv6"] = isoTime(srv.Created), isoTime(srv.Updated), "", ""
 	m["key_name"], m["config_drive"], m["progress"] = keyName, configDrive, 0
 	m["OS-EXT-STS:vm_state"], m["OS-EXT-STS:task_state"], m["OS-EXT-STS:power_state"] = vmState, task, srv.PowerState
 	m["OS-EXT-AZ:availability_zone"], m["OS-SRV-USG:launched_at"], m["OS-SRV-USG:terminated_at"] = "nova", usageTime(srv.Launched), nil
-	m["OS-DCF:diskConfig"], m["security_groups"], m["os-extended-volumes:volumes_attached"] = "MANUAL", []map[string]string{{"name": "default"}}, []any{}
+	m["OS-DCF:diskConfig"], m["os-extended-volumes:volumes_attached"] = "MANUAL", []any{}
+	if groups := securityGroups(atts); len(groups) > 0 {
+		m["security_groups"] = groups
+	}
 	if srv.Status == "ERROR" && srv.Fault != "" {
 		m["fault"] = map[string]any{"code": 500, "message": srv.Fault, "created": isoTime(srv.Updated)}
 	}
@@ -225,12 +224,9 @@ func (s *Service) createServer(q *request) error {
 			configDrive = false
 		}
 	}
-	if len(b.Networks) > 0 {
-		var v any
-		json.Unmarshal(b.Networks, &v)
-		if s, ok := v.(string); ok && s == "none" {
-			return errorf(http.StatusBadRequest, "networks=none is not supported: every server gets a NIC on %s.", networkName)
-		}
+	nics, err := s.nics(q, b.Networks)
+	if err != nil {
+		return err
 	}
 	ctx := q.r.Context()
 	img, err := s.images.ForBoot(ctx, q.creds, *b.ImageRef)
@@ -266,7 +262,7 @@ func (s *Service) createServer(q *request) error {
 	now := time.Now().UnixMicro()
 	srv := &server{ID: uuid.NewString(), ProjectID: q.creds.ProjectID, UserID: q.creds.UserID, Name: *b.Name, Status: "BUILD",
 		TaskState: "scheduling", ImageID: img.ID, Flavor: *flv, KeyName: b.KeyName, Metadata: b.Metadata, UserData: b.UserData,
-		ConfigDrive: configDrive, MAC: randomMAC(), Created: now, Updated: now}
+		ConfigDrive: configDrive, Ports: serverPorts(nics), Created: now, Updated: now}
 	if srv.Metadata == nil {
 		srv.Metadata = map[string]string{}
 	}
@@ -274,11 +270,6 @@ func (s *Service) createServer(q *request) error {
 		if err := s.checkQuota(ctx, tx, q.creds.ProjectID, flv); err != nil {
 			return err
 		}
-		ip, err := s.allocateIP(ctx, tx)
-		if err != nil {
-			return err
-		}
-		srv.IP = ip
 		flvJSON, _ := json.Marshal(srv.Flavor)
 		metaJSON, _ := json.Marshal(srv.Metadata)
 		return store.Insert(ctx, tx, "servers", store.Values{}.
@@ -286,10 +277,18 @@ func (s *Service) createServer(q *request) error {
 			Set("status", srv.Status).Set("task_state", srv.TaskState).Set("power_state", powerNoState).
 			Set("image_id", srv.ImageID).Set("flavor", string(flvJSON)).Set("key_name", srv.KeyName).
 			Set("metadata", string(metaJSON)).Set("user_data", srv.UserData).Set("config_drive", srv.ConfigDrive).
-			Set("ip", srv.IP).Set("mac", srv.MAC).Set("fault", "").Set("created_at", now).Set("updated_at", now).Set("launched_at", 0))
+			Set("ports", jsonString(srv.Ports)).Set("fault", "").Set("created_at", now).Set("updated_at", now).Set("launched_at", 0))
 	})
 	if err != nil {
 		return err
+	}
+	// The ports come after the server's record, which names them first, so
+	// a crash in between leaves none that a delete of the server misses.
+	if err := s.ports.Allocate(ctx, q.creds, srv.ID, nics); err != nil {
+		if _, derr := s.db.Exec(ctx, `DELETE FROM servers WHERE id = ?`, srv.ID); derr != nil {
+			s.log.Error("removing a server whose ports were refused", "server", srv.ID, "err", derr)
+		}
+		return allocationError(err)
 	}
 	s.spawn(q, srv, img)
 	adminPass := b.AdminPass
@@ -300,7 +299,7 @@ func (s *Service) createServer(q *request) error {
 	}
 	q.w.Header().Set("Location", s.url+"/v2.1/servers/"+srv.ID)
 	httpapi.WriteJSON(q.w, http.StatusAccepted, map[string]any{"server": map[string]any{"id": srv.ID, "links": s.links("servers", srv.ID),
-		"adminPass": adminPass, "OS-DCF:diskConfig": "MANUAL", "security_groups": []map[string]string{{"name": "default"}}}})
+		"adminPass": adminPass, "OS-DCF:diskConfig": "MANUAL"}})
 	return nil
 }
 
@@ -358,36 +357,7 @@ func (s *Service) checkQuota(ctx context.Context, tx *store.Tx, project string, 
 	return nil
 }
 
-// allocateIP picks the lowest free address of the server subnet.
-func (s *Service) allocateIP(ctx context.Context, tx *store.Tx) (string, error) {
-	rows, err := tx.Query(ctx, `SELECT ip FROM servers WHERE ip <> ''`)
-	if err != nil {
-		return "", err
-	}
-	used := map[string]bool{}
-	for rows.Next() {
-		var ip string
-		if err := rows.Scan(&ip); err != nil {
-			rows.Close()
-			return "", err
-		}
-		used[ip] = true
-	}
-	rows.Close()
-	subnet := s.cfg.Subnet.Masked()
-	for ip := subnet.Addr().Next().Next(); subnet.Contains(ip); ip = ip.Next() {
-		if !used[ip.String()] && ip.Next().IsValid() && subnet.Contains(ip.Next()) { // not the broadcast address
-			return ip.String(), nil
-		}
-	}
-	return "", errorf(http.StatusConflict, "No more IP addresses available on network %s.", networkName)
-}
-
-func randomMAC() string {
-	b := make([]byte, 3)
-	rand.Read(b)
-	return fmt.Sprintf("fa:16:3e:%02x:%02x:%02x", b[0], b[1], b[2])
-}
+func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
 
 func (s *Service) keypairOf(ctx context.Context, user, name string) (string, error) {
 	var pub string
@@ -435,10 +405,16 @@ func (s *Service) listServers(detail bool) handler {
 			return err
 		}
 		page, more := httpapi.More(lq, page)
+		var atts map[string][]network.Attachment
+		if detail {
+			if atts, err = s.attachments(q.r.Context(), page...); err != nil {
+				return err
+			}
+		}
 		out := []map[string]any{}
 		for _, srv := range page {
 			if nameRE == nil || nameRE.MatchString(srv.Name) {
-				out = append(out, s.serverJSON(q, srv, detail))
+				out = append(out, s.serverJSON(q, srv, detail, atts[srv.ID]))
 			}
 		}
 		body := map[string]any{"servers": out}
@@ -457,7 +433,11 @@ func (s *Service) showServer(q *request) error {
 	if err != nil {
 		return err
 	}
-	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"server": s.serverJSON(q, srv, true)})
+	atts, err := s.attachments(q.r.Context(), srv)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"server": s.serverJSON(q, srv, true, atts[srv.ID])})
 	return nil
 }
 
@@ -475,10 +455,4 @@ func (s *Service) deleteServer(q *request) error {
 	s.ops.Go(s.record(q, srv, "delete"), "compute_terminate_instance", func(ctx context.Context) error { s.destroy(ctx, srv); return nil }, nil)
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// parseIP is netip.ParseAddr for stored addresses.
-func parseIP(s string) netip.Addr {
-	a, _ := netip.ParseAddr(s)
-	return a
 }

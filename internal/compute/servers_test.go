@@ -2,8 +2,8 @@ package compute_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,8 +23,9 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imagedata"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
 	"github.com/sovcloud/sov/internal/engines"
-	"github.com/sovcloud/sov/internal/server"
+	netfake "github.com/sovcloud/sov/internal/network/fake"
 	"github.com/sovcloud/sov/internal/servertest"
 )
 
@@ -91,8 +92,10 @@ func TestServerLifecycle(t *testing.T) {
 	c := computeClient(t, p, "2.47")
 	imageID := servertest.UploadTestGuest(t, p)
 	flavor := flavorID(t, c, "SCS-1L-1")
+	netID := servertest.TenantNetwork(t, p, "alpha-net", "10.80.0.0/24")
 
 	created, err := servers.Create(ctx, c, servers.CreateOpts{Name: "vm-one", ImageRef: imageID, FlavorRef: flavor,
+		Networks: []servers.Network{{UUID: netID}},
 		UserData: []byte("#!/bin/sh\necho user-data-ran-$((6*7))\n"), Metadata: map[string]string{"role": "test"}}, nil).Extract()
 	wantStatus(t, "create", err, 0)
 	s := waitStatus(t, c, created.ID, "ACTIVE")
@@ -105,21 +108,24 @@ func TestServerLifecycle(t *testing.T) {
 			t.Errorf("console lacks %q:\n%s", want, out)
 		}
 	}
-	// The host reaches the guest on its fixed address.
-	addrs := s.Addresses["sov-net"].([]any)
+	// The guest took its port's address by DHCP and answers on it on its network.
+	addrs, _ := s.Addresses["alpha-net"].([]any)
+	if len(addrs) != 1 {
+		t.Fatalf("addresses = %v", s.Addresses)
+	}
 	ip := addrs[0].(map[string]any)["addr"].(string)
-	var body []byte
+	if !strings.Contains(out, "sov-guest: dhcp "+ip+"/24") {
+		t.Errorf("the guest's lease is not its port's address %s:\n%s", ip, out)
+	}
+	var body string
 	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(300 * time.Millisecond) {
-		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + ip + "/")
-		if err == nil {
-			body, _ = io.ReadAll(resp.Body)
-			resp.Body.Close()
+		if body, err = servertest.GetOnNetwork(netID, "http://"+ip+"/"); err == nil {
 			break
 		}
 	}
-	if strings.TrimSpace(string(body)) != created.ID {
-		dhcpLog, _ := os.ReadFile(filepath.Join(srv.DataDir(), "network", "dnsmasq.log"))
-		t.Fatalf("guest at %s answered %q, want its uuid; console:\n%s\ndnsmasq:\n%s", ip, body, out, dhcpLog)
+	if strings.TrimSpace(body) != created.ID {
+		dhcpLog, _ := os.ReadFile(filepath.Join(srv.DataDir(), "network", netID, "dnsmasq.log"))
+		t.Fatalf("guest at %s answered %q (%v), want its uuid; console:\n%s\ndnsmasq:\n%s", ip, body, err, out, dhcpLog)
 	}
 
 	// Another project sees and touches nothing.
@@ -252,12 +258,14 @@ func TestServersSurviveRestart(t *testing.T) {
 	p := srv.Provider(t, alpha)
 	c := computeClient(t, p, "")
 	imageID := servertest.UploadTestGuest(t, p)
+	// The project's only network: the server is on it without naming it.
+	netID := servertest.TenantNetwork(t, p, "alpha-net", "10.81.0.0/24")
 	created, err := servers.Create(ctx, c, servers.CreateOpts{Name: "survivor", ImageRef: imageID, FlavorRef: flavorID(t, c, "SCS-1L-1")}, nil).Extract()
 	wantStatus(t, "create", err, 0)
 	waitStatus(t, c, created.ID, "ACTIVE")
 	waitConsole(t, c, created.ID, "sov-guest: ready")
 	qemuPID, ok := srv.Engine(t, "qemu", created.ID)
-	dhcpPID, dok := srv.Engine(t, "dnsmasq", srv.Bridge())
+	dhcpPID, dok := srv.Engine(t, "dnsmasq", netID)
 	if !ok || !dok {
 		t.Fatalf("engines recorded: qemu %v, dnsmasq %v", ok, dok)
 	}
@@ -280,7 +288,7 @@ func TestServersSurviveRestart(t *testing.T) {
 	if after, _ := srv.Engine(t, "qemu", created.ID); after != qemuPID {
 		t.Errorf("the VM was restarted (pid %d -> %d), want the same process", qemuPID, after)
 	}
-	if after, _ := srv.Engine(t, "dnsmasq", srv.Bridge()); after != dhcpPID {
+	if after, _ := srv.Engine(t, "dnsmasq", netID); after != dhcpPID {
 		t.Errorf("dnsmasq was not adopted (pid %d -> %d)", dhcpPID, after)
 	}
 	select {
@@ -313,22 +321,29 @@ func TestServersSurviveRestart(t *testing.T) {
 	waitConsole(t, c, created.ID, "sov-guest: ready")
 }
 
-// TestServerBuildFailure boots where the host network cannot be set up:
-// the server goes to ERROR with a fault, and deleting it leaves nothing.
+// TestServerBuildFailure boots where the network cannot be set up on the
+// host: the server goes to ERROR with a fault that names no host detail,
+// and deleting it leaves no port.
 func TestServerBuildFailure(t *testing.T) {
 	t.Parallel()
-	srv := servertest.Start(t, func(cfg *server.Config) { cfg.Compute.Bridge = "name-too-long-for-linux" })
+	srv := servertest.Start(t, servertest.Fake)
 	alpha := srv.NewTenant(t, "alpha", "")
 	p := srv.Provider(t, alpha)
 	c := computeClient(t, p, "")
 	imageID := servertest.UploadTestGuest(t, p)
+	servertest.TenantNetwork(t, p, "alpha-net", "10.82.0.0/24")
+	srv.Network().Dataplane().(*netfake.Dataplane).Fail(errors.New("bridge: operation not permitted in " + srv.DataDir()))
 	created, err := servers.Create(ctx, c, servers.CreateOpts{Name: "doomed", ImageRef: imageID, FlavorRef: flavorID(t, c, "SCS-1L-1")}, nil).Extract()
 	wantStatus(t, "create", err, 0)
 	s := waitStatus(t, c, created.ID, "ERROR")
-	if !strings.Contains(s.Fault.Message, "host network") || strings.Contains(s.Fault.Message, srv.DataDir()) {
+	if !strings.Contains(s.Fault.Message, "network could not be set up") || strings.Contains(s.Fault.Message, srv.DataDir()) {
 		t.Errorf("fault = %+v", s.Fault)
 	}
 	deleteAndWait(t, srv, c, created.ID)
+	nc := networkClient(t, p)
+	if all := listPorts(t, nc, ports.ListOpts{DeviceID: created.ID}); len(all) != 0 {
+		t.Errorf("ports of the deleted server: %v", all)
+	}
 }
 
 // TestServerRefusesPlantedImage boots an image whose stored data was

@@ -7,19 +7,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/hypervisor"
 	"github.com/sovcloud/sov/internal/hypervisor/fake"
 	"github.com/sovcloud/sov/internal/hypervisor/qemu"
 	"github.com/sovcloud/sov/internal/image"
-	"github.com/sovcloud/sov/internal/network"
-	"github.com/sovcloud/sov/internal/network/bridge"
 	"github.com/sovcloud/sov/internal/ops"
 	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/service"
@@ -34,15 +30,12 @@ const (
 
 // Config configures the compute service.
 type Config struct {
-	// DataDir holds instance directories, cached base images and network state.
+	// DataDir holds instance directories and cached base images.
 	DataDir string
-	// Bridge and Subnet are the host bridge servers get their NIC on.
-	Bridge string
-	Subnet netip.Prefix
 	// Accel is the QEMU accelerator: tcg, kvm or auto.
 	Accel string
-	// Drivers names the engines: "" (QEMU and the Linux bridge) or "fake"
-	// (in-memory ones that run nothing, for API tests).
+	// Drivers names the hypervisor: "" (QEMU) or "fake" (an in-memory
+	// one that runs nothing, for API tests).
 	Drivers string
 }
 
@@ -52,17 +45,13 @@ type Service struct {
 	db       *store.DB
 	identity httpapi.Authenticator
 	images   Images
+	ports    Ports
 	driver   hypervisor.Driver
-	engines  Engines
 	log      *slog.Logger
 	url      string // e.g. http://127.0.0.1:5000/compute
 	// publicURL is the API listener's, e.g. http://127.0.0.1:5000.
 	publicURL string
 	ops       *ops.Runner // the servers' lifecycle operations and their record
-
-	netOnce sync.Once
-	net     network.Host
-	netErr  error
 }
 
 // Images is what compute needs of the image service: the boot image a
@@ -72,20 +61,8 @@ type Images interface {
 	ForBootID(ctx context.Context, id string) (*image.BootImage, error)
 }
 
-// Engines records the engine processes compute starts: QEMU and dnsmasq.
-type Engines interface {
-	qemu.Engines
-	bridge.Engines
-}
-
-// New returns the compute service.
-func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, images Images, engines Engines, log *slog.Logger) (*Service, error) {
-	if cfg.Bridge == "" {
-		cfg.Bridge = "sovbr0"
-	}
-	if !cfg.Subnet.IsValid() {
-		cfg.Subnet = netip.MustParsePrefix("10.231.0.0/24")
-	}
+// New returns the compute service; its servers' VMs are recorded in engines.
+func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, images Images, ports Ports, engines qemu.Engines, log *slog.Logger) (*Service, error) {
 	var driver hypervisor.Driver
 	var err error
 	switch cfg.Drivers {
@@ -99,7 +76,7 @@ func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, i
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, db: db, identity: id, images: images, driver: driver, engines: engines, log: log, url: publicURL + "/compute", publicURL: publicURL,
+	return &Service{cfg: cfg, db: db, identity: id, images: images, ports: ports, driver: driver, log: log, url: publicURL + "/compute", publicURL: publicURL,
 		ops: ops.New(db, "server", log)}, nil
 }
 
@@ -123,13 +100,9 @@ func (s *Service) Start(ctx context.Context) error {
 	return s.Recover(ctx)
 }
 
-// Close waits for lifecycle operations in flight, then stops the DHCP
-// server of the host network. VMs and the bridge stay, for the next start.
+// Close waits for lifecycle operations in flight; VMs stay, for the next start.
 func (s *Service) Close(context.Context) error {
 	s.ops.Wait()
-	if s.net != nil {
-		s.net.Close(false)
-	}
 	return nil
 }
 

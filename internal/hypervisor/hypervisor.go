@@ -41,11 +41,16 @@ type Spec struct {
 	ConfigDrive string
 	// Kernel, Initrd and Append boot a kernel directly instead of the disk.
 	Kernel, Initrd, Append string
-	// Tap and MAC give the VM a NIC on an existing tap device ("" for none).
-	Tap, MAC string
+	// NICs are the VM's network interfaces, in order.
+	NICs []NIC
 	// UID is the uid and gid the instance's engine runs as, chosen by the
 	// driver at first start (0 when sov does not run as root).
 	UID int
+}
+
+// NIC is a network interface on an existing tap device.
+type NIC struct {
+	Tap, MAC string
 }
 
 // Disk is a disk image the VM opens. Its format is always named, so the

@@ -122,21 +122,8 @@ func (s *Service) networkState(ctx context.Context, id string) (*dataplane.Netwo
 	}
 	bits, dhcp := map[string]int{}, false
 	for _, sn := range subnets {
-		p := sn.prefix()
-		bits[sn.ID] = p.Bits()
-		ss := dataplane.Subnet{CIDR: p, Gateway: sn.gateway(), DHCP: sn.DHCP}
-		for _, d := range sn.DNS {
-			if a, err := netip.ParseAddr(d); err == nil {
-				ss.DNS = append(ss.DNS, a)
-			}
-		}
-		for _, r := range sn.Routes {
-			d, err1 := netip.ParsePrefix(r.Destination)
-			h, err2 := netip.ParseAddr(r.Nexthop)
-			if err1 == nil && err2 == nil {
-				ss.Routes = append(ss.Routes, dataplane.HostRoute{Destination: d, Nexthop: h})
-			}
-		}
+		ss := subnetState(sn)
+		bits[sn.ID] = ss.CIDR.Bits()
 		dhcp = dhcp || sn.DHCP
 		st.Subnets = append(st.Subnets, ss)
 	}
@@ -172,6 +159,27 @@ func (s *Service) networkState(ctx context.Context, id string) (*dataplane.Netwo
 			}
 		}
 		st.Hosts = append(st.Hosts, h)
+		if p.DeviceOwner == ownerCompute && p.Host != "" {
+			st.Ports = append(st.Ports, dataplane.Port{ID: p.ID, Device: dataplane.DeviceName(p.ID), MAC: p.MAC, Addrs: h.Addrs})
+		}
 	}
 	return st, nil
+}
+
+// subnetState is what DHCP (and a guest's network_data.json) tells of a subnet.
+func subnetState(sn *subnet) dataplane.Subnet {
+	ss := dataplane.Subnet{CIDR: sn.prefix(), Gateway: sn.gateway(), DHCP: sn.DHCP}
+	for _, d := range sn.DNS {
+		if a, err := netip.ParseAddr(d); err == nil {
+			ss.DNS = append(ss.DNS, a)
+		}
+	}
+	for _, r := range sn.Routes {
+		d, err1 := netip.ParsePrefix(r.Destination)
+		h, err2 := netip.ParseAddr(r.Nexthop)
+		if err1 == nil && err2 == nil {
+			ss.Routes = append(ss.Routes, dataplane.HostRoute{Destination: d, Nexthop: h})
+		}
+	}
+	return ss
 }

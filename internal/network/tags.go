@@ -84,11 +84,8 @@ func (s *Service) childRows(ctx context.Context, db store.Querier, query string,
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	rows, err := db.Query(ctx, query+"("+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+")", args...)
+	ph, args := placeholders(ids)
+	rows, err := db.Query(ctx, query+ph, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +102,15 @@ func (s *Service) childRows(ctx context.Context, db store.Querier, query string,
 		}
 		return vals, r.Scan(ptrs...)
 	})
+}
+
+// placeholders is "(?, ?, …)" for ids, and ids as arguments.
+func placeholders(ids []string) (string, []any) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return "(" + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ")", args
 }
 
 func unmarshalText(s string, v any) { json.Unmarshal([]byte(s), v) }

@@ -60,7 +60,7 @@ type Config struct {
 	S3WebsiteListen string
 	// S3 configures object storage; its DataDir defaults to DataDir/objects.
 	S3 objectstore.Config
-	// Compute configures servers: the host bridge, its subnet, the accelerator.
+	// Compute configures servers: the accelerator, the hypervisor driver.
 	Compute compute.Config
 	// Network configures the data plane (its drivers).
 	Network network.Config
@@ -317,7 +317,7 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 	}
 	ccfg := cfg.Compute
 	ccfg.DataDir = cfg.DataDir
-	if s.compute, err = compute.New(ccfg, s.db, s.URL, s.identity, s.images, s.engines, s.log); err != nil {
+	if s.compute, err = compute.New(ccfg, s.db, s.URL, s.identity, s.images, s.network, s.engines, s.log); err != nil {
 		return err
 	}
 	s3cfg := cfg.S3

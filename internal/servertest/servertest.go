@@ -6,8 +6,6 @@ package servertest
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/netip"
 
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -18,7 +16,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/pem"
-	"github.com/vishvananda/netlink"
 	"io"
 	"log/slog"
 	"math/big"
@@ -63,12 +60,8 @@ func Start(t testing.TB, edit func(*server.Config)) *Server {
 	cfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", S3Listen: "127.0.0.1:0", S3WebsiteListen: "127.0.0.1:0", AdminPassword: AdminPassword}
 	cfg.Identity.BcryptCost = 4 // the minimum: tests hash many passwords
 	cfg.RefreshInterval = 100 * time.Millisecond
-	// A bridge and subnet of this test's own, removed with its VMs at the end.
-	var nb [2]byte
-	rand.Read(nb[:])
-	cfg.Compute.Bridge = fmt.Sprintf("sovt%02x%02x", nb[0], nb[1])
-	cfg.Compute.Subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 200 + nb[0]%50, nb[1], 0}), 24)
-	t.Cleanup(func() { RemoveHostState(cfg.DataDir, cfg.Compute.Bridge) })
+	// The test's VMs and networks go at its end.
+	t.Cleanup(func() { RemoveHostState(cfg.DataDir) })
 	if pg := os.Getenv("SOV_TEST_POSTGRES"); pg != "" {
 		cfg.Database = freshDatabase(t, pg)
 	}
@@ -112,14 +105,6 @@ func (s *Server) Engine(t testing.TB, kind, name string) (int, bool) {
 		t.Fatal(err)
 	}
 	return r.Running(context.Background(), kind, name)
-}
-
-// Bridge is the name of the server's host bridge.
-func (s *Server) Bridge() string {
-	if s.cfg.Compute.Bridge == "" {
-		return "sovbr0"
-	}
-	return s.cfg.Compute.Bridge
 }
 
 // Store opens another handle on the server's database, closed when the test ends.
@@ -329,19 +314,10 @@ func selfSigned(t testing.TB, pool *x509.CertPool) func(*server.Config) {
 }
 
 // RemoveHostState ends the engine processes of a test's data dir (its
-// VMs and DHCP server), recorded or not, and removes their taps and the
-// test's bridge.
-func RemoveHostState(dataDir, bridgeName string) {
+// VMs and DHCP servers), recorded or not, and removes its networks'
+// bridges, taps and namespaces.
+func RemoveHostState(dataDir string) {
 	engines.KillMarked(engines.CloudID(dataDir))
-	dirs, _ := filepath.Glob(filepath.Join(dataDir, "instances", "*-*"))
-	for _, dir := range dirs {
-		if link, err := netlink.LinkByName("tap" + filepath.Base(dir)[:11]); err == nil {
-			netlink.LinkDel(link)
-		}
-	}
-	if link, err := netlink.LinkByName(bridgeName); err == nil {
-		netlink.LinkDel(link)
-	}
 	linux.RemoveAll(filepath.Join(dataDir, "network"))
 }
 

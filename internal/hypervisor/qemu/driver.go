@@ -123,9 +123,10 @@ func (d *Driver) args(s *hypervisor.Spec) ([]string, error) {
 		}
 		a = append(a, "-append", s.Append)
 	}
-	if s.Tap != "" {
-		a = append(a, "-netdev", "tap,id=net0,ifname="+s.Tap+",script=no,downscript=no",
-			"-device", "virtio-net-pci,netdev=net0,mac="+s.MAC)
+	for i, nic := range s.NICs {
+		id := "net" + strconv.Itoa(i)
+		a = append(a, "-netdev", "tap,id="+id+",ifname="+nic.Tap+",script=no,downscript=no",
+			"-device", "virtio-net-pci,netdev="+id+",mac="+nic.MAC)
 	}
 	return a, nil
 }

@@ -36,6 +36,27 @@ type Network struct {
 	Subnets []Subnet
 	// Hosts are the addresses DHCP gives: every port's but the DHCP port's.
 	Hosts []Host
+	// Ports are the network's ports bound to VMs on this host, each with
+	// the device its VM's NIC is on.
+	Ports []Port
+}
+
+// Port is a VM's port: its device on the network's L2 domain (a tap the
+// VM's NIC opens), its MAC and addresses.
+type Port struct {
+	ID     string
+	Device string // DeviceName(ID)
+	MAC    string
+	Addrs  []netip.Addr
+}
+
+// DeviceName is the host device of a port, as Neutron names taps: "tap"
+// and the first 11 characters of the port's id.
+func DeviceName(portID string) string {
+	if len(portID) > 11 {
+		portID = portID[:11]
+	}
+	return "tap" + portID
 }
 
 // Endpoint is a port as the data plane sees it: its MAC and addresses.

@@ -1,3 +1,5 @@
+// Package fake is the in-memory data plane for API tests: a
+// dataplane.Driver that records each network's state.
 package fake
 
 import (
@@ -13,6 +15,15 @@ import (
 type Dataplane struct {
 	mu       sync.Mutex
 	networks map[string]*dataplane.Network
+	failure  error
+}
+
+// Fail makes every SetNetwork fail with err from now on (nil: succeed
+// again), as a host that cannot make a network would.
+func (d *Dataplane) Fail(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.failure = err
 }
 
 // NewDataplane returns an empty fake data plane.
@@ -22,6 +33,9 @@ func NewDataplane() *Dataplane { return &Dataplane{networks: map[string]*datapla
 func (d *Dataplane) SetNetwork(_ context.Context, n *dataplane.Network) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.failure != nil {
+		return d.failure
+	}
 	d.networks[n.ID] = n
 	return nil
 }

@@ -41,7 +41,7 @@ func nsName(id string) string     { return nsPrefix + short(id) }
 func hostVeth(id string) string   { return "sd" + short(id) }
 func bridgeName(id string) string { return "sn" + short(id) }
 
-// SetNetwork makes the network's bridge and, with DHCP, its DHCP
+// SetNetwork makes the network's bridge with its ports' devices and, with DHCP, its DHCP
 // namespace, a veth on the bridge with the DHCP port's MAC and addresses,
 // and a dnsmasq in it with the network's reservations; a running one
 // rereads them. Without DHCP the namespace and dnsmasq go.
@@ -57,6 +57,9 @@ func (d *Driver) SetNetwork(ctx context.Context, n *dataplane.Network) error {
 		return err
 	}
 	if err := netlink.LinkSetMTU(br, n.MTU); err != nil {
+		return err
+	}
+	if err := setPorts(dir, n); err != nil {
 		return err
 	}
 	if n.DHCP == nil {
@@ -272,13 +275,12 @@ func (d *Driver) removeDHCP(ctx context.Context, id string) error {
 	return errors.Join(err, removeNamespace(nsName(id)))
 }
 
-// removeHostObjects removes a network's veth, namespace and bridge.
-func removeHostObjects(id string) error {
+// removeHostObjects removes a network's port devices, veth, namespace
+// and bridge; dir is the network's state directory.
+func removeHostObjects(dir, id string) error {
 	var errs []error
-	for _, name := range []string{hostVeth(id), bridgeName(id)} {
-		if link, err := netlink.LinkByName(name); err == nil {
-			errs = append(errs, netlink.LinkDel(link))
-		}
+	for _, name := range append(readDevices(dir), hostVeth(id), bridgeName(id)) {
+		errs = append(errs, removeLink(name))
 	}
 	return errors.Join(append(errs, removeNamespace(nsName(id)))...)
 }
@@ -289,7 +291,8 @@ func (d *Driver) RemoveNetwork(ctx context.Context, id string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	err := d.engines.Stop(ctx, engineKind, id, 5*time.Second)
-	return errors.Join(err, removeHostObjects(id), os.RemoveAll(filepath.Join(d.dir, id)))
+	dir := filepath.Join(d.dir, id)
+	return errors.Join(err, removeHostObjects(dir, id), os.RemoveAll(dir))
 }
 
 // Prune removes the networks not in keep: what a crash between the store

@@ -80,15 +80,6 @@ func plug(link netlink.Link, network string) error {
 	return netlink.LinkSetUp(link)
 }
 
-// Plug puts an existing link (a VM's tap) on a network set before.
-func (d *Driver) Plug(name, network string) error {
-	link, err := netlink.LinkByName(name)
-	if err != nil {
-		return fmt.Errorf("linux: %s: %w", name, err)
-	}
-	return plug(link, network)
-}
-
 // namespace runs fn with the named namespace and a netlink handle inside
 // it, making the namespace first if it does not exist.
 func namespace(name string, fn func(ns netns.NsHandle, h *netlink.Handle) error) error {
@@ -138,7 +129,8 @@ func RemoveAll(dir string) error {
 		if !e.IsDir() {
 			continue
 		}
-		errs = append(errs, removeHostObjects(e.Name()), os.RemoveAll(filepath.Join(dir, e.Name())))
+		sub := filepath.Join(dir, e.Name())
+		errs = append(errs, removeHostObjects(sub, e.Name()), os.RemoveAll(sub))
 	}
 	return errors.Join(errs...)
 }

@@ -61,17 +61,20 @@ func tag() string {
 }
 
 // guest is a stand-in for a VM: a namespace with a veth whose host end
-// the driver plugs into a network, as it plugs a VM's tap.
+// is a port's device, which the driver puts on the port's network as it
+// puts a VM's tap there.
 type guest struct {
-	t      *testing.T
-	ns     string
-	outer  string
-	driver *linux.Driver
+	t     *testing.T
+	ns    string
+	outer string
 }
 
-func newGuest(t *testing.T, d *linux.Driver, name, mac, network string) *guest {
+// port is the guest's port on the data plane.
+func (g *guest) port() dataplane.Port { return dataplane.Port{ID: g.outer, Device: g.outer} }
+
+func newGuest(t *testing.T, name, mac string) *guest {
 	t.Helper()
-	g := &guest{t: t, ns: "sovtg-" + name, outer: "tg" + name, driver: d}
+	g := &guest{t: t, ns: "sovtg-" + name, outer: "tg" + name}
 	t.Cleanup(func() {
 		if l, err := netlink.LinkByName(g.outer); err == nil {
 			netlink.LinkDel(l)
@@ -86,9 +89,6 @@ func newGuest(t *testing.T, d *linux.Driver, name, mac, network string) *guest {
 	g.run(false, "ip", "link", "set", "tgpeer"+name, "netns", g.ns, "name", "eth0", "address", mac)
 	g.in(true, "ip", "link", "set", "eth0", "up")
 	g.in(true, "ip", "link", "set", "lo", "up")
-	if err := d.Plug(g.outer, network); err != nil {
-		t.Fatal(err)
-	}
 	return g
 }
 
@@ -125,8 +125,8 @@ func (g *guest) ping(addr string) bool {
 	return err == nil
 }
 
-func state(id string, segment int, dhcpMAC string, hosts ...dataplane.Host) *dataplane.Network {
-	return &dataplane.Network{ID: id, Segment: segment, MTU: 1500,
+func state(id string, segment int, dhcpMAC string, ports []dataplane.Port, hosts ...dataplane.Host) *dataplane.Network {
+	return &dataplane.Network{ID: id, Segment: segment, MTU: 1500, Ports: ports,
 		DHCP: &dataplane.Endpoint{MAC: dhcpMAC, Addrs: []netip.Prefix{netip.MustParsePrefix("10.60.0.2/24")}},
 		Subnets: []dataplane.Subnet{{CIDR: netip.MustParsePrefix("10.60.0.0/24"), Gateway: netip.MustParseAddr("10.60.0.1"), DHCP: true,
 			DNS: []netip.Addr{netip.MustParseAddr("192.0.2.53")}}},
@@ -154,15 +154,21 @@ func TestNetworksAreSeparateL2Domains(t *testing.T) {
 	netA, netB := id+"aaaa-0000-0000-0000-000000000000", id+"bbbb-0000-0000-0000-000000000000"
 	t.Cleanup(func() { d.Prune(ctx, nil) })
 	a1, a2, b1 := "fa:16:3e:aa:00:10", "fa:16:3e:aa:00:11", "fa:16:3e:bb:00:20"
-	if err := d.SetNetwork(ctx, state(netA, 10, "fa:16:3e:aa:00:02", host(a1, "10.60.0.10"))); err != nil {
+	ga1 := newGuest(t, id+"a", a1)
+	ga2 := newGuest(t, id+"b", a2)
+	gb1 := newGuest(t, id+"c", b1)
+	// A port whose device is missing gets a tap, as a VM's does before its QEMU starts.
+	tap := dataplane.Port{ID: "tap-port", Device: "tp" + id}
+	portsA := []dataplane.Port{ga1.port(), ga2.port(), tap}
+	if err := d.SetNetwork(ctx, state(netA, 10, "fa:16:3e:aa:00:02", portsA, host(a1, "10.60.0.10"))); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.SetNetwork(ctx, state(netB, 11, "fa:16:3e:bb:00:02", host(b1, "10.60.0.20"))); err != nil {
+	if err := d.SetNetwork(ctx, state(netB, 11, "fa:16:3e:bb:00:02", []dataplane.Port{gb1.port()}, host(b1, "10.60.0.20"))); err != nil {
 		t.Fatal(err)
 	}
-	ga1 := newGuest(t, d, id+"a", a1, netA)
-	ga2 := newGuest(t, d, id+"b", a2, netA)
-	gb1 := newGuest(t, d, id+"c", b1, netB)
+	if l, err := netlink.LinkByName(tap.Device); err != nil || l.Type() != "tuntap" || l.Attrs().MasterIndex == 0 {
+		t.Fatalf("the port without a device: %v, %v", l, err)
+	}
 	if got := ga1.dhcp(); got != "10.60.0.10 10.60.0.1 192.0.2.53" {
 		t.Fatalf("guest a1's lease: %q", got)
 	}
@@ -185,7 +191,7 @@ func TestNetworksAreSeparateL2Domains(t *testing.T) {
 	// A reservation added later is served by the running server.
 	pid, _ := eng.Running(ctx, "dnsmasq", netA)
 	ga2.in(true, "ip", "addr", "flush", "dev", "eth0")
-	if err := d.SetNetwork(ctx, state(netA, 10, "fa:16:3e:aa:00:02", host(a1, "10.60.0.10"), host(a2, "10.60.0.11"))); err != nil {
+	if err := d.SetNetwork(ctx, state(netA, 10, "fa:16:3e:aa:00:02", portsA, host(a1, "10.60.0.10"), host(a2, "10.60.0.11"))); err != nil {
 		t.Fatal(err)
 	}
 	if got := ga2.dhcp(); got != "10.60.0.11 10.60.0.1 192.0.2.53" {
@@ -196,11 +202,21 @@ func TestNetworksAreSeparateL2Domains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d2.SetNetwork(ctx, state(netA, 10, "fa:16:3e:aa:00:02", host(a1, "10.60.0.10"), host(a2, "10.60.0.11"))); err != nil {
+	if err := d2.SetNetwork(ctx, state(netA, 10, "fa:16:3e:aa:00:02", portsA, host(a1, "10.60.0.10"), host(a2, "10.60.0.11"))); err != nil {
 		t.Fatal(err)
 	}
 	if now, ok := eng.Running(ctx, "dnsmasq", netA); !ok || now != pid {
 		t.Errorf("dnsmasq %d after the restart, was %d", now, pid)
+	}
+	// A port that goes takes its device with it.
+	if err := d2.SetNetwork(ctx, state(netA, 10, "fa:16:3e:aa:00:02", portsA[:2], host(a1, "10.60.0.10"), host(a2, "10.60.0.11"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := netlink.LinkByName(tap.Device); err == nil {
+		t.Error("the device of a port that went is still there")
+	}
+	if !ga1.ping("10.60.0.2") {
+		t.Error("the ports that stay lost their network")
 	}
 
 	// Prune keeps A, removes B: its server, namespace and veth.
@@ -236,7 +252,7 @@ func leftovers(t *testing.T, id string) string {
 	}
 	links, _ := netlink.LinkList()
 	for _, l := range links {
-		if n := l.Attrs().Name; (strings.HasPrefix(n, "sd") || strings.HasPrefix(n, "sn")) && strings.Contains(n, id) {
+		if n := l.Attrs().Name; (strings.HasPrefix(n, "sd") || strings.HasPrefix(n, "sn") || strings.HasPrefix(n, "t")) && strings.Contains(n, id) {
 			left = append(left, n)
 		}
 	}

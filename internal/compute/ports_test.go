@@ -1,0 +1,211 @@
+package compute_test
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
+
+	"github.com/sovcloud/sov/internal/network/dataplane"
+	netfake "github.com/sovcloud/sov/internal/network/fake"
+	"github.com/sovcloud/sov/internal/servertest"
+)
+
+func networkClient(t *testing.T, p *gophercloud.ProviderClient) *gophercloud.ServiceClient {
+	t.Helper()
+	c, err := openstack.NewNetworkV2(p, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func listPorts(t *testing.T, c *gophercloud.ServiceClient, opts ports.ListOpts) []ports.Port {
+	t.Helper()
+	pages, err := ports.List(c, opts).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := ports.ExtractPorts(pages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
+// fixedAddrs are a server's fixed addresses on one network.
+func fixedAddrs(s *servers.Server, network string) []string {
+	var out []string
+	list, _ := s.Addresses[network].([]any)
+	for _, a := range list {
+		m := a.(map[string]any)
+		if m["OS-EXT-IPS:type"] == "fixed" {
+			out = append(out, m["addr"].(string))
+		}
+	}
+	return out
+}
+
+// TestServerPorts: servers are on Neutron ports — made on the networks a
+// request names (or the project's only one), or given by the user — and
+// those ports are on the data plane while the server holds them; a
+// deleted server takes the ports made for it and leaves the given ones.
+// Nobody boots on another project's network or port, or on an external
+// network, and refused requests change nothing.
+func TestServerPorts(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha := srv.NewTenant(t, "alpha", "")
+	p := srv.Provider(t, alpha)
+	c := computeClient(t, p, "2.47")
+	nc := networkClient(t, p)
+	imageID := servertest.UploadTestGuest(t, p)
+	flavor := flavorID(t, c, "SCS-1L-1")
+	dp := srv.Network().Dataplane().(*netfake.Dataplane)
+
+	// No network: a server without NICs (before 2.37); from 2.37 the
+	// request must say, and "auto" needs a network.
+	bare, err := servers.Create(ctx, computeClient(t, p, "2.1"), servers.CreateOpts{Name: "bare", ImageRef: imageID, FlavorRef: flavor}, nil).Extract()
+	wantStatus(t, "create without networks", err, 0)
+	if s := waitStatus(t, c, bare.ID, "ACTIVE"); len(s.Addresses) != 0 {
+		t.Errorf("a server without networks has addresses %v", s.Addresses)
+	}
+	_, err = servers.Create(ctx, c, servers.CreateOpts{Name: "x", ImageRef: imageID, FlavorRef: flavor}, nil).Extract()
+	wantStatus(t, "2.47 without networks", err, http.StatusBadRequest)
+	_, err = servers.Create(ctx, c, servers.CreateOpts{Name: "x", ImageRef: imageID, FlavorRef: flavor, Networks: "auto"}, nil).Extract()
+	wantStatus(t, "auto without a network", err, http.StatusBadRequest)
+
+	// The only network is the default; with two, the request must name one.
+	net1 := servertest.TenantNetwork(t, p, "net-one", "10.90.0.0/24")
+	auto, err := servers.Create(ctx, c, servers.CreateOpts{Name: "auto", ImageRef: imageID, FlavorRef: flavor, Networks: "auto"}, nil).Extract()
+	wantStatus(t, "auto", err, 0)
+	if s := waitStatus(t, c, auto.ID, "ACTIVE"); len(fixedAddrs(s, "net-one")) != 1 {
+		t.Errorf("auto's addresses = %v", s.Addresses)
+	}
+	net2 := servertest.TenantNetwork(t, p, "net-two", "10.91.0.0/24")
+	_, err = servers.Create(ctx, computeClient(t, p, "2.1"), servers.CreateOpts{Name: "x", ImageRef: imageID, FlavorRef: flavor}, nil).Extract()
+	wantStatus(t, "two networks, none named", err, http.StatusConflict)
+
+	// A new port with a chosen address, and a port of the user's.
+	given, err := ports.Create(ctx, nc, ports.CreateOpts{NetworkID: net2, Name: "mine"}).Extract()
+	wantStatus(t, "port create", err, 0)
+	vm, err := servers.Create(ctx, c, servers.CreateOpts{Name: "vm", ImageRef: imageID, FlavorRef: flavor,
+		Networks: []servers.Network{{UUID: net1, FixedIP: "10.90.0.50"}, {Port: given.ID}}}, nil).Extract()
+	wantStatus(t, "create on a network and a port", err, 0)
+	s := waitStatus(t, c, vm.ID, "ACTIVE")
+	if got := fixedAddrs(s, "net-one"); !slices.Equal(got, []string{"10.90.0.50"}) {
+		t.Errorf("addresses on net-one = %v", s.Addresses)
+	}
+	if got := fixedAddrs(s, "net-two"); !slices.Equal(got, []string{given.FixedIPs[0].IPAddress}) {
+		t.Errorf("addresses on net-two = %v, the port has %v", s.Addresses, given.FixedIPs)
+	}
+	if len(s.SecurityGroups) != 1 || s.SecurityGroups[0]["name"] != "default" {
+		t.Errorf("security groups = %v", s.SecurityGroups)
+	}
+	held := listPorts(t, nc, ports.ListOpts{DeviceID: vm.ID})
+	if len(held) != 2 {
+		t.Fatalf("ports of vm = %+v", held)
+	}
+	var made ports.Port
+	for _, pt := range held {
+		if pt.DeviceOwner != "compute:nova" || pt.Status != "ACTIVE" {
+			t.Errorf("port %s: owner %q status %q", pt.ID, pt.DeviceOwner, pt.Status)
+		}
+		if pt.ID != given.ID {
+			made = pt
+		}
+	}
+	// Each port's tap is on its network in the data plane.
+	for _, want := range []struct{ network, port string }{{net1, made.ID}, {net2, given.ID}} {
+		st := dp.Network(want.network)
+		if st == nil || !slices.ContainsFunc(st.Ports, func(pt dataplane.Port) bool {
+			return pt.ID == want.port && pt.Device == "tap"+want.port[:11]
+		}) {
+			t.Errorf("the data plane of %s lacks port %s: %+v", want.network, want.port, st)
+		}
+	}
+	// A port in use, an address taken, an address outside the network:
+	// refused, and nothing is made.
+	before := len(listPorts(t, nc, ports.ListOpts{}))
+	for _, tc := range []struct {
+		name   string
+		nets   []servers.Network
+		status int
+	}{
+		{"port in use", []servers.Network{{Port: given.ID}}, http.StatusConflict},
+		{"address taken", []servers.Network{{UUID: net1, FixedIP: "10.90.0.50"}}, http.StatusConflict},
+		{"address outside", []servers.Network{{UUID: net1, FixedIP: "10.99.0.5"}}, http.StatusBadRequest},
+		{"bad address", []servers.Network{{UUID: net1, FixedIP: "10.90.0.x"}}, http.StatusBadRequest},
+		{"unknown network", []servers.Network{{UUID: "00000000-0000-0000-0000-000000000000"}}, http.StatusBadRequest},
+		{"second fails", []servers.Network{{UUID: net2}, {UUID: "00000000-0000-0000-0000-000000000000"}}, http.StatusBadRequest},
+	} {
+		_, err := servers.Create(ctx, c, servers.CreateOpts{Name: "refused", ImageRef: imageID, FlavorRef: flavor, Networks: tc.nets}, nil).Extract()
+		wantStatus(t, tc.name, err, tc.status)
+	}
+	if after := len(listPorts(t, nc, ports.ListOpts{})); after != before {
+		t.Errorf("refused creates left ports: %d before, %d after", before, after)
+	}
+	pages, _ := servers.List(c, nil).AllPages(ctx)
+	if all, _ := servers.ExtractServers(pages); len(all) != 3 {
+		t.Errorf("servers after refused creates = %d, want 3", len(all))
+	}
+
+	// Another project boots on none of alpha's networks or ports.
+	beta := srv.Provider(t, srv.NewTenant(t, "beta", ""))
+	bc := computeClient(t, beta, "2.47")
+	free, _ := ports.Create(ctx, nc, ports.CreateOpts{NetworkID: net1, Name: "free"}).Extract()
+	for name, nets := range map[string][]servers.Network{"alpha's network": {{UUID: net1}}, "alpha's port": {{Port: free.ID}}} {
+		_, err := servers.Create(ctx, bc, servers.CreateOpts{Name: "intruder", ImageRef: imageID, FlavorRef: flavor, Networks: nets}, nil).Extract()
+		if err == nil {
+			t.Errorf("beta boots on %s", name)
+		}
+	}
+	if pt, _ := ports.Get(ctx, nc, free.ID).Extract(); pt.DeviceID != "" {
+		t.Errorf("beta's attempt bound alpha's port to %s", pt.DeviceID)
+	}
+	// An external network is for admins to boot on.
+	admin := srv.Admin(t).ProviderClient
+	ext := servertest.TenantNetwork(t, admin, "ext", "10.92.0.0/24")
+	yes := true
+	if _, err := networks.Update(ctx, networkClient(t, admin), ext, networks.UpdateOpts{Shared: new(bool)}).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := networks.Update(ctx, networkClient(t, admin), ext, externalOpts{yes}).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = servers.Create(ctx, c, servers.CreateOpts{Name: "x", ImageRef: imageID, FlavorRef: flavor, Networks: []servers.Network{{UUID: ext}}}, nil).Extract()
+	if err == nil {
+		t.Error("a member boots on an external network")
+	}
+	// A network with a server's port is in use.
+	wantStatus(t, "delete net-one", networks.Delete(ctx, nc, net1).ExtractErr(), http.StatusConflict)
+
+	// The delete takes the made port and unbinds the given one.
+	deleteAndWait(t, srv, c, vm.ID)
+	if _, err := ports.Get(ctx, nc, made.ID).Extract(); err == nil {
+		t.Error("the port made for the server outlived it")
+	}
+	pt, err := ports.Get(ctx, nc, given.ID).Extract()
+	if err != nil || pt.DeviceID != "" || pt.DeviceOwner != "" || pt.Status != "DOWN" {
+		t.Errorf("the given port after the delete = %+v, %v", pt, err)
+	}
+	if st := dp.Network(net2); st == nil || len(st.Ports) != 0 {
+		t.Errorf("the data plane of net-two still has ports: %+v", st)
+	}
+	// The given port boots another server.
+	again, err := servers.Create(ctx, c, servers.CreateOpts{Name: "again", ImageRef: imageID, FlavorRef: flavor, Networks: []servers.Network{{Port: given.ID}}}, nil).Extract()
+	wantStatus(t, "boot on the released port", err, 0)
+	waitStatus(t, c, again.ID, "ACTIVE")
+}
+
+// externalOpts sets router:external on a network.
+type externalOpts struct{ External bool }
+
+func (o externalOpts) ToNetworkUpdateMap() (map[string]any, error) {
+	return map[string]any{"network": map[string]any{"router:external": o.External}}, nil
+}
