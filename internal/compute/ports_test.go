@@ -1,13 +1,16 @@
 package compute_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/rules"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
 
@@ -129,6 +132,51 @@ func TestServerPorts(t *testing.T) {
 			t.Errorf("the data plane of %s lacks port %s: %+v", want.network, want.port, st)
 		}
 	}
+	// The ports are secured with the rules of the project's default group
+	// (the SCS defaults: ingress from the group's members, egress to all),
+	// and the group's members are the addresses of every port in it.
+	var filtered dataplane.Port
+	for _, pt := range dp.Network(net1).Ports {
+		if pt.ID == made.ID {
+			filtered = pt
+		}
+	}
+	st := dp.Network(net1)
+	if !filtered.Secured || len(filtered.Rules) != 4 {
+		t.Fatalf("the data plane's port = %+v", filtered)
+	}
+	var defaultGroup string
+	for _, r := range filtered.Rules {
+		if r.Ingress && r.RemoteGroup != "" {
+			defaultGroup = r.RemoteGroup
+		}
+	}
+	members := fmt.Sprint(st.Groups[defaultGroup])
+	if defaultGroup == "" || !strings.Contains(members, "10.90.0.50/32") || !strings.Contains(members, given.FixedIPs[0].IPAddress+"/32") {
+		t.Errorf("the default group's members = %v (rules %+v)", st.Groups, filtered.Rules)
+	}
+	// A rule added to the group reaches the port; deleted, it goes.
+	ssh, err := rules.Create(ctx, nc, rules.CreateOpts{SecGroupID: defaultGroup, Direction: rules.DirIngress, EtherType: rules.EtherType4,
+		Protocol: rules.ProtocolTCP, PortRangeMin: 22, PortRangeMax: 22, RemoteIPPrefix: "192.0.2.0/24"}).Extract()
+	wantStatus(t, "rule create", err, 0)
+	hasSSH := func() bool {
+		for _, pt := range dp.Network(net1).Ports {
+			for _, r := range pt.Rules {
+				if pt.ID == made.ID && r.PortMin == 22 && r.Remote.String() == "192.0.2.0/24" {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if !hasSSH() {
+		t.Error("the new rule is not on the port")
+	}
+	wantStatus(t, "rule delete", rules.Delete(ctx, nc, ssh.ID).ExtractErr(), 0)
+	if hasSSH() {
+		t.Error("the deleted rule is still on the port")
+	}
+
 	// A port in use, an address taken, an address outside the network:
 	// refused, and nothing is made.
 	before := len(listPorts(t, nc, ports.ListOpts{}))

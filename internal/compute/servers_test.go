@@ -23,6 +23,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imagedata"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/rules"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
 	"github.com/sovcloud/sov/internal/engines"
 	netfake "github.com/sovcloud/sov/internal/network/fake"
@@ -117,6 +119,16 @@ func TestServerLifecycle(t *testing.T) {
 	if !strings.Contains(out, "sov-guest: dhcp "+ip+"/24") {
 		t.Errorf("the guest's lease is not its port's address %s:\n%s", ip, out)
 	}
+	// Its security groups (the project's default) let nothing in from
+	// outside the group; a rule for port 80 opens it, and deleted closes it.
+	if body, err := servertest.GetOnNetwork(netID, "http://"+ip+"/"); err == nil {
+		t.Fatalf("the guest answers %q on port 80 without a rule", body)
+	}
+	nc := networkClient(t, p)
+	groups := listGroups(t, nc, "default")
+	web, err := rules.Create(ctx, nc, rules.CreateOpts{SecGroupID: groups[0].ID, Direction: rules.DirIngress, EtherType: rules.EtherType4,
+		Protocol: rules.ProtocolTCP, PortRangeMin: 80, PortRangeMax: 80, RemoteIPPrefix: "10.80.0.0/24"}).Extract()
+	wantStatus(t, "rule for port 80", err, 0)
 	var body string
 	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(300 * time.Millisecond) {
 		if body, err = servertest.GetOnNetwork(netID, "http://"+ip+"/"); err == nil {
@@ -126,6 +138,10 @@ func TestServerLifecycle(t *testing.T) {
 	if strings.TrimSpace(body) != created.ID {
 		dhcpLog, _ := os.ReadFile(filepath.Join(srv.DataDir(), "network", netID, "dnsmasq.log"))
 		t.Fatalf("guest at %s answered %q (%v), want its uuid; console:\n%s\ndnsmasq:\n%s", ip, body, err, out, dhcpLog)
+	}
+	wantStatus(t, "rule delete", rules.Delete(ctx, nc, web.ID).ExtractErr(), 0)
+	if body, err := servertest.GetOnNetwork(netID, "http://"+ip+"/"); err == nil {
+		t.Errorf("the guest answers %q on port 80 after its rule went", body)
 	}
 
 	// Another project sees and touches nothing.
@@ -489,4 +505,17 @@ func deleteAndWait(t *testing.T, srv *servertest.Server, c *gophercloud.ServiceC
 	if _, err := os.Stat(filepath.Join(srv.DataDir(), "instances", id)); !os.IsNotExist(err) {
 		t.Errorf("instance directory left behind: %v", err)
 	}
+}
+
+func listGroups(t *testing.T, c *gophercloud.ServiceClient, name string) []groups.SecGroup {
+	t.Helper()
+	pages, err := groups.List(c, groups.ListOpts{Name: name}).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := groups.ExtractGroups(pages)
+	if err != nil || len(all) == 0 {
+		t.Fatalf("groups named %s: %v, %v", name, all, err)
+	}
+	return all
 }

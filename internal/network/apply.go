@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -160,10 +162,115 @@ func (s *Service) networkState(ctx context.Context, id string) (*dataplane.Netwo
 		}
 		st.Hosts = append(st.Hosts, h)
 		if p.DeviceOwner == ownerCompute && p.Host != "" {
-			st.Ports = append(st.Ports, dataplane.Port{ID: p.ID, Device: dataplane.DeviceName(p.ID), MAC: p.MAC, Addrs: h.Addrs})
+			st.Ports = append(st.Ports, dataplane.Port{ID: p.ID, Device: dataplane.DeviceName(p.ID), MAC: p.MAC, Addrs: h.Addrs,
+				Secured: p.PortSecurity, Pairs: pairsState(p.Pairs)})
 		}
 	}
-	return st, nil
+	return st, s.filterState(ctx, st, ports)
+}
+
+func pairsState(pairs []addressPair) []dataplane.Pair {
+	var out []dataplane.Pair
+	for _, pr := range pairs {
+		if pfx, err := parsePrefixOrAddr(pr.IPAddress); err == nil {
+			out = append(out, dataplane.Pair{Prefix: pfx, MAC: pr.MACAddress})
+		}
+	}
+	return out
+}
+
+// parsePrefixOrAddr reads "10.0.0.5" or "10.0.0.0/24".
+func parsePrefixOrAddr(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	return netip.ParsePrefix(s)
+}
+
+// filterState gives the secured ports of st the rules of their groups,
+// and st the members of the groups those rules name as remote.
+func (s *Service) filterState(ctx context.Context, st *dataplane.Network, ports []*port) error {
+	groupsOf := map[string][]string{}
+	var groups []string
+	for _, p := range ports {
+		groupsOf[p.ID] = p.Groups
+		groups = append(groups, p.Groups...)
+	}
+	rows, err := s.childRows(ctx, s.db, `SELECT security_group_id, direction, ethertype, protocol, COALESCE(port_range_min, -1),
+		COALESCE(port_range_max, -1), remote_ip_prefix, remote_group_id FROM security_group_rules WHERE security_group_id IN `, groups)
+	if err != nil {
+		return err
+	}
+	rulesOf := map[string][]dataplane.Rule{}
+	var remotes []string
+	for _, r := range rows {
+		min, _ := strconv.Atoi(r[4])
+		max, _ := strconv.Atoi(r[5])
+		rule := dataplane.Rule{Ingress: r[1] == "ingress", IPv6: r[2] == "IPv6", Protocol: r[3], PortMin: min, PortMax: max, RemoteGroup: r[7]}
+		if r[6] != "" {
+			if rule.Remote, err = netip.ParsePrefix(r[6]); err != nil {
+				continue
+			}
+		}
+		if rule.RemoteGroup != "" && !slices.Contains(remotes, rule.RemoteGroup) {
+			remotes = append(remotes, rule.RemoteGroup)
+		}
+		rulesOf[r[0]] = append(rulesOf[r[0]], rule)
+	}
+	for i, p := range st.Ports {
+		for _, g := range groupsOf[p.ID] {
+			st.Ports[i].Rules = append(st.Ports[i].Rules, rulesOf[g]...)
+		}
+	}
+	members, err := s.childRows(ctx, s.db, `SELECT pg.security_group_id, pi.ip_address FROM port_security_groups pg
+		JOIN port_ips pi ON pi.port_id = pg.port_id WHERE pg.security_group_id IN `, remotes)
+	if err != nil {
+		return err
+	}
+	pairs, err := s.childRows(ctx, s.db, `SELECT pg.security_group_id, p.allowed_address_pairs FROM port_security_groups pg
+		JOIN ports p ON p.id = pg.port_id WHERE pg.security_group_id IN `, remotes)
+	if err != nil {
+		return err
+	}
+	st.Groups = map[string][]netip.Prefix{}
+	for _, g := range remotes {
+		st.Groups[g] = []netip.Prefix{}
+	}
+	for _, m := range members {
+		if a, err := netip.ParseAddr(m[1]); err == nil {
+			st.Groups[m[0]] = append(st.Groups[m[0]], netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	for _, m := range pairs {
+		var list []addressPair
+		unmarshalText(m[1], &list)
+		for _, pr := range pairsState(list) {
+			st.Groups[m[0]] = append(st.Groups[m[0]], pr.Prefix)
+		}
+	}
+	return nil
+}
+
+// groupsChanged sets again the networks whose filters a change of the
+// groups' rules or members touches: those with ports in the groups or in
+// groups whose rules name them as their remote group.
+func (s *Service) groupsChanged(ctx context.Context, groups ...string) {
+	if len(groups) == 0 {
+		return
+	}
+	ph, args := placeholders(groups)
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT p.network_id FROM ports p JOIN port_security_groups pg ON pg.port_id = p.id
+		WHERE pg.security_group_id IN `+ph+` OR pg.security_group_id IN
+		(SELECT security_group_id FROM security_group_rules WHERE remote_group_id IN `+ph+`)`, append(args, args...)...)
+	var ids []string
+	if err == nil {
+		ids, err = store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) })
+	}
+	if err != nil {
+		s.log.Error("network: the networks a group change touches", "err", err)
+		return
+	}
+	s.changed(ctx, ids...)
 }
 
 // subnetState is what DHCP (and a guest's network_data.json) tells of a subnet.

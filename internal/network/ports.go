@@ -444,6 +444,7 @@ func (s *Service) createPort(q *request) error {
 		return err
 	}
 	s.changed(ctx, p.Network)
+	s.groupsChanged(ctx, p.Groups...)
 	return s.writePort(q, http.StatusCreated, p)
 }
 
@@ -580,10 +581,12 @@ func (s *Service) updatePort(q *request) error {
 	}
 	ctx := q.r.Context()
 	var p *port
+	var before []string // the port's groups before
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		if p, err = s.visiblePort(ctx, tx, q, q.r.PathValue("id")); err != nil {
 			return err
 		}
+		before = p.Groups
 		if err := q.enforce("update_port", p.Project); err != nil {
 			return err
 		}
@@ -632,18 +635,20 @@ func (s *Service) updatePort(q *request) error {
 		return err
 	}
 	s.changed(ctx, p.Network)
+	s.groupsChanged(ctx, append(before, p.Groups...)...)
 	return s.writePort(q, http.StatusOK, p)
 }
 
 func (s *Service) deletePort(q *request) error {
 	ctx := q.r.Context()
 	var network string
+	var groups []string
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		p, err := s.visiblePort(ctx, tx, q, q.r.PathValue("id"))
 		if err != nil {
 			return err
 		}
-		network = p.Network
+		network, groups = p.Network, p.Groups
 		if err := q.enforce("delete_port", p.Project); err != nil {
 			return err
 		}
@@ -657,6 +662,7 @@ func (s *Service) deletePort(q *request) error {
 		return err
 	}
 	s.changed(ctx, network)
+	s.groupsChanged(ctx, groups...)
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -311,17 +311,20 @@ func (s *Service) createRule(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.groupsChanged(ctx, r.Group)
 	q.write(http.StatusCreated, "security_group_rule", r.view(nil))
 	return nil
 }
 
 func (s *Service) deleteRule(q *request) error {
 	ctx := q.r.Context()
+	var group string
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		r, err := s.visibleRule(ctx, tx, q, q.r.PathValue("id"))
 		if err != nil {
 			return err
 		}
+		group = r.Group
 		if err := q.enforce("delete_security_group_rule", r.Project); err != nil {
 			return err
 		}
@@ -331,6 +334,7 @@ func (s *Service) deleteRule(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.groupsChanged(ctx, group)
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -286,6 +286,7 @@ func (s *Service) updateGroup(q *request) error {
 
 func (s *Service) deleteGroup(q *request) error {
 	ctx := q.r.Context()
+	var referring []string
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		g, err := s.visibleGroup(ctx, tx, q, q.r.PathValue("id"))
 		if err != nil {
@@ -304,6 +305,14 @@ func (s *Service) deleteGroup(q *request) error {
 		if inUse > 0 {
 			return conflict("SecurityGroupInUse", "Security Group %s in use.", g.ID)
 		}
+		// The groups whose rules name it as remote lose those rules.
+		rows, err := tx.Query(ctx, `SELECT DISTINCT security_group_id FROM security_group_rules WHERE remote_group_id = ?`, g.ID)
+		if err != nil {
+			return err
+		}
+		if referring, err = store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) }); err != nil {
+			return err
+		}
 		for _, stmt := range []string{
 			`DELETE FROM security_group_rules WHERE remote_group_id = ?`,
 			`DELETE FROM network_tags WHERE resource_id = ?`,
@@ -318,6 +327,7 @@ func (s *Service) deleteGroup(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.groupsChanged(ctx, referring...)
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -99,7 +99,26 @@ func (s *Service) Allocate(ctx context.Context, c *policy.Credentials, serverID 
 		return err
 	}
 	s.changed(ctx, networks...)
+	var ids []string
+	for _, nic := range nics {
+		ids = append(ids, nic.PortID)
+	}
+	s.groupsChanged(ctx, s.groupsOfPorts(ctx, ids)...)
 	return nil
+}
+
+// groupsOfPorts are the security groups of the ports (none on failure,
+// which is logged).
+func (s *Service) groupsOfPorts(ctx context.Context, ids []string) []string {
+	rows, err := s.childRows(ctx, s.db, `SELECT DISTINCT security_group_id, '' FROM port_security_groups WHERE port_id IN `, ids)
+	if err != nil {
+		s.log.Error("network: the groups of ports", "err", err)
+	}
+	var out []string
+	for _, r := range rows {
+		out = append(out, r[0])
+	}
+	return out
 }
 
 // usableNetwork is a network the caller may put a server's port on.
@@ -213,6 +232,7 @@ func (s *Service) Plug(ctx context.Context, serverID string, portIDs []string) (
 // others (given by the user) are unbound and stay.
 func (s *Service) Release(ctx context.Context, serverID string, made, given []string) error {
 	var networks []string
+	groups := s.groupsOfPorts(ctx, append(slices.Clone(made), given...))
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		networks = nil
 		all := append(slices.Clone(made), given...)
@@ -252,6 +272,7 @@ func (s *Service) Release(ctx context.Context, serverID string, made, given []st
 		return err
 	}
 	s.changed(ctx, networks...)
+	s.groupsChanged(ctx, groups...)
 	return nil
 }
 

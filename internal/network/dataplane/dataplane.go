@@ -39,15 +39,44 @@ type Network struct {
 	// Ports are the network's ports bound to VMs on this host, each with
 	// the device its VM's NIC is on.
 	Ports []Port
+	// Groups are the addresses of the members of each security group
+	// the rules of Ports name as their remote group (by group id).
+	Groups map[string][]netip.Prefix
 }
 
 // Port is a VM's port: its device on the network's L2 domain (a tap the
-// VM's NIC opens), its MAC and addresses.
+// VM's NIC opens), its MAC and addresses, and, with port security, what
+// it may send and receive.
 type Port struct {
 	ID     string
 	Device string // DeviceName(ID)
 	MAC    string
 	Addrs  []netip.Addr
+	// Secured is port security: the port sends only from its MAC and
+	// addresses (and Pairs), and only traffic Rules allow passes, with
+	// replies (stateful); no rule means nothing passes. Without it the
+	// port is unfiltered.
+	Secured bool
+	Pairs   []Pair
+	Rules   []Rule
+}
+
+// Pair is an allowed address pair: another address (or prefix) the port
+// may send from, with its MAC ("" for the port's own).
+type Pair struct {
+	Prefix netip.Prefix
+	MAC    string
+}
+
+// Rule is one security group rule of a port.
+type Rule struct {
+	Ingress     bool         // else egress
+	IPv6        bool         // the ethertype; else IPv4
+	Protocol    string       // "" for any, else a name (tcp, udp, icmp, ...) or an IP protocol number
+	PortMin     int          // -1: any; for ICMP the type
+	PortMax     int          // -1: any; for ICMP the code
+	Remote      netip.Prefix // the remote addresses; invalid for any
+	RemoteGroup string       // a key of Network.Groups, "" for none
 }
 
 // DeviceName is the host device of a port, as Neutron names taps: "tap"

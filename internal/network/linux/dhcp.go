@@ -41,7 +41,8 @@ func nsName(id string) string     { return nsPrefix + short(id) }
 func hostVeth(id string) string   { return "sd" + short(id) }
 func bridgeName(id string) string { return "sn" + short(id) }
 
-// SetNetwork makes the network's bridge with its ports' devices and, with DHCP, its DHCP
+// SetNetwork makes the network's bridge with its ports' devices and
+// their filters (filter.go) and, with DHCP, its DHCP
 // namespace, a veth on the bridge with the DHCP port's MAC and addresses,
 // and a dnsmasq in it with the network's reservations; a running one
 // rereads them. Without DHCP the namespace and dnsmasq go.
@@ -60,6 +61,9 @@ func (d *Driver) SetNetwork(ctx context.Context, n *dataplane.Network) error {
 		return err
 	}
 	if err := setPorts(dir, n); err != nil {
+		return err
+	}
+	if err := setFilter(ctx, n); err != nil {
 		return err
 	}
 	if n.DHCP == nil {
@@ -275,10 +279,10 @@ func (d *Driver) removeDHCP(ctx context.Context, id string) error {
 	return errors.Join(err, removeNamespace(nsName(id)))
 }
 
-// removeHostObjects removes a network's port devices, veth, namespace
-// and bridge; dir is the network's state directory.
-func removeHostObjects(dir, id string) error {
-	var errs []error
+// removeHostObjects removes a network's filter tables, port devices,
+// veth, namespace and bridge; dir is the network's state directory.
+func removeHostObjects(ctx context.Context, dir, id string) error {
+	errs := []error{removeFilter(ctx, id)}
 	for _, name := range append(readDevices(dir), hostVeth(id), bridgeName(id)) {
 		errs = append(errs, removeLink(name))
 	}
@@ -292,7 +296,7 @@ func (d *Driver) RemoveNetwork(ctx context.Context, id string) error {
 	defer d.mu.Unlock()
 	err := d.engines.Stop(ctx, engineKind, id, 5*time.Second)
 	dir := filepath.Join(d.dir, id)
-	return errors.Join(err, removeHostObjects(dir, id), os.RemoveAll(dir))
+	return errors.Join(err, removeHostObjects(ctx, dir, id), os.RemoveAll(dir))
 }
 
 // Prune removes the networks not in keep: what a crash between the store

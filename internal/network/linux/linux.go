@@ -65,6 +65,12 @@ func ensureBridge(id string, mtu int) (netlink.Link, error) {
 	if err := netlink.LinkSetUp(link); err != nil {
 		return nil, fmt.Errorf("linux: bridge %s up: %w", name, err)
 	}
+	// The bridge hands IP traffic to the inet hooks, where security groups are.
+	for _, opt := range []string{"nf_call_iptables", "nf_call_ip6tables"} {
+		if err := os.WriteFile(filepath.Join("/sys/class/net", name, "bridge", opt), []byte("1"), 0o644); err != nil {
+			return nil, fmt.Errorf("linux: bridge %s: %w", name, err)
+		}
+	}
 	return link, nil
 }
 
@@ -130,7 +136,7 @@ func RemoveAll(dir string) error {
 			continue
 		}
 		sub := filepath.Join(dir, e.Name())
-		errs = append(errs, removeHostObjects(sub, e.Name()), os.RemoveAll(sub))
+		errs = append(errs, removeHostObjects(context.Background(), sub, e.Name()), os.RemoveAll(sub))
 	}
 	return errors.Join(errs...)
 }

@@ -31,9 +31,9 @@ func requireRoot(t *testing.T) {
 		}
 		t.Skip("needs root")
 	}
-	for _, tool := range []string{"ip", "dnsmasq", "busybox"} {
+	for _, tool := range []string{"ip", "dnsmasq", "busybox", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is required (iproute2, dnsmasq-base, busybox-static)", tool)
+			t.Fatalf("%s is required (iproute2, dnsmasq-base, busybox-static, nftables)", tool)
 		}
 	}
 }
