@@ -12,8 +12,8 @@ need=()
 command -v openstack >/dev/null || need+=(python3-openstackclient)
 [ -x /usr/bin/aws ] || need+=(awscli)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
-# VM tests: QEMU, config drives, DHCP, and the test guest's kernel and busybox.
-for pkg in iproute2 qemu-system-x86 qemu-utils genisoimage dnsmasq-base kmod cpio busybox-static linux-image-cloud-amd64; do
+# VM and network tests: QEMU, config drives, DHCP, nftables, and the test guest's kernel and busybox.
+for pkg in iproute2 nftables qemu-system-x86 qemu-utils genisoimage dnsmasq-base kmod cpio busybox-static linux-image-cloud-amd64; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

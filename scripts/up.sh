@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 need=()
-for pkg in qemu-system-x86 qemu-utils genisoimage dnsmasq-base; do
+for pkg in iproute2 nftables qemu-system-x86 qemu-utils genisoimage dnsmasq-base; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then
