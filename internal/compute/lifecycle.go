@@ -245,7 +245,7 @@ func (s *Service) serverAction(q *request) error {
 		action, arg = k, asObject(v)
 	}
 	switch action {
-	case "os-getConsoleOutput", "os-start", "os-stop", "reboot":
+	case "os-getConsoleOutput", "os-start", "os-stop", "reboot", "addSecurityGroup", "removeSecurityGroup":
 	default:
 		return errorf(http.StatusBadRequest, "Unsupported server action %q.", action)
 	}
@@ -257,8 +257,19 @@ func (s *Service) serverAction(q *request) error {
 	if err := q.enforce("os_compute_api:servers:action", srv.ProjectID); err != nil {
 		return err
 	}
-	if action == "os-getConsoleOutput" {
+	switch action {
+	case "os-getConsoleOutput":
 		return s.consoleOutput(q, srv, arg["length"])
+	case "addSecurityGroup", "removeSecurityGroup":
+		name, _ := arg["name"].(string)
+		if name == "" {
+			return errorf(http.StatusBadRequest, "Security group name cannot be empty")
+		}
+		if err := s.ports.SetServerGroup(q.r.Context(), srv.ID, srv.ProjectID, portIDs(srv.Ports), name, action == "addSecurityGroup"); err != nil {
+			return err
+		}
+		q.w.WriteHeader(http.StatusAccepted)
+		return nil
 	}
 	if srv.TaskState != "" {
 		return errorf(http.StatusConflict, "Cannot act on instance %s while it is in task_state %s", srv.ID, srv.TaskState)

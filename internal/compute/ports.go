@@ -23,6 +23,7 @@ type Ports interface {
 	Plug(ctx context.Context, serverID string, portIDs []string) ([]network.Attachment, error)
 	Release(ctx context.Context, serverID string, made, given []string) error
 	ServerAttachments(ctx context.Context, ports map[string][]string) (map[string][]network.Attachment, error)
+	SetServerGroup(ctx context.Context, serverID, project string, portIDs []string, group string, add bool) error
 }
 
 // serverPort is one of a server's ports, in the order of its NICs.

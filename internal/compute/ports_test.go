@@ -9,7 +9,9 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/secgroups"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/rules"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
@@ -177,6 +179,25 @@ func TestServerPorts(t *testing.T) {
 		t.Error("the deleted rule is still on the port")
 	}
 
+	// A group added to the server is on each of its ports; removed, it goes.
+	web, err := groups.Create(ctx, nc, groups.CreateOpts{Name: "web"}).Extract()
+	wantStatus(t, "group create", err, 0)
+	wantStatus(t, "add group", secgroups.AddServer(ctx, c, vm.ID, "web").ExtractErr(), 0)
+	for _, pt := range listPorts(t, nc, ports.ListOpts{DeviceID: vm.ID}) {
+		if !slices.Contains(pt.SecurityGroups, web.ID) {
+			t.Errorf("port %s after addSecurityGroup has %v", pt.ID, pt.SecurityGroups)
+		}
+	}
+	if s := waitStatus(t, c, vm.ID, "ACTIVE"); len(s.SecurityGroups) != 2 {
+		t.Errorf("security groups after the add = %v", s.SecurityGroups)
+	}
+	wantStatus(t, "add an unknown group", secgroups.AddServer(ctx, c, vm.ID, "nope").ExtractErr(), http.StatusNotFound)
+	wantStatus(t, "remove group", secgroups.RemoveServer(ctx, c, vm.ID, "web").ExtractErr(), 0)
+	wantStatus(t, "remove it again", secgroups.RemoveServer(ctx, c, vm.ID, "web").ExtractErr(), http.StatusNotFound)
+	if s := waitStatus(t, c, vm.ID, "ACTIVE"); len(s.SecurityGroups) != 1 {
+		t.Errorf("security groups after the removal = %v", s.SecurityGroups)
+	}
+
 	// A port in use, an address taken, an address outside the network:
 	// refused, and nothing is made.
 	before := len(listPorts(t, nc, ports.ListOpts{}))
@@ -207,6 +228,7 @@ func TestServerPorts(t *testing.T) {
 	beta := srv.Provider(t, srv.NewTenant(t, "beta", ""))
 	bc := computeClient(t, beta, "2.47")
 	free, _ := ports.Create(ctx, nc, ports.CreateOpts{NetworkID: net1, Name: "free"}).Extract()
+	wantStatus(t, "beta adds a group to alpha's server", secgroups.AddServer(ctx, bc, vm.ID, "default").ExtractErr(), http.StatusNotFound)
 	for name, nets := range map[string][]servers.Network{"alpha's network": {{UUID: net1}}, "alpha's port": {{Port: free.ID}}} {
 		_, err := servers.Create(ctx, bc, servers.CreateOpts{Name: "intruder", ImageRef: imageID, FlavorRef: flavor, Networks: nets}, nil).Extract()
 		if err == nil {

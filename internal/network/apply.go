@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -19,7 +20,7 @@ import (
 // fails is tried again by a background task, and at every start every
 // network is set again and what no network names is pruned.
 
-// pending are the networks whose last apply failed.
+// pending are the networks (or routers) whose last apply failed.
 type pending struct {
 	mu  sync.Mutex
 	ids map[string]bool
@@ -45,8 +46,9 @@ func (p *pending) take() []string {
 	return out
 }
 
-// changed sets the networks on the data plane; failures are logged and
-// retried (the API answer stands: the change is committed).
+// changed sets the networks on the data plane, then the routers on
+// them; failures are logged and retried (the API answer stands: the
+// change is committed).
 func (s *Service) changed(ctx context.Context, ids ...string) {
 	for _, id := range ids {
 		if err := s.apply(ctx, id); err != nil {
@@ -54,6 +56,44 @@ func (s *Service) changed(ctx context.Context, ids ...string) {
 			s.pending.add(id)
 		}
 	}
+	if len(ids) == 0 {
+		return
+	}
+	rows, err := s.childRows(ctx, s.db, `SELECT DISTINCT device_id, '' FROM ports WHERE device_owner IN ('`+ownerRouterInterface+`', '`+ownerRouterGateway+`') AND network_id IN `, ids)
+	if err != nil {
+		s.log.Error("network: the routers of networks", "err", err)
+		return
+	}
+	var routers []string
+	for _, r := range rows {
+		routers = append(routers, r[0])
+	}
+	s.routersChanged(ctx, routers...)
+}
+
+// routersChanged sets the routers on the data plane (removes gone ones);
+// failures are logged and retried.
+func (s *Service) routersChanged(ctx context.Context, ids ...string) {
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		if err := s.applyRouter(ctx, id); err != nil {
+			s.log.Error("network: data plane", "router", id, "err", err)
+			s.pendingRouters.add(id)
+		}
+	}
+}
+
+func (s *Service) applyRouter(ctx context.Context, id string) error {
+	st, err := s.routerState(ctx, id)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return s.dataplane.RemoveRouter(ctx, id)
+	}
+	return s.dataplane.SetRouter(ctx, st)
 }
 
 func (s *Service) apply(ctx context.Context, id string) error {
@@ -67,7 +107,7 @@ func (s *Service) apply(ctx context.Context, id string) error {
 	return s.dataplane.SetNetwork(ctx, st)
 }
 
-// Tasks retries the networks whose apply failed.
+// Tasks retries the networks and routers whose apply failed.
 func (s *Service) Tasks() []service.Task {
 	return []service.Task{{Name: "network data plane", Every: retryInterval, Run: func(ctx context.Context) error {
 		var errs []error
@@ -77,31 +117,51 @@ func (s *Service) Tasks() []service.Task {
 				errs = append(errs, err)
 			}
 		}
+		for _, id := range s.pendingRouters.take() {
+			if err := s.applyRouter(ctx, id); err != nil {
+				s.pendingRouters.add(id)
+				errs = append(errs, err)
+			}
+		}
 		return errors.Join(errs...)
 	}}}
 }
 
-// reconcile sets every network and prunes what no network names; a
-// network that fails is logged and retried, never a reason not to start.
+// reconcile sets every network and router and prunes what none names; a
+// network or router that fails is logged and retried, never a reason not
+// to start.
 func (s *Service) reconcile(ctx context.Context) error {
-	rows, err := s.db.Query(ctx, `SELECT id FROM networks`)
+	ids, err := s.ids(ctx, `SELECT id FROM networks`)
 	if err != nil {
 		return err
 	}
-	ids, err := store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) })
+	routers, err := s.ids(ctx, `SELECT id FROM routers`)
 	if err != nil {
 		return err
 	}
-	if err := s.dataplane.Prune(ctx, ids); err != nil {
+	if err := s.dataplane.Prune(ctx, ids, routers); err != nil {
 		return err
 	}
-	s.changed(ctx, ids...)
+	for _, id := range ids {
+		if err := s.apply(ctx, id); err != nil {
+			s.log.Error("network: data plane", "network", id, "err", err)
+			s.pending.add(id)
+		}
+	}
+	s.routersChanged(ctx, routers...)
 	return nil
 }
 
+func (s *Service) ids(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.db.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) })
+}
+
 // networkState is what the data plane needs of a network; nil for a
-// network that is gone. Only VLAN networks have one yet: flat (external)
-// networks come with routers.
+// network that is gone.
 func (s *Service) networkState(ctx context.Context, id string) (*dataplane.Network, error) {
 	n, err := scanNetwork(s.db.QueryRow(ctx, `SELECT `+networkColumns+` FROM networks WHERE id = ?`, id))
 	if errors.Is(store.Row(err), store.ErrNotFound) {
@@ -110,10 +170,7 @@ func (s *Service) networkState(ctx context.Context, id string) (*dataplane.Netwo
 	if err != nil {
 		return nil, store.Row(err)
 	}
-	st := &dataplane.Network{ID: n.ID, Segment: n.Segment, MTU: n.MTU}
-	if n.Type != "vlan" {
-		return st, nil
-	}
+	st := &dataplane.Network{ID: n.ID, Segment: n.Segment, MTU: n.MTU, External: n.Physnet == physExternal, Zone: zone(n)}
 	rows, err := s.db.Query(ctx, `SELECT `+subnetColumns+` FROM subnets WHERE network_id = ? ORDER BY created_at, id`, id)
 	if err != nil {
 		return nil, err
@@ -289,4 +346,81 @@ func subnetState(sn *subnet) dataplane.Subnet {
 		}
 	}
 	return ss
+}
+
+// zone is a network's conntrack zone: its VLAN, or above the VLANs one
+// of a flat network's id.
+func zone(n *network) int {
+	if n.Type == "vlan" {
+		return n.Segment
+	}
+	h := fnv.New32a()
+	h.Write([]byte(n.ID))
+	return 4096 + int(h.Sum32()%60000)
+}
+
+// routerState is what the data plane needs of a router; nil for one that
+// is gone.
+func (s *Service) routerState(ctx context.Context, id string) (*dataplane.Router, error) {
+	r, err := scanRouter(s.db.QueryRow(ctx, `SELECT `+routerColumns+` FROM routers WHERE id = ?`, id))
+	if errors.Is(store.Row(err), store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, store.Row(err)
+	}
+	st := &dataplane.Router{ID: r.ID, SNAT: r.SNAT}
+	rows, err := s.db.Query(ctx, `SELECT `+portColumns+` FROM ports WHERE device_id = ? AND device_owner IN (?, ?) ORDER BY id`, r.ID, ownerRouterInterface, ownerRouterGateway)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := store.Collect(rows, scanPort)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.loadPortLinks(ctx, s.db, ports); err != nil {
+		return nil, err
+	}
+	for _, p := range ports {
+		rp := dataplane.RouterPort{ID: p.ID, Network: p.Network, MAC: p.MAC, MTU: 1500}
+		if n, err := scanNetwork(s.db.QueryRow(ctx, `SELECT `+networkColumns+` FROM networks WHERE id = ?`, p.Network)); err == nil {
+			rp.MTU = n.MTU
+		}
+		for _, ip := range p.IPs {
+			sn, err := scanSubnet(s.db.QueryRow(ctx, `SELECT `+subnetColumns+` FROM subnets WHERE id = ?`, ip.SubnetID))
+			a, aerr := netip.ParseAddr(ip.IPAddress)
+			if err != nil || aerr != nil {
+				continue
+			}
+			rp.Addrs = append(rp.Addrs, netip.PrefixFrom(a, sn.prefix().Bits()))
+			rp.Subnets = append(rp.Subnets, sn.prefix())
+			if p.DeviceOwner == ownerRouterGateway && a.Is4() && !st.NextHop.IsValid() {
+				st.NextHop = sn.gateway()
+			}
+		}
+		if p.DeviceOwner == ownerRouterGateway {
+			st.Gateway = &rp
+		} else {
+			st.Interfaces = append(st.Interfaces, rp)
+		}
+	}
+	for _, rt := range r.Routes {
+		d, err1 := netip.ParsePrefix(rt.Destination)
+		h, err2 := netip.ParseAddr(rt.Nexthop)
+		if err1 == nil && err2 == nil {
+			st.Routes = append(st.Routes, dataplane.HostRoute{Destination: d, Nexthop: h})
+		}
+	}
+	fips, err := s.childRows(ctx, s.db, `SELECT address, fixed_ip FROM floating_ips WHERE fixed_ip <> '' AND router_id IN `, []string{r.ID})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fips {
+		a, err1 := netip.ParseAddr(f[0])
+		fixed, err2 := netip.ParseAddr(f[1])
+		if err1 == nil && err2 == nil {
+			st.Floating = append(st.Floating, dataplane.FloatingIP{Address: a, Fixed: fixed})
+		}
+	}
+	return st, nil
 }

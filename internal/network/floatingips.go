@@ -193,6 +193,7 @@ func (s *Service) createFloating(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.routersChanged(ctx, f.Router)
 	return s.writeFloating(q, http.StatusCreated, f)
 }
 
@@ -249,10 +250,12 @@ func (s *Service) updateFloating(q *request) error {
 	}
 	ctx := q.r.Context()
 	var f *floatingIP
+	var before string // the router f went through
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		if f, err = s.visibleFloating(ctx, tx, q, q.r.PathValue("id")); err != nil {
 			return err
 		}
+		before = f.Router
 		if err := q.enforce("update_floatingip", f.Project); err != nil {
 			return err
 		}
@@ -289,16 +292,19 @@ func (s *Service) updateFloating(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.routersChanged(ctx, before, f.Router)
 	return s.writeFloating(q, http.StatusOK, f)
 }
 
 func (s *Service) deleteFloating(q *request) error {
 	ctx := q.r.Context()
+	var router string
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		f, err := s.visibleFloating(ctx, tx, q, q.r.PathValue("id"))
 		if err != nil {
 			return err
 		}
+		router = f.Router
 		if err := q.enforce("delete_floatingip", f.Project); err != nil {
 			return err
 		}
@@ -313,6 +319,7 @@ func (s *Service) deleteFloating(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.routersChanged(ctx, router)
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/sovcloud/sov/internal/network/dataplane"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -127,13 +128,11 @@ func allocate(ctx context.Context, tx *store.Tx, sn *subnet, mac string) (netip.
 
 // eui64 is the SLAAC address of mac in a /64.
 func eui64(p netip.Prefix, mac string) (netip.Addr, error) {
-	var m [6]byte
-	if _, err := fmt.Sscanf(mac, "%02x:%02x:%02x:%02x:%02x:%02x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]); err != nil {
+	a, ok := dataplane.EUI64(p, mac)
+	if !ok {
 		return netip.Addr{}, badRequest("Invalid MAC address %s.", mac)
 	}
-	b := p.Masked().Addr().As16()
-	copy(b[8:], []byte{m[0] ^ 2, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]})
-	return netip.AddrFrom16(b), nil
+	return a, nil
 }
 
 // newMAC is a random address under Neutron's base, fa:16:3e.

@@ -210,6 +210,7 @@ func (s *Service) createRouter(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.routersChanged(ctx, r.ID)
 	return s.writeRouter(q, http.StatusCreated, r)
 }
 
@@ -348,6 +349,7 @@ func (s *Service) updateRouter(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.routersChanged(ctx, r.ID)
 	return s.writeRouter(q, http.StatusOK, r)
 }
 
@@ -396,8 +398,9 @@ func routerSubnets(ctx context.Context, tx *store.Tx, router string) ([]netip.Pr
 
 func (s *Service) deleteRouter(q *request) error {
 	ctx := q.r.Context()
+	id := q.r.PathValue("id")
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		r, err := s.visibleRouter(ctx, tx, q, q.r.PathValue("id"))
+		r, err := s.visibleRouter(ctx, tx, q, id)
 		if err != nil {
 			return err
 		}
@@ -426,6 +429,7 @@ func (s *Service) deleteRouter(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.routersChanged(ctx, id)
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -155,9 +155,15 @@ func (s *Service) bindExisting(ctx context.Context, tx *store.Tx, q *request, se
 	if err != nil {
 		return nil, err
 	}
-	_, err = tx.Exec(ctx, `UPDATE ports SET device_id = ?, device_owner = ?, revision = revision + 1, updated_at = ? WHERE id = ? AND device_id = ''`,
-		serverID, ownerCompute, time.Now().Unix(), p.ID)
-	return n, err
+	res, err := tx.Exec(ctx, `UPDATE ports SET device_id = ?, device_owner = ?, revision = revision + 1, updated_at = ?
+		WHERE id = ? AND device_id = '' AND device_owner = ''`, serverID, ownerCompute, time.Now().Unix(), p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if rows, err := res.RowsAffected(); err != nil || rows != 1 {
+		return nil, conflict("PortInUse", "Port %s is still in use.", p.ID) // bound by another request meanwhile
+	}
+	return n, nil
 }
 
 func (s *Service) newServerPort(ctx context.Context, tx *store.Tx, q *request, serverID string, nic NIC) (*network, error) {
@@ -387,4 +393,81 @@ func byIDs[T any](ctx context.Context, db store.Querier, query string, ids []str
 		out[key(v)] = v
 	}
 	return out, err
+}
+
+// SetServerGroup adds the security group named (or with the id) group
+// to every port of the server, or removes it (Nova's addSecurityGroup and
+// removeSecurityGroup). The group is the server's project's; a name two
+// of its groups have is a conflict; a port without port security cannot
+// take a group; removing a group none of the ports has is not found.
+func (s *Service) SetServerGroup(ctx context.Context, serverID, project string, portIDs []string, group string, add bool) error {
+	var networks, changedGroups []string
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id FROM security_groups WHERE project_id = ? AND (id = ? OR name = ?)`, project, group, group)
+		if err != nil {
+			return err
+		}
+		ids, err := store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) })
+		if err != nil {
+			return err
+		}
+		switch {
+		case len(ids) == 0:
+			return notFound("SecurityGroup", group)
+		case len(ids) > 1:
+			return conflict("DuplicateSecurityGroup", "Multiple security groups named %s; use its id.", group)
+		}
+		gid := ids[0]
+		changedGroups = []string{gid}
+		if len(portIDs) == 0 {
+			return nil
+		}
+		ph, args := placeholders(portIDs)
+		rows, err = tx.Query(ctx, `SELECT `+portColumns+` FROM ports WHERE device_id = ? AND id IN `+ph, append([]any{serverID}, args...)...)
+		if err != nil {
+			return err
+		}
+		list, err := store.Collect(rows, scanPort)
+		if err != nil {
+			return err
+		}
+		held := 0
+		for _, p := range list {
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM port_security_groups WHERE port_id = ? AND security_group_id = ?`, p.ID, gid).Scan(&n); err != nil {
+				return err
+			}
+			held += n
+			switch {
+			case add && n == 0:
+				if !p.PortSecurity {
+					return badRequest("Port %s has no port security: it takes no security group.", p.ID)
+				}
+				_, err = tx.Exec(ctx, `INSERT INTO port_security_groups (port_id, security_group_id) VALUES (?, ?)`, p.ID, gid)
+			case !add && n > 0:
+				_, err = tx.Exec(ctx, `DELETE FROM port_security_groups WHERE port_id = ? AND security_group_id = ?`, p.ID, gid)
+			default:
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE ports SET revision = revision + 1, updated_at = ? WHERE id = ?`, time.Now().Unix(), p.ID); err != nil {
+				return err
+			}
+			if !slices.Contains(networks, p.Network) {
+				networks = append(networks, p.Network)
+			}
+		}
+		if !add && held == 0 {
+			return fail(http.StatusNotFound, "SecurityGroupNotFound", "Security group %s not associated with the instance %s", group, serverID)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.changed(ctx, networks...)
+	s.groupsChanged(ctx, changedGroups...)
+	return nil
 }

@@ -38,10 +38,12 @@ type Service struct {
 	db        *store.DB
 	dataplane dataplane.Driver
 	pending   pending // networks to set again
-	identity  httpapi.Authenticator
-	log       *slog.Logger
-	url       string // e.g. http://127.0.0.1:5000/network
-	publicURL string // the API listener's, e.g. http://127.0.0.1:5000
+	// pendingRouters are the routers to set again.
+	pendingRouters pending
+	identity       httpapi.Authenticator
+	log            *slog.Logger
+	url            string // e.g. http://127.0.0.1:5000/network
+	publicURL      string // the API listener's, e.g. http://127.0.0.1:5000
 }
 
 // New returns the network service on the data plane cfg names.

@@ -6,6 +6,7 @@ package dataplane
 
 import (
 	"context"
+	"net"
 	"net/netip"
 )
 
@@ -20,8 +21,13 @@ type Driver interface {
 	SetNetwork(ctx context.Context, n *Network) error
 	// RemoveNetwork takes them away.
 	RemoveNetwork(ctx context.Context, id string) error
-	// Prune removes what the driver made for networks not in keep.
-	Prune(ctx context.Context, keep []string) error
+	// SetRouter makes a router: its interfaces on its networks, its
+	// gateway on an external network with SNAT, its floating IPs and routes.
+	SetRouter(ctx context.Context, r *Router) error
+	// RemoveRouter takes it away.
+	RemoveRouter(ctx context.Context, id string) error
+	// Prune removes what the driver made for networks and routers not in keep.
+	Prune(ctx context.Context, networks, routers []string) error
 	// Close leaves the data plane running for the next start.
 	Close() error
 }
@@ -36,6 +42,12 @@ type Network struct {
 	Subnets []Subnet
 	// Hosts are the addresses DHCP gives: every port's but the DHCP port's.
 	Hosts []Host
+	// External is true for a network on the external physical network:
+	// in the host-local mode the host takes its subnets' gateway
+	// addresses and masquerades their traffic to its uplink.
+	External bool
+	// Zone is the conntrack zone of the network's flows, unique per network.
+	Zone int
 	// Ports are the network's ports bound to VMs on this host, each with
 	// the device its VM's NIC is on.
 	Ports []Port
@@ -114,4 +126,43 @@ type Host struct {
 	MAC      string
 	Addrs    []netip.Addr
 	Hostname string
+}
+
+// EUI64 is the address of mac in the /64 of p (SLAAC, and with fe80::/64
+// the link-local address of a port); false for a MAC that is not 48 bits.
+func EUI64(p netip.Prefix, mac string) (netip.Addr, bool) {
+	hw, err := net.ParseMAC(mac)
+	if err != nil || len(hw) != 6 {
+		return netip.Addr{}, false
+	}
+	b := p.Masked().Addr().As16()
+	copy(b[8:], []byte{hw[0] ^ 2, hw[1], hw[2], 0xff, 0xfe, hw[3], hw[4], hw[5]})
+	return netip.AddrFrom16(b), true
+}
+
+// Router is what a router needs on the host.
+type Router struct {
+	ID string
+	// Gateway is the router's port on an external network, nil for none;
+	// its default route goes via NextHop, that network's gateway.
+	Gateway *RouterPort
+	NextHop netip.Addr
+	// SNAT translates the interfaces' subnets to the gateway's address.
+	SNAT       bool
+	Interfaces []RouterPort
+	Routes     []HostRoute
+	Floating   []FloatingIP
+}
+
+// RouterPort is one of a router's ports on a network.
+type RouterPort struct {
+	ID, Network, MAC string
+	MTU              int
+	Addrs            []netip.Prefix // each address with its subnet's prefix length
+	Subnets          []netip.Prefix // the port's subnets
+}
+
+// FloatingIP maps an address of the external network to a fixed one.
+type FloatingIP struct {
+	Address, Fixed netip.Addr
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +62,9 @@ func (d *Driver) SetNetwork(ctx context.Context, n *dataplane.Network) error {
 	if err := setPorts(dir, n); err != nil {
 		return err
 	}
+	if err := hostGateway(br, n); err != nil {
+		return err
+	}
 	if err := setFilter(ctx, n); err != nil {
 		return err
 	}
@@ -70,7 +72,10 @@ func (d *Driver) SetNetwork(ctx context.Context, n *dataplane.Network) error {
 		return d.removeDHCP(ctx, n.ID)
 	}
 	ns := nsName(n.ID)
-	if err := namespace(ns, func(nsh netns.NsHandle, h *netlink.Handle) error { return d.veth(nsh, h, n) }); err != nil {
+	err = namespace(ns, func(nsh netns.NsHandle, h *netlink.Handle) error {
+		return endpoint(nsh, h, hostVeth(n.ID), dhcpInside, n.ID, n.DHCP.MAC, n.MTU, n.DHCP.Addrs)
+	})
+	if err != nil {
 		return err
 	}
 	if err := writeFile(filepath.Join(dir, "hosts"), hostsFile(n)); err != nil {
@@ -95,72 +100,6 @@ func (d *Driver) SetNetwork(ctx context.Context, n *dataplane.Network) error {
 		return err
 	}
 	return d.startDHCP(ctx, n.ID, ns, dir, args)
-}
-
-// veth makes the pair (or finds it) and sets the inside end to the DHCP
-// port's MAC, addresses and the network's MTU.
-func (d *Driver) veth(nsh netns.NsHandle, h *netlink.Handle, n *dataplane.Network) error {
-	outside := hostVeth(n.ID)
-	inside, err := h.LinkByName(dhcpInside)
-	if err != nil {
-		if old, err := netlink.LinkByName(outside); err == nil {
-			netlink.LinkDel(old) // half of an earlier pair
-		}
-		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: outside, MTU: n.MTU}, PeerName: dhcpInside}
-		if err := netlink.LinkAdd(v); err != nil {
-			return fmt.Errorf("linux: veth %s: %w", outside, err)
-		}
-		peer, err := netlink.LinkByName(dhcpInside)
-		if err != nil {
-			return err
-		}
-		if err := netlink.LinkSetNsFd(peer, int(nsh)); err != nil {
-			return fmt.Errorf("linux: move %s: %w", dhcpInside, err)
-		}
-		if inside, err = h.LinkByName(dhcpInside); err != nil {
-			return err
-		}
-	}
-	out, err := netlink.LinkByName(outside)
-	if err != nil {
-		return err
-	}
-	if err := netlink.LinkSetMTU(out, n.MTU); err != nil {
-		return err
-	}
-	if err := plug(out, n.ID); err != nil {
-		return err
-	}
-	mac, err := net.ParseMAC(n.DHCP.MAC)
-	if err != nil {
-		return err
-	}
-	if err := h.LinkSetHardwareAddr(inside, mac); err != nil {
-		return err
-	}
-	if err := h.LinkSetMTU(inside, n.MTU); err != nil {
-		return err
-	}
-	have, err := h.AddrList(inside, netlink.FAMILY_ALL)
-	if err != nil {
-		return err
-	}
-	for _, a := range have {
-		p, _ := netip.ParsePrefix(a.IPNet.String())
-		if !slices.Contains(n.DHCP.Addrs, p) && !p.Addr().IsLinkLocalUnicast() {
-			h.AddrDel(inside, &a)
-		}
-	}
-	for _, p := range n.DHCP.Addrs {
-		addr := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
-		if err := h.AddrReplace(inside, addr); err != nil {
-			return fmt.Errorf("linux: address %s: %w", p, err)
-		}
-	}
-	if lo, err := h.LinkByName("lo"); err == nil {
-		h.LinkSetUp(lo)
-	}
-	return h.LinkSetUp(inside)
 }
 
 func writeFile(path, content string) error {
@@ -299,18 +238,31 @@ func (d *Driver) RemoveNetwork(ctx context.Context, id string) error {
 	return errors.Join(err, removeHostObjects(ctx, dir, id), os.RemoveAll(dir))
 }
 
-// Prune removes the networks not in keep: what a crash between the store
-// and the host left behind.
-func (d *Driver) Prune(ctx context.Context, keep []string) error {
-	entries, err := os.ReadDir(d.dir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
+// Prune removes the networks and routers not in keep: what a crash
+// between the store and the host left behind.
+func (d *Driver) Prune(ctx context.Context, networks, routers []string) error {
 	var errs []error
-	for _, e := range entries {
-		if e.IsDir() && !slices.Contains(keep, e.Name()) {
-			errs = append(errs, d.RemoveNetwork(ctx, e.Name()))
+	for _, id := range d.stateDirs(routersDir) {
+		if !slices.Contains(routers, id) {
+			errs = append(errs, d.RemoveRouter(ctx, id))
+		}
+	}
+	for _, id := range d.stateDirs("") {
+		if !slices.Contains(networks, id) {
+			errs = append(errs, d.RemoveNetwork(ctx, id))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// stateDirs are the ids with a state directory under sub ("" for networks).
+func (d *Driver) stateDirs(sub string) []string {
+	entries, _ := os.ReadDir(filepath.Join(d.dir, sub))
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != routersDir {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }

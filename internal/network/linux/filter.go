@@ -21,8 +21,8 @@ import (
 //     pairs), answers no DHCP and sends no router advertisements;
 //   - inet sovn_<id>: security groups, stateful. The network's bridge hands
 //     its IP traffic to the inet hooks (its nf_call_iptables option), where
-//     the packets of the network get a conntrack zone of their own (its
-//     segment, so equal addresses on two networks never share a flow) and
+//     the packets of the network get a conntrack zone of their own (so
+//     equal addresses on two networks never share a flow) and
 //     each secured port's traffic passes its egress chain (by source MAC,
 //     which anti-spoofing made trustworthy) and its ingress chain (by
 //     destination MAC): replies of allowed flows, DHCP and neighbour
@@ -31,7 +31,8 @@ import (
 // A chain allows by "return", so that a packet between two ports passes
 // the sender's egress and the receiver's ingress; base chains accept what
 // is left, which is the traffic of unsecured ports and of the network's
-// own DHCP and router ports.
+// own DHCP and router ports. An external network's table masquerades its
+// subnets' traffic to the host's uplink instead of zoning it.
 
 func tableName(id string) string { return "sovn_" + short(id) }
 
@@ -87,7 +88,22 @@ func filterRuleset(n *dataplane.Network) string {
 		groupSet(&b, "g4_"+short(g), "ipv4_addr", v4)
 		groupSet(&b, "g6_"+short(g), "ipv6_addr", v6)
 	}
-	fmt.Fprintf(&b, "\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tiifname %q ct zone set %d\n\t}\n", br, n.Segment)
+	if n.External {
+		// Host-local: the host masquerades the network's traffic to its
+		// uplink; the flows stay in the host's zone, where their replies
+		// come back.
+		var cidrs []string
+		for _, sn := range n.Subnets {
+			if sn.CIDR.Addr().Is4() && sn.Gateway.IsValid() {
+				cidrs = append(cidrs, sn.CIDR.Masked().String())
+			}
+		}
+		if len(cidrs) > 0 {
+			fmt.Fprintf(&b, "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tip saddr %s oifname != %q masquerade\n\t}\n", set(cidrs), br)
+		}
+	} else {
+		fmt.Fprintf(&b, "\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tiifname %q ct zone set %d\n\t}\n", br, n.Zone)
+	}
 	b.WriteString("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n")
 	for _, p := range n.Ports {
 		if p.Secured {
@@ -133,8 +149,14 @@ func spoofChain(b *strings.Builder, p dataplane.Port) {
 	}
 	b.WriteString("\t\tether type ip6 icmpv6 type nd-router-advert drop\n")
 	b.WriteString("\t\tether type ip6 udp sport 547 drop\n")
-	// Link-local addresses, and the unspecified one of duplicate address detection.
-	allowed6 := append(strs(v6), "fe80::/10", "::")
+	// Its link-local addresses (of its MACs), and the unspecified one of
+	// duplicate address detection.
+	allowed6 := append(strs(v6), "::")
+	for _, m := range macs {
+		if ll, ok := dataplane.EUI64(netip.MustParsePrefix("fe80::/64"), m); ok {
+			allowed6 = append(allowed6, ll.String())
+		}
+	}
 	b.WriteString("\t\tether type ip6 ip6 saddr != " + set(allowed6) + " drop\n")
 	b.WriteString("\t}\n")
 }

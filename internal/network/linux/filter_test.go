@@ -55,7 +55,7 @@ func TestSecurityGroupsOnTheWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	netID := id + "cccc-0000-0000-0000-000000000000"
-	t.Cleanup(func() { d.Prune(ctx, nil) })
+	t.Cleanup(func() { d.Prune(ctx, nil, nil) })
 	macA, macB, macC, macD := "fa:16:3e:cc:00:0a", "fa:16:3e:cc:00:0b", "fa:16:3e:cc:00:0c", "fa:16:3e:cc:00:0d"
 	a, b, c, dg := newGuest(t, id+"a", macA), newGuest(t, id+"b", macB), newGuest(t, id+"c", macC), newGuest(t, id+"d", macD)
 	for g, ip := range map[*guest]string{a: "10.60.0.10", b: "10.60.0.11", c: "10.60.0.12", dg: "10.60.0.13"} {
@@ -63,7 +63,7 @@ func TestSecurityGroupsOnTheWire(t *testing.T) {
 	}
 	web := "group-web-0000"
 	state := func(aRules ...dataplane.Rule) *dataplane.Network {
-		n := &dataplane.Network{ID: netID, Segment: 30, MTU: 1500, Ports: []dataplane.Port{
+		n := &dataplane.Network{ID: netID, Segment: 30, Zone: 30, MTU: 1500, Ports: []dataplane.Port{
 			secured(a, macA, "10.60.0.10", aRules...),
 			secured(b, macB, "10.60.0.11", egressAll, dataplane.Rule{Ingress: true, Protocol: "icmp", PortMin: -1, PortMax: -1}),
 			secured(c, macC, "10.60.0.12", egressAll),

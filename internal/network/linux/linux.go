@@ -11,14 +11,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/sovcloud/sov/internal/network/dataplane"
 )
 
 // Engines records the dnsmasq processes, so that they outlive sov (VMs
@@ -126,17 +131,116 @@ func removeNamespace(name string) error {
 }
 
 // RemoveAll removes what a driver with this state dir made on the host —
-// namespaces, veths, bridges — once its processes are gone (sov down, a
-// test's end); it needs no store.
+// namespaces, veths, bridges, taps, filter tables — once its processes
+// are gone (sov down, a test's end); it needs no store.
 func RemoveAll(dir string) error {
+	d := &Driver{dir: dir}
 	var errs []error
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		sub := filepath.Join(dir, e.Name())
-		errs = append(errs, removeHostObjects(context.Background(), sub, e.Name()), os.RemoveAll(sub))
+	for _, id := range d.stateDirs(routersDir) {
+		errs = append(errs, removeRouter(filepath.Join(dir, routersDir, id), id))
+	}
+	for _, id := range d.stateDirs("") {
+		sub := filepath.Join(dir, id)
+		errs = append(errs, removeHostObjects(context.Background(), sub, id), os.RemoveAll(sub))
 	}
 	return errors.Join(errs...)
+}
+
+// endpoint makes (or finds) a veth pair whose outside end is on a
+// network's bridge and whose inside end, in the namespace, has the MAC,
+// the MTU and exactly the addresses given (link-local ones aside), up.
+func endpoint(nsh netns.NsHandle, h *netlink.Handle, outside, insideName, network, mac string, mtu int, addrs []netip.Prefix) error {
+	inside, err := h.LinkByName(insideName)
+	if err != nil {
+		if old, err := netlink.LinkByName(outside); err == nil {
+			netlink.LinkDel(old) // half of an earlier pair
+		}
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: outside, MTU: mtu}, PeerName: insideName}
+		if err := netlink.LinkAdd(v); err != nil {
+			return fmt.Errorf("linux: veth %s: %w", outside, err)
+		}
+		peer, err := netlink.LinkByName(insideName)
+		if err != nil {
+			return err
+		}
+		if err := netlink.LinkSetNsFd(peer, int(nsh)); err != nil {
+			return fmt.Errorf("linux: move %s: %w", insideName, err)
+		}
+		if inside, err = h.LinkByName(insideName); err != nil {
+			return err
+		}
+	}
+	out, err := netlink.LinkByName(outside)
+	if err != nil {
+		return err
+	}
+	if err := netlink.LinkSetMTU(out, mtu); err != nil {
+		return err
+	}
+	if err := plug(out, network); err != nil {
+		return err
+	}
+	hw, err := net.ParseMAC(mac)
+	if err != nil {
+		return err
+	}
+	if err := h.LinkSetHardwareAddr(inside, hw); err != nil {
+		return err
+	}
+	if err := h.LinkSetMTU(inside, mtu); err != nil {
+		return err
+	}
+	if err := setAddrs(h, inside, addrs); err != nil {
+		return err
+	}
+	if lo, err := h.LinkByName("lo"); err == nil {
+		h.LinkSetUp(lo)
+	}
+	return h.LinkSetUp(inside)
+}
+
+// setAddrs gives a link exactly addrs, link-local ones aside.
+func setAddrs(h *netlink.Handle, link netlink.Link, addrs []netip.Prefix) error {
+	have, err := h.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return err
+	}
+	for _, a := range have {
+		p, _ := netip.ParsePrefix(a.IPNet.String())
+		if !slices.Contains(addrs, p) && !p.Addr().IsLinkLocalUnicast() {
+			h.AddrDel(link, &a)
+		}
+	}
+	for _, p := range addrs {
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+		if err := h.AddrReplace(link, addr); err != nil {
+			return fmt.Errorf("linux: address %s on %s: %w", p, link.Attrs().Name, err)
+		}
+	}
+	return nil
+}
+
+// hostGateway gives the bridge of an external network (host-local) its
+// subnets' gateway addresses, so the host reaches the network and routes
+// its traffic on, and takes them from any other network's bridge.
+func hostGateway(br netlink.Link, n *dataplane.Network) error {
+	var addrs []netip.Prefix
+	if n.External {
+		for _, sn := range n.Subnets {
+			if sn.Gateway.IsValid() {
+				addrs = append(addrs, netip.PrefixFrom(sn.Gateway, sn.CIDR.Bits()))
+			}
+		}
+		if len(addrs) > 0 {
+			if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
+				return fmt.Errorf("linux: forwarding: %w", err)
+			}
+		}
+	}
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	return setAddrs(h, br, addrs)
 }

@@ -126,7 +126,7 @@ func (g *guest) ping(addr string) bool {
 }
 
 func state(id string, segment int, dhcpMAC string, ports []dataplane.Port, hosts ...dataplane.Host) *dataplane.Network {
-	return &dataplane.Network{ID: id, Segment: segment, MTU: 1500, Ports: ports,
+	return &dataplane.Network{ID: id, Segment: segment, Zone: segment, MTU: 1500, Ports: ports,
 		DHCP: &dataplane.Endpoint{MAC: dhcpMAC, Addrs: []netip.Prefix{netip.MustParsePrefix("10.60.0.2/24")}},
 		Subnets: []dataplane.Subnet{{CIDR: netip.MustParsePrefix("10.60.0.0/24"), Gateway: netip.MustParseAddr("10.60.0.1"), DHCP: true,
 			DNS: []netip.Addr{netip.MustParseAddr("192.0.2.53")}}},
@@ -152,7 +152,7 @@ func TestNetworksAreSeparateL2Domains(t *testing.T) {
 		t.Fatal(err)
 	}
 	netA, netB := id+"aaaa-0000-0000-0000-000000000000", id+"bbbb-0000-0000-0000-000000000000"
-	t.Cleanup(func() { d.Prune(ctx, nil) })
+	t.Cleanup(func() { d.Prune(ctx, nil, nil) })
 	a1, a2, b1 := "fa:16:3e:aa:00:10", "fa:16:3e:aa:00:11", "fa:16:3e:bb:00:20"
 	ga1 := newGuest(t, id+"a", a1)
 	ga2 := newGuest(t, id+"b", a2)
@@ -220,7 +220,7 @@ func TestNetworksAreSeparateL2Domains(t *testing.T) {
 	}
 
 	// Prune keeps A, removes B: its server, namespace and veth.
-	if err := d2.Prune(ctx, []string{netA}); err != nil {
+	if err := d2.Prune(ctx, []string{netA}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := eng.Running(ctx, "dnsmasq", netB); ok {
