@@ -99,7 +99,9 @@ func filterRuleset(n *dataplane.Network) string {
 			}
 		}
 		if len(cidrs) > 0 {
-			fmt.Fprintf(&b, "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tip saddr %s oifname != %q masquerade\n\t}\n", set(cidrs), br)
+			// Only what the host routes from the network elsewhere: not what
+			// other bridges carry (their traffic passes these hooks too).
+			fmt.Fprintf(&b, "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tiifname %q oifname != %q ip saddr %s masquerade\n\t}\n", br, br, set(cidrs))
 		}
 	} else {
 		fmt.Fprintf(&b, "\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tiifname %q ct zone set %d\n\t}\n", br, n.Zone)

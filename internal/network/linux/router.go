@@ -28,9 +28,11 @@ import (
 
 const routersDir = "routers"
 
-func routerNS(id string) string      { return "sovr-" + short(id) }
-func inside(kind, port string) string  { return kind + "-" + short(port) }
-func outside(kind, port string) string { return map[string]string{"qr": "rq", "qg": "rg"}[kind] + "-" + short(port) }
+func routerNS(id string) string       { return "sovr-" + short(id) }
+func inside(kind, port string) string { return kind + "-" + short(port) }
+func outside(kind, port string) string {
+	return map[string]string{"qr": "rq", "qg": "rg"}[kind] + "-" + short(port)
+}
 
 // SetRouter makes the router's namespace, ports, routes and NAT.
 func (d *Driver) SetRouter(ctx context.Context, r *dataplane.Router) error {

@@ -1,0 +1,135 @@
+package linux_test
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sovcloud/sov/internal/network/dataplane"
+	"github.com/sovcloud/sov/internal/network/linux"
+)
+
+// serveSource serves, on port 80 of the guest, the address each client
+// comes from (busybox httpd with a CGI script).
+func (g *guest) serveSource() {
+	g.t.Helper()
+	dir := g.t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "cgi-bin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "cgi-bin", "ip"), []byte("#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"from=$REMOTE_ADDR\"\n"), 0o755)
+	cmd := exec.Command("ip", "netns", "exec", g.ns, "busybox", "httpd", "-f", "-p", "80", "-h", dir)
+	if err := cmd.Start(); err != nil {
+		g.t.Fatal(err)
+	}
+	g.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+}
+
+// source asks addr's source server where the guest comes from.
+func (g *guest) source(addr string) string {
+	out, _ := g.in(false, "sh", "-c", "printf 'GET /cgi-bin/ip HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 "+addr+" 80")
+	if i := strings.Index(out, "from="); i >= 0 {
+		return strings.TrimPrefix(strings.Trim(strings.TrimSpace(out[i+5:]), "[]"), "::ffff:")
+	}
+	return ""
+}
+
+// TestRoutersOnTheWire: a router joins a tenant network to a host-local
+// external network; a floating IP answers from outside (a namespace on the
+// external network) and from the host, its server goes out as the
+// floating IP, another server as the router's gateway address (SNAT);
+// without the floating IP nothing comes in; removing the router and its
+// networks leaves nothing.
+func TestRoutersOnTheWire(t *testing.T) {
+	requireRoot(t)
+	id := tag()
+	d, err := linux.Open(t.TempDir(), testEngines(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Prune(ctx, nil, nil) })
+	var b [1]byte
+	fmt.Sscanf(id[:2], "%02x", &b[0])
+	ext := fmt.Sprintf("10.61.%d", b[0]) // the external subnet, this run's own: the host takes its .1
+	extID, tenantID, routerID := id+"eeee-0000-0000-0000-000000000000", id+"ffff-0000-0000-0000-000000000000", id+"9999-0000-0000-0000-000000000000"
+
+	macA, macB, macO := "fa:16:3e:dd:00:0a", "fa:16:3e:dd:00:0b", "fa:16:3e:dd:00:0c"
+	a, bg, out := newGuest(t, id+"a", macA), newGuest(t, id+"b", macB), newGuest(t, id+"o", macO)
+	for g, ip := range map[*guest]string{a: "10.62.0.10/24", bg: "10.62.0.11/24"} {
+		g.in(true, "ip", "addr", "add", ip, "dev", "eth0")
+		g.in(true, "ip", "route", "add", "default", "via", "10.62.0.1")
+	}
+	out.in(true, "ip", "addr", "add", ext+".50/24", "dev", "eth0")
+	extNet := &dataplane.Network{ID: extID, Segment: 0, Zone: 4100, MTU: 1500, External: true,
+		Subnets: []dataplane.Subnet{{CIDR: netip.MustParsePrefix(ext + ".0/24"), Gateway: netip.MustParseAddr(ext + ".1")}},
+		Ports:   []dataplane.Port{out.port()}}
+	web := dataplane.Rule{Ingress: true, Protocol: "tcp", PortMin: 80, PortMax: 80, Remote: netip.MustParsePrefix("0.0.0.0/0")}
+	tenant := &dataplane.Network{ID: tenantID, Segment: 40, Zone: 40, MTU: 1500,
+		Subnets: []dataplane.Subnet{{CIDR: netip.MustParsePrefix("10.62.0.0/24"), Gateway: netip.MustParseAddr("10.62.0.1")}},
+		Ports:   []dataplane.Port{secured(a, macA, "10.62.0.10", egressAll, web), secured(bg, macB, "10.62.0.11", egressAll)}}
+	for _, n := range []*dataplane.Network{extNet, tenant} {
+		if err := d.SetNetwork(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	router := func(floating ...dataplane.FloatingIP) *dataplane.Router {
+		return &dataplane.Router{ID: routerID, SNAT: true, NextHop: netip.MustParseAddr(ext + ".1"), Floating: floating,
+			Gateway: &dataplane.RouterPort{ID: id + "77-gw", Network: extID, MAC: "fa:16:3e:dd:00:f0", MTU: 1500,
+				Addrs: []netip.Prefix{netip.MustParsePrefix(ext + ".5/24")}, Subnets: []netip.Prefix{netip.MustParsePrefix(ext + ".0/24")}},
+			Interfaces: []dataplane.RouterPort{{ID: id + "77-if", Network: tenantID, MAC: "fa:16:3e:dd:00:f1", MTU: 1500,
+				Addrs: []netip.Prefix{netip.MustParsePrefix("10.62.0.1/24")}, Subnets: []netip.Prefix{netip.MustParsePrefix("10.62.0.0/24")}}}}
+	}
+	fip := dataplane.FloatingIP{Address: netip.MustParseAddr(ext + ".20"), Fixed: netip.MustParseAddr("10.62.0.10")}
+	if err := d.SetRouter(ctx, router(fip)); err != nil {
+		t.Fatal(err)
+	}
+	a.serve(80)
+	out.serveSource()
+
+	if !out.reaches(ext+".20", 80) {
+		t.Error("the floating IP does not answer from the external network")
+	}
+	if got, err := exec.Command("sh", "-c", "echo | busybox nc -w 2 "+ext+".20 80").CombinedOutput(); !strings.Contains(string(got), "hello-") {
+		t.Errorf("the floating IP does not answer from the host: %q %v", got, err)
+	}
+	if got := a.source(ext + ".50"); got != ext+".20" {
+		t.Errorf("the server with the floating IP goes out as %q, want %s.20", got, ext)
+	}
+	if got := bg.source(ext + ".50"); got != ext+".5" {
+		t.Errorf("the server without a floating IP goes out as %q, want the router's %s.5", got, ext)
+	}
+	if out.reaches("10.62.0.10", 80) {
+		t.Error("the external network reaches a fixed address")
+	}
+
+	// Without the floating IP nothing comes in; its server goes out by SNAT.
+	if err := d.SetRouter(ctx, router()); err != nil {
+		t.Fatal(err)
+	}
+	if out.reaches(ext+".20", 80) {
+		t.Error("a floating IP that went still answers")
+	}
+	if got := a.source(ext + ".50"); got != ext+".5" {
+		t.Errorf("after its floating IP went the server goes out as %q", got)
+	}
+
+	if err := d.RemoveRouter(ctx, routerID); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RemoveRouter(ctx, routerID); err != nil {
+		t.Errorf("removing a gone router: %v", err)
+	}
+	for _, n := range []string{extID, tenantID} {
+		if err := d.RemoveNetwork(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left := leftovers(t, id); left != "" {
+		t.Errorf("left on the host: %s", left)
+	}
+	if _, err := os.Stat("/run/netns/sovr-" + strings.ReplaceAll(routerID, "-", "")[:11]); err == nil {
+		t.Error("the router's namespace is left")
+	}
+}
