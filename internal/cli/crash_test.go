@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/sovcloud/sov/internal/cli"
+	"github.com/sovcloud/sov/internal/servertest"
 )
 
 // TestMain lets the test binary act as the sov command when SOV_TEST_MAIN is
@@ -35,7 +36,8 @@ func TestMain(m *testing.M) {
 // identity and S3 URLs.
 func sovProcess(t *testing.T, dataDir string) (cmd *exec.Cmd, authURL, s3URL string) {
 	t.Helper()
-	cmd = exec.Command(os.Args[0], "up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--s3-website-listen", "127.0.0.1:0", "--log-level", "error")
+	cmd = exec.Command(os.Args[0], "up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--s3-website-listen", "127.0.0.1:0", "--log-level", "error",
+		"--external-cidr", servertest.RandomExternalCIDR().String())
 	cmd.Env = append(os.Environ(), "SOV_TEST_MAIN=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

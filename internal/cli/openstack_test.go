@@ -55,7 +55,7 @@ func startUp(t *testing.T) (clouds string) {
 		defer close(done)
 		// Every listener on a free port: tests run side by side.
 		upErr = cli.Run(ctx, []string{"up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0",
-			"--s3-website-listen", "127.0.0.1:0", "--log-level", "warn"}, out, &syncBuffer{})
+			"--s3-website-listen", "127.0.0.1:0", "--log-level", "warn", "--external-cidr", servertest.RandomExternalCIDR().String()}, out, &syncBuffer{})
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sovcloud/sov/internal/network"
 	"github.com/sovcloud/sov/internal/server"
 )
 
@@ -53,9 +55,14 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 2*time.Minute, "close kept-alive connections idle for this long")
 	fs.DurationVar(&cfg.InactivityTimeout, "inactivity-timeout", time.Minute, "close connections whose request body or response moves no byte for this long")
 	fs.IntVar(&cfg.MaxConnsPerClient, "max-conns-per-client", 512, "connections one client address may hold open on each listener (-1: no limit)")
+	external := fs.String("external-cidr", network.DefaultExternalCIDR.String(), "subnet of the external network made at first start (host-local: the host takes its first address)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var err error
+	if cfg.Network.ExternalCIDR, err = netip.ParsePrefix(*external); err != nil || !cfg.Network.ExternalCIDR.Addr().Is4() || cfg.Network.ExternalCIDR.Bits() > 29 {
+		return fmt.Errorf("--external-cidr: want an IPv4 prefix of at most /29, got %q", *external)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {

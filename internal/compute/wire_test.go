@@ -1,12 +1,23 @@
 package compute_test
 
 import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/floatingips"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/routers"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/rules"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/subnets"
 
 	"github.com/sovcloud/sov/internal/servertest"
 )
@@ -63,5 +74,89 @@ func TestTenantNetworksOnTheWire(t *testing.T) {
 	}
 	if !strings.Contains(bout, "alpha-2: nothing") || strings.Contains(bout, one) || strings.Contains(bout, two) {
 		t.Errorf("beta's guest reached alpha's network:\n%s", bout)
+	}
+}
+
+// TestFloatingIPOnTheWire boots a real guest behind a router to the
+// cloud's external network: its floating IP answers the host once a rule
+// lets port 80 in, and the guest reaches a server outside (on the host,
+// at the external network's gateway) as its floating IP.
+func TestFloatingIPOnTheWire(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, nil)
+	alpha := srv.Provider(t, srv.NewTenant(t, "alpha", ""))
+	c := computeClient(t, alpha, "2.47")
+	nc := networkClient(t, alpha)
+	imageID := servertest.UploadTestGuest(t, alpha)
+	netID := servertest.TenantNetwork(t, alpha, "alpha-net", "10.86.0.0/24")
+	pg, err := networks.List(nc, networks.ListOpts{Name: "public"}).AllPages(ctx)
+	wantStatus(t, "list public", err, 0)
+	public, _ := networks.ExtractNetworks(pg)
+	if len(public) != 1 {
+		t.Fatalf("external networks named public: %+v", public)
+	}
+	sn, err := subnets.Get(ctx, nc, public[0].Subnets[0]).Extract()
+	wantStatus(t, "public's subnet", err, 0)
+	r, err := routers.Create(ctx, nc, routers.CreateOpts{Name: "r", GatewayInfo: &routers.GatewayInfo{NetworkID: public[0].ID}}).Extract()
+	wantStatus(t, "router", err, 0)
+	pg, _ = subnets.List(nc, subnets.ListOpts{NetworkID: netID}).AllPages(ctx)
+	own, _ := subnets.ExtractSubnets(pg)
+	_, err = routers.AddInterface(ctx, nc, r.ID, routers.AddInterfaceOpts{SubnetID: own[0].ID}).Extract()
+	wantStatus(t, "interface", err, 0)
+
+	// A server outside, on the host's address on the external network.
+	seen := make(chan string, 10)
+	ln, err := net.Listen("tcp", net.JoinHostPort(sn.GatewayIP, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		select {
+		case seen <- host:
+		default:
+		}
+		fmt.Fprintln(w, "outside")
+	})}
+	go outside.Serve(ln)
+	t.Cleanup(func() { outside.Close() })
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	script := "for i in $(seq 120); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 " + sn.GatewayIP + " " + port +
+		" | grep -q outside && echo 'outside: reached' && break; sleep 1; done\n"
+	s, err := servers.Create(ctx, c, servers.CreateOpts{Name: "web", ImageRef: imageID, FlavorRef: flavorID(t, c, "SCS-1L-1"),
+		Networks: []servers.Network{{UUID: netID}}, UserData: []byte("#!/bin/sh\n" + script)}, nil).Extract()
+	wantStatus(t, "create", err, 0)
+	waitStatus(t, c, s.ID, "ACTIVE")
+	held := listPorts(t, nc, ports.ListOpts{DeviceID: s.ID})
+	fip, err := floatingips.Create(ctx, nc, floatingips.CreateOpts{FloatingNetworkID: public[0].ID, PortID: held[0].ID}).Extract()
+	wantStatus(t, "floating ip", err, 0)
+	group := listGroups(t, nc, "default")[0]
+	_, err = rules.Create(ctx, nc, rules.CreateOpts{SecGroupID: group.ID, Direction: rules.DirIngress, EtherType: rules.EtherType4,
+		Protocol: rules.ProtocolTCP, PortRangeMin: 80, PortRangeMax: 80, RemoteIPPrefix: "0.0.0.0/0"}).Extract()
+	wantStatus(t, "rule", err, 0)
+
+	out := waitConsole(t, c, s.ID, "outside: reached")
+	select {
+	case from := <-seen:
+		if from != fip.FloatingIP {
+			t.Errorf("the guest reached the outside as %s, want its floating IP %s", from, fip.FloatingIP)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("the outside server saw no request; console:\n%s", out)
+	}
+	var body []byte
+	for end := time.Now().Add(60 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + fip.FloatingIP + "/")
+		if err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			break
+		}
+	}
+	if strings.TrimSpace(string(body)) != s.ID {
+		t.Errorf("the floating IP %s answered %q, want the server's uuid", fip.FloatingIP, body)
+	}
+	if shown := waitStatus(t, c, s.ID, "ACTIVE"); !strings.Contains(fmt.Sprint(shown.Addresses), fip.FloatingIP) {
+		t.Errorf("the server's addresses lack its floating IP: %v", shown.Addresses)
 	}
 }

@@ -81,6 +81,13 @@ func (s *Service) Bootstrap(ctx context.Context, b BootstrapConfig) error {
 	return s.catalog.reload(ctx)
 }
 
+// AdminProjectID is the id of the cloud administrator's project (made at bootstrap).
+func (s *Service) AdminProjectID(ctx context.Context) (string, error) {
+	var id string
+	err := s.db.QueryRow(ctx, `SELECT id FROM projects WHERE domain_id = ? AND name = ?`, DefaultDomainID, s.cfg.Admin.AdminProject).Scan(&id)
+	return id, err
+}
+
 // RegisterService makes sure the catalog lists a service of the type, with
 // public, internal and admin endpoints at url, and reloads the catalog.
 func (s *Service) RegisterService(ctx context.Context, typ, name, url string) error {

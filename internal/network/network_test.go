@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -268,7 +269,13 @@ func TestSharedNetworks(t *testing.T) {
 	}
 	pg, err := networks.List(b, external.ListOptsExt{ListOptsBuilder: networks.ListOpts{}, External: &yes}).AllPages(ctx)
 	wantStatus(t, "list external", err, 0)
-	if err := networks.ExtractNetworksInto(pg, &found); err != nil || len(found) != 1 || found[0].ID != ext.ID || !found[0].External {
+	// The cloud's own external network and this one.
+	if err := networks.ExtractNetworksInto(pg, &found); err != nil || len(found) != 2 || !slices.ContainsFunc(found, func(f struct {
+		ID       string `json:"id"`
+		External bool   `json:"router:external"`
+	}) bool {
+		return f.ID == ext.ID && f.External
+	}) {
 		t.Errorf("router:external=True: %+v %v", found, err)
 	}
 	_, err = ports.Create(ctx, b, ports.CreateOpts{NetworkID: ext.ID}).Extract()
@@ -372,7 +379,8 @@ func TestNetworkBadInput(t *testing.T) {
 	spg, _ := subnets.List(a, subnets.ListOpts{}).AllPages(ctx)
 	sns, _ := subnets.ExtractSubnets(spg)
 	got, _ := groups.Get(ctx, a, sg.ID).Extract()
-	if len(nets) != 1 || len(ps) != 1 || len(sns) != 1 || len(got.Rules) != 3 {
+	// (The networks and subnets are its own and the cloud's external ones.)
+	if len(nets) != 2 || len(ps) != 1 || len(sns) != 2 || len(got.Rules) != 3 {
 		t.Errorf("after bad input: %d networks, %d ports (the DHCP one), %d subnets, %d rules", len(nets), len(ps), len(sns), len(got.Rules))
 	}
 	// The default group cannot go or be renamed by its project.
@@ -424,7 +432,7 @@ func TestNetworkListsQuotasTags(t *testing.T) {
 		}
 	}
 	pages, names := 0, []string{}
-	err := networks.List(a, networks.ListOpts{Limit: 3, SortKey: "name", SortDir: "desc"}).EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
+	err := networks.List(a, networks.ListOpts{ProjectID: alpha.ProjectID, Limit: 3, SortKey: "name", SortDir: "desc"}).EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
 		ns, err := networks.ExtractNetworks(p)
 		pages++
 		for _, n := range ns {
@@ -439,7 +447,7 @@ func TestNetworkListsQuotasTags(t *testing.T) {
 	if err != nil || len(tagged) != 3 {
 		t.Errorf("tags=third: %d %v", len(tagged), err)
 	}
-	notTagged, _ := listNetworks(a, networks.ListOpts{NotTagsAny: "n0,n3"})
+	notTagged, _ := listNetworks(a, networks.ListOpts{ProjectID: alpha.ProjectID, NotTagsAny: "n0,n3"})
 	if len(notTagged) != 5 {
 		t.Errorf("not-tags-any=n0,n3: %d", len(notTagged))
 	}

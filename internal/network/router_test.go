@@ -13,6 +13,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/subnets"
 
+	netfake "github.com/sovcloud/sov/internal/network/fake"
 	"github.com/sovcloud/sov/internal/servertest"
 )
 
@@ -62,6 +63,15 @@ func TestRoutersFloatingIPs(t *testing.T) {
 	wantStatus(t, "floating ip", err, 0)
 	if fip.RouterID != r.ID || fip.FixedIP != vm.FixedIPs[0].IPAddress || fip.Status != "ACTIVE" || !strings.HasPrefix(fip.FloatingIP, "203.0.113.") {
 		t.Fatalf("floating ip: %+v", fip)
+	}
+	// The data plane has the router: its gateway and default route, its
+	// interface, SNAT and the floating IP.
+	dp := srv.Network().Dataplane().(*netfake.Dataplane)
+	st := dp.Router(r.ID)
+	if st == nil || st.Gateway == nil || st.Gateway.Addrs[0].String() != gw.ExternalFixedIPs[0].IPAddress+"/24" || st.NextHop.String() != "203.0.113.1" ||
+		!st.SNAT || len(st.Interfaces) != 1 || st.Interfaces[0].Addrs[0].String() != "10.0.0.1/24" ||
+		len(st.Floating) != 1 || st.Floating[0].Address.String() != fip.FloatingIP || st.Floating[0].Fixed.String() != fip.FixedIP {
+		t.Fatalf("the router on the data plane: %+v", st)
 	}
 	_, err = floatingips.Create(ctx, a, floatingips.CreateOpts{FloatingNetworkID: public.ID, PortID: vm.ID}).Extract()
 	wantStatus(t, "a second floating ip on the same address", err, http.StatusConflict)
@@ -131,13 +141,61 @@ func TestRoutersFloatingIPs(t *testing.T) {
 	if moved.FixedIPs[0].IPAddress != "10.0.0.77" || un.PortID != "" || un.RouterID != "" || un.Status != "DOWN" {
 		t.Errorf("after the port's address moved: %+v", un)
 	}
+	if st := dp.Router(r.ID); st == nil || len(st.Floating) != 0 {
+		t.Errorf("the router on the data plane keeps the floating IP: %+v", st)
+	}
 	_, err = routers.RemoveInterface(ctx, a, r.ID, routers.RemoveInterfaceOpts{SubnetID: sub.ID}).Extract()
 	wantStatus(t, "remove interface", err, 0)
 	wantStatus(t, "delete router", routers.Delete(ctx, a, r.ID).ExtractErr(), 0)
+	if dp.Router(r.ID) != nil {
+		t.Error("the deleted router is on the data plane")
+	}
 	wantStatus(t, "delete floating ip", floatingips.Delete(ctx, a, fip.ID).ExtractErr(), 0)
 	all, _ := ports.List(admin, ports.ListOpts{NetworkID: public.ID}).AllPages(ctx)
 	left, _ := ports.ExtractPorts(all)
 	if len(left) != 1 { // beta's floating IP (its router went above)
 		t.Errorf("ports left on the external network: %d", len(left))
+	}
+}
+
+// TestExternalNetworkAtFirstStart: a new cloud has the external network
+// "public" (flat on the external physical network, a subnet without DHCP
+// whose first address is the host's), which every project sees and routes
+// to; an admin may delete it, and a restart does not bring it back.
+func TestExternalNetworkAtFirstStart(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	admin := adminNetworkClient(t, srv)
+	a := networkClient(t, srv.Provider(t, srv.NewTenant(t, "alpha", "")))
+	yes := true
+	pg, err := networks.List(a, external.ListOptsExt{ListOptsBuilder: networks.ListOpts{Name: "public"}, External: &yes}).AllPages(ctx)
+	wantStatus(t, "list", err, 0)
+	var found []struct {
+		ID      string   `json:"id"`
+		Type    string   `json:"provider:network_type"`
+		Subnets []string `json:"subnets"`
+	}
+	if err := networks.ExtractNetworksInto(pg, &found); err != nil || len(found) != 1 || len(found[0].Subnets) != 1 {
+		t.Fatalf("the external network: %+v %v", found, err)
+	}
+	public := found[0].ID
+	sn, err := subnets.Get(ctx, a, found[0].Subnets[0]).Extract()
+	wantStatus(t, "its subnet", err, 0)
+	if sn.EnableDHCP || !strings.HasPrefix(sn.CIDR, "10.20") || !strings.HasSuffix(sn.GatewayIP, ".1") {
+		t.Errorf("the external subnet: %+v", sn)
+	}
+	if shown, _ := networks.Get(ctx, admin, public).Extract(); shown == nil || shown.ProjectID == "" {
+		t.Errorf("the external network has no owner: %+v", shown)
+	}
+	r, err := routers.Create(ctx, a, routers.CreateOpts{Name: "r", GatewayInfo: &routers.GatewayInfo{NetworkID: public}}).Extract()
+	wantStatus(t, "a member's router to it", err, 0)
+	wantStatus(t, "delete it in use", networks.Delete(ctx, admin, public).ExtractErr(), http.StatusConflict)
+	wantStatus(t, "the router goes", routers.Delete(ctx, a, r.ID).ExtractErr(), 0)
+	wantStatus(t, "a member deletes it", networks.Delete(ctx, a, public).ExtractErr(), http.StatusForbidden)
+	wantStatus(t, "the admin deletes it", networks.Delete(ctx, admin, public).ExtractErr(), 0)
+	srv = srv.Restart(t)
+	pg, _ = networks.List(adminNetworkClient(t, srv), networks.ListOpts{Name: "public"}).AllPages(ctx)
+	if again, _ := networks.ExtractNetworks(pg); len(again) != 0 {
+		t.Errorf("the deleted external network came back: %+v", again)
 	}
 }

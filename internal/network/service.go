@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -29,12 +30,17 @@ type Config struct {
 	DataDir string
 	// Drivers names the data plane: "" (linux) or "fake" (in memory, for API tests).
 	Drivers string
+	// ExternalCIDR is the subnet of the external network made at a cloud's
+	// first start (DefaultExternalCIDR when invalid).
+	ExternalCIDR netip.Prefix
 }
 
 // Service serves the Neutron v2.0 API: networks, subnets and ports with
 // IP address management, security groups and their rules, the default
 // rules of new groups, routers, floating IPs, network RBAC, quotas and tags.
 type Service struct {
+	cfg       Config
+	admin     AdminProject
 	db        *store.DB
 	dataplane dataplane.Driver
 	pending   pending // networks to set again
@@ -47,7 +53,7 @@ type Service struct {
 }
 
 // New returns the network service on the data plane cfg names.
-func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, engines linux.Engines, log *slog.Logger) (*Service, error) {
+func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, admin AdminProject, engines linux.Engines, log *slog.Logger) (*Service, error) {
 	var dp dataplane.Driver
 	switch cfg.Drivers {
 	case "":
@@ -61,7 +67,7 @@ func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, e
 	default:
 		return nil, fmt.Errorf("network: unknown drivers %q", cfg.Drivers)
 	}
-	return &Service{db: db, dataplane: dp, identity: id, log: log, url: publicURL + "/network", publicURL: publicURL}, nil
+	return &Service{cfg: cfg, admin: admin, db: db, dataplane: dp, identity: id, log: log, url: publicURL + "/network", publicURL: publicURL}, nil
 }
 
 // Dataplane is the driver the service sets networks on.
@@ -75,10 +81,14 @@ func (s *Service) Catalog() []service.CatalogEntry {
 	return []service.CatalogEntry{{Type: "network", Name: "neutron", URL: s.url}}
 }
 
-// Start stores the default security group rules of a new cloud, then
-// sets every network on the data plane and prunes what none names.
+// Start stores the default security group rules and makes the external
+// network of a new cloud, then sets every network and router on the data
+// plane and prunes what none names.
 func (s *Service) Start(ctx context.Context) error {
 	if err := s.bootstrapDefaultRules(ctx); err != nil {
+		return err
+	}
+	if err := s.bootstrapExternal(ctx); err != nil {
 		return err
 	}
 	return s.reconcile(ctx)

@@ -312,7 +312,7 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 	}
 	ncfg := cfg.Network
 	ncfg.DataDir = cfg.DataDir
-	if s.network, err = network.New(ncfg, s.db, s.URL, s.identity, s.engines, s.log); err != nil {
+	if s.network, err = network.New(ncfg, s.db, s.URL, s.identity, s.identity, s.engines, s.log); err != nil {
 		return err
 	}
 	ccfg := cfg.Compute

@@ -6,6 +6,7 @@ package servertest
 import (
 	"context"
 	"errors"
+	"net/netip"
 
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -60,8 +61,10 @@ func Start(t testing.TB, edit func(*server.Config)) *Server {
 	cfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", S3Listen: "127.0.0.1:0", S3WebsiteListen: "127.0.0.1:0", AdminPassword: AdminPassword}
 	cfg.Identity.BcryptCost = 4 // the minimum: tests hash many passwords
 	cfg.RefreshInterval = 100 * time.Millisecond
-	// The test's VMs and networks go at its end.
+	// The test's VMs and networks go at its end; its external network
+	// (host-local: the host takes its gateway) is a subnet of its own.
 	t.Cleanup(func() { RemoveHostState(cfg.DataDir) })
+	cfg.Network.ExternalCIDR = RandomExternalCIDR()
 	if pg := os.Getenv("SOV_TEST_POSTGRES"); pg != "" {
 		cfg.Database = freshDatabase(t, pg)
 	}
@@ -311,6 +314,15 @@ func selfSigned(t testing.TB, pool *x509.CertPool) func(*server.Config) {
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
 	return func(c *server.Config) { c.TLSCert, c.TLSKey = certFile, keyFile }
+}
+
+// RandomExternalCIDR is a /24 of 10.200.0.0/13 for a test cloud's
+// external network, so that clouds side by side do not give the host
+// one gateway address twice.
+func RandomExternalCIDR() netip.Prefix {
+	var b [2]byte
+	rand.Read(b[:])
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 200 + b[0]%8, b[1], 0}), 24)
 }
 
 // RemoveHostState ends the engine processes of a test's data dir (its
