@@ -89,9 +89,13 @@ func TestOpenStackCLINetworks(t *testing.T) {
 	if quota["networks"] != float64(1) {
 		t.Errorf("quota show: networks %v", quota["networks"])
 	}
-	// A router to an external network, and a floating IP on alice's port.
-	run("network", "create", "--external", "public")
-	run("subnet", "create", "--network", "public", "--subnet-range", "203.0.113.0/24", "--no-dhcp", "public-sub")
+	// A router to the cloud's external network, and a floating IP on
+	// alice's port: on the host, the router's namespace holds it.
+	var public map[string]any
+	jsonOut(t, run("network", "show", "-f", "json", "public"), &public)
+	if public["router:external"] != true || public["provider:network_type"] != "flat" {
+		t.Errorf("the cloud's external network: %v", public)
+	}
 	alice(true, "router", "create", "demo-router")
 	alice(true, "router", "set", "--external-gateway", "public", "demo-router")
 	alice(true, "router", "add", "subnet", "demo-router", "demo-sub")
@@ -102,6 +106,11 @@ func TestOpenStackCLINetworks(t *testing.T) {
 	jsonOut(t, alice(true, "floating", "ip", "list", "-f", "json"), &fips)
 	if len(fips) != 1 || fips[0]["Fixed IP Address"] != "10.20.0.10" || fips[0]["Port"] != port["id"] {
 		t.Errorf("floating ip list: %v", fips)
+	}
+	routerID := strings.TrimSpace(alice(true, "router", "show", "-f", "value", "-c", "id", "demo-router"))
+	routerNS := "sovr-" + strings.ReplaceAll(routerID, "-", "")[:11]
+	if addrs, err := exec.Command("ip", "-n", routerNS, "addr").CombinedOutput(); err != nil || !strings.Contains(string(addrs), fip["floating_ip_address"].(string)+"/32") {
+		t.Errorf("the router's namespace %s lacks the floating IP: %v\n%s", routerNS, err, addrs)
 	}
 	bob(false, "floating", "ip", "set", "--port", "guest", fip["floating_ip_address"].(string))
 	bob(false, "router", "show", "demo-router")

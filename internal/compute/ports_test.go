@@ -197,6 +197,13 @@ func TestServerPorts(t *testing.T) {
 	if s := waitStatus(t, c, vm.ID, "ACTIVE"); len(s.SecurityGroups) != 1 {
 		t.Errorf("security groups after the removal = %v", s.SecurityGroups)
 	}
+	// Groups named at create are those of the ports made for the server.
+	withWeb, err := servers.Create(ctx, c, servers.CreateOpts{Name: "with-web", ImageRef: imageID, FlavorRef: flavor,
+		SecurityGroups: []string{"web"}, Networks: []servers.Network{{UUID: net1}}}, nil).Extract()
+	wantStatus(t, "create with a group", err, 0)
+	if ps := listPorts(t, nc, ports.ListOpts{DeviceID: withWeb.ID}); len(ps) != 1 || !slices.Equal(ps[0].SecurityGroups, []string{web.ID}) {
+		t.Errorf("the port of a server created with group web: %+v", ps)
+	}
 
 	// A port in use, an address taken, an address outside the network:
 	// refused, and nothing is made.
@@ -216,12 +223,15 @@ func TestServerPorts(t *testing.T) {
 		_, err := servers.Create(ctx, c, servers.CreateOpts{Name: "refused", ImageRef: imageID, FlavorRef: flavor, Networks: tc.nets}, nil).Extract()
 		wantStatus(t, tc.name, err, tc.status)
 	}
+	_, err = servers.Create(ctx, c, servers.CreateOpts{Name: "refused", ImageRef: imageID, FlavorRef: flavor,
+		SecurityGroups: []string{"nope"}, Networks: []servers.Network{{UUID: net1}}}, nil).Extract()
+	wantStatus(t, "an unknown group", err, http.StatusBadRequest)
 	if after := len(listPorts(t, nc, ports.ListOpts{})); after != before {
 		t.Errorf("refused creates left ports: %d before, %d after", before, after)
 	}
 	pages, _ := servers.List(c, nil).AllPages(ctx)
-	if all, _ := servers.ExtractServers(pages); len(all) != 3 {
-		t.Errorf("servers after refused creates = %d, want 3", len(all))
+	if all, _ := servers.ExtractServers(pages); len(all) != 4 {
+		t.Errorf("servers after refused creates = %d, want 4", len(all))
 	}
 
 	// Another project boots on none of alpha's networks or ports.

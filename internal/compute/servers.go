@@ -178,9 +178,12 @@ type createServerBody struct {
 		Metadata    map[string]string `json:"metadata"`
 		ConfigDrive json.RawMessage   `json:"config_drive"`
 		Networks    json.RawMessage   `json:"networks"`
-		MinCount    *int              `json:"min_count"`
-		MaxCount    *int              `json:"max_count"`
-		AdminPass   string            `json:"adminPass"`
+		Groups      []struct {
+			Name string `json:"name"`
+		} `json:"security_groups"`
+		MinCount  *int   `json:"min_count"`
+		MaxCount  *int   `json:"max_count"`
+		AdminPass string `json:"adminPass"`
 	} `json:"server"`
 }
 
@@ -227,6 +230,19 @@ func (s *Service) createServer(q *request) error {
 	nics, err := s.nics(q, b.Networks)
 	if err != nil {
 		return err
+	}
+	// Security groups go on the ports made for the server (Nova's rule:
+	// a port the user gives keeps its own).
+	for i := range nics {
+		if nics[i].NetworkID == "" {
+			continue
+		}
+		for _, g := range b.Groups {
+			if g.Name == "" {
+				return errorf(http.StatusBadRequest, "Invalid input for field/attribute security_groups.")
+			}
+			nics[i].SecurityGroups = append(nics[i].SecurityGroups, g.Name)
+		}
 	}
 	ctx := q.r.Context()
 	img, err := s.images.ForBoot(ctx, q.creds, *b.ImageRef)

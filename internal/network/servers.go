@@ -33,6 +33,9 @@ type NIC struct {
 	PortID    string
 	NetworkID string // "" for an existing port
 	FixedIP   string
+	// SecurityGroups of a new port, by name or id, in the caller's
+	// project; none means the project's default group.
+	SecurityGroups []string
 }
 
 // Attachment is a server's port as compute shows and plugs it.
@@ -190,7 +193,41 @@ func (s *Service) newServerPort(ctx context.Context, tx *store.Tx, q *request, s
 	if err := s.assignAddresses(ctx, tx, p, want); err != nil {
 		return nil, err
 	}
-	return n, s.assignGroups(ctx, tx, q, nil, p, true)
+	if len(nic.SecurityGroups) == 0 {
+		return n, s.assignGroups(ctx, tx, q, nil, p, true)
+	}
+	if !p.PortSecurity {
+		return nil, conflict("PortSecurityAndIPRequiredForSecurityGroups", "Port security must be enabled and port must have an IP address in order to use security groups.")
+	}
+	for _, g := range nic.SecurityGroups {
+		id, err := s.groupNamed(ctx, tx, p.Project, g)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO port_security_groups (port_id, security_group_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, p.ID, id); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// groupNamed is the id of the project's security group with the name or
+// id; a name two of its groups have is a conflict.
+func (s *Service) groupNamed(ctx context.Context, tx store.Querier, project, group string) (string, error) {
+	rows, err := tx.Query(ctx, `SELECT id FROM security_groups WHERE project_id = ? AND (id = ? OR name = ?)`, project, group, group)
+	if err != nil {
+		return "", err
+	}
+	ids, err := store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) })
+	switch {
+	case err != nil:
+		return "", err
+	case len(ids) == 0:
+		return "", notFound("SecurityGroup", group)
+	case len(ids) > 1:
+		return "", conflict("DuplicateSecurityGroup", "Multiple security groups named %s; use its id.", group)
+	}
+	return ids[0], nil
 }
 
 // hostName is the binding:host_id of ports bound here.
@@ -403,27 +440,16 @@ func byIDs[T any](ctx context.Context, db store.Querier, query string, ids []str
 func (s *Service) SetServerGroup(ctx context.Context, serverID, project string, portIDs []string, group string, add bool) error {
 	var networks, changedGroups []string
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id FROM security_groups WHERE project_id = ? AND (id = ? OR name = ?)`, project, group, group)
+		gid, err := s.groupNamed(ctx, tx, project, group)
 		if err != nil {
 			return err
 		}
-		ids, err := store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) })
-		if err != nil {
-			return err
-		}
-		switch {
-		case len(ids) == 0:
-			return notFound("SecurityGroup", group)
-		case len(ids) > 1:
-			return conflict("DuplicateSecurityGroup", "Multiple security groups named %s; use its id.", group)
-		}
-		gid := ids[0]
 		changedGroups = []string{gid}
 		if len(portIDs) == 0 {
 			return nil
 		}
 		ph, args := placeholders(portIDs)
-		rows, err = tx.Query(ctx, `SELECT `+portColumns+` FROM ports WHERE device_id = ? AND id IN `+ph, append([]any{serverID}, args...)...)
+		rows, err := tx.Query(ctx, `SELECT `+portColumns+` FROM ports WHERE device_id = ? AND id IN `+ph, append([]any{serverID}, args...)...)
 		if err != nil {
 			return err
 		}
