@@ -2,18 +2,18 @@ package compute
 
 import (
 	"crypto/rand"
-	"net"
-	"net/netip"
-	"slices"
-	"strconv"
-
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/sovcloud/sov/internal/network"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/sovcloud/sov/internal/network"
 )
 
 // configDrive writes an OpenStack config drive (an ISO 9660 image labelled
@@ -25,34 +25,17 @@ func configDrive(path string, srv *server, publicKey string, atts []network.Atta
 		return err
 	}
 	defer os.RemoveAll(dir)
-	seed := make([]byte, 512)
-	rand.Read(seed)
-	meta := map[string]any{"uuid": srv.ID, "name": srv.Name, "hostname": hostname(srv.Name), "launch_index": 0,
-		"availability_zone": "nova", "project_id": srv.ProjectID, "meta": srv.Metadata, "devices": []any{},
-		"random_seed": base64.StdEncoding.EncodeToString(seed)}
-	if srv.KeyName != "" {
-		meta["public_keys"] = map[string]string{srv.KeyName: publicKey}
-		meta["keys"] = []map[string]string{{"name": srv.KeyName, "type": "ssh", "data": publicKey}}
+	files, err := openstackFiles(srv, publicKey, atts)
+	if err != nil {
+		return err
 	}
-	network := networkData(atts)
-	files := map[string]any{"meta_data.json": meta, "network_data.json": network, "vendor_data.json": map[string]any{}, "vendor_data2.json": map[string]any{}}
-	for _, version := range []string{"latest", "2018-08-27", "2012-08-10"} {
+	for _, version := range openstackVersions {
 		d := filepath.Join(dir, "openstack", version)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
-		for name, v := range files {
-			b, _ := json.Marshal(v)
+		for name, b := range files {
 			if err := os.WriteFile(filepath.Join(d, name), b, 0o644); err != nil {
-				return err
-			}
-		}
-		if srv.UserData != "" {
-			data, err := base64.StdEncoding.DecodeString(srv.UserData)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(filepath.Join(d, "user_data"), data, 0o644); err != nil {
 				return err
 			}
 		}
@@ -62,6 +45,37 @@ func configDrive(path string, srv *server, publicKey string, atts []network.Atta
 		return fmt.Errorf("config drive: genisoimage: %v: %s", err, out)
 	}
 	return nil
+}
+
+// openstackVersions are the metadata versions sov writes and serves.
+var openstackVersions = []string{"latest", "2018-08-27", "2012-08-10"}
+
+// openstackFiles are the files of one version of the OpenStack metadata
+// (config drive and metadata service): meta_data.json, network_data.json,
+// vendor data, and user_data if the server has some.
+func openstackFiles(srv *server, publicKey string, atts []network.Attachment) (map[string][]byte, error) {
+	seed := make([]byte, 512)
+	rand.Read(seed)
+	meta := map[string]any{"uuid": srv.ID, "name": srv.Name, "hostname": hostname(srv.Name), "launch_index": 0,
+		"availability_zone": "nova", "project_id": srv.ProjectID, "meta": srv.Metadata, "devices": []any{},
+		"random_seed": base64.StdEncoding.EncodeToString(seed)}
+	if srv.KeyName != "" {
+		meta["public_keys"] = map[string]string{srv.KeyName: publicKey}
+		meta["keys"] = []map[string]string{{"name": srv.KeyName, "type": "ssh", "data": publicKey}}
+	}
+	files := map[string][]byte{}
+	for name, v := range map[string]any{"meta_data.json": meta, "network_data.json": networkData(atts),
+		"vendor_data.json": map[string]any{}, "vendor_data2.json": map[string]any{}} {
+		files[name], _ = json.Marshal(v)
+	}
+	if srv.UserData != "" {
+		data, err := base64.StdEncoding.DecodeString(srv.UserData)
+		if err != nil {
+			return nil, err
+		}
+		files["user_data"] = data
+	}
+	return files, nil
 }
 
 // networkData is network_data.json as Nova writes it: a link per port,

@@ -219,12 +219,23 @@ func (s *Service) createServer(q *request) error {
 	if err := validMetadata(b.Metadata); err != nil {
 		return err
 	}
-	configDrive := true // sov has no metadata service: the config drive is how guests learn about themselves
-	if len(b.ConfigDrive) > 0 {
+	// No config drive unless asked for, as in Nova: the metadata service
+	// on the server's networks tells the guest about itself.
+	configDrive := false
+	if len(b.ConfigDrive) > 0 && string(b.ConfigDrive) != "null" {
 		var v any
 		json.Unmarshal(b.ConfigDrive, &v)
-		if bv, ok := v.(bool); ok && !bv {
-			configDrive = false
+		switch v := v.(type) {
+		case bool:
+			configDrive = v
+		case string:
+			bv, ok := httpapi.ParseBool(v)
+			if !ok && v != "" {
+				return errorf(http.StatusBadRequest, "Invalid input for field/attribute config_drive. Value: %s.", v)
+			}
+			configDrive = bv
+		default:
+			return errorf(http.StatusBadRequest, "Invalid input for field/attribute config_drive. Value: %s.", b.ConfigDrive)
 		}
 	}
 	nics, err := s.nics(q, b.Networks)

@@ -96,8 +96,10 @@ func TestServerLifecycle(t *testing.T) {
 	flavor := flavorID(t, c, "SCS-1L-1")
 	netID := servertest.TenantNetwork(t, p, "alpha-net", "10.80.0.0/24")
 
+	// With a config drive (the guests of the other tests read the metadata service).
+	yes := true
 	created, err := servers.Create(ctx, c, servers.CreateOpts{Name: "vm-one", ImageRef: imageID, FlavorRef: flavor,
-		Networks: []servers.Network{{UUID: netID}},
+		Networks: []servers.Network{{UUID: netID}}, ConfigDrive: &yes,
 		UserData: []byte("#!/bin/sh\necho user-data-ran-$((6*7))\n"), Metadata: map[string]string{"role": "test"}}, nil).Extract()
 	wantStatus(t, "create", err, 0)
 	s := waitStatus(t, c, created.ID, "ACTIVE")
@@ -105,6 +107,9 @@ func TestServerLifecycle(t *testing.T) {
 		t.Errorf("server = %+v", s)
 	}
 	out := waitConsole(t, c, created.ID, "sov-guest: ready")
+	if strings.Contains(out, "from the metadata service") {
+		t.Errorf("the guest did not find its config drive:\n%s", out)
+	}
 	for _, want := range []string{"instance uuid=" + created.ID, "hostname=vm-one", "user-data-ran-42"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("console lacks %q:\n%s", want, out)

@@ -25,8 +25,11 @@ import (
 // TestTenantNetworksOnTheWire boots real guests: two of alpha's on one
 // network reach each other (the default group lets its members in); a
 // guest of beta's on a network with the same CIDR, with the address of
-// one of alpha's, does not reach the other; and a guest that takes an
-// address not its own reaches nobody.
+// one of alpha's, does not reach the other; a guest that takes an address
+// not its own reaches nobody; and guests without a config drive learn
+// their own uuid and user data (the address of one of alpha's on beta's
+// network is beta's guest to its metadata service) from the metadata
+// service.
 func TestTenantNetworksOnTheWire(t *testing.T) {
 	t.Parallel()
 	srv := servertest.Start(t, nil)
@@ -45,21 +48,23 @@ func TestTenantNetworksOnTheWire(t *testing.T) {
 		return "ok=0; for i in $(seq " + strconv.Itoa(tries) + "); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 " + addr + " 80 > /tmp/o; " +
 			"if grep -q '^HTTP/1.[01] 200' /tmp/o; then echo \"" + label + ": $(tail -n 1 /tmp/o)\"; ok=1; break; fi; sleep 1; done; [ $ok = 1 ] || echo \"" + label + ": nothing\"\n"
 	}
-	boot := func(c *gophercloud.ServiceClient, name, image, network, ip, script string) string {
-		s, err := servers.Create(ctx, c, servers.CreateOpts{Name: name, ImageRef: image, FlavorRef: flavor,
+	// Without a config drive a guest learns its uuid and user data from
+	// the metadata service.
+	boot := func(c *gophercloud.ServiceClient, name, image, network, ip string, configDrive bool, script string) string {
+		s, err := servers.Create(ctx, c, servers.CreateOpts{Name: name, ImageRef: image, FlavorRef: flavor, ConfigDrive: &configDrive,
 			Networks: []servers.Network{{UUID: network, FixedIP: ip}}, UserData: []byte("#!/bin/sh\n" + script)}, nil).Extract()
 		wantStatus(t, "create "+name, err, 0)
 		return s.ID
 	}
 	// alpha-1 reaches alpha-2, waits for alpha-2 to have reached it, then
 	// takes an address not its own and tries again.
-	one := boot(ac, "alpha-1", imageID, alphaNet, "10.85.0.10", fetch("peer", "10.85.0.11", 60)+"sleep 20\n"+
+	one := boot(ac, "alpha-1", imageID, alphaNet, "10.85.0.10", true, fetch("peer", "10.85.0.11", 60)+"sleep 20\n"+
 		"ip addr flush dev eth0; ip addr add 10.85.0.99/24 dev eth0\n"+fetch("spoofed", "10.85.0.11", 5))
-	two := boot(ac, "alpha-2", imageID, alphaNet, "10.85.0.11", fetch("peer", "10.85.0.10", 60))
-	intruder := boot(bc, "beta-1", betaImage, betaNet, "10.85.0.10", fetch("alpha-2", "10.85.0.11", 10))
+	two := boot(ac, "alpha-2", imageID, alphaNet, "10.85.0.11", false, fetch("peer", "10.85.0.10", 60))
+	intruder := boot(bc, "beta-1", betaImage, betaNet, "10.85.0.10", false, fetch("alpha-2", "10.85.0.11", 10))
 
-	if out := waitConsole(t, ac, two, "peer: "); !strings.Contains(out, "peer: "+one) {
-		t.Errorf("alpha-2 did not reach alpha-1 on their network:\n%s", out)
+	if out := waitConsole(t, ac, two, "peer: "); !strings.Contains(out, "peer: "+one) || !strings.Contains(out, "from the metadata service") || !strings.Contains(out, "instance uuid="+two) {
+		t.Errorf("alpha-2 did not learn who it is from the metadata service or did not reach alpha-1:\n%s", out)
 	}
 	out := waitConsole(t, ac, one, "spoofed: ")
 	if !strings.Contains(out, "peer: "+two) {
@@ -69,7 +74,7 @@ func TestTenantNetworksOnTheWire(t *testing.T) {
 		t.Errorf("alpha-1 reached alpha-2 from an address not its own:\n%s", out)
 	}
 	bout := waitConsole(t, bc, intruder, "alpha-2: ")
-	if !strings.Contains(bout, "sov-guest: dhcp 10.85.0.10/24") {
+	if !strings.Contains(bout, "sov-guest: dhcp 10.85.0.10/24") || !strings.Contains(bout, "instance uuid="+intruder) {
 		t.Errorf("beta's guest is not on its own network:\n%s", bout)
 	}
 	if !strings.Contains(bout, "alpha-2: nothing") || strings.Contains(bout, one) || strings.Contains(bout, two) {

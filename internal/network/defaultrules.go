@@ -49,7 +49,7 @@ func (d *defaultRule) view() map[string]any {
 // bootstrapDefaultRules stores the SCS default rules, once: an admin may
 // change them afterwards and they stay as changed.
 func (s *Service) bootstrapDefaultRules(ctx context.Context) error {
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		var done int
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM backfills WHERE name = 'default_security_group_rules'`).Scan(&done); err != nil || done > 0 {
 			return err
@@ -66,6 +66,10 @@ func (s *Service) bootstrapDefaultRules(ctx context.Context) error {
 		_, err := tx.Exec(ctx, `INSERT INTO backfills (name) VALUES ('default_security_group_rules')`)
 		return err
 	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil // another sov on the same store, starting at the same time, stored them
+	}
+	return err
 }
 
 var defaultRuleList = &listing{collection: "default_security_group_rules", table: "default_security_group_rules", columns: defaultRuleColumns,

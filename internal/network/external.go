@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"time"
 
@@ -29,10 +30,7 @@ var DefaultExternalCIDR = netip.MustParsePrefix("172.24.4.0/24")
 // on the host-local data plane) and the rest the pool of floating IPs and
 // router gateways.
 func (s *Service) bootstrapExternal(ctx context.Context) error {
-	var done int
-	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM backfills WHERE name = 'external_network'`).Scan(&done); err != nil || done > 0 {
-		return err
-	}
+	made := false
 	cidr := s.cfg.ExternalCIDR
 	if !cidr.IsValid() {
 		cidr = DefaultExternalCIDR
@@ -53,16 +51,29 @@ func (s *Service) bootstrapExternal(ctx context.Context) error {
 		sn.IPVersion = 6
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := insertNetwork(ctx, tx, n); err != nil {
+		var done, have int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM backfills WHERE name = 'external_network'`).Scan(&done); err != nil || done > 0 {
 			return err
 		}
-		if err := insertSubnet(ctx, tx, sn); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM networks WHERE physical_network = ?`, physExternal).Scan(&have); err != nil {
 			return err
+		}
+		if have == 0 { // else the cloud has its external network already
+			made = true
+			if err := insertNetwork(ctx, tx, n); err != nil {
+				return err
+			}
+			if err := insertSubnet(ctx, tx, sn); err != nil {
+				return err
+			}
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO backfills (name) VALUES ('external_network')`)
 		return err
 	})
-	if err != nil {
+	if errors.Is(err, store.ErrConflict) {
+		return nil // another sov on the same store, starting at the same time, made it
+	}
+	if err != nil || !made {
 		return err
 	}
 	s.log.Info("network: made the external network", "network", n.ID, "cidr", cidr)

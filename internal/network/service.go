@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sovcloud/sov/internal/httpapi"
@@ -46,28 +47,32 @@ type Service struct {
 	pending   pending // networks to set again
 	// pendingRouters are the routers to set again.
 	pendingRouters pending
-	identity       httpapi.Authenticator
-	log            *slog.Logger
-	url            string // e.g. http://127.0.0.1:5000/network
-	publicURL      string // the API listener's, e.g. http://127.0.0.1:5000
+
+	instancesMu sync.Mutex
+	instances   Instances // the metadata service's answers
+
+	identity  httpapi.Authenticator
+	log       *slog.Logger
+	url       string // e.g. http://127.0.0.1:5000/network
+	publicURL string // the API listener's, e.g. http://127.0.0.1:5000
 }
 
 // New returns the network service on the data plane cfg names.
 func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, admin AdminProject, engines linux.Engines, log *slog.Logger) (*Service, error) {
-	var dp dataplane.Driver
+	s := &Service{cfg: cfg, admin: admin, db: db, identity: id, log: log, url: publicURL + "/network", publicURL: publicURL}
 	switch cfg.Drivers {
 	case "":
-		d, err := linux.Open(filepath.Join(cfg.DataDir, "network"), engines)
+		d, err := linux.Open(filepath.Join(cfg.DataDir, "network"), engines, s)
 		if err != nil {
 			return nil, err
 		}
-		dp = d
+		s.dataplane = d
 	case "fake":
-		dp = fake.NewDataplane()
+		s.dataplane = fake.NewDataplane()
 	default:
 		return nil, fmt.Errorf("network: unknown drivers %q", cfg.Drivers)
 	}
-	return &Service{cfg: cfg, admin: admin, db: db, dataplane: dp, identity: id, log: log, url: publicURL + "/network", publicURL: publicURL}, nil
+	return s, nil
 }
 
 // Dataplane is the driver the service sets networks on.

@@ -320,6 +320,7 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 	if s.compute, err = compute.New(ccfg, s.db, s.URL, s.identity, s.images, s.network, s.engines, s.log); err != nil {
 		return err
 	}
+	s.network.SetInstances(s.compute) // the metadata service answers for compute's servers
 	s3cfg := cfg.S3
 	if s3cfg.DataDir == "" {
 		s3cfg.DataDir = filepath.Join(cfg.DataDir, "objects")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,10 +73,14 @@ func (d *Driver) SetNetwork(ctx context.Context, n *dataplane.Network) error {
 		return d.removeDHCP(ctx, n.ID)
 	}
 	ns := nsName(n.ID)
+	addrs := append(slices.Clone(n.DHCP.Addrs), netip.PrefixFrom(MetadataAddr, 32))
 	err = namespace(ns, func(nsh netns.NsHandle, h *netlink.Handle) error {
-		return endpoint(nsh, h, hostVeth(n.ID), dhcpInside, n.ID, n.DHCP.MAC, n.MTU, n.DHCP.Addrs)
+		return endpoint(nsh, h, hostVeth(n.ID), dhcpInside, n.ID, n.DHCP.MAC, n.MTU, addrs)
 	})
 	if err != nil {
+		return err
+	}
+	if err := d.listenMetadata(n.ID, ns); err != nil {
 		return err
 	}
 	if err := writeFile(filepath.Join(dir, "hosts"), hostsFile(n)); err != nil {
@@ -151,11 +156,17 @@ func optsFile(n *dataplane.Network) string {
 			}
 			lines = append(lines, tag+"option:dns-server,"+strings.Join(dns, ","))
 		}
-		if len(sn.Routes) > 0 {
-			var rs []string
-			for _, r := range sn.Routes {
-				rs = append(rs, r.Destination.String()+","+r.Nexthop.String())
+		var rs []string
+		for _, r := range sn.Routes {
+			rs = append(rs, r.Destination.String()+","+r.Nexthop.String())
+		}
+		// The metadata service is behind the network's DHCP port.
+		for _, a := range n.DHCP.Addrs {
+			if sn.CIDR.Contains(a.Addr()) {
+				rs = append(rs, MetadataAddr.String()+"/32,"+a.Addr().String())
 			}
+		}
+		if len(rs) > 0 {
 			if sn.Gateway.IsValid() {
 				rs = append(rs, "0.0.0.0/0,"+sn.Gateway.String()) // classless routes replace the router option
 			}
@@ -209,8 +220,10 @@ func (d *Driver) startDHCP(ctx context.Context, id, ns, dir string, args []strin
 	}
 }
 
-// removeDHCP stops the network's dnsmasq and removes its namespace and veth.
+// removeDHCP stops the network's dnsmasq and metadata service and removes
+// its namespace and veth.
 func (d *Driver) removeDHCP(ctx context.Context, id string) error {
+	d.closeMetadata(id)
 	err := d.engines.Stop(ctx, engineKind, id, 5*time.Second)
 	if link, lerr := netlink.LinkByName(hostVeth(id)); lerr == nil {
 		err = errors.Join(err, netlink.LinkDel(link))
@@ -233,6 +246,7 @@ func removeHostObjects(ctx context.Context, dir, id string) error {
 func (d *Driver) RemoveNetwork(ctx context.Context, id string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.closeMetadata(id)
 	err := d.engines.Stop(ctx, engineKind, id, 5*time.Second)
 	dir := filepath.Join(d.dir, id)
 	return errors.Join(err, removeHostObjects(ctx, dir, id), os.RemoveAll(dir))

@@ -50,7 +50,7 @@ func tcpIn(port int, remote string, group string) dataplane.Rule {
 func TestSecurityGroupsOnTheWire(t *testing.T) {
 	requireRoot(t)
 	id := tag()
-	d, err := linux.Open(t.TempDir(), testEngines(t))
+	d, err := linux.Open(t.TempDir(), testEngines(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

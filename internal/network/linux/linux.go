@@ -41,19 +41,31 @@ type Engines interface {
 type Driver struct {
 	dir     string
 	engines Engines
-	mu      sync.Mutex // one change of the host at a time
+	meta    Metadata
+	mu      sync.Mutex // one change of the host at a time, and the following
+	// listeners are the metadata service's, by network.
+	listeners map[string]net.Listener
 }
 
-// Open returns the driver; state files go to dir.
-func Open(dir string, engines Engines) (*Driver, error) {
+// Open returns the driver; state files go to dir; meta (if not nil)
+// serves the networks' metadata service.
+func Open(dir string, engines Engines, meta Metadata) (*Driver, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return &Driver{dir: dir, engines: engines}, nil
+	return &Driver{dir: dir, engines: engines, meta: meta, listeners: map[string]net.Listener{}}, nil
 }
 
-// Close leaves networks and DHCP servers running for the next start.
-func (d *Driver) Close() error { return nil }
+// Close stops the metadata service and leaves networks and DHCP servers
+// running for the next start.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id := range d.listeners {
+		d.closeMetadata(id)
+	}
+	return nil
+}
 
 // ensureBridge makes (or finds) the network's bridge and brings it up.
 func ensureBridge(id string, mtu int) (netlink.Link, error) {

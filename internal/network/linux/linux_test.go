@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -120,6 +122,26 @@ func (g *guest) dhcp() string {
 	return strings.TrimSpace(string(b))
 }
 
+// metadata is what the metadata service answers the guest at /.
+func (g *guest) metadata() string {
+	out, _ := g.in(false, "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 169.254.169.254 80")
+	if i := strings.Index(out, "\r\n\r\n"); i >= 0 {
+		return strings.TrimSpace(out[i+4:])
+	}
+	return ""
+}
+
+// metadataStub answers each metadata request with the network and the
+// client's address.
+type metadataStub struct{}
+
+func (metadataStub) ServeMetadata(network string, l net.Listener) {
+	http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		fmt.Fprint(w, network+" "+host)
+	}))
+}
+
 func (g *guest) ping(addr string) bool {
 	_, err := g.in(false, "busybox", "ping", "-c", "1", "-W", "1", addr)
 	return err == nil
@@ -147,7 +169,8 @@ func TestNetworksAreSeparateL2Domains(t *testing.T) {
 	id := tag()
 	dir := t.TempDir()
 	eng := testEngines(t)
-	d, err := linux.Open(dir, eng)
+	meta := metadataStub{}
+	d, err := linux.Open(dir, eng, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,6 +210,13 @@ func TestNetworksAreSeparateL2Domains(t *testing.T) {
 	if ga1.ping("10.60.0.20") || gb1.ping("10.60.0.10") || gb1.ping("10.60.0.11") {
 		t.Error("a guest reaches a host of the other network")
 	}
+	// The metadata service of each network answers there, behind its DHCP port.
+	for g, want := range map[*guest]string{ga1: netA + " 10.60.0.10", gb1: netB + " 10.60.0.20"} {
+		g.in(true, "ip", "route", "add", "169.254.169.254", "via", "10.60.0.2")
+		if got := g.metadata(); got != want {
+			t.Errorf("the metadata service answers %q, want %q", got, want)
+		}
+	}
 
 	// A reservation added later is served by the running server.
 	pid, _ := eng.Running(ctx, "dnsmasq", netA)
@@ -198,7 +228,8 @@ func TestNetworksAreSeparateL2Domains(t *testing.T) {
 		t.Errorf("guest a2's lease after the reservation: %q", got)
 	}
 	// A new driver (sov restarted) adopts the running servers.
-	d2, err := linux.Open(dir, eng)
+	d.Close() // as sov stops: its metadata listeners close
+	d2, err := linux.Open(dir, eng, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,6 +238,9 @@ func TestNetworksAreSeparateL2Domains(t *testing.T) {
 	}
 	if now, ok := eng.Running(ctx, "dnsmasq", netA); !ok || now != pid {
 		t.Errorf("dnsmasq %d after the restart, was %d", now, pid)
+	}
+	if got := ga1.metadata(); got != netA+" 10.60.0.10" {
+		t.Errorf("the metadata service after the restart answers %q", got)
 	}
 	// A port that goes takes its device with it.
 	if err := d2.SetNetwork(ctx, state(netA, 10, "fa:16:3e:aa:00:02", portsA[:2], host(a1, "10.60.0.10"), host(a2, "10.60.0.11"))); err != nil {

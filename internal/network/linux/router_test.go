@@ -45,7 +45,7 @@ func (g *guest) source(addr string) string {
 func TestRoutersOnTheWire(t *testing.T) {
 	requireRoot(t)
 	id := tag()
-	d, err := linux.Open(t.TempDir(), testEngines(t))
+	d, err := linux.Open(t.TempDir(), testEngines(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
