@@ -9,6 +9,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/attachinterfaces"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/secgroups"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
@@ -288,4 +289,99 @@ type externalOpts struct{ External bool }
 
 func (o externalOpts) ToNetworkUpdateMap() (map[string]any, error) {
 	return map[string]any{"network": map[string]any{"router:external": o.External}}, nil
+}
+
+// TestServerInterfaces: os-interface lists a server's ports, attaches a
+// new port on a network (or the caller's own port) to a running or a
+// stopped server and detaches it again (a port compute made goes, a given
+// one stays); other projects and readers change nothing, and a running
+// server takes at most four plugged-in NICs.
+func TestServerInterfaces(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha := srv.NewTenant(t, "alpha", "")
+	p := srv.Provider(t, alpha)
+	c := computeClient(t, p, "2.47")
+	nc := networkClient(t, p)
+	imageID := servertest.UploadTestGuest(t, p)
+	net1 := servertest.TenantNetwork(t, p, "net-one", "10.95.0.0/24")
+	net2 := servertest.TenantNetwork(t, p, "net-two", "10.96.0.0/24")
+	vm, err := servers.Create(ctx, c, servers.CreateOpts{Name: "vm", ImageRef: imageID, FlavorRef: flavorID(t, c, "SCS-1L-1"),
+		Networks: []servers.Network{{UUID: net1}}}, nil).Extract()
+	wantStatus(t, "create", err, 0)
+	waitStatus(t, c, vm.ID, "ACTIVE")
+	list := func() []attachinterfaces.Interface {
+		t.Helper()
+		pages, err := attachinterfaces.List(c, vm.ID).AllPages(ctx)
+		wantStatus(t, "list interfaces", err, 0)
+		all, _ := attachinterfaces.ExtractInterfaces(pages)
+		return all
+	}
+	if l := list(); len(l) != 1 || l[0].NetID != net1 || len(l[0].FixedIPs) != 1 || l[0].PortState != "ACTIVE" {
+		t.Fatalf("interfaces = %+v", l)
+	}
+	// A new port on net-two with a chosen address, while the server runs.
+	att, err := attachinterfaces.Create(ctx, c, vm.ID, attachinterfaces.CreateOpts{NetworkID: net2, FixedIPs: []attachinterfaces.FixedIP{{IPAddress: "10.96.0.44"}}}).Extract()
+	wantStatus(t, "attach a network", err, 0)
+	if att.NetID != net2 || att.FixedIPs[0].IPAddress != "10.96.0.44" || att.PortState != "ACTIVE" {
+		t.Errorf("attached = %+v", att)
+	}
+	if s := waitStatus(t, c, vm.ID, "ACTIVE"); len(fixedAddrs(s, "net-two")) != 1 {
+		t.Errorf("addresses after the attach = %v", s.Addresses)
+	}
+	// The caller's own port, on a stopped server; the same port again is in use.
+	mine, err := ports.Create(ctx, nc, ports.CreateOpts{NetworkID: net1, Name: "mine"}).Extract()
+	wantStatus(t, "port create", err, 0)
+	wantStatus(t, "stop", servers.Stop(ctx, c, vm.ID).ExtractErr(), 0)
+	waitStatus(t, c, vm.ID, "SHUTOFF")
+	_, err = attachinterfaces.Create(ctx, c, vm.ID, attachinterfaces.CreateOpts{PortID: mine.ID}).Extract()
+	wantStatus(t, "attach a port to the stopped server", err, 0)
+	_, err = attachinterfaces.Create(ctx, c, vm.ID, attachinterfaces.CreateOpts{PortID: mine.ID}).Extract()
+	wantStatus(t, "attach it again", err, http.StatusConflict)
+	if l := list(); len(l) != 3 {
+		t.Errorf("interfaces after two attaches = %+v", l)
+	}
+	wantStatus(t, "start", servers.Start(ctx, c, vm.ID).ExtractErr(), 0)
+	waitStatus(t, c, vm.ID, "ACTIVE")
+
+	// Others change nothing.
+	beta := srv.Provider(t, srv.NewTenant(t, "beta", ""))
+	bc := computeClient(t, beta, "2.47")
+	_, err = attachinterfaces.Create(ctx, bc, vm.ID, attachinterfaces.CreateOpts{NetworkID: net1}).Extract()
+	wantStatus(t, "beta attaches to alpha's server", err, http.StatusNotFound)
+	wantStatus(t, "beta detaches from alpha's server", attachinterfaces.Delete(ctx, bc, vm.ID, mine.ID).ExtractErr(), http.StatusNotFound)
+	betaNet := servertest.TenantNetwork(t, beta, "beta-net", "10.97.0.0/24")
+	_, err = attachinterfaces.Create(ctx, c, vm.ID, attachinterfaces.CreateOpts{NetworkID: betaNet}).Extract()
+	wantStatus(t, "alpha attaches beta's network", err, http.StatusBadRequest)
+	reader := computeClient(t, srv.Provider(t, srv.NewTenantUser(t, "alpha", "reader")), "2.47")
+	_, err = attachinterfaces.Create(ctx, reader, vm.ID, attachinterfaces.CreateOpts{NetworkID: net1}).Extract()
+	wantStatus(t, "a reader attaches", err, http.StatusForbidden)
+	if l := list(); len(l) != 3 {
+		t.Errorf("interfaces after refused attaches = %d", len(l))
+	}
+
+	// Detach: the port compute made goes, the given one is unbound.
+	wantStatus(t, "detach the made port", attachinterfaces.Delete(ctx, c, vm.ID, att.PortID).ExtractErr(), 0)
+	if _, err := ports.Get(ctx, nc, att.PortID).Extract(); err == nil {
+		t.Error("the detached port compute made is still there")
+	}
+	wantStatus(t, "detach it again", attachinterfaces.Delete(ctx, c, vm.ID, att.PortID).ExtractErr(), http.StatusNotFound)
+	wantStatus(t, "detach the given port", attachinterfaces.Delete(ctx, c, vm.ID, mine.ID).ExtractErr(), 0)
+	if pt, err := ports.Get(ctx, nc, mine.ID).Extract(); err != nil || pt.DeviceID != "" {
+		t.Errorf("the detached given port = %+v, %v", pt, err)
+	}
+	if l := list(); len(l) != 1 {
+		t.Errorf("interfaces after the detaches = %+v", l)
+	}
+	// At most four NICs plugged into a running server; the fifth leaves no port.
+	for i := range 4 {
+		_, err := attachinterfaces.Create(ctx, c, vm.ID, attachinterfaces.CreateOpts{NetworkID: net2}).Extract()
+		wantStatus(t, fmt.Sprint("plug ", i), err, 0)
+	}
+	before := len(listPorts(t, nc, ports.ListOpts{}))
+	_, err = attachinterfaces.Create(ctx, c, vm.ID, attachinterfaces.CreateOpts{NetworkID: net2}).Extract()
+	wantStatus(t, "a fifth plug", err, http.StatusConflict)
+	if after := len(listPorts(t, nc, ports.ListOpts{})); after != before {
+		t.Errorf("the refused plug left a port: %d before, %d after", before, after)
+	}
 }

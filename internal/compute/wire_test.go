@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/attachinterfaces"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/floatingips"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/routers"
@@ -164,4 +165,34 @@ func TestFloatingIPOnTheWire(t *testing.T) {
 	if shown := waitStatus(t, c, s.ID, "ACTIVE"); !strings.Contains(fmt.Sprint(shown.Addresses), fip.FloatingIP) {
 		t.Errorf("the server's addresses lack its floating IP: %v", shown.Addresses)
 	}
+}
+
+// TestNICHotPlugOnTheWire plugs a port on a second network into a running
+// guest, which sees the NIC appear and takes the port's address from that
+// network's DHCP, then unplugs it: the guest lets go of the NIC.
+func TestNICHotPlugOnTheWire(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, nil)
+	alpha := srv.Provider(t, srv.NewTenant(t, "alpha", ""))
+	c := computeClient(t, alpha, "2.47")
+	imageID := servertest.UploadTestGuest(t, alpha)
+	net1 := servertest.TenantNetwork(t, alpha, "net-one", "10.87.0.0/24")
+	net2 := servertest.TenantNetwork(t, alpha, "net-two", "10.88.0.0/24")
+	script := "for i in $(seq 180); do [ -e /sys/class/net/eth1 ] && break; sleep 1; done\n" +
+		"ip link set eth1 up; udhcpc -i eth1 -s /bin/udhcpc.script -t 10 -T 1 -n -q >/dev/null 2>&1\n" +
+		"echo \"eth1: $(ip -4 -o addr show eth1 | awk '{print $4}')\"\n" +
+		"for i in $(seq 180); do [ -e /sys/class/net/eth1 ] || break; sleep 1; done; echo 'eth1: gone'\n"
+	s, err := servers.Create(ctx, c, servers.CreateOpts{Name: "plug", ImageRef: imageID, FlavorRef: flavorID(t, c, "SCS-1L-1"),
+		Networks: []servers.Network{{UUID: net1}}, UserData: []byte("#!/bin/sh\n" + script)}, nil).Extract()
+	wantStatus(t, "create", err, 0)
+	waitStatus(t, c, s.ID, "ACTIVE")
+	waitConsole(t, c, s.ID, "running user_data")
+	att, err := attachinterfaces.Create(ctx, c, s.ID, attachinterfaces.CreateOpts{NetworkID: net2}).Extract()
+	wantStatus(t, "hot-plug", err, 0)
+	out := waitConsole(t, c, s.ID, "eth1: ")
+	if !strings.Contains(out, "eth1: "+att.FixedIPs[0].IPAddress+"/24") {
+		t.Errorf("the guest's new NIC is not on its port's address %s:\n%s", att.FixedIPs[0].IPAddress, out)
+	}
+	wantStatus(t, "unplug", attachinterfaces.Delete(ctx, c, s.ID, att.PortID).ExtractErr(), 0)
+	waitConsole(t, c, s.ID, "eth1: gone")
 }

@@ -28,7 +28,16 @@ type Driver interface {
 	SavedSpec(id string) (*Spec, error)
 	// Dir is the VM's directory, where its disk overlay and config drive go.
 	Dir(id string) string
+	// AttachNIC plugs a NIC on an existing tap into the running VM (PCIe
+	// hot-plug) and adds it to the saved spec.
+	AttachNIC(id string, nic NIC) error
+	// DetachNIC unplugs the NIC on tap from the running VM, once the
+	// guest has let go of it, and takes it from the saved spec.
+	DetachNIC(id, tap string) error
 }
+
+// MaxHotplugNICs is how many NICs a running VM can take by hot-plug.
+const MaxHotplugNICs = 4
 
 // Spec describes a virtual machine.
 type Spec struct {
@@ -51,6 +60,8 @@ type Spec struct {
 // NIC is a network interface on an existing tap device.
 type NIC struct {
 	Tap, MAC string
+	// Slot is the PCIe root port the NIC is on, set by the driver.
+	Slot string `json:",omitempty"`
 }
 
 // Disk is a disk image the VM opens. Its format is always named, so the

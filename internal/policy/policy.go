@@ -181,18 +181,22 @@ var rules = map[string]rule{
 
 	// Compute (Nova's names). Target.ProjectID is the server's project, or
 	// the caller's for a create.
-	"os_compute_api:servers:create":           anyOf(admin, projectMember),
-	"os_compute_api:servers:delete":           anyOf(admin, projectMember),
-	"os_compute_api:servers:update":           anyOf(admin, projectMember),
-	"os_compute_api:servers:action":           anyOf(admin, projectMember),
-	"os_compute_api:server-metadata:update":   anyOf(admin, projectMember),
-	"os_compute_api:os-flavor-manage:create":  admin,
-	"os_compute_api:os-flavor-manage:delete":  admin,
-	"os_compute_api:os-flavor-extra-specs":    admin,
-	"os_compute_api:os-quota-sets:show":       anyOf(admin, projectReader),
-	"os_compute_api:os-instance-actions:list": anyOf(admin, projectReader),
-	"os_compute_api:os-instance-actions:show": anyOf(admin, projectReader),
-	"os_compute_api:os-quota-sets:update":     admin,
+	"os_compute_api:servers:create":              anyOf(admin, projectMember),
+	"os_compute_api:servers:delete":              anyOf(admin, projectMember),
+	"os_compute_api:servers:update":              anyOf(admin, projectMember),
+	"os_compute_api:servers:action":              anyOf(admin, projectMember),
+	"os_compute_api:server-metadata:update":      anyOf(admin, projectMember),
+	"os_compute_api:os-flavor-manage:create":     admin,
+	"os_compute_api:os-flavor-manage:delete":     admin,
+	"os_compute_api:os-flavor-extra-specs":       admin,
+	"os_compute_api:os-quota-sets:show":          anyOf(admin, projectReader),
+	"os_compute_api:os-instance-actions:list":    anyOf(admin, projectReader),
+	"os_compute_api:os-instance-actions:show":    anyOf(admin, projectReader),
+	"os_compute_api:os-attach-interfaces:list":   anyOf(admin, projectReader),
+	"os_compute_api:os-attach-interfaces:show":   anyOf(admin, projectReader),
+	"os_compute_api:os-attach-interfaces:create": anyOf(admin, projectMember),
+	"os_compute_api:os-attach-interfaces:delete": anyOf(admin, projectMember),
+	"os_compute_api:os-quota-sets:update":        admin,
 
 	// Network (Neutron's names). Target.ProjectID is the resource's project:
 	// for a subnet, the network's; for a rule, its group's.

@@ -27,6 +27,7 @@ type vm struct {
 	spec    hypervisor.Spec
 	running bool
 	console []string
+	plugged int // NICs plugged in since the start
 }
 
 // New returns a fake keeping VM directories under dir.
@@ -58,7 +59,7 @@ func (d *Driver) Start(s *hypervisor.Spec) error {
 	if v.running {
 		return nil
 	}
-	v.spec, v.running = *s, true
+	v.spec, v.running, v.plugged = *s, true, 0
 	v.console = append(v.console, fmt.Sprintf("fake: %s booted with %d vCPUs and %d MiB", s.ID, s.VCPUs, s.RAMMiB))
 	return nil
 }
@@ -137,4 +138,46 @@ func (d *Driver) SavedSpec(id string) (*hypervisor.Spec, error) {
 	}
 	s := v.spec
 	return &s, nil
+}
+
+// AttachNIC adds the NIC to the running VM's spec.
+func (d *Driver) AttachNIC(id string, nic hypervisor.NIC) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.get(id)
+	if err != nil {
+		return err
+	}
+	if !v.running {
+		return fmt.Errorf("fake: %s is not running", id)
+	}
+	for _, n := range v.spec.NICs {
+		if n.Tap == nic.Tap {
+			return nil
+		}
+	}
+	if v.plugged >= hypervisor.MaxHotplugNICs {
+		return errors.New("fake: no free slot")
+	}
+	v.spec.NICs = append(v.spec.NICs, nic)
+	v.plugged++
+	return nil
+}
+
+// DetachNIC takes the NIC on tap from the VM's spec.
+func (d *Driver) DetachNIC(id, tap string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.get(id)
+	if err != nil {
+		return err
+	}
+	for i, n := range v.spec.NICs {
+		if n.Tap == tap {
+			v.spec.NICs = append(v.spec.NICs[:i:i], v.spec.NICs[i+1:]...)
+			v.plugged = max(v.plugged-1, 0)
+			break
+		}
+	}
+	return nil
 }

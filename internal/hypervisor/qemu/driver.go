@@ -49,7 +49,7 @@ type Driver struct {
 	dir     string
 	accel   string
 	engines Engines
-	mu      sync.Mutex // uid allocation
+	mu      sync.Mutex // uid allocation and saved specs
 }
 
 // New returns a driver keeping instance directories under dir. accel is
@@ -123,10 +123,17 @@ func (d *Driver) args(s *hypervisor.Spec) ([]string, error) {
 		}
 		a = append(a, "-append", s.Append)
 	}
+	// Each NIC on a PCIe root port of its own, so that it can be
+	// unplugged, and free root ports for NICs plugged in later.
 	for i, nic := range s.NICs {
-		id := "net" + strconv.Itoa(i)
-		a = append(a, "-netdev", "tap,id="+id+",ifname="+nic.Tap+",script=no,downscript=no",
-			"-device", "virtio-net-pci,netdev="+id+",mac="+nic.MAC)
+		port := "rp" + strconv.Itoa(i)
+		s.NICs[i].Slot = port
+		a = append(a, "-device", fmt.Sprintf("pcie-root-port,id=%s,chassis=%d,bus=pcie.0", port, i+1),
+			"-netdev", "tap,id=net-"+nic.Tap+",ifname="+nic.Tap+",script=no,downscript=no",
+			"-device", "virtio-net-pci,netdev=net-"+nic.Tap+",mac="+nic.MAC+",bus="+port+",id=nic-"+nic.Tap)
+	}
+	for i := range hypervisor.MaxHotplugNICs {
+		a = append(a, "-device", fmt.Sprintf("pcie-root-port,id=hp%d,chassis=%d,bus=pcie.0", i, 100+i))
 	}
 	return a, nil
 }
@@ -171,15 +178,14 @@ func (d *Driver) Start(s *hypervisor.Spec) error {
 	}
 	d.mu.Lock()
 	err := d.allocateUID(s)
+	var args []string
 	if err == nil {
-		spec, _ := json.Marshal(s)
-		err = os.WriteFile(d.path(s.ID, "spec.json"), spec, 0o600)
+		args, err = d.args(s)
+	}
+	if err == nil {
+		err = d.saveSpec(s)
 	}
 	d.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	args, err := d.args(s)
 	if err != nil {
 		return err
 	}
@@ -212,6 +218,11 @@ func (d *Driver) Start(s *hypervisor.Spec) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+func (d *Driver) saveSpec(s *hypervisor.Spec) error {
+	spec, _ := json.Marshal(s)
+	return os.WriteFile(d.path(s.ID, "spec.json"), spec, 0o600)
 }
 
 // SavedSpec returns the spec an instance was last started with.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 )
 
@@ -35,6 +36,21 @@ func dialQMP(path string, timeout time.Duration) (*qmp, error) {
 
 func (q *qmp) close() { q.conn.Close() }
 
+// sendFD hands QEMU a file descriptor under a name (getfd), for commands
+// that name it.
+func (q *qmp) sendFD(name string, fd int) error {
+	uc, ok := q.conn.(*net.UnixConn)
+	if !ok {
+		return fmt.Errorf("qmp: not a unix socket")
+	}
+	b, _ := json.Marshal(map[string]any{"execute": "getfd", "arguments": map[string]any{"fdname": name}})
+	if _, _, err := uc.WriteMsgUnix(append(b, '\n'), syscall.UnixRights(fd), nil); err != nil {
+		return err
+	}
+	_, err := q.result("getfd")
+	return err
+}
+
 // execute runs a QMP command and returns its "return" value.
 func (q *qmp) execute(cmd string, args any) (json.RawMessage, error) {
 	req := map[string]any{"execute": cmd}
@@ -45,6 +61,11 @@ func (q *qmp) execute(cmd string, args any) (json.RawMessage, error) {
 	if _, err := q.conn.Write(append(b, '\n')); err != nil {
 		return nil, err
 	}
+	return q.result(cmd)
+}
+
+// result reads the answer to the command sent last, skipping events.
+func (q *qmp) result(cmd string) (json.RawMessage, error) {
 	for {
 		line, err := q.r.ReadBytes('\n')
 		if err != nil {
