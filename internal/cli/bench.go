@@ -15,13 +15,14 @@ import (
 	"github.com/sovcloud/sov/internal/bench"
 )
 
-const benchUsage = `usage: sov bench <identity|s3|disk> [flags]
+const benchUsage = `usage: sov bench <identity|logins|s3|disk|compute|network> [flags]
 
   identity  token issue and validation against any Keystone v3
   logins    a health probe's latency alone and during a storm of wrong passwords; wrong-password latency of a known and an unknown user
   s3        PUT/GET of 4 KiB and 64 MiB objects and LIST of 10k objects against any S3
   disk      the raw sequential disk rate, to put beside the s3 figures
   compute   time from POST /servers to ACTIVE and to the first console line; memory per idle VM
+  network   port create and list (a page of 100, and all) against any Neutron, with 10 and 10,000 ports on the network
 `
 
 // runBench dispatches the bench subcommands.
@@ -41,6 +42,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchDisk(args[1:], stdout, stderr)
 	case "compute":
 		return benchCompute(ctx, args[1:], stdout, stderr)
+	case "network":
+		return benchNetwork(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprint(stderr, benchUsage)
 	return fmt.Errorf("bench: unknown benchmark %q", args[0])
@@ -387,4 +390,59 @@ func rss(pid int) string {
 		}
 	}
 	return "unknown"
+}
+
+// benchNetwork measures port create and list of a Neutron API at
+// concurrency levels, with the network holding each of the sizes of ports.
+func benchNetwork(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench network", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t bench.Target
+	identityFlags(fs, &t)
+	duration := fs.Duration("duration", 5*time.Second, "length of each load run")
+	conc := fs.String("concurrency", "1,16", "comma-separated concurrency levels")
+	sizes := fs.String("ports", "10,10000", "comma-separated numbers of ports on the network before each run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if t.AuthURL == "" || t.Password == "" {
+		return fmt.Errorf("bench: --auth-url and --password (or OS_AUTH_URL and OS_PASSWORD) are required")
+	}
+	cs, err := levels(*conc)
+	if err != nil {
+		return err
+	}
+	ns, err := levels(*sizes)
+	if err != nil {
+		return err
+	}
+	n, err := bench.NewNetwork(ctx, t, 32)
+	if err != nil {
+		return err
+	}
+	defer n.Close(context.WithoutCancel(ctx))
+	have := 0
+	for _, size := range ns {
+		if size > have {
+			if err := n.Fill(ctx, size, have, 16); err != nil {
+				return err
+			}
+			have = size
+		}
+		for _, c := range cs {
+			var made atomic.Int64
+			res := bench.Load(ctx, "port create", c, *duration, func(ctx context.Context) error {
+				_, err := n.CreatePort(ctx)
+				if err == nil {
+					made.Add(1)
+				}
+				return err
+			})
+			have += int(made.Load())
+			fmt.Fprintf(stdout, "%6d ports  %s\n", size, res)
+			fmt.Fprintf(stdout, "%6d ports  %s\n", have, bench.Load(ctx, "port list 100", c, *duration, func(ctx context.Context) error { return n.ListPorts(ctx, 100) }))
+			fmt.Fprintf(stdout, "%6d ports  %s\n", have, bench.Load(ctx, "port list all", c, *duration, func(ctx context.Context) error { return n.ListPorts(ctx, 0) }))
+		}
+	}
+	return nil
 }

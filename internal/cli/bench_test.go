@@ -41,6 +41,16 @@ func TestBenchCommands(t *testing.T) {
 		!regexp.MustCompile(`memory per idle VM \(QEMU RSS, SCS-1L-1 flavor\): [1-9]\d* MiB`).MatchString(computeOut) {
 		t.Errorf("bench compute output:\n%s", computeOut)
 	}
+	netOut := run("network", "--auth-url", srv.AuthURL, "--password", servertest.AdminPassword, "--duration", "200ms", "--concurrency", "1,4", "--ports", "10,40")
+	lines := regexp.MustCompile(`(?m)^\s*(\d+) ports\s+port (create|list 100|list all)\s+c=(\d)\s.*\((\d+) requests, (\d+) errors\)$`).FindAllStringSubmatch(netOut, -1)
+	if len(lines) != 12 {
+		t.Errorf("bench network output (%d lines):\n%s", len(lines), netOut)
+	}
+	for _, l := range lines {
+		if l[4] == "0" || l[5] != "0" {
+			t.Errorf("bench network line with %s requests and %s errors: %s", l[4], l[5], l[0])
+		}
+	}
 	for _, want := range []string{`issue\s+c=1 `, `validate\s+c=4 `, `PUT 4KiB\s+c=2 `, `GET 1MiB\s+c=2 `, `PUT 4KiB SSE-S3\s+c=2 `, `GET 1MiB SSE-S3\s+c=2 `, `LIST\s+1200 objects`, `disk write\+fsync\s+[0-9.]+ MB/s`} {
 		if !regexp.MustCompile(want).MatchString(idOut + s3Out + diskOut) {
 			t.Errorf("bench output lacks %q:\n%s%s%s", want, idOut, s3Out, diskOut)

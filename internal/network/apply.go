@@ -46,15 +46,63 @@ func (p *pending) take() []string {
 	return out
 }
 
+// coalescer lets the requests that change one network at the same time
+// share applies: each waits for an apply that began after its change
+// committed, and one apply carries all the changes before it began.
+type coalescer struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	asked   map[string]uint64 // changes asked for, by network
+	done    map[string]uint64 // the last change an apply has carried
+	running map[string]bool
+	callers map[string]int // in do
+}
+
+func newCoalescer() *coalescer {
+	c := &coalescer{asked: map[string]uint64{}, done: map[string]uint64{}, running: map[string]bool{}, callers: map[string]int{}}
+	c.cond = sync.NewCond(&c.mu)
+	return c
+}
+
+// do runs apply for id, or waits for a run that begins after this call.
+func (c *coalescer) do(id string, apply func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.callers[id]++
+	c.asked[id]++
+	mine := c.asked[id]
+	for c.done[id] < mine {
+		if c.running[id] {
+			c.cond.Wait()
+			continue
+		}
+		c.running[id] = true
+		upTo := c.asked[id]
+		c.mu.Unlock()
+		apply()
+		c.mu.Lock()
+		c.running[id], c.done[id] = false, upTo
+		c.cond.Broadcast()
+	}
+	if c.callers[id]--; c.callers[id] == 0 { // nobody waits: forget the network
+		delete(c.asked, id)
+		delete(c.done, id)
+		delete(c.running, id)
+		delete(c.callers, id)
+	}
+}
+
 // changed sets the networks on the data plane, then the routers on
 // them; failures are logged and retried (the API answer stands: the
 // change is committed).
 func (s *Service) changed(ctx context.Context, ids ...string) {
 	for _, id := range ids {
-		if err := s.apply(ctx, id); err != nil {
-			s.log.Error("network: data plane", "network", id, "err", err)
-			s.pending.add(id)
-		}
+		s.applies.do(id, func() {
+			if err := s.apply(ctx, id); err != nil {
+				s.log.Error("network: data plane", "network", id, "err", err)
+				s.pending.add(id)
+			}
+		})
 	}
 	if len(ids) == 0 {
 		return
@@ -308,11 +356,13 @@ func (s *Service) filterState(ctx context.Context, st *dataplane.Network, ports 
 	return nil
 }
 
-// groupsChanged sets again the networks whose filters a change of the
-// groups' rules or members touches: those with ports in the groups or in
-// groups whose rules name them as their remote group.
-func (s *Service) groupsChanged(ctx context.Context, groups ...string) {
+// groupsChanged sets again the networks a change touched and those whose
+// filters a change of the groups' rules or members touches: with ports in
+// the groups or in groups whose rules name them as their remote group.
+// Each network is set once.
+func (s *Service) groupsChanged(ctx context.Context, networks []string, groups ...string) {
 	if len(groups) == 0 {
+		s.changed(ctx, networks...)
 		return
 	}
 	ph, args := placeholders(groups)
@@ -325,9 +375,13 @@ func (s *Service) groupsChanged(ctx context.Context, groups ...string) {
 	}
 	if err != nil {
 		s.log.Error("network: the networks a group change touches", "err", err)
-		return
 	}
-	s.changed(ctx, ids...)
+	for _, id := range ids {
+		if !slices.Contains(networks, id) {
+			networks = append(networks, id)
+		}
+	}
+	s.changed(ctx, networks...)
 }
 
 // subnetState is what DHCP (and a guest's network_data.json) tells of a subnet.

@@ -51,6 +51,8 @@ type port struct {
 	// Read beside the row.
 	IPs    []fixedIP
 	Groups []string
+
+	autoMAC bool // the MAC was drawn, not asked for: another is drawn if it is taken
 }
 
 const portColumns = `id, project_id, network_id, name, description, mac_address, admin_state_up, status, device_owner, device_id,
@@ -408,7 +410,7 @@ func (s *Service) createPort(q *request) error {
 			return err
 		}
 		if p.MAC == "" {
-			p.MAC = newMAC()
+			p.MAC, p.autoMAC = newMAC(), true
 		}
 		if err := s.checkQuota(ctx, tx, owner, "port", 1); err != nil {
 			return err
@@ -443,12 +445,23 @@ func (s *Service) createPort(q *request) error {
 	if err != nil {
 		return err
 	}
-	s.changed(ctx, p.Network)
-	s.groupsChanged(ctx, p.Groups...)
+	s.groupsChanged(ctx, []string{p.Network}, p.Groups...)
 	return s.writePort(q, http.StatusCreated, p)
 }
 
 func insertPort(ctx context.Context, tx *store.Tx, p *port) error {
+	// A drawn MAC taken on the network (3 random bytes: likely among
+	// thousands of ports) is drawn again, as Neutron does.
+	for try := 0; p.autoMAC && try < 16; try++ {
+		var taken int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM ports WHERE network_id = ? AND mac_address = ?`, p.Network, p.MAC).Scan(&taken); err != nil {
+			return err
+		}
+		if taken == 0 {
+			break
+		}
+		p.MAC = newMAC()
+	}
 	return store.Insert(ctx, tx, "ports", store.Values{}.
 		Set("id", p.ID).Set("project_id", p.Project).Set("network_id", p.Network).Set("name", p.Name).Set("description", p.Description).
 		Set("mac_address", p.MAC).Set("admin_state_up", p.AdminUp).Set("status", p.Status).Set("device_owner", p.DeviceOwner).
@@ -634,8 +647,7 @@ func (s *Service) updatePort(q *request) error {
 	if err != nil {
 		return err
 	}
-	s.changed(ctx, p.Network)
-	s.groupsChanged(ctx, append(before, p.Groups...)...)
+	s.groupsChanged(ctx, []string{p.Network}, append(before, p.Groups...)...)
 	return s.writePort(q, http.StatusOK, p)
 }
 
@@ -661,8 +673,7 @@ func (s *Service) deletePort(q *request) error {
 	if err != nil {
 		return err
 	}
-	s.changed(ctx, network)
-	s.groupsChanged(ctx, groups...)
+	s.groupsChanged(ctx, []string{network}, groups...)
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -699,7 +710,7 @@ func (s *Service) syncDHCPPort(ctx context.Context, tx *store.Tx, n *network, sn
 	case sn.DHCP && held == 0:
 		if p == nil {
 			now := time.Now().Unix()
-			p = &port{ID: uuid.NewString(), Project: n.Project, Network: n.ID, MAC: newMAC(), AdminUp: true, Status: "ACTIVE",
+			p = &port{ID: uuid.NewString(), Project: n.Project, Network: n.ID, MAC: newMAC(), autoMAC: true, AdminUp: true, Status: "ACTIVE",
 				DeviceOwner: ownerDHCP, DeviceID: "dhcp-" + n.ID, VNIC: vnicNormal, Profile: "{}", Revision: 1, Created: now, Updated: now}
 			if err := insertPort(ctx, tx, p); err != nil {
 				return err

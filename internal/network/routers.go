@@ -280,7 +280,7 @@ func (s *Service) setGateway(ctx context.Context, tx *store.Tx, q *request, a at
 // floating IP's address) on network: no project, no security groups.
 func (s *Service) servicePort(ctx context.Context, tx *store.Tx, network, owner, device string, want []fixedIP) (*port, error) {
 	now := time.Now().Unix()
-	p := &port{ID: uuid.NewString(), Network: network, MAC: newMAC(), AdminUp: true, Status: "ACTIVE", DeviceOwner: owner,
+	p := &port{ID: uuid.NewString(), Network: network, MAC: newMAC(), autoMAC: true, AdminUp: true, Status: "ACTIVE", DeviceOwner: owner,
 		DeviceID: device, VNIC: vnicNormal, Profile: "{}", Revision: 1, Created: now, Updated: now}
 	if err := insertPort(ctx, tx, p); err != nil {
 		return nil, err
@@ -513,7 +513,7 @@ func (s *Service) addInterface(q *request) error {
 				return badRequest("Bad router request: Router already has a port on subnet %s.", sn.ID)
 			}
 			now := time.Now().Unix()
-			p = &port{ID: uuid.NewString(), Project: r.Project, Network: sn.Network, MAC: newMAC(), AdminUp: true, Status: "ACTIVE",
+			p = &port{ID: uuid.NewString(), Project: r.Project, Network: sn.Network, MAC: newMAC(), autoMAC: true, AdminUp: true, Status: "ACTIVE",
 				VNIC: vnicNormal, Profile: "{}", Revision: 1, Created: now, Updated: now}
 			if err := insertPort(ctx, tx, p); err != nil {
 				return err

@@ -311,7 +311,7 @@ func (s *Service) createRule(q *request) error {
 	if err != nil {
 		return err
 	}
-	s.groupsChanged(ctx, r.Group)
+	s.groupsChanged(ctx, nil, r.Group)
 	q.write(http.StatusCreated, "security_group_rule", r.view(nil))
 	return nil
 }
@@ -334,7 +334,7 @@ func (s *Service) deleteRule(q *request) error {
 	if err != nil {
 		return err
 	}
-	s.groupsChanged(ctx, group)
+	s.groupsChanged(ctx, nil, group)
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

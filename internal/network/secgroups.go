@@ -327,7 +327,7 @@ func (s *Service) deleteGroup(q *request) error {
 	if err != nil {
 		return err
 	}
-	s.groupsChanged(ctx, referring...)
+	s.groupsChanged(ctx, nil, referring...)
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -101,12 +101,11 @@ func (s *Service) Allocate(ctx context.Context, c *policy.Credentials, serverID 
 	if err != nil {
 		return err
 	}
-	s.changed(ctx, networks...)
 	var ids []string
 	for _, nic := range nics {
 		ids = append(ids, nic.PortID)
 	}
-	s.groupsChanged(ctx, s.groupsOfPorts(ctx, ids)...)
+	s.groupsChanged(ctx, networks, s.groupsOfPorts(ctx, ids)...)
 	return nil
 }
 
@@ -175,7 +174,7 @@ func (s *Service) newServerPort(ctx context.Context, tx *store.Tx, q *request, s
 		return nil, err
 	}
 	now := time.Now().Unix()
-	p := &port{ID: nic.PortID, Project: q.creds.ProjectID, Network: n.ID, MAC: newMAC(), AdminUp: true, Status: "DOWN",
+	p := &port{ID: nic.PortID, Project: q.creds.ProjectID, Network: n.ID, MAC: newMAC(), autoMAC: true, AdminUp: true, Status: "DOWN",
 		DeviceOwner: ownerCompute, DeviceID: serverID, PortSecurity: n.PortSecurity, VNIC: vnicNormal, Profile: "{}",
 		Revision: 1, Created: now, Updated: now}
 	if err := s.checkQuota(ctx, tx, p.Project, "port", 1); err != nil {
@@ -314,8 +313,7 @@ func (s *Service) Release(ctx context.Context, serverID string, made, given []st
 	if err != nil {
 		return err
 	}
-	s.changed(ctx, networks...)
-	s.groupsChanged(ctx, groups...)
+	s.groupsChanged(ctx, networks, groups...)
 	return nil
 }
 
@@ -493,7 +491,6 @@ func (s *Service) SetServerGroup(ctx context.Context, serverID, project string, 
 	if err != nil {
 		return err
 	}
-	s.changed(ctx, networks...)
-	s.groupsChanged(ctx, changedGroups...)
+	s.groupsChanged(ctx, networks, changedGroups...)
 	return nil
 }

@@ -44,7 +44,8 @@ type Service struct {
 	admin     AdminProject
 	db        *store.DB
 	dataplane dataplane.Driver
-	pending   pending // networks to set again
+	applies   *coalescer // the data plane applies in flight
+	pending   pending    // networks to set again
 	// pendingRouters are the routers to set again.
 	pendingRouters pending
 
@@ -59,7 +60,7 @@ type Service struct {
 
 // New returns the network service on the data plane cfg names.
 func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, admin AdminProject, engines linux.Engines, log *slog.Logger) (*Service, error) {
-	s := &Service{cfg: cfg, admin: admin, db: db, identity: id, log: log, url: publicURL + "/network", publicURL: publicURL}
+	s := &Service{cfg: cfg, admin: admin, db: db, identity: id, log: log, url: publicURL + "/network", publicURL: publicURL, applies: newCoalescer()}
 	switch cfg.Drivers {
 	case "":
 		d, err := linux.Open(filepath.Join(cfg.DataDir, "network"), engines, s)

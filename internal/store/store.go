@@ -160,11 +160,17 @@ type Tx struct {
 	db *DB
 }
 
-// prepared returns the cached statement for query bound to the transaction, or nil.
+// prepared returns the cached statement for query bound to the
+// transaction, or nil. A query not cached yet runs unprepared and is
+// prepared aside for next time: preparing it here would wait for a pool
+// connection, which the transactions queued behind this one's write lock
+// may all hold (each waits for the lock this one keeps until it can go
+// on), and nothing would move until the busy timeout.
 func (t *Tx) prepared(ctx context.Context, query string) *sql.Stmt {
-	if st := t.db.stmt(ctx, query); st != nil {
-		return t.tx.StmtContext(ctx, st)
+	if st, ok := t.db.stmts.Load(query); ok {
+		return t.tx.StmtContext(ctx, st.(*sql.Stmt))
 	}
+	go t.db.stmt(context.Background(), query)
 	return nil
 }
 

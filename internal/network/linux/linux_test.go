@@ -25,7 +25,7 @@ import (
 var ctx = context.Background()
 
 // requireRoot skips without root, except in CI where it is a failure.
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
@@ -40,7 +40,7 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-func testEngines(t *testing.T) *engines.Registry {
+func testEngines(t testing.TB) *engines.Registry {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(ctx, filepath.Join(dir, "sov.db"))
@@ -66,7 +66,7 @@ func tag() string {
 // is a port's device, which the driver puts on the port's network as it
 // puts a VM's tap there.
 type guest struct {
-	t     *testing.T
+	t     testing.TB
 	ns    string
 	outer string
 }
@@ -74,7 +74,7 @@ type guest struct {
 // port is the guest's port on the data plane.
 func (g *guest) port() dataplane.Port { return dataplane.Port{ID: g.outer, Device: g.outer} }
 
-func newGuest(t *testing.T, name, mac string) *guest {
+func newGuest(t testing.TB, name, mac string) *guest {
 	t.Helper()
 	g := &guest{t: t, ns: "sovtg-" + name, outer: "tg" + name}
 	t.Cleanup(func() {
