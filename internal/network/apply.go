@@ -234,15 +234,8 @@ func (s *Service) networkState(ctx context.Context, id string) (*dataplane.Netwo
 		dhcp = dhcp || sn.DHCP
 		st.Subnets = append(st.Subnets, ss)
 	}
-	rows, err = s.db.Query(ctx, `SELECT `+portColumns+` FROM ports WHERE network_id = ? ORDER BY id`, id)
+	ports, err := s.portsWhere(ctx, `network_id = ?`, id)
 	if err != nil {
-		return nil, err
-	}
-	ports, err := store.Collect(rows, scanPort)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.loadPortLinks(ctx, s.db, ports); err != nil {
 		return nil, err
 	}
 	for _, p := range ports {
@@ -424,15 +417,8 @@ func (s *Service) routerState(ctx context.Context, id string) (*dataplane.Router
 		return nil, store.Row(err)
 	}
 	st := &dataplane.Router{ID: r.ID, SNAT: r.SNAT}
-	rows, err := s.db.Query(ctx, `SELECT `+portColumns+` FROM ports WHERE device_id = ? AND device_owner IN (?, ?) ORDER BY id`, r.ID, ownerRouterInterface, ownerRouterGateway)
+	ports, err := s.portsWhere(ctx, `device_id = ? AND device_owner IN (?, ?)`, r.ID, ownerRouterInterface, ownerRouterGateway)
 	if err != nil {
-		return nil, err
-	}
-	ports, err := store.Collect(rows, scanPort)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.loadPortLinks(ctx, s.db, ports); err != nil {
 		return nil, err
 	}
 	for _, p := range ports {
@@ -477,4 +463,18 @@ func (s *Service) routerState(ctx context.Context, id string) (*dataplane.Router
 		}
 	}
 	return st, nil
+}
+
+// portsWhere are the ports the condition selects, by id, with their
+// addresses and groups.
+func (s *Service) portsWhere(ctx context.Context, where string, args ...any) ([]*port, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+portColumns+` FROM ports WHERE `+where+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := store.Collect(rows, scanPort)
+	if err != nil {
+		return nil, err
+	}
+	return ports, s.loadPortLinks(ctx, s.db, ports)
 }

@@ -5,17 +5,16 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/subnets"
+
+	"github.com/sovcloud/sov/internal/network/linux"
 )
 
 // TenantNetwork makes a network with one IPv4 subnet of cidr (DHCP on)
@@ -53,25 +52,12 @@ func GetOnNetwork(networkID, url string) (string, error) {
 	return string(b), err
 }
 
-// DialIn dials addr from the named network namespace: the socket is made
-// there, on a thread that enters it and leaves it again.
-func DialIn(ctx context.Context, ns, network, addr string) (net.Conn, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return nil, err
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		return nil, err
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		return nil, err
-	}
-	defer netns.Set(orig)
-	var d net.Dialer
-	return d.DialContext(ctx, network, addr)
+// DialIn dials addr from the named network namespace.
+func DialIn(ctx context.Context, ns, network, addr string) (c net.Conn, err error) {
+	err = linux.InNamespace(ns, func() error {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
 }

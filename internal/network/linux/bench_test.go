@@ -5,12 +5,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/sovcloud/sov/internal/network/dataplane"
 	"github.com/sovcloud/sov/internal/network/linux"
@@ -25,25 +22,7 @@ import (
 // a guest's virtio path.
 
 // inNS runs fn on a thread inside the guest's namespace.
-func (g *guest) inNS(fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(g.ns)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		return err
-	}
-	defer netns.Set(orig)
-	return fn()
-}
+func (g *guest) inNS(fn func() error) error { return linux.InNamespace(g.ns, fn) }
 
 // listen opens a TCP listener in the guest that accepts and drains (or
 // closes at once) every connection.

@@ -45,24 +45,36 @@ func (d *Driver) closeMetadata(id string) {
 	}
 }
 
-// listenIn listens on addr from inside the named namespace: the socket is
-// made there, on a thread that enters it and leaves it again.
-func listenIn(ns, network, addr string) (net.Listener, error) {
+// listenIn listens on addr from inside the named namespace.
+func listenIn(ns, network, addr string) (l net.Listener, err error) {
+	err = InNamespace(ns, func() error { l, err = net.Listen(network, addr); return err })
+	return l, err
+}
+
+// InNamespace runs fn on a thread inside the named network namespace
+// (and back in its own after): the sockets fn makes live there.
+func InNamespace(ns string, fn func() error) error {
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
-		return nil, err
+		runtime.UnlockOSThread()
+		return err
 	}
 	defer orig.Close()
+	// A thread that could not go back stays locked, so it ends with the
+	// goroutine instead of serving others in the wrong namespace.
+	defer func() {
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
 	target, err := netns.GetFromName(ns)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer target.Close()
 	if err := netns.Set(target); err != nil {
-		return nil, err
+		return err
 	}
-	defer netns.Set(orig)
-	return net.Listen(network, addr)
+	return fn()
 }
