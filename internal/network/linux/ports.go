@@ -21,19 +21,30 @@ const devicesFile = "devices"
 // one is made as a tap, which the VM's QEMU opens by name) and removes
 // the devices of ports no longer on the network.
 func setPorts(dir string, n *dataplane.Network) error {
-	old := readDevices(dir)
 	var now []string
 	for _, p := range n.Ports {
 		now = append(now, p.Device)
 	}
-	// Recorded first: a crash in between leaves a device that is named.
+	return setDevices(dir, now, func() error {
+		var errs []error
+		for _, p := range n.Ports {
+			errs = append(errs, ensureDevice(p.Device, n.ID, n.MTU))
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// setDevices keeps the devices file of a state directory (a network's,
+// a router's) in step with apply, which puts the devices now on the host:
+// now is recorded beside the devices there were before apply runs (so a
+// crash in between leaves every device named), those not in now are
+// removed after it, and now alone is recorded once all went well.
+func setDevices(dir string, now []string, apply func() error) error {
+	old := readDevices(dir)
 	if err := writeFile(filepath.Join(dir, devicesFile), strings.Join(append(slices.Clone(now), old...), "\n")); err != nil {
 		return err
 	}
-	var errs []error
-	for _, p := range n.Ports {
-		errs = append(errs, ensureDevice(p.Device, n.ID, n.MTU))
-	}
+	errs := []error{apply()}
 	for _, name := range old {
 		if !slices.Contains(now, name) {
 			errs = append(errs, removeLink(name))

@@ -57,36 +57,24 @@ func (d *Driver) SetRouter(ctx context.Context, r *dataplane.Router) error {
 	for _, l := range links {
 		devices = append(devices, outside(l.kind, l.p.ID))
 	}
-	old := readDevices(dir)
-	if err := writeFile(filepath.Join(dir, devicesFile), strings.Join(append(slices.Clone(devices), old...), "\n")); err != nil {
-		return err
-	}
 	ns := routerNS(r.ID)
-	err := namespace(ns, func(nsh netns.NsHandle, h *netlink.Handle) error {
-		for _, l := range links {
-			addrs := slices.Clone(l.p.Addrs)
-			if l.kind == "qg" {
-				for _, f := range r.Floating {
-					addrs = append(addrs, netip.PrefixFrom(f.Address, f.Address.BitLen()))
+	err := setDevices(dir, devices, func() error {
+		return namespace(ns, func(nsh netns.NsHandle, h *netlink.Handle) error {
+			for _, l := range links {
+				addrs := slices.Clone(l.p.Addrs)
+				if l.kind == "qg" {
+					for _, f := range r.Floating {
+						addrs = append(addrs, netip.PrefixFrom(f.Address, f.Address.BitLen()))
+					}
+				}
+				if err := endpoint(nsh, h, outside(l.kind, l.p.ID), inside(l.kind, l.p.ID), l.p.Network, l.p.MAC, l.p.MTU, addrs); err != nil {
+					return err
 				}
 			}
-			if err := endpoint(nsh, h, outside(l.kind, l.p.ID), inside(l.kind, l.p.ID), l.p.Network, l.p.MAC, l.p.MTU, addrs); err != nil {
-				return err
-			}
-		}
-		return setRoutes(h, r)
+			return setRoutes(h, r)
+		})
 	})
 	if err != nil {
-		return err
-	}
-	for _, name := range old {
-		if !slices.Contains(devices, name) {
-			if err := removeLink(name); err != nil {
-				return err
-			}
-		}
-	}
-	if err := writeFile(filepath.Join(dir, devicesFile), strings.Join(devices, "\n")); err != nil {
 		return err
 	}
 	if err := inNamespace(ctx, ns, nil, "sysctl", "-qw", "net.ipv4.ip_forward=1"); err != nil {
