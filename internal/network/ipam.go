@@ -97,11 +97,7 @@ func allocate(ctx context.Context, tx *store.Tx, sn *subnet, mac string) (netip.
 	if sn.autoAddress() {
 		return eui64(sn.prefix(), mac)
 	}
-	rows, err := tx.Query(ctx, `SELECT ip_address FROM port_ips WHERE subnet_id = ?`, sn.ID)
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	held, err := store.Collect(rows, func(r store.Scanner) (string, error) { var s string; return s, r.Scan(&s) })
+	held, err := column(ctx, tx, `SELECT ip_address FROM port_ips WHERE subnet_id = ?`, sn.ID)
 	if err != nil {
 		return netip.Addr{}, err
 	}

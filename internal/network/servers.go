@@ -67,13 +67,9 @@ type AttachedIP struct {
 // BootNetworks are the networks the caller's project may boot servers on
 // without naming one: its own and those shared with it, not external ones.
 func (s *Service) BootNetworks(ctx context.Context, c *policy.Credentials) ([]string, error) {
-	rows, err := s.db.Query(ctx, `SELECT id FROM networks WHERE NOT external AND (project_id = ? OR shared OR id IN
+	return column(ctx, s.db, `SELECT id FROM networks WHERE NOT external AND (project_id = ? OR shared OR id IN
 		(SELECT object_id FROM network_rbac WHERE action = ? AND target_project IN (?, '*'))) ORDER BY created_at, id`,
 		c.ProjectID, accessShared, c.ProjectID)
-	if err != nil {
-		return nil, err
-	}
-	return store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) })
 }
 
 // Allocate gives a server the ports nics ask for, on behalf of the
@@ -112,15 +108,15 @@ func (s *Service) Allocate(ctx context.Context, c *policy.Credentials, serverID 
 // groupsOfPorts are the security groups of the ports (none on failure,
 // which is logged).
 func (s *Service) groupsOfPorts(ctx context.Context, ids []string) []string {
-	rows, err := s.childRows(ctx, s.db, `SELECT DISTINCT security_group_id, '' FROM port_security_groups WHERE port_id IN `, ids)
+	if len(ids) == 0 {
+		return nil
+	}
+	ph, args := placeholders(ids)
+	groups, err := column(ctx, s.db, `SELECT DISTINCT security_group_id FROM port_security_groups WHERE port_id IN `+ph, args...)
 	if err != nil {
 		s.log.Error("network: the groups of ports", "err", err)
 	}
-	var out []string
-	for _, r := range rows {
-		out = append(out, r[0])
-	}
-	return out
+	return groups
 }
 
 // usableNetwork is a network the caller may put a server's port on.
@@ -213,11 +209,7 @@ func (s *Service) newServerPort(ctx context.Context, tx *store.Tx, q *request, s
 // groupNamed is the id of the project's security group with the name or
 // id; a name two of its groups have is a conflict.
 func (s *Service) groupNamed(ctx context.Context, tx store.Querier, project, group string) (string, error) {
-	rows, err := tx.Query(ctx, `SELECT id FROM security_groups WHERE project_id = ? AND (id = ? OR name = ?)`, project, group, group)
-	if err != nil {
-		return "", err
-	}
-	ids, err := store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) })
+	ids, err := column(ctx, tx, `SELECT id FROM security_groups WHERE project_id = ? AND (id = ? OR name = ?)`, project, group, group)
 	switch {
 	case err != nil:
 		return "", err
@@ -282,11 +274,8 @@ func (s *Service) Release(ctx context.Context, serverID string, made, given []st
 			return nil
 		}
 		ph, args := placeholders(all)
-		rows, err := tx.Query(ctx, `SELECT DISTINCT network_id FROM ports WHERE device_id = ? AND id IN `+ph, append([]any{serverID}, args...)...)
-		if err != nil {
-			return err
-		}
-		if networks, err = store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) }); err != nil {
+		var err error
+		if networks, err = column(ctx, tx, `SELECT DISTINCT network_id FROM ports WHERE device_id = ? AND id IN `+ph, append([]any{serverID}, args...)...); err != nil {
 			return err
 		}
 		for _, id := range made {
