@@ -12,8 +12,9 @@ need=()
 command -v openstack >/dev/null || need+=(python3-openstackclient)
 [ -x /usr/bin/aws ] || need+=(awscli)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
-# VM and network tests: QEMU, config drives, DHCP, nftables, and the test guest's kernel and busybox.
-for pkg in iproute2 nftables qemu-system-x86 qemu-utils genisoimage dnsmasq-base kmod cpio busybox-static linux-image-cloud-amd64; do
+# VM and network tests: QEMU, config drives, DHCP, router advertisements, nftables, the test guest's
+# kernel and busybox, debootstrap for the Debian cloud image, and a DHCPv6 client (dhclient).
+for pkg in iproute2 nftables qemu-system-x86 qemu-utils genisoimage dnsmasq-base radvd kmod cpio busybox-static linux-image-cloud-amd64 debootstrap e2fsprogs isc-dhcp-client; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

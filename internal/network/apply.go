@@ -374,7 +374,7 @@ func (s *Service) groupsChanged(ctx context.Context, networks []string, groups .
 
 // subnetState is what DHCP (and a guest's network_data.json) tells of a subnet.
 func subnetState(sn *subnet) dataplane.Subnet {
-	ss := dataplane.Subnet{CIDR: sn.prefix(), Gateway: sn.gateway(), DHCP: sn.DHCP}
+	ss := dataplane.Subnet{CIDR: sn.prefix(), Gateway: sn.gateway(), DHCP: sn.DHCP, AddressMode: sn.AddrMode, RAMode: sn.RAMode}
 	for _, d := range sn.DNS {
 		if a, err := netip.ParseAddr(d); err == nil {
 			ss.DNS = append(ss.DNS, a)
@@ -429,6 +429,9 @@ func (s *Service) routerState(ctx context.Context, id string) (*dataplane.Router
 			}
 			rp.Addrs = append(rp.Addrs, netip.PrefixFrom(a, sn.prefix().Bits()))
 			rp.Subnets = append(rp.Subnets, sn.prefix())
+			if p.DeviceOwner == ownerRouterInterface && a.Is6() && sn.RAMode != "" {
+				rp.Advertise = append(rp.Advertise, subnetState(sn))
+			}
 			if p.DeviceOwner == ownerRouterGateway && a.Is4() && !st.NextHop.IsValid() {
 				st.NextHop = sn.gateway()
 			}

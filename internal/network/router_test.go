@@ -2,6 +2,7 @@ package network_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -197,5 +198,52 @@ func TestExternalNetworkAtFirstStart(t *testing.T) {
 	pg, _ = networks.List(adminNetworkClient(t, srv), networks.ListOpts{Name: "public"}).AllPages(ctx)
 	if again, _ := networks.ExtractNetworks(pg); len(again) != 0 {
 		t.Errorf("the deleted external network came back: %+v", again)
+	}
+}
+
+// TestRouterAdvertisesIPv6: a router's interfaces on IPv6 subnets carry,
+// to the data plane, the subnets whose ipv6_ra_mode is set (the router
+// sends their advertisements) and no others; the network's state has
+// the subnets' modes for DHCPv6. Another project cannot attach them.
+func TestRouterAdvertisesIPv6(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	a := networkClient(t, srv.Provider(t, srv.NewTenant(t, "alpha", "")))
+	b := networkClient(t, srv.Provider(t, srv.NewTenant(t, "beta", "")))
+	net, err := networks.Create(ctx, a, networks.CreateOpts{Name: "v6"}).Extract()
+	wantStatus(t, "network", err, 0)
+	v6 := func(cidr, mode string) *subnets.Subnet {
+		opts := subnets.CreateOpts{NetworkID: net.ID, CIDR: cidr, IPVersion: gophercloud.IPv6, IPv6AddressMode: mode, IPv6RAMode: mode}
+		sn, err := subnets.Create(ctx, a, opts).Extract()
+		wantStatus(t, "subnet "+cidr, err, 0)
+		return sn
+	}
+	slaac, stateful, plain := v6("fd00:1::/64", "slaac"), v6("fd00:2::/64", "dhcpv6-stateful"), v6("fd00:3::/64", "")
+	r, err := routers.Create(ctx, a, routers.CreateOpts{Name: "r6"}).Extract()
+	wantStatus(t, "router", err, 0)
+	for _, sn := range []*subnets.Subnet{slaac, stateful, plain} {
+		_, err := routers.AddInterface(ctx, a, r.ID, routers.AddInterfaceOpts{SubnetID: sn.ID}).Extract()
+		wantStatus(t, "interface "+sn.CIDR, err, 0)
+		_, err = routers.AddInterface(ctx, b, r.ID, routers.AddInterfaceOpts{SubnetID: sn.ID}).Extract()
+		wantStatus(t, "beta on alpha's router", err, http.StatusNotFound)
+	}
+	dp := srv.Network().Dataplane().(*netfake.Dataplane)
+	var adverts []string
+	for _, p := range dp.Router(r.ID).Interfaces {
+		for _, sn := range p.Advertise {
+			adverts = append(adverts, sn.CIDR.String()+" "+sn.RAMode)
+		}
+	}
+	slices.Sort(adverts)
+	if strings.Join(adverts, ",") != "fd00:1::/64 slaac,fd00:2::/64 dhcpv6-stateful" {
+		t.Errorf("the router advertises %v", adverts)
+	}
+	var modes []string
+	for _, sn := range dp.Network(net.ID).Subnets {
+		modes = append(modes, sn.AddressMode)
+	}
+	slices.Sort(modes)
+	if strings.Join(modes, ",") != ",dhcpv6-stateful,slaac" {
+		t.Errorf("the network's subnets' address modes: %v", modes)
 	}
 }

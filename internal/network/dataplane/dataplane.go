@@ -106,14 +106,26 @@ type Endpoint struct {
 	Addrs []netip.Prefix // each address with its subnet's prefix length
 }
 
-// Subnet is what DHCP tells the hosts of one subnet.
+// Subnet is what DHCP (and, for IPv6, a router's advertisements) tells
+// the hosts of one subnet.
 type Subnet struct {
 	CIDR    netip.Prefix
 	Gateway netip.Addr // invalid for none
 	DHCP    bool
 	DNS     []netip.Addr
 	Routes  []HostRoute
+	// AddressMode and RAMode are an IPv6 subnet's ipv6_address_mode and
+	// ipv6_ra_mode (IPv6SLAAC, IPv6Stateful, IPv6Stateless or "").
+	AddressMode, RAMode string
 }
+
+// The IPv6 modes of a subnet: addresses by SLAAC from router
+// advertisements, by DHCPv6, or by SLAAC with the other settings by DHCPv6.
+const (
+	IPv6SLAAC     = "slaac"
+	IPv6Stateful  = "dhcpv6-stateful"
+	IPv6Stateless = "dhcpv6-stateless"
+)
 
 // HostRoute is a route DHCP hands out.
 type HostRoute struct {
@@ -160,6 +172,9 @@ type RouterPort struct {
 	MTU              int
 	Addrs            []netip.Prefix // each address with its subnet's prefix length
 	Subnets          []netip.Prefix // the port's subnets
+	// Advertise are the port's IPv6 subnets with an RAMode: the router
+	// sends router advertisements of them on this port.
+	Advertise []Subnet
 }
 
 // FloatingIP maps an address of the external network to a fixed one.

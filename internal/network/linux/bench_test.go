@@ -198,3 +198,31 @@ func BenchmarkThroughput(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkThroughputFloatingIP: the transfer of BenchmarkThroughput from
+// a host on the external network to a secured port through its router
+// and floating IP (DNAT, forwarding between namespaces, conntrack in the
+// router and on both networks); compare with BenchmarkThroughput's
+// bare-bridge run of the same invocation.
+func BenchmarkThroughputFloatingIP(b *testing.B) {
+	l := newRouterLab(b)
+	fip := l.ext + ".20"
+	if err := l.d.SetRouter(ctx, l.router(dataplane.FloatingIP{Address: netip.MustParseAddr(fip), Fixed: netip.MustParseAddr("10.62.0.10")})); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.d.RemoveRouter(ctx, l.routerID) })
+	l.a.listen(b, "10.62.0.10:5001")
+	c, err := l.out.dial(fip+":5001", 5*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 1<<20)
+	b.SetBytes(int64(len(buf)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -115,45 +115,79 @@ func writeFile(path, content string) error {
 	return os.Rename(tmp, path)
 }
 
-// hostsFile is dnsmasq's dhcp-hostsfile: one line per MAC, its IPv4
-// address (dnsmasq gives one per MAC and family) and host name.
+// hostsFile is dnsmasq's dhcp-hostsfile: one line per MAC with its IPv4
+// address (dnsmasq gives one per MAC and family), its address on a
+// DHCPv6-stateful subnet, and its host name.
 func hostsFile(n *dataplane.Network) string {
 	var lines []string
 	for _, h := range n.Hosts {
+		var v4, v6 string
 		for _, a := range h.Addrs {
-			if a.Is4() {
-				line := h.MAC + "," + a.String()
-				if h.Hostname != "" {
-					line += "," + h.Hostname
-				}
-				lines = append(lines, line)
-				break
+			switch {
+			case a.Is4() && v4 == "":
+				v4 = a.String()
+			case a.Is6() && v6 == "" && statefulSubnet(n, a):
+				v6 = "[" + a.String() + "]"
 			}
 		}
+		if v4 == "" && v6 == "" {
+			continue
+		}
+		line := h.MAC
+		for _, f := range []string{v4, v6, h.Hostname} {
+			if f != "" {
+				line += "," + f
+			}
+		}
+		lines = append(lines, line)
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n") + "\n"
 }
 
+// statefulSubnet tells whether a is in a subnet of n whose addresses
+// DHCPv6 gives.
+func statefulSubnet(n *dataplane.Network, a netip.Addr) bool {
+	for _, sn := range n.Subnets {
+		if sn.DHCP && sn.AddressMode == dataplane.IPv6Stateful && sn.CIDR.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// dhcp6 tells whether dnsmasq answers DHCPv6 on the subnet: addresses
+// (stateful) or only the other settings (stateless).
+func dhcp6(sn dataplane.Subnet) bool {
+	return sn.DHCP && sn.CIDR.Addr().Is6() && (sn.AddressMode == dataplane.IPv6Stateful || sn.AddressMode == dataplane.IPv6Stateless)
+}
+
 // optsFile is dnsmasq's dhcp-optsfile: per subnet (tag sN) its router,
-// DNS servers and routes.
+// DNS servers and routes; per DHCPv6 subnet its DNS servers.
 func optsFile(n *dataplane.Network) string {
 	var lines []string
 	for i, sn := range n.Subnets {
+		tag := "tag:s" + strconv.Itoa(i) + ","
+		var dns []string
+		for _, a := range sn.DNS {
+			if sn.CIDR.Addr().Is6() {
+				dns = append(dns, "["+a.String()+"]")
+			} else {
+				dns = append(dns, a.String())
+			}
+		}
+		if dhcp6(sn) && len(dns) > 0 {
+			lines = append(lines, tag+"option6:dns-server,"+strings.Join(dns, ","))
+		}
 		if !sn.DHCP || !sn.CIDR.Addr().Is4() {
 			continue
 		}
-		tag := "tag:s" + strconv.Itoa(i) + ","
 		if sn.Gateway.IsValid() {
 			lines = append(lines, tag+"option:router,"+sn.Gateway.String())
 		} else {
 			lines = append(lines, tag+"option:router")
 		}
-		if len(sn.DNS) > 0 {
-			var dns []string
-			for _, a := range sn.DNS {
-				dns = append(dns, a.String())
-			}
+		if len(dns) > 0 {
 			lines = append(lines, tag+"option:dns-server,"+strings.Join(dns, ","))
 		}
 		var rs []string
@@ -176,30 +210,40 @@ func optsFile(n *dataplane.Network) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// dnsmasqArgs runs dnsmasq for the network's IPv4 DHCP subnets, static
-// leases only, no DNS.
+// dnsmasqArgs runs dnsmasq for the network's IPv4 DHCP subnets and its
+// DHCPv6 ones, static leases only, no DNS and no router advertisements
+// (routers send those, as in Neutron).
 func dnsmasqArgs(n *dataplane.Network, dir string) []string {
 	args := []string{"--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--interface=" + dhcpInside, "--bind-interfaces",
 		"--except-interface=lo", "--dhcp-hostsfile=" + filepath.Join(dir, "hosts"), "--dhcp-optsfile=" + filepath.Join(dir, "opts"),
 		"--dhcp-leasefile=" + filepath.Join(dir, "leases"), "--pid-file=" + filepath.Join(dir, "dnsmasq.pid"), "--log-dhcp",
 		"--log-facility=" + filepath.Join(dir, "dnsmasq.log"), "--dhcp-authoritative", "--user=root"}
 	for i, sn := range n.Subnets {
-		if sn.DHCP && sn.CIDR.Addr().Is4() {
+		switch {
+		case sn.DHCP && sn.CIDR.Addr().Is4():
 			mask := net.IP(net.CIDRMask(sn.CIDR.Bits(), 32)).String()
 			args = append(args, fmt.Sprintf("--dhcp-range=set:s%d,%s,static,%s,12h", i, sn.CIDR.Masked().Addr(), mask))
+		case dhcp6(sn):
+			args = append(args, fmt.Sprintf("--dhcp-range=set:s%d,%s,static,%d,12h", i, sn.CIDR.Masked().Addr(), sn.CIDR.Bits()))
 		}
 	}
 	return args
 }
 
-// startDHCP runs dnsmasq in the namespace (`ip netns exec` execs it, so
-// the recorded pid is dnsmasq's) and waits until it handles SIGHUP.
+// startDHCP runs dnsmasq in the namespace.
 func (d *Driver) startDHCP(ctx context.Context, id, ns, dir string, args []string) error {
-	pidFile := filepath.Join(dir, "dnsmasq.pid")
+	return d.startEngine(ctx, engineKind, id, ns, filepath.Join(dir, "dnsmasq.pid"), filepath.Join(dir, "dnsmasq.log"), append([]string{"dnsmasq"}, args...))
+}
+
+// startEngine runs an engine (dnsmasq, radvd) of kind for the object id
+// in the namespace (`ip netns exec` execs it, so the recorded pid is the
+// engine's) and waits until it wrote its pid file, from when it handles
+// SIGHUP. The engine's log tells why one exited at start.
+func (d *Driver) startEngine(ctx context.Context, kind, id, ns, pidFile, logFile string, argv []string) error {
 	os.Remove(pidFile)
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, "dnsmasq"}, args...)...)
-	if err := d.engines.Start(ctx, engineKind, id, cmd); err != nil {
-		return fmt.Errorf("linux: start dnsmasq: %w", err)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
+	if err := d.engines.Start(ctx, kind, id, cmd); err != nil {
+		return fmt.Errorf("linux: start %s: %w", argv[0], err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
@@ -209,13 +253,13 @@ func (d *Driver) startDHCP(ctx context.Context, id, ns, dir string, args []strin
 		}
 		select {
 		case <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "dnsmasq.log"))
-			return fmt.Errorf("linux: dnsmasq exited at start: %s", log)
+			log, _ := os.ReadFile(logFile)
+			return fmt.Errorf("linux: %s exited at start: %s", argv[0], log)
 		default:
 		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
-			return errors.New("linux: dnsmasq did not start within 10s")
+			return fmt.Errorf("linux: %s did not start within 10s", argv[0])
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -77,10 +78,13 @@ func (d *Driver) SetRouter(ctx context.Context, r *dataplane.Router) error {
 	if err != nil {
 		return err
 	}
-	if err := inNamespace(ctx, ns, nil, "sysctl", "-qw", "net.ipv4.ip_forward=1"); err != nil {
+	if err := inNamespace(ctx, ns, nil, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"); err != nil {
 		return err
 	}
-	return inNamespace(ctx, ns, strings.NewReader(natRuleset(r)), "nft", "-f", "-")
+	if err := inNamespace(ctx, ns, strings.NewReader(natRuleset(r)), "nft", "-f", "-"); err != nil {
+		return err
+	}
+	return d.setRadvd(ctx, r, ns, dir)
 }
 
 // setRoutes gives the router its default route (via the external
@@ -173,10 +177,14 @@ func inNamespace(ctx context.Context, ns string, stdin *strings.Reader, args ...
 	return nil
 }
 
-// RemoveRouter removes the router's namespace, veths and files.
+// RemoveRouter stops the router's radvd and removes its namespace,
+// veths and files.
 func (d *Driver) RemoveRouter(ctx context.Context, id string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.engines.Stop(ctx, radvdKind, id, 5*time.Second); err != nil {
+		return err
+	}
 	return removeRouter(filepath.Join(d.dir, routersDir, id), id)
 }
 

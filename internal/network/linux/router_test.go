@@ -36,13 +36,17 @@ func (g *guest) source(addr string) string {
 	return ""
 }
 
-// TestRoutersOnTheWire: a router joins a tenant network to a host-local
-// external network; a floating IP answers from outside (a namespace on the
-// external network) and from the host, its server goes out as the
-// floating IP, another server as the router's gateway address (SNAT);
-// without the floating IP nothing comes in; removing the router and its
-// networks leaves nothing.
-func TestRoutersOnTheWire(t *testing.T) {
+// routerLab is a router joining a tenant network (guests a and b, a
+// with port 80 open) to a host-local external network (guest out), of
+// this run's own addresses.
+type routerLab struct {
+	d                         *linux.Driver
+	id, ext                   string // ext: the external /24 without its last byte
+	extID, tenantID, routerID string
+	a, b, out                 *guest
+}
+
+func newRouterLab(t testing.TB) *routerLab {
 	requireRoot(t)
 	id := tag()
 	d, err := linux.Open(t.TempDir(), testEngines(t), nil)
@@ -52,35 +56,50 @@ func TestRoutersOnTheWire(t *testing.T) {
 	t.Cleanup(func() { d.Prune(ctx, nil, nil) })
 	var b [1]byte
 	fmt.Sscanf(id[:2], "%02x", &b[0])
-	ext := fmt.Sprintf("10.61.%d", b[0]) // the external subnet, this run's own: the host takes its .1
-	extID, tenantID, routerID := id+"eeee-0000-0000-0000-000000000000", id+"ffff-0000-0000-0000-000000000000", id+"9999-0000-0000-0000-000000000000"
-
+	l := &routerLab{d: d, id: id, ext: fmt.Sprintf("10.61.%d", b[0]), // the host takes its .1
+		extID: id + "eeee-0000-0000-0000-000000000000", tenantID: id + "ffff-0000-0000-0000-000000000000", routerID: id + "9999-0000-0000-0000-000000000000"}
 	macA, macB, macO := "fa:16:3e:dd:00:0a", "fa:16:3e:dd:00:0b", "fa:16:3e:dd:00:0c"
-	a, bg, out := newGuest(t, id+"a", macA), newGuest(t, id+"b", macB), newGuest(t, id+"o", macO)
-	for g, ip := range map[*guest]string{a: "10.62.0.10/24", bg: "10.62.0.11/24"} {
+	l.a, l.b, l.out = newGuest(t, id+"a", macA), newGuest(t, id+"b", macB), newGuest(t, id+"o", macO)
+	for g, ip := range map[*guest]string{l.a: "10.62.0.10/24", l.b: "10.62.0.11/24"} {
 		g.in(true, "ip", "addr", "add", ip, "dev", "eth0")
 		g.in(true, "ip", "route", "add", "default", "via", "10.62.0.1")
 	}
-	out.in(true, "ip", "addr", "add", ext+".50/24", "dev", "eth0")
-	extNet := &dataplane.Network{ID: extID, Segment: 0, Zone: 4100, MTU: 1500, External: true,
-		Subnets: []dataplane.Subnet{{CIDR: netip.MustParsePrefix(ext + ".0/24"), Gateway: netip.MustParseAddr(ext + ".1")}},
-		Ports:   []dataplane.Port{out.port()}}
+	l.out.in(true, "ip", "addr", "add", l.ext+".50/24", "dev", "eth0")
+	extNet := &dataplane.Network{ID: l.extID, Segment: 0, Zone: 4100, MTU: 1500, External: true,
+		Subnets: []dataplane.Subnet{{CIDR: netip.MustParsePrefix(l.ext + ".0/24"), Gateway: netip.MustParseAddr(l.ext + ".1")}},
+		Ports:   []dataplane.Port{l.out.port()}}
 	web := dataplane.Rule{Ingress: true, Protocol: "tcp", PortMin: 80, PortMax: 80, Remote: netip.MustParsePrefix("0.0.0.0/0")}
-	tenant := &dataplane.Network{ID: tenantID, Segment: 40, Zone: 40, MTU: 1500,
+	bulk := dataplane.Rule{Ingress: true, Protocol: "tcp", PortMin: 5001, PortMax: 5001}
+	tenant := &dataplane.Network{ID: l.tenantID, Segment: 40, Zone: 40, MTU: 1500,
 		Subnets: []dataplane.Subnet{{CIDR: netip.MustParsePrefix("10.62.0.0/24"), Gateway: netip.MustParseAddr("10.62.0.1")}},
-		Ports:   []dataplane.Port{secured(a, macA, "10.62.0.10", egressAll, web), secured(bg, macB, "10.62.0.11", egressAll)}}
+		Ports:   []dataplane.Port{secured(l.a, macA, "10.62.0.10", egressAll, web, bulk), secured(l.b, macB, "10.62.0.11", egressAll)}}
 	for _, n := range []*dataplane.Network{extNet, tenant} {
 		if err := d.SetNetwork(ctx, n); err != nil {
 			t.Fatal(err)
 		}
 	}
-	router := func(floating ...dataplane.FloatingIP) *dataplane.Router {
-		return &dataplane.Router{ID: routerID, SNAT: true, NextHop: netip.MustParseAddr(ext + ".1"), Floating: floating,
-			Gateway: &dataplane.RouterPort{ID: id + "77-gw", Network: extID, MAC: "fa:16:3e:dd:00:f0", MTU: 1500,
-				Addrs: []netip.Prefix{netip.MustParsePrefix(ext + ".5/24")}, Subnets: []netip.Prefix{netip.MustParsePrefix(ext + ".0/24")}},
-			Interfaces: []dataplane.RouterPort{{ID: id + "77-if", Network: tenantID, MAC: "fa:16:3e:dd:00:f1", MTU: 1500,
-				Addrs: []netip.Prefix{netip.MustParsePrefix("10.62.0.1/24")}, Subnets: []netip.Prefix{netip.MustParsePrefix("10.62.0.0/24")}}}}
-	}
+	return l
+}
+
+// router is the lab's router with the floating IPs given.
+func (l *routerLab) router(floating ...dataplane.FloatingIP) *dataplane.Router {
+	return &dataplane.Router{ID: l.routerID, SNAT: true, NextHop: netip.MustParseAddr(l.ext + ".1"), Floating: floating,
+		Gateway: &dataplane.RouterPort{ID: l.id + "77-gw", Network: l.extID, MAC: "fa:16:3e:dd:00:f0", MTU: 1500,
+			Addrs: []netip.Prefix{netip.MustParsePrefix(l.ext + ".5/24")}, Subnets: []netip.Prefix{netip.MustParsePrefix(l.ext + ".0/24")}},
+		Interfaces: []dataplane.RouterPort{{ID: l.id + "77-if", Network: l.tenantID, MAC: "fa:16:3e:dd:00:f1", MTU: 1500,
+			Addrs: []netip.Prefix{netip.MustParsePrefix("10.62.0.1/24")}, Subnets: []netip.Prefix{netip.MustParsePrefix("10.62.0.0/24")}}}}
+}
+
+// TestRoutersOnTheWire: a router joins a tenant network to a host-local
+// external network; a floating IP answers from outside (a namespace on the
+// external network) and from the host, its server goes out as the
+// floating IP, another server as the router's gateway address (SNAT);
+// without the floating IP nothing comes in; removing the router and its
+// networks leaves nothing.
+func TestRoutersOnTheWire(t *testing.T) {
+	l := newRouterLab(t)
+	d, id, ext, a, bg, out := l.d, l.id, l.ext, l.a, l.b, l.out
+	extID, tenantID, routerID, router := l.extID, l.tenantID, l.routerID, l.router
 	fip := dataplane.FloatingIP{Address: netip.MustParseAddr(ext + ".20"), Fixed: netip.MustParseAddr("10.62.0.10")}
 	if err := d.SetRouter(ctx, router(fip)); err != nil {
 		t.Fatal(err)
