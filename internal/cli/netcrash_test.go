@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,9 +38,12 @@ func neutron(t *testing.T, base, token, method, path, body string, out any) int 
 }
 
 // TestKillKeepsDataplaneInStep kills sov with SIGKILL while ports are
-// made and removed on three networks; after the restart every network's
-// DHCP server runs and serves exactly the ports the API lists, and no
-// namespace, bridge or state is left of a network that was deleted.
+// made and removed on three networks, security group rules on a bound
+// port's group and routers; after the restart every network's DHCP server
+// runs and serves exactly the ports the API lists, the port's filter holds
+// exactly the rules the API lists, every router the API lists has its
+// namespace and no other router's state is left, and no namespace,
+// bridge or state is left of a network that was deleted.
 func TestKillKeepsDataplaneInStep(t *testing.T) {
 	dir := t.TempDir()
 	t.Cleanup(func() { servertest.RemoveHostState(dir) })
@@ -65,12 +71,32 @@ func TestKillKeepsDataplaneInStep(t *testing.T) {
 	gone := nets[3]
 	nets = nets[:3]
 
-	// Ports come and go on the three networks until the kill.
+	// A port bound to a VM of this host (as compute binds them) in a group
+	// of its own: the group's rules are in its network's filter.
+	var sg struct {
+		SecurityGroup struct{ ID string } `json:"security_group"`
+	}
+	if st := neutron(t, base, tok, "POST", "security-groups", `{"security_group": {"name": "crash"}}`, &sg); st != 201 {
+		t.Fatalf("security group create = %d", st)
+	}
+	bound := fmt.Sprintf(`{"port": {"network_id": %q, "device_owner": "compute:nova", "device_id": "0b0e0f00-0000-4000-8000-000000000001",
+		"binding:host_id": "crash-host", "security_groups": [%q]}}`, nets[0], sg.SecurityGroup.ID)
+	if st := neutron(t, base, tok, "POST", "ports", bound, nil); st != 201 {
+		t.Fatalf("bound port create = %d", st)
+	}
+	var public struct{ Networks []struct{ ID string } }
+	if st := neutron(t, base, tok, "GET", "networks?name=public", "", &public); st != 200 || len(public.Networks) != 1 {
+		t.Fatalf("public network: %d %v", st, public)
+	}
+
+	// Ports come and go on the three networks, rules in the group and
+	// routers to the external network, until the kill.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	acked := 0
+	acked, rulesAcked, routersAcked := 0, 0, 0
+	var goneRouters []string
 	stop := make(chan struct{})
-	for _, n := range nets {
+	loop := func(step func(i int) bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -80,28 +106,65 @@ func TestKillKeepsDataplaneInStep(t *testing.T) {
 					return
 				default:
 				}
-				var p struct{ Port struct{ ID string } }
-				if neutron(t, base, tok, "POST", "ports", fmt.Sprintf(`{"port": {"network_id": %q}}`, n), &p) != 201 {
-					return
-				}
-				mu.Lock()
-				acked++
-				mu.Unlock()
-				if i%3 == 0 && neutron(t, base, tok, "DELETE", "ports/"+p.Port.ID, "", nil) != 204 {
+				if !step(i) {
 					return
 				}
 			}
 		}()
 	}
+	loop(func(i int) bool {
+		var r struct {
+			SecurityGroupRule struct{ ID string } `json:"security_group_rule"`
+		}
+		if neutron(t, base, tok, "POST", "security-group-rules", fmt.Sprintf(`{"security_group_rule": {"security_group_id": %q,
+			"direction": "ingress", "protocol": "tcp", "port_range_min": %d, "port_range_max": %d}}`, sg.SecurityGroup.ID, 20000+i, 20000+i), &r) != 201 {
+			return false
+		}
+		mu.Lock()
+		rulesAcked++
+		mu.Unlock()
+		return i%3 != 0 || neutron(t, base, tok, "DELETE", "security-group-rules/"+r.SecurityGroupRule.ID, "", nil) == 204
+	})
+	loop(func(i int) bool {
+		var r struct{ Router struct{ ID string } }
+		if neutron(t, base, tok, "POST", "routers", fmt.Sprintf(`{"router": {"name": "r%d", "external_gateway_info": {"network_id": %q}}}`, i, public.Networks[0].ID), &r) != 201 {
+			return false
+		}
+		mu.Lock()
+		routersAcked++
+		mu.Unlock()
+		if i%2 == 0 {
+			return true
+		}
+		if neutron(t, base, tok, "DELETE", "routers/"+r.Router.ID, "", nil) != 204 {
+			return false
+		}
+		mu.Lock()
+		goneRouters = append(goneRouters, r.Router.ID)
+		mu.Unlock()
+		return true
+	})
+	for _, n := range nets {
+		loop(func(i int) bool {
+			var p struct{ Port struct{ ID string } }
+			if neutron(t, base, tok, "POST", "ports", fmt.Sprintf(`{"port": {"network_id": %q}}`, n), &p) != 201 {
+				return false
+			}
+			mu.Lock()
+			acked++
+			mu.Unlock()
+			return i%3 != 0 || neutron(t, base, tok, "DELETE", "ports/"+p.Port.ID, "", nil) == 204
+		})
+	}
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
 		mu.Lock()
-		n := acked
+		n, nr, nt := acked, rulesAcked, routersAcked
 		mu.Unlock()
-		if n >= 30 {
+		if n >= 30 && nr >= 5 && nt >= 3 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d ports made in a minute", n)
+			t.Fatalf("in a minute only %d ports, %d rules and %d routers made", n, nr, nt)
 		}
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
@@ -149,6 +212,61 @@ func TestKillKeepsDataplaneInStep(t *testing.T) {
 		}
 		if _, err := os.Stat("/run/netns/sovd-" + strings.ReplaceAll(n, "-", "")[:11]); err != nil {
 			t.Errorf("network %s: no DHCP namespace: %v", n, err)
+		}
+	}
+	// The bound port's filter has the group's rules, each once.
+	var rules struct {
+		Rules []struct {
+			Protocol *string
+			Min      *int `json:"port_range_min"`
+		} `json:"security_group_rules"`
+	}
+	if st := neutron(t, base, tok, "GET", "security-group-rules?security_group_id="+sg.SecurityGroup.ID, "", &rules); st != 200 {
+		t.Fatalf("rule list = %d", st)
+	}
+	var want []string
+	for _, r := range rules.Rules {
+		if r.Min != nil {
+			want = append(want, strconv.Itoa(*r.Min))
+		}
+	}
+	table, err := exec.Command("nft", "list", "table", "inet", "sovn_"+strings.ReplaceAll(nets[0], "-", "")[:11]).CombinedOutput()
+	if err != nil {
+		t.Fatalf("the filter of network %s: %v %s", nets[0], err, table)
+	}
+	var got []string
+	for _, m := range regexp.MustCompile(`tcp dport (2\d{4}) `).FindAllStringSubmatch(string(table), -1) {
+		got = append(got, m[1])
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("the filter has rules for ports %v, the API lists %v", got, want)
+	}
+	// Every router listed has its namespace; no other router's state is left.
+	var routers struct{ Routers []struct{ ID string } }
+	if st := neutron(t, base, tok, "GET", "routers", "", &routers); st != 200 {
+		t.Fatalf("router list = %d", st)
+	}
+	var listed []string
+	for _, r := range routers.Routers {
+		listed = append(listed, r.ID)
+		if _, err := os.Stat("/run/netns/sovr-" + strings.ReplaceAll(r.ID, "-", "")[:11]); err != nil {
+			t.Errorf("router %s has no namespace: %v", r.ID, err)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(state, "routers"))
+	var kept []string
+	for _, e := range entries {
+		kept = append(kept, e.Name())
+	}
+	slices.Sort(listed)
+	if !slices.Equal(kept, listed) {
+		t.Errorf("router state on the host %v, the API lists %v", kept, listed)
+	}
+	for _, id := range goneRouters {
+		if _, err := os.Stat("/run/netns/sovr-" + strings.ReplaceAll(id, "-", "")[:11]); err == nil {
+			t.Errorf("the deleted router %s has a namespace", id)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(state, gone)); err == nil {
