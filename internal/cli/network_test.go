@@ -1,10 +1,15 @@
 package cli_test
 
 import (
+	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/sovcloud/sov/internal/cli"
 )
 
 // TestOpenStackCLINetworks drives the Neutron API with the openstack CLI:
@@ -125,4 +130,29 @@ func TestOpenStackCLINetworks(t *testing.T) {
 	alice(true, "port", "delete", "demo-port")
 	bob(true, "port", "delete", "guest")
 	alice(true, "network", "delete", "demo-net")
+}
+
+// TestUpExternalFlags: sov up refuses an external gateway or pool outside
+// --external-cidr and an --external-interface the host lacks, before it
+// starts anything.
+func TestUpExternalFlags(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ args, want string }{
+		{"--external-gateway 10.9.9.1", "--external-gateway"},
+		{"--external-gateway nonsense", "--external-gateway"},
+		{"--external-pool 172.24.4.10", "--external-pool"},
+		{"--external-pool 172.24.4.20-172.24.4.10", "--external-pool"},
+		{"--external-pool 172.24.4.10-172.24.5.10", "--external-pool"},
+		{"--external-interface sovnosuch0", "--external-interface"},
+	} {
+		dir := t.TempDir()
+		args := append([]string{"up", "--data-dir", dir, "--listen", "127.0.0.1:0", "--external-cidr", "172.24.4.0/24"}, strings.Fields(tc.args)...)
+		err := cli.Run(context.Background(), args, &syncBuffer{}, &syncBuffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("sov up %s: %v, want an error about %s", tc.args, err, tc.want)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "sov.db")); err == nil {
+			t.Errorf("sov up %s made a database", tc.args)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -56,6 +57,9 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.InactivityTimeout, "inactivity-timeout", time.Minute, "close connections whose request body or response moves no byte for this long")
 	fs.IntVar(&cfg.MaxConnsPerClient, "max-conns-per-client", 512, "connections one client address may hold open on each listener (-1: no limit)")
 	external := fs.String("external-cidr", network.DefaultExternalCIDR.String(), "subnet of the external network made at first start (host-local: the host takes its first address)")
+	externalGateway := fs.String("external-gateway", "", "gateway of that subnet (default its first address; with --external-interface the real router's)")
+	externalPool := fs.String("external-pool", "", "addresses of that subnet for router gateways and floating IPs, as FIRST-LAST (default all but the gateway)")
+	fs.StringVar(&cfg.Network.ExternalInterface, "external-interface", "", "bridge the external network to this host interface (the real network), instead of host-local")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -63,6 +67,9 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var err error
 	if cfg.Network.ExternalCIDR, err = netip.ParsePrefix(*external); err != nil || !cfg.Network.ExternalCIDR.Addr().Is4() || cfg.Network.ExternalCIDR.Bits() > 29 {
 		return fmt.Errorf("--external-cidr: want an IPv4 prefix of at most /29, got %q", *external)
+	}
+	if err := externalFlags(&cfg.Network, *externalGateway, *externalPool); err != nil {
+		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
@@ -160,4 +167,32 @@ func CloudsYAML(url, password string) string {
     interface: public
     identity_api_version: 3
 `, url, password)
+}
+
+// externalFlags reads --external-gateway and --external-pool (addresses
+// of --external-cidr) and checks that --external-interface exists.
+func externalFlags(cfg *network.Config, gateway, pool string) error {
+	cidr := cfg.ExternalCIDR.Masked()
+	if gateway != "" {
+		a, err := netip.ParseAddr(gateway)
+		if err != nil || !cidr.Contains(a) {
+			return fmt.Errorf("--external-gateway: want an address of %s, got %q", cidr, gateway)
+		}
+		cfg.ExternalGateway = a
+	}
+	if pool != "" {
+		first, last, _ := strings.Cut(pool, "-")
+		a, err1 := netip.ParseAddr(first)
+		b, err2 := netip.ParseAddr(last)
+		if err1 != nil || err2 != nil || !cidr.Contains(a) || !cidr.Contains(b) || b.Less(a) {
+			return fmt.Errorf("--external-pool: want FIRST-LAST addresses of %s, got %q", cidr, pool)
+		}
+		cfg.ExternalPool = [2]netip.Addr{a, b}
+	}
+	if cfg.ExternalInterface != "" {
+		if _, err := net.InterfaceByName(cfg.ExternalInterface); err != nil {
+			return fmt.Errorf("--external-interface: %w", err)
+		}
+	}
+	return nil
 }

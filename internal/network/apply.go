@@ -218,6 +218,11 @@ func (s *Service) networkState(ctx context.Context, id string) (*dataplane.Netwo
 		return nil, store.Row(err)
 	}
 	st := &dataplane.Network{ID: n.ID, Segment: n.Segment, MTU: n.MTU, External: n.Physnet == physExternal, Zone: zone(n)}
+	if st.External && n.Type == "flat" {
+		// (VLANs of the uplink need 802.1Q, which the kernels sov is
+		// tested on lack: VLAN networks on it stay host-local.)
+		st.Uplink = s.cfg.ExternalInterface
+	}
 	rows, err := s.db.Query(ctx, `SELECT `+subnetColumns+` FROM subnets WHERE network_id = ? ORDER BY created_at, id`, id)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -26,9 +27,9 @@ var DefaultExternalCIDR = netip.MustParsePrefix("172.24.4.0/24")
 // bootstrapExternal makes, at a cloud's first start (never again, so an
 // admin may delete it), the external network "public": flat on the
 // external physical network, router:external, of the admin project, with
-// one subnet without DHCP whose first address is the gateway (the host's,
-// on the host-local data plane) and the rest the pool of floating IPs and
-// router gateways.
+// one subnet without DHCP whose gateway is its first address (the host's,
+// on the host-local data plane) or the one configured, and the rest (or
+// the configured pool) the pool of floating IPs and router gateways.
 func (s *Service) bootstrapExternal(ctx context.Context) error {
 	made := false
 	cidr := s.cfg.ExternalCIDR
@@ -44,8 +45,18 @@ func (s *Service) bootstrapExternal(ctx context.Context) error {
 	n := &network{ID: uuid.NewString(), Project: project, Name: externalName, AdminUp: true, External: true, MTU: 1500,
 		PortSecurity: true, Type: "flat", Physnet: physExternal, Revision: 1, Created: now, Updated: now}
 	gateway := cidr.Addr().Next()
+	if s.cfg.ExternalGateway.IsValid() {
+		gateway = s.cfg.ExternalGateway
+	}
+	pools := defaultPools(cidr, gateway)
+	if p := s.cfg.ExternalPool; p[0].IsValid() && p[1].IsValid() {
+		pools = []pool{{p[0].String(), p[1].String()}}
+	}
+	if _, err := parsePools(pools, cidr, gateway); err != nil {
+		return fmt.Errorf("network: the external network's pool: %w", err)
+	}
 	sn := &subnet{ID: uuid.NewString(), Project: project, Network: n.ID, Name: externalName + "-subnet", IPVersion: 4,
-		CIDR: cidr.String(), Gateway: gateway.String(), Pools: defaultPools(cidr, gateway), DNS: []string{}, Routes: []route{},
+		CIDR: cidr.String(), Gateway: gateway.String(), Pools: pools, DNS: []string{}, Routes: []route{},
 		Revision: 1, Created: now, Updated: now}
 	if !cidr.Addr().Is4() {
 		sn.IPVersion = 6

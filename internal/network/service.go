@@ -34,6 +34,16 @@ type Config struct {
 	// ExternalCIDR is the subnet of the external network made at a cloud's
 	// first start (DefaultExternalCIDR when invalid).
 	ExternalCIDR netip.Prefix
+	// ExternalGateway is that subnet's gateway (its first address when
+	// invalid); ExternalPool its addresses for router gateways and
+	// floating IPs (all but the gateway when either end is invalid).
+	ExternalGateway netip.Addr
+	ExternalPool    [2]netip.Addr
+	// ExternalInterface, when set, is the host interface the flat network
+	// of the external physical network is bridged to: that network is then
+	// the real network on the interface, its gateway the real one, instead
+	// of host-local.
+	ExternalInterface string
 }
 
 // Service serves the Neutron v2.0 API: networks, subnets and ports with

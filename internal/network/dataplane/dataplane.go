@@ -46,6 +46,9 @@ type Network struct {
 	// in the host-local mode the host takes its subnets' gateway
 	// addresses and masquerades their traffic to its uplink.
 	External bool
+	// Uplink is the host interface a flat external network is bridged to,
+	// instead of host-local; "" for none.
+	Uplink string
 	// Zone is the conntrack zone of the network's flows, unique per network.
 	Zone int
 	// Ports are the network's ports bound to VMs on this host, each with

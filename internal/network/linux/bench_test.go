@@ -205,7 +205,7 @@ func BenchmarkThroughput(b *testing.B) {
 // router and on both networks); compare with BenchmarkThroughput's
 // bare-bridge run of the same invocation.
 func BenchmarkThroughputFloatingIP(b *testing.B) {
-	l := newRouterLab(b)
+	l := newRouterLab(b, false)
 	fip := l.ext + ".20"
 	if err := l.d.SetRouter(ctx, l.router(dataplane.FloatingIP{Address: netip.MustParseAddr(fip), Fixed: netip.MustParseAddr("10.62.0.10")})); err != nil {
 		b.Fatal(err)

@@ -88,7 +88,7 @@ func filterRuleset(n *dataplane.Network) string {
 		groupSet(&b, "g4_"+short(g), "ipv4_addr", v4)
 		groupSet(&b, "g6_"+short(g), "ipv6_addr", v6)
 	}
-	if n.External {
+	if n.External && n.Uplink == "" {
 		// Host-local: the host masquerades the network's traffic to its
 		// uplink; the flows stay in the host's zone, where their replies
 		// come back.

@@ -237,7 +237,7 @@ func setAddrs(h *netlink.Handle, link netlink.Link, addrs []netip.Prefix) error 
 // its traffic on, and takes them from any other network's bridge.
 func hostGateway(br netlink.Link, n *dataplane.Network) error {
 	var addrs []netip.Prefix
-	if n.External {
+	if n.External && n.Uplink == "" {
 		for _, sn := range n.Subnets {
 			if sn.Gateway.IsValid() {
 				addrs = append(addrs, netip.PrefixFrom(sn.Gateway, sn.CIDR.Bits()))

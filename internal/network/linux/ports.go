@@ -30,8 +30,22 @@ func setPorts(dir string, n *dataplane.Network) error {
 		for _, p := range n.Ports {
 			errs = append(errs, ensureDevice(p.Device, n.ID, n.MTU))
 		}
-		return errors.Join(errs...)
+		return errors.Join(append(errs, setUplink(n))...)
 	})
+}
+
+// setUplink puts a network's uplink, a host interface, on its bridge.
+// The interface is the operator's: sov never deletes it, and it leaves the
+// bridge when the bridge goes.
+func setUplink(n *dataplane.Network) error {
+	if n.Uplink == "" {
+		return nil
+	}
+	link, err := netlink.LinkByName(n.Uplink)
+	if err != nil {
+		return fmt.Errorf("linux: uplink %s of network %s: %w", n.Uplink, n.ID, err)
+	}
+	return plug(link, n.ID)
 }
 
 // setDevices keeps the devices file of a state directory (a network's,

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/sovcloud/sov/internal/network/dataplane"
 	"github.com/sovcloud/sov/internal/network/linux"
 )
@@ -37,8 +39,9 @@ func (g *guest) source(addr string) string {
 }
 
 // routerLab is a router joining a tenant network (guests a and b, a
-// with port 80 open) to a host-local external network (guest out), of
-// this run's own addresses.
+// with port 80 open) to an external network (guest out), of this run's
+// own addresses: host-local, or bridged to an uplink (out's veth, out
+// holding the upstream gateway's address).
 type routerLab struct {
 	d                         *linux.Driver
 	id, ext                   string // ext: the external /24 without its last byte
@@ -46,7 +49,7 @@ type routerLab struct {
 	a, b, out                 *guest
 }
 
-func newRouterLab(t testing.TB) *routerLab {
+func newRouterLab(t testing.TB, uplink bool) *routerLab {
 	requireRoot(t)
 	id := tag()
 	d, err := linux.Open(t.TempDir(), testEngines(t), nil)
@@ -65,9 +68,10 @@ func newRouterLab(t testing.TB) *routerLab {
 		g.in(true, "ip", "route", "add", "default", "via", "10.62.0.1")
 	}
 	l.out.in(true, "ip", "addr", "add", l.ext+".50/24", "dev", "eth0")
-	extNet := &dataplane.Network{ID: l.extID, Segment: 0, Zone: 4100, MTU: 1500, External: true,
-		Subnets: []dataplane.Subnet{{CIDR: netip.MustParsePrefix(l.ext + ".0/24"), Gateway: netip.MustParseAddr(l.ext + ".1")}},
-		Ports:   []dataplane.Port{l.out.port()}}
+	extNet := l.external(uplink)
+	if uplink {
+		l.out.in(true, "ip", "addr", "add", l.ext+".1/24", "dev", "eth0")
+	}
 	web := dataplane.Rule{Ingress: true, Protocol: "tcp", PortMin: 80, PortMax: 80, Remote: netip.MustParsePrefix("0.0.0.0/0")}
 	bulk := dataplane.Rule{Ingress: true, Protocol: "tcp", PortMin: 5001, PortMax: 5001}
 	tenant := &dataplane.Network{ID: l.tenantID, Segment: 40, Zone: 40, MTU: 1500,
@@ -79,6 +83,18 @@ func newRouterLab(t testing.TB) *routerLab {
 		}
 	}
 	return l
+}
+
+// external is the lab's external network: host-local with out as a port,
+// or bridged to out's veth as its uplink.
+func (l *routerLab) external(uplink bool) *dataplane.Network {
+	n := &dataplane.Network{ID: l.extID, Segment: 0, Zone: 4100, MTU: 1500, External: true,
+		Subnets: []dataplane.Subnet{{CIDR: netip.MustParsePrefix(l.ext + ".0/24"), Gateway: netip.MustParseAddr(l.ext + ".1")}},
+		Ports:   []dataplane.Port{l.out.port()}}
+	if uplink {
+		n.Ports, n.Uplink = nil, l.out.outer
+	}
+	return n
 }
 
 // router is the lab's router with the floating IPs given.
@@ -97,7 +113,7 @@ func (l *routerLab) router(floating ...dataplane.FloatingIP) *dataplane.Router {
 // without the floating IP nothing comes in; removing the router and its
 // networks leaves nothing.
 func TestRoutersOnTheWire(t *testing.T) {
-	l := newRouterLab(t)
+	l := newRouterLab(t, false)
 	d, id, ext, a, bg, out := l.d, l.id, l.ext, l.a, l.b, l.out
 	extID, tenantID, routerID, router := l.extID, l.tenantID, l.routerID, l.router
 	fip := dataplane.FloatingIP{Address: netip.MustParseAddr(ext + ".20"), Fixed: netip.MustParseAddr("10.62.0.10")}
@@ -150,5 +166,54 @@ func TestRoutersOnTheWire(t *testing.T) {
 	}
 	if _, err := os.Stat("/run/netns/sovr-" + strings.ReplaceAll(routerID, "-", "")[:11]); err == nil {
 		t.Error("the router's namespace is left")
+	}
+}
+
+// TestExternalUplinkOnTheWire: an external network bridged to a host
+// interface (the uplink; here a veth whose far end is the outside, holding
+// the real gateway's address) instead of host-local: the host takes no
+// address on it and masquerades nothing; a floating IP answers the
+// outside, servers go out as their floating IP or the router's address;
+// removing the network leaves the uplink, off the bridge.
+func TestExternalUplinkOnTheWire(t *testing.T) {
+	l := newRouterLab(t, true)
+	fip := l.ext + ".20"
+	if err := l.d.SetRouter(ctx, l.router(dataplane.FloatingIP{Address: netip.MustParseAddr(fip), Fixed: netip.MustParseAddr("10.62.0.10")})); err != nil {
+		t.Fatal(err)
+	}
+	l.a.serve(80)
+	l.out.serveSource()
+	if !l.out.reaches(fip, 80) {
+		t.Error("the floating IP does not answer from the outside")
+	}
+	if got := l.a.source(l.ext + ".50"); got != fip {
+		t.Errorf("the server with the floating IP goes out as %q, want %s", got, fip)
+	}
+	if got := l.b.source(l.ext + ".50"); got != l.ext+".5" {
+		t.Errorf("the server without a floating IP goes out as %q, want the router's %s.5", got, l.ext)
+	}
+	br, err := netlink.LinkByName("sn" + strings.ReplaceAll(l.extID, "-", "")[:11])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addrs, _ := netlink.AddrList(br, netlink.FAMILY_V4); len(addrs) != 0 {
+		t.Errorf("the host has addresses on the bridged external network: %v", addrs)
+	}
+	if table, _ := exec.Command("nft", "list", "table", "inet", "sovn_"+strings.ReplaceAll(l.extID, "-", "")[:11]).CombinedOutput(); strings.Contains(string(table), "masquerade") {
+		t.Errorf("the host masquerades a bridged external network:\n%s", table)
+	}
+	uplink, _ := netlink.LinkByName(l.out.outer)
+	if uplink == nil || uplink.Attrs().MasterIndex != br.Attrs().Index {
+		t.Errorf("the uplink is not on the external network's bridge: %+v", uplink)
+	}
+
+	if err := l.d.RemoveRouter(ctx, l.routerID); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.d.RemoveNetwork(ctx, l.extID); err != nil {
+		t.Fatal(err)
+	}
+	if uplink, err := netlink.LinkByName(l.out.outer); err != nil || uplink.Attrs().MasterIndex != 0 {
+		t.Errorf("the uplink after its network went: %+v %v", uplink, err)
 	}
 }
