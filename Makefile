@@ -1,7 +1,7 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build up test fuzz bench clean
+.PHONY: build up debian-image test fuzz bench clean
 
 # bin/sov, the one binary.
 build:
@@ -11,6 +11,11 @@ build:
 # installs QEMU and dnsmasq on Debian when missing.
 up:
 	./scripts/up.sh
+
+# Offer a Debian 12 cloud image (cloud-init, sshd) as public image debian-12
+# on the cloud `make up` started (built once from Debian packages).
+debian-image:
+	./scripts/debian-image.sh
 
 # Run every test (installs what the tests need on Debian).
 test:

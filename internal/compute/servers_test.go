@@ -54,7 +54,13 @@ func waitStatus(t *testing.T, c *gophercloud.ServiceClient, id, want string) *se
 
 func waitConsole(t *testing.T, c *gophercloud.ServiceClient, id, want string) string {
 	t.Helper()
-	deadline := time.Now().Add(180 * time.Second)
+	return waitConsoleWithin(t, c, id, want, 180*time.Second)
+}
+
+// waitConsoleWithin waits up to limit for want on a server's console.
+func waitConsoleWithin(t *testing.T, c *gophercloud.ServiceClient, id, want string, limit time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for {
 		out, err := servers.ShowConsoleOutput(ctx, c, id, servers.ShowConsoleOutputOpts{}).Extract()
 		if err != nil {
@@ -64,7 +70,7 @@ func waitConsole(t *testing.T, c *gophercloud.ServiceClient, id, want string) st
 			return out
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("console lacks %q after 180s:\n%s", want, out)
+			t.Fatalf("console lacks %q after %s:\n%s", want, limit, out)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -101,6 +101,9 @@ func (d *Driver) args(s *hypervisor.Spec) ([]string, error) {
 		"-chardev", "file,id=console,append=on,path=" + d.path(s.ID, "console.log"), "-serial", "chardev:console",
 		"-qmp", "unix:" + d.path(s.ID, "qmp.sock") + ",server=on,wait=off",
 		"-device", "virtio-rng-pci",
+		// The system as Nova describes its VMs: cloud-init finds its
+		// OpenStack datasource (the metadata service) by this product.
+		"-smbios", "type=1,manufacturer=OpenStack Foundation,product=OpenStack Nova,family=Virtual Machine,serial=" + s.ID + ",uuid=" + s.ID,
 		// -runas drops privileges after the filter is installed, so set*id
 		// calls stay allowed; with all uids changed no capability is left.
 		"-sandbox", "on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny"}
