@@ -337,23 +337,12 @@ func TestOpenStackCLIFlavorsKeypairs(t *testing.T) {
 func TestOpenStackCLIServers(t *testing.T) {
 	t.Parallel()
 	requireOpenStackCLI(t)
-	kernel, initrd := servertest.TestGuest(t)
 	clouds := startUp(t)
 	run := func(wantOK bool, args ...string) string {
 		return osc(t, clouds, wantOK, append([]string{"--os-cloud", "sov"}, args...)...)
 	}
-	id := func(out string) string {
-		var m map[string]any
-		jsonOut(t, out, &m)
-		return fmt.Sprint(m["id"])
-	}
-	k := id(run(true, "image", "create", "--disk-format", "aki", "--container-format", "aki", "--file", kernel, "-f", "json", "guest-kernel"))
-	r := id(run(true, "image", "create", "--disk-format", "ari", "--container-format", "ari", "--file", initrd, "-f", "json", "guest-ramdisk"))
+	uploadGuestCLI(t, run)
 	dir := t.TempDir()
-	disk := filepath.Join(dir, "root.raw")
-	os.WriteFile(disk, make([]byte, 1<<20), 0o600)
-	run(true, "image", "create", "--disk-format", "raw", "--container-format", "bare", "--file", disk,
-		"--property", "kernel_id="+k, "--property", "ramdisk_id="+r, "--property", "os_command_line=console=ttyS0 quiet", "guest")
 	userData := filepath.Join(dir, "user-data.sh")
 	os.WriteFile(userData, []byte("#!/bin/sh\necho cli-user-data-ok\n"), 0o600)
 	run(true, "keypair", "create", "--private-key", filepath.Join(dir, "key"), "k1")
@@ -454,6 +443,26 @@ func TestOpenStackCLIServers(t *testing.T) {
 	if _, err := os.Stat("/run/netns/sovd-" + strings.ReplaceAll(netID, "-", "")[:11]); err == nil {
 		t.Errorf("after sov down the network's DHCP namespace is there")
 	}
+}
+
+// uploadGuestCLI uploads the test guest with the openstack CLI as image
+// "guest" (a raw root disk naming its kernel and ramdisk images).
+func uploadGuestCLI(t *testing.T, run func(bool, ...string) string) {
+	t.Helper()
+	kernel, initrd := servertest.TestGuest(t)
+	id := func(out string) string {
+		var m map[string]any
+		jsonOut(t, out, &m)
+		return fmt.Sprint(m["id"])
+	}
+	k := id(run(true, "image", "create", "--disk-format", "aki", "--container-format", "aki", "--file", kernel, "-f", "json", "guest-kernel"))
+	r := id(run(true, "image", "create", "--disk-format", "ari", "--container-format", "ari", "--file", initrd, "-f", "json", "guest-ramdisk"))
+	disk := filepath.Join(t.TempDir(), "root.raw")
+	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(true, "image", "create", "--disk-format", "raw", "--container-format", "bare", "--file", disk,
+		"--property", "kernel_id="+k, "--property", "ramdisk_id="+r, "--property", "os_command_line=console=ttyS0 quiet", "guest")
 }
 
 func waitCLIStatus(t *testing.T, run func(bool, ...string) string, name, want string) {
