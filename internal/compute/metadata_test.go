@@ -9,6 +9,8 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/keypairs"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/routers"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/subnets"
 
 	"github.com/sovcloud/sov/internal/servertest"
 )
@@ -17,7 +19,8 @@ import (
 // would, by its source address: the server behind the address gets its
 // own OpenStack and EC2 metadata (uuid, user data, key, addresses,
 // network_data.json); an address no server holds, and the address on
-// another network, get nothing.
+// another network, get nothing; through a router, the server on one of
+// its networks gets its own, through another router nothing.
 func TestMetadataService(t *testing.T) {
 	t.Parallel()
 	srv := servertest.Start(t, servertest.Fake)
@@ -74,5 +77,30 @@ func TestMetadataService(t *testing.T) {
 	}
 	if code, _ := get(netID, "10.93.0.40", "/openstack/1999-01-01/meta_data.json"); code != http.StatusNotFound {
 		t.Errorf("an unknown version: %d", code)
+	}
+
+	// Through a router: for the servers on its interfaces' networks only.
+	nc := networkClient(t, p)
+	router := func(name, network string) string {
+		r, err := routers.Create(ctx, nc, routers.CreateOpts{Name: name}).Extract()
+		wantStatus(t, "router", err, 0)
+		pg, _ := subnets.List(nc, subnets.ListOpts{NetworkID: network}).AllPages(ctx)
+		sns, _ := subnets.ExtractSubnets(pg)
+		_, err = routers.AddInterface(ctx, nc, r.ID, routers.AddInterfaceOpts{SubnetID: sns[0].ID}).Extract()
+		wantStatus(t, "interface", err, 0)
+		return r.ID
+	}
+	viaRouter := func(routerID, from string) (int, string) {
+		r := httptest.NewRequest(http.MethodGet, "http://169.254.169.254/openstack/latest/meta_data.json", nil)
+		r.RemoteAddr = from + ":40000"
+		w := httptest.NewRecorder()
+		srv.Network().RouterMetadataHandler(routerID).ServeHTTP(w, r)
+		return w.Code, w.Body.String()
+	}
+	if code, body := viaRouter(router("alpha-router", netID), "10.93.0.40"); code != 200 || !strings.Contains(body, created.ID) {
+		t.Errorf("through the network's router: %d %s", code, body)
+	}
+	if code, body := viaRouter(router("other-router", other), "10.93.0.40"); code != http.StatusNotFound || strings.Contains(body, created.ID) {
+		t.Errorf("through a router of another network: %d %s", code, body)
 	}
 }

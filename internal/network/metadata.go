@@ -26,7 +26,18 @@ func (s *Service) SetInstances(i Instances) {
 // ServeMetadata serves the metadata service of a network on l, the data
 // plane's listener at 169.254.169.254:80 on the network, until l closes.
 func (s *Service) ServeMetadata(networkID string, l net.Listener) {
-	srv := &http.Server{Handler: s.MetadataHandler(networkID), ReadHeaderTimeout: 10 * time.Second,
+	serveMetadata(l, s.MetadataHandler(networkID))
+}
+
+// ServeRouterMetadata serves the metadata service of a router on l, the
+// data plane's listener at 169.254.169.254:80 in the router, which takes
+// requests only from its interfaces' subnets, each on its own interface.
+func (s *Service) ServeRouterMetadata(routerID string, l net.Listener) {
+	serveMetadata(l, s.RouterMetadataHandler(routerID))
+}
+
+func serveMetadata(l net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 	srv.Serve(l)
 }
@@ -35,6 +46,20 @@ func (s *Service) ServeMetadata(networkID string, l net.Listener) {
 // is answered for the server whose port on the network has the request's
 // source address (which anti-spoofing vouches for), else 404.
 func (s *Service) MetadataHandler(networkID string) http.Handler {
+	return s.metadataHandler(`p.network_id = ?`, networkID)
+}
+
+// RouterMetadataHandler is what ServeRouterMetadata serves for a router:
+// the request is answered for the server whose port on one of the
+// router's networks has the request's source address (a router's subnets
+// never overlap), else 404.
+func (s *Service) RouterMetadataHandler(routerID string) http.Handler {
+	return s.metadataHandler(`p.network_id IN (SELECT network_id FROM ports WHERE device_id = ? AND device_owner = '`+ownerRouterInterface+`')`, routerID)
+}
+
+// metadataHandler answers for the server whose port, on the networks the
+// condition on p (with its argument) selects, holds the source address.
+func (s *Service) metadataHandler(networks string, arg string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Guests' simple clients (busybox nc) close their side once the
 		// request is sent, which would cancel the request's context.
@@ -46,7 +71,9 @@ func (s *Service) MetadataHandler(networkID string) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		serverID, err := s.serverAt(r.Context(), networkID, host)
+		var serverID string
+		err = store.Row(s.db.QueryRow(ctx, `SELECT p.device_id FROM port_ips pi JOIN ports p ON p.id = pi.port_id
+			WHERE `+networks+` AND pi.ip_address = ? AND p.device_owner = ?`, arg, host, ownerCompute).Scan(&serverID))
 		s.instancesMu.Lock()
 		inst := s.instances
 		s.instancesMu.Unlock()
@@ -56,12 +83,4 @@ func (s *Service) MetadataHandler(networkID string) http.Handler {
 		}
 		inst.ServeMetadata(w, r, serverID)
 	})
-}
-
-// serverAt is the server whose port on the network holds the address.
-func (s *Service) serverAt(ctx context.Context, networkID, addr string) (string, error) {
-	var id string
-	err := store.Row(s.db.QueryRow(ctx, `SELECT p.device_id FROM port_ips pi JOIN ports p ON p.id = pi.port_id
-		WHERE p.network_id = ? AND pi.ip_address = ? AND p.device_owner = ?`, networkID, addr, ownerCompute).Scan(&id))
-	return id, err
 }

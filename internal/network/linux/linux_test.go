@@ -131,8 +131,8 @@ func (g *guest) metadata() string {
 	return ""
 }
 
-// metadataStub answers each metadata request with the network and the
-// client's address.
+// metadataStub answers each metadata request with the network (or
+// "router" and the router) and the client's address.
 type metadataStub struct{}
 
 func (metadataStub) ServeMetadata(network string, l net.Listener) {
@@ -140,6 +140,10 @@ func (metadataStub) ServeMetadata(network string, l net.Listener) {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		fmt.Fprint(w, network+" "+host)
 	}))
+}
+
+func (metadataStub) ServeRouterMetadata(router string, l net.Listener) {
+	metadataStub{}.ServeMetadata("router "+router, l)
 }
 
 func (g *guest) ping(addr string) bool {

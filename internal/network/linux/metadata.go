@@ -11,29 +11,47 @@ import (
 // The metadata service: on each network with DHCP, the DHCP namespace's
 // interface also holds 169.254.169.254, DHCP hands the guests a route to
 // it via the DHCP port, and the driver listens there on port 80 from
-// inside the namespace; sov answers on that listener.
+// inside the namespace; sov answers on that listener. Each router holds
+// it too (on its loopback) and listens in its namespace, for guests that
+// send it to their default gateway (they ignore the DHCP route, or have
+// no DHCP); the router takes such requests only on its interfaces, each
+// from the subnets of the interface it came in on.
 
 // MetadataAddr is the address of the metadata service.
 var MetadataAddr = netip.MustParseAddr("169.254.169.254")
 
-// Metadata serves the metadata service of a network on a listener the
-// driver opened for it, until the listener closes.
+// Metadata serves the metadata service of a network, or of a router, on
+// a listener the driver opened for it, until the listener closes.
 type Metadata interface {
 	ServeMetadata(networkID string, l net.Listener)
+	ServeRouterMetadata(routerID string, l net.Listener)
 }
 
 // listenMetadata opens the network's metadata listener in its DHCP
 // namespace, unless it is open; the caller holds d.mu.
 func (d *Driver) listenMetadata(id, ns string) error {
-	if d.meta == nil || d.listeners[id] != nil {
+	return d.listen(id, ns, func(l net.Listener) { d.meta.ServeMetadata(id, l) })
+}
+
+// listenRouterMetadata opens the router's metadata listener in its
+// namespace, unless it is open; the caller holds d.mu.
+func (d *Driver) listenRouterMetadata(id, ns string) error {
+	return d.listen(routerKey(id), ns, func(l net.Listener) { d.meta.ServeRouterMetadata(id, l) })
+}
+
+// routerKey is a router's key among the listeners (a network's is its id).
+func routerKey(id string) string { return "router/" + id }
+
+func (d *Driver) listen(key, ns string, serve func(net.Listener)) error {
+	if d.meta == nil || d.listeners[key] != nil {
 		return nil
 	}
 	l, err := listenIn(ns, "tcp4", net.JoinHostPort(MetadataAddr.String(), "80"))
 	if err != nil {
 		return err
 	}
-	d.listeners[id] = l
-	go d.meta.ServeMetadata(id, l)
+	d.listeners[key] = l
+	go serve(l)
 	return nil
 }
 

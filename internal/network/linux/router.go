@@ -72,10 +72,16 @@ func (d *Driver) SetRouter(ctx context.Context, r *dataplane.Router) error {
 					return err
 				}
 			}
+			if err := metadataOnLoopback(h); err != nil {
+				return err
+			}
 			return setRoutes(h, r)
 		})
 	})
 	if err != nil {
+		return err
+	}
+	if err := d.listenRouterMetadata(r.ID, ns); err != nil {
 		return err
 	}
 	if err := inNamespace(ctx, ns, nil, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"); err != nil {
@@ -124,12 +130,30 @@ func setRoutes(h *netlink.Handle, r *dataplane.Router) error {
 	return nil
 }
 
+// metadataOnLoopback puts the metadata service's address on the router's
+// loopback, up.
+func metadataOnLoopback(h *netlink.Handle) error {
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	if err := h.LinkSetUp(lo); err != nil {
+		return err
+	}
+	return h.AddrReplace(lo, &netlink.Addr{IPNet: &net.IPNet{IP: MetadataAddr.AsSlice(), Mask: net.CIDRMask(32, 32)}})
+}
+
 // natRuleset replaces the router's NAT table: floating IPs first (DNAT
 // in, SNAT of their fixed address out), then SNAT of the interfaces'
 // subnets to the gateway's first address.
 func natRuleset(r *dataplane.Router) string {
 	var b strings.Builder
 	b.WriteString("table ip sovr {}\ndelete table ip sovr\ntable ip sovr {\n")
+	// The metadata service only for its interfaces, each only from what
+	// routes back through it (no request from the external network, none
+	// from one interface with another's addresses).
+	fmt.Fprintf(&b, "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n"+
+		"\t\tip daddr %s iifname != \"qr-*\" drop\n\t\tip daddr %s fib saddr . iif oif missing drop\n\t}\n", MetadataAddr, MetadataAddr)
 	b.WriteString("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n")
 	if r.Gateway != nil {
 		for _, f := range r.Floating {
@@ -182,6 +206,7 @@ func inNamespace(ctx context.Context, ns string, stdin *strings.Reader, args ...
 func (d *Driver) RemoveRouter(ctx context.Context, id string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.closeMetadata(routerKey(id))
 	if err := d.engines.Stop(ctx, radvdKind, id, 5*time.Second); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -52,11 +53,11 @@ type routerLab struct {
 func newRouterLab(t testing.TB, uplink bool) *routerLab {
 	requireRoot(t)
 	id := tag()
-	d, err := linux.Open(t.TempDir(), testEngines(t), nil)
+	d, err := linux.Open(t.TempDir(), testEngines(t), metadataStub{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Prune(ctx, nil, nil) })
+	t.Cleanup(func() { d.Close(); d.Prune(ctx, nil, nil) })
 	var b [1]byte
 	fmt.Sscanf(id[:2], "%02x", &b[0])
 	l := &routerLab{d: d, id: id, ext: fmt.Sprintf("10.61.%d", b[0]), // the host takes its .1
@@ -110,8 +111,9 @@ func (l *routerLab) router(floating ...dataplane.FloatingIP) *dataplane.Router {
 // external network; a floating IP answers from outside (a namespace on the
 // external network) and from the host, its server goes out as the
 // floating IP, another server as the router's gateway address (SNAT);
-// without the floating IP nothing comes in; removing the router and its
-// networks leaves nothing.
+// the router serves the metadata service to its interfaces and not to the
+// external network; without the floating IP nothing comes in; removing
+// the router and its networks leaves nothing.
 func TestRoutersOnTheWire(t *testing.T) {
 	l := newRouterLab(t, false)
 	d, id, ext, a, bg, out := l.d, l.id, l.ext, l.a, l.b, l.out
@@ -137,6 +139,15 @@ func TestRoutersOnTheWire(t *testing.T) {
 	}
 	if out.reaches("10.62.0.10", 80) {
 		t.Error("the external network reaches a fixed address")
+	}
+	// The metadata service through the router (a has no DHCP route to
+	// it): for its interfaces' subnets only, not for the external network.
+	if got := a.metadata(); got != "router "+routerID+" 10.62.0.10" {
+		t.Errorf("the router's metadata service answers a with %q", got)
+	}
+	out.in(true, "ip", "route", "add", linux.MetadataAddr.String(), "via", ext+".5")
+	if got := out.metadata(); got != "" {
+		t.Errorf("the router's metadata service answers the external network: %q", got)
 	}
 
 	// Without the floating IP nothing comes in; its server goes out by SNAT.
@@ -183,7 +194,12 @@ func TestExternalUplinkOnTheWire(t *testing.T) {
 	}
 	l.a.serve(80)
 	l.out.serveSource()
-	if !l.out.reaches(fip, 80) {
+	// (The first try may come before the new ports are up on a loaded machine.)
+	ok := false
+	for end := time.Now().Add(10 * time.Second); !ok && time.Now().Before(end); {
+		ok = l.out.reaches(fip, 80)
+	}
+	if !ok {
 		t.Error("the floating IP does not answer from the outside")
 	}
 	if got := l.a.source(l.ext + ".50"); got != fip {
