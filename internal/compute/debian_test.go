@@ -129,6 +129,19 @@ func TestDebianGuestSSH(t *testing.T) {
 	if got := run("ls /dev/disk/by-label/"); strings.Contains(got, "config-2") {
 		t.Errorf("a config drive is attached: %s", got)
 	}
+	// The network's DNS server (DHCP gave it: the subnet names none)
+	// knows the port's name in the network's domain.
+	var v4 string
+	for _, ip := range held[0].FixedIPs {
+		if !strings.Contains(ip.IPAddress, ":") {
+			v4 = ip.IPAddress
+		}
+	}
+	name := "host-" + strings.ReplaceAll(v4, ".", "-") + ".openstacklocal"
+	if got := run("getent hosts " + name); !strings.HasPrefix(got, v4+" ") {
+		t.Errorf("getent hosts %s: %q", name, got)
+	}
+
 	// cloud-init configured the IPv6 address of the port by DHCPv6.
 	var v6addr string
 	for _, ip := range held[0].FixedIPs {

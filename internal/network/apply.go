@@ -217,7 +217,8 @@ func (s *Service) networkState(ctx context.Context, id string) (*dataplane.Netwo
 	if err != nil {
 		return nil, store.Row(err)
 	}
-	st := &dataplane.Network{ID: n.ID, Segment: n.Segment, MTU: n.MTU, External: n.Physnet == physExternal, Zone: zone(n)}
+	st := &dataplane.Network{ID: n.ID, Segment: n.Segment, MTU: n.MTU, External: n.Physnet == physExternal, Zone: zone(n),
+		Domain: strings.TrimSuffix(dnsDomain, ".")}
 	if st.External && n.Type == "flat" {
 		// (VLANs of the uplink need 802.1Q, which the kernels sov is
 		// tested on lack: VLAN networks on it stay host-local.)
@@ -257,9 +258,6 @@ func (s *Service) networkState(ctx context.Context, id string) (*dataplane.Netwo
 		for _, ip := range p.IPs {
 			if a, err := netip.ParseAddr(ip.IPAddress); err == nil {
 				h.Addrs = append(h.Addrs, a)
-				if h.Hostname == "" {
-					h.Hostname = "host-" + strings.NewReplacer(".", "-", ":", "-").Replace(a.String())
-				}
 			}
 		}
 		st.Hosts = append(st.Hosts, h)

@@ -536,7 +536,7 @@ func TestDataplaneFollowsTheModel(t *testing.T) {
 	p, err := ports.Create(ctx, a, ports.CreateOpts{NetworkID: n.ID, MACAddress: "fa:16:3e:12:34:56"}).Extract()
 	wantStatus(t, "port", err, 0)
 	st = dp.Network(n.ID)
-	if len(st.Hosts) != 1 || st.Hosts[0].MAC != "fa:16:3e:12:34:56" || st.Hosts[0].Addrs[0].String() != p.FixedIPs[0].IPAddress || st.Hosts[0].Hostname != "host-10-0-0-3" {
+	if len(st.Hosts) != 1 || st.Hosts[0].MAC != "fa:16:3e:12:34:56" || st.Hosts[0].Addrs[0].String() != p.FixedIPs[0].IPAddress || st.Hosts[0].HostName(st.Hosts[0].Addrs[0]) != "host-10-0-0-3" {
 		t.Fatalf("reservations after the port: %+v", st.Hosts)
 	}
 	wantStatus(t, "port delete", ports.Delete(ctx, a, p.ID).ExtractErr(), 0)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strings"
 )
 
 // Driver carries the Neutron model on the host. Each Set call gives the
@@ -42,6 +43,9 @@ type Network struct {
 	Subnets []Subnet
 	// Hosts are the addresses DHCP gives: every port's but the DHCP port's.
 	Hosts []Host
+	// Domain is the DNS domain of the hosts' names (Neutron's
+	// openstacklocal), which the network's DNS server answers.
+	Domain string
 	// External is true for a network on the external physical network:
 	// in the host-local mode the host takes its subnets' gateway
 	// addresses and masquerades their traffic to its uplink.
@@ -136,11 +140,21 @@ type HostRoute struct {
 	Nexthop     netip.Addr
 }
 
-// Host is one reservation: a MAC and its addresses.
+// Host is one reservation: a MAC and its addresses, and the port's DNS
+// name ("" for the default: host-<address with dashes> for each address).
 type Host struct {
 	MAC      string
 	Addrs    []netip.Addr
 	Hostname string
+}
+
+// HostName is the DNS name of a host's address: its Hostname, or
+// host-<address with dashes>, as Neutron names ports without a dns_name.
+func (h Host) HostName(a netip.Addr) string {
+	if h.Hostname != "" {
+		return h.Hostname
+	}
+	return "host-" + strings.NewReplacer(".", "-", ":", "-").Replace(a.String())
 }
 
 // EUI64 is the address of mac in the /64 of p (SLAAC, and with fe80::/64

@@ -75,7 +75,10 @@ func (d *Driver) SetNetwork(ctx context.Context, n *dataplane.Network) error {
 	ns := nsName(n.ID)
 	addrs := append(slices.Clone(n.DHCP.Addrs), netip.PrefixFrom(MetadataAddr, 32))
 	err = namespace(ns, func(nsh netns.NsHandle, h *netlink.Handle) error {
-		return endpoint(nsh, h, hostVeth(n.ID), dhcpInside, n.ID, n.DHCP.MAC, n.MTU, addrs)
+		if err := endpoint(nsh, h, hostVeth(n.ID), dhcpInside, n.ID, n.DHCP.MAC, n.MTU, addrs); err != nil {
+			return err
+		}
+		return dhcpDefaultRoute(h, n)
 	})
 	if err != nil {
 		return err
@@ -84,6 +87,9 @@ func (d *Driver) SetNetwork(ctx context.Context, n *dataplane.Network) error {
 		return err
 	}
 	if err := writeFile(filepath.Join(dir, "hosts"), hostsFile(n)); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, "names"), namesFile(n)); err != nil {
 		return err
 	}
 	if err := writeFile(filepath.Join(dir, "opts"), optsFile(n)); err != nil {
@@ -121,25 +127,75 @@ func writeFile(path, content string) error {
 func hostsFile(n *dataplane.Network) string {
 	var lines []string
 	for _, h := range n.Hosts {
-		var v4, v6 string
+		var v4, v6, name string
 		for _, a := range h.Addrs {
 			switch {
 			case a.Is4() && v4 == "":
-				v4 = a.String()
+				v4, name = a.String(), h.HostName(a)
 			case a.Is6() && v6 == "" && statefulSubnet(n, a):
 				v6 = "[" + a.String() + "]"
+				if name == "" {
+					name = h.HostName(a)
+				}
 			}
 		}
 		if v4 == "" && v6 == "" {
 			continue
 		}
 		line := h.MAC
-		for _, f := range []string{v4, v6, h.Hostname} {
+		for _, f := range []string{v4, v6, name} {
 			if f != "" {
 				line += "," + f
 			}
 		}
 		lines = append(lines, line)
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// dhcpDefaultRoute routes the DHCP namespace (its DNS server's queries
+// to the host's resolvers) via the gateway of the network's first IPv4
+// subnet with DHCP, as Neutron's DHCP agent does; none without one.
+func dhcpDefaultRoute(h *netlink.Handle, n *dataplane.Network) error {
+	var gw netip.Addr
+	for _, sn := range n.Subnets {
+		if sn.DHCP && sn.CIDR.Addr().Is4() && sn.Gateway.IsValid() {
+			gw = sn.Gateway
+			break
+		}
+	}
+	def := &netlink.Route{Dst: &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}}
+	if !gw.IsValid() {
+		if err := h.RouteDel(def); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("linux: DHCP namespace default route: %w", err)
+		}
+		return nil
+	}
+	def.Gw = gw.AsSlice()
+	if err := h.RouteReplace(def); err != nil {
+		return fmt.Errorf("linux: DHCP namespace default route via %s: %w", gw, err)
+	}
+	return nil
+}
+
+// domain is the DNS domain of a network's hosts.
+func domain(n *dataplane.Network) string {
+	if n.Domain == "" {
+		return "openstacklocal"
+	}
+	return n.Domain
+}
+
+// namesFile is dnsmasq's addn-hosts: every address of the network's
+// hosts with its name in the network's domain, which its DNS answers.
+func namesFile(n *dataplane.Network) string {
+	var lines []string
+	for _, h := range n.Hosts {
+		for _, a := range h.Addrs {
+			name := h.HostName(a)
+			lines = append(lines, a.String()+" "+name+"."+domain(n)+" "+name)
+		}
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n") + "\n"
@@ -169,7 +225,15 @@ func optsFile(n *dataplane.Network) string {
 	for i, sn := range n.Subnets {
 		tag := "tag:s" + strconv.Itoa(i) + ","
 		var dns []string
-		for _, a := range sn.DNS {
+		servers := sn.DNS
+		if len(servers) == 0 { // the network's own DNS, on the DHCP port
+			for _, a := range n.DHCP.Addrs {
+				if sn.CIDR.Contains(a.Addr()) {
+					servers = []netip.Addr{a.Addr()}
+				}
+			}
+		}
+		for _, a := range servers {
 			if sn.CIDR.Addr().Is6() {
 				dns = append(dns, "["+a.String()+"]")
 			} else {
@@ -211,11 +275,14 @@ func optsFile(n *dataplane.Network) string {
 }
 
 // dnsmasqArgs runs dnsmasq for the network's IPv4 DHCP subnets and its
-// DHCPv6 ones, static leases only, no DNS and no router advertisements
-// (routers send those, as in Neutron).
+// DHCPv6 ones, static leases only, no router advertisements (routers send
+// those, as in Neutron), and as the network's DNS server: the hosts'
+// names in the network's domain, other names forwarded to the host's
+// resolvers (through the network's router).
 func dnsmasqArgs(n *dataplane.Network, dir string) []string {
-	args := []string{"--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--interface=" + dhcpInside, "--bind-interfaces",
-		"--except-interface=lo", "--dhcp-hostsfile=" + filepath.Join(dir, "hosts"), "--dhcp-optsfile=" + filepath.Join(dir, "opts"),
+	args := []string{"--keep-in-foreground", "--conf-file=/dev/null", "--interface=" + dhcpInside, "--bind-interfaces",
+		"--except-interface=lo", "--no-hosts", "--addn-hosts=" + filepath.Join(dir, "names"), "--domain=" + domain(n), "--local=/" + domain(n) + "/",
+		"--domain-needed", "--bogus-priv", "--dhcp-hostsfile=" + filepath.Join(dir, "hosts"), "--dhcp-optsfile=" + filepath.Join(dir, "opts"),
 		"--dhcp-leasefile=" + filepath.Join(dir, "leases"), "--pid-file=" + filepath.Join(dir, "dnsmasq.pid"), "--log-dhcp",
 		"--log-facility=" + filepath.Join(dir, "dnsmasq.log"), "--dhcp-authoritative", "--user=root"}
 	for i, sn := range n.Subnets {

@@ -146,6 +146,12 @@ func (metadataStub) ServeRouterMetadata(router string, l net.Listener) {
 	metadataStub{}.ServeMetadata("router "+router, l)
 }
 
+// lookup asks the DNS server for name with busybox's nslookup.
+func (g *guest) lookup(name, server string) string {
+	out, _ := g.in(false, "busybox", "nslookup", name, server)
+	return out
+}
+
 func (g *guest) ping(addr string) bool {
 	_, err := g.in(false, "busybox", "ping", "-c", "1", "-W", "1", addr)
 	return err == nil
@@ -166,8 +172,9 @@ func host(mac, ip string) dataplane.Host {
 // TestNetworksAreSeparateL2Domains: two networks with one CIDR, each with
 // its own DHCP server; a guest gets its reservation from its own network's
 // server only, reaches its network's hosts and none of the other's; a new
-// reservation is served without a restart; a restarted driver adopts the
-// servers; Prune and RemoveNetwork leave nothing behind.
+// reservation is served without a restart; each network's DNS answers its
+// own hosts' names only; a restarted driver adopts the servers; Prune and
+// RemoveNetwork leave nothing behind.
 func TestNetworksAreSeparateL2Domains(t *testing.T) {
 	requireRoot(t)
 	id := tag()
@@ -231,13 +238,37 @@ func TestNetworksAreSeparateL2Domains(t *testing.T) {
 	if got := ga2.dhcp(); got != "10.60.0.11 10.60.0.1 192.0.2.53" {
 		t.Errorf("guest a2's lease after the reservation: %q", got)
 	}
+	// Each network's DNS server (on its DHCP port) answers its own hosts'
+	// names in the network's domain, and no other network's.
+	named := host(a2, "10.60.0.11")
+	named.Hostname = "vm-a2"
+	if err := d.SetNetwork(ctx, state(netA, 10, "fa:16:3e:aa:00:02", portsA, host(a1, "10.60.0.10"), named)); err != nil {
+		t.Fatal(err)
+	}
+	if got := ga1.lookup("vm-a2.openstacklocal", "10.60.0.2"); !strings.Contains(got, "10.60.0.11") {
+		t.Errorf("network A's DNS does not know vm-a2: %s", got)
+	}
+	if got := gb1.lookup("vm-a2.openstacklocal", "10.60.0.2"); strings.Contains(got, "10.60.0.11") {
+		t.Errorf("network B's DNS knows A's host: %s", got)
+	}
+	// A subnet without DNS servers of its own offers the network's.
+	noDNS := state(netB, 11, "fa:16:3e:bb:00:02", []dataplane.Port{gb1.port()}, host(b1, "10.60.0.20"))
+	noDNS.Subnets[0].DNS = nil
+	if err := d.SetNetwork(ctx, noDNS); err != nil {
+		t.Fatal(err)
+	}
+	gb1.in(true, "ip", "addr", "flush", "dev", "eth0")
+	if got := gb1.dhcp(); got != "10.60.0.20 10.60.0.1 10.60.0.2" {
+		t.Errorf("guest b1's lease on a subnet without DNS servers: %q", got)
+	}
+	gb1.in(true, "ip", "addr", "add", "10.60.0.20/24", "dev", "eth0")
 	// A new driver (sov restarted) adopts the running servers.
 	d.Close() // as sov stops: its metadata listeners close
 	d2, err := linux.Open(dir, eng, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d2.SetNetwork(ctx, state(netA, 10, "fa:16:3e:aa:00:02", portsA, host(a1, "10.60.0.10"), host(a2, "10.60.0.11"))); err != nil {
+	if err := d2.SetNetwork(ctx, state(netA, 10, "fa:16:3e:aa:00:02", portsA, host(a1, "10.60.0.10"), named)); err != nil {
 		t.Fatal(err)
 	}
 	if now, ok := eng.Running(ctx, "dnsmasq", netA); !ok || now != pid {
@@ -247,7 +278,7 @@ func TestNetworksAreSeparateL2Domains(t *testing.T) {
 		t.Errorf("the metadata service after the restart answers %q", got)
 	}
 	// A port that goes takes its device with it.
-	if err := d2.SetNetwork(ctx, state(netA, 10, "fa:16:3e:aa:00:02", portsA[:2], host(a1, "10.60.0.10"), host(a2, "10.60.0.11"))); err != nil {
+	if err := d2.SetNetwork(ctx, state(netA, 10, "fa:16:3e:aa:00:02", portsA[:2], host(a1, "10.60.0.10"), named)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := netlink.LinkByName(tap.Device); err == nil {
