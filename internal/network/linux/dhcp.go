@@ -121,34 +121,23 @@ func writeFile(path, content string) error {
 	return os.Rename(tmp, path)
 }
 
-// hostsFile is dnsmasq's dhcp-hostsfile: one line per MAC with its IPv4
-// address (dnsmasq gives one per MAC and family), its address on a
-// DHCPv6-stateful subnet, and its host name.
+// hostsFile is dnsmasq's dhcp-hostsfile: per MAC a line with its IPv4
+// address (dnsmasq gives one per MAC and family) and one with its address
+// on a DHCPv6-stateful subnet, each with the address's host name.
 func hostsFile(n *dataplane.Network) string {
 	var lines []string
 	for _, h := range n.Hosts {
-		var v4, v6, name string
+		var v4, v6 bool
 		for _, a := range h.Addrs {
 			switch {
-			case a.Is4() && v4 == "":
-				v4, name = a.String(), h.HostName(a)
-			case a.Is6() && v6 == "" && statefulSubnet(n, a):
-				v6 = "[" + a.String() + "]"
-				if name == "" {
-					name = h.HostName(a)
-				}
+			case a.Is4() && !v4:
+				v4 = true
+				lines = append(lines, h.MAC+","+a.String()+","+h.HostName(a))
+			case a.Is6() && !v6 && statefulSubnet(n, a):
+				v6 = true
+				lines = append(lines, h.MAC+",["+a.String()+"],"+h.HostName(a))
 			}
 		}
-		if v4 == "" && v6 == "" {
-			continue
-		}
-		line := h.MAC
-		for _, f := range []string{v4, v6, name} {
-			if f != "" {
-				line += "," + f
-			}
-		}
-		lines = append(lines, line)
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n") + "\n"
