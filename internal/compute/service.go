@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/hypervisor"
@@ -20,12 +18,6 @@ import (
 	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/service"
 	"github.com/sovcloud/sov/internal/store"
-)
-
-// Microversions this API speaks.
-const (
-	minMicroversion = "2.1"
-	maxMicroversion = "2.96"
 )
 
 // Config configures the compute service.
@@ -108,38 +100,9 @@ func (s *Service) Close(context.Context) error {
 
 func errorf(code int, format string, a ...any) error { return httpapi.Errorf(code, format, a...) }
 
-// faultNames are the wrapper keys of Nova's error bodies.
-var faultNames = map[int]string{
-	http.StatusBadRequest: "badRequest", http.StatusUnauthorized: "unauthorized", http.StatusForbidden: "forbidden",
-	http.StatusNotFound: "itemNotFound", http.StatusConflict: "conflictingRequest", http.StatusRequestEntityTooLarge: "overLimit",
-	http.StatusNotAcceptable: "notAcceptable", http.StatusMethodNotAllowed: "badMethod", http.StatusUnsupportedMediaType: "badMediaType",
-	http.StatusTooManyRequests: "overLimit", http.StatusNotImplemented: "notImplemented", http.StatusServiceUnavailable: "serviceUnavailable",
-}
-
 // writeError writes {"<fault>": {"code": N, "message": "..."}}.
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	p := httpapi.Classify(err)
-	msg := p.Message
-	switch {
-	case p.Denied != "":
-		msg = "Policy doesn't allow " + p.Denied + " to be performed."
-	case msg != "":
-	case p.Status == http.StatusNotFound:
-		msg = "The resource could not be found."
-	case p.Status == http.StatusConflict:
-		msg = "There was a conflict when trying to complete your request."
-	default:
-		s.log.Error("compute: internal error", "request_id", httpapi.RequestID(r.Context()), "err", err)
-		msg = "Unexpected API Error. Request id: " + httpapi.RequestID(r.Context())
-	}
-	if p.Status == http.StatusServiceUnavailable {
-		s.log.Error("compute: store unavailable", "request_id", httpapi.RequestID(r.Context()), "err", err)
-	}
-	name, ok := faultNames[p.Status]
-	if !ok {
-		name = "computeFault"
-	}
-	httpapi.WriteJSON(w, p.Status, map[string]any{name: map[string]any{"code": p.Status, "message": msg}})
+	httpapi.FaultWriter{Service: "compute", Fallback: "computeFault", Log: s.log}.Write(w, r, err)
 }
 
 // request carries what every compute handler needs.
@@ -164,61 +127,18 @@ func (q *request) atLeast(minor int) bool { return q.minor >= minor }
 
 type handler func(q *request) error
 
-// microversion negotiates the compute microversion of a request.
-func microversion(r *http.Request) (int, error) {
-	v := ""
-	if h := r.Header.Get("OpenStack-API-Version"); h != "" {
-		svc, ver, _ := strings.Cut(strings.TrimSpace(h), " ")
-		if strings.EqualFold(svc, "compute") {
-			v = strings.TrimSpace(ver)
-		}
-	}
-	if v == "" {
-		v = r.Header.Get("X-OpenStack-Nova-API-Version")
-	}
-	_, maxMinor, _ := strings.Cut(maxMicroversion, ".")
-	top, _ := strconv.Atoi(maxMinor)
-	switch strings.ToLower(v) {
-	case "":
-		return 1, nil
-	case "latest":
-		return top, nil
-	}
-	major, minor, ok := strings.Cut(v, ".")
-	n, err := strconv.Atoi(minor)
-	if !ok || major != "2" || err != nil || n < 1 || n > top {
-		return 0, errorf(http.StatusNotAcceptable, "Version %s is not supported by the API. Minimum is %s and maximum is %s.", v, minMicroversion, maxMicroversion)
-	}
-	return n, nil
-}
+// microversions are the compute API's: 2.1 without a header.
+var microversions = httpapi.Microversions{Service: "compute", Legacy: "X-OpenStack-Nova-API-Version", Major: 2, Min: 1, Max: 96}
 
 func (s *Service) handle(h handler) http.Handler {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := &request{w: w, r: r, creds: httpapi.CredentialsFrom(r.Context()), minor: microversionOf(r)}
+		q := &request{w: w, r: r, creds: httpapi.CredentialsFrom(r.Context()), minor: httpapi.Minor(r)}
 		if err := h(q); err != nil {
 			s.writeError(w, r, err)
 		}
 	})
-	authed := httpapi.RequireProject(s.identity, errorf(http.StatusForbidden, "The compute API needs a project-scoped token."), s.writeError, inner)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		minor, err := microversion(r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		w.Header().Set("OpenStack-API-Version", "compute 2."+strconv.Itoa(minor))
-		w.Header().Set("X-OpenStack-Nova-API-Version", "2."+strconv.Itoa(minor))
-		w.Header().Set("Vary", "OpenStack-API-Version, X-OpenStack-Nova-API-Version")
-		authed.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), minorKey{}, minor)))
-	})
-}
-
-type minorKey struct{}
-
-// microversionOf is the microversion handle negotiated for r.
-func microversionOf(r *http.Request) int {
-	m, _ := r.Context().Value(minorKey{}).(int)
-	return m
+	return microversions.Handler(s.writeError,
+		httpapi.RequireProject(s.identity, errorf(http.StatusForbidden, "The compute API needs a project-scoped token."), s.writeError, inner))
 }
 
 // Register adds the compute API to mux under /compute.
@@ -270,7 +190,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 }
 
 func (s *Service) versionDoc() map[string]any {
-	return map[string]any{"id": "v2.1", "status": "CURRENT", "version": maxMicroversion, "min_version": minMicroversion,
+	return map[string]any{"id": "v2.1", "status": "CURRENT", "version": microversions.String(microversions.Max), "min_version": microversions.String(microversions.Min),
 		"updated": "2013-07-23T11:33:21Z", "links": []map[string]string{{"rel": "self", "href": s.url + "/v2.1/"}},
 		"media-types": []map[string]string{{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}}}
 }

@@ -198,6 +198,22 @@ var rules = map[string]rule{
 	"os_compute_api:os-attach-interfaces:delete": anyOf(admin, projectMember),
 	"os_compute_api:os-quota-sets:update":        admin,
 
+	// Block storage (Cinder's names). Target.ProjectID is the volume's
+	// project, or the caller's for a create or a list.
+	"volume:create":                      anyOf(admin, projectMember),
+	"volume:get":                         anyOf(admin, projectReader),
+	"volume:get_all":                     anyOf(admin, projectReader),
+	"volume:update":                      anyOf(admin, projectMember),
+	"volume:delete":                      anyOf(admin, projectMember),
+	"volume:extend":                      anyOf(admin, projectMember),
+	"volume_extension:type_get":          anyOf(admin, projectReader),
+	"volume_extension:types_manage":      admin,
+	"volume_extension:types_extra_specs": admin,
+	"volume_extension:quotas:show":       anyOf(admin, projectReader),
+	"volume_extension:quotas:update":     admin,
+	"volume_extension:quotas:delete":     admin,
+	"limits_extension:used_limits":       anyOf(admin, projectReader),
+
 	// Network (Neutron's names). Target.ProjectID is the resource's project:
 	// for a subnet, the network's; for a rule, its group's.
 	"create_network":                        anyOf(admin, projectMember),

@@ -33,6 +33,7 @@ import (
 	"github.com/sovcloud/sov/internal/secrets"
 	"github.com/sovcloud/sov/internal/service"
 	"github.com/sovcloud/sov/internal/store"
+	"github.com/sovcloud/sov/internal/volume"
 )
 
 // Config configures a sov server.
@@ -64,6 +65,8 @@ type Config struct {
 	Compute compute.Config
 	// Network configures the data plane (its drivers).
 	Network network.Config
+	// Volume configures block storage (its backend driver).
+	Volume volume.Config
 	// TLSCert and TLSKey, when set, are the PEM files of the certificate
 	// both listeners serve HTTPS with.
 	TLSCert, TLSKey string
@@ -116,6 +119,7 @@ type Server struct {
 	images   *image.Service
 	compute  *compute.Service
 	network  *network.Service
+	volumes  *volume.Service
 	engines  *engines.Registry
 	objects  *objectstore.Server
 	services *service.Group // every part above, started in order, closed in reverse
@@ -277,7 +281,7 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return s.services.Start(ctx, part{name: "store", close: func(context.Context) error { return db.Close() }},
-		s.identity, s.images, part{name: "engines", start: reap}, s.network, s.compute, s.objects)
+		s.identity, s.images, part{name: "engines", start: reap}, s.network, s.compute, s.volumes, s.objects)
 }
 
 // build constructs the services. Their constructors reseal what an older
@@ -321,6 +325,11 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 		return err
 	}
 	s.network.SetInstances(s.compute) // the metadata service answers for compute's servers
+	vcfg := cfg.Volume
+	vcfg.DataDir = cfg.DataDir
+	if s.volumes, err = volume.New(vcfg, s.db, s.URL, s.identity, s.log); err != nil {
+		return err
+	}
 	s3cfg := cfg.S3
 	if s3cfg.DataDir == "" {
 		s3cfg.DataDir = filepath.Join(cfg.DataDir, "objects")
@@ -382,6 +391,9 @@ func (s *Server) Identity() *identity.Service { return s.identity }
 
 // Network returns the network service (tests read its data plane).
 func (s *Server) Network() *network.Service { return s.network }
+
+// Volumes is the block storage service.
+func (s *Server) Volumes() *volume.Service { return s.volumes }
 
 // Objects returns the S3 service.
 func (s *Server) Objects() *objectstore.Server { return s.objects }

@@ -74,10 +74,13 @@ func Start(t testing.TB, edit func(*server.Config)) *Server {
 	return start(t, cfg)
 }
 
-// Fake is an edit for Start that runs compute on the fake engines
-// (hypervisor/fake, network/fake): servers go ACTIVE at once and nothing
-// touches the host, for tests of the API's behaviour rather than of QEMU.
-func Fake(cfg *server.Config) { cfg.Compute.Drivers, cfg.Network.Drivers = "fake", "fake" }
+// Fake is an edit for Start that runs compute, networks and volumes on the
+// fake engines (hypervisor/fake, network/fake, volume/backend/fake):
+// servers go ACTIVE at once and nothing touches the host, for tests of the
+// API's behaviour rather than of QEMU.
+func Fake(cfg *server.Config) {
+	cfg.Compute.Drivers, cfg.Network.Drivers, cfg.Volume.Drivers = "fake", "fake", "fake"
+}
 
 // DataDir is the server's data directory.
 func (s *Server) DataDir() string { return s.cfg.DataDir }

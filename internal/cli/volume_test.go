@@ -1,0 +1,95 @@
+package cli_test
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestOpenStackCLIVolumes drives the block storage API with the openstack
+// CLI: the default type and a type with SCS aspects an admin makes, a
+// volume a member creates, lists, renames, extends and deletes, quotas
+// beside compute's and the network's, and another project that sees
+// nothing of it.
+func TestOpenStackCLIVolumes(t *testing.T) {
+	t.Parallel()
+	requireOpenStackCLI(t)
+	clouds := startUp(t)
+	admin := func(args ...string) string {
+		return osc(t, clouds, true, append([]string{"--os-cloud", "sov"}, args...)...)
+	}
+	admin("project", "create", "demo")
+	admin("project", "create", "other")
+	admin("user", "create", "--password", "alice-pw", "--domain", "default", "alice")
+	admin("user", "create", "--password", "bob-pw", "--domain", "default", "bob")
+	admin("role", "add", "--project", "demo", "--user", "alice", "member")
+	admin("role", "add", "--project", "other", "--user", "bob", "member")
+	authURL := regexp.MustCompile(`auth_url: (\S+)`).FindStringSubmatch(readFile(t, clouds))[1]
+	alice := func(ok bool, args ...string) string {
+		return osc(t, clouds, ok, append(userArgs(authURL, "alice", "demo"), args...)...)
+	}
+	bob := func(ok bool, args ...string) string {
+		return osc(t, clouds, ok, append(userArgs(authURL, "bob", "other"), args...)...)
+	}
+
+	admin("volume", "type", "create", "--description", "[scs:encrypted, replicated] not yet either", "--property", "volume_backend_name=file", "scs")
+	if out := alice(true, "volume", "type", "list", "-f", "value", "-c", "Name"); !strings.Contains(out, "__DEFAULT__") || !strings.Contains(out, "scs") {
+		t.Errorf("volume type list: %q", out)
+	}
+	alice(false, "volume", "type", "create", "mine")
+
+	var v map[string]any
+	jsonOut(t, alice(true, "volume", "create", "--size", "1", "--description", "cli data", "--property", "team=a", "-f", "json", "cli-vol"), &v)
+	id := v["id"].(string)
+	waitVolumeCLI(t, alice, "cli-vol", "available")
+	alice(true, "volume", "set", "--name", "cli-vol-2", "--size", "2", "cli-vol")
+	waitVolumeCLI(t, alice, "cli-vol-2", "available")
+	jsonOut(t, alice(true, "volume", "show", "-f", "json", "cli-vol-2"), &v)
+	if v["size"] != float64(2) || v["description"] != "cli data" || v["type"] != "__DEFAULT__" || !strings.Contains(fmt.Sprint(v["properties"]), "team") {
+		t.Errorf("volume show: %v", v)
+	}
+	if out := alice(true, "volume", "list", "-f", "value", "-c", "ID"); strings.TrimSpace(out) != id {
+		t.Errorf("volume list: %q", out)
+	}
+	var quota map[string]any
+	jsonOut(t, alice(true, "quota", "show", "-f", "json"), &quota)
+	if quota["volumes"] != float64(10) || quota["gigabytes"] != float64(1000) || quota["networks"] == nil || quota["cores"] == nil {
+		t.Errorf("quota show: %v", quota)
+	}
+	if out := alice(true, "limits", "show", "--absolute", "-f", "value"); !strings.Contains(out, "totalGigabytesUsed 2") {
+		t.Errorf("limits show: %s", out)
+	}
+
+	// Bob sees none of it and changes nothing.
+	if out := bob(true, "volume", "list", "-f", "value"); strings.TrimSpace(out) != "" {
+		t.Errorf("bob's volume list: %q", out)
+	}
+	bob(false, "volume", "show", id)
+	bob(false, "volume", "delete", id)
+	bob(false, "volume", "set", "--size", "9", id)
+
+	alice(true, "volume", "delete", "cli-vol-2")
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if strings.TrimSpace(alice(true, "volume", "list", "-f", "value")) == "" {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the volume is still listed 30 s after its delete")
+		}
+	}
+}
+
+func waitVolumeCLI(t *testing.T, run func(bool, ...string) string, name, want string) {
+	t.Helper()
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		got := strings.TrimSpace(run(true, "volume", "show", "-f", "value", "-c", "status", name))
+		if got == want {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("volume %s is %s, want %s", name, got, want)
+		}
+	}
+}

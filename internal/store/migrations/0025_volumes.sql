@@ -1,0 +1,35 @@
+-- Cinder: volume types (with their extra specs as JSON text), volumes and
+-- per-project quotas. A volume's size is in GiB, as the API counts it.
+CREATE TABLE volume_types (
+	id TEXT PRIMARY KEY,
+	name TEXT NOT NULL UNIQUE,
+	description TEXT NOT NULL,
+	is_public BOOLEAN NOT NULL,
+	extra_specs TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE volumes (
+	id TEXT PRIMARY KEY,
+	project_id TEXT NOT NULL,
+	user_id TEXT NOT NULL,
+	name TEXT NOT NULL,
+	description TEXT NOT NULL,
+	size INTEGER NOT NULL,
+	status TEXT NOT NULL,
+	volume_type_id TEXT NOT NULL REFERENCES volume_types(id),
+	availability_zone TEXT NOT NULL,
+	bootable BOOLEAN NOT NULL,
+	metadata TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE INDEX volumes_project ON volumes (project_id);
+
+CREATE TABLE volume_quotas (
+	project_id TEXT NOT NULL,
+	resource TEXT NOT NULL,
+	hard_limit INTEGER NOT NULL,
+	PRIMARY KEY (project_id, resource)
+);

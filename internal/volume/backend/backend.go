@@ -1,0 +1,23 @@
+// Package backend is the seam between the Cinder model (package volume)
+// and what holds volumes' data: the Driver interface. The file driver
+// (package file) keeps each volume as a qcow2 file on local disk, package
+// fake keeps sizes in memory for API tests; a Ceph RBD driver would keep
+// each volume as an RBD image of a pool (see docs/volume.md).
+package backend
+
+import "context"
+
+// Driver holds the data of volumes. Each call names a volume by its id;
+// calls for one volume never run at the same time (the service's runner
+// orders them), and deleting a gone volume succeeds.
+type Driver interface {
+	// Create makes an empty volume of size bytes.
+	Create(ctx context.Context, id string, size int64) error
+	// Extend grows a volume to size bytes.
+	Extend(ctx context.Context, id string, size int64) error
+	// Delete removes a volume and its data.
+	Delete(ctx context.Context, id string) error
+	// List is the ids of the volumes the driver holds, for the service to
+	// remove what a crash left of volumes it does not know.
+	List(ctx context.Context) ([]string, error)
+}

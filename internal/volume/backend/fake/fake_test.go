@@ -1,0 +1,14 @@
+package fake_test
+
+import (
+	"testing"
+
+	"github.com/sovcloud/sov/internal/volume/backend/backendtest"
+	"github.com/sovcloud/sov/internal/volume/backend/fake"
+)
+
+// TestDriverSuite runs the driver behaviour suite on the fake.
+func TestDriverSuite(t *testing.T) {
+	d := fake.New()
+	backendtest.Run(t, d, d.Size)
+}

@@ -1,0 +1,208 @@
+package volume
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sort"
+
+	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/store"
+)
+
+// defaultQuotas are Cinder's defaults (-1: no limit).
+var defaultQuotas = map[string]int{
+	"volumes": 10, "gigabytes": 1000, "snapshots": 10, "backups": 10, "backup_gigabytes": 1000,
+	"per_volume_gigabytes": -1, "groups": 10,
+}
+
+// quotas are a project's limits: the defaults with what an admin set.
+func (s *Service) quotas(ctx context.Context, db store.Querier, project string) (map[string]int, error) {
+	out := map[string]int{}
+	for k, v := range defaultQuotas {
+		out[k] = v
+	}
+	rows, err := db.Query(ctx, `SELECT resource, hard_limit FROM volume_quotas WHERE project_id = ?`, project)
+	if err != nil {
+		return nil, err
+	}
+	type kv struct {
+		k string
+		v int
+	}
+	set, err := store.Collect(rows, func(r store.Scanner) (kv, error) { var x kv; return x, r.Scan(&x.k, &x.v) })
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range set {
+		out[x.k] = x.v
+	}
+	return out, nil
+}
+
+// usage is what a project's volumes hold: their count and GiB.
+func (s *Service) usage(ctx context.Context, db store.Querier, project string) (volumes, gigabytes int, err error) {
+	err = db.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(size), 0) FROM volumes WHERE project_id = ?`, project).Scan(&volumes, &gigabytes)
+	return volumes, gigabytes, err
+}
+
+// checkQuota refuses more volumes or GiB than the project may have, in
+// the transaction that adds them (413, as Cinder).
+func (s *Service) checkQuota(ctx context.Context, tx *store.Tx, project string, addVolumes, addGiB int) error {
+	limits, err := s.quotas(ctx, tx, project)
+	if err != nil {
+		return err
+	}
+	if per := limits["per_volume_gigabytes"]; per >= 0 && addVolumes > 0 && addGiB > per {
+		return errorf(http.StatusRequestEntityTooLarge, "VolumeSizeExceedsLimit: Requested volume size %dG is larger than maximum allowed limit %dG.", addGiB, per)
+	}
+	n, gb, err := s.usage(ctx, tx, project)
+	if err != nil {
+		return err
+	}
+	if l := limits["gigabytes"]; l >= 0 && gb+addGiB > l {
+		return errorf(http.StatusRequestEntityTooLarge, "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested %dG, quota is %dG and %dG has been consumed.", addGiB, l, gb)
+	}
+	if l := limits["volumes"]; l >= 0 && n+addVolumes > l {
+		return errorf(http.StatusRequestEntityTooLarge, "VolumeLimitExceeded: Maximum number of volumes allowed (%d) exceeded for quota 'volumes'.", l)
+	}
+	return nil
+}
+
+// quotaSet is a quota set's body; with usage each value is
+// {"limit", "in_use", "reserved", "allocated"}.
+func quotaSet(project string, limits map[string]int, used map[string]int, usage bool) map[string]any {
+	set := map[string]any{"id": project}
+	for k, v := range limits {
+		if usage {
+			set[k] = map[string]int{"limit": v, "in_use": used[k], "reserved": 0, "allocated": 0}
+		} else {
+			set[k] = v
+		}
+	}
+	return map[string]any{"quota_set": set}
+}
+
+func (s *Service) showQuota(q *request) error {
+	project := q.r.PathValue("project")
+	if err := q.enforce("volume_extension:quotas:show", project); err != nil {
+		return err
+	}
+	ctx := q.r.Context()
+	limits, err := s.quotas(ctx, s.db, project)
+	if err != nil {
+		return err
+	}
+	usage, _ := httpapi.ParseBool(q.r.URL.Query().Get("usage"))
+	n, gb, err := s.usage(ctx, s.db, project)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(q.w, http.StatusOK, quotaSet(project, limits, map[string]int{"volumes": n, "gigabytes": gb}, usage))
+	return nil
+}
+
+func (s *Service) showDefaultQuota(q *request) error {
+	project := q.r.PathValue("project")
+	if err := q.enforce("volume_extension:quotas:show", project); err != nil {
+		return err
+	}
+	httpapi.WriteJSON(q.w, http.StatusOK, quotaSet(project, defaultQuotas, nil, false))
+	return nil
+}
+
+func (s *Service) updateQuota(q *request) error {
+	project := q.r.PathValue("project")
+	if err := q.enforce("volume_extension:quotas:update", project); err != nil {
+		return err
+	}
+	var b struct {
+		QuotaSet map[string]json.RawMessage `json:"quota_set"`
+	}
+	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
+		return errorf(http.StatusBadRequest, "%s", err.Error())
+	}
+	if b.QuotaSet == nil {
+		return errorf(http.StatusBadRequest, "Missing required element 'quota_set' in request body.")
+	}
+	set := map[string]int{}
+	keys := make([]string, 0, len(b.QuotaSet))
+	for k := range b.QuotaSet {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "id" || k == "tenant_id" {
+			continue
+		}
+		if _, ok := defaultQuotas[k]; !ok {
+			return errorf(http.StatusBadRequest, "Bad key(s) in quota set: %s", k)
+		}
+		var v int
+		if err := json.Unmarshal(b.QuotaSet[k], &v); err != nil || v < -1 {
+			return errorf(http.StatusBadRequest, "Invalid input received: Quota %s must be an integer of at least -1.", k)
+		}
+		set[k] = v
+	}
+	ctx := q.r.Context()
+	var limits map[string]int
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		for _, k := range keys {
+			v, ok := set[k]
+			if !ok {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM volume_quotas WHERE project_id = ? AND resource = ?`, project, k); err != nil {
+				return err
+			}
+			if err := store.Insert(ctx, tx, "volume_quotas", store.Values{}.Set("project_id", project).Set("resource", k).Set("hard_limit", v)); err != nil {
+				return err
+			}
+		}
+		var err error
+		limits, err = s.quotas(ctx, tx, project)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	body := quotaSet(project, limits, nil, false)
+	delete(body["quota_set"].(map[string]any), "id")
+	httpapi.WriteJSON(q.w, http.StatusOK, body)
+	return nil
+}
+
+func (s *Service) deleteQuota(q *request) error {
+	project := q.r.PathValue("project")
+	if err := q.enforce("volume_extension:quotas:delete", project); err != nil {
+		return err
+	}
+	if _, err := s.db.Exec(q.r.Context(), `DELETE FROM volume_quotas WHERE project_id = ?`, project); err != nil {
+		return err
+	}
+	q.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// limits is Cinder's GET /limits: the caller's project's absolute limits
+// and usage (no rate limits).
+func (s *Service) limits(q *request) error {
+	if err := q.enforce("limits_extension:used_limits", q.creds.ProjectID); err != nil {
+		return err
+	}
+	ctx := q.r.Context()
+	l, err := s.quotas(ctx, s.db, q.creds.ProjectID)
+	if err != nil {
+		return err
+	}
+	n, gb, err := s.usage(ctx, s.db, q.creds.ProjectID)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"limits": map[string]any{"rate": []any{}, "absolute": map[string]int{
+		"maxTotalVolumes": l["volumes"], "maxTotalVolumeGigabytes": l["gigabytes"], "maxTotalSnapshots": l["snapshots"],
+		"maxTotalBackups": l["backups"], "maxTotalBackupGigabytes": l["backup_gigabytes"],
+		"totalVolumesUsed": n, "totalGigabytesUsed": gb, "totalSnapshotsUsed": 0, "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0,
+	}}})
+	return nil
+}

@@ -1,0 +1,223 @@
+// Package volume serves the block storage API (Cinder v3) under /volume:
+// volume types with their extra specs, volumes whose data a backend
+// driver holds (package backend), quotas and limits.
+package volume
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/ops"
+	"github.com/sovcloud/sov/internal/policy"
+	"github.com/sovcloud/sov/internal/service"
+	"github.com/sovcloud/sov/internal/store"
+	"github.com/sovcloud/sov/internal/volume/backend"
+	"github.com/sovcloud/sov/internal/volume/backend/fake"
+	"github.com/sovcloud/sov/internal/volume/backend/file"
+)
+
+// availabilityZone is the one zone of an all-in-one cloud, as compute's.
+const availabilityZone = "nova"
+
+// microversions are the Cinder v3 versions sov speaks: 3.0, the base.
+var microversions = httpapi.Microversions{Service: "volume", Major: 3, Min: 0, Max: 0}
+
+// Config configures the volume service.
+type Config struct {
+	// DataDir holds the file driver's volumes (under volumes/).
+	DataDir string
+	// Drivers names the backend: "" (file) or "fake" (in memory, for API tests).
+	Drivers string
+}
+
+// Service serves the Cinder v3 API.
+type Service struct {
+	db       *store.DB
+	driver   backend.Driver
+	ops      *ops.Runner
+	identity httpapi.Authenticator
+	log      *slog.Logger
+	url      string // e.g. http://127.0.0.1:5000/volume
+}
+
+// New returns the volume service on the backend cfg names.
+func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, log *slog.Logger) (*Service, error) {
+	s := &Service{db: db, identity: id, log: log, url: publicURL + "/volume", ops: ops.New(db, "volume", log)}
+	switch cfg.Drivers {
+	case "":
+		d, err := file.Open(filepath.Join(cfg.DataDir, "volumes"))
+		if err != nil {
+			return nil, err
+		}
+		s.driver = d
+	case "fake":
+		s.driver = fake.New()
+	default:
+		return nil, fmt.Errorf("volume: unknown drivers %q", cfg.Drivers)
+	}
+	return s, nil
+}
+
+// Backend is the driver holding the volumes' data.
+func (s *Service) Backend() backend.Driver { return s.driver }
+
+// Name is the service's name.
+func (s *Service) Name() string { return "volume" }
+
+// Catalog is the block storage endpoint, under both of Cinder's types.
+func (s *Service) Catalog() []service.CatalogEntry {
+	return []service.CatalogEntry{
+		{Type: "block-storage", Name: "cinder", URL: s.url + "/v3"},
+		{Type: "volumev3", Name: "cinderv3", URL: s.url + "/v3"},
+	}
+}
+
+// Start makes the default volume type of a new cloud and brings the
+// volumes a stop of sov interrupted to a truthful status.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.bootstrapDefaultType(ctx); err != nil {
+		return err
+	}
+	if err := s.ops.Recover(ctx); err != nil {
+		return err
+	}
+	return s.recover(ctx)
+}
+
+// Close waits for the operations in flight.
+func (s *Service) Close(context.Context) error {
+	s.ops.Wait()
+	return nil
+}
+
+// writeError writes Cinder's {"<fault>": {"code": N, "message": "..."}}.
+func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	httpapi.FaultWriter{Service: "volume", Fallback: "cinderFault", Log: s.log}.Write(w, r, err)
+}
+
+func errorf(code int, format string, a ...any) error { return httpapi.Errorf(code, format, a...) }
+
+// request carries what every handler needs.
+type request struct {
+	w     http.ResponseWriter
+	r     *http.Request
+	creds *policy.Credentials
+}
+
+func (q *request) admin() bool { return q.creds.HasRole(policy.Admin) }
+
+// enforce checks the policy of action on a resource of project.
+func (q *request) enforce(action, project string) error {
+	return policy.Enforce(q.creds, action, policy.Target{ProjectID: project})
+}
+
+type handler func(q *request) error
+
+func (s *Service) handle(h handler) http.Handler {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := &request{w: w, r: r, creds: httpapi.CredentialsFrom(r.Context())}
+		if p, _ := r.Context().Value(projectKey{}).(string); p != "" && p != q.creds.ProjectID {
+			s.writeError(w, r, errorf(http.StatusBadRequest, "Malformed request url"))
+			return
+		}
+		if err := h(q); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+	return microversions.Handler(s.writeError,
+		httpapi.RequireProject(s.identity, errorf(http.StatusForbidden, "The block storage API needs a project-scoped token."), s.writeError, inner))
+}
+
+// Register adds the block storage API to mux under /volume. Paths take
+// the project id after /v3 or not, as Cinder's do (the catalog has none).
+func (s *Service) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /volume", s.versions)
+	mux.HandleFunc("GET /volume/{$}", s.versions)
+	mux.HandleFunc("GET /volume/v3", s.version)
+	mux.HandleFunc("GET /volume/v3/{$}", s.version)
+	routes := []struct {
+		method, path string
+		h            handler
+	}{
+		{"GET", "/types", s.listTypes},
+		{"POST", "/types", s.createType},
+		{"GET", "/types/{id}", s.showType},
+		{"PUT", "/types/{id}", s.updateType},
+		{"DELETE", "/types/{id}", s.deleteType},
+		{"GET", "/types/{id}/extra_specs", s.listExtraSpecs},
+		{"POST", "/types/{id}/extra_specs", s.setExtraSpecs},
+		{"GET", "/types/{id}/extra_specs/{key}", s.showExtraSpec},
+		{"PUT", "/types/{id}/extra_specs/{key}", s.updateExtraSpec},
+		{"DELETE", "/types/{id}/extra_specs/{key}", s.deleteExtraSpec},
+		{"GET", "/volumes", s.listVolumes(false)},
+		{"GET", "/volumes/detail", s.listVolumes(true)},
+		{"POST", "/volumes", s.createVolume},
+		{"GET", "/volumes/{id}", s.showVolume},
+		{"PUT", "/volumes/{id}", s.updateVolume},
+		{"DELETE", "/volumes/{id}", s.deleteVolume},
+		{"POST", "/volumes/{id}/action", s.volumeAction},
+		{"GET", "/os-quota-sets/{project}", s.showQuota},
+		{"PUT", "/os-quota-sets/{project}", s.updateQuota},
+		{"DELETE", "/os-quota-sets/{project}", s.deleteQuota},
+		{"GET", "/os-quota-sets/{project}/defaults", s.showDefaultQuota},
+		{"GET", "/limits", s.limits},
+		{"GET", "/os-availability-zone", s.availabilityZones},
+	}
+	api := http.NewServeMux()
+	for _, rt := range routes {
+		api.Handle(rt.method+" /volume/v3"+rt.path, s.handle(rt.h))
+	}
+	api.Handle("/volume/", s.handle(func(q *request) error {
+		return errorf(http.StatusNotFound, "The resource could not be found.")
+	}))
+	mux.Handle("/volume/", api)
+	mux.Handle("/volume/v3/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A first segment that names no collection is a project id
+		// (Cinder's older URLs): it goes, and must be the token's.
+		rest := strings.TrimPrefix(r.URL.Path, "/volume/v3/")
+		seg, tail, _ := strings.Cut(rest, "/")
+		if seg != "" && !collections[seg] {
+			r2 := r.Clone(context.WithValue(r.Context(), projectKey{}, seg))
+			r2.URL.Path, r2.URL.RawPath = "/volume/v3/"+tail, ""
+			r = r2
+		}
+		api.ServeHTTP(w, r)
+	}))
+}
+
+// collections are the first path segments after /volume/v3.
+var collections = map[string]bool{"types": true, "volumes": true, "os-quota-sets": true, "limits": true, "os-availability-zone": true}
+
+type projectKey struct{}
+
+func (s *Service) versionView() map[string]any {
+	return map[string]any{"id": "v3.0", "status": "CURRENT", "version": microversions.String(microversions.Max),
+		"min_version": microversions.String(microversions.Min), "updated": "2023-01-01T00:00:00Z",
+		"links":       []map[string]string{{"rel": "self", "href": s.url + "/v3/"}},
+		"media-types": []map[string]string{{"base": "application/json", "type": "application/vnd.openstack.volume+json;version=3"}}}
+}
+
+func (s *Service) versions(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteJSON(w, http.StatusMultipleChoices, map[string]any{"versions": []map[string]any{s.versionView()}})
+}
+
+func (s *Service) version(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"version": s.versionView()})
+}
+
+func (s *Service) availabilityZones(q *request) error {
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"availabilityZoneInfo": []map[string]any{
+		{"zoneName": availabilityZone, "zoneState": map[string]bool{"available": true}}}})
+	return nil
+}
+
+// cinderTime is how Cinder writes times.
+func cinderTime(micros int64) string {
+	return time.UnixMicro(micros).UTC().Format("2006-01-02T15:04:05.000000")
+}

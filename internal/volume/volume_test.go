@@ -1,0 +1,296 @@
+package volume_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/limits"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/quotasets"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumetypes"
+
+	"github.com/sovcloud/sov/internal/servertest"
+	"github.com/sovcloud/sov/internal/volume/backend/fake"
+)
+
+var ctx = context.Background()
+
+var wantStatus = servertest.WantStatus
+
+func volumeClient(t *testing.T, p *gophercloud.ProviderClient) *gophercloud.ServiceClient {
+	t.Helper()
+	c, err := openstack.NewBlockStorageV3(p, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatalf("block storage endpoint from the catalog: %v", err)
+	}
+	return c
+}
+
+func waitVolume(t *testing.T, c *gophercloud.ServiceClient, id, want string) *volumes.Volume {
+	t.Helper()
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		v, err := volumes.Get(ctx, c, id).Extract()
+		if want == "" && err != nil {
+			var e gophercloud.ErrUnexpectedResponseCode
+			if errors.As(err, &e) && e.Actual == http.StatusNotFound {
+				return nil
+			}
+		}
+		if err != nil && want != "" {
+			t.Fatalf("get volume %s: %v", id, err)
+		}
+		if err == nil && v.Status == want {
+			return v
+		}
+		if time.Now().After(end) {
+			t.Fatalf("volume %s: %+v %v, want status %q", id, v, err, want)
+		}
+	}
+}
+
+// TestVolumeLifecycle: a project creates, lists, updates, extends and
+// deletes a volume with gophercloud; the backend holds its data at each
+// size; the default type __DEFAULT__ is there, only admins make types;
+// another project can neither see nor touch the volume.
+func TestVolumeLifecycle(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha, beta := srv.NewTenant(t, "alpha", ""), srv.NewTenant(t, "beta", "")
+	a, b := volumeClient(t, srv.Provider(t, alpha)), volumeClient(t, srv.Provider(t, beta))
+	admin := volumeClient(t, srv.Admin(t).ProviderClient)
+	backend := srv.Volumes().Backend().(*fake.Driver)
+
+	pg, err := volumetypes.List(a, nil).AllPages(ctx)
+	wantStatus(t, "type list", err, 0)
+	types, _ := volumetypes.ExtractVolumeTypes(pg)
+	if len(types) != 1 || types[0].Name != "__DEFAULT__" {
+		t.Fatalf("volume types of a new cloud: %+v", types)
+	}
+	_, err = volumetypes.Create(ctx, a, volumetypes.CreateOpts{Name: "mine"}).Extract()
+	wantStatus(t, "member creates a type", err, http.StatusForbidden)
+	fast, err := volumetypes.Create(ctx, admin, volumetypes.CreateOpts{Name: "fast", Description: "[scs:replicated] fast disks",
+		ExtraSpecs: map[string]string{"volume_backend_name": "file"}}).Extract()
+	wantStatus(t, "admin creates a type", err, 0)
+	_, err = volumetypes.Create(ctx, admin, volumetypes.CreateOpts{Name: "fast"}).Extract()
+	wantStatus(t, "a type's name twice", err, http.StatusConflict)
+
+	v, err := volumes.Create(ctx, a, volumes.CreateOpts{Size: 2, Name: "data", Description: "my data", VolumeType: "fast",
+		Metadata: map[string]string{"team": "a"}}, nil).Extract()
+	wantStatus(t, "create", err, 0)
+	if v.Status != "creating" || v.Size != 2 || v.VolumeType != "fast" || v.AvailabilityZone != "nova" {
+		t.Errorf("created: %+v", v)
+	}
+	v = waitVolume(t, a, v.ID, "available")
+	if n, ok := backend.Size(v.ID); !ok || n != 2<<30 {
+		t.Errorf("the backend holds %d bytes (%v), want 2 GiB", n, ok)
+	}
+	if v.Name != "data" || v.Metadata["team"] != "a" || v.Bootable != "false" {
+		t.Errorf("shown: %+v", v)
+	}
+	plain, err := volumes.Create(ctx, a, volumes.CreateOpts{Size: 1}, nil).Extract()
+	wantStatus(t, "create without a type", err, 0)
+	if plain.VolumeType != "__DEFAULT__" {
+		t.Errorf("a volume without a type has %q", plain.VolumeType)
+	}
+	waitVolume(t, a, plain.ID, "available")
+
+	pg, err = volumes.List(a, volumes.ListOpts{Name: "data"}).AllPages(ctx)
+	wantStatus(t, "list by name", err, 0)
+	if vs, _ := volumes.ExtractVolumes(pg); len(vs) != 1 || vs[0].ID != v.ID {
+		t.Errorf("list by name: %+v", vs)
+	}
+	pg, err = volumes.List(a, volumes.ListOpts{Limit: 1}).AllPages(ctx)
+	wantStatus(t, "paged list", err, 0)
+	if vs, _ := volumes.ExtractVolumes(pg); len(vs) != 2 {
+		t.Errorf("paged list of one per page: %d volumes", len(vs))
+	}
+	name := "renamed"
+	u, err := volumes.Update(ctx, a, v.ID, volumes.UpdateOpts{Name: &name}).Extract()
+	wantStatus(t, "update", err, 0)
+	if u.Name != "renamed" {
+		t.Errorf("updated: %+v", u)
+	}
+	wantStatus(t, "extend", volumes.ExtendSize(ctx, a, v.ID, volumes.ExtendSizeOpts{NewSize: 5}).ExtractErr(), 0)
+	if v = waitVolume(t, a, v.ID, "available"); v.Size != 5 {
+		t.Errorf("size after extend: %d", v.Size)
+	}
+	if n, _ := backend.Size(v.ID); n != 5<<30 {
+		t.Errorf("the backend holds %d bytes after extend", n)
+	}
+	wantStatus(t, "extend to a smaller size", volumes.ExtendSize(ctx, a, v.ID, volumes.ExtendSizeOpts{NewSize: 3}).ExtractErr(), http.StatusBadRequest)
+
+	// Beta sees none of it and changes nothing.
+	pg, err = volumes.List(b, nil).AllPages(ctx)
+	wantStatus(t, "beta's list", err, 0)
+	if vs, _ := volumes.ExtractVolumes(pg); len(vs) != 0 {
+		t.Errorf("beta lists %d volumes", len(vs))
+	}
+	_, err = volumes.Get(ctx, b, v.ID).Extract()
+	wantStatus(t, "beta shows alpha's volume", err, http.StatusNotFound)
+	_, err = volumes.Update(ctx, b, v.ID, volumes.UpdateOpts{Name: &name}).Extract()
+	wantStatus(t, "beta updates alpha's volume", err, http.StatusNotFound)
+	wantStatus(t, "beta extends alpha's volume", volumes.ExtendSize(ctx, b, v.ID, volumes.ExtendSizeOpts{NewSize: 9}).ExtractErr(), http.StatusNotFound)
+	wantStatus(t, "beta deletes alpha's volume", volumes.Delete(ctx, b, v.ID, nil).ExtractErr(), http.StatusNotFound)
+	// The admin sees every project's volumes with all_tenants.
+	pg, err = volumes.List(admin, volumes.ListOpts{AllTenants: true}).AllPages(ctx)
+	wantStatus(t, "admin's list", err, 0)
+	if vs, _ := volumes.ExtractVolumes(pg); len(vs) != 2 || vs[0].TenantID != alpha.ProjectID {
+		t.Errorf("admin's list of all tenants: %+v", vs)
+	}
+
+	// A type in use stays; deleting the volume frees it.
+	wantStatus(t, "delete a type in use", volumetypes.Delete(ctx, admin, fast.ID).ExtractErr(), http.StatusBadRequest)
+	wantStatus(t, "delete", volumes.Delete(ctx, a, v.ID, nil).ExtractErr(), 0)
+	waitVolume(t, a, v.ID, "")
+	if _, ok := backend.Size(v.ID); ok {
+		t.Error("the backend still holds a deleted volume")
+	}
+	wantStatus(t, "delete the type", volumetypes.Delete(ctx, admin, fast.ID).ExtractErr(), 0)
+	if got, _ := backend.List(ctx); len(got) != 1 || got[0] != plain.ID {
+		t.Errorf("the backend holds %v, want only %s", got, plain.ID)
+	}
+}
+
+// TestVolumeQuotas: the defaults, an admin's change, creates and extends
+// over the gigabytes or volumes quota refused with 413 and nothing made,
+// and the limits OSC's limits show reads.
+func TestVolumeQuotas(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha := srv.NewTenant(t, "alpha", "")
+	a := volumeClient(t, srv.Provider(t, alpha))
+	admin := volumeClient(t, srv.Admin(t).ProviderClient)
+	qs, err := quotasets.Get(ctx, a, alpha.ProjectID).Extract()
+	wantStatus(t, "quota show", err, 0)
+	if qs.Volumes != 10 || qs.Gigabytes != 1000 || qs.Snapshots != 10 || qs.PerVolumeGigabytes != -1 {
+		t.Errorf("default quotas: %+v", qs)
+	}
+	four, two := 4, 2
+	_, err = quotasets.Update(ctx, a, alpha.ProjectID, quotasets.UpdateOpts{Gigabytes: &four}).Extract()
+	wantStatus(t, "member sets its quota", err, http.StatusForbidden)
+	_, err = quotasets.Update(ctx, admin, alpha.ProjectID, quotasets.UpdateOpts{Gigabytes: &four, Volumes: &two}).Extract()
+	wantStatus(t, "admin sets the quota", err, 0)
+
+	_, err = volumes.Create(ctx, a, volumes.CreateOpts{Size: 5}, nil).Extract()
+	wantStatus(t, "a volume over the gigabytes quota", err, http.StatusRequestEntityTooLarge)
+	v, err := volumes.Create(ctx, a, volumes.CreateOpts{Size: 3}, nil).Extract()
+	wantStatus(t, "a volume within the quota", err, 0)
+	waitVolume(t, a, v.ID, "available")
+	wantStatus(t, "extend over the quota", volumes.ExtendSize(ctx, a, v.ID, volumes.ExtendSizeOpts{NewSize: 5}).ExtractErr(), http.StatusRequestEntityTooLarge)
+	w, err := volumes.Create(ctx, a, volumes.CreateOpts{Size: 1}, nil).Extract()
+	wantStatus(t, "second volume", err, 0)
+	waitVolume(t, a, w.ID, "available")
+	_, err = volumes.Create(ctx, a, volumes.CreateOpts{Size: 1}, nil).Extract()
+	wantStatus(t, "a third volume over the volumes quota", err, http.StatusRequestEntityTooLarge)
+
+	usage, err := quotasets.GetUsage(ctx, a, alpha.ProjectID).Extract()
+	wantStatus(t, "quota usage", err, 0)
+	if usage.Volumes.InUse != 2 || usage.Gigabytes.InUse != 4 || usage.Gigabytes.Limit != 4 {
+		t.Errorf("quota usage: %+v", usage)
+	}
+	l, err := limits.Get(ctx, a).Extract()
+	wantStatus(t, "limits", err, 0)
+	if l.Absolute.MaxTotalVolumes != 2 || l.Absolute.TotalVolumesUsed != 2 || l.Absolute.TotalGigabytesUsed != 4 {
+		t.Errorf("limits: %+v", l.Absolute)
+	}
+	pg, _ := volumes.List(a, nil).AllPages(ctx)
+	if vs, _ := volumes.ExtractVolumes(pg); len(vs) != 2 {
+		t.Errorf("refused creates made volumes: %d", len(vs))
+	}
+}
+
+// TestVolumeBadInput: malformed and wrong requests get Cinder's faults
+// and change nothing; features sov lacks answer 501.
+func TestVolumeBadInput(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha := srv.NewTenant(t, "alpha", "")
+	a := volumeClient(t, srv.Provider(t, alpha))
+	v, err := volumes.Create(ctx, a, volumes.CreateOpts{Size: 1, Name: "keep"}, nil).Extract()
+	wantStatus(t, "create", err, 0)
+	waitVolume(t, a, v.ID, "available")
+	token := a.Token()
+	base := a.Endpoint
+	for _, tc := range []struct {
+		name, method, path, body string
+		status                   int
+		fault                    string
+	}{
+		{"malformed JSON", "POST", "volumes", `{"volume": {"size": 1`, 400, "badRequest"},
+		{"no volume", "POST", "volumes", `{"size": 1}`, 400, "badRequest"},
+		{"size zero", "POST", "volumes", `{"volume": {"size": 0}}`, 400, "badRequest"},
+		{"size negative", "POST", "volumes", `{"volume": {"size": -3}}`, 400, "badRequest"},
+		{"size a word", "POST", "volumes", `{"volume": {"size": "big"}}`, 400, "badRequest"},
+		{"size a float", "POST", "volumes", `{"volume": {"size": 1.5}}`, 400, "badRequest"},
+		{"unknown type", "POST", "volumes", `{"volume": {"size": 1, "volume_type": "nope"}}`, 404, "itemNotFound"},
+		{"unknown zone", "POST", "volumes", `{"volume": {"size": 1, "availability_zone": "mars"}}`, 400, "badRequest"},
+		{"long name", "POST", "volumes", `{"volume": {"size": 1, "name": "` + strings.Repeat("n", 256) + `"}}`, 400, "badRequest"},
+		{"from a snapshot", "POST", "volumes", `{"volume": {"size": 1, "snapshot_id": "` + v.ID + `"}}`, 501, "notImplemented"},
+		{"from an image", "POST", "volumes", `{"volume": {"size": 1, "imageRef": "` + v.ID + `"}}`, 501, "notImplemented"},
+		{"unknown id", "GET", "volumes/00000000-0000-0000-0000-000000000000", "", 404, "itemNotFound"},
+		{"unknown action", "POST", "volumes/" + v.ID + "/action", `{"os-fly": {}}`, 400, "badRequest"},
+		{"attach", "POST", "volumes/" + v.ID + "/action", `{"os-attach": {"mountpoint": "/dev/vdb"}}`, 501, "notImplemented"},
+		{"extend without size", "POST", "volumes/" + v.ID + "/action", `{"os-extend": {}}`, 400, "badRequest"},
+		{"unknown filter", "GET", "volumes?colour=red", "", 400, "badRequest"},
+		{"bad sort key", "GET", "volumes?sort=colour:asc", "", 400, "badRequest"},
+		{"unknown marker", "GET", "volumes?marker=00000000-0000-0000-0000-000000000000", "", 400, "badRequest"},
+		{"another project in the path", "GET", "../v3/00000000000000000000000000000000/volumes", "", 400, "badRequest"},
+		{"microversion too new", "GET", "volumes", "", 406, "notAcceptable"},
+	} {
+		req, _ := http.NewRequest(tc.method, base+tc.path, bytes.NewBufferString(tc.body))
+		req.Header.Set("X-Auth-Token", token)
+		req.Header.Set("Content-Type", "application/json")
+		if tc.status == 406 {
+			req.Header.Set("OpenStack-API-Version", "volume 3.99")
+		}
+		resp, err := srv.HTTPClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var fault map[string]struct {
+			Code    int
+			Message string
+		}
+		json.Unmarshal(body, &fault)
+		if resp.StatusCode != tc.status || fault[tc.fault].Code != tc.status || fault[tc.fault].Message == "" {
+			t.Errorf("%s: %d %s, want %d with %s", tc.name, resp.StatusCode, body, tc.status, tc.fault)
+		}
+	}
+	// The project's own id in the path works as the catalog's URL does.
+	req, _ := http.NewRequest("GET", base+"../v3/"+alpha.ProjectID+"/volumes/"+v.ID, nil)
+	req.Header.Set("X-Auth-Token", token)
+	if resp, err := srv.HTTPClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("the volume under the project's own id: %v %v", resp, err)
+	}
+	pg, _ := volumes.List(a, nil).AllPages(ctx)
+	if vs, _ := volumes.ExtractVolumes(pg); len(vs) != 1 || vs[0].Name != "keep" || vs[0].Size != 1 {
+		t.Errorf("after the bad requests: %+v", vs)
+	}
+}
+
+// TestVolumeBackendFailure: a backend that fails leaves the volume in
+// error, which can be deleted once the backend works again.
+func TestVolumeBackendFailure(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	a := volumeClient(t, srv.Provider(t, srv.NewTenant(t, "alpha", "")))
+	backend := srv.Volumes().Backend().(*fake.Driver)
+	backend.Fail(errors.New("disk on fire"))
+	v, err := volumes.Create(ctx, a, volumes.CreateOpts{Size: 1}, nil).Extract()
+	wantStatus(t, "create", err, 0)
+	waitVolume(t, a, v.ID, "error")
+	backend.Fail(nil)
+	wantStatus(t, "delete", volumes.Delete(ctx, a, v.ID, nil).ExtractErr(), 0)
+	waitVolume(t, a, v.ID, "")
+}

@@ -1,0 +1,562 @@
+package volume
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/ops"
+	"github.com/sovcloud/sov/internal/store"
+)
+
+const gib = int64(1) << 30
+
+// volume is a row of volumes, with its type's name.
+type volume struct {
+	ID, Project, User, Name, Description string
+	Size                                 int // GiB
+	Status, TypeID, TypeName, Zone       string
+	Bootable                             bool
+	Metadata                             map[string]string
+	Created, Updated                     int64
+}
+
+const volumeColumns = `v.id, v.project_id, v.user_id, v.name, v.description, v.size, v.status, v.volume_type_id, v.type_name,
+	v.availability_zone, v.bootable, v.metadata, v.created_at, v.updated_at`
+
+// volumeTable is volumes with their type's name, as one table v (whose
+// columns lists may name unqualified).
+const volumeTable = `(SELECT v.*, t.name AS type_name FROM volumes v JOIN volume_types t ON t.id = v.volume_type_id) v`
+
+func scanVolume(row store.Scanner) (*volume, error) {
+	var v volume
+	var meta string
+	if err := row.Scan(&v.ID, &v.Project, &v.User, &v.Name, &v.Description, &v.Size, &v.Status, &v.TypeID, &v.TypeName,
+		&v.Zone, &v.Bootable, &meta, &v.Created, &v.Updated); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(meta), &v.Metadata); err != nil || v.Metadata == nil {
+		v.Metadata = map[string]string{}
+	}
+	return &v, nil
+}
+
+func (s *Service) links(id string) []map[string]string {
+	return []map[string]string{{"rel": "self", "href": s.url + "/v3/volumes/" + id}, {"rel": "bookmark", "href": s.url + "/volumes/" + id}}
+}
+
+// view is a volume as Cinder 3.0 shows it; admins also see its project
+// and host.
+func (s *Service) view(v *volume, admin bool) map[string]any {
+	m := map[string]any{"id": v.ID, "name": v.Name, "description": v.Description, "size": v.Size, "status": v.Status,
+		"volume_type": v.TypeName, "availability_zone": v.Zone, "bootable": strconv.FormatBool(v.Bootable), "encrypted": false,
+		"multiattach": false, "metadata": v.Metadata, "attachments": []any{}, "links": s.links(v.ID), "user_id": v.User,
+		"created_at": cinderTime(v.Created), "updated_at": cinderTime(v.Updated), "source_volid": nil, "snapshot_id": nil,
+		"replication_status": nil, "consistencygroup_id": nil}
+	if admin {
+		m["os-vol-tenant-attr:tenant_id"] = v.Project
+		m["os-vol-host-attr:host"] = "sov@file#file"
+		m["os-vol-mig-status-attr:migstat"] = nil
+		m["os-vol-mig-status-attr:name_id"] = nil
+	}
+	return m
+}
+
+// visibleVolume is a volume the caller may see (its project's; any for
+// admins); another project's is not found.
+func (s *Service) visibleVolume(ctx context.Context, db store.Querier, q *request, id string) (*volume, error) {
+	v, err := scanVolume(db.QueryRow(ctx, `SELECT `+volumeColumns+` FROM `+volumeTable+` WHERE v.id = ?`, id))
+	if err == nil && (v.Project == q.creds.ProjectID || q.admin()) {
+		return v, nil
+	}
+	if err == nil || errors.Is(store.Row(err), store.ErrNotFound) {
+		return nil, errorf(http.StatusNotFound, "Volume %s could not be found.", id)
+	}
+	return nil, store.Row(err)
+}
+
+var volumeList = &httpapi.ListSpec{
+	Columns: map[string]httpapi.Column{
+		"name": {SQL: "v.name", Filter: true, Sort: true}, "status": {SQL: "v.status", Filter: true, Sort: true},
+		"size": {SQL: "v.size", Sort: true}, "created_at": {SQL: "v.created_at", Sort: true}, "updated_at": {SQL: "v.updated_at", Sort: true},
+		"availability_zone": {SQL: "v.availability_zone", Filter: true, Sort: true}, "bootable": {SQL: "v.bootable", Filter: true, Bool: true},
+		"id": {SQL: "v.id", Sort: true}, "project_id": {SQL: "v.project_id", Filter: true},
+	},
+	DefaultSort: []httpapi.Sort{{Key: "created_at", Desc: true}},
+}
+
+// listParams turns Cinder's sort=k1:dir,k2 into sort_key/sort_dir pairs
+// and refuses parameters no list knows.
+func listParams(r *http.Request) error {
+	v := r.URL.Query()
+	if sortParam := v.Get("sort"); sortParam != "" {
+		if v.Has("sort_key") {
+			return errorf(http.StatusBadRequest, "The 'sort_key' and 'sort_dir' parameters are deprecated and cannot be used with the 'sort' parameter.")
+		}
+		v.Del("sort")
+		for _, part := range strings.Split(sortParam, ",") {
+			key, dir, _ := strings.Cut(strings.TrimSpace(part), ":")
+			if dir == "" {
+				dir = "desc"
+			}
+			v.Add("sort_key", key)
+			v.Add("sort_dir", dir)
+		}
+	}
+	for k := range v {
+		switch k {
+		case "name", "status", "availability_zone", "bootable", "sort_key", "sort_dir", "limit", "marker", "all_tenants", "project_id", "offset", "with_count":
+		default:
+			return errorf(http.StatusBadRequest, "Invalid filter keys: %s", k)
+		}
+	}
+	if v.Has("offset") {
+		return errorf(http.StatusBadRequest, "The offset parameter is not supported; page with marker.")
+	}
+	r.URL.RawQuery = v.Encode()
+	return nil
+}
+
+func (s *Service) listVolumes(detail bool) handler {
+	return func(q *request) error {
+		if err := q.enforce("volume:get_all", q.creds.ProjectID); err != nil {
+			return err
+		}
+		if err := listParams(q.r); err != nil {
+			return err
+		}
+		lq, err := httpapi.ParseList(q.r, volumeList)
+		if err != nil {
+			return err
+		}
+		scope, args := `v.project_id = ?`, []any{q.creds.ProjectID}
+		if all, _ := httpapi.ParseBool(q.r.URL.Query().Get("all_tenants")); all && q.admin() {
+			scope, args = `1 = 1`, nil
+		} else if q.r.URL.Query().Has("project_id") && !q.admin() {
+			return errorf(http.StatusBadRequest, "Invalid filter keys: project_id")
+		}
+		ctx := q.r.Context()
+		rows, err := lq.Query(ctx, s.db, volumeTable, volumeColumns, scope, args...)
+		if err != nil {
+			return err
+		}
+		vols, err := store.Collect(rows, scanVolume)
+		if err != nil {
+			return err
+		}
+		vols, more := httpapi.More(lq, vols)
+		out := []map[string]any{}
+		for _, v := range vols {
+			if detail {
+				out = append(out, s.view(v, q.admin()))
+			} else {
+				out = append(out, map[string]any{"id": v.ID, "name": v.Name, "links": s.links(v.ID)})
+			}
+		}
+		body := map[string]any{"volumes": out}
+		if more {
+			body["volumes_links"] = lq.Links(q.r, strings.TrimSuffix(s.url, "/volume"), more, vols[len(vols)-1].ID)
+		}
+		if with, _ := httpapi.ParseBool(q.r.URL.Query().Get("with_count")); with {
+			return errorf(http.StatusBadRequest, "with_count needs microversion 3.45.")
+		}
+		httpapi.WriteJSON(q.w, http.StatusOK, body)
+		return nil
+	}
+}
+
+func (s *Service) showVolume(q *request) error {
+	v, err := s.visibleVolume(q.r.Context(), s.db, q, q.r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := q.enforce("volume:get", v.Project); err != nil {
+		return err
+	}
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"volume": s.view(v, q.admin())})
+	return nil
+}
+
+// volumeBody is what create and update read.
+type volumeBody struct {
+	Volume *struct {
+		Size             json.RawMessage   `json:"size"`
+		Name             *string           `json:"name"`
+		DisplayName      *string           `json:"display_name"`
+		Description      *string           `json:"description"`
+		DisplayDesc      *string           `json:"display_description"`
+		Metadata         map[string]string `json:"metadata"`
+		VolumeType       *string           `json:"volume_type"`
+		AvailabilityZone *string           `json:"availability_zone"`
+		SnapshotID       *string           `json:"snapshot_id"`
+		SourceVolID      *string           `json:"source_volid"`
+		ImageRef         *string           `json:"imageRef"`
+		BackupID         *string           `json:"backup_id"`
+		Multiattach      *bool             `json:"multiattach"`
+	} `json:"volume"`
+}
+
+// parseSize reads a size in GiB: an integer, or a string of digits, above 0.
+func parseSize(raw json.RawMessage) (int, error) {
+	var n int
+	if err := json.Unmarshal(raw, &n); err != nil {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			n = 0
+		} else if n, err = strconv.Atoi(s); err != nil {
+			n = 0
+		}
+	}
+	if n < 1 || n > 1<<20 {
+		return 0, errorf(http.StatusBadRequest, "Invalid input received: 'size' parameter must be an integer and greater than 0 (and at most 1048576).")
+	}
+	return n, nil
+}
+
+func checkText(name, description *string, meta map[string]string) error {
+	if name != nil && len(*name) > 255 {
+		return errorf(http.StatusBadRequest, "Invalid input received: name has more than 255 characters.")
+	}
+	if description != nil && len(*description) > 255 {
+		return errorf(http.StatusBadRequest, "Invalid input received: description has more than 255 characters.")
+	}
+	if len(meta) > 100 {
+		return errorf(http.StatusBadRequest, "Invalid input received: at most 100 metadata items.")
+	}
+	for k, v := range meta {
+		if k == "" || len(k) > 255 || len(v) > 255 {
+			return errorf(http.StatusBadRequest, "Invalid input received: metadata keys are 1 to 255 characters, values at most 255.")
+		}
+	}
+	return nil
+}
+
+func firstOf(a, b *string) *string {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func (s *Service) createVolume(q *request) error {
+	if err := q.enforce("volume:create", q.creds.ProjectID); err != nil {
+		return err
+	}
+	var b volumeBody
+	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
+		return errorf(http.StatusBadRequest, "%s", err.Error())
+	}
+	vb := b.Volume
+	if vb == nil {
+		return errorf(http.StatusBadRequest, "Missing required element 'volume' in request body.")
+	}
+	for _, src := range []*string{vb.SnapshotID, vb.SourceVolID, vb.ImageRef, vb.BackupID} {
+		if src != nil && *src != "" {
+			return errorf(http.StatusNotImplemented, "Volumes from snapshots, other volumes, images or backups are not implemented yet.")
+		}
+	}
+	if vb.Multiattach != nil && *vb.Multiattach {
+		return errorf(http.StatusNotImplemented, "Multi-attach volumes are not implemented yet.")
+	}
+	size, err := parseSize(vb.Size)
+	if err != nil {
+		return err
+	}
+	name, desc := firstOf(vb.Name, vb.DisplayName), firstOf(vb.Description, vb.DisplayDesc)
+	if err := checkText(name, desc, vb.Metadata); err != nil {
+		return err
+	}
+	if vb.AvailabilityZone != nil && *vb.AvailabilityZone != "" && *vb.AvailabilityZone != availabilityZone {
+		return errorf(http.StatusBadRequest, "Invalid input received: Availability zone '%s' is invalid.", *vb.AvailabilityZone)
+	}
+	ctx := q.r.Context()
+	now := time.Now().UnixMicro()
+	v := &volume{ID: uuid.NewString(), Project: q.creds.ProjectID, User: q.creds.UserID, Size: size, Status: "creating",
+		Zone: availabilityZone, Metadata: vb.Metadata, Created: now, Updated: now}
+	if v.Metadata == nil {
+		v.Metadata = map[string]string{}
+	}
+	if name != nil {
+		v.Name = *name
+	}
+	if desc != nil {
+		v.Description = *desc
+	}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		typeRef := defaultTypeName
+		if vb.VolumeType != nil && *vb.VolumeType != "" {
+			typeRef = *vb.VolumeType
+		}
+		t, err := s.findType(ctx, tx, typeRef, q.admin())
+		if err != nil {
+			return err
+		}
+		v.TypeID, v.TypeName = t.ID, t.Name
+		if err := s.checkQuota(ctx, tx, v.Project, 1, size); err != nil {
+			return err
+		}
+		meta, _ := json.Marshal(v.Metadata)
+		return store.Insert(ctx, tx, "volumes", store.Values{}.Set("id", v.ID).Set("project_id", v.Project).Set("user_id", v.User).
+			Set("name", v.Name).Set("description", v.Description).Set("size", v.Size).Set("status", v.Status).
+			Set("volume_type_id", v.TypeID).Set("availability_zone", v.Zone).Set("bootable", false).Set("metadata", string(meta)).
+			Set("created_at", now).Set("updated_at", now))
+	})
+	if err != nil {
+		return err
+	}
+	a := s.action(q, v.ID, "create")
+	s.ops.Go(a, "volume_create", func(ctx context.Context) error {
+		return s.driver.Create(ctx, v.ID, int64(size)*gib)
+	}, func(ctx context.Context, err error) {
+		s.setStatus(ctx, v.ID, map[bool]string{true: "available", false: "error"}[err == nil])
+	})
+	httpapi.WriteJSON(q.w, http.StatusAccepted, map[string]any{"volume": s.view(v, q.admin())})
+	return nil
+}
+
+// action records a request on a volume for the runner.
+func (s *Service) action(q *request, id, name string) ops.Action {
+	a := ops.Action{ResourceID: id, RequestID: httpapi.RequestID(q.r.Context()), Name: name, UserID: q.creds.UserID,
+		ProjectID: q.creds.ProjectID, Start: time.Now()}
+	if err := s.ops.Record(q.r.Context(), a); err != nil {
+		s.log.Error("volume: recording an action", "volume", id, "err", err)
+	}
+	return a
+}
+
+func (s *Service) setStatus(ctx context.Context, id, status string) {
+	if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = ?, updated_at = ? WHERE id = ?`, status, time.Now().UnixMicro(), id); err != nil {
+		s.log.Error("volume: status", "volume", id, "status", status, "err", err)
+	}
+}
+
+func (s *Service) updateVolume(q *request) error {
+	var b volumeBody
+	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
+		return errorf(http.StatusBadRequest, "%s", err.Error())
+	}
+	vb := b.Volume
+	if vb == nil {
+		return errorf(http.StatusBadRequest, "Missing required element 'volume' in request body.")
+	}
+	name, desc := firstOf(vb.Name, vb.DisplayName), firstOf(vb.Description, vb.DisplayDesc)
+	if err := checkText(name, desc, vb.Metadata); err != nil {
+		return err
+	}
+	ctx := q.r.Context()
+	var v *volume
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		if v, err = s.visibleVolume(ctx, tx, q, q.r.PathValue("id")); err != nil {
+			return err
+		}
+		if err := q.enforce("volume:update", v.Project); err != nil {
+			return err
+		}
+		if name != nil {
+			v.Name = *name
+		}
+		if desc != nil {
+			v.Description = *desc
+		}
+		if vb.Metadata != nil {
+			v.Metadata = vb.Metadata
+		}
+		v.Updated = time.Now().UnixMicro()
+		meta, _ := json.Marshal(v.Metadata)
+		_, err = tx.Exec(ctx, `UPDATE volumes SET name = ?, description = ?, metadata = ?, updated_at = ? WHERE id = ?`,
+			v.Name, v.Description, string(meta), v.Updated, v.ID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"volume": s.view(v, q.admin())})
+	return nil
+}
+
+// transition moves a volume from one of the statuses from to status
+// (under the policy of action), or refuses with 400 as Cinder does.
+func (s *Service) transition(q *request, action, status string, from ...string) (*volume, error) {
+	ctx := q.r.Context()
+	var v *volume
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		if v, err = s.visibleVolume(ctx, tx, q, q.r.PathValue("id")); err != nil {
+			return err
+		}
+		if err := q.enforce(action, v.Project); err != nil {
+			return err
+		}
+		ok := false
+		for _, f := range from {
+			ok = ok || v.Status == f
+		}
+		if !ok {
+			return errorf(http.StatusBadRequest, "Invalid volume: Volume status must be %s, but current status is: %s.", strings.Join(from, " or "), v.Status)
+		}
+		v.Status = status
+		_, err = tx.Exec(ctx, `UPDATE volumes SET status = ?, updated_at = ? WHERE id = ?`, status, time.Now().UnixMicro(), v.ID)
+		return err
+	})
+	return v, err
+}
+
+func (s *Service) deleteVolume(q *request) error {
+	v, err := s.transition(q, "volume:delete", "deleting", "available", "error", "error_extending")
+	if err != nil {
+		return err
+	}
+	a := s.action(q, v.ID, "delete")
+	s.ops.Go(a, "volume_delete", func(ctx context.Context) error {
+		return s.driver.Delete(ctx, v.ID)
+	}, func(ctx context.Context, err error) {
+		if err != nil {
+			s.setStatus(ctx, v.ID, "error_deleting")
+			return
+		}
+		s.forget(ctx, v.ID)
+	})
+	q.w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// forget removes a deleted volume's row and record.
+func (s *Service) forget(ctx context.Context, id string) {
+	if _, err := s.db.Exec(ctx, `DELETE FROM volumes WHERE id = ?`, id); err != nil {
+		s.log.Error("volume: delete", "volume", id, "err", err)
+		return
+	}
+	if err := s.ops.Forget(ctx, id); err != nil {
+		s.log.Error("volume: forget actions", "volume", id, "err", err)
+	}
+}
+
+// volumeAction runs POST /volumes/{id}/action: os-extend; other actions
+// Cinder has are not implemented yet.
+func (s *Service) volumeAction(q *request) error {
+	var b map[string]json.RawMessage
+	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
+		return errorf(http.StatusBadRequest, "%s", err.Error())
+	}
+	if len(b) != 1 {
+		return errorf(http.StatusBadRequest, "There is no such action: the body must name exactly one.")
+	}
+	for name, raw := range b {
+		switch name {
+		case "os-extend":
+			return s.extend(q, raw)
+		case "os-attach", "os-detach", "os-reserve", "os-unreserve", "os-begin_detaching", "os-roll_detaching", "os-initialize_connection",
+			"os-terminate_connection", "os-volume_upload_image", "os-set_bootable", "os-retype", "os-update_readonly_flag",
+			"os-reset_status", "os-force_delete", "os-migrate_volume", "os-set_image_metadata", "os-unset_image_metadata",
+			"os-show_image_metadata", "revert", "os-force_detach", "os-update_snapshot_status", "os-unmanage":
+			return errorf(http.StatusNotImplemented, "The volume action %s is not implemented yet.", name)
+		default:
+			return errorf(http.StatusBadRequest, "There is no such action: %s", name)
+		}
+	}
+	return nil
+}
+
+func (s *Service) extend(q *request, raw json.RawMessage) error {
+	var body struct {
+		NewSize json.RawMessage `json:"new_size"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil || body.NewSize == nil {
+		return errorf(http.StatusBadRequest, "Invalid input received: os-extend needs new_size.")
+	}
+	size, err := parseSize(body.NewSize)
+	if err != nil {
+		return err
+	}
+	ctx := q.r.Context()
+	var v *volume
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if v, err = s.visibleVolume(ctx, tx, q, q.r.PathValue("id")); err != nil {
+			return err
+		}
+		if err := q.enforce("volume:extend", v.Project); err != nil {
+			return err
+		}
+		if v.Status != "available" {
+			return errorf(http.StatusBadRequest, "Invalid volume: Volume status must be available to extend, but current status is: %s.", v.Status)
+		}
+		if size <= v.Size {
+			return errorf(http.StatusBadRequest, "Invalid input received: New size for extend must be greater than current size. (current: %d, extended: %d).", v.Size, size)
+		}
+		if err := s.checkQuota(ctx, tx, v.Project, 0, size-v.Size); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE volumes SET status = 'extending', updated_at = ? WHERE id = ?`, time.Now().UnixMicro(), v.ID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	a := s.action(q, v.ID, "extend")
+	s.ops.Go(a, "volume_extend", func(ctx context.Context) error {
+		return s.driver.Extend(ctx, v.ID, int64(size)*gib)
+	}, func(ctx context.Context, err error) {
+		if err != nil {
+			s.setStatus(ctx, v.ID, "error_extending")
+			return
+		}
+		if _, err := s.db.Exec(ctx, `UPDATE volumes SET size = ?, status = 'available', updated_at = ? WHERE id = ?`, size, time.Now().UnixMicro(), v.ID); err != nil {
+			s.log.Error("volume: extend", "volume", v.ID, "err", err)
+		}
+	})
+	q.w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// recover brings the volumes a stop of sov interrupted to a truthful
+// status (creations and extensions that did not finish are errors,
+// deletions go on) and removes what the backend holds of volumes the
+// store does not know (a crash between the two).
+func (s *Service) recover(ctx context.Context) error {
+	for from, to := range map[string]string{"creating": "error", "extending": "error_extending"} {
+		if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = ? WHERE status = ?`, to, from); err != nil {
+			return err
+		}
+	}
+	rows, err := s.db.Query(ctx, `SELECT id FROM volumes WHERE status = 'deleting'`)
+	if err != nil {
+		return err
+	}
+	deleting, err := store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) })
+	if err != nil {
+		return err
+	}
+	for _, id := range deleting {
+		s.ops.Go(ops.Action{ResourceID: id}, "", func(ctx context.Context) error { return s.driver.Delete(ctx, id) },
+			func(ctx context.Context, err error) {
+				if err == nil {
+					s.forget(ctx, id)
+				}
+			})
+	}
+	held, err := s.driver.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range held {
+		var n int
+		if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM volumes WHERE id = ?`, id).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if err := s.driver.Delete(ctx, id); err != nil {
+				return err
+			}
+			s.log.Info("volume: removed the data of a volume the store does not know", "volume", id)
+		}
+	}
+	return nil
+}
