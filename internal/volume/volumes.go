@@ -517,20 +517,33 @@ func (s *Service) extend(q *request, raw json.RawMessage) error {
 }
 
 // recover brings the volumes a stop of sov interrupted to a truthful
-// status (creations and extensions that did not finish are errors,
-// deletions go on) and removes what the backend holds of volumes the
-// store does not know (a crash between the two).
+// status (creations that did not finish are errors without data,
+// extensions errors, deletions go on) and removes what the backend holds
+// of volumes the store does not know (a crash between the two).
 func (s *Service) recover(ctx context.Context) error {
-	for from, to := range map[string]string{"creating": "error", "extending": "error_extending"} {
-		if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = ? WHERE status = ?`, to, from); err != nil {
-			return err
+	ids := func(status string) ([]string, error) {
+		rows, err := s.db.Query(ctx, `SELECT id FROM volumes WHERE status = ?`, status)
+		if err != nil {
+			return nil, err
 		}
+		return store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) })
 	}
-	rows, err := s.db.Query(ctx, `SELECT id FROM volumes WHERE status = 'deleting'`)
+	// A creation cut short leaves no data worth keeping: what the backend
+	// made of it goes, and the volume is an error the user may delete.
+	creating, err := ids("creating")
 	if err != nil {
 		return err
 	}
-	deleting, err := store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) })
+	for _, id := range creating {
+		if err := s.driver.Delete(ctx, id); err != nil {
+			return err
+		}
+		s.setStatus(ctx, id, "error")
+	}
+	if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = 'error_extending' WHERE status = 'extending'`); err != nil {
+		return err
+	}
+	deleting, err := ids("deleting")
 	if err != nil {
 		return err
 	}
