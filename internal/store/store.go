@@ -160,6 +160,18 @@ type Tx struct {
 	db *DB
 }
 
+// Lock serialises the transactions that take the same key until they
+// end: a check and the write it allows (a quota, a status) cannot
+// interleave with another's. SQLite's write transactions are serial
+// already; PostgreSQL takes a transaction-level advisory lock.
+func (t *Tx) Lock(ctx context.Context, key string) error {
+	if !t.db.postgres {
+		return nil
+	}
+	_, err := t.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(?))`, key)
+	return err
+}
+
 // prepared returns the cached statement for query bound to the
 // transaction, or nil. A query not cached yet runs unprepared and is
 // prepared aside for next time: preparing it here would wait for a pool

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
+	"strconv"
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/store"
@@ -40,21 +41,27 @@ func (s *Service) quotas(ctx context.Context, db store.Querier, project string) 
 	return out, nil
 }
 
-// usage is what a project's volumes hold: their count and GiB.
+// usage is what a project's volumes hold: their count and GiB, an
+// extension in flight counted at its new size.
 func (s *Service) usage(ctx context.Context, db store.Querier, project string) (volumes, gigabytes int, err error) {
-	err = db.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(size), 0) FROM volumes WHERE project_id = ?`, project).Scan(&volumes, &gigabytes)
+	err = db.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN new_size > size THEN new_size ELSE size END), 0) FROM volumes WHERE project_id = ?`,
+		project).Scan(&volumes, &gigabytes)
 	return volumes, gigabytes, err
 }
 
-// checkQuota refuses more volumes or GiB than the project may have, in
-// the transaction that adds them (413, as Cinder).
-func (s *Service) checkQuota(ctx context.Context, tx *store.Tx, project string, addVolumes, addGiB int) error {
+// checkQuota refuses more volumes or GiB than the project may have, and
+// a volume larger than one may be (size), in the transaction that adds
+// them (413, as Cinder); the project's checks run one at a time.
+func (s *Service) checkQuota(ctx context.Context, tx *store.Tx, project string, addVolumes, addGiB, size int) error {
+	if err := tx.Lock(ctx, "volume quota "+project); err != nil {
+		return err
+	}
 	limits, err := s.quotas(ctx, tx, project)
 	if err != nil {
 		return err
 	}
-	if per := limits["per_volume_gigabytes"]; per >= 0 && addVolumes > 0 && addGiB > per {
-		return errorf(http.StatusRequestEntityTooLarge, "VolumeSizeExceedsLimit: Requested volume size %dG is larger than maximum allowed limit %dG.", addGiB, per)
+	if per := limits["per_volume_gigabytes"]; per >= 0 && size > per {
+		return errorf(http.StatusRequestEntityTooLarge, "VolumeSizeExceedsLimit: Requested volume size %dG is larger than maximum allowed limit %dG.", size, per)
 	}
 	n, gb, err := s.usage(ctx, tx, project)
 	if err != nil {
@@ -120,7 +127,7 @@ func (s *Service) updateQuota(q *request) error {
 		QuotaSet map[string]json.RawMessage `json:"quota_set"`
 	}
 	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
-		return errorf(http.StatusBadRequest, "%s", err.Error())
+		return err
 	}
 	if b.QuotaSet == nil {
 		return errorf(http.StatusBadRequest, "Missing required element 'quota_set' in request body.")
@@ -132,14 +139,22 @@ func (s *Service) updateQuota(q *request) error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if k == "id" || k == "tenant_id" {
+		if k == "id" || k == "tenant_id" || k == "skip_validation" {
 			continue
 		}
 		if _, ok := defaultQuotas[k]; !ok {
 			return errorf(http.StatusBadRequest, "Bad key(s) in quota set: %s", k)
 		}
 		var v int
-		if err := json.Unmarshal(b.QuotaSet[k], &v); err != nil || v < -1 {
+		if err := json.Unmarshal(b.QuotaSet[k], &v); err != nil {
+			var str string
+			if json.Unmarshal(b.QuotaSet[k], &str) != nil {
+				v = -2
+			} else if v, err = strconv.Atoi(str); err != nil {
+				v = -2
+			}
+		}
+		if v < -1 {
 			return errorf(http.StatusBadRequest, "Invalid input received: Quota %s must be an integer of at least -1.", k)
 		}
 		set[k] = v

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -173,6 +174,13 @@ func (s *Service) Register(mux *http.ServeMux) {
 	for _, rt := range routes {
 		api.Handle(rt.method+" /volume/v3"+rt.path, s.handle(rt.h))
 	}
+	for _, c := range notYet {
+		h := s.handle(func(q *request) error {
+			return errorf(http.StatusNotImplemented, "The block storage API has no %s yet.", c)
+		})
+		api.Handle("/volume/v3/"+c, h)
+		api.Handle("/volume/v3/"+c+"/", h)
+	}
 	api.Handle("/volume/", s.handle(func(q *request) error {
 		return errorf(http.StatusNotFound, "The resource could not be found.")
 	}))
@@ -182,7 +190,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 		// (Cinder's older URLs): it goes, and must be the token's.
 		rest := strings.TrimPrefix(r.URL.Path, "/volume/v3/")
 		seg, tail, _ := strings.Cut(rest, "/")
-		if seg != "" && !collections[seg] {
+		if projectID.MatchString(seg) {
 			r2 := r.Clone(context.WithValue(r.Context(), projectKey{}, seg))
 			r2.URL.Path, r2.URL.RawPath = "/volume/v3/"+tail, ""
 			r = r2
@@ -191,8 +199,14 @@ func (s *Service) Register(mux *http.ServeMux) {
 	}))
 }
 
-// collections are the first path segments after /volume/v3.
-var collections = map[string]bool{"types": true, "volumes": true, "os-quota-sets": true, "limits": true, "os-availability-zone": true}
+// projectID is what a project id in a path looks like (32 hex digits,
+// or a UUID with dashes); a collection name never does.
+var projectID = regexp.MustCompile(`^([0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
+
+// notYet are Cinder's collections sov does not have yet: 501, not 404.
+var notYet = []string{"snapshots", "backups", "attachments", "os-volume-transfer", "volume-transfers", "qos-specs", "groups",
+	"group_types", "group_snapshots", "messages", "manageable_volumes", "manageable_snapshots", "os-services", "scheduler-stats",
+	"capabilities", "workers", "clusters", "os-hosts", "extensions", "consistencygroups", "cgsnapshots", "resource_filters"}
 
 type projectKey struct{}
 
@@ -208,7 +222,7 @@ func (s *Service) versions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) version(w http.ResponseWriter, r *http.Request) {
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"version": s.versionView()})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"versions": []map[string]any{s.versionView()}})
 }
 
 func (s *Service) availabilityZones(q *request) error {

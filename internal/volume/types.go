@@ -38,9 +38,23 @@ func scanType(row store.Scanner) (*volumeType, error) {
 	return &t, nil
 }
 
-func (t *volumeType) view() map[string]any {
+// userSpecs are the extra specs users other than admins see, as Cinder's.
+var userSpecs = []string{"multiattach", "RESKEY:availability_zones", "replication_enabled"}
+
+// view is a type as the caller sees it: other users than admins see only
+// the extra specs meant for them.
+func (t *volumeType) view(admin bool) map[string]any {
+	specs := t.Specs
+	if !admin {
+		specs = map[string]string{}
+		for _, k := range userSpecs {
+			if v, ok := t.Specs[k]; ok {
+				specs[k] = v
+			}
+		}
+	}
 	return map[string]any{"id": t.ID, "name": t.Name, "description": t.Description, "is_public": t.Public,
-		"extra_specs": t.Specs, "os-volume-type-access:is_public": t.Public, "qos_specs_id": nil}
+		"extra_specs": specs, "os-volume-type-access:is_public": t.Public, "qos_specs_id": nil}
 }
 
 func specsJSON(m map[string]string) string {
@@ -65,9 +79,12 @@ func (s *Service) bootstrapDefaultType(ctx context.Context) error {
 	return err
 }
 
-// findType is a type by id or name; private types only for admins.
+// findType is a type by id, else by name; private types only for admins.
 func (s *Service) findType(ctx context.Context, q store.Querier, ref string, admin bool) (*volumeType, error) {
-	t, err := scanType(q.QueryRow(ctx, `SELECT `+typeColumns+` FROM volume_types WHERE id = ? OR name = ?`, ref, ref))
+	t, err := scanType(q.QueryRow(ctx, `SELECT `+typeColumns+` FROM volume_types WHERE id = ?`, ref))
+	if errors.Is(store.Row(err), store.ErrNotFound) {
+		t, err = scanType(q.QueryRow(ctx, `SELECT `+typeColumns+` FROM volume_types WHERE name = ?`, ref))
+	}
 	if err != nil || (!t.Public && !admin) {
 		if err == nil || errors.Is(store.Row(err), store.ErrNotFound) {
 			return nil, errorf(http.StatusNotFound, "Volume type %s could not be found.", ref)
@@ -103,7 +120,7 @@ func (s *Service) listTypes(q *request) error {
 	}
 	out := []map[string]any{}
 	for _, t := range types {
-		out = append(out, t.view())
+		out = append(out, t.view(q.admin()))
 	}
 	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"volume_types": out})
 	return nil
@@ -117,7 +134,7 @@ func (s *Service) showType(q *request) error {
 	if err != nil {
 		return err
 	}
-	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"volume_type": t.view()})
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"volume_type": t.view(q.admin())})
 	return nil
 }
 
@@ -135,7 +152,7 @@ type typeBody struct {
 func readType(q *request) (*typeBody, error) {
 	var b typeBody
 	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
-		return nil, errorf(http.StatusBadRequest, "%s", err.Error())
+		return nil, err
 	}
 	if b.VolumeType == nil {
 		return nil, errorf(http.StatusBadRequest, "Missing required element 'volume_type' in request body.")
@@ -195,7 +212,7 @@ func (s *Service) createType(q *request) error {
 	if err != nil {
 		return err
 	}
-	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"volume_type": t.view()})
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"volume_type": t.view(q.admin())})
 	return nil
 }
 
@@ -239,7 +256,7 @@ func (s *Service) updateType(q *request) error {
 	if err != nil {
 		return err
 	}
-	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"volume_type": t.view()})
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"volume_type": t.view(q.admin())})
 	return nil
 }
 
@@ -338,7 +355,7 @@ func (s *Service) setExtraSpecs(q *request) error {
 		Specs map[string]string `json:"extra_specs"`
 	}
 	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
-		return errorf(http.StatusBadRequest, "%s", err.Error())
+		return err
 	}
 	if b.Specs == nil {
 		return errorf(http.StatusBadRequest, "Missing required element 'extra_specs' in request body.")
@@ -359,7 +376,7 @@ func (s *Service) setExtraSpecs(q *request) error {
 func (s *Service) updateExtraSpec(q *request) error {
 	var b map[string]string
 	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
-		return errorf(http.StatusBadRequest, "%s", err.Error())
+		return err
 	}
 	key := q.r.PathValue("key")
 	if _, ok := b[key]; !ok || len(b) != 1 {

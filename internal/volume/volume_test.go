@@ -82,6 +82,12 @@ func TestVolumeLifecycle(t *testing.T) {
 	wantStatus(t, "admin creates a type", err, 0)
 	_, err = volumetypes.Create(ctx, admin, volumetypes.CreateOpts{Name: "fast"}).Extract()
 	wantStatus(t, "a type's name twice", err, http.StatusConflict)
+	if seen, err := volumetypes.Get(ctx, a, fast.ID).Extract(); err != nil || len(seen.ExtraSpecs) != 0 || seen.Description != "[scs:replicated] fast disks" {
+		t.Errorf("a member sees the type as %+v (%v), without the admin's extra specs", seen, err)
+	}
+	if seen, _ := volumetypes.Get(ctx, admin, fast.ID).Extract(); seen.ExtraSpecs["volume_backend_name"] != "file" {
+		t.Errorf("the admin sees the type as %+v", seen)
+	}
 
 	v, err := volumes.Create(ctx, a, volumes.CreateOpts{Size: 2, Name: "data", Description: "my data", VolumeType: "fast",
 		Metadata: map[string]string{"team": "a"}}, nil).Extract()
@@ -161,8 +167,9 @@ func TestVolumeLifecycle(t *testing.T) {
 }
 
 // TestVolumeQuotas: the defaults, an admin's change, creates and extends
-// over the gigabytes or volumes quota refused with 413 and nothing made,
-// and the limits OSC's limits show reads.
+// over the gigabytes or volumes quota refused with 413 and nothing made
+// (an extension in flight counting at its new size, the size per volume
+// applying to extensions too), and the limits OSC's limits show reads.
 func TestVolumeQuotas(t *testing.T) {
 	t.Parallel()
 	srv := servertest.Start(t, servertest.Fake)
@@ -191,6 +198,30 @@ func TestVolumeQuotas(t *testing.T) {
 	waitVolume(t, a, w.ID, "available")
 	_, err = volumes.Create(ctx, a, volumes.CreateOpts{Size: 1}, nil).Extract()
 	wantStatus(t, "a third volume over the volumes quota", err, http.StatusRequestEntityTooLarge)
+
+	// An extension in flight counts at its new size: a second one that
+	// would pass only while the first is unfinished is refused.
+	backend := srv.Volumes().Backend().(*fake.Driver)
+	ten := 10
+	_, err = quotasets.Update(ctx, admin, alpha.ProjectID, quotasets.UpdateOpts{Gigabytes: &ten}).Extract()
+	wantStatus(t, "admin raises the quota", err, 0)
+	release := backend.Hold()
+	wantStatus(t, "extend in flight", volumes.ExtendSize(ctx, a, v.ID, volumes.ExtendSizeOpts{NewSize: 8}).ExtractErr(), 0)
+	wantStatus(t, "another extend beside it", volumes.ExtendSize(ctx, a, w.ID, volumes.ExtendSizeOpts{NewSize: 3}).ExtractErr(), http.StatusRequestEntityTooLarge)
+	wantStatus(t, "extend the volume in flight again", volumes.ExtendSize(ctx, a, v.ID, volumes.ExtendSizeOpts{NewSize: 9}).ExtractErr(), http.StatusBadRequest)
+	release()
+	if got := waitVolume(t, a, v.ID, "available"); got.Size != 8 {
+		t.Errorf("size after the extension: %d", got.Size)
+	}
+	three := 3
+	_, err = quotasets.Update(ctx, admin, alpha.ProjectID, quotasets.UpdateOpts{PerVolumeGigabytes: &three, Gigabytes: &four}).Extract()
+	wantStatus(t, "admin sets a size per volume", err, 0)
+	wantStatus(t, "extend over the size per volume", volumes.ExtendSize(ctx, a, w.ID, volumes.ExtendSizeOpts{NewSize: 4}).ExtractErr(), http.StatusRequestEntityTooLarge)
+	wantStatus(t, "shrink the volume back", volumes.Delete(ctx, a, v.ID, nil).ExtractErr(), 0)
+	waitVolume(t, a, v.ID, "")
+	v, err = volumes.Create(ctx, a, volumes.CreateOpts{Size: 3}, nil).Extract()
+	wantStatus(t, "a volume within the quota again", err, 0)
+	waitVolume(t, a, v.ID, "available")
 
 	usage, err := quotasets.GetUsage(ctx, a, alpha.ProjectID).Extract()
 	wantStatus(t, "quota usage", err, 0)
@@ -241,6 +272,9 @@ func TestVolumeBadInput(t *testing.T) {
 		{"attach", "POST", "volumes/" + v.ID + "/action", `{"os-attach": {"mountpoint": "/dev/vdb"}}`, 501, "notImplemented"},
 		{"extend without size", "POST", "volumes/" + v.ID + "/action", `{"os-extend": {}}`, 400, "badRequest"},
 		{"unknown filter", "GET", "volumes?colour=red", "", 400, "badRequest"},
+		{"metadata filter", "GET", "volumes?metadata=%7B%22a%22%3A%22b%22%7D", "", 501, "notImplemented"},
+		{"snapshots", "GET", "snapshots/detail", "", 501, "notImplemented"},
+		{"backups", "POST", "backups", `{"backup": {"volume_id": "` + v.ID + `"}}`, 501, "notImplemented"},
 		{"bad sort key", "GET", "volumes?sort=colour:asc", "", 400, "badRequest"},
 		{"unknown marker", "GET", "volumes?marker=00000000-0000-0000-0000-000000000000", "", 400, "badRequest"},
 		{"another project in the path", "GET", "../v3/00000000000000000000000000000000/volumes", "", 400, "badRequest"},
@@ -279,8 +313,8 @@ func TestVolumeBadInput(t *testing.T) {
 	}
 }
 
-// TestVolumeBackendFailure: a backend that fails leaves the volume in
-// error, which can be deleted once the backend works again.
+// TestVolumeBackendFailure: a backend that fails leaves a volume in error
+// (or error_deleting), which can be deleted once the backend works again.
 func TestVolumeBackendFailure(t *testing.T) {
 	t.Parallel()
 	srv := servertest.Start(t, servertest.Fake)
@@ -291,6 +325,15 @@ func TestVolumeBackendFailure(t *testing.T) {
 	wantStatus(t, "create", err, 0)
 	waitVolume(t, a, v.ID, "error")
 	backend.Fail(nil)
-	wantStatus(t, "delete", volumes.Delete(ctx, a, v.ID, nil).ExtractErr(), 0)
-	waitVolume(t, a, v.ID, "")
+	w, err := volumes.Create(ctx, a, volumes.CreateOpts{Size: 1}, nil).Extract()
+	wantStatus(t, "create", err, 0)
+	waitVolume(t, a, w.ID, "available")
+	backend.Fail(errors.New("disk on fire"))
+	wantStatus(t, "delete on a failing backend", volumes.Delete(ctx, a, w.ID, nil).ExtractErr(), 0)
+	waitVolume(t, a, w.ID, "error_deleting")
+	backend.Fail(nil)
+	for _, id := range []string{v.ID, w.ID} {
+		wantStatus(t, "delete", volumes.Delete(ctx, a, id, nil).ExtractErr(), 0)
+		waitVolume(t, a, id, "")
+	}
 }

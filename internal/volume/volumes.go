@@ -87,7 +87,7 @@ var volumeList = &httpapi.ListSpec{
 		"name": {SQL: "v.name", Filter: true, Sort: true}, "status": {SQL: "v.status", Filter: true, Sort: true},
 		"size": {SQL: "v.size", Sort: true}, "created_at": {SQL: "v.created_at", Sort: true}, "updated_at": {SQL: "v.updated_at", Sort: true},
 		"availability_zone": {SQL: "v.availability_zone", Filter: true, Sort: true}, "bootable": {SQL: "v.bootable", Filter: true, Bool: true},
-		"id": {SQL: "v.id", Sort: true}, "project_id": {SQL: "v.project_id", Filter: true},
+		"id": {SQL: "v.id", Sort: true}, "project_id": {SQL: "v.project_id", Filter: true}, "user_id": {SQL: "v.user_id", Filter: true},
 	},
 	DefaultSort: []httpapi.Sort{{Key: "created_at", Desc: true}},
 }
@@ -112,7 +112,9 @@ func listParams(r *http.Request) error {
 	}
 	for k := range v {
 		switch k {
-		case "name", "status", "availability_zone", "bootable", "sort_key", "sort_dir", "limit", "marker", "all_tenants", "project_id", "offset", "with_count":
+		case "name", "status", "availability_zone", "bootable", "user_id", "sort_key", "sort_dir", "limit", "marker", "all_tenants", "project_id", "offset", "with_count":
+		case "metadata", "glance_metadata":
+			return errorf(http.StatusNotImplemented, "Filtering volumes by %s is not implemented yet.", k)
 		default:
 			return errorf(http.StatusBadRequest, "Invalid filter keys: %s", k)
 		}
@@ -251,7 +253,7 @@ func (s *Service) createVolume(q *request) error {
 	}
 	var b volumeBody
 	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
-		return errorf(http.StatusBadRequest, "%s", err.Error())
+		return err
 	}
 	vb := b.Volume
 	if vb == nil {
@@ -299,12 +301,12 @@ func (s *Service) createVolume(q *request) error {
 			return err
 		}
 		v.TypeID, v.TypeName = t.ID, t.Name
-		if err := s.checkQuota(ctx, tx, v.Project, 1, size); err != nil {
+		if err := s.checkQuota(ctx, tx, v.Project, 1, size, size); err != nil {
 			return err
 		}
 		meta, _ := json.Marshal(v.Metadata)
 		return store.Insert(ctx, tx, "volumes", store.Values{}.Set("id", v.ID).Set("project_id", v.Project).Set("user_id", v.User).
-			Set("name", v.Name).Set("description", v.Description).Set("size", v.Size).Set("status", v.Status).
+			Set("name", v.Name).Set("description", v.Description).Set("size", v.Size).Set("new_size", 0).Set("status", v.Status).
 			Set("volume_type_id", v.TypeID).Set("availability_zone", v.Zone).Set("bootable", false).Set("metadata", string(meta)).
 			Set("created_at", now).Set("updated_at", now))
 	})
@@ -340,7 +342,7 @@ func (s *Service) setStatus(ctx context.Context, id, status string) {
 func (s *Service) updateVolume(q *request) error {
 	var b volumeBody
 	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
-		return errorf(http.StatusBadRequest, "%s", err.Error())
+		return err
 	}
 	vb := b.Volume
 	if vb == nil {
@@ -395,22 +397,24 @@ func (s *Service) transition(q *request, action, status string, from ...string) 
 		if err := q.enforce(action, v.Project); err != nil {
 			return err
 		}
-		ok := false
+		// Only from a status allowed, whatever another request did since the read.
+		ph := strings.TrimSuffix(strings.Repeat("?, ", len(from)), ", ")
+		args := []any{status, time.Now().UnixMicro(), v.ID}
 		for _, f := range from {
-			ok = ok || v.Status == f
+			args = append(args, f)
 		}
-		if !ok {
+		err = store.Affected(tx.Exec(ctx, `UPDATE volumes SET status = ?, updated_at = ? WHERE id = ? AND status IN (`+ph+`)`, args...))
+		if errors.Is(err, store.ErrNotFound) {
 			return errorf(http.StatusBadRequest, "Invalid volume: Volume status must be %s, but current status is: %s.", strings.Join(from, " or "), v.Status)
 		}
 		v.Status = status
-		_, err = tx.Exec(ctx, `UPDATE volumes SET status = ?, updated_at = ? WHERE id = ?`, status, time.Now().UnixMicro(), v.ID)
 		return err
 	})
 	return v, err
 }
 
 func (s *Service) deleteVolume(q *request) error {
-	v, err := s.transition(q, "volume:delete", "deleting", "available", "error", "error_extending")
+	v, err := s.transition(q, "volume:delete", "deleting", "available", "error", "error_extending", "error_deleting")
 	if err != nil {
 		return err
 	}
@@ -444,7 +448,7 @@ func (s *Service) forget(ctx context.Context, id string) {
 func (s *Service) volumeAction(q *request) error {
 	var b map[string]json.RawMessage
 	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
-		return errorf(http.StatusBadRequest, "%s", err.Error())
+		return err
 	}
 	if len(b) != 1 {
 		return errorf(http.StatusBadRequest, "There is no such action: the body must name exactly one.")
@@ -491,10 +495,16 @@ func (s *Service) extend(q *request, raw json.RawMessage) error {
 		if size <= v.Size {
 			return errorf(http.StatusBadRequest, "Invalid input received: New size for extend must be greater than current size. (current: %d, extended: %d).", v.Size, size)
 		}
-		if err := s.checkQuota(ctx, tx, v.Project, 0, size-v.Size); err != nil {
+		if err := s.checkQuota(ctx, tx, v.Project, 0, size-v.Size, size); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE volumes SET status = 'extending', updated_at = ? WHERE id = ?`, time.Now().UnixMicro(), v.ID)
+		// The new size counts against the quota from now on; only from the
+		// status and size read, whatever another request did since.
+		err := store.Affected(tx.Exec(ctx, `UPDATE volumes SET status = 'extending', new_size = ?, updated_at = ? WHERE id = ? AND status = 'available' AND size = ?`,
+			size, time.Now().UnixMicro(), v.ID, v.Size))
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusBadRequest, "Invalid volume: Volume status must be available to extend.")
+		}
 		return err
 	})
 	if err != nil {
@@ -505,10 +515,12 @@ func (s *Service) extend(q *request, raw json.RawMessage) error {
 		return s.driver.Extend(ctx, v.ID, int64(size)*gib)
 	}, func(ctx context.Context, err error) {
 		if err != nil {
-			s.setStatus(ctx, v.ID, "error_extending")
+			if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = 'error_extending', new_size = 0, updated_at = ? WHERE id = ?`, time.Now().UnixMicro(), v.ID); err != nil {
+				s.log.Error("volume: extend", "volume", v.ID, "err", err)
+			}
 			return
 		}
-		if _, err := s.db.Exec(ctx, `UPDATE volumes SET size = ?, status = 'available', updated_at = ? WHERE id = ?`, size, time.Now().UnixMicro(), v.ID); err != nil {
+		if _, err := s.db.Exec(ctx, `UPDATE volumes SET size = ?, new_size = 0, status = 'available', updated_at = ? WHERE id = ?`, size, time.Now().UnixMicro(), v.ID); err != nil {
 			s.log.Error("volume: extend", "volume", v.ID, "err", err)
 		}
 	})
@@ -536,11 +548,13 @@ func (s *Service) recover(ctx context.Context) error {
 	}
 	for _, id := range creating {
 		if err := s.driver.Delete(ctx, id); err != nil {
+			s.log.Error("volume: removing the data of an interrupted creation", "volume", id, "err", err)
+		}
+		if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = 'error' WHERE id = ? AND status = 'creating'`, id); err != nil {
 			return err
 		}
-		s.setStatus(ctx, id, "error")
 	}
-	if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = 'error_extending' WHERE status = 'extending'`); err != nil {
+	if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = 'error_extending', new_size = 0 WHERE status = 'extending'`); err != nil {
 		return err
 	}
 	deleting, err := ids("deleting")
@@ -566,7 +580,8 @@ func (s *Service) recover(ctx context.Context) error {
 		}
 		if n == 0 {
 			if err := s.driver.Delete(ctx, id); err != nil {
-				return err
+				s.log.Error("volume: removing the data of a volume the store does not know", "volume", id, "err", err)
+				continue
 			}
 			s.log.Info("volume: removed the data of a volume the store does not know", "volume", id)
 		}

@@ -1,5 +1,7 @@
 -- Cinder: volume types (with their extra specs as JSON text), volumes and
--- per-project quotas. A volume's size is in GiB, as the API counts it.
+-- per-project quotas. A volume's size is in GiB, as the API counts it;
+-- new_size is the size an extension in flight grows it to (0: none),
+-- which quotas count from the moment the extension is accepted.
 CREATE TABLE volume_types (
 	id TEXT PRIMARY KEY,
 	name TEXT NOT NULL UNIQUE,
@@ -17,6 +19,7 @@ CREATE TABLE volumes (
 	name TEXT NOT NULL,
 	description TEXT NOT NULL,
 	size INTEGER NOT NULL,
+	new_size INTEGER NOT NULL,
 	status TEXT NOT NULL,
 	volume_type_id TEXT NOT NULL REFERENCES volume_types(id),
 	availability_zone TEXT NOT NULL,

@@ -14,6 +14,32 @@ type Driver struct {
 	mu    sync.Mutex
 	sizes map[string]int64
 	fail  error
+	held  chan struct{} // while not nil, Create and Extend wait for it to close
+}
+
+// Hold makes Create and Extend wait until release is called, so a test
+// can act while an operation is in flight.
+func (d *Driver) Hold() (release func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ch := make(chan struct{})
+	d.held = ch
+	return func() {
+		d.mu.Lock()
+		d.held = nil
+		d.mu.Unlock()
+		close(ch)
+	}
+}
+
+// wait waits while the driver is held.
+func (d *Driver) wait() {
+	d.mu.Lock()
+	ch := d.held
+	d.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
 }
 
 // New returns an empty driver.
@@ -36,6 +62,7 @@ func (d *Driver) Size(id string) (int64, bool) {
 
 // Create records the volume.
 func (d *Driver) Create(_ context.Context, id string, size int64) error {
+	d.wait()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.fail != nil {
@@ -47,6 +74,7 @@ func (d *Driver) Create(_ context.Context, id string, size int64) error {
 
 // Extend records the volume's new size.
 func (d *Driver) Extend(_ context.Context, id string, size int64) error {
+	d.wait()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.fail != nil {

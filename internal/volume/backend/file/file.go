@@ -39,16 +39,36 @@ func qemuImg(ctx context.Context, args ...string) error {
 // name when complete, so a crash leaves no half-made volume of that name.
 func (d *Driver) Create(ctx context.Context, id string, size int64) error {
 	tmp := d.Path(id) + ".tmp"
-	if err := qemuImg(ctx, "create", "-q", "-f", "qcow2", tmp, strconv.FormatInt(size, 10)); err != nil {
+	err := qemuImg(ctx, "create", "-q", "-f", "qcow2", tmp, strconv.FormatInt(size, 10))
+	if err == nil {
+		err = syncPath(tmp)
+	}
+	if err == nil {
+		err = os.Rename(tmp, d.Path(id))
+	}
+	if err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, d.Path(id))
+	return syncPath(d.dir) // the name, before the store calls the volume available
+}
+
+// syncPath flushes a file or directory to disk.
+func syncPath(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // Extend grows the volume's file.
 func (d *Driver) Extend(ctx context.Context, id string, size int64) error {
-	return qemuImg(ctx, "resize", "-q", "-f", "qcow2", d.Path(id), strconv.FormatInt(size, 10))
+	if err := qemuImg(ctx, "resize", "-q", "-f", "qcow2", d.Path(id), strconv.FormatInt(size, 10)); err != nil {
+		return err
+	}
+	return syncPath(d.Path(id))
 }
 
 // Delete removes the volume's file (and a temporary one a crash left).
