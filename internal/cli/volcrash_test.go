@@ -31,17 +31,21 @@ func cinder(base, token, method, path, body string, out any) int {
 }
 
 // TestKillKeepsVolumesTruthful kills sov with SIGKILL while volumes are
-// created, extended and deleted; after the restart every volume settles
-// in a stable status (none stays creating, extending or deleting), every
-// volume acknowledged and not deleted is listed, and the files on disk are
-// exactly the listed volumes'.
+// created, extended, snapshotted and deleted; after the restart every
+// volume and snapshot settles in a stable status (none stays creating,
+// extending or deleting), every volume acknowledged and not deleted is
+// listed, and the files on disk are exactly the listed volumes' and the
+// available snapshots'.
 func TestKillKeepsVolumesTruthful(t *testing.T) {
 	dir := t.TempDir()
 	cmd, authURL, _ := sovProcess(t, dir)
 	pw, _ := os.ReadFile(dir + "/admin-password")
 	password := strings.TrimSpace(string(pw))
-	tok, _, _ := adminToken(t, authURL, password)
+	tok, _, project := adminToken(t, authURL, password)
 	base := strings.TrimSuffix(authURL, "/identity/v3") + "/volume/v3"
+	if st := cinder(base, tok, "PUT", "os-quota-sets/"+project, `{"quota_set": {"volumes": -1, "gigabytes": -1, "snapshots": -1}}`, nil); st != 200 {
+		t.Fatalf("quota update = %d", st)
+	}
 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -65,7 +69,7 @@ func TestKillKeepsVolumesTruthful(t *testing.T) {
 				mu.Lock()
 				acked++
 				mu.Unlock()
-				switch i % 3 {
+				switch i % 4 {
 				case 0: // deleted once available
 					for cinder(base, tok, "DELETE", "volumes/"+v.Volume.ID, "", nil) == 400 {
 						time.Sleep(10 * time.Millisecond)
@@ -77,6 +81,11 @@ func TestKillKeepsVolumesTruthful(t *testing.T) {
 					mu.Lock()
 					kept = append(kept, v.Volume.ID)
 					mu.Unlock()
+				case 2: // snapshotted once available
+					for cinder(base, tok, "POST", "snapshots", `{"snapshot": {"volume_id": "`+v.Volume.ID+`"}}`, nil) == 400 {
+						time.Sleep(10 * time.Millisecond)
+					}
+					fallthrough
 				default:
 					mu.Lock()
 					kept = append(kept, v.Volume.ID)
@@ -131,7 +140,7 @@ func TestKillKeepsVolumesTruthful(t *testing.T) {
 			t.Errorf("acknowledged volume %s is gone", id)
 		}
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "volumes", "*"))
+	files, _ := filepath.Glob(filepath.Join(dir, "volumes", "*.qcow2*"))
 	var onDisk []string
 	for _, f := range files {
 		onDisk = append(onDisk, strings.TrimSuffix(filepath.Base(f), ".qcow2"))
@@ -151,5 +160,40 @@ func TestKillKeepsVolumesTruthful(t *testing.T) {
 		if v.Status == "available" && !slices.Contains(onDisk, v.ID) {
 			t.Errorf("available volume %s has no file", v.ID)
 		}
+	}
+	// Snapshots the same: settled, and their files exactly the available ones'.
+	var snaps struct {
+		Snapshots []struct{ ID, Status string }
+	}
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if st := cinder(base, tok, "GET", "snapshots/detail", "", &snaps); st != 200 {
+			t.Fatalf("snapshot list = %d", st)
+		}
+		settled := true
+		for _, sn := range snaps.Snapshots {
+			settled = settled && sn.Status != "deleting"
+		}
+		if settled || time.Now().After(end) {
+			break
+		}
+	}
+	files, _ = filepath.Glob(filepath.Join(dir, "volumes", "snapshots", "*.qcow2*"))
+	var snapFiles, available []string
+	for _, f := range files {
+		snapFiles = append(snapFiles, strings.TrimSuffix(filepath.Base(f), ".qcow2"))
+	}
+	for _, sn := range snaps.Snapshots {
+		switch sn.Status {
+		case "available":
+			available = append(available, sn.ID)
+		case "error":
+		default:
+			t.Errorf("snapshot %s is %s after the restart", sn.ID, sn.Status)
+		}
+	}
+	slices.Sort(snapFiles)
+	slices.Sort(available)
+	if !slices.Equal(snapFiles, available) {
+		t.Errorf("snapshot files %v, available snapshots %v", snapFiles, available)
 	}
 }

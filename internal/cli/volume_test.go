@@ -10,9 +10,9 @@ import (
 
 // TestOpenStackCLIVolumes drives the block storage API with the openstack
 // CLI: the default type and a type with SCS aspects an admin makes, a
-// volume a member creates, lists, renames, extends and deletes, quotas
-// beside compute's and the network's, and another project that sees
-// nothing of it.
+// volume a member creates, lists, renames, extends, snapshots, restores,
+// clones and deletes, quotas beside compute's and the network's, and
+// another project that sees nothing of it.
 func TestOpenStackCLIVolumes(t *testing.T) {
 	t.Parallel()
 	requireOpenStackCLI(t)
@@ -70,6 +70,27 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	bob(false, "volume", "delete", id)
 	bob(false, "volume", "set", "--size", "9", id)
 
+	// A snapshot, a volume from it and a clone of the volume.
+	alice(true, "volume", "snapshot", "create", "--volume", "cli-vol-2", "cli-snap")
+	waitCLI(t, alice, []string{"volume", "snapshot", "show"}, "cli-snap", "available")
+	alice(true, "volume", "create", "--snapshot", "cli-snap", "from-snap")
+	alice(true, "volume", "create", "--source", "cli-vol-2", "--size", "3", "clone")
+	waitVolumeCLI(t, alice, "from-snap", "available")
+	waitVolumeCLI(t, alice, "clone", "available")
+	if out := alice(true, "volume", "show", "-f", "value", "-c", "size", "from-snap"); strings.TrimSpace(out) != "2" {
+		t.Errorf("the volume from the snapshot has size %s", out)
+	}
+	bob(false, "volume", "snapshot", "show", "cli-snap")
+	if out := alice(false, "volume", "delete", "cli-vol-2"); !strings.Contains(out, "dependent snapshots") {
+		t.Errorf("delete a volume with a snapshot: %s", out)
+	}
+	alice(true, "volume", "snapshot", "delete", "cli-snap")
+	for end := time.Now().Add(30 * time.Second); strings.TrimSpace(alice(true, "volume", "snapshot", "list", "-f", "value")) != ""; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the snapshot is still listed 30 s after its delete")
+		}
+	}
+	alice(true, "volume", "delete", "from-snap", "clone")
 	alice(true, "volume", "delete", "cli-vol-2")
 	for end := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		if strings.TrimSpace(alice(true, "volume", "list", "-f", "value")) == "" {
@@ -83,13 +104,19 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 
 func waitVolumeCLI(t *testing.T, run func(bool, ...string) string, name, want string) {
 	t.Helper()
+	waitCLI(t, run, []string{"volume", "show"}, name, want)
+}
+
+// waitCLI waits until `<show...> -c status name` prints want.
+func waitCLI(t *testing.T, run func(bool, ...string) string, show []string, name, want string) {
+	t.Helper()
 	for end := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		got := strings.TrimSpace(run(true, "volume", "show", "-f", "value", "-c", "status", name))
+		got := strings.TrimSpace(run(true, append(show, "-f", "value", "-c", "status", name)...))
 		if got == want {
 			return
 		}
 		if time.Now().After(end) {
-			t.Fatalf("volume %s is %s, want %s", name, got, want)
+			t.Fatalf("%s %s is %s, want %s", strings.Join(show, " "), name, got, want)
 		}
 	}
 }

@@ -41,37 +41,76 @@ func (s *Service) quotas(ctx context.Context, db store.Querier, project string) 
 	return out, nil
 }
 
-// usage is what a project's volumes hold: their count and GiB, an
-// extension in flight counted at its new size.
-func (s *Service) usage(ctx context.Context, db store.Querier, project string) (volumes, gigabytes int, err error) {
-	err = db.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN new_size > size THEN new_size ELSE size END), 0) FROM volumes WHERE project_id = ?`,
-		project).Scan(&volumes, &gigabytes)
-	return volumes, gigabytes, err
+// usage is what a project holds: its volumes and snapshots, and their
+// GiB (an extension in flight counted at its new size), as Cinder counts
+// snapshots' gigabytes in the gigabytes quota.
+type usage struct{ volumes, snapshots, gigabytes int }
+
+func (s *Service) usage(ctx context.Context, db store.Querier, project string) (usage, error) {
+	var u usage
+	var snapGiB int
+	err := db.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN new_size > size THEN new_size ELSE size END), 0) FROM volumes WHERE project_id = ?`,
+		project).Scan(&u.volumes, &u.gigabytes)
+	if err == nil {
+		err = db.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(size), 0) FROM volume_snapshots WHERE project_id = ?`, project).Scan(&u.snapshots, &snapGiB)
+	}
+	u.gigabytes += snapGiB
+	return u, err
+}
+
+// limitsOf locks the project's quota checks for the transaction (they
+// run one at a time) and reads its limits and usage.
+func (s *Service) limitsOf(ctx context.Context, tx *store.Tx, project string) (map[string]int, usage, error) {
+	if err := tx.Lock(ctx, "volume quota "+project); err != nil {
+		return nil, usage{}, err
+	}
+	limits, err := s.quotas(ctx, tx, project)
+	if err != nil {
+		return nil, usage{}, err
+	}
+	u, err := s.usage(ctx, tx, project)
+	return limits, u, err
 }
 
 // checkQuota refuses more volumes or GiB than the project may have, and
 // a volume larger than one may be (size), in the transaction that adds
-// them (413, as Cinder); the project's checks run one at a time.
+// them (413, as Cinder).
 func (s *Service) checkQuota(ctx context.Context, tx *store.Tx, project string, addVolumes, addGiB, size int) error {
-	if err := tx.Lock(ctx, "volume quota "+project); err != nil {
-		return err
-	}
-	limits, err := s.quotas(ctx, tx, project)
+	limits, u, err := s.limitsOf(ctx, tx, project)
 	if err != nil {
 		return err
 	}
 	if per := limits["per_volume_gigabytes"]; per >= 0 && size > per {
 		return errorf(http.StatusRequestEntityTooLarge, "VolumeSizeExceedsLimit: Requested volume size %dG is larger than maximum allowed limit %dG.", size, per)
 	}
-	n, gb, err := s.usage(ctx, tx, project)
+	if err := gigabytesLeft(limits, u, addGiB); err != nil {
+		return err
+	}
+	if l := limits["volumes"]; l >= 0 && u.volumes+addVolumes > l {
+		return errorf(http.StatusRequestEntityTooLarge, "VolumeLimitExceeded: Maximum number of volumes allowed (%d) exceeded for quota 'volumes'.", l)
+	}
+	return nil
+}
+
+// checkSnapshotQuota refuses a snapshot of size GiB the project has no
+// room for.
+func (s *Service) checkSnapshotQuota(ctx context.Context, tx *store.Tx, project string, size int) error {
+	limits, u, err := s.limitsOf(ctx, tx, project)
 	if err != nil {
 		return err
 	}
-	if l := limits["gigabytes"]; l >= 0 && gb+addGiB > l {
-		return errorf(http.StatusRequestEntityTooLarge, "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested %dG, quota is %dG and %dG has been consumed.", addGiB, l, gb)
+	if err := gigabytesLeft(limits, u, size); err != nil {
+		return err
 	}
-	if l := limits["volumes"]; l >= 0 && n+addVolumes > l {
-		return errorf(http.StatusRequestEntityTooLarge, "VolumeLimitExceeded: Maximum number of volumes allowed (%d) exceeded for quota 'volumes'.", l)
+	if l := limits["snapshots"]; l >= 0 && u.snapshots+1 > l {
+		return errorf(http.StatusRequestEntityTooLarge, "SnapshotLimitExceeded: Maximum number of snapshots allowed (%d) exceeded.", l)
+	}
+	return nil
+}
+
+func gigabytesLeft(limits map[string]int, u usage, add int) error {
+	if l := limits["gigabytes"]; l >= 0 && u.gigabytes+add > l {
+		return errorf(http.StatusRequestEntityTooLarge, "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested %dG, quota is %dG and %dG has been consumed.", add, l, u.gigabytes)
 	}
 	return nil
 }
@@ -100,12 +139,12 @@ func (s *Service) showQuota(q *request) error {
 	if err != nil {
 		return err
 	}
-	usage, _ := httpapi.ParseBool(q.r.URL.Query().Get("usage"))
-	n, gb, err := s.usage(ctx, s.db, project)
+	withUsage, _ := httpapi.ParseBool(q.r.URL.Query().Get("usage"))
+	u, err := s.usage(ctx, s.db, project)
 	if err != nil {
 		return err
 	}
-	httpapi.WriteJSON(q.w, http.StatusOK, quotaSet(project, limits, map[string]int{"volumes": n, "gigabytes": gb}, usage))
+	httpapi.WriteJSON(q.w, http.StatusOK, quotaSet(project, limits, map[string]int{"volumes": u.volumes, "snapshots": u.snapshots, "gigabytes": u.gigabytes}, withUsage))
 	return nil
 }
 
@@ -210,14 +249,14 @@ func (s *Service) limits(q *request) error {
 	if err != nil {
 		return err
 	}
-	n, gb, err := s.usage(ctx, s.db, q.creds.ProjectID)
+	u, err := s.usage(ctx, s.db, q.creds.ProjectID)
 	if err != nil {
 		return err
 	}
 	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"limits": map[string]any{"rate": []any{}, "absolute": map[string]int{
 		"maxTotalVolumes": l["volumes"], "maxTotalVolumeGigabytes": l["gigabytes"], "maxTotalSnapshots": l["snapshots"],
 		"maxTotalBackups": l["backups"], "maxTotalBackupGigabytes": l["backup_gigabytes"],
-		"totalVolumesUsed": n, "totalGigabytesUsed": gb, "totalSnapshotsUsed": 0, "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0,
+		"totalVolumesUsed": u.volumes, "totalGigabytesUsed": u.gigabytes, "totalSnapshotsUsed": u.snapshots, "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0,
 	}}})
 	return nil
 }

@@ -1,6 +1,6 @@
 // Package volume serves the block storage API (Cinder v3) under /volume:
-// volume types with their extra specs, volumes whose data a backend
-// driver holds (package backend), quotas and limits.
+// volume types with their extra specs, volumes and their snapshots whose
+// data a backend driver holds (package backend), quotas and limits.
 package volume
 
 import (
@@ -88,7 +88,10 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.ops.Recover(ctx); err != nil {
 		return err
 	}
-	return s.recover(ctx)
+	if err := s.recover(ctx); err != nil {
+		return err
+	}
+	return s.recoverSnapshots(ctx)
 }
 
 // Close waits for the operations in flight.
@@ -163,6 +166,12 @@ func (s *Service) Register(mux *http.ServeMux) {
 		{"PUT", "/volumes/{id}", s.updateVolume},
 		{"DELETE", "/volumes/{id}", s.deleteVolume},
 		{"POST", "/volumes/{id}/action", s.volumeAction},
+		{"GET", "/snapshots", s.listSnapshots(false)},
+		{"GET", "/snapshots/detail", s.listSnapshots(true)},
+		{"POST", "/snapshots", s.createSnapshot},
+		{"GET", "/snapshots/{id}", s.showSnapshot},
+		{"PUT", "/snapshots/{id}", s.updateSnapshot},
+		{"DELETE", "/snapshots/{id}", s.deleteSnapshot},
 		{"GET", "/os-quota-sets/{project}", s.showQuota},
 		{"PUT", "/os-quota-sets/{project}", s.updateQuota},
 		{"DELETE", "/os-quota-sets/{project}", s.deleteQuota},
@@ -204,7 +213,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 var projectID = regexp.MustCompile(`^([0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
 
 // notYet are Cinder's collections sov does not have yet: 501, not 404.
-var notYet = []string{"snapshots", "backups", "attachments", "os-volume-transfer", "volume-transfers", "qos-specs", "groups",
+var notYet = []string{"backups", "attachments", "os-volume-transfer", "volume-transfers", "qos-specs", "groups",
 	"group_types", "group_snapshots", "messages", "manageable_volumes", "manageable_snapshots", "os-services", "scheduler-stats",
 	"capabilities", "workers", "clusters", "os-hosts", "extensions", "consistencygroups", "cgsnapshots", "resource_filters"}
 

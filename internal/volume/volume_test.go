@@ -15,6 +15,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/limits"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/quotasets"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/snapshots"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumetypes"
 
@@ -265,7 +266,10 @@ func TestVolumeBadInput(t *testing.T) {
 		{"unknown type", "POST", "volumes", `{"volume": {"size": 1, "volume_type": "nope"}}`, 404, "itemNotFound"},
 		{"unknown zone", "POST", "volumes", `{"volume": {"size": 1, "availability_zone": "mars"}}`, 400, "badRequest"},
 		{"long name", "POST", "volumes", `{"volume": {"size": 1, "name": "` + strings.Repeat("n", 256) + `"}}`, 400, "badRequest"},
-		{"from a snapshot", "POST", "volumes", `{"volume": {"size": 1, "snapshot_id": "` + v.ID + `"}}`, 501, "notImplemented"},
+		{"from an unknown snapshot", "POST", "volumes", `{"volume": {"size": 1, "snapshot_id": "` + v.ID + `"}}`, 404, "itemNotFound"},
+		{"from a snapshot and a volume", "POST", "volumes", `{"volume": {"snapshot_id": "` + v.ID + `", "source_volid": "` + v.ID + `"}}`, 400, "badRequest"},
+		{"snapshot without a volume", "POST", "snapshots", `{"snapshot": {"name": "x"}}`, 400, "badRequest"},
+		{"snapshot of an unknown volume", "POST", "snapshots", `{"snapshot": {"volume_id": "00000000-0000-0000-0000-000000000000"}}`, 404, "itemNotFound"},
 		{"from an image", "POST", "volumes", `{"volume": {"size": 1, "imageRef": "` + v.ID + `"}}`, 501, "notImplemented"},
 		{"unknown id", "GET", "volumes/00000000-0000-0000-0000-000000000000", "", 404, "itemNotFound"},
 		{"unknown action", "POST", "volumes/" + v.ID + "/action", `{"os-fly": {}}`, 400, "badRequest"},
@@ -273,7 +277,7 @@ func TestVolumeBadInput(t *testing.T) {
 		{"extend without size", "POST", "volumes/" + v.ID + "/action", `{"os-extend": {}}`, 400, "badRequest"},
 		{"unknown filter", "GET", "volumes?colour=red", "", 400, "badRequest"},
 		{"metadata filter", "GET", "volumes?metadata=%7B%22a%22%3A%22b%22%7D", "", 501, "notImplemented"},
-		{"snapshots", "GET", "snapshots/detail", "", 501, "notImplemented"},
+		{"transfers", "GET", "os-volume-transfer/detail", "", 501, "notImplemented"},
 		{"backups", "POST", "backups", `{"backup": {"volume_id": "` + v.ID + `"}}`, 501, "notImplemented"},
 		{"bad sort key", "GET", "volumes?sort=colour:asc", "", 400, "badRequest"},
 		{"unknown marker", "GET", "volumes?marker=00000000-0000-0000-0000-000000000000", "", 400, "badRequest"},
@@ -335,5 +339,100 @@ func TestVolumeBackendFailure(t *testing.T) {
 	for _, id := range []string{v.ID, w.ID} {
 		wantStatus(t, "delete", volumes.Delete(ctx, a, id, nil).ExtractErr(), 0)
 		waitVolume(t, a, id, "")
+	}
+}
+
+func waitSnapshot(t *testing.T, c *gophercloud.ServiceClient, id, want string) *snapshots.Snapshot {
+	t.Helper()
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		sn, err := snapshots.Get(ctx, c, id).Extract()
+		if want == "" && err != nil {
+			return nil
+		}
+		if err == nil && sn.Status == want {
+			return sn
+		}
+		if time.Now().After(end) {
+			t.Fatalf("snapshot %s: %+v %v, want status %q", id, sn, err, want)
+		}
+	}
+}
+
+// TestVolumeSnapshots: a snapshot keeps a volume's data of its moment; a
+// volume made from it has that data (at its size, or larger), a volume
+// cloned from another has the other's data now; a volume with snapshots
+// cannot go; snapshots count in the quotas; another project can neither
+// see the snapshot nor make volumes from it or from the volume.
+func TestVolumeSnapshots(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha, beta := srv.NewTenant(t, "alpha", ""), srv.NewTenant(t, "beta", "")
+	a, b := volumeClient(t, srv.Provider(t, alpha)), volumeClient(t, srv.Provider(t, beta))
+	backend := srv.Volumes().Backend().(*fake.Driver)
+
+	v, err := volumes.Create(ctx, a, volumes.CreateOpts{Size: 2, Name: "origin"}, nil).Extract()
+	wantStatus(t, "create", err, 0)
+	waitVolume(t, a, v.ID, "available")
+	backend.Write(v.ID, 0x11)
+	sn, err := snapshots.Create(ctx, a, snapshots.CreateOpts{VolumeID: v.ID, Name: "before", Metadata: map[string]string{"k": "v"}}).Extract()
+	wantStatus(t, "snapshot", err, 0)
+	sn = waitSnapshot(t, a, sn.ID, "available")
+	if sn.Size != 2 || sn.VolumeID != v.ID || sn.Name != "before" || sn.Metadata["k"] != "v" {
+		t.Errorf("snapshot: %+v", sn)
+	}
+	backend.Write(v.ID, 0x22)
+
+	restored, err := volumes.Create(ctx, a, volumes.CreateOpts{SnapshotID: sn.ID, Name: "restored"}, nil).Extract()
+	wantStatus(t, "volume from the snapshot", err, 0)
+	restored = waitVolume(t, a, restored.ID, "available")
+	if got, _ := backend.Read(restored.ID); got != 0x11 || restored.Size != 2 || restored.SnapshotID != sn.ID {
+		t.Errorf("the volume from the snapshot holds %#x, %+v", got, restored)
+	}
+	clone, err := volumes.Create(ctx, a, volumes.CreateOpts{SourceVolID: v.ID, Size: 3}, nil).Extract()
+	wantStatus(t, "clone", err, 0)
+	clone = waitVolume(t, a, clone.ID, "available")
+	if got, _ := backend.Read(clone.ID); got != 0x22 || clone.Size != 3 || clone.SourceVolID != v.ID {
+		t.Errorf("the clone holds %#x, %+v", got, clone)
+	}
+	_, err = volumes.Create(ctx, a, volumes.CreateOpts{SnapshotID: sn.ID, Size: 1}, nil).Extract()
+	wantStatus(t, "a volume smaller than its snapshot", err, http.StatusBadRequest)
+
+	pg, err := snapshots.List(a, snapshots.ListOpts{VolumeID: v.ID}).AllPages(ctx)
+	wantStatus(t, "snapshot list", err, 0)
+	if all, _ := snapshots.ExtractSnapshots(pg); len(all) != 1 || all[0].ID != sn.ID {
+		t.Errorf("snapshots of the volume: %+v", all)
+	}
+	usage, err := quotasets.GetUsage(ctx, a, alpha.ProjectID).Extract()
+	wantStatus(t, "quota usage", err, 0)
+	if usage.Snapshots.InUse != 1 || usage.Gigabytes.InUse != 2+2+3+2 {
+		t.Errorf("usage with a snapshot: snapshots %+v gigabytes %+v", usage.Snapshots, usage.Gigabytes)
+	}
+
+	// Beta sees none of it and makes nothing of it.
+	_, err = snapshots.Get(ctx, b, sn.ID).Extract()
+	wantStatus(t, "beta shows alpha's snapshot", err, http.StatusNotFound)
+	_, err = volumes.Create(ctx, b, volumes.CreateOpts{SnapshotID: sn.ID}, nil).Extract()
+	wantStatus(t, "beta restores alpha's snapshot", err, http.StatusNotFound)
+	_, err = volumes.Create(ctx, b, volumes.CreateOpts{SourceVolID: v.ID}, nil).Extract()
+	wantStatus(t, "beta clones alpha's volume", err, http.StatusNotFound)
+	_, err = snapshots.Create(ctx, b, snapshots.CreateOpts{VolumeID: v.ID}).Extract()
+	wantStatus(t, "beta snapshots alpha's volume", err, http.StatusNotFound)
+	wantStatus(t, "beta deletes alpha's snapshot", snapshots.Delete(ctx, b, sn.ID).ExtractErr(), http.StatusNotFound)
+	pg, _ = snapshots.List(b, nil).AllPages(ctx)
+	if all, _ := snapshots.ExtractSnapshots(pg); len(all) != 0 {
+		t.Errorf("beta lists %d snapshots", len(all))
+	}
+
+	// A volume with a snapshot stays; the snapshot goes first.
+	wantStatus(t, "delete a volume with a snapshot", volumes.Delete(ctx, a, v.ID, nil).ExtractErr(), http.StatusBadRequest)
+	wantStatus(t, "delete the snapshot", snapshots.Delete(ctx, a, sn.ID).ExtractErr(), 0)
+	waitSnapshot(t, a, sn.ID, "")
+	if held, _ := backend.Snapshots(ctx); len(held) != 0 {
+		t.Errorf("the backend still holds snapshots %v", held)
+	}
+	wantStatus(t, "delete the volume", volumes.Delete(ctx, a, v.ID, nil).ExtractErr(), 0)
+	waitVolume(t, a, v.ID, "")
+	if got, _ := backend.Read(restored.ID); got != 0x11 {
+		t.Errorf("the restored volume lost its data with its snapshot: %#x", got)
 	}
 }

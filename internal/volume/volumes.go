@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,12 +25,13 @@ type volume struct {
 	Size                                 int // GiB
 	Status, TypeID, TypeName, Zone       string
 	Bootable                             bool
+	Snapshot, Source                     string // what it was made from, if anything
 	Metadata                             map[string]string
 	Created, Updated                     int64
 }
 
 const volumeColumns = `v.id, v.project_id, v.user_id, v.name, v.description, v.size, v.status, v.volume_type_id, v.type_name,
-	v.availability_zone, v.bootable, v.metadata, v.created_at, v.updated_at`
+	v.availability_zone, v.bootable, v.snapshot_id, v.source_volid, v.metadata, v.created_at, v.updated_at`
 
 // volumeTable is volumes with their type's name, as one table v (whose
 // columns lists may name unqualified).
@@ -39,13 +41,27 @@ func scanVolume(row store.Scanner) (*volume, error) {
 	var v volume
 	var meta string
 	if err := row.Scan(&v.ID, &v.Project, &v.User, &v.Name, &v.Description, &v.Size, &v.Status, &v.TypeID, &v.TypeName,
-		&v.Zone, &v.Bootable, &meta, &v.Created, &v.Updated); err != nil {
+		&v.Zone, &v.Bootable, &v.Snapshot, &v.Source, &meta, &v.Created, &v.Updated); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(meta), &v.Metadata); err != nil || v.Metadata == nil {
 		v.Metadata = map[string]string{}
 	}
 	return &v, nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func (s *Service) links(id string) []map[string]string {
@@ -58,7 +74,7 @@ func (s *Service) view(v *volume, admin bool) map[string]any {
 	m := map[string]any{"id": v.ID, "name": v.Name, "description": v.Description, "size": v.Size, "status": v.Status,
 		"volume_type": v.TypeName, "availability_zone": v.Zone, "bootable": strconv.FormatBool(v.Bootable), "encrypted": false,
 		"multiattach": false, "metadata": v.Metadata, "attachments": []any{}, "links": s.links(v.ID), "user_id": v.User,
-		"created_at": cinderTime(v.Created), "updated_at": cinderTime(v.Updated), "source_volid": nil, "snapshot_id": nil,
+		"created_at": cinderTime(v.Created), "updated_at": cinderTime(v.Updated), "source_volid": nullable(v.Source), "snapshot_id": nullable(v.Snapshot),
 		"replication_status": nil, "consistencygroup_id": nil}
 	if admin {
 		m["os-vol-tenant-attr:tenant_id"] = v.Project
@@ -93,8 +109,8 @@ var volumeList = &httpapi.ListSpec{
 }
 
 // listParams turns Cinder's sort=k1:dir,k2 into sort_key/sort_dir pairs
-// and refuses parameters no list knows.
-func listParams(r *http.Request) error {
+// and refuses parameters no list knows (filters: those given).
+func listParams(r *http.Request, filters ...string) error {
 	v := r.URL.Query()
 	if sortParam := v.Get("sort"); sortParam != "" {
 		if v.Has("sort_key") {
@@ -111,19 +127,34 @@ func listParams(r *http.Request) error {
 		}
 	}
 	for k := range v {
-		switch k {
-		case "name", "status", "availability_zone", "bootable", "user_id", "sort_key", "sort_dir", "limit", "marker", "all_tenants", "project_id", "offset", "with_count":
-		case "metadata", "glance_metadata":
-			return errorf(http.StatusNotImplemented, "Filtering volumes by %s is not implemented yet.", k)
+		switch {
+		case slices.Contains(filters, k):
+		case k == "sort_key", k == "sort_dir", k == "limit", k == "marker", k == "all_tenants", k == "project_id", k == "with_count":
+		case k == "metadata", k == "glance_metadata":
+			return errorf(http.StatusNotImplemented, "Filtering by %s is not implemented yet.", k)
+		case k == "offset":
+			return errorf(http.StatusBadRequest, "The offset parameter is not supported; page with marker.")
 		default:
 			return errorf(http.StatusBadRequest, "Invalid filter keys: %s", k)
 		}
 	}
-	if v.Has("offset") {
-		return errorf(http.StatusBadRequest, "The offset parameter is not supported; page with marker.")
+	if with, _ := httpapi.ParseBool(v.Get("with_count")); with {
+		return errorf(http.StatusBadRequest, "with_count needs microversion 3.45.")
 	}
 	r.URL.RawQuery = v.Encode()
 	return nil
+}
+
+// listScope is the condition on column of the rows a list shows: the
+// caller's project's, or every project's for an admin with all_tenants.
+func listScope(q *request, column string) (string, []any, error) {
+	if all, _ := httpapi.ParseBool(q.r.URL.Query().Get("all_tenants")); all && q.admin() {
+		return `1 = 1`, nil, nil
+	}
+	if q.r.URL.Query().Has("project_id") && !q.admin() {
+		return "", nil, errorf(http.StatusBadRequest, "Invalid filter keys: project_id")
+	}
+	return column + ` = ?`, []any{q.creds.ProjectID}, nil
 }
 
 func (s *Service) listVolumes(detail bool) handler {
@@ -131,18 +162,16 @@ func (s *Service) listVolumes(detail bool) handler {
 		if err := q.enforce("volume:get_all", q.creds.ProjectID); err != nil {
 			return err
 		}
-		if err := listParams(q.r); err != nil {
+		if err := listParams(q.r, "name", "status", "availability_zone", "bootable", "user_id"); err != nil {
 			return err
 		}
 		lq, err := httpapi.ParseList(q.r, volumeList)
 		if err != nil {
 			return err
 		}
-		scope, args := `v.project_id = ?`, []any{q.creds.ProjectID}
-		if all, _ := httpapi.ParseBool(q.r.URL.Query().Get("all_tenants")); all && q.admin() {
-			scope, args = `1 = 1`, nil
-		} else if q.r.URL.Query().Has("project_id") && !q.admin() {
-			return errorf(http.StatusBadRequest, "Invalid filter keys: project_id")
+		scope, args, err := listScope(q, "v.project_id")
+		if err != nil {
+			return err
 		}
 		ctx := q.r.Context()
 		rows, err := lq.Query(ctx, s.db, volumeTable, volumeColumns, scope, args...)
@@ -165,9 +194,6 @@ func (s *Service) listVolumes(detail bool) handler {
 		body := map[string]any{"volumes": out}
 		if more {
 			body["volumes_links"] = lq.Links(q.r, strings.TrimSuffix(s.url, "/volume"), more, vols[len(vols)-1].ID)
-		}
-		if with, _ := httpapi.ParseBool(q.r.URL.Query().Get("with_count")); with {
-			return errorf(http.StatusBadRequest, "with_count needs microversion 3.45.")
 		}
 		httpapi.WriteJSON(q.w, http.StatusOK, body)
 		return nil
@@ -259,17 +285,24 @@ func (s *Service) createVolume(q *request) error {
 	if vb == nil {
 		return errorf(http.StatusBadRequest, "Missing required element 'volume' in request body.")
 	}
-	for _, src := range []*string{vb.SnapshotID, vb.SourceVolID, vb.ImageRef, vb.BackupID} {
+	for _, src := range []*string{vb.ImageRef, vb.BackupID} {
 		if src != nil && *src != "" {
-			return errorf(http.StatusNotImplemented, "Volumes from snapshots, other volumes, images or backups are not implemented yet.")
+			return errorf(http.StatusNotImplemented, "Volumes from images or backups are not implemented yet.")
 		}
 	}
 	if vb.Multiattach != nil && *vb.Multiattach {
 		return errorf(http.StatusNotImplemented, "Multi-attach volumes are not implemented yet.")
 	}
-	size, err := parseSize(vb.Size)
-	if err != nil {
-		return err
+	snapID, srcID := deref(vb.SnapshotID), deref(vb.SourceVolID)
+	if snapID != "" && srcID != "" {
+		return errorf(http.StatusBadRequest, "Invalid input received: a volume is made from a snapshot or from another volume, not both.")
+	}
+	size := 0 // from a snapshot or volume: theirs unless given
+	if vb.Size != nil || snapID == "" && srcID == "" {
+		var err error
+		if size, err = parseSize(vb.Size); err != nil {
+			return err
+		}
 	}
 	name, desc := firstOf(vb.Name, vb.DisplayName), firstOf(vb.Description, vb.DisplayDesc)
 	if err := checkText(name, desc, vb.Metadata); err != nil {
@@ -291,8 +324,40 @@ func (s *Service) createVolume(q *request) error {
 	if desc != nil {
 		v.Description = *desc
 	}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		typeRef := defaultTypeName
+		// From a snapshot or volume: its size at least, and its type unless named.
+		minSize := 0
+		switch {
+		case snapID != "":
+			sn, err := s.visibleSnapshot(ctx, tx, q, snapID)
+			if err != nil {
+				return err
+			}
+			if sn.Status != "available" {
+				return errorf(http.StatusBadRequest, "Invalid snapshot: Originating snapshot status must be one of 'available' values")
+			}
+			from, err := s.visibleVolume(ctx, tx, q, sn.Volume)
+			if err != nil {
+				return err
+			}
+			minSize, typeRef, v.Snapshot = sn.Size, from.TypeID, sn.ID
+		case srcID != "":
+			from, err := s.visibleVolume(ctx, tx, q, srcID)
+			if err != nil {
+				return err
+			}
+			if from.Status != "available" {
+				return errorf(http.StatusBadRequest, "Invalid volume: Source volume status must be available, but current status is: %s.", from.Status)
+			}
+			minSize, typeRef, v.Source = from.Size, from.TypeID, from.ID
+		}
+		if size == 0 {
+			size, v.Size = minSize, minSize
+		}
+		if size < minSize {
+			return errorf(http.StatusBadRequest, "Invalid input received: Volume size '%d'GB cannot be smaller than the snapshot or source volume size %dGB.", size, minSize)
+		}
 		if vb.VolumeType != nil && *vb.VolumeType != "" {
 			typeRef = *vb.VolumeType
 		}
@@ -307,7 +372,8 @@ func (s *Service) createVolume(q *request) error {
 		meta, _ := json.Marshal(v.Metadata)
 		return store.Insert(ctx, tx, "volumes", store.Values{}.Set("id", v.ID).Set("project_id", v.Project).Set("user_id", v.User).
 			Set("name", v.Name).Set("description", v.Description).Set("size", v.Size).Set("new_size", 0).Set("status", v.Status).
-			Set("volume_type_id", v.TypeID).Set("availability_zone", v.Zone).Set("bootable", false).Set("metadata", string(meta)).
+			Set("volume_type_id", v.TypeID).Set("availability_zone", v.Zone).Set("bootable", false).Set("snapshot_id", v.Snapshot).
+			Set("source_volid", v.Source).Set("metadata", string(meta)).
 			Set("created_at", now).Set("updated_at", now))
 	})
 	if err != nil {
@@ -315,6 +381,14 @@ func (s *Service) createVolume(q *request) error {
 	}
 	a := s.action(q, v.ID, "create")
 	s.ops.Go(a, "volume_create", func(ctx context.Context) error {
+		switch {
+		case v.Snapshot != "":
+			return s.driver.Restore(ctx, v.ID, v.Snapshot, int64(size)*gib)
+		case v.Source != "":
+			// Under the source's lock too: its extension waits for the copy.
+			defer s.ops.Lock(v.Source)()
+			return s.driver.Clone(ctx, v.ID, v.Source, int64(size)*gib)
+		}
 		return s.driver.Create(ctx, v.ID, int64(size)*gib)
 	}, func(ctx context.Context, err error) {
 		s.setStatus(ctx, v.ID, map[bool]string{true: "available", false: "error"}[err == nil])
@@ -385,8 +459,9 @@ func (s *Service) updateVolume(q *request) error {
 }
 
 // transition moves a volume from one of the statuses from to status
-// (under the policy of action), or refuses with 400 as Cinder does.
-func (s *Service) transition(q *request, action, status string, from ...string) (*volume, error) {
+// (under the policy of action, if check allows), or refuses with 400 as
+// Cinder does.
+func (s *Service) transition(q *request, action, status string, check func(context.Context, *store.Tx, *volume) error, from ...string) (*volume, error) {
 	ctx := q.r.Context()
 	var v *volume
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
@@ -395,6 +470,9 @@ func (s *Service) transition(q *request, action, status string, from ...string) 
 			return err
 		}
 		if err := q.enforce(action, v.Project); err != nil {
+			return err
+		}
+		if err := check(ctx, tx, v); err != nil {
 			return err
 		}
 		// Only from a status allowed, whatever another request did since the read.
@@ -414,7 +492,22 @@ func (s *Service) transition(q *request, action, status string, from ...string) 
 }
 
 func (s *Service) deleteVolume(q *request) error {
-	v, err := s.transition(q, "volume:delete", "deleting", "available", "error", "error_extending", "error_deleting")
+	v, err := s.transition(q, "volume:delete", "deleting", func(ctx context.Context, tx *store.Tx, v *volume) error {
+		var snaps, clones int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM volume_snapshots WHERE volume_id = ?`, v.ID).Scan(&snaps); err != nil {
+			return err
+		}
+		if snaps > 0 {
+			return errorf(http.StatusBadRequest, "Invalid volume: Volume still has %d dependent snapshots.", snaps)
+		}
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM volumes WHERE source_volid = ? AND status = 'creating'`, v.ID).Scan(&clones); err != nil {
+			return err
+		}
+		if clones > 0 {
+			return errorf(http.StatusBadRequest, "Invalid volume: Volume is being copied to %d new volumes.", clones)
+		}
+		return nil
+	}, "available", "error", "error_extending", "error_deleting")
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,8 @@ CREATE TABLE volumes (
 	volume_type_id TEXT NOT NULL REFERENCES volume_types(id),
 	availability_zone TEXT NOT NULL,
 	bootable BOOLEAN NOT NULL,
+	snapshot_id TEXT NOT NULL,
+	source_volid TEXT NOT NULL,
 	metadata TEXT NOT NULL,
 	created_at BIGINT NOT NULL,
 	updated_at BIGINT NOT NULL
@@ -36,3 +38,21 @@ CREATE TABLE volume_quotas (
 	hard_limit INTEGER NOT NULL,
 	PRIMARY KEY (project_id, resource)
 );
+
+-- Snapshots of volumes: their data is the backend's, of the volume's size
+-- when taken.
+CREATE TABLE volume_snapshots (
+	id TEXT PRIMARY KEY,
+	project_id TEXT NOT NULL,
+	user_id TEXT NOT NULL,
+	volume_id TEXT NOT NULL REFERENCES volumes(id),
+	name TEXT NOT NULL,
+	description TEXT NOT NULL,
+	size INTEGER NOT NULL,
+	status TEXT NOT NULL,
+	metadata TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE INDEX volume_snapshots_project ON volume_snapshots (project_id);
+CREATE INDEX volume_snapshots_volume ON volume_snapshots (volume_id);

@@ -15,9 +15,22 @@ type Driver interface {
 	Create(ctx context.Context, id string, size int64) error
 	// Extend grows a volume to size bytes.
 	Extend(ctx context.Context, id string, size int64) error
+	// Clone makes volume id a copy of volume src's data, of size bytes (at
+	// least src's).
+	Clone(ctx context.Context, id, src string, size int64) error
 	// Delete removes a volume and its data.
 	Delete(ctx context.Context, id string) error
 	// List is the ids of the volumes the driver holds, for the service to
 	// remove what a crash left of volumes it does not know.
 	List(ctx context.Context) ([]string, error)
+
+	// Snapshot keeps the data volume has now as snapshot snap, which
+	// outlives later writes to the volume (not the volume itself).
+	Snapshot(ctx context.Context, snap, volume string) error
+	// Restore makes volume id a copy of snapshot snap's data, of size bytes.
+	Restore(ctx context.Context, id, snap string, size int64) error
+	// DeleteSnapshot removes a snapshot's data.
+	DeleteSnapshot(ctx context.Context, snap string) error
+	// Snapshots is the ids of the snapshots the driver holds.
+	Snapshots(ctx context.Context) ([]string, error)
 }

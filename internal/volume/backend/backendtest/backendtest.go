@@ -10,45 +10,104 @@ import (
 	"github.com/sovcloud/sov/internal/volume/backend"
 )
 
-// Run checks d; size reads a volume's size from the driver's engine
-// (false when it holds no such volume).
-func Run(t *testing.T, d backend.Driver, size func(id string) (int64, bool)) {
+// Probe reads and writes a driver's volumes as a guest would, through
+// the driver's engine.
+type Probe interface {
+	// Size is a volume's size (false when the driver holds no such volume).
+	Size(id string) (int64, bool)
+	// Write writes a pattern of the byte into the volume.
+	Write(id string, pattern byte)
+	// Read is the pattern the volume holds (false when there is none).
+	Read(id string) (byte, bool)
+}
+
+// Run checks d through p.
+func Run(t *testing.T, d backend.Driver, p Probe) {
 	ctx := context.Background()
-	const a, b = "0a0a0a0a-0000-4000-8000-00000000000a", "0b0b0b0b-0000-4000-8000-00000000000b"
+	const a, b, c = "0a0a0a0a-0000-4000-8000-00000000000a", "0b0b0b0b-0000-4000-8000-00000000000b", "0c0c0c0c-0000-4000-8000-00000000000c"
+	const clone, snap = "0d0d0d0d-0000-4000-8000-00000000000d", "05050505-0000-4000-8000-000000000005"
 	const gib = int64(1) << 30
 	for _, id := range []string{a, b} {
 		if err := d.Create(ctx, id, gib); err != nil {
 			t.Fatalf("create %s: %v", id, err)
 		}
 	}
-	if n, ok := size(a); !ok || n != gib {
+	if n, ok := p.Size(a); !ok || n != gib {
 		t.Errorf("size after create: %d %v, want %d", n, ok, gib)
 	}
+	p.Write(a, 0xa1)
 	if err := d.Extend(ctx, a, 3*gib); err != nil {
 		t.Fatalf("extend: %v", err)
 	}
-	if n, ok := size(a); !ok || n != 3*gib {
+	if n, ok := p.Size(a); !ok || n != 3*gib {
 		t.Errorf("size after extend: %d %v, want %d", n, ok, 3*gib)
 	}
-	if n, _ := size(b); n != gib {
+	if got, ok := p.Read(a); !ok || got != 0xa1 {
+		t.Errorf("data after extend: %#x %v", got, ok)
+	}
+	if n, _ := p.Size(b); n != gib {
 		t.Errorf("the other volume's size changed to %d", n)
 	}
 	ids, err := d.List(ctx)
 	if err != nil || !slices.Equal(ids, []string{a, b}) && !slices.Equal(ids, []string{b, a}) {
 		t.Errorf("list: %v %v", ids, err)
 	}
-	if err := d.Extend(ctx, "0c0c0c0c-0000-4000-8000-00000000000c", gib); err == nil {
+	if err := d.Extend(ctx, c, gib); err == nil {
 		t.Error("extending a volume that is not there succeeded")
 	}
+
+	// A snapshot keeps the data of its moment; a restore and a clone copy it.
+	if err := d.Snapshot(ctx, snap, a); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	p.Write(a, 0xa2)
+	if err := d.Restore(ctx, c, snap, 4*gib); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if got, ok := p.Read(c); !ok || got != 0xa1 {
+		t.Errorf("the restored volume holds %#x %v, want the snapshot's 0xa1", got, ok)
+	}
+	if n, _ := p.Size(c); n != 4*gib {
+		t.Errorf("the restored volume's size: %d", n)
+	}
+	if got, _ := p.Read(a); got != 0xa2 {
+		t.Errorf("the volume holds %#x after the restore, want its own 0xa2", got)
+	}
+	if err := d.Clone(ctx, clone, a, 5*gib); err != nil {
+		t.Fatalf("clone: %v", err)
+	}
+	if got, ok := p.Read(clone); !ok || got != 0xa2 {
+		t.Errorf("the clone holds %#x %v, want its source's 0xa2", got, ok)
+	}
+	if n, _ := p.Size(clone); n != 5*gib {
+		t.Errorf("the clone's size: %d", n)
+	}
+	if snaps, err := d.Snapshots(ctx); err != nil || !slices.Equal(snaps, []string{snap}) {
+		t.Errorf("snapshots: %v %v", snaps, err)
+	}
+	for i := 0; i < 2; i++ { // deleting a gone snapshot succeeds
+		if err := d.DeleteSnapshot(ctx, snap); err != nil {
+			t.Fatalf("delete snapshot (%d): %v", i, err)
+		}
+	}
+	if snaps, _ := d.Snapshots(ctx); len(snaps) != 0 {
+		t.Errorf("snapshots after delete: %v", snaps)
+	}
+	if got, _ := p.Read(c); got != 0xa1 {
+		t.Errorf("the restored volume lost its data with the snapshot: %#x", got)
+	}
+
 	for i := 0; i < 2; i++ { // deleting a gone volume succeeds
 		if err := d.Delete(ctx, a); err != nil {
 			t.Fatalf("delete (%d): %v", i, err)
 		}
 	}
-	if _, ok := size(a); ok {
+	if _, ok := p.Size(a); ok {
 		t.Error("a deleted volume is still there")
 	}
-	if ids, _ := d.List(ctx); !slices.Equal(ids, []string{b}) {
+	ids, _ = d.List(ctx)
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{b, c, clone}) {
 		t.Errorf("list after delete: %v", ids)
 	}
 }

@@ -1,5 +1,6 @@
 // Package fake is a volume driver in memory, for tests of the API's
-// behaviour: it records each volume's size and can be told to fail.
+// behaviour: it records each volume's and snapshot's size and a byte of
+// data (what a test wrote), can be told to fail, and can hold operations.
 package fake
 
 import (
@@ -9,16 +10,33 @@ import (
 	"sync"
 )
 
-// Driver records volumes' sizes.
-type Driver struct {
-	mu    sync.Mutex
-	sizes map[string]int64
-	fail  error
-	held  chan struct{} // while not nil, Create and Extend wait for it to close
+// disk is what the fake keeps of a volume or snapshot.
+type disk struct {
+	size int64
+	data byte
 }
 
-// Hold makes Create and Extend wait until release is called, so a test
-// can act while an operation is in flight.
+// Driver records volumes and snapshots.
+type Driver struct {
+	mu        sync.Mutex
+	volumes   map[string]disk
+	snapshots map[string]disk
+	fail      error
+	held      chan struct{} // while not nil, operations that make data wait for it to close
+}
+
+// New returns an empty driver.
+func New() *Driver { return &Driver{volumes: map[string]disk{}, snapshots: map[string]disk{}} }
+
+// Fail makes every later call fail with err (nil: succeed again).
+func (d *Driver) Fail(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.fail = err
+}
+
+// Hold makes the operations that make data wait until release is called,
+// so a test can act while one is in flight.
 func (d *Driver) Hold() (release func()) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -32,80 +50,147 @@ func (d *Driver) Hold() (release func()) {
 	}
 }
 
-// wait waits while the driver is held.
-func (d *Driver) wait() {
+// begin waits while the driver is held, then locks it; it fails as told.
+func (d *Driver) begin() error {
 	d.mu.Lock()
 	ch := d.held
 	d.mu.Unlock()
 	if ch != nil {
 		<-ch
 	}
-}
-
-// New returns an empty driver.
-func New() *Driver { return &Driver{sizes: map[string]int64{}} }
-
-// Fail makes every later call fail with err (nil: succeed again).
-func (d *Driver) Fail(err error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.fail = err
+	if d.fail != nil {
+		d.mu.Unlock()
+		return d.fail
+	}
+	return nil
 }
 
 // Size is a volume's size, and whether it is there.
 func (d *Driver) Size(id string) (int64, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n, ok := d.sizes[id]
-	return n, ok
+	v, ok := d.volumes[id]
+	return v.size, ok
+}
+
+// Write sets a volume's data, as a guest would write it.
+func (d *Driver) Write(id string, data byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v := d.volumes[id]
+	v.data = data
+	d.volumes[id] = v
+}
+
+// Read is a volume's data.
+func (d *Driver) Read(id string) (byte, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, ok := d.volumes[id]
+	return v.data, ok
 }
 
 // Create records the volume.
 func (d *Driver) Create(_ context.Context, id string, size int64) error {
-	d.wait()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.fail != nil {
-		return d.fail
+	if err := d.begin(); err != nil {
+		return err
 	}
-	d.sizes[id] = size
+	defer d.mu.Unlock()
+	d.volumes[id] = disk{size: size}
 	return nil
 }
 
 // Extend records the volume's new size.
 func (d *Driver) Extend(_ context.Context, id string, size int64) error {
-	d.wait()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.fail != nil {
-		return d.fail
+	if err := d.begin(); err != nil {
+		return err
 	}
-	if _, ok := d.sizes[id]; !ok {
+	defer d.mu.Unlock()
+	v, ok := d.volumes[id]
+	if !ok {
 		return fmt.Errorf("fake: no volume %s", id)
 	}
-	d.sizes[id] = size
+	v.size = size
+	d.volumes[id] = v
+	return nil
+}
+
+// Clone copies a volume.
+func (d *Driver) Clone(_ context.Context, id, src string, size int64) error {
+	if err := d.begin(); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	v, ok := d.volumes[src]
+	if !ok {
+		return fmt.Errorf("fake: no volume %s", src)
+	}
+	d.volumes[id] = disk{size: max(size, v.size), data: v.data}
 	return nil
 }
 
 // Delete forgets the volume.
 func (d *Driver) Delete(_ context.Context, id string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.fail != nil {
-		return d.fail
+	if err := d.begin(); err != nil {
+		return err
 	}
-	delete(d.sizes, id)
+	defer d.mu.Unlock()
+	delete(d.volumes, id)
 	return nil
 }
 
-// List is the ids recorded.
-func (d *Driver) List(context.Context) ([]string, error) {
+// List is the volumes' ids.
+func (d *Driver) List(context.Context) ([]string, error) { return d.keys(d.volumes), nil }
+
+// Snapshot copies the volume to the snapshot.
+func (d *Driver) Snapshot(_ context.Context, snap, volume string) error {
+	if err := d.begin(); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	v, ok := d.volumes[volume]
+	if !ok {
+		return fmt.Errorf("fake: no volume %s", volume)
+	}
+	d.snapshots[snap] = v
+	return nil
+}
+
+// Restore copies the snapshot to a new volume.
+func (d *Driver) Restore(_ context.Context, id, snap string, size int64) error {
+	if err := d.begin(); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	s, ok := d.snapshots[snap]
+	if !ok {
+		return fmt.Errorf("fake: no snapshot %s", snap)
+	}
+	d.volumes[id] = disk{size: max(size, s.size), data: s.data}
+	return nil
+}
+
+// DeleteSnapshot forgets the snapshot.
+func (d *Driver) DeleteSnapshot(_ context.Context, snap string) error {
+	if err := d.begin(); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	delete(d.snapshots, snap)
+	return nil
+}
+
+// Snapshots is the snapshots' ids.
+func (d *Driver) Snapshots(context.Context) ([]string, error) { return d.keys(d.snapshots), nil }
+
+func (d *Driver) keys(m map[string]disk) []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var ids []string
-	for id := range d.sizes {
+	for id := range m {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	return ids, nil
+	return ids
 }

@@ -10,5 +10,5 @@ import (
 // TestDriverSuite runs the driver behaviour suite on the fake.
 func TestDriverSuite(t *testing.T) {
 	d := fake.New()
-	backendtest.Run(t, d, d.Size)
+	backendtest.Run(t, d, d)
 }

@@ -1,6 +1,9 @@
 // Package file is the volume driver of an all-in-one sov: each volume is
 // a qcow2 file (volumes/<id>.qcow2 under the data dir) made and grown by
-// qemu-img, which QEMU opens when the volume is attached.
+// qemu-img, which QEMU opens when the volume is attached; each snapshot a
+// qcow2 file of its own (volumes/snapshots/<id>.qcow2), a copy of the
+// volume's data (sparse: only the clusters written), from which volumes
+// are restored by copy too.
 package file
 
 import (
@@ -14,19 +17,24 @@ import (
 	"strings"
 )
 
-// Driver keeps volumes as qcow2 files in one directory.
-type Driver struct{ dir string }
+// Driver keeps volumes as qcow2 files in one directory, snapshots in
+// another.
+type Driver struct{ dir, snaps string }
 
 // Open returns the driver of the volumes in dir, making it.
 func Open(dir string) (*Driver, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	snaps := filepath.Join(dir, "snapshots")
+	if err := os.MkdirAll(snaps, 0o700); err != nil {
 		return nil, err
 	}
-	return &Driver{dir: dir}, nil
+	return &Driver{dir: dir, snaps: snaps}, nil
 }
 
 // Path is the file of a volume.
 func (d *Driver) Path(id string) string { return filepath.Join(d.dir, id+".qcow2") }
+
+// SnapshotPath is the file of a snapshot.
+func (d *Driver) SnapshotPath(id string) string { return filepath.Join(d.snaps, id+".qcow2") }
 
 func qemuImg(ctx context.Context, args ...string) error {
 	if out, err := exec.CommandContext(ctx, "qemu-img", args...).CombinedOutput(); err != nil {
@@ -35,23 +43,68 @@ func qemuImg(ctx context.Context, args ...string) error {
 	return nil
 }
 
-// Create makes the volume's file under a temporary name and gives it its
-// name when complete, so a crash leaves no half-made volume of that name.
+// Create makes the volume's file.
 func (d *Driver) Create(ctx context.Context, id string, size int64) error {
-	tmp := d.Path(id) + ".tmp"
-	err := qemuImg(ctx, "create", "-q", "-f", "qcow2", tmp, strconv.FormatInt(size, 10))
+	return atomicFile(d.Path(id), func(tmp string) error {
+		return qemuImg(ctx, "create", "-q", "-f", "qcow2", tmp, strconv.FormatInt(size, 10))
+	})
+}
+
+// atomicFile runs fill to write a file under a temporary name, then gives
+// it its name, so a crash leaves no half-made file of that name; both are
+// on disk before it returns (the store calls the volume available then).
+func atomicFile(path string, fill func(tmp string) error) error {
+	tmp := path + ".tmp"
+	err := fill(tmp)
 	if err == nil {
 		err = syncPath(tmp)
 	}
 	if err == nil {
-		err = os.Rename(tmp, d.Path(id))
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	return syncPath(d.dir) // the name, before the store calls the volume available
+	return syncPath(filepath.Dir(path))
 }
+
+// copyTo writes a sparse qcow2 copy of the qcow2 file src to path, grown
+// to size bytes (0: src's size).
+func copyTo(ctx context.Context, src, path string, size int64) error {
+	return atomicFile(path, func(tmp string) error {
+		if err := qemuImg(ctx, "convert", "-q", "-f", "qcow2", "-O", "qcow2", src, tmp); err != nil {
+			return err
+		}
+		if size == 0 {
+			return nil
+		}
+		return qemuImg(ctx, "resize", "-q", "-f", "qcow2", tmp, strconv.FormatInt(size, 10))
+	})
+}
+
+// Clone copies volume src's file to volume id's.
+func (d *Driver) Clone(ctx context.Context, id, src string, size int64) error {
+	return copyTo(ctx, d.Path(src), d.Path(id), size)
+}
+
+// Snapshot copies the volume's file to the snapshot's.
+func (d *Driver) Snapshot(ctx context.Context, snap, volume string) error {
+	return copyTo(ctx, d.Path(volume), d.SnapshotPath(snap), 0)
+}
+
+// Restore copies the snapshot's file to the volume's.
+func (d *Driver) Restore(ctx context.Context, id, snap string, size int64) error {
+	return copyTo(ctx, d.SnapshotPath(snap), d.Path(id), size)
+}
+
+// DeleteSnapshot removes the snapshot's file.
+func (d *Driver) DeleteSnapshot(_ context.Context, snap string) error {
+	return removeFiles(d.SnapshotPath(snap))
+}
+
+// Snapshots is the ids of the snapshot files there are.
+func (d *Driver) Snapshots(context.Context) ([]string, error) { return ids(d.snaps) }
 
 // syncPath flushes a file or directory to disk.
 func syncPath(path string) error {
@@ -72,29 +125,34 @@ func (d *Driver) Extend(ctx context.Context, id string, size int64) error {
 }
 
 // Delete removes the volume's file (and a temporary one a crash left).
-func (d *Driver) Delete(_ context.Context, id string) error {
-	err := os.Remove(d.Path(id))
-	if errors.Is(err, os.ErrNotExist) {
-		err = nil
+func (d *Driver) Delete(_ context.Context, id string) error { return removeFiles(d.Path(id)) }
+
+// removeFiles removes a file and a temporary one of it a crash left.
+func removeFiles(path string) error {
+	var errs []error
+	for _, p := range []string{path, path + ".tmp"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
 	}
-	if terr := os.Remove(d.Path(id) + ".tmp"); terr != nil && !errors.Is(terr, os.ErrNotExist) {
-		err = errors.Join(err, terr)
-	}
-	return err
+	return errors.Join(errs...)
 }
 
 // List is the ids of the volume files there are, finished or not.
-func (d *Driver) List(context.Context) ([]string, error) {
-	entries, err := os.ReadDir(d.dir)
+func (d *Driver) List(context.Context) ([]string, error) { return ids(d.dir) }
+
+// ids are the ids of the qcow2 files in dir, finished or not.
+func ids(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
+	var out []string
 	for _, e := range entries {
 		name := strings.TrimSuffix(e.Name(), ".tmp")
-		if id, ok := strings.CutSuffix(name, ".qcow2"); ok {
-			ids = append(ids, id)
+		if id, ok := strings.CutSuffix(name, ".qcow2"); ok && !e.IsDir() {
+			out = append(out, id)
 		}
 	}
-	return ids, nil
+	return out, nil
 }

@@ -1,0 +1,352 @@
+package volume
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/store"
+)
+
+// snapshot is a row of volume_snapshots.
+type snapshot struct {
+	ID, Project, User, Volume, Name, Description string
+	Size                                         int // GiB, the volume's when taken
+	Status                                       string
+	Metadata                                     map[string]string
+	Created, Updated                             int64
+}
+
+const snapshotColumns = `id, project_id, user_id, volume_id, name, description, size, status, metadata, created_at, updated_at`
+
+func scanSnapshot(row store.Scanner) (*snapshot, error) {
+	var sn snapshot
+	var meta string
+	if err := row.Scan(&sn.ID, &sn.Project, &sn.User, &sn.Volume, &sn.Name, &sn.Description, &sn.Size, &sn.Status, &meta,
+		&sn.Created, &sn.Updated); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(meta), &sn.Metadata); err != nil || sn.Metadata == nil {
+		sn.Metadata = map[string]string{}
+	}
+	return &sn, nil
+}
+
+// snapshotView is a snapshot as Cinder 3.0 shows it; admins also see its
+// project.
+func snapshotView(sn *snapshot, admin bool) map[string]any {
+	m := map[string]any{"id": sn.ID, "name": sn.Name, "description": sn.Description, "volume_id": sn.Volume, "size": sn.Size,
+		"status": sn.Status, "metadata": sn.Metadata, "created_at": cinderTime(sn.Created), "updated_at": cinderTime(sn.Updated),
+		"os-extended-snapshot-attributes:progress": "100%"}
+	if sn.Status == "creating" {
+		m["os-extended-snapshot-attributes:progress"] = "0%"
+	}
+	if admin {
+		m["os-extended-snapshot-attributes:project_id"] = sn.Project
+	}
+	return m
+}
+
+// visibleSnapshot is a snapshot the caller may see (its project's; any
+// for admins); another project's is not found.
+func (s *Service) visibleSnapshot(ctx context.Context, db store.Querier, q *request, id string) (*snapshot, error) {
+	sn, err := scanSnapshot(db.QueryRow(ctx, `SELECT `+snapshotColumns+` FROM volume_snapshots WHERE id = ?`, id))
+	if err == nil && (sn.Project == q.creds.ProjectID || q.admin()) {
+		return sn, nil
+	}
+	if err == nil || errors.Is(store.Row(err), store.ErrNotFound) {
+		return nil, errorf(http.StatusNotFound, "Snapshot %s could not be found.", id)
+	}
+	return nil, store.Row(err)
+}
+
+var snapshotList = &httpapi.ListSpec{
+	Columns: map[string]httpapi.Column{
+		"name": {SQL: "name", Filter: true, Sort: true}, "status": {SQL: "status", Filter: true, Sort: true},
+		"volume_id": {SQL: "volume_id", Filter: true}, "size": {SQL: "size", Sort: true},
+		"created_at": {SQL: "created_at", Sort: true}, "updated_at": {SQL: "updated_at", Sort: true}, "id": {SQL: "id", Sort: true},
+		"project_id": {SQL: "project_id", Filter: true},
+	},
+	DefaultSort: []httpapi.Sort{{Key: "created_at", Desc: true}},
+}
+
+func (s *Service) listSnapshots(detail bool) handler {
+	return func(q *request) error {
+		if err := q.enforce("volume:get_all_snapshots", q.creds.ProjectID); err != nil {
+			return err
+		}
+		if err := listParams(q.r, "name", "status", "volume_id"); err != nil {
+			return err
+		}
+		lq, err := httpapi.ParseList(q.r, snapshotList)
+		if err != nil {
+			return err
+		}
+		scope, args, err := listScope(q, "project_id")
+		if err != nil {
+			return err
+		}
+		rows, err := lq.Query(q.r.Context(), s.db, "volume_snapshots", snapshotColumns, scope, args...)
+		if err != nil {
+			return err
+		}
+		snaps, err := store.Collect(rows, scanSnapshot)
+		if err != nil {
+			return err
+		}
+		snaps, more := httpapi.More(lq, snaps)
+		out := []map[string]any{}
+		for _, sn := range snaps {
+			v := snapshotView(sn, q.admin())
+			if !detail {
+				delete(v, "os-extended-snapshot-attributes:progress")
+				delete(v, "os-extended-snapshot-attributes:project_id")
+			}
+			out = append(out, v)
+		}
+		body := map[string]any{"snapshots": out}
+		if more {
+			body["snapshots_links"] = lq.Links(q.r, strings.TrimSuffix(s.url, "/volume"), more, snaps[len(snaps)-1].ID)
+		}
+		httpapi.WriteJSON(q.w, http.StatusOK, body)
+		return nil
+	}
+}
+
+func (s *Service) showSnapshot(q *request) error {
+	sn, err := s.visibleSnapshot(q.r.Context(), s.db, q, q.r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := q.enforce("volume:get_snapshot", sn.Project); err != nil {
+		return err
+	}
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"snapshot": snapshotView(sn, q.admin())})
+	return nil
+}
+
+// snapshotBody is what create and update read.
+type snapshotBody struct {
+	Snapshot *struct {
+		VolumeID    *string           `json:"volume_id"`
+		Name        *string           `json:"name"`
+		DisplayName *string           `json:"display_name"`
+		Description *string           `json:"description"`
+		DisplayDesc *string           `json:"display_description"`
+		Metadata    map[string]string `json:"metadata"`
+		Force       json.RawMessage   `json:"force"`
+	} `json:"snapshot"`
+}
+
+func readSnapshot(q *request) (*snapshotBody, error) {
+	var b snapshotBody
+	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
+		return nil, err
+	}
+	if b.Snapshot == nil {
+		return nil, errorf(http.StatusBadRequest, "Missing required element 'snapshot' in request body.")
+	}
+	sb := b.Snapshot
+	if err := checkText(firstOf(sb.Name, sb.DisplayName), firstOf(sb.Description, sb.DisplayDesc), sb.Metadata); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+func (s *Service) createSnapshot(q *request) error {
+	b, err := readSnapshot(q)
+	if err != nil {
+		return err
+	}
+	sb := b.Snapshot
+	if sb.VolumeID == nil || *sb.VolumeID == "" {
+		return errorf(http.StatusBadRequest, "Invalid input received: 'volume_id' is a required property.")
+	}
+	ctx := q.r.Context()
+	now := time.Now().UnixMicro()
+	sn := &snapshot{ID: uuid.NewString(), User: q.creds.UserID, Status: "creating", Metadata: sb.Metadata, Created: now, Updated: now}
+	if sn.Metadata == nil {
+		sn.Metadata = map[string]string{}
+	}
+	if name := firstOf(sb.Name, sb.DisplayName); name != nil {
+		sn.Name = *name
+	}
+	if desc := firstOf(sb.Description, sb.DisplayDesc); desc != nil {
+		sn.Description = *desc
+	}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		v, err := s.visibleVolume(ctx, tx, q, *sb.VolumeID)
+		if err != nil {
+			return err
+		}
+		if err := q.enforce("volume:create_snapshot", v.Project); err != nil {
+			return err
+		}
+		if v.Status != "available" {
+			return errorf(http.StatusBadRequest, "Invalid volume: Volume %s status must be available, but current status is: %s.", v.ID, v.Status)
+		}
+		sn.Project, sn.Volume, sn.Size = v.Project, v.ID, v.Size
+		if err := s.checkSnapshotQuota(ctx, tx, v.Project, v.Size); err != nil {
+			return err
+		}
+		meta, _ := json.Marshal(sn.Metadata)
+		return store.Insert(ctx, tx, "volume_snapshots", store.Values{}.Set("id", sn.ID).Set("project_id", sn.Project).
+			Set("user_id", sn.User).Set("volume_id", sn.Volume).Set("name", sn.Name).Set("description", sn.Description).
+			Set("size", sn.Size).Set("status", sn.Status).Set("metadata", string(meta)).Set("created_at", now).Set("updated_at", now))
+	})
+	if err != nil {
+		return err
+	}
+	// Under the volume's lock: its extension waits for the copy.
+	a := s.action(q, sn.Volume, "snapshot")
+	s.ops.Go(a, "volume_snapshot", func(ctx context.Context) error {
+		return s.driver.Snapshot(ctx, sn.ID, sn.Volume)
+	}, func(ctx context.Context, err error) {
+		s.setSnapshotStatus(ctx, sn.ID, map[bool]string{true: "available", false: "error"}[err == nil])
+	})
+	httpapi.WriteJSON(q.w, http.StatusAccepted, map[string]any{"snapshot": snapshotView(sn, q.admin())})
+	return nil
+}
+
+func (s *Service) setSnapshotStatus(ctx context.Context, id, status string) {
+	if _, err := s.db.Exec(ctx, `UPDATE volume_snapshots SET status = ?, updated_at = ? WHERE id = ?`, status, time.Now().UnixMicro(), id); err != nil {
+		s.log.Error("volume: snapshot status", "snapshot", id, "status", status, "err", err)
+	}
+}
+
+func (s *Service) updateSnapshot(q *request) error {
+	b, err := readSnapshot(q)
+	if err != nil {
+		return err
+	}
+	sb := b.Snapshot
+	ctx := q.r.Context()
+	var sn *snapshot
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if sn, err = s.visibleSnapshot(ctx, tx, q, q.r.PathValue("id")); err != nil {
+			return err
+		}
+		if err := q.enforce("volume:update_snapshot", sn.Project); err != nil {
+			return err
+		}
+		if name := firstOf(sb.Name, sb.DisplayName); name != nil {
+			sn.Name = *name
+		}
+		if desc := firstOf(sb.Description, sb.DisplayDesc); desc != nil {
+			sn.Description = *desc
+		}
+		if sb.Metadata != nil {
+			sn.Metadata = sb.Metadata
+		}
+		sn.Updated = time.Now().UnixMicro()
+		meta, _ := json.Marshal(sn.Metadata)
+		_, err := tx.Exec(ctx, `UPDATE volume_snapshots SET name = ?, description = ?, metadata = ?, updated_at = ? WHERE id = ?`,
+			sn.Name, sn.Description, string(meta), sn.Updated, sn.ID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"snapshot": snapshotView(sn, q.admin())})
+	return nil
+}
+
+func (s *Service) deleteSnapshot(q *request) error {
+	ctx := q.r.Context()
+	var sn *snapshot
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		if sn, err = s.visibleSnapshot(ctx, tx, q, q.r.PathValue("id")); err != nil {
+			return err
+		}
+		if err := q.enforce("volume:delete_snapshot", sn.Project); err != nil {
+			return err
+		}
+		var restoring int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM volumes WHERE snapshot_id = ? AND status = 'creating'`, sn.ID).Scan(&restoring); err != nil {
+			return err
+		}
+		if restoring > 0 {
+			return errorf(http.StatusBadRequest, "Invalid snapshot: Snapshot is being copied to %d new volumes.", restoring)
+		}
+		err = store.Affected(tx.Exec(ctx, `UPDATE volume_snapshots SET status = 'deleting', updated_at = ? WHERE id = ? AND status IN ('available', 'error', 'error_deleting')`,
+			time.Now().UnixMicro(), sn.ID))
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusBadRequest, "Invalid snapshot: Snapshot status must be available or error and must not be part of a group, but current status is: %s.", sn.Status)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	a := s.action(q, sn.Volume, "snapshot_delete")
+	s.ops.Go(a, "volume_snapshot_delete", func(ctx context.Context) error {
+		return s.driver.DeleteSnapshot(ctx, sn.ID)
+	}, func(ctx context.Context, err error) {
+		if err != nil {
+			s.setSnapshotStatus(ctx, sn.ID, "error_deleting")
+			return
+		}
+		if _, err := s.db.Exec(ctx, `DELETE FROM volume_snapshots WHERE id = ?`, sn.ID); err != nil {
+			s.log.Error("volume: snapshot delete", "snapshot", sn.ID, "err", err)
+		}
+	})
+	q.w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// recoverSnapshots does for snapshots what recover does for volumes.
+func (s *Service) recoverSnapshots(ctx context.Context) error {
+	ids := func(status string) ([]string, error) {
+		rows, err := s.db.Query(ctx, `SELECT id FROM volume_snapshots WHERE status = ?`, status)
+		if err != nil {
+			return nil, err
+		}
+		return store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) })
+	}
+	creating, err := ids("creating")
+	if err != nil {
+		return err
+	}
+	for _, id := range creating {
+		if err := s.driver.DeleteSnapshot(ctx, id); err != nil {
+			s.log.Error("volume: removing the data of an interrupted snapshot", "snapshot", id, "err", err)
+		}
+		s.setSnapshotStatus(ctx, id, "error")
+	}
+	deleting, err := ids("deleting")
+	if err != nil {
+		return err
+	}
+	for _, id := range deleting {
+		if err := s.driver.DeleteSnapshot(ctx, id); err != nil {
+			s.log.Error("volume: deleting a snapshot", "snapshot", id, "err", err)
+			continue
+		}
+		if _, err := s.db.Exec(ctx, `DELETE FROM volume_snapshots WHERE id = ?`, id); err != nil {
+			return err
+		}
+	}
+	held, err := s.driver.Snapshots(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range held {
+		var n int
+		if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM volume_snapshots WHERE id = ?`, id).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if err := s.driver.DeleteSnapshot(ctx, id); err != nil {
+				s.log.Error("volume: removing the data of a snapshot the store does not know", "snapshot", id, "err", err)
+			}
+		}
+	}
+	return nil
+}
