@@ -183,6 +183,12 @@ func (s *Service) Register(mux *http.ServeMux) {
 	for _, rt := range routes {
 		api.Handle(rt.method+" /volume/v3"+rt.path, s.handle(rt.h))
 	}
+	for _, path := range []string{"/volume/v3/snapshots/{id}/metadata", "/volume/v3/snapshots/{id}/metadata/", "/volume/v3/snapshots/{id}/action",
+		"/volume/v3/volumes/{id}/metadata", "/volume/v3/volumes/{id}/metadata/"} {
+		api.Handle(path, s.handle(func(q *request) error {
+			return errorf(http.StatusNotImplemented, "This part of the block storage API is not implemented yet.")
+		}))
+	}
 	for _, c := range notYet {
 		h := s.handle(func(q *request) error {
 			return errorf(http.StatusNotImplemented, "The block storage API has no %s yet.", c)

@@ -181,6 +181,9 @@ func (s *Service) createSnapshot(q *request) error {
 		sn.Description = *desc
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.Lock(ctx, "volume "+*sb.VolumeID); err != nil { // against its deletion or extension
+			return err
+		}
 		v, err := s.visibleVolume(ctx, tx, q, *sb.VolumeID)
 		if err != nil {
 			return err
@@ -261,6 +264,9 @@ func (s *Service) deleteSnapshot(q *request) error {
 	ctx := q.r.Context()
 	var sn *snapshot
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.Lock(ctx, "snapshot "+q.r.PathValue("id")); err != nil { // against a restore from it
+			return err
+		}
 		var err error
 		if sn, err = s.visibleSnapshot(ctx, tx, q, q.r.PathValue("id")); err != nil {
 			return err
@@ -327,6 +333,7 @@ func (s *Service) recoverSnapshots(ctx context.Context) error {
 	for _, id := range deleting {
 		if err := s.driver.DeleteSnapshot(ctx, id); err != nil {
 			s.log.Error("volume: deleting a snapshot", "snapshot", id, "err", err)
+			s.setSnapshotStatus(ctx, id, "error_deleting")
 			continue
 		}
 		if _, err := s.db.Exec(ctx, `DELETE FROM volume_snapshots WHERE id = ?`, id); err != nil {

@@ -278,6 +278,8 @@ func TestVolumeBadInput(t *testing.T) {
 		{"unknown filter", "GET", "volumes?colour=red", "", 400, "badRequest"},
 		{"metadata filter", "GET", "volumes?metadata=%7B%22a%22%3A%22b%22%7D", "", 501, "notImplemented"},
 		{"transfers", "GET", "os-volume-transfer/detail", "", 501, "notImplemented"},
+		{"volume metadata", "PUT", "volumes/" + v.ID + "/metadata", `{"metadata": {"a": "b"}}`, 501, "notImplemented"},
+		{"cascade delete", "DELETE", "volumes/" + v.ID + "?cascade=true", "", 501, "notImplemented"},
 		{"backups", "POST", "backups", `{"backup": {"volume_id": "` + v.ID + `"}}`, 501, "notImplemented"},
 		{"bad sort key", "GET", "volumes?sort=colour:asc", "", 400, "badRequest"},
 		{"unknown marker", "GET", "volumes?marker=00000000-0000-0000-0000-000000000000", "", 400, "badRequest"},
@@ -381,6 +383,15 @@ func TestVolumeSnapshots(t *testing.T) {
 		t.Errorf("snapshot: %+v", sn)
 	}
 	backend.Write(v.ID, 0x22)
+	// While a snapshot copies the volume it is not extended.
+	release := backend.Hold()
+	held, err := snapshots.Create(ctx, a, snapshots.CreateOpts{VolumeID: v.ID, Name: "held"}).Extract()
+	wantStatus(t, "snapshot in flight", err, 0)
+	wantStatus(t, "extend while a snapshot copies", volumes.ExtendSize(ctx, a, v.ID, volumes.ExtendSizeOpts{NewSize: 4}).ExtractErr(), http.StatusBadRequest)
+	release()
+	waitSnapshot(t, a, held.ID, "available")
+	wantStatus(t, "delete the second snapshot", snapshots.Delete(ctx, a, held.ID).ExtractErr(), 0)
+	waitSnapshot(t, a, held.ID, "")
 
 	restored, err := volumes.Create(ctx, a, volumes.CreateOpts{SnapshotID: sn.ID, Name: "restored"}, nil).Extract()
 	wantStatus(t, "volume from the snapshot", err, 0)
@@ -396,6 +407,17 @@ func TestVolumeSnapshots(t *testing.T) {
 	}
 	_, err = volumes.Create(ctx, a, volumes.CreateOpts{SnapshotID: sn.ID, Size: 1}, nil).Extract()
 	wantStatus(t, "a volume smaller than its snapshot", err, http.StatusBadRequest)
+	// cinderclient sends "size": null for a copy at its source's size.
+	var copied struct{ Volume volumes.Volume }
+	resp, err := a.Post(ctx, a.ServiceURL("volumes"), map[string]any{"volume": map[string]any{"size": nil, "source_volid": v.ID}}, &copied,
+		&gophercloud.RequestOpts{OkCodes: []int{202}})
+	wantStatus(t, "a copy with size null", err, 0)
+	resp.Body.Close()
+	if got := waitVolume(t, a, copied.Volume.ID, "available"); got.Size != 2 {
+		t.Errorf("a copy with size null has size %d", got.Size)
+	}
+	wantStatus(t, "delete the copy", volumes.Delete(ctx, a, copied.Volume.ID, nil).ExtractErr(), 0)
+	waitVolume(t, a, copied.Volume.ID, "")
 
 	pg, err := snapshots.List(a, snapshots.ListOpts{VolumeID: v.ID}).AllPages(ctx)
 	wantStatus(t, "snapshot list", err, 0)

@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -297,8 +298,8 @@ func (s *Service) createVolume(q *request) error {
 	if snapID != "" && srcID != "" {
 		return errorf(http.StatusBadRequest, "Invalid input received: a volume is made from a snapshot or from another volume, not both.")
 	}
-	size := 0 // from a snapshot or volume: theirs unless given
-	if vb.Size != nil || snapID == "" && srcID == "" {
+	size := 0 // from a snapshot or volume: theirs unless given (cinderclient sends null)
+	if given := len(vb.Size) > 0 && string(bytes.TrimSpace(vb.Size)) != "null"; given || snapID == "" && srcID == "" {
 		var err error
 		if size, err = parseSize(vb.Size); err != nil {
 			return err
@@ -325,11 +326,14 @@ func (s *Service) createVolume(q *request) error {
 		v.Description = *desc
 	}
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		typeRef := defaultTypeName
+		typeRef, inherited := defaultTypeName, false
 		// From a snapshot or volume: its size at least, and its type unless named.
 		minSize := 0
 		switch {
 		case snapID != "":
+			if err := tx.Lock(ctx, "snapshot "+snapID); err != nil { // against its deletion
+				return err
+			}
 			sn, err := s.visibleSnapshot(ctx, tx, q, snapID)
 			if err != nil {
 				return err
@@ -341,8 +345,11 @@ func (s *Service) createVolume(q *request) error {
 			if err != nil {
 				return err
 			}
-			minSize, typeRef, v.Snapshot = sn.Size, from.TypeID, sn.ID
+			minSize, typeRef, inherited, v.Snapshot = sn.Size, from.TypeID, true, sn.ID
 		case srcID != "":
+			if err := tx.Lock(ctx, "volume "+srcID); err != nil { // against its deletion or extension
+				return err
+			}
 			from, err := s.visibleVolume(ctx, tx, q, srcID)
 			if err != nil {
 				return err
@@ -350,7 +357,7 @@ func (s *Service) createVolume(q *request) error {
 			if from.Status != "available" {
 				return errorf(http.StatusBadRequest, "Invalid volume: Source volume status must be available, but current status is: %s.", from.Status)
 			}
-			minSize, typeRef, v.Source = from.Size, from.TypeID, from.ID
+			minSize, typeRef, inherited, v.Source = from.Size, from.TypeID, true, from.ID
 		}
 		if size == 0 {
 			size, v.Size = minSize, minSize
@@ -359,9 +366,10 @@ func (s *Service) createVolume(q *request) error {
 			return errorf(http.StatusBadRequest, "Invalid input received: Volume size '%d'GB cannot be smaller than the snapshot or source volume size %dGB.", size, minSize)
 		}
 		if vb.VolumeType != nil && *vb.VolumeType != "" {
-			typeRef = *vb.VolumeType
+			typeRef, inherited = *vb.VolumeType, false
 		}
-		t, err := s.findType(ctx, tx, typeRef, q.admin())
+		// (The source's type even if it has become private since.)
+		t, err := s.findType(ctx, tx, typeRef, q.admin() || inherited)
 		if err != nil {
 			return err
 		}
@@ -465,6 +473,9 @@ func (s *Service) transition(q *request, action, status string, check func(conte
 	ctx := q.r.Context()
 	var v *volume
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.Lock(ctx, "volume "+q.r.PathValue("id")); err != nil {
+			return err
+		}
 		var err error
 		if v, err = s.visibleVolume(ctx, tx, q, q.r.PathValue("id")); err != nil {
 			return err
@@ -492,6 +503,9 @@ func (s *Service) transition(q *request, action, status string, check func(conte
 }
 
 func (s *Service) deleteVolume(q *request) error {
+	if cascade, _ := httpapi.ParseBool(q.r.URL.Query().Get("cascade")); cascade {
+		return errorf(http.StatusNotImplemented, "Deleting a volume with its snapshots (cascade) is not implemented yet.")
+	}
 	v, err := s.transition(q, "volume:delete", "deleting", func(ctx context.Context, tx *store.Tx, v *volume) error {
 		var snaps, clones int
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM volume_snapshots WHERE volume_id = ?`, v.ID).Scan(&snaps); err != nil {
@@ -529,6 +543,7 @@ func (s *Service) deleteVolume(q *request) error {
 func (s *Service) forget(ctx context.Context, id string) {
 	if _, err := s.db.Exec(ctx, `DELETE FROM volumes WHERE id = ?`, id); err != nil {
 		s.log.Error("volume: delete", "volume", id, "err", err)
+		s.setStatus(ctx, id, "error_deleting")
 		return
 	}
 	if err := s.ops.Forget(ctx, id); err != nil {
@@ -576,11 +591,23 @@ func (s *Service) extend(q *request, raw json.RawMessage) error {
 	ctx := q.r.Context()
 	var v *volume
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.Lock(ctx, "volume "+q.r.PathValue("id")); err != nil {
+			return err
+		}
 		if v, err = s.visibleVolume(ctx, tx, q, q.r.PathValue("id")); err != nil {
 			return err
 		}
 		if err := q.enforce("volume:extend", v.Project); err != nil {
 			return err
+		}
+		// Not while a snapshot or a new volume copies it (their sizes are its size now).
+		var copies int
+		if err := tx.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM volume_snapshots WHERE volume_id = ? AND status = 'creating') +
+			(SELECT COUNT(*) FROM volumes WHERE source_volid = ? AND status = 'creating')`, v.ID, v.ID).Scan(&copies); err != nil {
+			return err
+		}
+		if copies > 0 {
+			return errorf(http.StatusBadRequest, "Invalid volume: Volume %s is being copied; extend it when the copy is done.", v.ID)
 		}
 		if v.Status != "available" {
 			return errorf(http.StatusBadRequest, "Invalid volume: Volume status must be available to extend, but current status is: %s.", v.Status)
@@ -657,9 +684,12 @@ func (s *Service) recover(ctx context.Context) error {
 	for _, id := range deleting {
 		s.ops.Go(ops.Action{ResourceID: id}, "", func(ctx context.Context) error { return s.driver.Delete(ctx, id) },
 			func(ctx context.Context, err error) {
-				if err == nil {
-					s.forget(ctx, id)
+				if err != nil {
+					s.log.Error("volume: deleting a volume", "volume", id, "err", err)
+					s.setStatus(ctx, id, "error_deleting")
+					return
 				}
+				s.forget(ctx, id)
 			})
 	}
 	held, err := s.driver.List(ctx)

@@ -126,7 +126,10 @@ func (d *Driver) Clone(_ context.Context, id, src string, size int64) error {
 	if !ok {
 		return fmt.Errorf("fake: no volume %s", src)
 	}
-	d.volumes[id] = disk{size: max(size, v.size), data: v.data}
+	if size < v.size {
+		return fmt.Errorf("fake: a clone of %d bytes cannot hold %d", size, v.size)
+	}
+	d.volumes[id] = disk{size: size, data: v.data}
 	return nil
 }
 
@@ -167,7 +170,10 @@ func (d *Driver) Restore(_ context.Context, id, snap string, size int64) error {
 	if !ok {
 		return fmt.Errorf("fake: no snapshot %s", snap)
 	}
-	d.volumes[id] = disk{size: max(size, s.size), data: s.data}
+	if size < s.size {
+		return fmt.Errorf("fake: a volume of %d bytes cannot hold snapshot %s of %d", size, snap, s.size)
+	}
+	d.volumes[id] = disk{size: size, data: s.data}
 	return nil
 }
 

@@ -79,6 +79,7 @@ func copyTo(ctx context.Context, src, path string, size int64) error {
 		if size == 0 {
 			return nil
 		}
+		// Only ever grown: qemu-img refuses to shrink without --shrink.
 		return qemuImg(ctx, "resize", "-q", "-f", "qcow2", tmp, strconv.FormatInt(size, 10))
 	})
 }
