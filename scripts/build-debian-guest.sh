@@ -11,6 +11,9 @@
 #
 # Needs root (debootstrap), debootstrap, qemu-utils and e2fsprogs.
 set -euo pipefail
+# What it makes is read by others (a guest's users, the tests): whatever
+# umask the caller has (sov's tests run under sov's 077).
+umask 022
 out=${1:?usage: build-debian-guest.sh OUT_DIR}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 work=$(mktemp -d)

@@ -7,6 +7,9 @@
 #
 #   scripts/build-test-guest.sh OUT_DIR    -> OUT_DIR/vmlinuz, OUT_DIR/initrd.img
 set -euo pipefail
+# What it makes is read by others (a guest's users, the tests): whatever
+# umask the caller has (sov's tests run under sov's 077).
+umask 022
 out=${1:?usage: build-test-guest.sh OUT_DIR}
 here=$(cd "$(dirname "$0")/.." && pwd)
 kver=$(ls /lib/modules | grep -- '-cloud-amd64$' | sort -V | tail -n 1)

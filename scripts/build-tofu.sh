@@ -10,6 +10,9 @@
 # hcl with OpenTofu's fork: a throwaway module of our own repeats that
 # replace and builds the command from there.
 set -euo pipefail
+# What it makes is read by others (a guest's users, the tests): whatever
+# umask the caller has (sov's tests run under sov's 077).
+umask 022
 out=${1:?usage: build-tofu.sh OUT_DIR}
 tofu_version=v1.12.6
 provider_version=v3.4.0
