@@ -1,7 +1,10 @@
 package cli_test
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -69,6 +72,20 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	bob(false, "volume", "show", id)
 	bob(false, "volume", "delete", id)
 	bob(false, "volume", "set", "--size", "9", id)
+
+	// A bootable volume from an image.
+	disk := filepath.Join(t.TempDir(), "disk.raw")
+	if err := os.WriteFile(disk, bytes.Repeat([]byte("sov"), 1<<18), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	alice(true, "image", "create", "--disk-format", "raw", "--container-format", "bare", "--file", disk, "cli-image")
+	alice(true, "volume", "create", "--image", "cli-image", "--size", "1", "from-image")
+	waitVolumeCLI(t, alice, "from-image", "available")
+	jsonOut(t, alice(true, "volume", "show", "-f", "json", "from-image"), &v)
+	if v["bootable"] != "true" || !strings.Contains(fmt.Sprint(v["volume_image_metadata"]), "cli-image") {
+		t.Errorf("the volume from the image: %v", v)
+	}
+	alice(true, "volume", "delete", "from-image")
 
 	// A snapshot, a volume from it and a clone of the volume.
 	alice(true, "volume", "snapshot", "create", "--volume", "cli-vol-2", "cli-snap")

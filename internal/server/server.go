@@ -327,7 +327,7 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 	s.network.SetInstances(s.compute) // the metadata service answers for compute's servers
 	vcfg := cfg.Volume
 	vcfg.DataDir = cfg.DataDir
-	if s.volumes, err = volume.New(vcfg, s.db, s.URL, s.identity, s.log); err != nil {
+	if s.volumes, err = volume.New(vcfg, s.db, s.URL, s.identity, s.images, s.log); err != nil {
 		return err
 	}
 	s3cfg := cfg.S3

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/image"
 	"github.com/sovcloud/sov/internal/ops"
 	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/service"
@@ -37,9 +38,16 @@ type Config struct {
 	Drivers string
 }
 
+// Images gives the data of the images volumes are made from; the image
+// service implements it.
+type Images interface {
+	ForBoot(ctx context.Context, c *policy.Credentials, id string) (*image.BootImage, error)
+}
+
 // Service serves the Cinder v3 API.
 type Service struct {
 	db       *store.DB
+	images   Images
 	driver   backend.Driver
 	ops      *ops.Runner
 	identity httpapi.Authenticator
@@ -48,8 +56,8 @@ type Service struct {
 }
 
 // New returns the volume service on the backend cfg names.
-func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, log *slog.Logger) (*Service, error) {
-	s := &Service{db: db, identity: id, log: log, url: publicURL + "/volume", ops: ops.New(db, "volume", log)}
+func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, images Images, log *slog.Logger) (*Service, error) {
+	s := &Service{db: db, images: images, identity: id, log: log, url: publicURL + "/volume", ops: ops.New(db, "volume", log)}
 	switch cfg.Drivers {
 	case "":
 		d, err := file.Open(filepath.Join(cfg.DataDir, "volumes"))

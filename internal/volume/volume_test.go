@@ -18,6 +18,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/snapshots"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumetypes"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imagedata"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 
 	"github.com/sovcloud/sov/internal/servertest"
 	"github.com/sovcloud/sov/internal/volume/backend/fake"
@@ -270,7 +272,8 @@ func TestVolumeBadInput(t *testing.T) {
 		{"from a snapshot and a volume", "POST", "volumes", `{"volume": {"snapshot_id": "` + v.ID + `", "source_volid": "` + v.ID + `"}}`, 400, "badRequest"},
 		{"snapshot without a volume", "POST", "snapshots", `{"snapshot": {"name": "x"}}`, 400, "badRequest"},
 		{"snapshot of an unknown volume", "POST", "snapshots", `{"snapshot": {"volume_id": "00000000-0000-0000-0000-000000000000"}}`, 404, "itemNotFound"},
-		{"from an image", "POST", "volumes", `{"volume": {"size": 1, "imageRef": "` + v.ID + `"}}`, 501, "notImplemented"},
+		{"from an unknown image", "POST", "volumes", `{"volume": {"size": 1, "imageRef": "` + v.ID + `"}}`, 404, "itemNotFound"},
+		{"from a backup", "POST", "volumes", `{"volume": {"size": 1, "backup_id": "` + v.ID + `"}}`, 501, "notImplemented"},
 		{"unknown id", "GET", "volumes/00000000-0000-0000-0000-000000000000", "", 404, "itemNotFound"},
 		{"unknown action", "POST", "volumes/" + v.ID + "/action", `{"os-fly": {}}`, 400, "badRequest"},
 		{"attach", "POST", "volumes/" + v.ID + "/action", `{"os-attach": {"mountpoint": "/dev/vdb"}}`, 501, "notImplemented"},
@@ -456,5 +459,61 @@ func TestVolumeSnapshots(t *testing.T) {
 	waitVolume(t, a, v.ID, "")
 	if got, _ := backend.Read(restored.ID); got != 0x11 {
 		t.Errorf("the restored volume lost its data with its snapshot: %#x", got)
+	}
+}
+
+// uploadImage uploads data as an image of the format and returns its id.
+func uploadImage(t *testing.T, p *gophercloud.ProviderClient, name, format string, data []byte) string {
+	t.Helper()
+	ic, err := openstack.NewImageV2(p, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	container := "bare"
+	if format == "aki" {
+		container = "aki"
+	}
+	img, err := images.Create(ctx, ic, images.CreateOpts{Name: name, DiskFormat: format, ContainerFormat: container,
+		Properties: map[string]string{"os_distro": "debian"}}).Extract()
+	wantStatus(t, "image create", err, 0)
+	wantStatus(t, "image upload", imagedata.Upload(ctx, ic, img.ID, bytes.NewReader(data)).ExtractErr(), 0)
+	return img.ID
+}
+
+// TestVolumeFromImage: a volume made from an image holds the image's data,
+// is bootable and carries the image's metadata, at least the image's size;
+// another project's private image is not found, a kernel image is refused.
+// (Data not of its declared format never becomes an image: the image
+// service inspects uploads, and the volume service inspects again.)
+func TestVolumeFromImage(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha, beta := srv.NewTenant(t, "alpha", ""), srv.NewTenant(t, "beta", "")
+	pa := srv.Provider(t, alpha)
+	a, b := volumeClient(t, pa), volumeClient(t, srv.Provider(t, beta))
+	backend := srv.Volumes().Backend().(*fake.Driver)
+	raw := make([]byte, 3<<20)
+	for i := 1 << 20; i < 2<<20; i++ {
+		raw[i] = 0xa3
+	}
+	imageID := uploadImage(t, pa, "disk", "raw", raw)
+
+	v, err := volumes.Create(ctx, a, volumes.CreateOpts{ImageID: imageID, Name: "bootable"}, nil).Extract()
+	wantStatus(t, "volume from the image", err, 0)
+	v = waitVolume(t, a, v.ID, "available")
+	if got, _ := backend.Read(v.ID); got != 0xa3 || v.Bootable != "true" || v.Size != 1 ||
+		v.VolumeImageMetadata["image_id"] != imageID || v.VolumeImageMetadata["os_distro"] != "debian" {
+		t.Errorf("the volume from the image holds %#x: %+v", got, v)
+	}
+	_, err = volumes.Create(ctx, b, volumes.CreateOpts{ImageID: imageID, Size: 1}, nil).Extract()
+	wantStatus(t, "beta from alpha's private image", err, http.StatusNotFound)
+	kernel := uploadImage(t, pa, "kernel", "aki", raw)
+	_, err = volumes.Create(ctx, a, volumes.CreateOpts{ImageID: kernel, Size: 1}, nil).Extract()
+	wantStatus(t, "volume from a kernel image", err, http.StatusBadRequest)
+	_, err = volumes.Create(ctx, a, volumes.CreateOpts{ImageID: imageID, Size: 1, SnapshotID: v.ID}, nil).Extract()
+	wantStatus(t, "volume from an image and a snapshot", err, http.StatusBadRequest)
+	pg, _ := volumes.List(a, nil).AllPages(ctx)
+	if vs, _ := volumes.ExtractVolumes(pg); len(vs) != 1 {
+		t.Errorf("refused volumes were made: %d volumes", len(vs))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,13 +27,14 @@ type volume struct {
 	Size                                 int // GiB
 	Status, TypeID, TypeName, Zone       string
 	Bootable                             bool
-	Snapshot, Source                     string // what it was made from, if anything
+	Snapshot, Source                     string            // what it was made from, if anything
+	ImageMeta                            map[string]string // of the image it was made from
 	Metadata                             map[string]string
 	Created, Updated                     int64
 }
 
 const volumeColumns = `v.id, v.project_id, v.user_id, v.name, v.description, v.size, v.status, v.volume_type_id, v.type_name,
-	v.availability_zone, v.bootable, v.snapshot_id, v.source_volid, v.metadata, v.created_at, v.updated_at`
+	v.availability_zone, v.bootable, v.snapshot_id, v.source_volid, v.image_metadata, v.metadata, v.created_at, v.updated_at`
 
 // volumeTable is volumes with their type's name, as one table v (whose
 // columns lists may name unqualified).
@@ -40,15 +42,24 @@ const volumeTable = `(SELECT v.*, t.name AS type_name FROM volumes v JOIN volume
 
 func scanVolume(row store.Scanner) (*volume, error) {
 	var v volume
-	var meta string
+	var meta, imageMeta string
 	if err := row.Scan(&v.ID, &v.Project, &v.User, &v.Name, &v.Description, &v.Size, &v.Status, &v.TypeID, &v.TypeName,
-		&v.Zone, &v.Bootable, &v.Snapshot, &v.Source, &meta, &v.Created, &v.Updated); err != nil {
+		&v.Zone, &v.Bootable, &v.Snapshot, &v.Source, &imageMeta, &meta, &v.Created, &v.Updated); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(meta), &v.Metadata); err != nil || v.Metadata == nil {
 		v.Metadata = map[string]string{}
 	}
+	json.Unmarshal([]byte(imageMeta), &v.ImageMeta)
 	return &v, nil
+}
+
+func jsonText(m map[string]string) string {
+	if m == nil {
+		return "{}"
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
 }
 
 func nullable(s string) any {
@@ -77,6 +88,9 @@ func (s *Service) view(v *volume, admin bool) map[string]any {
 		"multiattach": false, "metadata": v.Metadata, "attachments": []any{}, "links": s.links(v.ID), "user_id": v.User,
 		"created_at": cinderTime(v.Created), "updated_at": cinderTime(v.Updated), "source_volid": nullable(v.Source), "snapshot_id": nullable(v.Snapshot),
 		"replication_status": nil, "consistencygroup_id": nil}
+	if len(v.ImageMeta) > 0 {
+		m["volume_image_metadata"] = v.ImageMeta
+	}
 	if admin {
 		m["os-vol-tenant-attr:tenant_id"] = v.Project
 		m["os-vol-host-attr:host"] = "sov@file#file"
@@ -286,20 +300,18 @@ func (s *Service) createVolume(q *request) error {
 	if vb == nil {
 		return errorf(http.StatusBadRequest, "Missing required element 'volume' in request body.")
 	}
-	for _, src := range []*string{vb.ImageRef, vb.BackupID} {
-		if src != nil && *src != "" {
-			return errorf(http.StatusNotImplemented, "Volumes from images or backups are not implemented yet.")
-		}
+	if vb.BackupID != nil && *vb.BackupID != "" {
+		return errorf(http.StatusNotImplemented, "Volumes from backups are not implemented yet.")
 	}
 	if vb.Multiattach != nil && *vb.Multiattach {
 		return errorf(http.StatusNotImplemented, "Multi-attach volumes are not implemented yet.")
 	}
-	snapID, srcID := deref(vb.SnapshotID), deref(vb.SourceVolID)
-	if snapID != "" && srcID != "" {
-		return errorf(http.StatusBadRequest, "Invalid input received: a volume is made from a snapshot or from another volume, not both.")
+	snapID, srcID, imageID := deref(vb.SnapshotID), deref(vb.SourceVolID), deref(vb.ImageRef)
+	if n := len(slices.DeleteFunc([]string{snapID, srcID, imageID}, func(s string) bool { return s == "" })); n > 1 {
+		return errorf(http.StatusBadRequest, "Invalid input received: a volume is made from one of a snapshot, another volume or an image.")
 	}
-	size := 0 // from a snapshot or volume: theirs unless given (cinderclient sends null)
-	if given := len(vb.Size) > 0 && string(bytes.TrimSpace(vb.Size)) != "null"; given || snapID == "" && srcID == "" {
+	size := 0 // from a snapshot, volume or image: its size unless given (cinderclient sends null)
+	if given := len(vb.Size) > 0 && string(bytes.TrimSpace(vb.Size)) != "null"; given || snapID == "" && srcID == "" && imageID == "" {
 		var err error
 		if size, err = parseSize(vb.Size); err != nil {
 			return err
@@ -313,6 +325,18 @@ func (s *Service) createVolume(q *request) error {
 		return errorf(http.StatusBadRequest, "Invalid input received: Availability zone '%s' is invalid.", *vb.AvailabilityZone)
 	}
 	ctx := q.r.Context()
+	var img *imageSource
+	if imageID != "" {
+		var err error
+		if img, err = s.imageSource(ctx, q, imageID); err != nil {
+			return err
+		}
+		defer func() {
+			if img.file != nil { // not handed to the operation
+				img.file.Close()
+			}
+		}()
+	}
 	now := time.Now().UnixMicro()
 	v := &volume{ID: uuid.NewString(), Project: q.creds.ProjectID, User: q.creds.UserID, Size: size, Status: "creating",
 		Zone: availabilityZone, Metadata: vb.Metadata, Created: now, Updated: now}
@@ -358,6 +382,8 @@ func (s *Service) createVolume(q *request) error {
 				return errorf(http.StatusBadRequest, "Invalid volume: Source volume status must be available, but current status is: %s.", from.Status)
 			}
 			minSize, typeRef, inherited, v.Source = from.Size, from.TypeID, true, from.ID
+		case img != nil:
+			minSize, v.ImageMeta, v.Bootable = img.minGiB, img.meta, true
 		}
 		if size == 0 {
 			size, v.Size = minSize, minSize
@@ -380,16 +406,23 @@ func (s *Service) createVolume(q *request) error {
 		meta, _ := json.Marshal(v.Metadata)
 		return store.Insert(ctx, tx, "volumes", store.Values{}.Set("id", v.ID).Set("project_id", v.Project).Set("user_id", v.User).
 			Set("name", v.Name).Set("description", v.Description).Set("size", v.Size).Set("new_size", 0).Set("status", v.Status).
-			Set("volume_type_id", v.TypeID).Set("availability_zone", v.Zone).Set("bootable", false).Set("snapshot_id", v.Snapshot).
-			Set("source_volid", v.Source).Set("metadata", string(meta)).
+			Set("volume_type_id", v.TypeID).Set("availability_zone", v.Zone).Set("bootable", v.Bootable).Set("snapshot_id", v.Snapshot).
+			Set("source_volid", v.Source).Set("image_metadata", jsonText(v.ImageMeta)).Set("metadata", string(meta)).
 			Set("created_at", now).Set("updated_at", now))
 	})
 	if err != nil {
 		return err
 	}
 	a := s.action(q, v.ID, "create")
+	var src *os.File
+	if img != nil {
+		src, img.file = img.file, nil // the operation closes it
+	}
 	s.ops.Go(a, "volume_create", func(ctx context.Context) error {
 		switch {
+		case src != nil:
+			defer src.Close()
+			return s.driver.Import(ctx, v.ID, src, img.format, int64(size)*gib)
 		case v.Snapshot != "":
 			return s.driver.Restore(ctx, v.ID, v.Snapshot, int64(size)*gib)
 		case v.Source != "":

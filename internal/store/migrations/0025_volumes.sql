@@ -26,6 +26,7 @@ CREATE TABLE volumes (
 	bootable BOOLEAN NOT NULL,
 	snapshot_id TEXT NOT NULL,
 	source_volid TEXT NOT NULL,
+	image_metadata TEXT NOT NULL,
 	metadata TEXT NOT NULL,
 	created_at BIGINT NOT NULL,
 	updated_at BIGINT NOT NULL

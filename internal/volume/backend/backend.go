@@ -5,7 +5,10 @@
 // each volume as an RBD image of a pool (see docs/volume.md).
 package backend
 
-import "context"
+import (
+	"context"
+	"os"
+)
 
 // Driver holds the data of volumes. Each call names a volume by its id;
 // calls for one volume never run at the same time (the service's runner
@@ -18,6 +21,9 @@ type Driver interface {
 	// Clone makes volume id a copy of volume src's data, of size bytes (at
 	// least src's).
 	Clone(ctx context.Context, id, src string, size int64) error
+	// Import makes volume id of size bytes holding the disk image src (an
+	// open file, raw or qcow2 as format says, already inspected).
+	Import(ctx context.Context, id string, src *os.File, format string, size int64) error
 	// Delete removes a volume and its data.
 	Delete(ctx context.Context, id string) error
 	// List is the ids of the volumes the driver holds, for the service to

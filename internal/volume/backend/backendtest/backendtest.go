@@ -4,6 +4,8 @@ package backendtest
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -26,6 +28,7 @@ func Run(t *testing.T, d backend.Driver, p Probe) {
 	ctx := context.Background()
 	const a, b, c = "0a0a0a0a-0000-4000-8000-00000000000a", "0b0b0b0b-0000-4000-8000-00000000000b", "0c0c0c0c-0000-4000-8000-00000000000c"
 	const clone, snap = "0d0d0d0d-0000-4000-8000-00000000000d", "05050505-0000-4000-8000-000000000005"
+	const imported = "0e0e0e0e-0000-4000-8000-00000000000e"
 	const gib = int64(1) << 30
 	for _, id := range []string{a, b} {
 		if err := d.Create(ctx, id, gib); err != nil {
@@ -97,6 +100,30 @@ func Run(t *testing.T, d backend.Driver, p Probe) {
 		t.Errorf("the restored volume lost its data with the snapshot: %#x", got)
 	}
 
+	// An image (raw, the pattern 0xa3 at 1 MiB) becomes a volume.
+	raw := make([]byte, 3<<20)
+	for i := 1 << 20; i < 2<<20; i++ {
+		raw[i] = 0xa3
+	}
+	img := filepath.Join(t.TempDir(), "image.raw")
+	if err := os.WriteFile(img, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := d.Import(ctx, imported, f, "raw", gib); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	if got, ok := p.Read(imported); !ok || got != 0xa3 {
+		t.Errorf("the imported volume holds %#x %v, want the image's 0xa3", got, ok)
+	}
+	if n, _ := p.Size(imported); n != gib {
+		t.Errorf("the imported volume's size: %d", n)
+	}
+
 	for i := 0; i < 2; i++ { // deleting a gone volume succeeds
 		if err := d.Delete(ctx, a); err != nil {
 			t.Fatalf("delete (%d): %v", i, err)
@@ -107,7 +134,7 @@ func Run(t *testing.T, d backend.Driver, p Probe) {
 	}
 	ids, _ = d.List(ctx)
 	slices.Sort(ids)
-	if !slices.Equal(ids, []string{b, c, clone}) {
+	if !slices.Equal(ids, []string{b, c, clone, imported}) {
 		t.Errorf("list after delete: %v", ids)
 	}
 }
