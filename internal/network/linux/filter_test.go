@@ -6,12 +6,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sovcloud/sov/internal/network/dataplane"
 	"github.com/sovcloud/sov/internal/network/linux"
 )
 
-// serve answers TCP connections on port in the guest until the test ends.
+// serve answers TCP connections on port in the guest until the test ends;
+// it returns once the port listens (a check right after could come first
+// on a loaded machine).
 func (g *guest) serve(port int) {
 	g.t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", g.ns, "busybox", "nc", "-ll", "-p", strconv.Itoa(port), "-e", "/bin/echo", "hello-"+g.outer)
@@ -19,6 +22,18 @@ func (g *guest) serve(port int) {
 		g.t.Fatal(err)
 	}
 	g.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	g.waitListening(port)
+}
+
+// waitListening waits (up to 10 s) until a TCP port listens in the guest.
+func (g *guest) waitListening(port int) {
+	g.t.Helper()
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if out, _ := g.in(false, "ss", "-Hltn", "sport = :"+strconv.Itoa(port)); strings.TrimSpace(out) != "" {
+			return
+		}
+	}
+	g.t.Fatalf("nothing listens on port %d in %s", port, g.ns)
 }
 
 // reaches reports whether the guest connects to addr:port and hears the server.

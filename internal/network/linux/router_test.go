@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -28,6 +27,7 @@ func (g *guest) serveSource() {
 		g.t.Fatal(err)
 	}
 	g.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	g.waitListening(80)
 }
 
 // source asks addr's source server where the guest comes from.
@@ -194,12 +194,7 @@ func TestExternalUplinkOnTheWire(t *testing.T) {
 	}
 	l.a.serve(80)
 	l.out.serveSource()
-	// (The first try may come before the new ports are up on a loaded machine.)
-	ok := false
-	for end := time.Now().Add(10 * time.Second); !ok && time.Now().Before(end); {
-		ok = l.out.reaches(fip, 80)
-	}
-	if !ok {
+	if !l.out.reaches(fip, 80) {
 		t.Error("the floating IP does not answer from the outside")
 	}
 	if got := l.a.source(l.ext + ".50"); got != fip {
