@@ -1,5 +1,5 @@
 // Package engines keeps one rule for every engine process sov starts for
-// a resource (QEMU and dnsmasq today; HAProxy and kubelets later): the
+// a resource (QEMU, dnsmasq and radvd today; HAProxy and kubelets later): the
 // process is recorded in the store, outlives sov and is adopted by the
 // next start; anything running with this cloud's mark that no record
 // names is reaped at start; StopAll (sov down) ends them all.
