@@ -108,7 +108,7 @@ func (s *Service) changed(ctx context.Context, ids ...string) {
 		return
 	}
 	ph, args := placeholders(ids)
-	routers, err := column(ctx, s.db, `SELECT DISTINCT device_id FROM ports WHERE device_owner IN (?, ?) AND network_id IN `+ph,
+	routers, err := store.Column(ctx, s.db, `SELECT DISTINCT device_id FROM ports WHERE device_owner IN (?, ?) AND network_id IN `+ph,
 		append([]any{ownerRouterInterface, ownerRouterGateway}, args...)...)
 	if err != nil {
 		s.log.Error("network: the routers of networks", "err", err)
@@ -177,11 +177,11 @@ func (s *Service) Tasks() []service.Task {
 // network or router that fails is logged and retried, never a reason not
 // to start.
 func (s *Service) reconcile(ctx context.Context) error {
-	ids, err := column(ctx, s.db, `SELECT id FROM networks`)
+	ids, err := store.Column(ctx, s.db, `SELECT id FROM networks`)
 	if err != nil {
 		return err
 	}
-	routers, err := column(ctx, s.db, `SELECT id FROM routers`)
+	routers, err := store.Column(ctx, s.db, `SELECT id FROM routers`)
 	if err != nil {
 		return err
 	}
@@ -196,15 +196,6 @@ func (s *Service) reconcile(ctx context.Context) error {
 	}
 	s.routersChanged(ctx, routers...)
 	return nil
-}
-
-// column runs a query of one text column and returns its values.
-func column(ctx context.Context, db store.Querier, query string, args ...any) ([]string, error) {
-	rows, err := db.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	return store.Collect(rows, func(r store.Scanner) (string, error) { var v string; return v, r.Scan(&v) })
 }
 
 // networkState is what the data plane needs of a network; nil for a
@@ -361,7 +352,7 @@ func (s *Service) groupsChanged(ctx context.Context, networks []string, groups .
 		return
 	}
 	ph, args := placeholders(groups)
-	ids, err := column(ctx, s.db, `SELECT DISTINCT p.network_id FROM ports p JOIN port_security_groups pg ON pg.port_id = p.id
+	ids, err := store.Column(ctx, s.db, `SELECT DISTINCT p.network_id FROM ports p JOIN port_security_groups pg ON pg.port_id = p.id
 		WHERE pg.security_group_id IN `+ph+` OR pg.security_group_id IN
 		(SELECT security_group_id FROM security_group_rules WHERE remote_group_id IN `+ph+`)`, append(args, args...)...)
 	if err != nil {

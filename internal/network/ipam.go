@@ -97,7 +97,7 @@ func allocate(ctx context.Context, tx *store.Tx, sn *subnet, mac string) (netip.
 	if sn.autoAddress() {
 		return eui64(sn.prefix(), mac)
 	}
-	held, err := column(ctx, tx, `SELECT ip_address FROM port_ips WHERE subnet_id = ?`, sn.ID)
+	held, err := store.Column(ctx, tx, `SELECT ip_address FROM port_ips WHERE subnet_id = ?`, sn.ID)
 	if err != nil {
 		return netip.Addr{}, err
 	}

@@ -210,11 +210,7 @@ func (s *Service) listQuotas(q *request) error {
 	if err := q.enforce("list_quotas", ""); err != nil {
 		return err
 	}
-	rows, err := s.db.Query(q.r.Context(), `SELECT DISTINCT project_id FROM network_quotas ORDER BY project_id`)
-	if err != nil {
-		return err
-	}
-	projects, err := store.Collect(rows, func(r store.Scanner) (string, error) { var p string; return p, r.Scan(&p) })
+	projects, err := store.Column(q.r.Context(), s.db, `SELECT DISTINCT project_id FROM network_quotas ORDER BY project_id`)
 	if err != nil {
 		return err
 	}

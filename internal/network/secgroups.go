@@ -306,7 +306,7 @@ func (s *Service) deleteGroup(q *request) error {
 			return conflict("SecurityGroupInUse", "Security Group %s in use.", g.ID)
 		}
 		// The groups whose rules name it as remote lose those rules.
-		if referring, err = column(ctx, tx, `SELECT DISTINCT security_group_id FROM security_group_rules WHERE remote_group_id = ?`, g.ID); err != nil {
+		if referring, err = store.Column(ctx, tx, `SELECT DISTINCT security_group_id FROM security_group_rules WHERE remote_group_id = ?`, g.ID); err != nil {
 			return err
 		}
 		for _, stmt := range []string{

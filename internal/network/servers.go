@@ -67,7 +67,7 @@ type AttachedIP struct {
 // BootNetworks are the networks the caller's project may boot servers on
 // without naming one: its own and those shared with it, not external ones.
 func (s *Service) BootNetworks(ctx context.Context, c *policy.Credentials) ([]string, error) {
-	return column(ctx, s.db, `SELECT id FROM networks WHERE NOT external AND (project_id = ? OR shared OR id IN
+	return store.Column(ctx, s.db, `SELECT id FROM networks WHERE NOT external AND (project_id = ? OR shared OR id IN
 		(SELECT object_id FROM network_rbac WHERE action = ? AND target_project IN (?, '*'))) ORDER BY created_at, id`,
 		c.ProjectID, accessShared, c.ProjectID)
 }
@@ -112,7 +112,7 @@ func (s *Service) groupsOfPorts(ctx context.Context, ids []string) []string {
 		return nil
 	}
 	ph, args := placeholders(ids)
-	groups, err := column(ctx, s.db, `SELECT DISTINCT security_group_id FROM port_security_groups WHERE port_id IN `+ph, args...)
+	groups, err := store.Column(ctx, s.db, `SELECT DISTINCT security_group_id FROM port_security_groups WHERE port_id IN `+ph, args...)
 	if err != nil {
 		s.log.Error("network: the groups of ports", "err", err)
 	}
@@ -209,7 +209,7 @@ func (s *Service) newServerPort(ctx context.Context, tx *store.Tx, q *request, s
 // groupNamed is the id of the project's security group with the name or
 // id; a name two of its groups have is a conflict.
 func (s *Service) groupNamed(ctx context.Context, tx store.Querier, project, group string) (string, error) {
-	ids, err := column(ctx, tx, `SELECT id FROM security_groups WHERE project_id = ? AND (id = ? OR name = ?)`, project, group, group)
+	ids, err := store.Column(ctx, tx, `SELECT id FROM security_groups WHERE project_id = ? AND (id = ? OR name = ?)`, project, group, group)
 	switch {
 	case err != nil:
 		return "", err
@@ -275,7 +275,7 @@ func (s *Service) Release(ctx context.Context, serverID string, made, given []st
 		}
 		ph, args := placeholders(all)
 		var err error
-		if networks, err = column(ctx, tx, `SELECT DISTINCT network_id FROM ports WHERE device_id = ? AND id IN `+ph, append([]any{serverID}, args...)...); err != nil {
+		if networks, err = store.Column(ctx, tx, `SELECT DISTINCT network_id FROM ports WHERE device_id = ? AND id IN `+ph, append([]any{serverID}, args...)...); err != nil {
 			return err
 		}
 		for _, id := range made {

@@ -347,11 +347,7 @@ func (s *Service) createSubnet(q *request) error {
 
 // checkOverlap refuses a subnet that overlaps another of its network.
 func checkOverlap(ctx context.Context, tx *store.Tx, sn *subnet) error {
-	rows, err := tx.Query(ctx, `SELECT cidr FROM subnets WHERE network_id = ? AND id <> ?`, sn.Network, sn.ID)
-	if err != nil {
-		return err
-	}
-	cidrs, err := store.Collect(rows, func(r store.Scanner) (string, error) { var c string; return c, r.Scan(&c) })
+	cidrs, err := store.Column(ctx, tx, `SELECT cidr FROM subnets WHERE network_id = ? AND id <> ?`, sn.Network, sn.ID)
 	if err != nil {
 		return err
 	}

@@ -347,6 +347,15 @@ func Collect[T any](rows *sql.Rows, scan func(Scanner) (T, error)) ([]T, error) 
 	return out, classify(rows.Err())
 }
 
+// Column runs a query of one text column and returns its values.
+func Column(ctx context.Context, db Querier, query string, args ...any) ([]string, error) {
+	rows, err := db.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return Collect(rows, func(r Scanner) (string, error) { var v string; return v, r.Scan(&v) })
+}
+
 // Values are the columns of a row and their values, side by side, so a
 // statement's column list and arguments cannot drift apart.
 type Values []struct {

@@ -309,14 +309,7 @@ func (s *Service) deleteSnapshot(q *request) error {
 
 // recoverSnapshots does for snapshots what recover does for volumes.
 func (s *Service) recoverSnapshots(ctx context.Context) error {
-	ids := func(status string) ([]string, error) {
-		rows, err := s.db.Query(ctx, `SELECT id FROM volume_snapshots WHERE status = ?`, status)
-		if err != nil {
-			return nil, err
-		}
-		return store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) })
-	}
-	creating, err := ids("creating")
+	creating, err := store.Column(ctx, s.db, `SELECT id FROM volume_snapshots WHERE status = 'creating'`)
 	if err != nil {
 		return err
 	}
@@ -326,7 +319,7 @@ func (s *Service) recoverSnapshots(ctx context.Context) error {
 		}
 		s.setSnapshotStatus(ctx, id, "error")
 	}
-	deleting, err := ids("deleting")
+	deleting, err := store.Column(ctx, s.db, `SELECT id FROM volume_snapshots WHERE status = 'deleting'`)
 	if err != nil {
 		return err
 	}
@@ -344,16 +337,5 @@ func (s *Service) recoverSnapshots(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range held {
-		var n int
-		if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM volume_snapshots WHERE id = ?`, id).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			if err := s.driver.DeleteSnapshot(ctx, id); err != nil {
-				s.log.Error("volume: removing the data of a snapshot the store does not know", "snapshot", id, "err", err)
-			}
-		}
-	}
-	return nil
+	return s.pruneUnknown(ctx, "volume_snapshots", held, s.driver.DeleteSnapshot)
 }

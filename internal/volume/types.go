@@ -140,13 +140,27 @@ func (s *Service) showType(q *request) error {
 
 // typeBody is what create and update read.
 type typeBody struct {
-	VolumeType *struct {
-		Name        *string           `json:"name"`
-		Description *string           `json:"description"`
-		Public      *bool             `json:"os-volume-type-access:is_public"`
-		IsPublic    *bool             `json:"is_public"`
-		Specs       map[string]string `json:"extra_specs"`
-	} `json:"volume_type"`
+	VolumeType *typeFields `json:"volume_type"`
+}
+
+type typeFields struct {
+	Name        *string           `json:"name"`
+	Description *string           `json:"description"`
+	Public      *bool             `json:"os-volume-type-access:is_public"`
+	IsPublic    *bool             `json:"is_public"`
+	Specs       map[string]string `json:"extra_specs"`
+}
+
+// apply sets on t the description and visibility the body gives.
+func (f *typeFields) apply(t *volumeType) {
+	if f.Description != nil {
+		t.Description = *f.Description
+	}
+	for _, p := range []*bool{f.Public, f.IsPublic} {
+		if p != nil {
+			t.Public = *p
+		}
+	}
 }
 
 func readType(q *request) (*typeBody, error) {
@@ -196,14 +210,7 @@ func (s *Service) createType(q *request) error {
 	if t.Specs == nil {
 		t.Specs = map[string]string{}
 	}
-	if vt.Description != nil {
-		t.Description = *vt.Description
-	}
-	for _, p := range []*bool{vt.Public, vt.IsPublic} {
-		if p != nil {
-			t.Public = *p
-		}
-	}
+	vt.apply(t)
 	err = store.Insert(q.r.Context(), s.db, "volume_types", store.Values{}.Set("id", t.ID).Set("name", t.Name).Set("description", t.Description).
 		Set("is_public", t.Public).Set("extra_specs", specsJSON(t.Specs)).Set("created_at", now).Set("updated_at", now))
 	if errors.Is(err, store.ErrConflict) {
@@ -237,14 +244,7 @@ func (s *Service) updateType(q *request) error {
 			}
 			t.Name = *vt.Name
 		}
-		if vt.Description != nil {
-			t.Description = *vt.Description
-		}
-		for _, p := range []*bool{vt.Public, vt.IsPublic} {
-			if p != nil {
-				t.Public = *p
-			}
-		}
+		vt.apply(t)
 		t.Updated = time.Now().UnixMicro()
 		_, err := tx.Exec(ctx, `UPDATE volume_types SET name = ?, description = ?, is_public = ?, updated_at = ? WHERE id = ?`,
 			t.Name, t.Description, t.Public, t.Updated, t.ID)

@@ -229,21 +229,35 @@ func (s *Service) showVolume(q *request) error {
 
 // volumeBody is what create and update read.
 type volumeBody struct {
-	Volume *struct {
-		Size             json.RawMessage   `json:"size"`
-		Name             *string           `json:"name"`
-		DisplayName      *string           `json:"display_name"`
-		Description      *string           `json:"description"`
-		DisplayDesc      *string           `json:"display_description"`
-		Metadata         map[string]string `json:"metadata"`
-		VolumeType       *string           `json:"volume_type"`
-		AvailabilityZone *string           `json:"availability_zone"`
-		SnapshotID       *string           `json:"snapshot_id"`
-		SourceVolID      *string           `json:"source_volid"`
-		ImageRef         *string           `json:"imageRef"`
-		BackupID         *string           `json:"backup_id"`
-		Multiattach      *bool             `json:"multiattach"`
-	} `json:"volume"`
+	Volume *volumeFields `json:"volume"`
+}
+
+type volumeFields struct {
+	Size             json.RawMessage   `json:"size"`
+	Name             *string           `json:"name"`
+	DisplayName      *string           `json:"display_name"`
+	Description      *string           `json:"description"`
+	DisplayDesc      *string           `json:"display_description"`
+	Metadata         map[string]string `json:"metadata"`
+	VolumeType       *string           `json:"volume_type"`
+	AvailabilityZone *string           `json:"availability_zone"`
+	SnapshotID       *string           `json:"snapshot_id"`
+	SourceVolID      *string           `json:"source_volid"`
+	ImageRef         *string           `json:"imageRef"`
+	BackupID         *string           `json:"backup_id"`
+	Multiattach      *bool             `json:"multiattach"`
+}
+
+// readVolume reads a create or update body.
+func readVolume(q *request) (*volumeFields, error) {
+	var b volumeBody
+	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
+		return nil, err
+	}
+	if b.Volume == nil {
+		return nil, errorf(http.StatusBadRequest, "Missing required element 'volume' in request body.")
+	}
+	return b.Volume, nil
 }
 
 // parseSize reads a size in GiB: an integer, or a string of digits, above 0.
@@ -292,13 +306,9 @@ func (s *Service) createVolume(q *request) error {
 	if err := q.enforce("volume:create", q.creds.ProjectID); err != nil {
 		return err
 	}
-	var b volumeBody
-	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
+	vb, err := readVolume(q)
+	if err != nil {
 		return err
-	}
-	vb := b.Volume
-	if vb == nil {
-		return errorf(http.StatusBadRequest, "Missing required element 'volume' in request body.")
 	}
 	if vb.BackupID != nil && *vb.BackupID != "" {
 		return errorf(http.StatusNotImplemented, "Volumes from backups are not implemented yet.")
@@ -349,7 +359,7 @@ func (s *Service) createVolume(q *request) error {
 	if desc != nil {
 		v.Description = *desc
 	}
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		typeRef, inherited := defaultTypeName, false
 		// From a snapshot or volume: its size at least, and its type unless named.
 		minSize := 0
@@ -455,13 +465,9 @@ func (s *Service) setStatus(ctx context.Context, id, status string) {
 }
 
 func (s *Service) updateVolume(q *request) error {
-	var b volumeBody
-	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
+	vb, err := readVolume(q)
+	if err != nil {
 		return err
-	}
-	vb := b.Volume
-	if vb == nil {
-		return errorf(http.StatusBadRequest, "Missing required element 'volume' in request body.")
 	}
 	name, desc := firstOf(vb.Name, vb.DisplayName), firstOf(vb.Description, vb.DisplayDesc)
 	if err := checkText(name, desc, vb.Metadata); err != nil {
@@ -469,7 +475,7 @@ func (s *Service) updateVolume(q *request) error {
 	}
 	ctx := q.r.Context()
 	var v *volume
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
 		if v, err = s.visibleVolume(ctx, tx, q, q.r.PathValue("id")); err != nil {
 			return err
@@ -686,16 +692,9 @@ func (s *Service) extend(q *request, raw json.RawMessage) error {
 // extensions errors, deletions go on) and removes what the backend holds
 // of volumes the store does not know (a crash between the two).
 func (s *Service) recover(ctx context.Context) error {
-	ids := func(status string) ([]string, error) {
-		rows, err := s.db.Query(ctx, `SELECT id FROM volumes WHERE status = ?`, status)
-		if err != nil {
-			return nil, err
-		}
-		return store.Collect(rows, func(r store.Scanner) (string, error) { var id string; return id, r.Scan(&id) })
-	}
 	// A creation cut short leaves no data worth keeping: what the backend
 	// made of it goes, and the volume is an error the user may delete.
-	creating, err := ids("creating")
+	creating, err := store.Column(ctx, s.db, `SELECT id FROM volumes WHERE status = 'creating'`)
 	if err != nil {
 		return err
 	}
@@ -710,7 +709,7 @@ func (s *Service) recover(ctx context.Context) error {
 	if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = 'error_extending', new_size = 0 WHERE status = 'extending'`); err != nil {
 		return err
 	}
-	deleting, err := ids("deleting")
+	deleting, err := store.Column(ctx, s.db, `SELECT id FROM volumes WHERE status = 'deleting'`)
 	if err != nil {
 		return err
 	}
@@ -729,18 +728,25 @@ func (s *Service) recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.pruneUnknown(ctx, "volumes", held, s.driver.Delete)
+}
+
+// pruneUnknown removes what the backend holds (held, by id) of the
+// objects table does not know: what a crash between the two left.
+func (s *Service) pruneUnknown(ctx context.Context, table string, held []string, remove func(context.Context, string) error) error {
+	known, err := store.Column(ctx, s.db, `SELECT id FROM `+table)
+	if err != nil {
+		return err
+	}
 	for _, id := range held {
-		var n int
-		if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM volumes WHERE id = ?`, id).Scan(&n); err != nil {
-			return err
+		if slices.Contains(known, id) {
+			continue
 		}
-		if n == 0 {
-			if err := s.driver.Delete(ctx, id); err != nil {
-				s.log.Error("volume: removing the data of a volume the store does not know", "volume", id, "err", err)
-				continue
-			}
-			s.log.Info("volume: removed the data of a volume the store does not know", "volume", id)
+		if err := remove(ctx, id); err != nil {
+			s.log.Error("volume: removing data the store does not know", "table", table, "id", id, "err", err)
+			continue
 		}
+		s.log.Info("volume: removed data the store does not know", "table", table, "id", id)
 	}
 	return nil
 }
