@@ -23,7 +23,13 @@ import (
 // neutron sends one request to the network API and decodes the answer.
 func neutron(t *testing.T, base, token, method, path, body string, out any) int {
 	t.Helper()
-	req, _ := http.NewRequest(method, base+"/v2.0/"+path, bytes.NewBufferString(body))
+	return apiRequest(base+"/v2.0/"+path, token, method, body, out)
+}
+
+// apiRequest sends one request with a token to an OpenStack API and
+// decodes the answer; 0 when sov does not answer (it was killed).
+func apiRequest(url, token, method, body string, out any) int {
+	req, _ := http.NewRequest(method, url, bytes.NewBufferString(body))
 	req.Header.Set("X-Auth-Token", token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)

@@ -20,21 +20,7 @@ func TestOpenStackCLINetworks(t *testing.T) {
 	t.Parallel()
 	requireOpenStackCLI(t)
 	clouds := startUp(t)
-	admin := []string{"--os-cloud", "sov"}
-	run := func(args ...string) string { return osc(t, clouds, true, append(admin, args...)...) }
-	run("project", "create", "demo")
-	run("project", "create", "other")
-	run("user", "create", "--password", "alice-pw", "--domain", "default", "alice")
-	run("user", "create", "--password", "bob-pw", "--domain", "default", "bob")
-	run("role", "add", "--project", "demo", "--user", "alice", "member")
-	run("role", "add", "--project", "other", "--user", "bob", "member")
-	authURL := regexp.MustCompile(`auth_url: (\S+)`).FindStringSubmatch(readFile(t, clouds))[1]
-	alice := func(ok bool, args ...string) string {
-		return osc(t, clouds, ok, append(userArgs(authURL, "alice", "demo"), args...)...)
-	}
-	bob := func(ok bool, args ...string) string {
-		return osc(t, clouds, ok, append(userArgs(authURL, "bob", "other"), args...)...)
-	}
+	run, alice, bob, _ := twoProjects(t, clouds)
 
 	var net, port map[string]any
 	jsonOut(t, alice(true, "network", "create", "demo-net", "-f", "json"), &net)
@@ -155,4 +141,28 @@ func TestUpExternalFlags(t *testing.T) {
 			t.Errorf("sov up %s made a database", tc.args)
 		}
 	}
+}
+
+// twoProjects makes the projects demo and other, with the members alice
+// (demo) and bob (other), and returns the openstack CLI as the cloud's
+// admin, as alice and as bob, and the auth URL.
+func twoProjects(t *testing.T, clouds string) (admin func(args ...string) string, alice, bob func(ok bool, args ...string) string, authURL string) {
+	t.Helper()
+	admin = func(args ...string) string {
+		return osc(t, clouds, true, append([]string{"--os-cloud", "sov"}, args...)...)
+	}
+	admin("project", "create", "demo")
+	admin("project", "create", "other")
+	admin("user", "create", "--password", "alice-pw", "--domain", "default", "alice")
+	admin("user", "create", "--password", "bob-pw", "--domain", "default", "bob")
+	admin("role", "add", "--project", "demo", "--user", "alice", "member")
+	admin("role", "add", "--project", "other", "--user", "bob", "member")
+	authURL = regexp.MustCompile(`auth_url: (\S+)`).FindStringSubmatch(readFile(t, clouds))[1]
+	alice = func(ok bool, args ...string) string {
+		return osc(t, clouds, ok, append(userArgs(authURL, "alice", "demo"), args...)...)
+	}
+	bob = func(ok bool, args ...string) string {
+		return osc(t, clouds, ok, append(userArgs(authURL, "bob", "other"), args...)...)
+	}
+	return admin, alice, bob, authURL
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -149,22 +148,7 @@ func TestOpenTofu(t *testing.T) {
 	requireOpenStackCLI(t)
 	tofu, cliConfig := servertest.Tofu(t)
 	clouds := startUp(t)
-	admin := func(args ...string) string {
-		return osc(t, clouds, true, append([]string{"--os-cloud", "sov"}, args...)...)
-	}
-	admin("project", "create", "demo")
-	admin("project", "create", "other")
-	admin("user", "create", "--password", "alice-pw", "--domain", "default", "alice")
-	admin("user", "create", "--password", "bob-pw", "--domain", "default", "bob")
-	admin("role", "add", "--project", "demo", "--user", "alice", "member")
-	admin("role", "add", "--project", "other", "--user", "bob", "member")
-	authURL := regexp.MustCompile(`auth_url: (\S+)`).FindStringSubmatch(readFile(t, clouds))[1]
-	alice := func(ok bool, args ...string) string {
-		return osc(t, clouds, ok, append(userArgs(authURL, "alice", "demo"), args...)...)
-	}
-	bob := func(ok bool, args ...string) string {
-		return osc(t, clouds, ok, append(userArgs(authURL, "bob", "other"), args...)...)
-	}
+	_, alice, bob, authURL := twoProjects(t, clouds)
 	uploadGuestCLI(t, alice)
 
 	pub, _, err := ed25519.GenerateKey(rand.Reader)

@@ -1,9 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
-	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,18 +13,7 @@ import (
 
 // cinder sends one request to the block storage API and decodes the answer.
 func cinder(base, token, method, path, body string, out any) int {
-	req, _ := http.NewRequest(method, base+"/"+path, bytes.NewBufferString(body))
-	req.Header.Set("X-Auth-Token", token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0 // sov was killed
-	}
-	defer resp.Body.Close()
-	if out != nil {
-		json.NewDecoder(resp.Body).Decode(out)
-	}
-	return resp.StatusCode
+	return apiRequest(base+"/"+path, token, method, body, out)
 }
 
 // TestKillKeepsVolumesTruthful kills sov with SIGKILL while volumes are

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,22 +19,7 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	t.Parallel()
 	requireOpenStackCLI(t)
 	clouds := startUp(t)
-	admin := func(args ...string) string {
-		return osc(t, clouds, true, append([]string{"--os-cloud", "sov"}, args...)...)
-	}
-	admin("project", "create", "demo")
-	admin("project", "create", "other")
-	admin("user", "create", "--password", "alice-pw", "--domain", "default", "alice")
-	admin("user", "create", "--password", "bob-pw", "--domain", "default", "bob")
-	admin("role", "add", "--project", "demo", "--user", "alice", "member")
-	admin("role", "add", "--project", "other", "--user", "bob", "member")
-	authURL := regexp.MustCompile(`auth_url: (\S+)`).FindStringSubmatch(readFile(t, clouds))[1]
-	alice := func(ok bool, args ...string) string {
-		return osc(t, clouds, ok, append(userArgs(authURL, "alice", "demo"), args...)...)
-	}
-	bob := func(ok bool, args ...string) string {
-		return osc(t, clouds, ok, append(userArgs(authURL, "bob", "other"), args...)...)
-	}
+	admin, alice, bob, _ := twoProjects(t, clouds)
 
 	admin("volume", "type", "create", "--description", "[scs:encrypted, replicated] not yet either", "--property", "volume_backend_name=file", "scs")
 	if out := alice(true, "volume", "type", "list", "-f", "value", "-c", "Name"); !strings.Contains(out, "__DEFAULT__") || !strings.Contains(out, "scs") {

@@ -14,7 +14,6 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/floatingips"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/routers"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/rules"
-	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/subnets"
 	"golang.org/x/crypto/ssh"
@@ -37,15 +36,7 @@ func TestDebianGuestSSH(t *testing.T) {
 	c, nc := computeClient(t, alpha, "2.47"), networkClient(t, alpha)
 	imageID := servertest.UploadDebianGuest(t, alpha)
 	netID := servertest.TenantNetwork(t, alpha, "deb-net", "10.88.0.0/24")
-	pg, err := networks.List(nc, networks.ListOpts{Name: "public"}).AllPages(ctx)
-	wantStatus(t, "list public", err, 0)
-	public, _ := networks.ExtractNetworks(pg)
-	r, err := routers.Create(ctx, nc, routers.CreateOpts{Name: "r", GatewayInfo: &routers.GatewayInfo{NetworkID: public[0].ID}}).Extract()
-	wantStatus(t, "router", err, 0)
-	pg, _ = subnets.List(nc, subnets.ListOpts{NetworkID: netID}).AllPages(ctx)
-	own, _ := subnets.ExtractSubnets(pg)
-	_, err = routers.AddInterface(ctx, nc, r.ID, routers.AddInterfaceOpts{SubnetID: own[0].ID}).Extract()
-	wantStatus(t, "interface", err, 0)
+	public, sn, r := routedToPublic(t, nc, netID)
 	// An IPv6 subnet beside, by DHCPv6 (the router advertises it managed).
 	v6, err := subnets.Create(ctx, nc, subnets.CreateOpts{NetworkID: netID, CIDR: "fd00:88::/64", IPVersion: 6,
 		IPv6AddressMode: "dhcpv6-stateful", IPv6RAMode: "dhcpv6-stateful"}).Extract()
@@ -73,7 +64,7 @@ func TestDebianGuestSSH(t *testing.T) {
 	wantStatus(t, "create", err, 0)
 	waitStatus(t, c, s.ID, "ACTIVE")
 	held := listPorts(t, nc, ports.ListOpts{DeviceID: s.ID})
-	fip, err := floatingips.Create(ctx, nc, floatingips.CreateOpts{FloatingNetworkID: public[0].ID, PortID: held[0].ID}).Extract()
+	fip, err := floatingips.Create(ctx, nc, floatingips.CreateOpts{FloatingNetworkID: public.ID, PortID: held[0].ID}).Extract()
 	wantStatus(t, "floating ip", err, 0)
 
 	// cloud-init prints the host keys it made on the console; the
@@ -162,8 +153,6 @@ func TestDebianGuestSSH(t *testing.T) {
 
 	// The guest goes out through the router as its floating IP: the host's
 	// address on the external network sees it so.
-	sn, err := subnets.Get(ctx, nc, public[0].Subnets[0]).Extract()
-	wantStatus(t, "public's subnet", err, 0)
 	ln, err := net.Listen("tcp", net.JoinHostPort(sn.GatewayIP, "0"))
 	if err != nil {
 		t.Fatal(err)

@@ -95,20 +95,7 @@ func TestFloatingIPOnTheWire(t *testing.T) {
 	nc := networkClient(t, alpha)
 	imageID := servertest.UploadTestGuest(t, alpha)
 	netID := servertest.TenantNetwork(t, alpha, "alpha-net", "10.86.0.0/24")
-	pg, err := networks.List(nc, networks.ListOpts{Name: "public"}).AllPages(ctx)
-	wantStatus(t, "list public", err, 0)
-	public, _ := networks.ExtractNetworks(pg)
-	if len(public) != 1 {
-		t.Fatalf("external networks named public: %+v", public)
-	}
-	sn, err := subnets.Get(ctx, nc, public[0].Subnets[0]).Extract()
-	wantStatus(t, "public's subnet", err, 0)
-	r, err := routers.Create(ctx, nc, routers.CreateOpts{Name: "r", GatewayInfo: &routers.GatewayInfo{NetworkID: public[0].ID}}).Extract()
-	wantStatus(t, "router", err, 0)
-	pg, _ = subnets.List(nc, subnets.ListOpts{NetworkID: netID}).AllPages(ctx)
-	own, _ := subnets.ExtractSubnets(pg)
-	_, err = routers.AddInterface(ctx, nc, r.ID, routers.AddInterfaceOpts{SubnetID: own[0].ID}).Extract()
-	wantStatus(t, "interface", err, 0)
+	public, sn, _ := routedToPublic(t, nc, netID)
 
 	// A server outside, on the host's address on the external network.
 	seen := make(chan string, 10)
@@ -134,7 +121,7 @@ func TestFloatingIPOnTheWire(t *testing.T) {
 	wantStatus(t, "create", err, 0)
 	waitStatus(t, c, s.ID, "ACTIVE")
 	held := listPorts(t, nc, ports.ListOpts{DeviceID: s.ID})
-	fip, err := floatingips.Create(ctx, nc, floatingips.CreateOpts{FloatingNetworkID: public[0].ID, PortID: held[0].ID}).Extract()
+	fip, err := floatingips.Create(ctx, nc, floatingips.CreateOpts{FloatingNetworkID: public.ID, PortID: held[0].ID}).Extract()
 	wantStatus(t, "floating ip", err, 0)
 	group := listGroups(t, nc, "default")[0]
 	_, err = rules.Create(ctx, nc, rules.CreateOpts{SecGroupID: group.ID, Direction: rules.DirIngress, EtherType: rules.EtherType4,
@@ -165,6 +152,28 @@ func TestFloatingIPOnTheWire(t *testing.T) {
 	if shown := waitStatus(t, c, s.ID, "ACTIVE"); !strings.Contains(fmt.Sprint(shown.Addresses), fip.FloatingIP) {
 		t.Errorf("the server's addresses lack its floating IP: %v", shown.Addresses)
 	}
+}
+
+// routedToPublic puts a router between the first subnet of a network
+// and the cloud's external network public; it returns public, its subnet
+// and the router.
+func routedToPublic(t *testing.T, nc *gophercloud.ServiceClient, netID string) (*networks.Network, *subnets.Subnet, *routers.Router) {
+	t.Helper()
+	pg, err := networks.List(nc, networks.ListOpts{Name: "public"}).AllPages(ctx)
+	wantStatus(t, "list public", err, 0)
+	public, _ := networks.ExtractNetworks(pg)
+	if len(public) != 1 {
+		t.Fatalf("external networks named public: %+v", public)
+	}
+	sn, err := subnets.Get(ctx, nc, public[0].Subnets[0]).Extract()
+	wantStatus(t, "public's subnet", err, 0)
+	r, err := routers.Create(ctx, nc, routers.CreateOpts{Name: "r", GatewayInfo: &routers.GatewayInfo{NetworkID: public[0].ID}}).Extract()
+	wantStatus(t, "router", err, 0)
+	pg, _ = subnets.List(nc, subnets.ListOpts{NetworkID: netID}).AllPages(ctx)
+	own, _ := subnets.ExtractSubnets(pg)
+	_, err = routers.AddInterface(ctx, nc, r.ID, routers.AddInterfaceOpts{SubnetID: own[0].ID}).Extract()
+	wantStatus(t, "interface", err, 0)
+	return &public[0], sn, r
 }
 
 // TestNICHotPlugOnTheWire plugs a port on a second network into a running
