@@ -120,6 +120,9 @@ func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage
 		}
 	}
 	spec.NICs = nics(atts)
+	if spec.Volumes, err = s.volumeDisks(ctx, srv); err != nil {
+		return nil, err
+	}
 	return spec, nil
 }
 
@@ -194,6 +197,7 @@ func (s *Service) destroy(ctx context.Context, srv *server) {
 	if err := s.ports.Release(ctx, srv.ID, made, given); err != nil {
 		s.log.Error("releasing the ports of a server", "server", srv.ID, "err", err)
 	}
+	s.releaseVolumes(ctx, srv)
 	// The actions go first: a server that is gone has none left.
 	if err := s.ops.Forget(ctx, srv.ID); err != nil {
 		s.log.Error("deleting the actions of a server", "server", srv.ID, "err", err)
@@ -224,6 +228,9 @@ func (s *Service) restart(ctx context.Context, srv *server) error {
 		return err
 	}
 	spec.NICs = nics(atts)
+	if spec.Volumes, err = s.volumeDisks(ctx, srv); err != nil {
+		return err
+	}
 	return s.driver.Start(spec)
 }
 
@@ -350,6 +357,9 @@ func (s *Service) Recover(ctx context.Context) error {
 		return err
 	}
 	for _, srv := range all {
+		if srv.TaskState != "deleting" {
+			s.settleVolumes(ctx, srv)
+		}
 		running, _ := s.driver.Running(srv.ID)
 		switch {
 		case srv.TaskState == "deleting":

@@ -30,6 +30,7 @@ type server struct {
 	UserData                    string // base64, as given
 	ConfigDrive                 bool
 	Ports                       []serverPort
+	Volumes                     []serverVolume
 	Fault                       string
 	Created, Updated, Launched  int64
 }
@@ -42,13 +43,16 @@ const (
 )
 
 const serverColumns = `id, project_id, user_id, name, status, task_state, power_state, image_id, flavor, key_name, metadata, user_data,
-	config_drive, ports, fault, created_at, updated_at, launched_at`
+	config_drive, ports, volumes, fault, created_at, updated_at, launched_at`
 
 func scanServer(row store.Scanner) (*server, error) {
 	s := &server{}
-	var flv, meta, ports string
+	var flv, meta, ports, vols string
 	if err := row.Scan(&s.ID, &s.ProjectID, &s.UserID, &s.Name, &s.Status, &s.TaskState, &s.PowerState, &s.ImageID, &flv, &s.KeyName,
-		&meta, &s.UserData, &s.ConfigDrive, &ports, &s.Fault, &s.Created, &s.Updated, &s.Launched); err != nil {
+		&meta, &s.UserData, &s.ConfigDrive, &ports, &vols, &s.Fault, &s.Created, &s.Updated, &s.Launched); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(vols), &s.Volumes); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(flv), &s.Flavor); err != nil {
@@ -131,7 +135,15 @@ func (s *Service) serverJSON(q *request, srv *server, detail bool, atts []networ
 	m["key_name"], m["config_drive"], m["progress"] = keyName, configDrive, 0
 	m["OS-EXT-STS:vm_state"], m["OS-EXT-STS:task_state"], m["OS-EXT-STS:power_state"] = vmState, task, srv.PowerState
 	m["OS-EXT-AZ:availability_zone"], m["OS-SRV-USG:launched_at"], m["OS-SRV-USG:terminated_at"] = "nova", usageTime(srv.Launched), nil
-	m["OS-DCF:diskConfig"], m["os-extended-volumes:volumes_attached"] = "MANUAL", []any{}
+	attached := []any{}
+	for _, v := range srv.Volumes {
+		a := map[string]any{"id": v.VolumeID}
+		if q.atLeast(3) {
+			a["delete_on_termination"] = v.DeleteOnTermination
+		}
+		attached = append(attached, a)
+	}
+	m["OS-DCF:diskConfig"], m["os-extended-volumes:volumes_attached"] = "MANUAL", attached
 	if groups := securityGroups(atts); len(groups) > 0 {
 		m["security_groups"] = groups
 	}

@@ -38,6 +38,7 @@ type Service struct {
 	identity httpapi.Authenticator
 	images   Images
 	ports    Ports
+	volumes  Volumes
 	driver   hypervisor.Driver
 	log      *slog.Logger
 	url      string // e.g. http://127.0.0.1:5000/compute
@@ -54,7 +55,7 @@ type Images interface {
 }
 
 // New returns the compute service; its servers' VMs are recorded in engines.
-func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, images Images, ports Ports, engines qemu.Engines, log *slog.Logger) (*Service, error) {
+func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, images Images, ports Ports, volumes Volumes, engines qemu.Engines, log *slog.Logger) (*Service, error) {
 	var driver hypervisor.Driver
 	var err error
 	switch cfg.Drivers {
@@ -68,9 +69,12 @@ func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, i
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, db: db, identity: id, images: images, ports: ports, driver: driver, log: log, url: publicURL + "/compute", publicURL: publicURL,
+	return &Service{cfg: cfg, db: db, identity: id, images: images, ports: ports, volumes: volumes, driver: driver, log: log, url: publicURL + "/compute", publicURL: publicURL,
 		ops: ops.New(db, "server", log)}, nil
 }
+
+// Driver is the hypervisor driver running the servers' VMs.
+func (s *Service) Driver() hypervisor.Driver { return s.driver }
 
 // Name is the service's name.
 func (s *Service) Name() string { return "compute" }
@@ -177,6 +181,11 @@ func (s *Service) Register(mux *http.ServeMux) {
 	h("POST /compute/v2.1/servers/{server_id}/os-interface", s.attachInterface)
 	h("GET /compute/v2.1/servers/{server_id}/os-interface/{port_id}", s.showInterface)
 	h("DELETE /compute/v2.1/servers/{server_id}/os-interface/{port_id}", s.detachInterface)
+	h("GET /compute/v2.1/servers/{server_id}/os-volume_attachments", s.listVolumeAttachments)
+	h("POST /compute/v2.1/servers/{server_id}/os-volume_attachments", s.attachVolume)
+	h("GET /compute/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}", s.showVolumeAttachment)
+	h("PUT /compute/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}", s.swapVolume)
+	h("DELETE /compute/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}", s.detachVolume)
 	h("GET /compute/v2.1/limits", s.limits)
 	h("GET /compute/v2.1/os-quota-sets/{project_id}", s.quotaSet)
 	h("PUT /compute/v2.1/os-quota-sets/{project_id}", s.updateQuotaSet)

@@ -34,10 +34,20 @@ type Driver interface {
 	// DetachNIC unplugs the NIC on tap from the running VM, once the
 	// guest has let go of it, and takes it from the saved spec.
 	DetachNIC(id, tap string) error
+	// AttachVolume plugs a volume into the running VM (PCIe hot-plug) and
+	// adds it to the saved spec; attaching one the VM has does nothing.
+	AttachVolume(id string, v Volume) error
+	// DetachVolume unplugs the volume with serial from the running VM,
+	// once the guest has let go of it, and takes it from the saved spec;
+	// a volume the VM does not have is fine.
+	DetachVolume(id, serial string) error
 }
 
 // MaxHotplugNICs is how many NICs a running VM can take by hot-plug.
 const MaxHotplugNICs = 4
+
+// MaxVolumes is how many volumes a VM can have, at start or plugged in later.
+const MaxVolumes = 16
 
 // Spec describes a virtual machine.
 type Spec struct {
@@ -52,6 +62,8 @@ type Spec struct {
 	Kernel, Initrd, Append string
 	// NICs are the VM's network interfaces, in order.
 	NICs []NIC
+	// Volumes are the block storage volumes attached to the VM.
+	Volumes []Volume
 	// UID is the uid and gid the instance's engine runs as, chosen by the
 	// driver at first start (0 when sov does not run as root).
 	UID int
@@ -61,6 +73,16 @@ type Spec struct {
 type NIC struct {
 	Tap, MAC string
 	// Slot is the PCIe root port the NIC is on, set by the driver.
+	Slot string `json:",omitempty"`
+}
+
+// Volume is a block storage volume attached to a VM.
+type Volume struct {
+	// Serial is the disk's serial number the guest sees (the volume's id,
+	// as Nova sets it; virtio-blk shows its first 20 characters).
+	Serial string
+	Disk   *Disk
+	// Slot is the PCIe root port the volume is on, set by the driver.
 	Slot string `json:",omitempty"`
 }
 

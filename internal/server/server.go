@@ -319,17 +319,17 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 	if s.network, err = network.New(ncfg, s.db, s.URL, s.identity, s.identity, s.engines, s.log); err != nil {
 		return err
 	}
-	ccfg := cfg.Compute
-	ccfg.DataDir = cfg.DataDir
-	if s.compute, err = compute.New(ccfg, s.db, s.URL, s.identity, s.images, s.network, s.engines, s.log); err != nil {
-		return err
-	}
-	s.network.SetInstances(s.compute) // the metadata service answers for compute's servers
 	vcfg := cfg.Volume
 	vcfg.DataDir = cfg.DataDir
 	if s.volumes, err = volume.New(vcfg, s.db, s.URL, s.identity, s.images, s.log); err != nil {
 		return err
 	}
+	ccfg := cfg.Compute
+	ccfg.DataDir = cfg.DataDir
+	if s.compute, err = compute.New(ccfg, s.db, s.URL, s.identity, s.images, s.network, s.volumes, s.engines, s.log); err != nil {
+		return err
+	}
+	s.network.SetInstances(s.compute) // the metadata service answers for compute's servers
 	s3cfg := cfg.S3
 	if s3cfg.DataDir == "" {
 		s3cfg.DataDir = filepath.Join(cfg.DataDir, "objects")
@@ -394,6 +394,9 @@ func (s *Server) Network() *network.Service { return s.network }
 
 // Volumes is the block storage service.
 func (s *Server) Volumes() *volume.Service { return s.volumes }
+
+// Compute is the compute service.
+func (s *Server) Compute() *compute.Service { return s.compute }
 
 // Objects returns the S3 service.
 func (s *Server) Objects() *objectstore.Server { return s.objects }

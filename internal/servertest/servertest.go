@@ -336,6 +336,12 @@ func RemoveHostState(dataDir string) {
 	linux.RemoveAll(filepath.Join(dataDir, "network"))
 }
 
+// IsStatus reports whether err is an HTTP error of gophercloud with status.
+func IsStatus(err error, status int) bool {
+	var e gophercloud.ErrUnexpectedResponseCode
+	return errors.As(err, &e) && e.Actual == status
+}
+
 // WantStatus fails the test unless err is an HTTP error of gophercloud with
 // the given status; status 0 means err must be nil.
 func WantStatus(t testing.TB, what string, err error, status int) {

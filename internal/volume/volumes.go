@@ -16,6 +16,7 @@ import (
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/ops"
+	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -31,6 +32,7 @@ type volume struct {
 	ImageMeta                            map[string]string // of the image it was made from
 	Metadata                             map[string]string
 	Created, Updated                     int64
+	Attachments                          []attachment // loaded by attachmentsOf
 }
 
 const volumeColumns = `v.id, v.project_id, v.user_id, v.name, v.description, v.size, v.status, v.volume_type_id, v.type_name,
@@ -85,7 +87,7 @@ func (s *Service) links(id string) []map[string]string {
 func (s *Service) view(v *volume, admin bool) map[string]any {
 	m := map[string]any{"id": v.ID, "name": v.Name, "description": v.Description, "size": v.Size, "status": v.Status,
 		"volume_type": v.TypeName, "availability_zone": v.Zone, "bootable": strconv.FormatBool(v.Bootable), "encrypted": false,
-		"multiattach": false, "metadata": v.Metadata, "attachments": []any{}, "links": s.links(v.ID), "user_id": v.User,
+		"multiattach": false, "metadata": v.Metadata, "attachments": attachmentsView(v), "links": s.links(v.ID), "user_id": v.User,
 		"created_at": cinderTime(v.Created), "updated_at": cinderTime(v.Updated), "source_volid": nullable(v.Source), "snapshot_id": nullable(v.Snapshot),
 		"replication_status": nil, "consistencygroup_id": nil}
 	if len(v.ImageMeta) > 0 {
@@ -103,8 +105,13 @@ func (s *Service) view(v *volume, admin bool) map[string]any {
 // visibleVolume is a volume the caller may see (its project's; any for
 // admins); another project's is not found.
 func (s *Service) visibleVolume(ctx context.Context, db store.Querier, q *request, id string) (*volume, error) {
+	return s.volumeVisibleTo(ctx, db, q.creds, id)
+}
+
+// volumeVisibleTo is a volume c may see.
+func (s *Service) volumeVisibleTo(ctx context.Context, db store.Querier, c *policy.Credentials, id string) (*volume, error) {
 	v, err := scanVolume(db.QueryRow(ctx, `SELECT `+volumeColumns+` FROM `+volumeTable+` WHERE v.id = ?`, id))
-	if err == nil && (v.Project == q.creds.ProjectID || q.admin()) {
+	if err == nil && (v.Project == c.ProjectID || c.HasRole(policy.Admin)) {
 		return v, nil
 	}
 	if err == nil || errors.Is(store.Row(err), store.ErrNotFound) {
@@ -198,6 +205,11 @@ func (s *Service) listVolumes(detail bool) handler {
 			return err
 		}
 		vols, more := httpapi.More(lq, vols)
+		if detail {
+			if err := s.attachmentsOf(ctx, s.db, vols...); err != nil {
+				return err
+			}
+		}
 		out := []map[string]any{}
 		for _, v := range vols {
 			if detail {
@@ -221,6 +233,9 @@ func (s *Service) showVolume(q *request) error {
 		return err
 	}
 	if err := q.enforce("volume:get", v.Project); err != nil {
+		return err
+	}
+	if err := s.attachmentsOf(q.r.Context(), s.db, v); err != nil {
 		return err
 	}
 	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"volume": s.view(v, q.admin())})
@@ -494,9 +509,11 @@ func (s *Service) updateVolume(q *request) error {
 		}
 		v.Updated = time.Now().UnixMicro()
 		meta, _ := json.Marshal(v.Metadata)
-		_, err = tx.Exec(ctx, `UPDATE volumes SET name = ?, description = ?, metadata = ?, updated_at = ? WHERE id = ?`,
-			v.Name, v.Description, string(meta), v.Updated, v.ID)
-		return err
+		if _, err = tx.Exec(ctx, `UPDATE volumes SET name = ?, description = ?, metadata = ?, updated_at = ? WHERE id = ?`,
+			v.Name, v.Description, string(meta), v.Updated, v.ID); err != nil {
+			return err
+		}
+		return s.attachmentsOf(ctx, tx, v)
 	})
 	if err != nil {
 		return err
@@ -564,18 +581,37 @@ func (s *Service) deleteVolume(q *request) error {
 	if err != nil {
 		return err
 	}
-	a := s.action(q, v.ID, "delete")
-	s.ops.Go(a, "volume_delete", func(ctx context.Context) error {
-		return s.driver.Delete(ctx, v.ID)
-	}, func(ctx context.Context, err error) {
-		if err != nil {
-			s.setStatus(ctx, v.ID, "error_deleting")
-			return
-		}
-		s.forget(ctx, v.ID)
-	})
+	s.remove(s.action(q, v.ID, "delete"), "volume_delete", v.ID)
 	q.w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// Delete deletes an available volume with no snapshots: for compute, a
+// volume that goes with its server (delete_on_termination).
+func (s *Service) Delete(ctx context.Context, id string) error {
+	err := store.Affected(s.db.Exec(ctx, `UPDATE volumes SET status = 'deleting', updated_at = ? WHERE id = ? AND status = 'available'
+		AND NOT EXISTS (SELECT 1 FROM volume_snapshots WHERE volume_id = ?)`, time.Now().UnixMicro(), id, id))
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusBadRequest, "Invalid volume: volume %s is not available or has snapshots.", id)
+	}
+	if err != nil {
+		return err
+	}
+	s.remove(ops.Action{ResourceID: id}, "", id)
+	return nil
+}
+
+// remove deletes a deleting volume's data in the background (as event of
+// a, if any), then its row and record.
+func (s *Service) remove(a ops.Action, event, id string) {
+	s.ops.Go(a, event, func(ctx context.Context) error { return s.driver.Delete(ctx, id) }, func(ctx context.Context, err error) {
+		if err != nil {
+			s.log.Error("volume: deleting a volume", "volume", id, "err", err)
+			s.setStatus(ctx, id, "error_deleting")
+			return
+		}
+		s.forget(ctx, id)
+	})
 }
 
 // forget removes a deleted volume's row and record.
@@ -640,13 +676,8 @@ func (s *Service) extend(q *request, raw json.RawMessage) error {
 			return err
 		}
 		// Not while a snapshot or a new volume copies it (their sizes are its size now).
-		var copies int
-		if err := tx.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM volume_snapshots WHERE volume_id = ? AND status = 'creating') +
-			(SELECT COUNT(*) FROM volumes WHERE source_volid = ? AND status = 'creating')`, v.ID, v.ID).Scan(&copies); err != nil {
+		if err := notCopied(ctx, tx, v.ID, "extend"); err != nil {
 			return err
-		}
-		if copies > 0 {
-			return errorf(http.StatusBadRequest, "Invalid volume: Volume %s is being copied; extend it when the copy is done.", v.ID)
 		}
 		if v.Status != "available" {
 			return errorf(http.StatusBadRequest, "Invalid volume: Volume status must be available to extend, but current status is: %s.", v.Status)
@@ -687,6 +718,20 @@ func (s *Service) extend(q *request, raw json.RawMessage) error {
 	return nil
 }
 
+// notCopied refuses to verb a volume while a snapshot or a new volume is
+// being copied from it.
+func notCopied(ctx context.Context, tx *store.Tx, id, verb string) error {
+	var copies int
+	if err := tx.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM volume_snapshots WHERE volume_id = ? AND status = 'creating') +
+		(SELECT COUNT(*) FROM volumes WHERE source_volid = ? AND status = 'creating')`, id, id).Scan(&copies); err != nil {
+		return err
+	}
+	if copies > 0 {
+		return errorf(http.StatusBadRequest, "Invalid volume: Volume %s is being copied; %s it when the copy is done.", id, verb)
+	}
+	return nil
+}
+
 // recover brings the volumes a stop of sov interrupted to a truthful
 // status (creations that did not finish are errors without data,
 // extensions errors, deletions go on) and removes what the backend holds
@@ -714,15 +759,7 @@ func (s *Service) recover(ctx context.Context) error {
 		return err
 	}
 	for _, id := range deleting {
-		s.ops.Go(ops.Action{ResourceID: id}, "", func(ctx context.Context) error { return s.driver.Delete(ctx, id) },
-			func(ctx context.Context, err error) {
-				if err != nil {
-					s.log.Error("volume: deleting a volume", "volume", id, "err", err)
-					s.setStatus(ctx, id, "error_deleting")
-					return
-				}
-				s.forget(ctx, id)
-			})
+		s.remove(ops.Action{ResourceID: id}, "", id)
 	}
 	held, err := s.driver.List(ctx)
 	if err != nil {

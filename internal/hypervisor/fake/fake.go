@@ -181,3 +181,43 @@ func (d *Driver) DetachNIC(id, tap string) error {
 	}
 	return nil
 }
+
+// AttachVolume adds the volume to the running VM's spec.
+func (d *Driver) AttachVolume(id string, vol hypervisor.Volume) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.get(id)
+	if err != nil {
+		return err
+	}
+	if !v.running {
+		return fmt.Errorf("fake: %s is not running", id)
+	}
+	for _, o := range v.spec.Volumes {
+		if o.Serial == vol.Serial {
+			return nil
+		}
+	}
+	if len(v.spec.Volumes) >= hypervisor.MaxVolumes {
+		return errors.New("fake: no free slot")
+	}
+	v.spec.Volumes = append(v.spec.Volumes, vol)
+	return nil
+}
+
+// DetachVolume takes the volume with serial from the VM's spec.
+func (d *Driver) DetachVolume(id, serial string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.get(id)
+	if err != nil {
+		return err
+	}
+	for i, o := range v.spec.Volumes {
+		if o.Serial == serial {
+			v.spec.Volumes = append(v.spec.Volumes[:i:i], v.spec.Volumes[i+1:]...)
+			break
+		}
+	}
+	return nil
+}

@@ -3,6 +3,8 @@
 package hypervisortest
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,10 +51,51 @@ func Run(t *testing.T, d hypervisor.Driver, newSpec func(t *testing.T, id string
 	if _, err := d.ConsoleLog(id, 10); err != nil {
 		t.Errorf("ConsoleLog: %v", err)
 	}
+	vol := hypervisor.Volume{Serial: "7f8e0b44-0000-4000-8000-000000000001", Disk: &hypervisor.Disk{Path: filepath.Join(t.TempDir(), "vol.raw"), Format: "raw"}}
+	if err := os.WriteFile(vol.Disk.Path, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	volumes := func(want int, when string) []hypervisor.Volume {
+		t.Helper()
+		saved, err := d.SavedSpec(id)
+		if err != nil || len(saved.Volumes) != want {
+			t.Fatalf("%s: saved spec = %+v, %v; want %d volumes", when, saved, err, want)
+		}
+		return saved.Volumes
+	}
+	if err := d.AttachVolume(id, vol); err != nil {
+		t.Fatalf("AttachVolume: %v", err)
+	}
+	if err := d.AttachVolume(id, vol); err != nil {
+		t.Errorf("AttachVolume again: %v", err)
+	}
+	if v := volumes(1, "after AttachVolume"); v[0].Serial != vol.Serial || v[0].Disk.Path != vol.Disk.Path {
+		t.Errorf("saved volume = %+v", v[0])
+	}
 	if err := d.Stop(id, time.Second); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
 	running(false, "after Stop")
+	// A volume plugged in stays at the next start.
+	saved, err = d.SavedSpec(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(saved); err != nil {
+		t.Fatalf("Start with a volume: %v", err)
+	}
+	running(true, "after a start with a volume")
+	volumes(1, "after a start with a volume")
+	if err := d.Stop(id, time.Second); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if err := d.DetachVolume(id, vol.Serial); err != nil {
+		t.Fatalf("DetachVolume of a stopped VM: %v", err)
+	}
+	if err := d.DetachVolume(id, vol.Serial); err != nil {
+		t.Errorf("DetachVolume again: %v", err)
+	}
+	volumes(0, "after DetachVolume")
 	if err := d.Stop(id, time.Second); err != nil {
 		t.Errorf("Stop of a stopped VM: %v", err)
 	}

@@ -3,6 +3,8 @@ package qemu
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 
 	"github.com/sovcloud/sov/internal/hypervisor"
 )
@@ -46,19 +48,83 @@ func diskArgs(disks []*hypervisor.Disk) ([]string, error) {
 	var a []string
 	for i, d := range disks {
 		name := fmt.Sprintf("disk%d", i)
-		nodes, err := diskNodes(d, name)
+		nodes, err := blockdevArgs(d, name)
 		if err != nil {
 			return nil, err
 		}
-		for _, n := range nodes {
-			b, _ := json.Marshal(n)
-			a = append(a, "-blockdev", string(b))
-		}
+		a = append(a, nodes...)
 		dev := "virtio-blk-pci,drive=" + name + ",id=" + name + "-dev"
 		if !d.ReadOnly {
 			dev += ",write-cache=on"
 		}
 		a = append(a, "-device", dev)
+	}
+	return a, nil
+}
+
+// blockdevArgs are the -blockdev arguments of a disk's nodes.
+func blockdevArgs(d *hypervisor.Disk, name string) ([]string, error) {
+	nodes, err := diskNodes(d, name)
+	if err != nil {
+		return nil, err
+	}
+	var a []string
+	for _, n := range nodes {
+		b, _ := json.Marshal(n)
+		a = append(a, "-blockdev", string(b))
+	}
+	return a, nil
+}
+
+// volumeSlot is the name of the i-th root port for volumes, which is also
+// the name of the block node of the volume on it.
+func volumeSlot(i int) string { return "vp" + strconv.Itoa(i) }
+
+// volumeDevice is the virtio-blk device of a volume on its slot: the guest
+// sees the serial in /sys/block/vdX/serial (and /dev/disk/by-id).
+func volumeDevice(v hypervisor.Volume) map[string]any {
+	dev := map[string]any{"driver": "virtio-blk-pci", "drive": v.Slot, "id": v.Slot + "-dev", "bus": v.Slot, "serial": v.Serial}
+	if !v.Disk.ReadOnly {
+		dev["write-cache"] = "on"
+	}
+	return dev
+}
+
+// freeVolumeSlot is the first volume root port no volume of vols is on.
+func freeVolumeSlot(vols []hypervisor.Volume) (string, error) {
+	for i := range hypervisor.MaxVolumes {
+		if !slices.ContainsFunc(vols, func(v hypervisor.Volume) bool { return v.Slot == volumeSlot(i) }) {
+			return volumeSlot(i), nil
+		}
+	}
+	return "", fmt.Errorf("qemu: a VM has at most %d volumes", hypervisor.MaxVolumes)
+}
+
+// volumeArgs places the spec's volumes on root ports (a volume keeps the
+// one it was plugged into) and returns the ports, all of them made so
+// that volumes can be plugged in later, and the volumes' nodes and devices.
+func volumeArgs(s *hypervisor.Spec) ([]string, error) {
+	var a []string
+	for i := range hypervisor.MaxVolumes {
+		// No I/O ports: virtio devices on PCIe need none, and 16 ports
+		// reserving 4 KiB each would take the machine's whole I/O space.
+		a = append(a, "-device", fmt.Sprintf("pcie-root-port,id=%s,chassis=%d,bus=pcie.0,io-reserve=0", volumeSlot(i), 200+i))
+	}
+	for i := range s.Volumes {
+		v := &s.Volumes[i]
+		if v.Slot == "" || slices.ContainsFunc(s.Volumes[:i], func(o hypervisor.Volume) bool { return o.Slot == v.Slot }) {
+			slot, err := freeVolumeSlot(s.Volumes)
+			if err != nil {
+				return nil, err
+			}
+			v.Slot = slot
+		}
+		nodes, err := blockdevArgs(v.Disk, v.Slot)
+		if err != nil {
+			return nil, err
+		}
+		dev, _ := json.Marshal(volumeDevice(*v))
+		a = append(append(a, nodes...), "-device", string(dev))
 	}
 	return a, nil
 }

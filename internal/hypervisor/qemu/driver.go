@@ -138,7 +138,11 @@ func (d *Driver) args(s *hypervisor.Spec) ([]string, error) {
 	for i := range hypervisor.MaxHotplugNICs {
 		a = append(a, "-device", fmt.Sprintf("pcie-root-port,id=hp%d,chassis=%d,bus=pcie.0", i, 100+i))
 	}
-	return a, nil
+	va, err := volumeArgs(s)
+	if err != nil {
+		return nil, err
+	}
+	return append(a, va...), nil
 }
 
 // allocateUID gives a spec the lowest instance uid no other instance holds.

@@ -39,26 +39,35 @@ func (q *qmp) close() { q.conn.Close() }
 // sendFD hands QEMU a file descriptor under a name (getfd), for commands
 // that name it.
 func (q *qmp) sendFD(name string, fd int) error {
-	uc, ok := q.conn.(*net.UnixConn)
-	if !ok {
-		return fmt.Errorf("qmp: not a unix socket")
-	}
-	b, _ := json.Marshal(map[string]any{"execute": "getfd", "arguments": map[string]any{"fdname": name}})
-	if _, _, err := uc.WriteMsgUnix(append(b, '\n'), syscall.UnixRights(fd), nil); err != nil {
-		return err
-	}
-	_, err := q.result("getfd")
+	_, err := q.send("getfd", map[string]any{"fdname": name}, fd)
 	return err
 }
 
 // execute runs a QMP command and returns its "return" value.
 func (q *qmp) execute(cmd string, args any) (json.RawMessage, error) {
+	return q.send(cmd, args, -1)
+}
+
+// send runs a command, passing the descriptor fd alongside it unless it
+// is -1, and returns its "return" value.
+func (q *qmp) send(cmd string, args any, fd int) (json.RawMessage, error) {
 	req := map[string]any{"execute": cmd}
 	if args != nil {
 		req["arguments"] = args
 	}
 	b, _ := json.Marshal(req)
-	if _, err := q.conn.Write(append(b, '\n')); err != nil {
+	b = append(b, '\n')
+	if fd < 0 {
+		if _, err := q.conn.Write(b); err != nil {
+			return nil, err
+		}
+		return q.result(cmd)
+	}
+	uc, ok := q.conn.(*net.UnixConn)
+	if !ok {
+		return nil, fmt.Errorf("qmp: not a unix socket")
+	}
+	if _, _, err := uc.WriteMsgUnix(b, syscall.UnixRights(fd), nil); err != nil {
 		return nil, err
 	}
 	return q.result(cmd)

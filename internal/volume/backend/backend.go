@@ -8,6 +8,8 @@ package backend
 import (
 	"context"
 	"os"
+
+	"github.com/sovcloud/sov/internal/hypervisor"
 )
 
 // Driver holds the data of volumes. Each call names a volume by its id;
@@ -29,6 +31,8 @@ type Driver interface {
 	// List is the ids of the volumes the driver holds, for the service to
 	// remove what a crash left of volumes it does not know.
 	List(ctx context.Context) ([]string, error)
+	// Disk is how a VM opens the volume: what the hypervisor attaches.
+	Disk(ctx context.Context, id string) (*hypervisor.Disk, error)
 
 	// Snapshot keeps the data volume has now as snapshot snap, which
 	// outlives later writes to the volume (not the volume itself).

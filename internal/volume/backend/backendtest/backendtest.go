@@ -58,6 +58,12 @@ func Run(t *testing.T, d backend.Driver, p Probe) {
 	if err := d.Extend(ctx, c, gib); err == nil {
 		t.Error("extending a volume that is not there succeeded")
 	}
+	if disk, err := d.Disk(ctx, a); err != nil || disk.Path == "" || disk.Backing != nil || (disk.Format != "qcow2" && disk.Format != "raw") {
+		t.Errorf("the disk of a volume: %+v, %v", disk, err)
+	}
+	if disk, err := d.Disk(ctx, c); err == nil {
+		t.Errorf("a volume that is not there has a disk: %+v", disk)
+	}
 
 	// A snapshot keeps the data of its moment; a restore and a clone copy it.
 	if err := d.Snapshot(ctx, snap, a); err != nil {

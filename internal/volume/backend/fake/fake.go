@@ -9,6 +9,8 @@ import (
 	"os"
 	"sort"
 	"sync"
+
+	"github.com/sovcloud/sov/internal/hypervisor"
 )
 
 // disk is what the fake keeps of a volume or snapshot.
@@ -154,6 +156,17 @@ func (d *Driver) Delete(_ context.Context, id string) error {
 	defer d.mu.Unlock()
 	delete(d.volumes, id)
 	return nil
+}
+
+// Disk names the volume as a raw disk the fake hypervisor takes; no VM
+// could open it.
+func (d *Driver) Disk(_ context.Context, id string) (*hypervisor.Disk, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.volumes[id]; !ok {
+		return nil, fmt.Errorf("fake: no volume %s", id)
+	}
+	return &hypervisor.Disk{Path: "fake-volume:" + id, Format: "raw"}, nil
 }
 
 // List is the volumes' ids.

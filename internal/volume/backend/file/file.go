@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/sovcloud/sov/internal/hypervisor"
 )
 
 // Driver keeps volumes as qcow2 files in one directory, snapshots in
@@ -159,6 +161,14 @@ func removeFiles(path string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Disk is the volume's qcow2 file, which a VM opens with no backing file.
+func (d *Driver) Disk(_ context.Context, id string) (*hypervisor.Disk, error) {
+	if _, err := os.Stat(d.Path(id)); err != nil {
+		return nil, err
+	}
+	return &hypervisor.Disk{Path: d.Path(id), Format: "qcow2"}, nil
 }
 
 // List is the ids of the volume files there are, finished or not.

@@ -1,0 +1,274 @@
+package compute_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/volumeattach"
+
+	"github.com/sovcloud/sov/internal/servertest"
+)
+
+func volumeClient(t *testing.T, p *gophercloud.ProviderClient) *gophercloud.ServiceClient {
+	t.Helper()
+	c, err := openstack.NewBlockStorageV3(p, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// newVolume creates a volume of 1 GiB and waits until it is available.
+func newVolume(t *testing.T, c *gophercloud.ServiceClient, name string) string {
+	t.Helper()
+	v, err := volumes.Create(ctx, c, volumes.CreateOpts{Name: name, Size: 1}, nil).Extract()
+	wantStatus(t, "create volume "+name, err, 0)
+	waitVolumeStatus(t, c, v.ID, "available")
+	return v.ID
+}
+
+func waitVolumeStatus(t *testing.T, c *gophercloud.ServiceClient, id, want string) *volumes.Volume {
+	t.Helper()
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		v, err := volumes.Get(ctx, c, id).Extract()
+		if want == "" && servertest.IsStatus(err, 404) {
+			return nil
+		}
+		if err == nil && v.Status == want {
+			return v
+		}
+		if time.Now().After(end) {
+			t.Fatalf("volume %s: %+v %v, want status %q", id, v, err, want)
+		}
+	}
+}
+
+// TestServerVolumes: a project attaches a volume to a running server and
+// to a stopped one, sees it in both APIs and in the VM's spec, cannot
+// attach it twice, delete or extend it while it is attached, and detaches
+// it; a volume with delete_on_termination goes with its server. Another
+// project can neither attach this project's volumes nor touch its
+// attachments, and bad requests change nothing.
+func TestServerVolumes(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha, beta := srv.NewTenant(t, "alpha", ""), srv.NewTenant(t, "beta", "")
+	pa, pb := srv.Provider(t, alpha), srv.Provider(t, beta)
+	c, cb := computeClient(t, pa, "2.79"), computeClient(t, pb, "2.79")
+	vc, vcb := volumeClient(t, pa), volumeClient(t, pb)
+	hv := srv.Compute().Driver()
+	boot := func(c *gophercloud.ServiceClient, p *gophercloud.ProviderClient, name, cidr string) string {
+		imageID := servertest.UploadTestGuest(t, p)
+		net := servertest.TenantNetwork(t, p, name+"-net", cidr)
+		s, err := servers.Create(ctx, c, servers.CreateOpts{Name: name, ImageRef: imageID, FlavorRef: flavorID(t, c, "SCS-1L-1"),
+			Networks: []servers.Network{{UUID: net}}}, nil).Extract()
+		wantStatus(t, "create "+name, err, 0)
+		waitStatus(t, c, s.ID, "ACTIVE")
+		return s.ID
+	}
+	vm1 := boot(c, pa, "vm1", "10.97.0.0/24")
+	vm2, err := servers.Create(ctx, c, servers.CreateOpts{Name: "vm2", ImageRef: servertest.UploadTestGuest(t, pa), FlavorRef: flavorID(t, c, "SCS-1L-1"),
+		Networks: "none"}, nil).Extract()
+	wantStatus(t, "create vm2", err, 0)
+	waitStatus(t, c, vm2.ID, "ACTIVE")
+	bvm := boot(cb, pb, "beta-vm", "10.98.0.0/24")
+	data := newVolume(t, vc, "data")
+	betaVol := newVolume(t, vcb, "beta-data")
+
+	specVolumes := func(id string) []string {
+		t.Helper()
+		spec, err := hv.SavedSpec(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var serials []string
+		for _, v := range spec.Volumes {
+			serials = append(serials, v.Serial)
+		}
+		return serials
+	}
+
+	// Bad requests, and other projects' volumes and servers.
+	for _, tc := range []struct {
+		name   string
+		c      *gophercloud.ServiceClient
+		server string
+		opts   volumeattach.CreateOpts
+		want   int
+	}{
+		{"not a uuid", c, vm1, volumeattach.CreateOpts{VolumeID: "data"}, 400},
+		{"unknown volume", c, vm1, volumeattach.CreateOpts{VolumeID: "0b6c5d2e-1111-4222-8333-444455556666"}, 404},
+		{"bad device", c, vm1, volumeattach.CreateOpts{VolumeID: data, Device: "/etc/passwd"}, 400},
+		{"the root disk's device", c, vm1, volumeattach.CreateOpts{VolumeID: data, Device: "/dev/vda"}, 400},
+		{"another project's volume", c, vm1, volumeattach.CreateOpts{VolumeID: betaVol}, 404},
+		{"to another project's server", cb, vm1, volumeattach.CreateOpts{VolumeID: betaVol}, 404},
+		{"this project's volume to its own server, by the other", cb, bvm, volumeattach.CreateOpts{VolumeID: data}, 404},
+	} {
+		_, err := volumeattach.Create(ctx, tc.c, tc.server, tc.opts).Extract()
+		wantStatus(t, tc.name, err, tc.want)
+	}
+	old := computeClient(t, pa, "2.48")
+	_, err = volumeattach.Create(ctx, old, vm1, volumeattach.CreateOpts{VolumeID: data, Tag: "db"}).Extract()
+	wantStatus(t, "a tag before 2.49", err, 400)
+	// An admin cannot attach a project's volume to another project's server.
+	_, err = volumeattach.Create(ctx, computeClient(t, srv.Admin(t).ProviderClient, "2.79"), bvm, volumeattach.CreateOpts{VolumeID: data}).Extract()
+	wantStatus(t, "admin: a volume to another project's server", err, 400)
+	if v := waitVolumeStatus(t, vc, data, "available"); len(v.Attachments) != 0 {
+		t.Fatalf("refused attaches left attachments: %+v", v.Attachments)
+	}
+
+	// Attached to the running vm1: in both APIs and in its VM.
+	att, err := volumeattach.Create(ctx, c, vm1, volumeattach.CreateOpts{VolumeID: data, Tag: "db"}).Extract()
+	wantStatus(t, "attach", err, 0)
+	if att.VolumeID != data || att.ServerID != vm1 || att.Device != "/dev/vdb" || att.Tag == nil || *att.Tag != "db" || att.DeleteOnTermination == nil || *att.DeleteOnTermination {
+		t.Errorf("attachment = %+v", att)
+	}
+	v := waitVolumeStatus(t, vc, data, "in-use")
+	if len(v.Attachments) != 1 || v.Attachments[0].ServerID != vm1 || v.Attachments[0].Device != "/dev/vdb" || v.Attachments[0].AttachmentID == "" {
+		t.Errorf("volume attachments = %+v", v.Attachments)
+	}
+	if got := specVolumes(vm1); len(got) != 1 || got[0] != data {
+		t.Errorf("vm1's VM has volumes %v", got)
+	}
+	s, err := servers.Get(ctx, c, vm1).Extract()
+	wantStatus(t, "show vm1", err, 0)
+	if len(s.AttachedVolumes) != 1 || s.AttachedVolumes[0].ID != data {
+		t.Errorf("volumes_attached = %+v", s.AttachedVolumes)
+	}
+	pages, err := volumeattach.List(c, vm1).AllPages(ctx)
+	wantStatus(t, "list attachments", err, 0)
+	if all, _ := volumeattach.ExtractVolumeAttachments(pages); len(all) != 1 || all[0].VolumeID != data {
+		t.Errorf("attachments = %+v", all)
+	}
+	if got, err := volumeattach.Get(ctx, c, vm1, data).Extract(); err != nil || got.Device != "/dev/vdb" {
+		t.Errorf("show attachment = %+v, %v", got, err)
+	}
+
+	// In use: not attached again, deleted or extended; the other project sees nothing.
+	_, err = volumeattach.Create(ctx, c, vm2.ID, volumeattach.CreateOpts{VolumeID: data}).Extract()
+	wantStatus(t, "attach an in-use volume", err, 400)
+	_, err = volumeattach.Create(ctx, c, vm1, volumeattach.CreateOpts{VolumeID: data}).Extract()
+	wantStatus(t, "attach it twice", err, 400)
+	wantStatus(t, "delete an in-use volume", volumes.Delete(ctx, vc, data, nil).ExtractErr(), 400)
+	wantStatus(t, "extend an in-use volume", volumes.ExtendSize(ctx, vc, data, volumes.ExtendSizeOpts{NewSize: 2}).ExtractErr(), 400)
+	_, err = volumeattach.Get(ctx, cb, vm1, data).Extract()
+	wantStatus(t, "the other project shows the attachment", err, 404)
+	wantStatus(t, "the other project detaches", volumeattach.Delete(ctx, cb, vm1, data).ExtractErr(), 404)
+	_, err = volumes.Get(ctx, vcb, data).Extract()
+	wantStatus(t, "the other project shows the volume", err, 404)
+	waitVolumeStatus(t, vc, data, "in-use")
+
+	// Detached: available, out of the VM.
+	wantStatus(t, "detach", volumeattach.Delete(ctx, c, vm1, data).ExtractErr(), 0)
+	if v := waitVolumeStatus(t, vc, data, "available"); len(v.Attachments) != 0 {
+		t.Errorf("attachments after the detach: %+v", v.Attachments)
+	}
+	if got := specVolumes(vm1); len(got) != 0 {
+		t.Errorf("vm1's VM still has volumes %v", got)
+	}
+	wantStatus(t, "detach again", volumeattach.Delete(ctx, c, vm1, data).ExtractErr(), 404)
+
+	// A stopped server takes the volume at its next start.
+	wantStatus(t, "stop vm2", servers.Stop(ctx, c, vm2.ID).ExtractErr(), 0)
+	waitStatus(t, c, vm2.ID, "SHUTOFF")
+	_, err = volumeattach.Create(ctx, c, vm2.ID, volumeattach.CreateOpts{VolumeID: data, Device: "/dev/vdc"}).Extract()
+	wantStatus(t, "attach to a stopped server", err, 0)
+	if v := waitVolumeStatus(t, vc, data, "in-use"); v.Attachments[0].Device != "/dev/vdc" {
+		t.Errorf("device = %q, want the one asked for", v.Attachments[0].Device)
+	}
+	wantStatus(t, "start vm2", servers.Start(ctx, c, vm2.ID).ExtractErr(), 0)
+	waitStatus(t, c, vm2.ID, "ACTIVE")
+	if got := specVolumes(vm2.ID); len(got) != 1 || got[0] != data {
+		t.Errorf("vm2 started with volumes %v", got)
+	}
+	// Its deletion lets the volume go; one with delete_on_termination goes with it.
+	scratch := newVolume(t, vc, "scratch")
+	_, err = volumeattach.Create(ctx, c, vm2.ID, volumeattach.CreateOpts{VolumeID: scratch, DeleteOnTermination: true}).Extract()
+	wantStatus(t, "attach with delete_on_termination", err, 0)
+	deleteAndWait(t, srv, c, vm2.ID)
+	waitVolumeStatus(t, vc, data, "available")
+	waitVolumeStatus(t, vc, scratch, "")
+	waitVolumeStatus(t, vcb, betaVol, "available")
+}
+
+// volumeScript is user data for the test guest: it waits for the disk
+// whose serial is the volume's (its first 20 characters, as virtio-blk
+// shows it), then runs then (with $dev the disk's device) and prints
+// what it did to the console.
+func volumeScript(volumeID, then string) []byte {
+	return []byte(`#!/bin/sh
+serial=` + volumeID[:20] + `
+find_disk() {
+	for s in /sys/block/vd*/serial; do
+		if [ "$(cat "$s" 2>/dev/null)" = "$serial" ]; then d=${s%/serial}; echo "/dev/${d##*/}"; return 0; fi
+	done
+	return 1
+}
+i=0
+until dev=$(find_disk); do sleep 1; i=$((i+1)); [ $i -gt 900 ] && exit 1; done
+echo "vol-test: found $dev"
+` + then)
+}
+
+// TestVolumeMovesBetweenGuests: a volume hot-plugged into a running test
+// guest appears there (found by its serial), the guest writes a pattern to
+// it, and the volume is hot-unplugged (the guest sees it go); attached to
+// a second server while it is stopped, the volume is there when it boots,
+// and the second guest reads the first one's pattern. The volume's file
+// on the host holds it too.
+func TestVolumeMovesBetweenGuests(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, nil)
+	alpha := srv.NewTenant(t, "alpha", "")
+	p := srv.Provider(t, alpha)
+	c, vc := computeClient(t, p, "2.79"), volumeClient(t, p)
+	imageID := servertest.UploadTestGuest(t, p)
+	flavor := flavorID(t, c, "SCS-1L-1")
+	vol := newVolume(t, vc, "moving")
+	marker := "sov-volume-pattern-" + vol[:8]
+	yes := true
+	create := func(name string, userData []byte) string {
+		s, err := servers.Create(ctx, c, servers.CreateOpts{Name: name, ImageRef: imageID, FlavorRef: flavor, Networks: "none",
+			ConfigDrive: &yes, UserData: userData}, nil).Extract()
+		wantStatus(t, "create "+name, err, 0)
+		waitStatus(t, c, s.ID, "ACTIVE")
+		return s.ID
+	}
+	writer := create("writer", volumeScript(vol, `echo `+marker+` | dd of=$dev bs=512 seek=2048 conv=fsync 2>/dev/null && sync && echo "vol-test: wrote"
+while [ -e /sys/block/${dev#/dev/} ]; do sleep 1; done
+echo "vol-test: disk gone"
+`))
+	reader := create("reader", volumeScript(vol, `echo "vol-test: read $(dd if=$dev bs=512 skip=2048 count=1 2>/dev/null | head -n 1)"
+`))
+	waitConsole(t, c, writer, "sov-guest: running user_data")
+	waitConsole(t, c, reader, "sov-guest: running user_data")
+	wantStatus(t, "stop the reader", servers.Stop(ctx, c, reader).ExtractErr(), 0)
+	waitStatus(t, c, reader, "SHUTOFF")
+
+	_, err := volumeattach.Create(ctx, c, writer, volumeattach.CreateOpts{VolumeID: vol}).Extract()
+	wantStatus(t, "attach to the writer", err, 0)
+	waitConsole(t, c, writer, "vol-test: wrote")
+	wantStatus(t, "detach from the writer", volumeattach.Delete(ctx, c, writer, vol).ExtractErr(), 0)
+	waitVolumeStatus(t, vc, vol, "available")
+	waitConsole(t, c, writer, "vol-test: disk gone")
+
+	_, err = volumeattach.Create(ctx, c, reader, volumeattach.CreateOpts{VolumeID: vol}).Extract()
+	wantStatus(t, "attach to the stopped reader", err, 0)
+	wantStatus(t, "start the reader", servers.Start(ctx, c, reader).ExtractErr(), 0)
+	waitStatus(t, c, reader, "ACTIVE")
+	waitConsole(t, c, reader, "vol-test: read "+marker)
+
+	file, err := os.ReadFile(filepath.Join(srv.DataDir(), "volumes", vol+".qcow2"))
+	if err != nil || !strings.Contains(string(file), marker) {
+		t.Errorf("the volume's file (%d bytes, %v) lacks the pattern", len(file), err)
+	}
+	wantStatus(t, "detach from the running reader", volumeattach.Delete(ctx, c, reader, vol).ExtractErr(), 0)
+	waitVolumeStatus(t, vc, vol, "available")
+}

@@ -1,0 +1,140 @@
+package qemu
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sovcloud/sov/internal/hypervisor"
+)
+
+// Volume hot-plug. QEMU runs chrooted without privileges, so it cannot
+// open a volume's file: sov opens it and hands QEMU the descriptor over
+// QMP (add-fd, into an fd set of the volume's slot), and the block node
+// opens /dev/fdset/N, which QEMU resolves to a copy of that descriptor.
+// The volume goes onto its own PCIe root port of those made at start.
+
+// fdset is the QMP fd set that holds the descriptor of the volume on slot.
+func fdset(slot string) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(slot, "vp"))
+	return 100 + n
+}
+
+// AttachVolume plugs v into the running VM and records it in the saved spec.
+func (d *Driver) AttachVolume(id string, v hypervisor.Volume) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	spec, err := d.SavedSpec(id)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(spec.Volumes, func(o hypervisor.Volume) bool { return o.Serial == v.Serial }) {
+		return nil
+	}
+	if v.Slot, err = freeVolumeSlot(spec.Volumes); err != nil {
+		return err
+	}
+	if v.Disk.Backing != nil {
+		return fmt.Errorf("qemu: a volume cannot have a backing image")
+	}
+	flags := os.O_RDWR
+	if v.Disk.ReadOnly {
+		flags = os.O_RDONLY
+	}
+	f, err := os.OpenFile(v.Disk.Path, flags, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	q, err := dialQMP(d.path(id, "qmp.sock"), 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer q.close()
+	set := fdset(v.Slot)
+	q.execute("remove-fd", map[string]any{"fdset-id": set}) // what a failed attach may have left
+	if err := q.addFD(set, int(f.Fd())); err != nil {
+		return err
+	}
+	opened := *v.Disk
+	opened.Path = "/dev/fdset/" + strconv.Itoa(set)
+	nodes, err := diskNodes(&opened, v.Slot)
+	if err != nil {
+		return err
+	}
+	undo := func() {
+		for i := len(nodes) - 1; i >= 0; i-- {
+			q.execute("blockdev-del", map[string]any{"node-name": nodes[i]["node-name"]})
+		}
+		q.execute("remove-fd", map[string]any{"fdset-id": set})
+	}
+	for _, n := range nodes {
+		if _, err := q.execute("blockdev-add", n); err != nil {
+			undo()
+			return err
+		}
+	}
+	if _, err := q.execute("device_add", volumeDevice(v)); err != nil {
+		undo()
+		return err
+	}
+	spec.Volumes = append(spec.Volumes, v)
+	return d.saveSpec(spec)
+}
+
+// DetachVolume unplugs the volume with serial, waits for the guest to let
+// go of it, closes QEMU's descriptors of it and takes it from the saved spec.
+func (d *Driver) DetachVolume(id, serial string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	spec, err := d.SavedSpec(id)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(spec.Volumes, func(v hypervisor.Volume) bool { return v.Serial == serial })
+	if i < 0 {
+		return nil
+	}
+	v := spec.Volumes[i]
+	if running, _ := d.Running(id); running {
+		q, err := dialQMP(d.path(id, "qmp.sock"), 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer q.close()
+		if err := q.unplug(v.Slot + "-dev"); err != nil {
+			return err
+		}
+		// The top node first: it holds the file node under it.
+		for _, node := range []string{v.Slot, v.Slot + "-file"} {
+			if _, err := q.execute("blockdev-del", map[string]any{"node-name": node}); err != nil && !strings.Contains(err.Error(), "Failed to find node") {
+				return err
+			}
+		}
+		// A volume plugged in at start was opened by path: no fd set.
+		q.execute("remove-fd", map[string]any{"fdset-id": fdset(v.Slot)})
+	}
+	spec.Volumes = slices.Delete(spec.Volumes, i, i+1)
+	return d.saveSpec(spec)
+}
+
+// unplug asks the guest to release a device and waits until it has; a
+// device already gone is fine (an earlier unplug finished without us).
+func (q *qmp) unplug(device string) error {
+	if _, err := q.execute("device_del", map[string]any{"id": device}); err != nil {
+		if strings.Contains(err.Error(), "not found") {
+			return nil
+		}
+		return err
+	}
+	return q.waitGone(device, 20*time.Second)
+}
+
+// addFD hands QEMU a descriptor into fd set set (add-fd).
+func (q *qmp) addFD(set, fd int) error {
+	_, err := q.send("add-fd", map[string]any{"fdset-id": set}, fd)
+	return err
+}

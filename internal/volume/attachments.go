@@ -1,0 +1,185 @@
+package volume
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sovcloud/sov/internal/hypervisor"
+	"github.com/sovcloud/sov/internal/policy"
+	"github.com/sovcloud/sov/internal/store"
+)
+
+// Attachments of volumes to servers. Compute attaches a volume as Nova
+// does through Cinder's attachments API, by the methods below: Attach
+// reserves the volume for the server and says how the VM opens it,
+// Complete records it in use once it is plugged in, Detaching starts (or
+// takes back) a detach, and Release ends the attachment. The volume's
+// status follows: available, attaching, in-use, detaching, available.
+
+// attachment is a row of volume_attachments.
+type attachment struct {
+	ID, Volume, Server, Status, Device, Mode string
+	Attached                                 int64
+}
+
+const attachmentColumns = `id, volume_id, instance_uuid, status, mountpoint, attach_mode, attached_at`
+
+func scanAttachment(row store.Scanner) (*attachment, error) {
+	var a attachment
+	return &a, row.Scan(&a.ID, &a.Volume, &a.Server, &a.Status, &a.Device, &a.Mode, &a.Attached)
+}
+
+// Attach reserves volume for server (of project) as attachment id on
+// behalf of c, who must be allowed to attach the volume, and returns the
+// disk the server's VM opens. The volume must be available and of the
+// server's project.
+func (s *Service) Attach(ctx context.Context, c *policy.Credentials, id, volumeID, server, project string) (*hypervisor.Disk, error) {
+	now := time.Now().UnixMicro()
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.Lock(ctx, "volume "+volumeID); err != nil {
+			return err
+		}
+		v, err := s.volumeVisibleTo(ctx, tx, c, volumeID)
+		if err != nil {
+			return err
+		}
+		if err := policy.Enforce(c, "volume:attachment_create", policy.Target{ProjectID: v.Project}); err != nil {
+			return err
+		}
+		if v.Project != project {
+			return errorf(http.StatusBadRequest, "Invalid volume: volume %s is not of the project of server %s.", v.ID, server)
+		}
+		// A copy in flight reads the file a VM would write.
+		if err := notCopied(ctx, tx, v.ID, "attach"); err != nil {
+			return err
+		}
+		err = store.Affected(tx.Exec(ctx, `UPDATE volumes SET status = 'attaching', updated_at = ? WHERE id = ? AND status = 'available'`, now, v.ID))
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusBadRequest, "Invalid volume: volume %s status must be available to attach, but the current status is: %s.", v.ID, v.Status)
+		}
+		if err != nil {
+			return err
+		}
+		return store.Insert(ctx, tx, "volume_attachments", store.Values{}.Set("id", id).Set("volume_id", v.ID).Set("instance_uuid", server).
+			Set("status", "attaching").Set("mountpoint", "").Set("attach_mode", "rw").Set("connector", "{}").
+			Set("attached_at", 0).Set("created_at", now).Set("updated_at", now))
+	})
+	if err != nil {
+		return nil, err
+	}
+	disk, err := s.driver.Disk(ctx, volumeID)
+	if err != nil {
+		s.Release(ctx, id)
+		return nil, err
+	}
+	return disk, nil
+}
+
+// Disk is the disk of an attachment, for a VM that starts with the volume.
+func (s *Service) Disk(ctx context.Context, id string) (*hypervisor.Disk, error) {
+	a, err := scanAttachment(s.db.QueryRow(ctx, `SELECT `+attachmentColumns+` FROM volume_attachments WHERE id = ?`, id))
+	if err != nil {
+		return nil, store.Row(err)
+	}
+	return s.driver.Disk(ctx, a.Volume)
+}
+
+// Complete records an attachment as attached at device and its volume in use.
+func (s *Service) Complete(ctx context.Context, id, device string) error {
+	now := time.Now().UnixMicro()
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := store.Affected(tx.Exec(ctx, `UPDATE volume_attachments SET status = 'attached', mountpoint = ?, attached_at = ?, updated_at = ?
+			WHERE id = ? AND status = 'attaching'`, device, now, now, id)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE volumes SET status = 'in-use', updated_at = ? WHERE id = (SELECT volume_id FROM volume_attachments WHERE id = ?)`, now, id)
+		return err
+	})
+}
+
+// Detaching starts the detach of an attached volume (begin) or takes it
+// back when the VM would not let go of it.
+func (s *Service) Detaching(ctx context.Context, id string, begin bool) error {
+	from, to, volumeTo := "attached", "detaching", "detaching"
+	if !begin {
+		from, to, volumeTo = "detaching", "attached", "in-use"
+	}
+	now := time.Now().UnixMicro()
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		err := store.Affected(tx.Exec(ctx, `UPDATE volume_attachments SET status = ?, updated_at = ? WHERE id = ? AND status = ?`, to, now, id, from))
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusBadRequest, "Invalid volume: the attachment %s is not %s.", id, from)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE volumes SET status = ?, updated_at = ? WHERE id = (SELECT volume_id FROM volume_attachments WHERE id = ?)`, volumeTo, now, id)
+		return err
+	})
+}
+
+// Release ends an attachment (one that is gone is fine): its volume is
+// available again.
+func (s *Service) Release(ctx context.Context, id string) error {
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		a, err := scanAttachment(tx.QueryRow(ctx, `SELECT `+attachmentColumns+` FROM volume_attachments WHERE id = ?`, id))
+		if errors.Is(store.Row(err), store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.Lock(ctx, "volume "+a.Volume); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM volume_attachments WHERE id = ?`, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE volumes SET status = 'available', updated_at = ? WHERE id = ?
+			AND NOT EXISTS (SELECT 1 FROM volume_attachments WHERE volume_id = ?)`, time.Now().UnixMicro(), a.Volume, a.Volume)
+		return err
+	})
+}
+
+// attachmentsOf loads the attachments of vols into them.
+func (s *Service) attachmentsOf(ctx context.Context, db store.Querier, vols ...*volume) error {
+	if len(vols) == 0 {
+		return nil
+	}
+	byID := map[string]*volume{}
+	args := []any{}
+	for _, v := range vols {
+		byID[v.ID] = v
+		args = append(args, v.ID)
+	}
+	ph := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
+	rows, err := db.Query(ctx, `SELECT `+attachmentColumns+` FROM volume_attachments WHERE volume_id IN (`+ph+`) ORDER BY created_at`, args...)
+	if err != nil {
+		return err
+	}
+	atts, err := store.Collect(rows, scanAttachment)
+	if err != nil {
+		return err
+	}
+	for _, a := range atts {
+		byID[a.Volume].Attachments = append(byID[a.Volume].Attachments, *a)
+	}
+	return nil
+}
+
+// attachmentsView is a volume's attachments as its view shows them: the
+// ones attached.
+func attachmentsView(v *volume) []any {
+	out := []any{}
+	for _, a := range v.Attachments {
+		if a.Status != "attached" && a.Status != "detaching" {
+			continue
+		}
+		out = append(out, map[string]any{"id": v.ID, "attachment_id": a.ID, "volume_id": v.ID, "server_id": a.Server,
+			"host_name": nil, "device": a.Device, "attached_at": cinderTime(a.Attached)})
+	}
+	return out
+}
