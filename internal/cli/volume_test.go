@@ -13,8 +13,9 @@ import (
 // TestOpenStackCLIVolumes drives the block storage API with the openstack
 // CLI: the default type and a type with SCS aspects an admin makes, a
 // volume a member creates, lists, renames, extends, snapshots, restores,
-// clones and deletes, quotas beside compute's and the network's, and
-// another project that sees nothing of it.
+// clones, attaches to a server and detaches, and deletes, quotas beside
+// compute's and the network's, and another project that sees nothing of
+// it.
 func TestOpenStackCLIVolumes(t *testing.T) {
 	t.Parallel()
 	requireOpenStackCLI(t)
@@ -85,6 +86,35 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	if out := alice(false, "volume", "delete", "cli-vol-2"); !strings.Contains(out, "dependent snapshots") {
 		t.Errorf("delete a volume with a snapshot: %s", out)
 	}
+
+	// Attached to a running server at a device asked for, and detached.
+	uploadGuestCLI(t, alice)
+	alice(true, "--os-compute-api-version", "2.37", "server", "create", "--image", "guest", "--flavor", "SCS-1L-1", "--nic", "none", "--wait", "vm")
+	for end := time.Now().Add(120 * time.Second); !strings.Contains(alice(true, "console", "log", "show", "vm"), "sov-guest: ready"); time.Sleep(time.Second) {
+		if time.Now().After(end) {
+			t.Fatal("the guest is not ready after 120 s")
+		}
+	}
+	alice(true, "server", "add", "volume", "--device", "/dev/vdc", "vm", "clone")
+	waitVolumeCLI(t, alice, "clone", "in-use")
+	var server map[string]any
+	jsonOut(t, alice(true, "server", "show", "-f", "json", "vm"), &server)
+	jsonOut(t, alice(true, "volume", "show", "-f", "json", "clone"), &v)
+	if a := fmt.Sprint(v["attachments"]); !strings.Contains(a, server["id"].(string)) || !strings.Contains(a, "/dev/vdc") {
+		t.Errorf("the attached volume's attachments: %s", a)
+	}
+	if !strings.Contains(fmt.Sprint(server["volumes_attached"]), v["id"].(string)) {
+		t.Errorf("the server's volumes_attached: %v", server["volumes_attached"])
+	}
+	bob(false, "server", "add", "volume", server["id"].(string), v["id"].(string))
+	bob(false, "server", "remove", "volume", server["id"].(string), v["id"].(string))
+	if out := alice(false, "volume", "delete", "clone"); !strings.Contains(out, "in-use") {
+		t.Errorf("delete an attached volume: %s", out)
+	}
+	alice(true, "server", "remove", "volume", "vm", "clone")
+	waitVolumeCLI(t, alice, "clone", "available")
+	alice(true, "server", "delete", "--wait", "vm")
+
 	alice(true, "volume", "snapshot", "delete", "cli-snap")
 	for end := time.Now().Add(30 * time.Second); strings.TrimSpace(alice(true, "volume", "snapshot", "list", "-f", "value")) != ""; time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(end) {
