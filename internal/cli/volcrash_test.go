@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -181,5 +182,130 @@ func TestKillKeepsVolumesTruthful(t *testing.T) {
 	slices.Sort(available)
 	if !slices.Equal(snapFiles, available) {
 		t.Errorf("snapshot files %v, available snapshots %v", snapFiles, available)
+	}
+}
+
+// TestKillSettlesVolumeAttachments kills sov with SIGKILL while volumes
+// are attached to and detached from a running server, again and again;
+// after the restart each volume is either in-use, attached in the
+// server's record and in its VM's spec, or available and in neither (an
+// attach or detach cut short is finished or undone), and a volume left
+// attached detaches.
+func TestKillSettlesVolumeAttachments(t *testing.T) {
+	t.Parallel()
+	requireOpenStackCLI(t)
+	dir := t.TempDir()
+	cmd, authURL, _ := sovProcess(t, dir)
+	run := func(ok bool, args ...string) string {
+		return osc(t, filepath.Join(dir, "clouds.yaml"), ok, append([]string{"--os-cloud", "sov"}, args...)...)
+	}
+	uploadGuestCLI(t, run)
+	var vm map[string]any
+	jsonOut(t, run(true, "--os-compute-api-version", "2.37", "server", "create", "--image", "guest", "--flavor", "SCS-1L-1", "--nic", "none", "--wait", "-f", "json", "vm"), &vm)
+	serverID := vm["id"].(string)
+	for end := time.Now().Add(120 * time.Second); !strings.Contains(run(true, "console", "log", "show", "vm"), "sov-guest: ready"); time.Sleep(time.Second) {
+		if time.Now().After(end) {
+			t.Fatal("the guest is not ready after 120 s")
+		}
+	}
+	var vols []string
+	for _, name := range []string{"v1", "v2"} {
+		var v map[string]any
+		jsonOut(t, run(true, "volume", "create", "--size", "1", "-f", "json", name), &v)
+		waitVolumeCLI(t, run, name, "available")
+		vols = append(vols, v["id"].(string))
+	}
+
+	pw, _ := os.ReadFile(dir + "/admin-password")
+	password := strings.TrimSpace(string(pw))
+	tok, _, _ := adminToken(t, authURL, password)
+	nova := strings.TrimSuffix(authURL, "/identity/v3") + "/compute/v2.1/servers/" + serverID + "/os-volume_attachments"
+	var mu sync.Mutex
+	done := 0
+	stopped := make(chan struct{})
+	go func() { // attach v1, attach v2, detach v1, detach v2, ...
+		defer close(stopped)
+		for i := 0; ; i++ {
+			vol := vols[i%2]
+			st := apiRequest(nova, tok, "POST", `{"volumeAttachment": {"volumeId": "`+vol+`"}}`, nil)
+			if i%4 >= 2 {
+				st = apiRequest(nova+"/"+vol, tok, "DELETE", "", nil)
+			}
+			if st == 0 {
+				return
+			}
+			mu.Lock()
+			done++
+			mu.Unlock()
+		}
+	}()
+	for end := time.Now().Add(2 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := done
+		mu.Unlock()
+		if n >= 5 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("only %d attaches and detaches in two minutes", n)
+		}
+	}
+	time.Sleep(time.Duration(time.Now().UnixNano()%700) * time.Millisecond) // somewhere in the next one
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	<-stopped
+
+	_, authURL, _ = sovProcess(t, dir)
+	tok, _, _ = adminToken(t, authURL, password)
+	nova = strings.TrimSuffix(authURL, "/identity/v3") + "/compute/v2.1/servers/" + serverID + "/os-volume_attachments"
+	cinderURL := strings.TrimSuffix(authURL, "/identity/v3") + "/volume/v3"
+	type vol struct {
+		ID, Status  string
+		Attachments []struct {
+			ServerID string `json:"server_id"`
+		}
+	}
+	var list struct{ Volumes []vol }
+	for end := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if st := cinder(cinderURL, tok, "GET", "volumes/detail", "", &list); st != 200 {
+			t.Fatalf("volume list = %d", st)
+		}
+		settled := len(list.Volumes) == 2
+		for _, v := range list.Volumes {
+			settled = settled && (v.Status == "available" || v.Status == "in-use")
+		}
+		if settled {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("volumes after the restart: %+v", list.Volumes)
+		}
+	}
+	var atts struct {
+		VolumeAttachments []struct{ VolumeID string } `json:"volumeAttachments"`
+	}
+	if st := apiRequest(nova, tok, "GET", "", &atts); st != 200 {
+		t.Fatalf("attachment list = %d", st)
+	}
+	var spec struct{ Volumes []struct{ Serial string } }
+	b, err := os.ReadFile(filepath.Join(dir, "instances", serverID, "spec.json"))
+	if err != nil || json.Unmarshal(b, &spec) != nil {
+		t.Fatalf("the VM's spec: %v", err)
+	}
+	for _, v := range list.Volumes {
+		inServer := slices.ContainsFunc(atts.VolumeAttachments, func(a struct{ VolumeID string }) bool { return a.VolumeID == v.ID })
+		inVM := slices.ContainsFunc(spec.Volumes, func(s struct{ Serial string }) bool { return s.Serial == v.ID })
+		attached := v.Status == "in-use"
+		if inServer != attached || inVM != attached || (len(v.Attachments) == 1) != attached || attached && v.Attachments[0].ServerID != serverID {
+			t.Errorf("volume %s is %s with attachments %+v; in the server's record %v, in its VM %v", v.ID, v.Status, v.Attachments, inServer, inVM)
+		}
+		if attached {
+			if st := apiRequest(nova+"/"+v.ID, tok, "DELETE", "", nil); st != 202 {
+				t.Errorf("detach %s after the restart = %d", v.ID, st)
+			}
+		}
+	}
+	for _, name := range []string{"v1", "v2"} {
+		waitVolumeCLI(t, run, name, "available")
 	}
 }
