@@ -324,3 +324,14 @@ func (s *Service) releaseVolumes(ctx context.Context, srv *server) {
 		}
 	}
 }
+
+// ResizeAttached grows a volume attached to server: in its running VM
+// (QEMU grows the image and the guest sees the new size), or with offline
+// while the server is locked, so its VM cannot start meanwhile.
+func (s *Service) ResizeAttached(ctx context.Context, server, volume string, size int64, offline func(context.Context) error) error {
+	defer s.ops.Lock(server)()
+	if running, _ := s.driver.Running(server); running {
+		return s.driver.ResizeVolume(server, volume, size)
+	}
+	return offline(ctx)
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/attachments"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/volumeattach"
@@ -164,6 +165,18 @@ func TestServerVolumes(t *testing.T) {
 	_, err = volumes.Get(ctx, vcb, data).Extract()
 	wantStatus(t, "the other project shows the volume", err, 404)
 	waitVolumeStatus(t, vc, data, "in-use")
+	// Compute's attachment is not let go through Cinder's attachments API
+	// (the disk would stay in the VM).
+	vc44 := *vc
+	vc44.Microversion = "3.44"
+	pages, err = attachments.List(&vc44, attachments.ListOpts{VolumeID: data}).AllPages(ctx)
+	wantStatus(t, "Cinder's attachment list", err, 0)
+	cinderAtts, _ := attachments.ExtractAttachments(pages)
+	if len(cinderAtts) != 1 || cinderAtts[0].Instance != vm1 || cinderAtts[0].Status != "attached" {
+		t.Fatalf("Cinder's attachments = %+v", cinderAtts)
+	}
+	wantStatus(t, "delete compute's attachment in Cinder", attachments.Delete(ctx, &vc44, cinderAtts[0].ID).Err, 400)
+	waitVolumeStatus(t, vc, data, "in-use")
 
 	// Detached: available, out of the VM.
 	wantStatus(t, "detach", volumeattach.Delete(ctx, c, vm1, data).ExtractErr(), 0)
@@ -222,7 +235,8 @@ echo "vol-test: found $dev"
 // it, and the volume is hot-unplugged (the guest sees it go); attached to
 // a second server while it is stopped, the volume is there when it boots,
 // and the second guest reads the first one's pattern. The volume's file
-// on the host holds it too.
+// on the host holds it too. Extended while attached, the volume grows in
+// the guest.
 func TestVolumeMovesBetweenGuests(t *testing.T) {
 	t.Parallel()
 	srv := servertest.Start(t, nil)
@@ -246,6 +260,10 @@ while [ -e /sys/block/${dev#/dev/} ]; do sleep 1; done
 echo "vol-test: disk gone"
 `))
 	reader := create("reader", volumeScript(vol, `echo "vol-test: read $(dd if=$dev bs=512 skip=2048 count=1 2>/dev/null | head -n 1)"
+size=/sys/block/${dev#/dev/}/size
+was=$(cat $size)
+while [ "$(cat $size)" = "$was" ]; do sleep 1; done
+echo "vol-test: size $(cat $size)"
 `))
 	waitConsole(t, c, writer, "sov-guest: running user_data")
 	waitConsole(t, c, reader, "sov-guest: running user_data")
@@ -269,6 +287,14 @@ echo "vol-test: disk gone"
 	if err != nil || !strings.Contains(string(file), marker) {
 		t.Errorf("the volume's file (%d bytes, %v) lacks the pattern", len(file), err)
 	}
+	// Extended while attached (3.42): the guest sees the new size.
+	vc42 := *vc
+	vc42.Microversion = "3.42"
+	wantStatus(t, "extend the attached volume", volumes.ExtendSize(ctx, &vc42, vol, volumes.ExtendSizeOpts{NewSize: 2}).ExtractErr(), 0)
+	if v := waitVolumeStatus(t, vc, vol, "in-use"); v.Size != 2 {
+		t.Errorf("the extended volume has size %d", v.Size)
+	}
+	waitConsole(t, c, reader, "vol-test: size 4194304")
 	wantStatus(t, "detach from the running reader", volumeattach.Delete(ctx, c, reader, vol).ExtractErr(), 0)
 	waitVolumeStatus(t, vc, vol, "available")
 }

@@ -41,6 +41,9 @@ type Driver interface {
 	// once the guest has let go of it, and takes it from the saved spec;
 	// a volume the VM does not have is fine.
 	DetachVolume(id, serial string) error
+	// ResizeVolume grows the volume with serial in the running VM to size
+	// bytes (the engine grows its data and tells the guest).
+	ResizeVolume(id, serial string, size int64) error
 }
 
 // MaxHotplugNICs is how many NICs a running VM can take by hot-plug.

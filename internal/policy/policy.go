@@ -217,6 +217,7 @@ var rules = map[string]rule{
 	"volume:update_snapshot":             anyOf(admin, projectMember),
 	"volume:delete_snapshot":             anyOf(admin, projectMember),
 	"volume:attachment_create":           anyOf(admin, projectMember),
+	"volume:revert_to_snapshot":          anyOf(admin, projectMember),
 	"volume:attachment_update":           anyOf(admin, projectMember),
 	"volume:attachment_delete":           anyOf(admin, projectMember),
 	"volume:attachment_complete":         anyOf(admin, projectMember),

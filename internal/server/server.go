@@ -330,6 +330,7 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 		return err
 	}
 	s.network.SetInstances(s.compute) // the metadata service answers for compute's servers
+	s.volumes.SetHosts(s.compute)     // attached volumes grow in their VMs
 	s3cfg := cfg.S3
 	if s3cfg.DataDir == "" {
 		s3cfg.DataDir = filepath.Join(cfg.DataDir, "objects")

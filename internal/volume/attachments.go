@@ -22,14 +22,16 @@ import (
 // attachment is a row of volume_attachments.
 type attachment struct {
 	ID, Volume, Server, Status, Device, Mode string
+	Connector                                string // JSON
+	MadeBy                                   string // compute or api
 	Attached                                 int64
 }
 
-const attachmentColumns = `id, volume_id, instance_uuid, status, mountpoint, attach_mode, attached_at`
+const attachmentColumns = `id, volume_id, instance_uuid, status, mountpoint, attach_mode, connector, made_by, attached_at`
 
 func scanAttachment(row store.Scanner) (*attachment, error) {
 	var a attachment
-	return &a, row.Scan(&a.ID, &a.Volume, &a.Server, &a.Status, &a.Device, &a.Mode, &a.Attached)
+	return &a, row.Scan(&a.ID, &a.Volume, &a.Server, &a.Status, &a.Device, &a.Mode, &a.Connector, &a.MadeBy, &a.Attached)
 }
 
 // Attach reserves volume for server (of project) as attachment id on
@@ -64,7 +66,7 @@ func (s *Service) Attach(ctx context.Context, c *policy.Credentials, id, volumeI
 			return err
 		}
 		return store.Insert(ctx, tx, "volume_attachments", store.Values{}.Set("id", id).Set("volume_id", v.ID).Set("instance_uuid", server).
-			Set("status", "attaching").Set("mountpoint", "").Set("attach_mode", "rw").Set("connector", "{}").
+			Set("status", "attaching").Set("mountpoint", "").Set("attach_mode", "rw").Set("connector", "{}").Set("made_by", "compute").
 			Set("attached_at", 0).Set("created_at", now).Set("updated_at", now))
 	})
 	if err != nil {
@@ -116,7 +118,12 @@ func (s *Service) Detaching(ctx context.Context, id string, begin bool) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE volumes SET status = ?, updated_at = ? WHERE id = (SELECT volume_id FROM volume_attachments WHERE id = ?)`, volumeTo, now, id)
+		// Not while the volume is busy otherwise (being extended).
+		err = store.Affected(tx.Exec(ctx, `UPDATE volumes SET status = ?, updated_at = ? WHERE id = (SELECT volume_id FROM volume_attachments WHERE id = ?) AND status = ?`,
+			volumeTo, now, id, map[bool]string{true: "in-use", false: "detaching"}[begin]))
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusBadRequest, "Invalid volume: the volume of attachment %s must be in-use to detach.", id)
+		}
 		return err
 	})
 }

@@ -241,15 +241,20 @@ func (s *Service) deleteQuota(q *request) error {
 // limits is Cinder's GET /limits: the caller's project's absolute limits
 // and usage (no rate limits).
 func (s *Service) limits(q *request) error {
-	if err := q.enforce("limits_extension:used_limits", q.creds.ProjectID); err != nil {
+	// From 3.39 an admin asks for another project's (project_id).
+	project := q.creds.ProjectID
+	if p := q.r.URL.Query().Get("project_id"); p != "" && q.atLeast(39) && q.admin() {
+		project = p
+	}
+	if err := q.enforce("limits_extension:used_limits", project); err != nil {
 		return err
 	}
 	ctx := q.r.Context()
-	l, err := s.quotas(ctx, s.db, q.creds.ProjectID)
+	l, err := s.quotas(ctx, s.db, project)
 	if err != nil {
 		return err
 	}
-	u, err := s.usage(ctx, s.db, q.creds.ProjectID)
+	u, err := s.usage(ctx, s.db, project)
 	if err != nil {
 		return err
 	}

@@ -27,8 +27,9 @@ import (
 // availabilityZone is the one zone of an all-in-one cloud, as compute's.
 const availabilityZone = "nova"
 
-// microversions are the Cinder v3 versions sov speaks: 3.0, the base.
-var microversions = httpapi.Microversions{Service: "volume", Major: 3, Min: 0, Max: 0}
+// microversions are the Cinder v3 versions sov speaks, 3.0 to 3.44 (what
+// each adds: docs/volume.md).
+var microversions = httpapi.Microversions{Service: "volume", Major: 3, Min: 0, Max: 44}
 
 // Config configures the volume service.
 type Config struct {
@@ -44,10 +45,19 @@ type Images interface {
 	ForBoot(ctx context.Context, c *policy.Credentials, id string) (*image.BootImage, error)
 }
 
+// Hosts runs the VMs volumes are attached to; compute implements it.
+type Hosts interface {
+	// ResizeAttached grows a volume attached to server to size bytes in
+	// its running VM, or, when the VM does not run, with offline, while
+	// the VM cannot start.
+	ResizeAttached(ctx context.Context, server, volume string, size int64, offline func(context.Context) error) error
+}
+
 // Service serves the Cinder v3 API.
 type Service struct {
 	db       *store.DB
 	images   Images
+	hosts    Hosts
 	driver   backend.Driver
 	ops      *ops.Runner
 	identity httpapi.Authenticator
@@ -72,6 +82,9 @@ func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, i
 	}
 	return s, nil
 }
+
+// SetHosts tells the service who runs the VMs its volumes are attached to.
+func (s *Service) SetHosts(h Hosts) { s.hosts = h }
 
 // Backend is the driver holding the volumes' data.
 func (s *Service) Backend() backend.Driver { return s.driver }
@@ -120,7 +133,11 @@ type request struct {
 	w     http.ResponseWriter
 	r     *http.Request
 	creds *policy.Credentials
+	minor int // the negotiated microversion 3.<minor>
 }
+
+// atLeast reports whether the request's microversion is 3.minor or later.
+func (q *request) atLeast(minor int) bool { return q.minor >= minor }
 
 func (q *request) admin() bool { return q.creds.HasRole(policy.Admin) }
 
@@ -133,7 +150,7 @@ type handler func(q *request) error
 
 func (s *Service) handle(h handler) http.Handler {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := &request{w: w, r: r, creds: httpapi.CredentialsFrom(r.Context())}
+		q := &request{w: w, r: r, creds: httpapi.CredentialsFrom(r.Context()), minor: httpapi.Minor(r)}
 		if p, _ := r.Context().Value(projectKey{}).(string); p != "" && p != q.creds.ProjectID {
 			s.writeError(w, r, errorf(http.StatusBadRequest, "Malformed request url"))
 			return
@@ -174,6 +191,14 @@ func (s *Service) Register(mux *http.ServeMux) {
 		{"PUT", "/volumes/{id}", s.updateVolume},
 		{"DELETE", "/volumes/{id}", s.deleteVolume},
 		{"POST", "/volumes/{id}/action", s.volumeAction},
+		{"GET", "/volumes/summary", s.volumeSummary},
+		{"GET", "/attachments", s.listAttachments(false)},
+		{"GET", "/attachments/detail", s.listAttachments(true)},
+		{"POST", "/attachments", newAttachments(s.createAttachment)},
+		{"GET", "/attachments/{id}", newAttachments(s.showAttachment)},
+		{"PUT", "/attachments/{id}", newAttachments(s.updateAttachment)},
+		{"DELETE", "/attachments/{id}", newAttachments(s.deleteAttachment)},
+		{"POST", "/attachments/{id}/action", newAttachments(s.attachmentAction)},
 		{"GET", "/snapshots", s.listSnapshots(false)},
 		{"GET", "/snapshots/detail", s.listSnapshots(true)},
 		{"POST", "/snapshots", s.createSnapshot},
@@ -227,7 +252,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 var projectID = regexp.MustCompile(`^([0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
 
 // notYet are Cinder's collections sov does not have yet: 501, not 404.
-var notYet = []string{"backups", "attachments", "os-volume-transfer", "volume-transfers", "qos-specs", "groups",
+var notYet = []string{"backups", "os-volume-transfer", "volume-transfers", "qos-specs", "groups",
 	"group_types", "group_snapshots", "messages", "manageable_volumes", "manageable_snapshots", "os-services", "scheduler-stats",
 	"capabilities", "workers", "clusters", "os-hosts", "extensions", "consistencygroups", "cgsnapshots", "resource_filters"}
 

@@ -38,17 +38,20 @@ func scanSnapshot(row store.Scanner) (*snapshot, error) {
 	return &sn, nil
 }
 
-// snapshotView is a snapshot as Cinder 3.0 shows it; admins also see its
-// project.
-func snapshotView(sn *snapshot, admin bool) map[string]any {
+// snapshotView is a snapshot as Cinder shows it: admins also see its
+// project, and from 3.41 it names its user.
+func snapshotView(q *request, sn *snapshot) map[string]any {
 	m := map[string]any{"id": sn.ID, "name": sn.Name, "description": sn.Description, "volume_id": sn.Volume, "size": sn.Size,
 		"status": sn.Status, "metadata": sn.Metadata, "created_at": cinderTime(sn.Created), "updated_at": cinderTime(sn.Updated),
 		"os-extended-snapshot-attributes:progress": "100%"}
 	if sn.Status == "creating" {
 		m["os-extended-snapshot-attributes:progress"] = "0%"
 	}
-	if admin {
+	if q.admin() {
 		m["os-extended-snapshot-attributes:project_id"] = sn.Project
+	}
+	if q.atLeast(41) {
+		m["user_id"] = sn.User
 	}
 	return m
 }
@@ -103,7 +106,7 @@ func (s *Service) listSnapshots(detail bool) handler {
 		snaps, more := httpapi.More(lq, snaps)
 		out := []map[string]any{}
 		for _, sn := range snaps {
-			v := snapshotView(sn, q.admin())
+			v := snapshotView(q, sn)
 			if !detail {
 				delete(v, "os-extended-snapshot-attributes:progress")
 				delete(v, "os-extended-snapshot-attributes:project_id")
@@ -127,7 +130,7 @@ func (s *Service) showSnapshot(q *request) error {
 	if err := q.enforce("volume:get_snapshot", sn.Project); err != nil {
 		return err
 	}
-	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"snapshot": snapshotView(sn, q.admin())})
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"snapshot": snapshotView(q, sn)})
 	return nil
 }
 
@@ -213,7 +216,7 @@ func (s *Service) createSnapshot(q *request) error {
 	}, func(ctx context.Context, err error) {
 		s.setSnapshotStatus(ctx, sn.ID, map[bool]string{true: "available", false: "error"}[err == nil])
 	})
-	httpapi.WriteJSON(q.w, http.StatusAccepted, map[string]any{"snapshot": snapshotView(sn, q.admin())})
+	httpapi.WriteJSON(q.w, http.StatusAccepted, map[string]any{"snapshot": snapshotView(q, sn)})
 	return nil
 }
 
@@ -256,7 +259,7 @@ func (s *Service) updateSnapshot(q *request) error {
 	if err != nil {
 		return err
 	}
-	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"snapshot": snapshotView(sn, q.admin())})
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"snapshot": snapshotView(q, sn)})
 	return nil
 }
 
@@ -318,6 +321,11 @@ func (s *Service) recoverSnapshots(ctx context.Context) error {
 			s.log.Error("volume: removing the data of an interrupted snapshot", "snapshot", id, "err", err)
 		}
 		s.setSnapshotStatus(ctx, id, "error")
+	}
+	// A revert cut short leaves its volume whole (its file is replaced at
+	// once, or not): the snapshot is available again.
+	if _, err := s.db.Exec(ctx, `UPDATE volume_snapshots SET status = 'available' WHERE status = 'restoring'`); err != nil {
+		return err
 	}
 	deleting, err := store.Column(ctx, s.db, `SELECT id FROM volume_snapshots WHERE status = 'deleting'`)
 	if err != nil {

@@ -82,9 +82,9 @@ func (s *Service) links(id string) []map[string]string {
 	return []map[string]string{{"rel": "self", "href": s.url + "/v3/volumes/" + id}, {"rel": "bookmark", "href": s.url + "/volumes/" + id}}
 }
 
-// view is a volume as Cinder 3.0 shows it; admins also see its project
-// and host.
-func (s *Service) view(v *volume, admin bool) map[string]any {
+// view is a volume as Cinder shows it; admins also see its project and
+// host (and from 3.21 its provider id).
+func (s *Service) view(q *request, v *volume) map[string]any {
 	m := map[string]any{"id": v.ID, "name": v.Name, "description": v.Description, "size": v.Size, "status": v.Status,
 		"volume_type": v.TypeName, "availability_zone": v.Zone, "bootable": strconv.FormatBool(v.Bootable), "encrypted": false,
 		"multiattach": false, "metadata": v.Metadata, "attachments": attachmentsView(v), "links": s.links(v.ID), "user_id": v.User,
@@ -93,11 +93,14 @@ func (s *Service) view(v *volume, admin bool) map[string]any {
 	if len(v.ImageMeta) > 0 {
 		m["volume_image_metadata"] = v.ImageMeta
 	}
-	if admin {
+	if q.admin() {
 		m["os-vol-tenant-attr:tenant_id"] = v.Project
 		m["os-vol-host-attr:host"] = "sov@file#file"
 		m["os-vol-mig-status-attr:migstat"] = nil
 		m["os-vol-mig-status-attr:name_id"] = nil
+		if q.atLeast(21) {
+			m["provider_id"] = nil
+		}
 	}
 	return m
 }
@@ -152,6 +155,8 @@ func listParams(r *http.Request, filters ...string) error {
 		switch {
 		case slices.Contains(filters, k):
 		case k == "sort_key", k == "sort_dir", k == "limit", k == "marker", k == "all_tenants", k == "project_id", k == "with_count":
+		case strings.HasSuffix(k, "~"):
+			return errorf(http.StatusNotImplemented, "Filtering by %s (inexact match) is not implemented yet.", k)
 		case k == "metadata", k == "glance_metadata":
 			return errorf(http.StatusNotImplemented, "Filtering by %s is not implemented yet.", k)
 		case k == "offset":
@@ -184,6 +189,13 @@ func (s *Service) listVolumes(detail bool) handler {
 		if err := q.enforce("volume:get_all", q.creds.ProjectID); err != nil {
 			return err
 		}
+		// From 3.10 volumes filter by group; no volume is in one.
+		query := q.r.URL.Query()
+		inGroup := q.atLeast(10) && query.Has("group_id")
+		if inGroup {
+			query.Del("group_id")
+			q.r.URL.RawQuery = query.Encode()
+		}
 		if err := listParams(q.r, "name", "status", "availability_zone", "bootable", "user_id"); err != nil {
 			return err
 		}
@@ -194,6 +206,9 @@ func (s *Service) listVolumes(detail bool) handler {
 		scope, args, err := listScope(q, "v.project_id")
 		if err != nil {
 			return err
+		}
+		if inGroup {
+			scope = "1 = 0"
 		}
 		ctx := q.r.Context()
 		rows, err := lq.Query(ctx, s.db, volumeTable, volumeColumns, scope, args...)
@@ -213,7 +228,7 @@ func (s *Service) listVolumes(detail bool) handler {
 		out := []map[string]any{}
 		for _, v := range vols {
 			if detail {
-				out = append(out, s.view(v, q.admin()))
+				out = append(out, s.view(q, v))
 			} else {
 				out = append(out, map[string]any{"id": v.ID, "name": v.Name, "links": s.links(v.ID)})
 			}
@@ -227,6 +242,51 @@ func (s *Service) listVolumes(detail bool) handler {
 	}
 }
 
+// volumeSummary is the count and total size of the volumes a list would
+// show (3.12), and their metadata's values by key (3.36).
+func (s *Service) volumeSummary(q *request) error {
+	if !q.atLeast(12) {
+		return errorf(http.StatusNotFound, "Volume summary could not be found.")
+	}
+	if err := q.enforce("volume:get_all", q.creds.ProjectID); err != nil {
+		return err
+	}
+	scope, args, err := listScope(q, "project_id")
+	if err != nil {
+		return err
+	}
+	rows, err := s.db.Query(q.r.Context(), `SELECT size, metadata FROM volumes WHERE `+scope, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	count, size, meta := 0, 0, map[string][]string{}
+	for rows.Next() {
+		var n int
+		var text string
+		if err := rows.Scan(&n, &text); err != nil {
+			return err
+		}
+		count, size = count+1, size+n
+		var m map[string]string
+		json.Unmarshal([]byte(text), &m)
+		for k, v := range m {
+			if !slices.Contains(meta[k], v) {
+				meta[k] = append(meta[k], v)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	summary := map[string]any{"total_size": size, "total_count": count}
+	if q.atLeast(36) {
+		summary["metadata"] = meta
+	}
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"volume-summary": summary})
+	return nil
+}
+
 func (s *Service) showVolume(q *request) error {
 	v, err := s.visibleVolume(q.r.Context(), s.db, q, q.r.PathValue("id"))
 	if err != nil {
@@ -238,7 +298,7 @@ func (s *Service) showVolume(q *request) error {
 	if err := s.attachmentsOf(q.r.Context(), s.db, v); err != nil {
 		return err
 	}
-	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"volume": s.view(v, q.admin())})
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"volume": s.view(q, v)})
 	return nil
 }
 
@@ -459,7 +519,7 @@ func (s *Service) createVolume(q *request) error {
 	}, func(ctx context.Context, err error) {
 		s.setStatus(ctx, v.ID, map[bool]string{true: "available", false: "error"}[err == nil])
 	})
-	httpapi.WriteJSON(q.w, http.StatusAccepted, map[string]any{"volume": s.view(v, q.admin())})
+	httpapi.WriteJSON(q.w, http.StatusAccepted, map[string]any{"volume": s.view(q, v)})
 	return nil
 }
 
@@ -518,7 +578,7 @@ func (s *Service) updateVolume(q *request) error {
 	if err != nil {
 		return err
 	}
-	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"volume": s.view(v, q.admin())})
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"volume": s.view(q, v)})
 	return nil
 }
 
@@ -561,6 +621,9 @@ func (s *Service) transition(q *request, action, status string, check func(conte
 func (s *Service) deleteVolume(q *request) error {
 	if cascade, _ := httpapi.ParseBool(q.r.URL.Query().Get("cascade")); cascade {
 		return errorf(http.StatusNotImplemented, "Deleting a volume with its snapshots (cascade) is not implemented yet.")
+	}
+	if force, _ := httpapi.ParseBool(q.r.URL.Query().Get("force")); force && q.atLeast(23) {
+		return errorf(http.StatusNotImplemented, "Force-deleting a volume is not implemented yet.")
 	}
 	v, err := s.transition(q, "volume:delete", "deleting", func(ctx context.Context, tx *store.Tx, v *volume) error {
 		var snaps, clones int
@@ -640,10 +703,15 @@ func (s *Service) volumeAction(q *request) error {
 		switch name {
 		case "os-extend":
 			return s.extend(q, raw)
+		case "revert":
+			if !q.atLeast(40) {
+				return errorf(http.StatusBadRequest, "There is no such action: revert needs microversion 3.40.")
+			}
+			return s.revert(q, raw)
 		case "os-attach", "os-detach", "os-reserve", "os-unreserve", "os-begin_detaching", "os-roll_detaching", "os-initialize_connection",
 			"os-terminate_connection", "os-volume_upload_image", "os-set_bootable", "os-retype", "os-update_readonly_flag",
 			"os-reset_status", "os-force_delete", "os-migrate_volume", "os-set_image_metadata", "os-unset_image_metadata",
-			"os-show_image_metadata", "revert", "os-force_detach", "os-update_snapshot_status", "os-unmanage":
+			"os-show_image_metadata", "os-force_detach", "os-update_snapshot_status", "os-unmanage":
 			return errorf(http.StatusNotImplemented, "The volume action %s is not implemented yet.", name)
 		default:
 			return errorf(http.StatusBadRequest, "There is no such action: %s", name)
@@ -665,6 +733,7 @@ func (s *Service) extend(q *request, raw json.RawMessage) error {
 	}
 	ctx := q.r.Context()
 	var v *volume
+	onServer := "" // the server the volume is attached to, if compute's
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.Lock(ctx, "volume "+q.r.PathValue("id")); err != nil {
 			return err
@@ -679,8 +748,18 @@ func (s *Service) extend(q *request, raw json.RawMessage) error {
 		if err := notCopied(ctx, tx, v.ID, "extend"); err != nil {
 			return err
 		}
-		if v.Status != "available" {
+		if v.Status != "available" && !(v.Status == "in-use" && q.atLeast(42)) {
 			return errorf(http.StatusBadRequest, "Invalid volume: Volume status must be available to extend, but current status is: %s.", v.Status)
+		}
+		if v.Status == "in-use" {
+			// The server whose VM may hold it open grows it there.
+			server, err := store.Column(ctx, tx, `SELECT instance_uuid FROM volume_attachments WHERE volume_id = ? AND made_by = 'compute'`, v.ID)
+			if err != nil {
+				return err
+			}
+			if len(server) == 1 {
+				onServer = server[0]
+			}
 		}
 		if size <= v.Size {
 			return errorf(http.StatusBadRequest, "Invalid input received: New size for extend must be greater than current size. (current: %d, extended: %d).", v.Size, size)
@@ -690,8 +769,8 @@ func (s *Service) extend(q *request, raw json.RawMessage) error {
 		}
 		// The new size counts against the quota from now on; only from the
 		// status and size read, whatever another request did since.
-		err := store.Affected(tx.Exec(ctx, `UPDATE volumes SET status = 'extending', new_size = ?, updated_at = ? WHERE id = ? AND status = 'available' AND size = ?`,
-			size, time.Now().UnixMicro(), v.ID, v.Size))
+		err := store.Affected(tx.Exec(ctx, `UPDATE volumes SET status = 'extending', new_size = ?, updated_at = ? WHERE id = ? AND status = ? AND size = ?`,
+			size, time.Now().UnixMicro(), v.ID, v.Status, v.Size))
 		if errors.Is(err, store.ErrNotFound) {
 			return errorf(http.StatusBadRequest, "Invalid volume: Volume status must be available to extend.")
 		}
@@ -702,7 +781,11 @@ func (s *Service) extend(q *request, raw json.RawMessage) error {
 	}
 	a := s.action(q, v.ID, "extend")
 	s.ops.Go(a, "volume_extend", func(ctx context.Context) error {
-		return s.driver.Extend(ctx, v.ID, int64(size)*gib)
+		offline := func(ctx context.Context) error { return s.driver.Extend(ctx, v.ID, int64(size)*gib) }
+		if onServer != "" && s.hosts != nil {
+			return s.hosts.ResizeAttached(ctx, onServer, v.ID, int64(size)*gib, offline)
+		}
+		return offline(ctx)
 	}, func(ctx context.Context, err error) {
 		if err != nil {
 			if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = 'error_extending', new_size = 0, updated_at = ? WHERE id = ?`, time.Now().UnixMicro(), v.ID); err != nil {
@@ -710,9 +793,69 @@ func (s *Service) extend(q *request, raw json.RawMessage) error {
 			}
 			return
 		}
-		if _, err := s.db.Exec(ctx, `UPDATE volumes SET size = ?, new_size = 0, status = 'available', updated_at = ? WHERE id = ?`, size, time.Now().UnixMicro(), v.ID); err != nil {
+		if _, err := s.db.Exec(ctx, `UPDATE volumes SET size = ?, new_size = 0, status = ?, updated_at = ? WHERE id = ?`, size, v.Status, time.Now().UnixMicro(), v.ID); err != nil {
 			s.log.Error("volume: extend", "volume", v.ID, "err", err)
 		}
+	})
+	q.w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// revert puts a volume's data back to that of its latest snapshot (3.40).
+func (s *Service) revert(q *request, raw json.RawMessage) error {
+	var body struct {
+		SnapshotID string `json:"snapshot_id"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil || body.SnapshotID == "" {
+		return errorf(http.StatusBadRequest, "Invalid input received: revert needs snapshot_id.")
+	}
+	ctx := q.r.Context()
+	var v *volume
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		id := q.r.PathValue("id")
+		if err := tx.Lock(ctx, "volume "+id); err != nil {
+			return err
+		}
+		var err error
+		if v, err = s.visibleVolume(ctx, tx, q, id); err != nil {
+			return err
+		}
+		if err := q.enforce("volume:revert_to_snapshot", v.Project); err != nil {
+			return err
+		}
+		sn, err := s.visibleSnapshot(ctx, tx, q, body.SnapshotID)
+		if err != nil {
+			return err
+		}
+		latest, err := store.Column(ctx, tx, `SELECT id FROM volume_snapshots WHERE volume_id = ? ORDER BY created_at DESC, id DESC LIMIT 1`, v.ID)
+		if err != nil {
+			return err
+		}
+		if sn.Volume != v.ID || len(latest) == 0 || latest[0] != sn.ID {
+			return errorf(http.StatusBadRequest, "Invalid snapshot: Snapshot %s is not the latest one of volume %s.", sn.ID, v.ID)
+		}
+		if sn.Status != "available" {
+			return errorf(http.StatusBadRequest, "Invalid snapshot: Snapshot status must be available, but current status is: %s.", sn.Status)
+		}
+		err = store.Affected(tx.Exec(ctx, `UPDATE volumes SET status = 'reverting', updated_at = ? WHERE id = ? AND status = 'available'`, time.Now().UnixMicro(), v.ID))
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusBadRequest, "Invalid volume: Volume status must be available, but current status is: %s.", v.Status)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE volume_snapshots SET status = 'restoring', updated_at = ? WHERE id = ?`, time.Now().UnixMicro(), sn.ID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	snap := body.SnapshotID
+	s.ops.Go(s.action(q, v.ID, "revert"), "volume_revert", func(ctx context.Context) error {
+		return s.driver.Restore(ctx, v.ID, snap, int64(v.Size)*gib)
+	}, func(ctx context.Context, err error) {
+		s.setSnapshotStatus(ctx, snap, "available")
+		s.setStatus(ctx, v.ID, map[bool]string{true: "available", false: "error"}[err == nil])
 	})
 	q.w.WriteHeader(http.StatusAccepted)
 	return nil
@@ -752,6 +895,10 @@ func (s *Service) recover(ctx context.Context) error {
 		}
 	}
 	if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = 'error_extending', new_size = 0 WHERE status = 'extending'`); err != nil {
+		return err
+	}
+	// A revert replaces the volume's data at once or not at all.
+	if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = 'available' WHERE status = 'reverting'`); err != nil {
 		return err
 	}
 	deleting, err := store.Column(ctx, s.db, `SELECT id FROM volumes WHERE status = 'deleting'`)

@@ -221,3 +221,22 @@ func (d *Driver) DetachVolume(id, serial string) error {
 	}
 	return nil
 }
+
+// ResizeVolume checks that the running VM has the volume.
+func (d *Driver) ResizeVolume(id, serial string, size int64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.get(id)
+	if err != nil {
+		return err
+	}
+	if !v.running {
+		return fmt.Errorf("fake: %s is not running", id)
+	}
+	for _, o := range v.spec.Volumes {
+		if o.Serial == serial {
+			return nil
+		}
+	}
+	return fmt.Errorf("fake: %s has no volume %s", id, serial)
+}

@@ -72,6 +72,12 @@ func Run(t *testing.T, d hypervisor.Driver, newSpec func(t *testing.T, id string
 	if v := volumes(1, "after AttachVolume"); v[0].Serial != vol.Serial || v[0].Disk.Path != vol.Disk.Path {
 		t.Errorf("saved volume = %+v", v[0])
 	}
+	if err := d.ResizeVolume(id, vol.Serial, 2<<20); err != nil {
+		t.Errorf("ResizeVolume: %v", err)
+	}
+	if err := d.ResizeVolume(id, "7f8e0b44-0000-4000-8000-00000000ffff", 2<<20); err == nil {
+		t.Error("ResizeVolume of a volume the VM does not have succeeded")
+	}
 	if err := d.Stop(id, time.Second); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}

@@ -138,3 +138,23 @@ func (q *qmp) addFD(set, fd int) error {
 	_, err := q.send("add-fd", map[string]any{"fdset-id": set}, fd)
 	return err
 }
+
+// ResizeVolume grows the volume with serial: QEMU grows its image
+// (block_resize) and the guest sees the new capacity.
+func (d *Driver) ResizeVolume(id, serial string, size int64) error {
+	spec, err := d.SavedSpec(id)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(spec.Volumes, func(v hypervisor.Volume) bool { return v.Serial == serial })
+	if i < 0 {
+		return fmt.Errorf("qemu: %s has no volume %s", id, serial)
+	}
+	q, err := dialQMP(d.path(id, "qmp.sock"), 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer q.close()
+	_, err = q.execute("block_resize", map[string]any{"node-name": spec.Volumes[i].Slot, "size": size})
+	return err
+}

@@ -1,6 +1,8 @@
 -- Attachments of volumes to servers, as Cinder records them (status
--- reserved, attaching, attached or detaching), and the volumes attached to
--- each server, as Nova records them (its block device mappings, JSON).
+-- reserved, attaching, attached or detaching; made_by compute, for the
+-- ones compute plugs into its VMs, or api, for the attachments API's), and
+-- the volumes attached to each server, as Nova records them (its block
+-- device mappings, JSON).
 CREATE TABLE volume_attachments (
 	id TEXT PRIMARY KEY,
 	volume_id TEXT NOT NULL REFERENCES volumes(id),
@@ -9,6 +11,7 @@ CREATE TABLE volume_attachments (
 	mountpoint TEXT NOT NULL,
 	attach_mode TEXT NOT NULL,
 	connector TEXT NOT NULL,
+	made_by TEXT NOT NULL,
 	attached_at BIGINT NOT NULL,
 	created_at BIGINT NOT NULL,
 	updated_at BIGINT NOT NULL
