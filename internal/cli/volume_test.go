@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,8 @@ import (
 // TestOpenStackCLIVolumes drives the block storage API with the openstack
 // CLI: the default type and a type with SCS aspects an admin makes, a
 // volume a member creates, lists, renames, extends, snapshots, restores,
-// clones, attaches to a server and detaches, and deletes, quotas beside
+// clones, attaches to a server and detaches, boots servers from, and
+// deletes, quotas beside
 // compute's and the network's, and another project that sees nothing of
 // it.
 func TestOpenStackCLIVolumes(t *testing.T) {
@@ -114,6 +116,26 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	alice(true, "server", "remove", "volume", "vm", "clone")
 	waitVolumeCLI(t, alice, "clone", "available")
 	alice(true, "server", "delete", "--wait", "vm")
+
+	// Booted from a volume made from the image: the volume outlives its
+	// server and boots another.
+	alice(true, "--os-compute-api-version", "2.37", "server", "create", "--image", "guest", "--boot-from-volume", "1", "--flavor", "SCS-1L-1",
+		"--nic", "none", "--wait", "bfv")
+	jsonOut(t, alice(true, "server", "show", "-f", "json", "bfv"), &server)
+	root := regexp.MustCompile(`[0-9a-f-]{36}`).FindString(fmt.Sprint(server["volumes_attached"]))
+	if root == "" || server["image"] != "N/A (booted from volume)" && server["image"] != "" {
+		t.Fatalf("server booted from a volume: image %v, volumes %v", server["image"], server["volumes_attached"])
+	}
+	jsonOut(t, alice(true, "volume", "show", "-f", "json", root), &v)
+	if v["status"] != "in-use" || v["bootable"] != "true" {
+		t.Errorf("the boot volume: %v", v)
+	}
+	alice(true, "server", "delete", "--wait", "bfv")
+	waitVolumeCLI(t, alice, root, "available")
+	alice(true, "--os-compute-api-version", "2.37", "server", "create", "--volume", root, "--flavor", "SCS-1L-1", "--nic", "none", "--wait", "bfv-again")
+	alice(true, "server", "delete", "--wait", "bfv-again")
+	waitVolumeCLI(t, alice, root, "available")
+	alice(true, "volume", "delete", root)
 
 	alice(true, "volume", "snapshot", "delete", "cli-snap")
 	for end := time.Now().Add(30 * time.Second); strings.TrimSpace(alice(true, "volume", "snapshot", "list", "-f", "value")) != ""; time.Sleep(200 * time.Millisecond) {

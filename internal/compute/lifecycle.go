@@ -31,8 +31,15 @@ func (s *Service) record(q *request, srv *server, action string) ops.Action {
 
 // spawn builds a server's disk, config drive and NICs and starts its VM:
 // the operation of the action that creates it.
-func (s *Service) spawn(q *request, srv *server, img *image.BootImage) {
+func (s *Service) spawn(q *request, srv *server, img *image.BootImage, vols []newVolume) {
+	creds := q.creds
 	s.act(q, srv, "create", "compute__do_build_and_run_instance", func(ctx context.Context) error {
+		if len(vols) > 0 {
+			s.setState(ctx, srv.ID, "BUILD", "block_device_mapping", powerNoState, "")
+			if err := s.buildVolumes(ctx, creds, srv, vols); err != nil {
+				return err
+			}
+		}
 		s.setState(ctx, srv.ID, "BUILD", "spawning", powerNoState, "")
 		spec, err := s.prepare(ctx, srv, img)
 		if err != nil {
@@ -70,24 +77,26 @@ func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage
 	if err != nil {
 		return nil, err
 	}
-	base, err := s.cacheBase(img)
-	if err != nil {
-		return nil, err
-	}
-	info, err := checkBase(base, img.DiskFormat)
-	if err != nil {
-		return nil, err
-	}
-	spec := &hypervisor.Spec{ID: srv.ID, VCPUs: srv.Flavor.VCPUs, RAMMiB: srv.Flavor.RAM,
-		Disk: &hypervisor.Disk{Path: filepath.Join(dir, "disk.qcow2"), Format: "qcow2", Backing: &hypervisor.Disk{Path: base, Format: info.Format, ReadOnly: true}}}
-	size := max(int64(srv.Flavor.Disk)<<30, info.VirtualSize)
-	// -u: the base was inspected above; qemu-img need not open it.
-	args := []string{"create", "-q", "-f", "qcow2", "-u", "-F", info.Format, "-b", base, spec.Disk.Path, strconv.FormatInt(size, 10)}
-	if out, err := exec.Command("qemu-img", args...).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("qemu-img create: %v: %s", err, out)
+	spec := &hypervisor.Spec{ID: srv.ID, VCPUs: srv.Flavor.VCPUs, RAMMiB: srv.Flavor.RAM}
+	var props map[string]string // of the image the root disk is made of
+	if root := srv.rootVolume(); root != nil {
+		// Booted from a volume: it is the root disk, the properties of
+		// its image (kernel, ramdisk, command line) say how to boot it.
+		if spec.Disk, err = s.volumes.Disk(ctx, root.Attachment); err != nil {
+			return nil, faultf(err, "The boot volume %s could not be attached", root.VolumeID)
+		}
+		spec.RootSerial = root.VolumeID
+		if props, err = s.volumes.ImageMetadata(ctx, root.Attachment); err != nil {
+			return nil, err
+		}
+	} else {
+		if spec.Disk, err = s.rootDisk(srv, img); err != nil {
+			return nil, err
+		}
+		props = img.Properties
 	}
 	// Direct kernel boot (images with kernel_id and ramdisk_id, as in Nova).
-	if kid := img.Properties["kernel_id"]; kid != "" {
+	if kid := props["kernel_id"]; kid != "" {
 		k, err := s.images.ForBootID(ctx, kid)
 		if err != nil {
 			return nil, fmt.Errorf("kernel image %s: %w", kid, err)
@@ -96,10 +105,10 @@ func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage
 			return nil, err
 		}
 		spec.Append = "console=ttyS0 root=/dev/vda"
-		if v := img.Properties["os_command_line"]; v != "" {
+		if v := props["os_command_line"]; v != "" {
 			spec.Append = v
 		}
-		if rid := img.Properties["ramdisk_id"]; rid != "" {
+		if rid := props["ramdisk_id"]; rid != "" {
 			r, err := s.images.ForBootID(ctx, rid)
 			if err != nil {
 				return nil, fmt.Errorf("ramdisk image %s: %w", rid, err)
@@ -124,6 +133,27 @@ func (s *Service) prepare(ctx context.Context, srv *server, img *image.BootImage
 		return nil, err
 	}
 	return spec, nil
+}
+
+// rootDisk makes a server's root disk: a qcow2 overlay on its image, of
+// the flavor's size at least.
+func (s *Service) rootDisk(srv *server, img *image.BootImage) (*hypervisor.Disk, error) {
+	base, err := s.cacheBase(img)
+	if err != nil {
+		return nil, err
+	}
+	info, err := checkBase(base, img.DiskFormat)
+	if err != nil {
+		return nil, err
+	}
+	disk := &hypervisor.Disk{Path: filepath.Join(s.driver.Dir(srv.ID), "disk.qcow2"), Format: "qcow2", Backing: &hypervisor.Disk{Path: base, Format: info.Format, ReadOnly: true}}
+	size := max(int64(srv.Flavor.Disk)<<30, info.VirtualSize)
+	// -u: the base was inspected above; qemu-img need not open it.
+	args := []string{"create", "-q", "-f", "qcow2", "-u", "-F", info.Format, "-b", base, disk.Path, strconv.FormatInt(size, 10)}
+	if out, err := exec.Command("qemu-img", args...).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("qemu-img create: %v: %s", err, out)
+	}
+	return disk, nil
 }
 
 // plug binds the server's ports to this host, which puts their taps on
@@ -214,9 +244,11 @@ func (s *Service) restart(ctx context.Context, srv *server) error {
 	spec, err := s.driver.SavedSpec(srv.ID)
 	if err != nil {
 		// Never started: build it as new.
-		img, err := s.images.ForBootID(ctx, srv.ImageID)
-		if err != nil {
-			return err
+		var img *image.BootImage
+		if srv.rootVolume() == nil {
+			if img, err = s.images.ForBootID(ctx, srv.ImageID); err != nil {
+				return err
+			}
 		}
 		if spec, err = s.prepare(ctx, srv, img); err != nil {
 			return err

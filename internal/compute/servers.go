@@ -8,12 +8,14 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/image"
 	"github.com/sovcloud/sov/internal/network"
 	"github.com/sovcloud/sov/internal/store"
 )
@@ -130,7 +132,11 @@ func (s *Service) serverJSON(q *request, srv *server, detail bool, atts []networ
 		keyName = srv.KeyName
 	}
 	m["status"], m["tenant_id"], m["user_id"], m["metadata"] = srv.Status, srv.ProjectID, srv.UserID, srv.Metadata
-	m["hostId"], m["image"], m["flavor"], m["addresses"] = hostID(srv.ProjectID), map[string]any{"id": srv.ImageID, "links": s.links("images", srv.ImageID)}, flv, addresses(atts)
+	var img any = "" // booted from a volume
+	if srv.ImageID != "" {
+		img = map[string]any{"id": srv.ImageID, "links": s.links("images", srv.ImageID)}
+	}
+	m["hostId"], m["image"], m["flavor"], m["addresses"] = hostID(srv.ProjectID), img, flv, addresses(atts)
 	m["created"], m["updated"], m["accessIPv4"], m["accessIPv6"] = isoTime(srv.Created), isoTime(srv.Updated), "", ""
 	m["key_name"], m["config_drive"], m["progress"] = keyName, configDrive, 0
 	m["OS-EXT-STS:vm_state"], m["OS-EXT-STS:task_state"], m["OS-EXT-STS:power_state"] = vmState, task, srv.PowerState
@@ -193,9 +199,10 @@ type createServerBody struct {
 		Groups      []struct {
 			Name string `json:"name"`
 		} `json:"security_groups"`
-		MinCount  *int   `json:"min_count"`
-		MaxCount  *int   `json:"max_count"`
-		AdminPass string `json:"adminPass"`
+		MinCount  *int            `json:"min_count"`
+		MaxCount  *int            `json:"max_count"`
+		AdminPass string          `json:"adminPass"`
+		BDMs      json.RawMessage `json:"block_device_mapping_v2"`
 	} `json:"server"`
 }
 
@@ -211,8 +218,20 @@ func (s *Service) createServer(q *request) error {
 	if b.Name == nil || !serverNameRE.MatchString(*b.Name) || strings.TrimSpace(*b.Name) == "" {
 		return errorf(http.StatusBadRequest, "Invalid input for field/attribute name.")
 	}
-	if b.ImageRef == nil || *b.ImageRef == "" {
-		return errorf(http.StatusBadRequest, "Block Device Mapping is Invalid: imageRef is required (boot from volume is not supported yet).")
+	vols, localImage, err := readBDMs(b.BDMs)
+	if err != nil {
+		return err
+	}
+	imageRef := localImage
+	if b.ImageRef != nil && *b.ImageRef != "" {
+		if localImage != "" && localImage != *b.ImageRef || slices.ContainsFunc(vols, func(v newVolume) bool { return v.Root }) {
+			return badBDM("Boot sequence for the instance and image/block device mapping combination is not valid.")
+		}
+		imageRef = *b.ImageRef
+	}
+	bootVolume := slices.ContainsFunc(vols, func(v newVolume) bool { return v.Root })
+	if imageRef == "" && !bootVolume {
+		return badBDM("You specified more local devices than the limit allows; a server needs an imageRef or a volume with boot_index 0.")
 	}
 	if b.FlavorRef == nil {
 		return errorf(http.StatusBadRequest, "Invalid input for field/attribute flavorRef.")
@@ -268,9 +287,20 @@ func (s *Service) createServer(q *request) error {
 		}
 	}
 	ctx := q.r.Context()
-	img, err := s.images.ForBoot(ctx, q.creds, *b.ImageRef)
-	if err != nil {
-		return errorf(http.StatusBadRequest, "Image %s could not be found.", *b.ImageRef)
+	if err := s.checkBDMs(ctx, q, vols); err != nil {
+		return err
+	}
+	// The image of the root disk: the server's, or its boot volume's.
+	img := &image.BootImage{}
+	for _, v := range vols {
+		if v.Root && v.Source == "image" {
+			imageRef = v.UUID
+		}
+	}
+	if imageRef != "" {
+		if img, err = s.images.ForBoot(ctx, q.creds, imageRef); err != nil {
+			return errorf(http.StatusBadRequest, "Image %s could not be found.", imageRef)
+		}
 	}
 	for _, ref := range []string{img.Properties["kernel_id"], img.Properties["ramdisk_id"]} {
 		if ref == "" {
@@ -290,7 +320,7 @@ func (s *Service) createServer(q *request) error {
 	if img.MinRAM > flv.RAM {
 		return errorf(http.StatusBadRequest, "Flavor's memory is too small for requested image.")
 	}
-	if img.MinDisk > flv.Disk && flv.Disk > 0 {
+	if img.MinDisk > flv.Disk && flv.Disk > 0 && !bootVolume {
 		return errorf(http.StatusBadRequest, "Flavor's disk is too small for requested image.")
 	}
 	if b.KeyName != "" {
@@ -299,8 +329,12 @@ func (s *Service) createServer(q *request) error {
 		}
 	}
 	now := time.Now().UnixMicro()
+	imageID := img.ID
+	if bootVolume {
+		imageID = "" // as Nova shows a server booted from a volume
+	}
 	srv := &server{ID: uuid.NewString(), ProjectID: q.creds.ProjectID, UserID: q.creds.UserID, Name: *b.Name, Status: "BUILD",
-		TaskState: "scheduling", ImageID: img.ID, Flavor: *flv, KeyName: b.KeyName, Metadata: b.Metadata, UserData: b.UserData,
+		TaskState: "scheduling", ImageID: imageID, Flavor: *flv, KeyName: b.KeyName, Metadata: b.Metadata, UserData: b.UserData,
 		ConfigDrive: configDrive, Ports: serverPorts(nics), Created: now, Updated: now}
 	if srv.Metadata == nil {
 		srv.Metadata = map[string]string{}
@@ -329,7 +363,10 @@ func (s *Service) createServer(q *request) error {
 		}
 		return allocationError(err)
 	}
-	s.spawn(q, srv, img)
+	if bootVolume {
+		img = nil // the root disk is the volume
+	}
+	s.spawn(q, srv, img, vols)
 	adminPass := b.AdminPass
 	if adminPass == "" {
 		pw := make([]byte, 9)

@@ -33,6 +33,14 @@ type Volumes interface {
 	Release(ctx context.Context, id string) error
 	// Delete deletes an available volume.
 	Delete(ctx context.Context, volume string) error
+	// CreateFor creates a volume of size GiB (0: the source's) from an
+	// image, a snapshot or nothing on behalf of c, and returns its id.
+	CreateFor(ctx context.Context, c *policy.Credentials, name string, size int, imageID, snapshotID string) (string, error)
+	// Status is the status of a volume c may see, and its image's metadata.
+	Status(ctx context.Context, c *policy.Credentials, volume string) (string, map[string]string, error)
+	// ImageMetadata is the metadata of the image an attachment's volume was
+	// made from (a boot volume's kernel, ramdisk and command line).
+	ImageMetadata(ctx context.Context, id string) (map[string]string, error)
 }
 
 // serverVolume is a volume attached to a server: Nova's block device mapping.
@@ -43,6 +51,8 @@ type serverVolume struct {
 	Device              string `json:"device"`
 	Tag                 string `json:"tag,omitempty"`
 	DeleteOnTermination bool   `json:"delete_on_termination"`
+	// Root is the volume the server boots from (boot_index 0).
+	Root bool `json:"root,omitempty"`
 	// State is attaching, attached or detaching: how far an attach or a
 	// detach got (a restart of sov settles the first and the last).
 	State string `json:"state"`
@@ -230,6 +240,9 @@ func (s *Service) detachVolume(q *request) error {
 	if i < 0 {
 		return errorf(http.StatusNotFound, "Volume %s is not attached to the instance %s.", volumeID, srv.ID)
 	}
+	if srv.Volumes[i].Root {
+		return errorf(http.StatusBadRequest, "Cannot detach a root device volume")
+	}
 	if err := s.detach(q.r.Context(), srv, srv.Volumes[i]); err != nil {
 		return err
 	}
@@ -284,7 +297,7 @@ func (s *Service) setVolumeState(ctx context.Context, srv *server, volumeID, sta
 func (s *Service) volumeDisks(ctx context.Context, srv *server) ([]hypervisor.Volume, error) {
 	var out []hypervisor.Volume
 	for _, v := range srv.Volumes {
-		if v.State != "attached" {
+		if v.State != "attached" || v.Root {
 			continue
 		}
 		disk, err := s.volumes.Disk(ctx, v.Attachment)
@@ -332,6 +345,17 @@ func (s *Service) ResizeAttached(ctx context.Context, server, volume string, siz
 	defer s.ops.Lock(server)()
 	if running, _ := s.driver.Running(server); running {
 		return s.driver.ResizeVolume(server, volume, size)
+	}
+	return offline(ctx)
+}
+
+// SnapshotAttached snapshots a volume attached to server: live gets the
+// copy QEMU makes while the guest runs, or, when the VM does not run,
+// offline runs while the server is locked.
+func (s *Service) SnapshotAttached(ctx context.Context, server, volume string, live func(copy func(*hypervisor.Disk) error) error, offline func(context.Context) error) error {
+	defer s.ops.Lock(server)()
+	if running, _ := s.driver.Running(server); running {
+		return live(func(target *hypervisor.Disk) error { return s.driver.CopyVolume(server, volume, target) })
 	}
 	return offline(ctx)
 }

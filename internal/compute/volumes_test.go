@@ -10,6 +10,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/attachments"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/snapshots"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/volumeattach"
@@ -51,10 +52,23 @@ func waitVolumeStatus(t *testing.T, c *gophercloud.ServiceClient, id, want strin
 	}
 }
 
+func waitSnapshotStatus(t *testing.T, c *gophercloud.ServiceClient, id, want string) {
+	t.Helper()
+	for end := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		sn, err := snapshots.Get(ctx, c, id).Extract()
+		if want == "" && servertest.IsStatus(err, 404) || err == nil && sn.Status == want {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("snapshot %s: %+v %v, want status %q", id, sn, err, want)
+		}
+	}
+}
+
 // TestServerVolumes: a project attaches a volume to a running server and
 // to a stopped one, sees it in both APIs and in the VM's spec, cannot
-// attach it twice, delete or extend it while it is attached, and detaches
-// it; a volume with delete_on_termination goes with its server. Another
+// attach it twice, delete or extend it while it is attached (snapshot it
+// only with force), and detaches it; a volume with delete_on_termination goes with its server. Another
 // project can neither attach this project's volumes nor touch its
 // attachments, and bad requests change nothing.
 func TestServerVolumes(t *testing.T) {
@@ -159,6 +173,13 @@ func TestServerVolumes(t *testing.T) {
 	wantStatus(t, "attach it twice", err, 400)
 	wantStatus(t, "delete an in-use volume", volumes.Delete(ctx, vc, data, nil).ExtractErr(), 400)
 	wantStatus(t, "extend an in-use volume", volumes.ExtendSize(ctx, vc, data, volumes.ExtendSizeOpts{NewSize: 2}).ExtractErr(), 400)
+	_, err = snapshots.Create(ctx, vc, snapshots.CreateOpts{VolumeID: data, Name: "live"}).Extract()
+	wantStatus(t, "snapshot an in-use volume without force", err, 400)
+	live, err := snapshots.Create(ctx, vc, snapshots.CreateOpts{VolumeID: data, Name: "live", Force: true}).Extract()
+	wantStatus(t, "snapshot an in-use volume with force", err, 0)
+	waitSnapshotStatus(t, vc, live.ID, "available")
+	wantStatus(t, "delete the snapshot", snapshots.Delete(ctx, vc, live.ID).ExtractErr(), 0)
+	waitSnapshotStatus(t, vc, live.ID, "")
 	_, err = volumeattach.Get(ctx, cb, vm1, data).Extract()
 	wantStatus(t, "the other project shows the attachment", err, 404)
 	wantStatus(t, "the other project detaches", volumeattach.Delete(ctx, cb, vm1, data).ExtractErr(), 404)
@@ -236,7 +257,7 @@ echo "vol-test: found $dev"
 // a second server while it is stopped, the volume is there when it boots,
 // and the second guest reads the first one's pattern. The volume's file
 // on the host holds it too. Extended while attached, the volume grows in
-// the guest.
+// the guest; snapshotted while attached, QEMU copies it.
 func TestVolumeMovesBetweenGuests(t *testing.T) {
 	t.Parallel()
 	srv := servertest.Start(t, nil)
@@ -295,6 +316,147 @@ echo "vol-test: size $(cat $size)"
 		t.Errorf("the extended volume has size %d", v.Size)
 	}
 	waitConsole(t, c, reader, "vol-test: size 4194304")
+	// A snapshot while the guest runs on it (force): QEMU copies it.
+	snap, err := snapshots.Create(ctx, vc, snapshots.CreateOpts{VolumeID: vol, Force: true}).Extract()
+	wantStatus(t, "snapshot the attached volume", err, 0)
+	waitSnapshotStatus(t, vc, snap.ID, "available")
+	if file, err := os.ReadFile(filepath.Join(srv.DataDir(), "volumes", "snapshots", snap.ID+".qcow2")); err != nil || !strings.Contains(string(file), marker) {
+		t.Errorf("the snapshot's file (%d bytes, %v) lacks the pattern", len(file), err)
+	}
 	wantStatus(t, "detach from the running reader", volumeattach.Delete(ctx, c, reader, vol).ExtractErr(), 0)
 	waitVolumeStatus(t, vc, vol, "available")
+}
+
+// TestBootFromVolume: servers boot from a volume made from an image
+// (block_device_mapping_v2, as `server create --boot-from-volume`), from
+// an existing volume (`--volume`) and with a data volume from a snapshot;
+// the root volume is the VM's disk, cannot be detached, outlives its
+// server without delete_on_termination and boots another one, and goes
+// with its server with it (unless it has snapshots, as in Cinder). Another project's volume and bad mappings are
+// refused at create.
+func TestBootFromVolume(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha, beta := srv.NewTenant(t, "alpha", ""), srv.NewTenant(t, "beta", "")
+	pa := srv.Provider(t, alpha)
+	c, vc := computeClient(t, pa, "2.79"), volumeClient(t, pa)
+	hv := srv.Compute().Driver()
+	imageID := servertest.UploadTestGuest(t, pa)
+	flavor := flavorID(t, c, "SCS-1L-1")
+	betaVol := newVolume(t, volumeClient(t, srv.Provider(t, beta)), "beta")
+	create := func(name string, bdms []servers.BlockDevice) (string, error) {
+		s, err := servers.Create(ctx, c, servers.CreateOpts{Name: name, FlavorRef: flavor, Networks: "none", BlockDevice: bdms}, nil).Extract()
+		if err != nil {
+			return "", err
+		}
+		return s.ID, nil
+	}
+	for _, tc := range []struct {
+		name string
+		bdms []servers.BlockDevice
+		want int
+	}{
+		{"no root", nil, 400},
+		{"another project's volume", []servers.BlockDevice{{SourceType: servers.SourceVolume, DestinationType: servers.DestinationVolume, UUID: betaVol, BootIndex: 0}}, 400},
+		{"an unknown image", []servers.BlockDevice{{SourceType: servers.SourceImage, DestinationType: servers.DestinationVolume, UUID: betaVol, BootIndex: 0, VolumeSize: 1}}, 400},
+		{"an image without a size", []servers.BlockDevice{{SourceType: servers.SourceImage, DestinationType: servers.DestinationVolume, UUID: imageID, BootIndex: 0}}, 400},
+		{"two roots", []servers.BlockDevice{{SourceType: servers.SourceImage, DestinationType: servers.DestinationVolume, UUID: imageID, BootIndex: 0, VolumeSize: 1},
+			{SourceType: servers.SourceBlank, DestinationType: servers.DestinationVolume, BootIndex: 0, VolumeSize: 1}}, 400},
+		{"a swap disk", []servers.BlockDevice{{SourceType: servers.SourceImage, DestinationType: servers.DestinationLocal, UUID: imageID, BootIndex: 0},
+			{SourceType: servers.SourceBlank, DestinationType: servers.DestinationLocal, BootIndex: -1, VolumeSize: 1, GuestFormat: "swap"}}, 501},
+	} {
+		_, err := create(tc.name, tc.bdms)
+		wantStatus(t, tc.name, err, tc.want)
+	}
+
+	// From an image, kept after its server.
+	first, err := create("bfv", []servers.BlockDevice{{SourceType: servers.SourceImage, DestinationType: servers.DestinationVolume, UUID: imageID, BootIndex: 0, VolumeSize: 1}})
+	wantStatus(t, "boot from a new volume", err, 0)
+	s := waitStatus(t, c, first, "ACTIVE")
+	if s.Image != nil && len(s.Image) != 0 || len(s.AttachedVolumes) != 1 {
+		t.Fatalf("server booted from a volume: image %v, volumes %+v", s.Image, s.AttachedVolumes)
+	}
+	root := s.AttachedVolumes[0].ID
+	v := waitVolumeStatus(t, vc, root, "in-use")
+	if v.Bootable != "true" || v.VolumeImageMetadata["image_id"] != imageID || v.Attachments[0].Device != "/dev/vda" {
+		t.Errorf("the boot volume: %+v", v)
+	}
+	spec, err := hv.SavedSpec(first)
+	if err != nil || spec.Disk.Path != "fake-volume:"+root || spec.RootSerial != root || spec.Kernel == "" || len(spec.Volumes) != 0 {
+		t.Errorf("the VM's spec: %+v, %v", spec, err)
+	}
+	vc42 := *vc
+	vc42.Microversion = "3.42"
+	wantStatus(t, "extend the root volume", volumes.ExtendSize(ctx, &vc42, root, volumes.ExtendSizeOpts{NewSize: 2}).ExtractErr(), 0)
+	if v := waitVolumeStatus(t, vc, root, "in-use"); v.Size != 2 {
+		t.Errorf("the extended root volume has size %d", v.Size)
+	}
+	wantStatus(t, "detach the root volume", volumeattach.Delete(ctx, c, first, root).ExtractErr(), 400)
+	deleteAndWait(t, srv, c, first)
+	waitVolumeStatus(t, vc, root, "available")
+
+	// From that volume again, with a data volume from a snapshot; both go with the server.
+	snap, err := snapshots.Create(ctx, vc, snapshots.CreateOpts{VolumeID: root, Name: "snap"}).Extract()
+	wantStatus(t, "snapshot", err, 0)
+	waitSnapshotStatus(t, vc, snap.ID, "available")
+	second, err := create("again", []servers.BlockDevice{
+		{SourceType: servers.SourceVolume, DestinationType: servers.DestinationVolume, UUID: root, BootIndex: 0, DeleteOnTermination: true},
+		{SourceType: servers.SourceSnapshot, DestinationType: servers.DestinationVolume, UUID: snap.ID, BootIndex: -1, DeleteOnTermination: true}})
+	wantStatus(t, "boot from the volume again", err, 0)
+	s = waitStatus(t, c, second, "ACTIVE")
+	if len(s.AttachedVolumes) != 2 {
+		t.Fatalf("volumes = %+v", s.AttachedVolumes)
+	}
+	data := s.AttachedVolumes[1].ID
+	if spec, _ := hv.SavedSpec(second); spec.Disk.Path != "fake-volume:"+root || len(spec.Volumes) != 1 || spec.Volumes[0].Serial != data {
+		t.Errorf("the VM's spec: %+v", spec)
+	}
+	_, err = create("busy", []servers.BlockDevice{{SourceType: servers.SourceVolume, DestinationType: servers.DestinationVolume, UUID: root, BootIndex: 0}})
+	wantStatus(t, "boot from an in-use volume", err, 400)
+	deleteAndWait(t, srv, c, second)
+	waitVolumeStatus(t, vc, data, "")
+	// The root volume has a snapshot, which Cinder does not delete with it:
+	// the volume stays, available.
+	waitVolumeStatus(t, vc, root, "available")
+	wantStatus(t, "delete the snapshot", snapshots.Delete(ctx, vc, snap.ID).ExtractErr(), 0)
+	third, err := create("third", []servers.BlockDevice{{SourceType: servers.SourceVolume, DestinationType: servers.DestinationVolume, UUID: root, BootIndex: 0, DeleteOnTermination: true}})
+	wantStatus(t, "boot from the volume a third time", err, 0)
+	waitStatus(t, c, third, "ACTIVE")
+	deleteAndWait(t, srv, c, third)
+	waitVolumeStatus(t, vc, root, "")
+}
+
+// TestBootFromVolumeKeepsData: a test guest booted from a volume made
+// from its image writes a pattern to its root disk; its server is deleted
+// (the volume stays, delete_on_termination false), and a new server booted
+// from the same volume reads the pattern back.
+func TestBootFromVolumeKeepsData(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, nil)
+	alpha := srv.NewTenant(t, "alpha", "")
+	p := srv.Provider(t, alpha)
+	c, vc := computeClient(t, p, "2.79"), volumeClient(t, p)
+	imageID := servertest.UploadTestGuest(t, p)
+	flavor := flavorID(t, c, "SCS-1L-1")
+	yes := true
+	boot := func(name string, bdm servers.BlockDevice, userData string) string {
+		s, err := servers.Create(ctx, c, servers.CreateOpts{Name: name, FlavorRef: flavor, Networks: "none", ConfigDrive: &yes,
+			BlockDevice: []servers.BlockDevice{bdm}, UserData: []byte(userData)}, nil).Extract()
+		wantStatus(t, "create "+name, err, 0)
+		waitStatus(t, c, s.ID, "ACTIVE")
+		return s.ID
+	}
+	marker := "sov-boot-volume-" + imageID[:8]
+	first := boot("first", servers.BlockDevice{SourceType: servers.SourceImage, DestinationType: servers.DestinationVolume, UUID: imageID, BootIndex: 0, VolumeSize: 1},
+		"#!/bin/sh\necho "+marker+" | dd of=/dev/vda bs=512 seek=4096 conv=fsync 2>/dev/null && sync && echo vol-test: wrote\n")
+	waitConsole(t, c, first, "vol-test: wrote")
+	s, err := servers.Get(ctx, c, first).Extract()
+	wantStatus(t, "show", err, 0)
+	root := s.AttachedVolumes[0].ID
+	deleteAndWait(t, srv, c, first)
+	waitVolumeStatus(t, vc, root, "available")
+
+	second := boot("second", servers.BlockDevice{SourceType: servers.SourceVolume, DestinationType: servers.DestinationVolume, UUID: root, BootIndex: 0},
+		"#!/bin/sh\necho \"vol-test: read $(dd if=/dev/vda bs=512 skip=4096 count=1 2>/dev/null | head -n 1)\"\n")
+	waitConsole(t, c, second, "vol-test: read "+marker)
 }

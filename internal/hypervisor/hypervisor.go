@@ -41,9 +41,14 @@ type Driver interface {
 	// once the guest has let go of it, and takes it from the saved spec;
 	// a volume the VM does not have is fine.
 	DetachVolume(id, serial string) error
-	// ResizeVolume grows the volume with serial in the running VM to size
-	// bytes (the engine grows its data and tells the guest).
+	// ResizeVolume grows the volume with serial (attached, or the root
+	// disk) in the running VM to size bytes (the engine grows its data and
+	// tells the guest).
 	ResizeVolume(id, serial string, size int64) error
+	// CopyVolume copies the data the volume with serial (attached, or the
+	// root disk) has now into target, a disk of its size, while the guest
+	// runs on (a point-in-time copy: later writes do not reach it).
+	CopyVolume(id, serial string, target *Disk) error
 }
 
 // MaxHotplugNICs is how many NICs a running VM can take by hot-plug.
@@ -57,8 +62,10 @@ type Spec struct {
 	ID     string // the server's uuid
 	VCPUs  int
 	RAMMiB int
-	// Disk is the root disk (a qcow2 overlay on its base image).
+	// Disk is the root disk (a qcow2 overlay on its base image, or a volume).
 	Disk *Disk
+	// RootSerial is the serial of a root disk that is a volume (its id).
+	RootSerial string `json:",omitempty"`
 	// ConfigDrive is an ISO image or "".
 	ConfigDrive string
 	// Kernel, Initrd and Append boot a kernel directly instead of the disk.

@@ -2,6 +2,7 @@ package volume
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -87,6 +88,19 @@ func (s *Service) Disk(ctx context.Context, id string) (*hypervisor.Disk, error)
 		return nil, store.Row(err)
 	}
 	return s.driver.Disk(ctx, a.Volume)
+}
+
+// ImageMetadata is the metadata of the image an attachment's volume was
+// made from (none for an empty volume).
+func (s *Service) ImageMetadata(ctx context.Context, id string) (map[string]string, error) {
+	var text string
+	err := s.db.QueryRow(ctx, `SELECT v.image_metadata FROM volume_attachments a JOIN volumes v ON v.id = a.volume_id WHERE a.id = ?`, id).Scan(&text)
+	if err != nil {
+		return nil, store.Row(err)
+	}
+	meta := map[string]string{}
+	json.Unmarshal([]byte(text), &meta)
+	return meta, nil
 }
 
 // Complete records an attachment as attached at device and its volume in use.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/hypervisor"
 	"github.com/sovcloud/sov/internal/image"
 	"github.com/sovcloud/sov/internal/ops"
 	"github.com/sovcloud/sov/internal/policy"
@@ -51,6 +52,10 @@ type Hosts interface {
 	// its running VM, or, when the VM does not run, with offline, while
 	// the VM cannot start.
 	ResizeAttached(ctx context.Context, server, volume string, size int64, offline func(context.Context) error) error
+	// SnapshotAttached snapshots a volume attached to server: live gets
+	// the function that copies it out of the running VM, or, when the VM
+	// does not run, offline runs while the VM cannot start.
+	SnapshotAttached(ctx context.Context, server, volume string, live func(copy func(*hypervisor.Disk) error) error, offline func(context.Context) error) error
 }
 
 // Service serves the Cinder v3 API.

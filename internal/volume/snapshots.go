@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/hypervisor"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -171,6 +172,23 @@ func (s *Service) createSnapshot(q *request) error {
 	if sb.VolumeID == nil || *sb.VolumeID == "" {
 		return errorf(http.StatusBadRequest, "Invalid input received: 'volume_id' is a required property.")
 	}
+	force := false
+	if len(sb.Force) > 0 && string(sb.Force) != "null" {
+		var v any
+		json.Unmarshal(sb.Force, &v)
+		switch v := v.(type) {
+		case bool:
+			force = v
+		case string:
+			var ok bool
+			if force, ok = httpapi.ParseBool(v); !ok {
+				return errorf(http.StatusBadRequest, "Invalid input received: force must be a boolean.")
+			}
+		default:
+			return errorf(http.StatusBadRequest, "Invalid input received: force must be a boolean.")
+		}
+	}
+	onServer := "" // the server whose VM may hold the volume
 	ctx := q.r.Context()
 	now := time.Now().UnixMicro()
 	sn := &snapshot{ID: uuid.NewString(), User: q.creds.UserID, Status: "creating", Metadata: sb.Metadata, Created: now, Updated: now}
@@ -194,8 +212,18 @@ func (s *Service) createSnapshot(q *request) error {
 		if err := q.enforce("volume:create_snapshot", v.Project); err != nil {
 			return err
 		}
-		if v.Status != "available" {
-			return errorf(http.StatusBadRequest, "Invalid volume: Volume %s status must be available, but current status is: %s.", v.ID, v.Status)
+		// An attached volume only with force (Cinder's rule before 3.66).
+		if v.Status != "available" && !(v.Status == "in-use" && force) {
+			return errorf(http.StatusBadRequest, "Invalid volume: Volume %s status must be available, but current status is: %s (an in-use volume needs force).", v.ID, v.Status)
+		}
+		if v.Status == "in-use" {
+			server, err := store.Column(ctx, tx, `SELECT instance_uuid FROM volume_attachments WHERE volume_id = ? AND made_by = 'compute'`, v.ID)
+			if err != nil {
+				return err
+			}
+			if len(server) == 1 {
+				onServer = server[0]
+			}
 		}
 		sn.Project, sn.Volume, sn.Size = v.Project, v.ID, v.Size
 		if err := s.checkSnapshotQuota(ctx, tx, v.Project, v.Size); err != nil {
@@ -212,7 +240,13 @@ func (s *Service) createSnapshot(q *request) error {
 	// Under the volume's lock: its extension waits for the copy.
 	a := s.action(q, sn.Volume, "snapshot")
 	s.ops.Go(a, "volume_snapshot", func(ctx context.Context) error {
-		return s.driver.Snapshot(ctx, sn.ID, sn.Volume)
+		offline := func(ctx context.Context) error { return s.driver.Snapshot(ctx, sn.ID, sn.Volume) }
+		if onServer != "" && s.hosts != nil {
+			return s.hosts.SnapshotAttached(ctx, onServer, sn.Volume, func(copy func(*hypervisor.Disk) error) error {
+				return s.driver.SnapshotWith(ctx, sn.ID, sn.Volume, copy)
+			}, offline)
+		}
+		return offline(ctx)
 	}, func(ctx context.Context, err error) {
 		s.setSnapshotStatus(ctx, sn.ID, map[bool]string{true: "available", false: "error"}[err == nil])
 	})

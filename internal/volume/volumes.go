@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -208,7 +209,7 @@ func (s *Service) listVolumes(detail bool) handler {
 			return err
 		}
 		if inGroup {
-			scope = "1 = 0"
+			scope, args = "1 = 0", nil
 		}
 		ctx := q.r.Context()
 		rows, err := lq.Query(ctx, s.db, volumeTable, volumeColumns, scope, args...)
@@ -385,36 +386,77 @@ func (s *Service) createVolume(q *request) error {
 	if err != nil {
 		return err
 	}
+	v, err := s.create(q, vb)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(q.w, http.StatusAccepted, map[string]any{"volume": s.view(q, v)})
+	return nil
+}
+
+// CreateFor creates a volume of size GiB (0: its source's) for compute on
+// behalf of c (a server's boot or data volume): from the image imageID,
+// the snapshot snapshotID, or empty. It returns the volume's id at once;
+// Status tells when it is available.
+func (s *Service) CreateFor(ctx context.Context, c *policy.Credentials, name string, size int, imageID, snapshotID string) (string, error) {
+	q := &request{r: (&http.Request{URL: &url.URL{}}).WithContext(ctx), creds: c}
+	if err := q.enforce("volume:create", c.ProjectID); err != nil {
+		return "", err
+	}
+	vb := &volumeFields{Name: &name, ImageRef: &imageID, SnapshotID: &snapshotID}
+	if size > 0 {
+		vb.Size = json.RawMessage(strconv.Itoa(size))
+	}
+	v, err := s.create(q, vb)
+	if err != nil {
+		return "", err
+	}
+	return v.ID, nil
+}
+
+// Status is the status of a volume c may see, and its image's metadata
+// (a boot volume's kernel, ramdisk and command line).
+func (s *Service) Status(ctx context.Context, c *policy.Credentials, id string) (string, map[string]string, error) {
+	v, err := s.volumeVisibleTo(ctx, s.db, c, id)
+	if err != nil {
+		return "", nil, err
+	}
+	return v.Status, v.ImageMeta, nil
+}
+
+// create creates a volume as q asks: the checks and the record in one
+// transaction, the data by the backend in the background.
+func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 	if vb.BackupID != nil && *vb.BackupID != "" {
-		return errorf(http.StatusNotImplemented, "Volumes from backups are not implemented yet.")
+		return nil, errorf(http.StatusNotImplemented, "Volumes from backups are not implemented yet.")
 	}
 	if vb.Multiattach != nil && *vb.Multiattach {
-		return errorf(http.StatusNotImplemented, "Multi-attach volumes are not implemented yet.")
+		return nil, errorf(http.StatusNotImplemented, "Multi-attach volumes are not implemented yet.")
 	}
 	snapID, srcID, imageID := deref(vb.SnapshotID), deref(vb.SourceVolID), deref(vb.ImageRef)
 	if n := len(slices.DeleteFunc([]string{snapID, srcID, imageID}, func(s string) bool { return s == "" })); n > 1 {
-		return errorf(http.StatusBadRequest, "Invalid input received: a volume is made from one of a snapshot, another volume or an image.")
+		return nil, errorf(http.StatusBadRequest, "Invalid input received: a volume is made from one of a snapshot, another volume or an image.")
 	}
 	size := 0 // from a snapshot, volume or image: its size unless given (cinderclient sends null)
 	if given := len(vb.Size) > 0 && string(bytes.TrimSpace(vb.Size)) != "null"; given || snapID == "" && srcID == "" && imageID == "" {
 		var err error
 		if size, err = parseSize(vb.Size); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	name, desc := firstOf(vb.Name, vb.DisplayName), firstOf(vb.Description, vb.DisplayDesc)
 	if err := checkText(name, desc, vb.Metadata); err != nil {
-		return err
+		return nil, err
 	}
 	if vb.AvailabilityZone != nil && *vb.AvailabilityZone != "" && *vb.AvailabilityZone != availabilityZone {
-		return errorf(http.StatusBadRequest, "Invalid input received: Availability zone '%s' is invalid.", *vb.AvailabilityZone)
+		return nil, errorf(http.StatusBadRequest, "Invalid input received: Availability zone '%s' is invalid.", *vb.AvailabilityZone)
 	}
 	ctx := q.r.Context()
 	var img *imageSource
 	if imageID != "" {
 		var err error
 		if img, err = s.imageSource(ctx, q, imageID); err != nil {
-			return err
+			return nil, err
 		}
 		defer func() {
 			if img.file != nil { // not handed to the operation
@@ -434,7 +476,7 @@ func (s *Service) createVolume(q *request) error {
 	if desc != nil {
 		v.Description = *desc
 	}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		typeRef, inherited := defaultTypeName, false
 		// From a snapshot or volume: its size at least, and its type unless named.
 		minSize := 0
@@ -496,7 +538,7 @@ func (s *Service) createVolume(q *request) error {
 			Set("created_at", now).Set("updated_at", now))
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a := s.action(q, v.ID, "create")
 	var src *os.File
@@ -519,8 +561,7 @@ func (s *Service) createVolume(q *request) error {
 	}, func(ctx context.Context, err error) {
 		s.setStatus(ctx, v.ID, map[bool]string{true: "available", false: "error"}[err == nil])
 	})
-	httpapi.WriteJSON(q.w, http.StatusAccepted, map[string]any{"volume": s.view(q, v)})
-	return nil
+	return v, nil
 }
 
 // action records a request on a volume for the runner.

@@ -78,6 +78,16 @@ func Run(t *testing.T, d hypervisor.Driver, newSpec func(t *testing.T, id string
 	if err := d.ResizeVolume(id, "7f8e0b44-0000-4000-8000-00000000ffff", 2<<20); err == nil {
 		t.Error("ResizeVolume of a volume the VM does not have succeeded")
 	}
+	copyOf := &hypervisor.Disk{Path: filepath.Join(t.TempDir(), "copy.raw"), Format: "raw"}
+	if err := os.WriteFile(copyOf.Path, make([]byte, 2<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CopyVolume(id, vol.Serial, copyOf); err != nil {
+		t.Errorf("CopyVolume: %v", err)
+	}
+	if err := d.CopyVolume(id, "7f8e0b44-0000-4000-8000-00000000ffff", copyOf); err == nil {
+		t.Error("CopyVolume of a volume the VM does not have succeeded")
+	}
 	if err := d.Stop(id, time.Second); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}

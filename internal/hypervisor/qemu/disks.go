@@ -43,8 +43,9 @@ func diskNodes(d *hypervisor.Disk, name string) ([]blockdev, error) {
 }
 
 // diskArgs is the one place that turns disks into QEMU arguments: each
-// disk's block nodes and a virtio-blk device on its top node.
-func diskArgs(disks []*hypervisor.Disk) ([]string, error) {
+// disk's block nodes and a virtio-blk device on its top node; the first
+// (the root disk) has rootSerial as its serial, if any.
+func diskArgs(disks []*hypervisor.Disk, rootSerial string) ([]string, error) {
 	var a []string
 	for i, d := range disks {
 		name := fmt.Sprintf("disk%d", i)
@@ -56,6 +57,9 @@ func diskArgs(disks []*hypervisor.Disk) ([]string, error) {
 		dev := "virtio-blk-pci,drive=" + name + ",id=" + name + "-dev"
 		if !d.ReadOnly {
 			dev += ",write-cache=on"
+		}
+		if i == 0 && rootSerial != "" {
+			dev += ",serial=" + rootSerial
 		}
 		a = append(a, "-device", dev)
 	}

@@ -114,7 +114,7 @@ func (d *Driver) args(s *hypervisor.Spec) ([]string, error) {
 	if s.ConfigDrive != "" {
 		disks = append(disks, &hypervisor.Disk{Path: s.ConfigDrive, Format: "raw", ReadOnly: true})
 	}
-	da, err := diskArgs(disks)
+	da, err := diskArgs(disks, s.RootSerial)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -146,15 +147,100 @@ func (d *Driver) ResizeVolume(id, serial string, size int64) error {
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(spec.Volumes, func(v hypervisor.Volume) bool { return v.Serial == serial })
-	if i < 0 {
-		return fmt.Errorf("qemu: %s has no volume %s", id, serial)
+	node, err := volumeNode(spec, serial)
+	if err != nil {
+		return err
 	}
 	q, err := dialQMP(d.path(id, "qmp.sock"), 5*time.Second)
 	if err != nil {
 		return err
 	}
 	defer q.close()
-	_, err = q.execute("block_resize", map[string]any{"node-name": spec.Volumes[i].Slot, "size": size})
+	_, err = q.execute("block_resize", map[string]any{"node-name": node, "size": size})
 	return err
+}
+
+// volumeNode is the block node of the volume with serial: the root disk's
+// or an attached volume's.
+func volumeNode(spec *hypervisor.Spec, serial string) (string, error) {
+	if serial != "" && serial == spec.RootSerial {
+		return "disk0", nil
+	}
+	i := slices.IndexFunc(spec.Volumes, func(v hypervisor.Volume) bool { return v.Serial == serial })
+	if i < 0 {
+		return "", fmt.Errorf("qemu: %s has no volume %s", spec.ID, serial)
+	}
+	return spec.Volumes[i].Slot, nil
+}
+
+// CopyVolume copies the volume with serial into target with a backup job
+// of QEMU's (blockdev-backup, sync full): the copy is of the moment the
+// job starts, the guest's later writes first save the old data to it.
+// sov opens the target and passes it as an fd set, as for hot-plug.
+func (d *Driver) CopyVolume(id, serial string, target *hypervisor.Disk) error {
+	spec, err := d.SavedSpec(id)
+	if err != nil {
+		return err
+	}
+	node, err := volumeNode(spec, serial)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(target.Path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	q, err := dialQMP(d.path(id, "qmp.sock"), 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer q.close()
+	job, set := "copy-"+node, 300+fdset(node)%100
+	if node == "disk0" {
+		set = 299
+	}
+	q.execute("remove-fd", map[string]any{"fdset-id": set})
+	if err := q.addFD(set, int(f.Fd())); err != nil {
+		return err
+	}
+	defer q.execute("remove-fd", map[string]any{"fdset-id": set})
+	nodes, err := diskNodes(&hypervisor.Disk{Path: "/dev/fdset/" + strconv.Itoa(set), Format: target.Format}, job)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for i := len(nodes) - 1; i >= 0; i-- {
+			q.execute("blockdev-del", map[string]any{"node-name": nodes[i]["node-name"]})
+		}
+	}()
+	for _, n := range nodes {
+		if _, err := q.execute("blockdev-add", n); err != nil {
+			return err
+		}
+	}
+	if _, err := q.execute("blockdev-backup", map[string]any{"job-id": job, "device": node, "target": job, "sync": "full",
+		"auto-dismiss": false}); err != nil {
+		return err
+	}
+	defer q.execute("job-dismiss", map[string]any{"id": job})
+	for {
+		q.conn.SetDeadline(time.Now().Add(10 * time.Second))
+		out, err := q.execute("query-jobs", nil)
+		if err != nil {
+			return err
+		}
+		var jobs []struct{ ID, Status, Error string }
+		json.Unmarshal(out, &jobs)
+		i := slices.IndexFunc(jobs, func(j struct{ ID, Status, Error string }) bool { return j.ID == job })
+		switch {
+		case i < 0:
+			return fmt.Errorf("qemu: the copy job of %s is gone", serial)
+		case jobs[i].Status == "concluded" && jobs[i].Error != "":
+			return fmt.Errorf("qemu: copying %s: %s", serial, jobs[i].Error)
+		case jobs[i].Status == "concluded":
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -37,6 +37,11 @@ type Driver interface {
 	// Snapshot keeps the data volume has now as snapshot snap, which
 	// outlives later writes to the volume (not the volume itself).
 	Snapshot(ctx context.Context, snap, volume string) error
+	// SnapshotWith makes snapshot snap of a volume a running VM holds:
+	// the driver makes an empty disk of the volume's size and copy fills
+	// it (the hypervisor copies the volume while the guest runs); the
+	// snapshot exists only once copy succeeded.
+	SnapshotWith(ctx context.Context, snap, volume string, copy func(target *hypervisor.Disk) error) error
 	// Restore makes volume id a copy of snapshot snap's data, of size bytes.
 	Restore(ctx context.Context, id, snap string, size int64) error
 	// DeleteSnapshot removes a snapshot's data.

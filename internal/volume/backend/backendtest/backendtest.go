@@ -4,11 +4,13 @@ package backendtest
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/sovcloud/sov/internal/hypervisor"
 	"github.com/sovcloud/sov/internal/volume/backend"
 )
 
@@ -93,6 +95,25 @@ func Run(t *testing.T, d backend.Driver, p Probe) {
 	}
 	if snaps, err := d.Snapshots(ctx); err != nil || !slices.Equal(snaps, []string{snap}) {
 		t.Errorf("snapshots: %v %v", snaps, err)
+	}
+	// A snapshot a hypervisor fills: none when the copy fails; one whose
+	// target the copy was given otherwise.
+	const live = "06060606-0000-4000-8000-000000000006"
+	if err := d.SnapshotWith(ctx, live, b, func(*hypervisor.Disk) error { return errors.New("the copy failed") }); err == nil {
+		t.Error("SnapshotWith succeeded though the copy failed")
+	}
+	if snaps, _ := d.Snapshots(ctx); !slices.Equal(snaps, []string{snap}) {
+		t.Errorf("a failed copy left snapshots %v", snaps)
+	}
+	var target *hypervisor.Disk
+	if err := d.SnapshotWith(ctx, live, b, func(d *hypervisor.Disk) error { target = d; return nil }); err != nil || target == nil || target.Path == "" {
+		t.Errorf("SnapshotWith: %v, target %+v", err, target)
+	}
+	if snaps, _ := d.Snapshots(ctx); len(snaps) != 2 {
+		t.Errorf("snapshots after SnapshotWith: %v", snaps)
+	}
+	if err := d.DeleteSnapshot(ctx, live); err != nil {
+		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ { // deleting a gone snapshot succeeds
 		if err := d.DeleteSnapshot(ctx, snap); err != nil {

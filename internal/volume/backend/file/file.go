@@ -8,6 +8,7 @@ package file
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -116,6 +117,37 @@ func (d *Driver) Clone(ctx context.Context, id, src string, size int64) error {
 // Snapshot copies the volume's file to the snapshot's.
 func (d *Driver) Snapshot(ctx context.Context, snap, volume string) error {
 	return copyTo(ctx, d.Path(volume), d.SnapshotPath(snap), 0)
+}
+
+// SnapshotWith makes an empty qcow2 file of the volume's size for copy to
+// fill, and names it the snapshot's once filled and on disk.
+func (d *Driver) SnapshotWith(ctx context.Context, snap, volume string, copy func(target *hypervisor.Disk) error) error {
+	size, err := virtualSize(ctx, d.Path(volume))
+	if err != nil {
+		return err
+	}
+	return atomicFile(d.SnapshotPath(snap), func(tmp string) error {
+		if err := qemuImg(ctx, "create", "-q", "-f", "qcow2", tmp, strconv.FormatInt(size, 10)); err != nil {
+			return err
+		}
+		return copy(&hypervisor.Disk{Path: tmp, Format: "qcow2"})
+	})
+}
+
+// virtualSize is the size of the disk a qcow2 file holds (read from its
+// header, so also while a VM has the file open).
+func virtualSize(ctx context.Context, path string) (int64, error) {
+	out, err := exec.CommandContext(ctx, "qemu-img", "info", "-U", "--output=json", "-f", "qcow2", path).Output()
+	if err != nil {
+		return 0, fmt.Errorf("file: qemu-img info: %w", err)
+	}
+	var info struct {
+		VirtualSize int64 `json:"virtual-size"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		return 0, err
+	}
+	return info.VirtualSize, nil
 }
 
 // Restore copies the snapshot's file to the volume's.
