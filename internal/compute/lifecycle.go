@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -389,8 +390,15 @@ func (s *Service) Recover(ctx context.Context) error {
 		return err
 	}
 	for _, srv := range all {
-		if srv.TaskState != "deleting" {
-			s.settleVolumes(ctx, srv)
+		if srv.TaskState != "deleting" && slices.ContainsFunc(srv.Volumes, func(v serverVolume) bool { return v.State != "attached" }) {
+			// In the background, under the server's lock: a guest takes
+			// its time to let go of a disk.
+			s.ops.Go(ops.Action{ResourceID: srv.ID}, "", func(ctx context.Context) error {
+				if srv, err := s.loadServer(ctx, srv.ID); err == nil {
+					s.settleVolumes(ctx, srv)
+				}
+				return nil
+			}, nil)
 		}
 		running, _ := s.driver.Running(srv.ID)
 		switch {

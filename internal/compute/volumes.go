@@ -240,12 +240,26 @@ func (s *Service) detachVolume(q *request) error {
 	if i < 0 {
 		return errorf(http.StatusNotFound, "Volume %s is not attached to the instance %s.", volumeID, srv.ID)
 	}
-	if srv.Volumes[i].Root {
+	v := srv.Volumes[i]
+	if v.Root {
 		return errorf(http.StatusBadRequest, "Cannot detach a root device volume")
 	}
-	if err := s.detach(q.r.Context(), srv, srv.Volumes[i]); err != nil {
+	if v.State != "attached" {
+		return errorf(http.StatusConflict, "Cannot detach volume %s from instance %s while it is %s.", v.VolumeID, srv.ID, v.State)
+	}
+	// As in Nova, the detach is accepted and finishes in the background:
+	// the guest takes its time to let go of the disk.
+	ctx := q.r.Context()
+	if err := s.beginDetach(ctx, srv, v); err != nil {
 		return err
 	}
+	s.ops.Go(s.record(q, srv, "detach_volume"), "compute_detach_volume", func(ctx context.Context) error {
+		srv, err := s.loadServer(ctx, srv.ID)
+		if err != nil {
+			return err
+		}
+		return s.finishDetach(ctx, srv, v)
+	}, nil)
 	q.w.WriteHeader(http.StatusAccepted)
 	return nil
 }
@@ -253,20 +267,32 @@ func (s *Service) detachVolume(q *request) error {
 // detach takes a volume from a server: out of its running VM, then the
 // attachment ends. The caller holds the server's lock.
 func (s *Service) detach(ctx context.Context, srv *server, v serverVolume) error {
+	if err := s.beginDetach(ctx, srv, v); err != nil {
+		return err
+	}
+	return s.finishDetach(ctx, srv, v)
+}
+
+// beginDetach records a volume of a server as detaching, on both sides.
+func (s *Service) beginDetach(ctx context.Context, srv *server, v serverVolume) error {
 	if v.State == "attached" {
 		if err := s.volumes.Detaching(ctx, v.Attachment, true); err != nil {
 			return err
 		}
 	}
-	if err := s.setVolumeState(ctx, srv, v.VolumeID, "detaching"); err != nil {
-		return err
-	}
+	return s.setVolumeState(ctx, srv, v.VolumeID, "detaching")
+}
+
+// finishDetach unplugs a detaching volume from the server's running VM
+// (or its saved spec) and ends the attachment; when the guest does not
+// let go of the disk, the volume is attached again, as before.
+func (s *Service) finishDetach(ctx context.Context, srv *server, v serverVolume) error {
 	if running, _ := s.driver.Running(srv.ID); running {
 		if err := s.driver.DetachVolume(srv.ID, v.VolumeID); err != nil {
 			s.log.Error("unplugging a volume", "server", srv.ID, "volume", v.VolumeID, "err", err)
 			s.volumes.Detaching(ctx, v.Attachment, false)
 			s.setVolumeState(ctx, srv, v.VolumeID, "attached")
-			return errorf(http.StatusConflict, "Failed to detach volume %s from instance %s: the guest did not let go of it.", v.VolumeID, srv.ID)
+			return faultf(err, "Failed to detach volume %s from instance %s: the guest did not let go of it.", v.VolumeID, srv.ID)
 		}
 	} else if err := s.driver.DetachVolume(srv.ID, v.VolumeID); err != nil { // from the saved spec
 		s.log.Error("removing a volume from a stopped VM", "server", srv.ID, "volume", v.VolumeID, "err", err)

@@ -52,6 +52,21 @@ func waitVolumeStatus(t *testing.T, c *gophercloud.ServiceClient, id, want strin
 	}
 }
 
+// waitDetached waits until a server no longer lists a volume it detaches
+// in the background.
+func waitDetached(t *testing.T, c *gophercloud.ServiceClient, server, volume string) {
+	t.Helper()
+	for end := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, err := volumeattach.Get(ctx, c, server, volume).Extract()
+		if servertest.IsStatus(err, 404) {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("volume %s is still attached to %s after 90 s: %v", volume, server, err)
+		}
+	}
+}
+
 func waitSnapshotStatus(t *testing.T, c *gophercloud.ServiceClient, id, want string) {
 	t.Helper()
 	for end := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -201,6 +216,7 @@ func TestServerVolumes(t *testing.T) {
 
 	// Detached: available, out of the VM.
 	wantStatus(t, "detach", volumeattach.Delete(ctx, c, vm1, data).ExtractErr(), 0)
+	waitDetached(t, c, vm1, data)
 	if v := waitVolumeStatus(t, vc, data, "available"); len(v.Attachments) != 0 {
 		t.Errorf("attachments after the detach: %+v", v.Attachments)
 	}
@@ -295,6 +311,7 @@ echo "vol-test: size $(cat $size)"
 	wantStatus(t, "attach to the writer", err, 0)
 	waitConsole(t, c, writer, "vol-test: wrote")
 	wantStatus(t, "detach from the writer", volumeattach.Delete(ctx, c, writer, vol).ExtractErr(), 0)
+	waitDetached(t, c, writer, vol)
 	waitVolumeStatus(t, vc, vol, "available")
 	waitConsole(t, c, writer, "vol-test: disk gone")
 
@@ -324,6 +341,7 @@ echo "vol-test: size $(cat $size)"
 		t.Errorf("the snapshot's file (%d bytes, %v) lacks the pattern", len(file), err)
 	}
 	wantStatus(t, "detach from the running reader", volumeattach.Delete(ctx, c, reader, vol).ExtractErr(), 0)
+	waitDetached(t, c, reader, vol)
 	waitVolumeStatus(t, vc, vol, "available")
 }
 

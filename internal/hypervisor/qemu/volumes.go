@@ -124,14 +124,25 @@ func (d *Driver) DetachVolume(id, serial string) error {
 
 // unplug asks the guest to release a device and waits until it has; a
 // device already gone is fine (an earlier unplug finished without us).
+// As Nova does, it asks again when the guest does not answer (one busy
+// or still booting may miss the request): three times, 20 s each.
 func (q *qmp) unplug(device string) error {
-	if _, err := q.execute("device_del", map[string]any{"id": device}); err != nil {
-		if strings.Contains(err.Error(), "not found") {
+	var err error
+	for range 3 {
+		if _, err := q.execute("device_del", map[string]any{"id": device}); err != nil {
+			if strings.Contains(err.Error(), "not found") {
+				return nil
+			}
+			// Still pending from the last ask: wait on.
+			if !strings.Contains(err.Error(), "process of unplug") && !strings.Contains(err.Error(), "guest is busy") {
+				return err
+			}
+		}
+		if err = q.waitGone(device, 20*time.Second); err == nil {
 			return nil
 		}
-		return err
 	}
-	return q.waitGone(device, 20*time.Second)
+	return err
 }
 
 // addFD hands QEMU a descriptor into fd set set (add-fd).
