@@ -42,6 +42,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Int64Var(&cfg.S3.QuotaBytes, "s3-quota-bytes", 0, "bytes of object data one project may store (0: no limit)")
 	fs.Int64Var(&cfg.S3.QuotaObjects, "s3-quota-objects", 0, "objects one project may store (0: no limit)")
 	fs.StringVar(&cfg.Compute.Accel, "accel", "auto", "QEMU accelerator: tcg, kvm or auto (KVM only with hardware virtualisation)")
+	fs.StringVar(&cfg.Volume.BackupDir, "volume-backup-dir", "", "directory for volume backups (default: objects in sov's own S3, bucket "+server.VolumeBackupBucket+")")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS on both listeners")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.DurationVar(&cfg.Identity.TokenLifetime, "token-lifetime", time.Hour, "lifetime of issued tokens")

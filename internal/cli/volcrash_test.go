@@ -18,11 +18,11 @@ func cinder(base, token, method, path, body string, out any) int {
 }
 
 // TestKillKeepsVolumesTruthful kills sov with SIGKILL while volumes are
-// created, extended, snapshotted and deleted; after the restart every
-// volume and snapshot settles in a stable status (none stays creating,
-// extending or deleting), every volume acknowledged and not deleted is
-// listed, and the files on disk are exactly the listed volumes' and the
-// available snapshots'.
+// created, extended, snapshotted, backed up and deleted; after the
+// restart every volume, snapshot and backup settles in a stable status
+// (none stays creating, extending, backing-up or deleting), every volume
+// acknowledged and not deleted is listed, and the files on disk are
+// exactly the listed volumes' and the available snapshots'.
 func TestKillKeepsVolumesTruthful(t *testing.T) {
 	dir := t.TempDir()
 	cmd, authURL, _ := sovProcess(t, dir)
@@ -30,7 +30,7 @@ func TestKillKeepsVolumesTruthful(t *testing.T) {
 	password := strings.TrimSpace(string(pw))
 	tok, _, project := adminToken(t, authURL, password)
 	base := strings.TrimSuffix(authURL, "/identity/v3") + "/volume/v3"
-	if st := cinder(base, tok, "PUT", "os-quota-sets/"+project, `{"quota_set": {"volumes": -1, "gigabytes": -1, "snapshots": -1}}`, nil); st != 200 {
+	if st := cinder(base, tok, "PUT", "os-quota-sets/"+project, `{"quota_set": {"volumes": -1, "gigabytes": -1, "snapshots": -1, "backups": -1, "backup_gigabytes": -1}}`, nil); st != 200 {
 		t.Fatalf("quota update = %d", st)
 	}
 
@@ -56,7 +56,7 @@ func TestKillKeepsVolumesTruthful(t *testing.T) {
 				mu.Lock()
 				acked++
 				mu.Unlock()
-				switch i % 4 {
+				switch i % 5 {
 				case 0: // deleted once available
 					for cinder(base, tok, "DELETE", "volumes/"+v.Volume.ID, "", nil) == 400 {
 						time.Sleep(10 * time.Millisecond)
@@ -70,6 +70,11 @@ func TestKillKeepsVolumesTruthful(t *testing.T) {
 					mu.Unlock()
 				case 2: // snapshotted once available
 					for cinder(base, tok, "POST", "snapshots", `{"snapshot": {"volume_id": "`+v.Volume.ID+`"}}`, nil) == 400 {
+						time.Sleep(10 * time.Millisecond)
+					}
+					fallthrough
+				case 3: // backed up once available
+					for i%5 == 3 && cinder(base, tok, "POST", "backups", `{"backup": {"volume_id": "`+v.Volume.ID+`"}}`, nil) == 400 {
 						time.Sleep(10 * time.Millisecond)
 					}
 					fallthrough
@@ -182,6 +187,27 @@ func TestKillKeepsVolumesTruthful(t *testing.T) {
 	slices.Sort(available)
 	if !slices.Equal(snapFiles, available) {
 		t.Errorf("snapshot files %v, available snapshots %v", snapFiles, available)
+	}
+	// Backups the same: settled (made or an error), none left deleting.
+	var bks struct {
+		Backups []struct{ ID, Status string }
+	}
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if st := cinder(base, tok, "GET", "backups/detail", "", &bks); st != 200 {
+			t.Fatalf("backup list = %d", st)
+		}
+		settled := true
+		for _, b := range bks.Backups {
+			settled = settled && b.Status != "deleting"
+		}
+		if settled || time.Now().After(end) {
+			break
+		}
+	}
+	for _, b := range bks.Backups {
+		if b.Status != "available" && b.Status != "error" {
+			t.Errorf("backup %s is %s after the restart", b.ID, b.Status)
+		}
 	}
 }
 

@@ -2,8 +2,10 @@ package cli_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,8 +16,8 @@ import (
 // TestOpenStackCLIVolumes drives the block storage API with the openstack
 // CLI: the default type and a type with SCS aspects an admin makes, a
 // volume a member creates, lists, renames, extends, snapshots, restores,
-// clones, attaches to a server and detaches, boots servers from, and
-// deletes, quotas beside
+// clones, backs up and restores, attaches to a server and detaches, boots
+// servers from, and deletes, quotas beside
 // compute's and the network's, and another project that sees nothing of
 // it.
 func TestOpenStackCLIVolumes(t *testing.T) {
@@ -72,7 +74,52 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	if v["bootable"] != "true" || !strings.Contains(fmt.Sprint(v["volume_image_metadata"]), "cli-image") {
 		t.Errorf("the volume from the image: %v", v)
 	}
-	alice(true, "volume", "delete", "from-image")
+
+	// Backed up into sov's S3, in full and incrementally, and restored over
+	// another volume: the same data, byte for byte.
+	alice(true, "volume", "backup", "create", "--name", "b-full", "from-image")
+	waitCLI(t, alice, []string{"volume", "backup", "show"}, "b-full", "available")
+	alice(true, "volume", "backup", "create", "--incremental", "--name", "b-incr", "from-image")
+	waitCLI(t, alice, []string{"volume", "backup", "show"}, "b-incr", "available")
+	alice(true, "volume", "create", "--size", "1", "target")
+	waitVolumeCLI(t, alice, "target", "available")
+	if out := alice(false, "volume", "backup", "restore", "b-incr", "target"); !strings.Contains(out, "--force") {
+		t.Errorf("restore over a volume without --force: %s", out)
+	}
+	restoreCLI(t, alice, "--force", "b-incr", "target")
+	waitVolumeCLI(t, alice, "target", "available")
+	restoreCLI(t, alice, "b-full", "brand-new") // a new volume of that name
+	waitVolumeCLI(t, alice, "brand-new", "available")
+	dataDir := filepath.Dir(clouds)
+	volumeSum := func(name string) string {
+		t.Helper()
+		id := strings.TrimSpace(alice(true, "volume", "show", "-f", "value", "-c", "id", name))
+		raw := filepath.Join(t.TempDir(), "raw")
+		if out, err := exec.Command("qemu-img", "convert", "-U", "-f", "qcow2", "-O", "raw", filepath.Join(dataDir, "volumes", id+".qcow2"), raw).CombinedOutput(); err != nil {
+			t.Fatalf("qemu-img convert: %v: %s", err, out)
+		}
+		b, _ := os.ReadFile(raw)
+		return fmt.Sprintf("%x", sha256.Sum256(b))
+	}
+	src := volumeSum("from-image")
+	for _, restored := range []string{"target", "brand-new"} {
+		if sum := volumeSum(restored); sum != src {
+			t.Errorf("the restored volume %s's data (sha256 %s) is not the backed up one's (%s)", restored, sum, src)
+		}
+	}
+	bob(false, "volume", "backup", "show", "b-full")
+	bob(false, "volume", "backup", "delete", "b-full")
+	if out := alice(false, "volume", "backup", "delete", "b-full"); !strings.Contains(out, "Incremental backups exist") {
+		t.Errorf("delete a backup with an incremental one: %s", out)
+	}
+	alice(true, "volume", "backup", "delete", "b-incr")
+	for end := time.Now().Add(30 * time.Second); strings.Contains(alice(true, "volume", "backup", "list", "-f", "value"), "b-incr"); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the incremental backup is still listed 30 s after its delete")
+		}
+	}
+	alice(true, "volume", "backup", "delete", "b-full")
+	alice(true, "volume", "delete", "from-image", "target", "brand-new")
 
 	// A snapshot, a volume from it and a clone of the volume.
 	alice(true, "volume", "snapshot", "create", "--volume", "cli-vol-2", "cli-snap")
@@ -171,5 +218,19 @@ func waitCLI(t *testing.T, run func(bool, ...string) string, show []string, name
 		if time.Now().After(end) {
 			t.Fatalf("%s %s is %s, want %s", strings.Join(show, " "), name, got, want)
 		}
+	}
+}
+
+// restoreCLI runs openstack volume backup restore. Debian bookworm's
+// openstackclient 6.0 hands the restore's response to its ShowOne output,
+// which cannot print it ("cannot unpack non-iterable VolumeBackupsRestore
+// object") after Cinder, or sov, has accepted the restore: the command
+// fails with that message on every restore, and any other message fails
+// the test.
+func restoreCLI(t *testing.T, user func(ok bool, args ...string) string, args ...string) {
+	t.Helper()
+	out := user(false, append([]string{"volume", "backup", "restore"}, args...)...)
+	if !strings.Contains(out, "non-iterable VolumeBackupsRestore") {
+		t.Fatalf("volume backup restore %v: %s", args, out)
 	}
 }

@@ -134,6 +134,9 @@ func (s *Server) createBucket(req *request) error {
 	if !validBucketName(req.bucket) {
 		return errInvalidBucketName
 	}
+	if p, ok := s.cfg.Reserved[req.bucket]; ok && p != owner.ProjectID {
+		return errBucketExists
+	}
 	if err := drainConfig(req); err != nil {
 		return err
 	}

@@ -38,6 +38,9 @@ type Config struct {
 	// WebsiteDomain, when set, makes "<bucket>.<WebsiteDomain>" name a
 	// bucket on the website endpoint.
 	WebsiteDomain string
+	// Reserved names buckets only one project may create (bucket name →
+	// project id): sov's own, such as the volume backups'.
+	Reserved map[string]string
 }
 
 // Server serves the S3 API.

@@ -4,7 +4,9 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +36,7 @@ import (
 	"github.com/sovcloud/sov/internal/service"
 	"github.com/sovcloud/sov/internal/store"
 	"github.com/sovcloud/sov/internal/volume"
+	"github.com/sovcloud/sov/internal/volume/backup"
 )
 
 // Config configures a sov server.
@@ -122,10 +125,12 @@ type Server struct {
 	volumes  *volume.Service
 	engines  *engines.Registry
 	objects  *objectstore.Server
-	services *service.Group // every part above, started in order, closed in reverse
-	log      *slog.Logger
-	closing  sync.Once
-	closeErr error
+	// backupKey is the volume service's key to the backups' bucket.
+	backupKey objectstore.Credential
+	services  *service.Group // every part above, started in order, closed in reverse
+	log       *slog.Logger
+	closing   sync.Once
+	closeErr  error
 }
 
 // Start opens the store, bootstraps the cloud and starts serving.
@@ -321,6 +326,9 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 	}
 	vcfg := cfg.Volume
 	vcfg.DataDir = cfg.DataDir
+	if vcfg.Backups, err = s.backupRepository(vcfg.BackupDir); err != nil {
+		return err
+	}
 	if s.volumes, err = volume.New(vcfg, s.db, s.URL, s.identity, s.images, s.log); err != nil {
 		return err
 	}
@@ -336,6 +344,7 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 		s3cfg.DataDir = filepath.Join(cfg.DataDir, "objects")
 	}
 	s3cfg.PublicURL = s.S3URL
+	s3cfg.Reserved = map[string]string{VolumeBackupBucket: volumeBackupOwner.ProjectID}
 	if s.objects, err = objectstore.New(ctx, s3cfg, s.db, s.lookupEC2, kek, s.log); err != nil {
 		return err
 	}
@@ -366,8 +375,44 @@ func (p part) Close(ctx context.Context) error {
 	return p.close(ctx)
 }
 
-// lookupEC2 gives the object store the EC2 credentials of the identity service.
+// VolumeBackupBucket is the bucket of sov's S3 that volume backups go to,
+// which only the volume service may create.
+const VolumeBackupBucket = "sov-volume-backups"
+
+// volumeBackupOwner is the owner of the backups' bucket and objects: no
+// Keystone user or project (their ids are 32 hex digits), so no EC2
+// credential of a user reaches them.
+var volumeBackupOwner = objectstore.Owner{UserID: "sov-volume-backup", ProjectID: "sov-volume-backup"}
+
+// backupRepository is where volume backups go: dir, or sov's own S3,
+// reached in the process (the S3 handler, no listener) with a key made
+// for this run and known only to it.
+func (s *Server) backupRepository(dir string) (backup.Repository, error) {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		return backup.Dir(dir), nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	s.backupKey = objectstore.Credential{Secret: hex.EncodeToString(key), Owner: volumeBackupOwner}
+	objects := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.objects.ServeHTTP(w, r) })
+	return backup.NewS3("http://sov.internal", backupAccessKey, s.backupKey.Secret, VolumeBackupBucket, backup.Handler{Handler: objects})
+}
+
+// backupAccessKey is the access key of the volume service's S3 key.
+const backupAccessKey = "SOV-VOLUME-BACKUP"
+
+// lookupEC2 gives the object store the EC2 credentials of the identity
+// service, and the volume service's own key.
 func (s *Server) lookupEC2(ctx context.Context, access string) (*objectstore.Credential, error) {
+	if access == backupAccessKey && s.backupKey.Secret != "" {
+		c := s.backupKey
+		return &c, nil
+	}
 	c, err := s.identity.LookupEC2(ctx, access)
 	if err != nil {
 		return nil, err

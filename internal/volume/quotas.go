@@ -44,7 +44,7 @@ func (s *Service) quotas(ctx context.Context, db store.Querier, project string) 
 // usage is what a project holds: its volumes and snapshots, and their
 // GiB (an extension in flight counted at its new size), as Cinder counts
 // snapshots' gigabytes in the gigabytes quota.
-type usage struct{ volumes, snapshots, gigabytes int }
+type usage struct{ volumes, snapshots, gigabytes, backups, backupGiB int }
 
 func (s *Service) usage(ctx context.Context, db store.Querier, project string) (usage, error) {
 	var u usage
@@ -53,6 +53,9 @@ func (s *Service) usage(ctx context.Context, db store.Querier, project string) (
 		project).Scan(&u.volumes, &u.gigabytes)
 	if err == nil {
 		err = db.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(size), 0) FROM volume_snapshots WHERE project_id = ?`, project).Scan(&u.snapshots, &snapGiB)
+	}
+	if err == nil {
+		err = db.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(size), 0) FROM volume_backups WHERE project_id = ?`, project).Scan(&u.backups, &u.backupGiB)
 	}
 	u.gigabytes += snapGiB
 	return u, err
@@ -108,6 +111,22 @@ func (s *Service) checkSnapshotQuota(ctx context.Context, tx *store.Tx, project 
 	return nil
 }
 
+// checkBackupQuota refuses a backup of size GiB beyond the project's
+// backups and backup_gigabytes (413, as Cinder).
+func (s *Service) checkBackupQuota(ctx context.Context, tx *store.Tx, project string, size int) error {
+	limits, u, err := s.limitsOf(ctx, tx, project)
+	if err != nil {
+		return err
+	}
+	if l := limits["backup_gigabytes"]; l >= 0 && u.backupGiB+size > l {
+		return errorf(http.StatusRequestEntityTooLarge, "VolumeBackupSizeExceedsAvailableQuota: Requested backup requires %dG of storage, quota allows %dG more.", size, max(l-u.backupGiB, 0))
+	}
+	if l := limits["backups"]; l >= 0 && u.backups+1 > l {
+		return errorf(http.StatusRequestEntityTooLarge, "BackupLimitExceeded: Maximum number of backups allowed (%d) exceeded.", l)
+	}
+	return nil
+}
+
 func gigabytesLeft(limits map[string]int, u usage, add int) error {
 	if l := limits["gigabytes"]; l >= 0 && u.gigabytes+add > l {
 		return errorf(http.StatusRequestEntityTooLarge, "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested %dG, quota is %dG and %dG has been consumed.", add, l, u.gigabytes)
@@ -144,7 +163,8 @@ func (s *Service) showQuota(q *request) error {
 	if err != nil {
 		return err
 	}
-	httpapi.WriteJSON(q.w, http.StatusOK, quotaSet(project, limits, map[string]int{"volumes": u.volumes, "snapshots": u.snapshots, "gigabytes": u.gigabytes}, withUsage))
+	httpapi.WriteJSON(q.w, http.StatusOK, quotaSet(project, limits, map[string]int{"volumes": u.volumes, "snapshots": u.snapshots, "gigabytes": u.gigabytes,
+		"backups": u.backups, "backup_gigabytes": u.backupGiB}, withUsage))
 	return nil
 }
 
@@ -261,7 +281,7 @@ func (s *Service) limits(q *request) error {
 	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"limits": map[string]any{"rate": []any{}, "absolute": map[string]int{
 		"maxTotalVolumes": l["volumes"], "maxTotalVolumeGigabytes": l["gigabytes"], "maxTotalSnapshots": l["snapshots"],
 		"maxTotalBackups": l["backups"], "maxTotalBackupGigabytes": l["backup_gigabytes"],
-		"totalVolumesUsed": u.volumes, "totalGigabytesUsed": u.gigabytes, "totalSnapshotsUsed": u.snapshots, "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0,
+		"totalVolumesUsed": u.volumes, "totalGigabytesUsed": u.gigabytes, "totalSnapshotsUsed": u.snapshots, "totalBackupsUsed": u.backups, "totalBackupGigabytesUsed": u.backupGiB,
 	}}})
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/sovcloud/sov/internal/volume/backend"
 	"github.com/sovcloud/sov/internal/volume/backend/fake"
 	"github.com/sovcloud/sov/internal/volume/backend/file"
+	"github.com/sovcloud/sov/internal/volume/backup"
 )
 
 // availabilityZone is the one zone of an all-in-one cloud, as compute's.
@@ -38,6 +40,11 @@ type Config struct {
 	DataDir string
 	// Drivers names the backend: "" (file) or "fake" (in memory, for API tests).
 	Drivers string
+	// Backups is the repository backups go to (nil: none, backups answer
+	// 501); the server gives sov's own S3 unless BackupDir names a directory.
+	Backups backup.Repository
+	// BackupDir, when set, is a directory to keep backups in instead.
+	BackupDir string
 }
 
 // Images gives the data of the images volumes are made from; the image
@@ -64,6 +71,8 @@ type Service struct {
 	images   Images
 	hosts    Hosts
 	driver   backend.Driver
+	backups  backup.Repository
+	scratch  string // where exports and restores write their raw files
 	ops      *ops.Runner
 	identity httpapi.Authenticator
 	log      *slog.Logger
@@ -72,7 +81,15 @@ type Service struct {
 
 // New returns the volume service on the backend cfg names.
 func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, images Images, log *slog.Logger) (*Service, error) {
-	s := &Service{db: db, images: images, identity: id, log: log, url: publicURL + "/volume", ops: ops.New(db, "volume", log)}
+	s := &Service{db: db, images: images, identity: id, log: log, url: publicURL + "/volume", ops: ops.New(db, "volume", log),
+		backups: cfg.Backups, scratch: filepath.Join(cfg.DataDir, "volume-scratch")}
+	// What a crash left of exports and restores goes.
+	if err := os.RemoveAll(s.scratch); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(s.scratch, 0o700); err != nil {
+		return nil, err
+	}
 	switch cfg.Drivers {
 	case "":
 		d, err := file.Open(filepath.Join(cfg.DataDir, "volumes"))
@@ -117,7 +134,10 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.recover(ctx); err != nil {
 		return err
 	}
-	return s.recoverSnapshots(ctx)
+	if err := s.recoverSnapshots(ctx); err != nil {
+		return err
+	}
+	return s.recoverBackups(ctx)
 }
 
 // Close waits for the operations in flight.
@@ -197,6 +217,13 @@ func (s *Service) Register(mux *http.ServeMux) {
 		{"DELETE", "/volumes/{id}", s.deleteVolume},
 		{"POST", "/volumes/{id}/action", s.volumeAction},
 		{"GET", "/volumes/summary", s.volumeSummary},
+		{"GET", "/backups", s.listBackups(false)},
+		{"GET", "/backups/detail", s.listBackups(true)},
+		{"POST", "/backups", s.createBackup},
+		{"GET", "/backups/{id}", s.showBackup},
+		{"PUT", "/backups/{id}", s.updateBackup},
+		{"DELETE", "/backups/{id}", s.deleteBackup},
+		{"POST", "/backups/{id}/restore", s.restoreBackup},
 		{"GET", "/attachments", s.listAttachments(false)},
 		{"GET", "/attachments/detail", s.listAttachments(true)},
 		{"POST", "/attachments", newAttachments(s.createAttachment)},
@@ -221,7 +248,8 @@ func (s *Service) Register(mux *http.ServeMux) {
 	for _, rt := range routes {
 		api.Handle(rt.method+" /volume/v3"+rt.path, s.handle(rt.h))
 	}
-	for _, path := range []string{"/volume/v3/snapshots/{id}/metadata", "/volume/v3/snapshots/{id}/metadata/", "/volume/v3/snapshots/{id}/action",
+	for _, path := range []string{"POST /volume/v3/backups/{id}/action", "GET /volume/v3/backups/{id}/export_record", "POST /volume/v3/backups/import_record",
+		"/volume/v3/snapshots/{id}/metadata", "/volume/v3/snapshots/{id}/metadata/", "/volume/v3/snapshots/{id}/action",
 		"/volume/v3/volumes/{id}/metadata", "/volume/v3/volumes/{id}/metadata/"} {
 		api.Handle(path, s.handle(func(q *request) error {
 			return errorf(http.StatusNotImplemented, "This part of the block storage API is not implemented yet.")
@@ -257,7 +285,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 var projectID = regexp.MustCompile(`^([0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
 
 // notYet are Cinder's collections sov does not have yet: 501, not 404.
-var notYet = []string{"backups", "os-volume-transfer", "volume-transfers", "qos-specs", "groups",
+var notYet = []string{"os-volume-transfer", "volume-transfers", "qos-specs", "groups",
 	"group_types", "group_snapshots", "messages", "manageable_volumes", "manageable_snapshots", "os-services", "scheduler-stats",
 	"capabilities", "workers", "clusters", "os-hosts", "extensions", "consistencygroups", "cgsnapshots", "resource_filters"}
 

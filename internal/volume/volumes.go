@@ -386,6 +386,9 @@ func (s *Service) createVolume(q *request) error {
 	if err != nil {
 		return err
 	}
+	if vb.BackupID != nil && *vb.BackupID != "" {
+		return errorf(http.StatusBadRequest, "Invalid input received: a volume from a backup (backup_id) needs microversion 3.47; restore the backup instead.")
+	}
 	v, err := s.create(q, vb)
 	if err != nil {
 		return err
@@ -427,18 +430,16 @@ func (s *Service) Status(ctx context.Context, c *policy.Credentials, id string) 
 // create creates a volume as q asks: the checks and the record in one
 // transaction, the data by the backend in the background.
 func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
-	if vb.BackupID != nil && *vb.BackupID != "" {
-		return nil, errorf(http.StatusNotImplemented, "Volumes from backups are not implemented yet.")
-	}
+	backupID := deref(vb.BackupID)
 	if vb.Multiattach != nil && *vb.Multiattach {
 		return nil, errorf(http.StatusNotImplemented, "Multi-attach volumes are not implemented yet.")
 	}
 	snapID, srcID, imageID := deref(vb.SnapshotID), deref(vb.SourceVolID), deref(vb.ImageRef)
-	if n := len(slices.DeleteFunc([]string{snapID, srcID, imageID}, func(s string) bool { return s == "" })); n > 1 {
-		return nil, errorf(http.StatusBadRequest, "Invalid input received: a volume is made from one of a snapshot, another volume or an image.")
+	if n := len(slices.DeleteFunc([]string{snapID, srcID, imageID, backupID}, func(s string) bool { return s == "" })); n > 1 {
+		return nil, errorf(http.StatusBadRequest, "Invalid input received: a volume is made from one of a snapshot, another volume, an image or a backup.")
 	}
 	size := 0 // from a snapshot, volume or image: its size unless given (cinderclient sends null)
-	if given := len(vb.Size) > 0 && string(bytes.TrimSpace(vb.Size)) != "null"; given || snapID == "" && srcID == "" && imageID == "" {
+	if given := len(vb.Size) > 0 && string(bytes.TrimSpace(vb.Size)) != "null"; given || snapID == "" && srcID == "" && imageID == "" && backupID == "" {
 		var err error
 		if size, err = parseSize(vb.Size); err != nil {
 			return nil, err
@@ -476,6 +477,7 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 	if desc != nil {
 		v.Description = *desc
 	}
+	var from *volumeBackup // the backup it is restored from
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		typeRef, inherited := defaultTypeName, false
 		// From a snapshot or volume: its size at least, and its type unless named.
@@ -511,6 +513,24 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 			minSize, typeRef, inherited, v.Source = from.Size, from.TypeID, true, from.ID
 		case img != nil:
 			minSize, v.ImageMeta, v.Bootable = img.minGiB, img.meta, true
+		case backupID != "":
+			if err := tx.Lock(ctx, "backup "+backupID); err != nil { // against its deletion
+				return err
+			}
+			b, err := s.visibleBackup(ctx, tx, q, backupID)
+			if err != nil {
+				return err
+			}
+			if b.Status != "available" {
+				return errorf(http.StatusBadRequest, "Invalid backup: Backup status must be available, but current status is: %s.", b.Status)
+			}
+			if err := q.enforce("backup:restore", b.Project); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE volume_backups SET status = 'restoring', updated_at = ? WHERE id = ?`, time.Now().UnixMicro(), b.ID); err != nil {
+				return err
+			}
+			minSize, from = b.Size, b
 		}
 		if size == 0 {
 			size, v.Size = minSize, minSize
@@ -550,6 +570,9 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 		case src != nil:
 			defer src.Close()
 			return s.driver.Import(ctx, v.ID, src, img.format, int64(size)*gib)
+		case from != nil:
+			defer s.setBackup(ctx, from.ID, "available", "", 0)
+			return s.restoreInto(ctx, from, v.ID, int64(size)*gib)
 		case v.Snapshot != "":
 			return s.driver.Restore(ctx, v.ID, v.Snapshot, int64(size)*gib)
 		case v.Source != "":
@@ -681,7 +704,7 @@ func (s *Service) deleteVolume(q *request) error {
 			return errorf(http.StatusBadRequest, "Invalid volume: Volume is being copied to %d new volumes.", clones)
 		}
 		return nil
-	}, "available", "error", "error_extending", "error_deleting")
+	}, "available", "error", "error_extending", "error_deleting", "error_restoring")
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,9 @@ type Driver interface {
 	// List is the ids of the volumes the driver holds, for the service to
 	// remove what a crash left of volumes it does not know.
 	List(ctx context.Context) ([]string, error)
+	// Export writes the volume's data, raw, to a new file in dir, which it
+	// returns open and already unlinked (for a backup to read).
+	Export(ctx context.Context, id, dir string) (*os.File, error)
 	// Disk is how a VM opens the volume: what the hypervisor attaches.
 	Disk(ctx context.Context, id string) (*hypervisor.Disk, error)
 

@@ -60,6 +60,25 @@ func Run(t *testing.T, d backend.Driver, p Probe) {
 	if err := d.Extend(ctx, c, gib); err == nil {
 		t.Error("extending a volume that is not there succeeded")
 	}
+	exported, err := d.Export(ctx, a, t.TempDir())
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	if fi, err := exported.Stat(); err != nil || fi.Size() != 3*gib {
+		t.Errorf("the export is %v bytes, %v; want the volume's %d", fi.Size(), err, 3*gib)
+	}
+	// An export imports to a volume with the same data.
+	const copied = "0f0f0f0f-0000-4000-8000-00000000000f"
+	if err := d.Import(ctx, copied, exported, "raw", 3*gib); err != nil {
+		t.Fatalf("import of an export: %v", err)
+	}
+	exported.Close()
+	if got, ok := p.Read(copied); !ok || got != 0xa1 {
+		t.Errorf("the volume imported from an export holds %#x %v, want 0xa1", got, ok)
+	}
+	if err := d.Delete(ctx, copied); err != nil {
+		t.Fatal(err)
+	}
 	if disk, err := d.Disk(ctx, a); err != nil || disk.Path == "" || disk.Backing != nil || (disk.Format != "qcow2" && disk.Format != "raw") {
 		t.Errorf("the disk of a volume: %+v, %v", disk, err)
 	}

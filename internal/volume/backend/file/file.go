@@ -195,6 +195,20 @@ func removeFiles(path string) error {
 	return errors.Join(errs...)
 }
 
+// Export converts the volume's file to a sparse raw file in dir.
+func (d *Driver) Export(ctx context.Context, id, dir string) (*os.File, error) {
+	tmp, err := os.CreateTemp(dir, id+".export-*")
+	if err != nil {
+		return nil, err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name()) // open, the data stays until closed
+	if err := qemuImg(ctx, "convert", "-q", "-f", "qcow2", "-O", "raw", d.Path(id), tmp.Name()); err != nil {
+		return nil, err
+	}
+	return os.Open(tmp.Name())
+}
+
 // Disk is the volume's qcow2 file, which a VM opens with no backing file.
 func (d *Driver) Disk(_ context.Context, id string) (*hypervisor.Disk, error) {
 	if _, err := os.Stat(d.Path(id)); err != nil {

@@ -1,0 +1,161 @@
+package volume_test
+
+import (
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/backups"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/limits"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/quotasets"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/sovcloud/sov/internal/server"
+	"github.com/sovcloud/sov/internal/servertest"
+	"github.com/sovcloud/sov/internal/volume/backend/fake"
+)
+
+func waitBackup(t *testing.T, c *gophercloud.ServiceClient, id, want string) *backups.Backup {
+	t.Helper()
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, err := backups.Get(ctx, c, id).Extract()
+		if want == "" && servertest.IsStatus(err, 404) {
+			return nil
+		}
+		if err == nil && b.Status == want {
+			return b
+		}
+		if err == nil && b.Status == "error" && want != "error" {
+			t.Fatalf("backup %s failed: %s", id, b.FailReason)
+		}
+		if time.Now().After(end) {
+			t.Fatalf("backup %s: %+v %v, want status %q", id, b, err, want)
+		}
+	}
+}
+
+// TestBackups: a project backs up a volume in full and incrementally into
+// sov's S3, restores each (to a new volume, and over an available one)
+// with the data of its moment, cannot delete a backup another builds on,
+// and deletes them; quotas and limits count backups. Another project can
+// neither see, restore nor delete them, nor reach their bucket with its
+// S3 keys; bad requests change nothing.
+func TestBackups(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha, beta := srv.NewTenant(t, "alpha", ""), srv.NewTenant(t, "beta", "")
+	a, b := volumeClient(t, srv.Provider(t, alpha)), volumeClient(t, srv.Provider(t, beta))
+	admin := volumeClient(t, srv.Admin(t).ProviderClient)
+	backend := srv.Volumes().Backend().(*fake.Driver)
+	vol := newVolume(t, a, "data", 2)
+	other := newVolume(t, a, "other", 3)
+	betaVol := newVolume(t, b, "beta", 2)
+
+	for _, tc := range []struct {
+		name string
+		c    *gophercloud.ServiceClient
+		opts backups.CreateOpts
+		want int
+	}{
+		{"an unknown volume", a, backups.CreateOpts{VolumeID: "3f8e0b44-0000-4000-8000-000000000001"}, 404},
+		{"another project's volume", b, backups.CreateOpts{VolumeID: vol}, 404},
+		{"incremental without a full one", a, backups.CreateOpts{VolumeID: vol, Incremental: true}, 400},
+		{"of a snapshot", a, backups.CreateOpts{VolumeID: vol, SnapshotID: "3f8e0b44-0000-4000-8000-000000000002"}, 501},
+		{"to another container", a, backups.CreateOpts{VolumeID: vol, Container: "elsewhere"}, 400},
+	} {
+		_, err := backups.Create(ctx, tc.c, tc.opts).Extract()
+		wantStatus(t, tc.name, err, tc.want)
+	}
+
+	backend.Write(vol, 0x5a)
+	full, err := backups.Create(ctx, a, backups.CreateOpts{VolumeID: vol, Name: "full"}).Extract()
+	wantStatus(t, "full backup", err, 0)
+	waitVolume(t, a, vol, "available")
+	f := waitBackup(t, a, full.ID, "available")
+	if f.IsIncremental || f.Size != 2 || f.ObjectCount != 2 || f.Container != server.VolumeBackupBucket || f.VolumeID != vol {
+		t.Errorf("full backup = %+v", f)
+	}
+	backend.Write(vol, 0x6b)
+	incr, err := backups.Create(ctx, a, backups.CreateOpts{VolumeID: vol, Name: "incr", Incremental: true}).Extract()
+	wantStatus(t, "incremental backup", err, 0)
+	if i := waitBackup(t, a, incr.ID, "available"); !i.IsIncremental {
+		t.Errorf("incremental backup = %+v", i)
+	}
+	if f := waitBackup(t, a, full.ID, "available"); !f.HasDependentBackups {
+		t.Error("the full backup has no dependent backups")
+	}
+	wantStatus(t, "delete a backup with dependents", backups.Delete(ctx, a, full.ID).ExtractErr(), 400)
+
+	// Restores: to a new volume, and over an available one.
+	r, err := backups.RestoreFromBackup(ctx, a, incr.ID, backups.RestoreOpts{Name: "restored"}).Extract()
+	wantStatus(t, "restore to a new volume", err, 0)
+	if v := waitVolume(t, a, r.VolumeID, "available"); v.Size != 2 || v.Name != "restored" {
+		t.Errorf("restored volume = %+v", v)
+	}
+	if got, _ := backend.Read(r.VolumeID); got != 0x6b {
+		t.Errorf("the volume restored from the incremental backup holds %#x, want 0x6b", got)
+	}
+	r, err = backups.RestoreFromBackup(ctx, a, full.ID, backups.RestoreOpts{VolumeID: other}).Extract()
+	wantStatus(t, "restore over a volume", err, 0)
+	if r.VolumeID != other {
+		t.Errorf("restore = %+v", r)
+	}
+	waitVolume(t, a, other, "available")
+	if got, _ := backend.Read(other); got != 0x5a {
+		t.Errorf("the volume restored over from the full backup holds %#x, want 0x5a", got)
+	}
+	waitBackup(t, a, full.ID, "available")
+
+	// The other project.
+	pages, err := backups.List(b, nil).AllPages(ctx)
+	wantStatus(t, "the other project lists", err, 0)
+	if all, _ := backups.ExtractBackups(pages); len(all) != 0 {
+		t.Errorf("the other project lists %+v", all)
+	}
+	_, err = backups.Get(ctx, b, full.ID).Extract()
+	wantStatus(t, "the other project shows", err, 404)
+	wantStatus(t, "the other project deletes", backups.Delete(ctx, b, incr.ID).ExtractErr(), 404)
+	_, err = backups.RestoreFromBackup(ctx, b, full.ID, backups.RestoreOpts{VolumeID: betaVol}).Extract()
+	wantStatus(t, "the other project restores", err, 404)
+	_, err = backups.RestoreFromBackup(ctx, a, full.ID, backups.RestoreOpts{VolumeID: betaVol}).Extract()
+	wantStatus(t, "restore over another project's volume", err, 404)
+	waitVolume(t, b, betaVol, "available")
+	u, _ := url.Parse(srv.S3URL)
+	s3, err := minio.New(u.Host, &minio.Options{Creds: credentials.NewStaticV4(beta.Access, beta.Secret, ""), BucketLookup: minio.BucketLookupPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s3.MakeBucket(ctx, server.VolumeBackupBucket, minio.MakeBucketOptions{}); minio.ToErrorResponse(err).Code != "BucketAlreadyExists" {
+		t.Errorf("a tenant makes the backups' bucket: %v", err)
+	}
+	for o := range s3.ListObjects(ctx, server.VolumeBackupBucket, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err == nil || minio.ToErrorResponse(o.Err).Code != "AccessDenied" {
+			t.Errorf("a tenant lists the backups' bucket: %+v", o)
+		}
+	}
+
+	// Quotas and limits count backups.
+	l, err := limits.Get(ctx, a).Extract()
+	if err != nil || l.Absolute.TotalBackupsUsed != 2 || l.Absolute.TotalBackupGigabytesUsed != 4 {
+		t.Errorf("limits = %+v, %v", l.Absolute, err)
+	}
+	_, err = quotasets.Update(ctx, admin, alpha.ProjectID, quotasets.UpdateOpts{Backups: gophercloud.IntToPointer(2)}).Extract()
+	wantStatus(t, "backups quota", err, 0)
+	_, err = backups.Create(ctx, a, backups.CreateOpts{VolumeID: other}).Extract()
+	wantStatus(t, "a backup over quota", err, 413)
+	waitVolume(t, a, other, "available")
+
+	wantStatus(t, "delete the incremental backup", backups.Delete(ctx, a, incr.ID).ExtractErr(), 0)
+	waitBackup(t, a, incr.ID, "")
+	wantStatus(t, "delete the full backup", backups.Delete(ctx, a, full.ID).ExtractErr(), 0)
+	waitBackup(t, a, full.ID, "")
+	if l, _ := limits.Get(ctx, a).Extract(); l.Absolute.TotalBackupsUsed != 0 {
+		t.Errorf("backups used after the deletes: %d", l.Absolute.TotalBackupsUsed)
+	}
+	var list struct{ Volumes []volumes.Volume }
+	_, err = a.Get(ctx, a.ServiceURL("volumes"), &list, nil)
+	wantStatus(t, "volume list", err, 0)
+}
