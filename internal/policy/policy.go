@@ -289,6 +289,33 @@ var rules = map[string]rule{
 	"add_image":     anyOf(admin, projectMember),
 	"modify_image":  anyOf(admin, projectMember),
 	"modify_member": anyOf(admin, projectMember),
+
+	// Key manager (Barbican's names and its secure-RBAC defaults, its
+	// "creator" being SCS's member, scs-0116): members (and admins) of the
+	// project do everything, readers nothing; the key manager only ever
+	// shows the caller's project.
+	"secrets:get":           anyOf(admin, projectMember),
+	"secrets:post":          anyOf(admin, projectMember),
+	"secret:get":            anyOf(admin, projectMember),
+	"secret:decrypt":        anyOf(admin, projectMember),
+	"secret:put":            anyOf(admin, projectMember),
+	"secret:delete":         anyOf(admin, projectMember),
+	"secret_meta:get":       anyOf(admin, projectMember),
+	"secret_meta:post":      anyOf(admin, projectMember),
+	"secret_meta:put":       anyOf(admin, projectMember),
+	"secret_meta:delete":    anyOf(admin, projectMember),
+	"containers:get":        anyOf(admin, projectMember),
+	"containers:post":       anyOf(admin, projectMember),
+	"container:get":         anyOf(admin, projectMember),
+	"container:delete":      anyOf(admin, projectMember),
+	"container_secret:post": anyOf(admin, projectMember),
+	"consumers:get":         anyOf(admin, projectMember),
+	"consumers:post":        anyOf(admin, projectMember),
+	"consumers:delete":      anyOf(admin, projectMember),
+	"orders:get":            anyOf(admin, projectMember),
+	"orders:post":           anyOf(admin, projectMember),
+	"order:get":             anyOf(admin, projectMember),
+	"order:delete":          anyOf(admin, projectMember),
 }
 
 // Denied is the error of a denied action; it is ErrForbidden.

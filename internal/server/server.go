@@ -29,6 +29,7 @@ import (
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/identity"
 	"github.com/sovcloud/sov/internal/image"
+	"github.com/sovcloud/sov/internal/keymanager"
 	"github.com/sovcloud/sov/internal/network"
 	"github.com/sovcloud/sov/internal/objectstore"
 	"github.com/sovcloud/sov/internal/policy"
@@ -123,6 +124,7 @@ type Server struct {
 	compute  *compute.Service
 	network  *network.Service
 	volumes  *volume.Service
+	keys     *keymanager.Service
 	engines  *engines.Registry
 	objects  *objectstore.Server
 	// backupKey is the volume service's key to the backups' bucket.
@@ -258,7 +260,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 }
 
 // open builds every part of the cloud and starts them in order: the
-// store, identity, image, the engine registry, network, compute and object storage.
+// store, identity, image, the engine registry, network, compute, volumes, the key manager and object storage.
 func (s *Server) open(ctx context.Context, cfg Config) error {
 	dsn := cfg.Database
 	if dsn == "" {
@@ -286,7 +288,7 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return s.services.Start(ctx, part{name: "store", close: func(context.Context) error { return db.Close() }},
-		s.identity, s.images, part{name: "engines", start: reap}, s.network, s.compute, s.volumes, s.objects)
+		s.identity, s.images, part{name: "engines", start: reap}, s.network, s.compute, s.volumes, s.keys, s.objects)
 }
 
 // build constructs the services. Their constructors reseal what an older
@@ -311,6 +313,9 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 		idc.RefreshInterval = 2 * time.Second
 	}
 	if s.identity, err = identity.New(ctx, idc, s.db, kek, s.log); err != nil {
+		return err
+	}
+	if s.keys, err = keymanager.New(ctx, s.db, kek, s.URL, s.identity, s.log); err != nil {
 		return err
 	}
 	if s.images, err = image.New(s.db, filepath.Join(cfg.DataDir, "images"), s.URL, s.identity, s.log); err != nil {
