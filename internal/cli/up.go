@@ -107,6 +107,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
   Compute (Nova v2.1)     %s/compute/v2.1
   Image (Glance v2)       %s/image
   Network (Neutron v2.0)  %s/network
+  Placement               %s/placement
   Block storage (Cinder)  %s/volume/v3
   Key manager (Barbican)  %s/key-manager
   Object storage (S3)     %s   (keys: openstack ec2 credentials create)
@@ -124,7 +125,7 @@ Try:
   openstack --os-cloud sov project list
 
 Press Ctrl-C to stop.
-`, time.Since(start).Round(time.Millisecond), srv.URL, srv.URL, srv.URL, srv.URL, srv.URL, srv.URL, srv.S3URL, websiteLine(srv.S3WebsiteURL), srv.URL, srv.URL, srv.MetricsURL, password, pwFile, cloudsFile, cloudsFile)
+`, time.Since(start).Round(time.Millisecond), srv.URL, srv.URL, srv.URL, srv.URL, srv.URL, srv.URL, srv.URL, srv.S3URL, websiteLine(srv.S3WebsiteURL), srv.URL, srv.URL, srv.MetricsURL, password, pwFile, cloudsFile, cloudsFile)
 	<-ctx.Done()
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/sovcloud/sov/internal/image"
 	"github.com/sovcloud/sov/internal/network"
 	"github.com/sovcloud/sov/internal/ops"
+	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -35,19 +36,35 @@ func (s *Service) record(q *request, srv *server, action string) ops.Action {
 func (s *Service) spawn(q *request, srv *server, img *image.BootImage, vols []newVolume) {
 	creds := q.creds
 	s.act(q, srv, "create", "compute__do_build_and_run_instance", func(ctx context.Context) error {
-		if len(vols) > 0 {
-			s.setState(ctx, srv.ID, "BUILD", "block_device_mapping", powerNoState, "")
-			if err := s.buildVolumes(ctx, creds, srv, vols); err != nil {
-				return err
-			}
-		}
-		s.setState(ctx, srv.ID, "BUILD", "spawning", powerNoState, "")
-		spec, err := s.prepare(ctx, srv, img)
-		if err != nil {
+		s.setState(ctx, srv.ID, "BUILD", "scheduling", powerNoState, "")
+		if err := s.claim(ctx, srv); err != nil {
 			return err
 		}
-		return s.driver.Start(spec)
+		err := s.build(ctx, creds, srv, img, vols)
+		if err != nil {
+			// A server that failed to build holds nothing of the host.
+			if rerr := s.placement.Release(ctx, srv.ID); rerr != nil {
+				s.log.Error("releasing the resources of a failed build", "server", srv.ID, "err", rerr)
+			}
+		}
+		return err
 	}, "ACTIVE")
+}
+
+// build makes a server's volumes, disk, config drive and NICs and starts its VM.
+func (s *Service) build(ctx context.Context, creds *policy.Credentials, srv *server, img *image.BootImage, vols []newVolume) error {
+	if len(vols) > 0 {
+		s.setState(ctx, srv.ID, "BUILD", "block_device_mapping", powerNoState, "")
+		if err := s.buildVolumes(ctx, creds, srv, vols); err != nil {
+			return err
+		}
+	}
+	s.setState(ctx, srv.ID, "BUILD", "spawning", powerNoState, "")
+	spec, err := s.prepare(ctx, srv, img)
+	if err != nil {
+		return err
+	}
+	return s.driver.Start(spec)
 }
 
 // act records the action a request asks of a server and runs its
@@ -229,6 +246,9 @@ func (s *Service) destroy(ctx context.Context, srv *server) {
 		s.log.Error("releasing the ports of a server", "server", srv.ID, "err", err)
 	}
 	s.releaseVolumes(ctx, srv)
+	if err := s.placement.Release(ctx, srv.ID); err != nil {
+		s.log.Error("releasing the resources of a server", "server", srv.ID, "err", err)
+	}
 	// The actions go first: a server that is gone has none left.
 	if err := s.ops.Forget(ctx, srv.ID); err != nil {
 		s.log.Error("deleting the actions of a server", "server", srv.ID, "err", err)
@@ -387,6 +407,9 @@ func (s *Service) Recover(ctx context.Context) error {
 	}
 	all, err := store.Collect(rows, scanServer)
 	if err != nil {
+		return err
+	}
+	if err := s.healAllocations(ctx, all); err != nil {
 		return err
 	}
 	for _, srv := range all {

@@ -39,9 +39,13 @@ type Service struct {
 	images   Images
 	ports    Ports
 	volumes  Volumes
-	driver   hypervisor.Driver
-	log      *slog.Logger
-	url      string // e.g. http://127.0.0.1:5000/compute
+	// placement holds the host's provider (uuid provider) and the claims
+	// of its servers.
+	placement Placement
+	provider  string
+	driver    hypervisor.Driver
+	log       *slog.Logger
+	url       string // e.g. http://127.0.0.1:5000/compute
 	// publicURL is the API listener's, e.g. http://127.0.0.1:5000.
 	publicURL string
 	ops       *ops.Runner // the servers' lifecycle operations and their record
@@ -55,7 +59,7 @@ type Images interface {
 }
 
 // New returns the compute service; its servers' VMs are recorded in engines.
-func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, images Images, ports Ports, volumes Volumes, engines qemu.Engines, log *slog.Logger) (*Service, error) {
+func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, images Images, ports Ports, volumes Volumes, pl Placement, engines qemu.Engines, log *slog.Logger) (*Service, error) {
 	var driver hypervisor.Driver
 	var err error
 	switch cfg.Drivers {
@@ -69,7 +73,7 @@ func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, i
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, db: db, identity: id, images: images, ports: ports, volumes: volumes, driver: driver, log: log, url: publicURL + "/compute", publicURL: publicURL,
+	return &Service{cfg: cfg, db: db, identity: id, images: images, ports: ports, volumes: volumes, placement: pl, driver: driver, log: log, url: publicURL + "/compute", publicURL: publicURL,
 		ops: ops.New(db, "server", log)}, nil
 }
 
@@ -84,10 +88,13 @@ func (s *Service) Catalog() []service.CatalogEntry {
 	return []service.CatalogEntry{{Type: "compute", Name: "nova", URL: s.url + "/v2.1"}}
 }
 
-// Start makes sure of the standard flavors, then settles the servers an
-// earlier run left (Recover).
+// Start makes sure of the standard flavors, records the host in
+// placement, then settles the servers an earlier run left (Recover).
 func (s *Service) Start(ctx context.Context) error {
 	if err := s.Bootstrap(ctx); err != nil {
+		return err
+	}
+	if err := s.registerHost(ctx); err != nil {
 		return err
 	}
 	if err := s.ops.Recover(ctx); err != nil {

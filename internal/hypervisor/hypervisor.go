@@ -49,7 +49,25 @@ type Driver interface {
 	// root disk) has now into target, a disk of its size, while the guest
 	// runs on (a point-in-time copy: later writes do not reach it).
 	CopyVolume(id, serial string, target *Disk) error
+	// Host is what the host offers VMs, for placement.
+	Host() (*Host, error)
 }
+
+// Host is what a hypervisor's host has for VMs: its processors, memory
+// and the disk of its VMs' files, and the os-traits of what it can do.
+type Host struct {
+	Name            string
+	VCPUs           int
+	RAMMiB, DiskGiB int64
+	Traits          []string
+}
+
+// Traits are the os-traits of what every sov compute host can do.
+var Traits = []string{"COMPUTE_NODE", "COMPUTE_ARCH_X86_64", "HW_ARCH_X86_64", "COMPUTE_DEVICE_TAGGING",
+	"COMPUTE_NET_ATTACH_INTERFACE", "COMPUTE_NET_ATTACH_INTERFACE_WITH_TAG", "COMPUTE_VOLUME_ATTACH",
+	"COMPUTE_VOLUME_ATTACH_WITH_TAG", "COMPUTE_VOLUME_EXTEND", "COMPUTE_IMAGE_TYPE_QCOW2", "COMPUTE_IMAGE_TYPE_RAW",
+	"COMPUTE_IMAGE_TYPE_AMI", "COMPUTE_IMAGE_TYPE_AKI", "COMPUTE_IMAGE_TYPE_ARI", "COMPUTE_NET_VIF_MODEL_VIRTIO",
+	"COMPUTE_STORAGE_BUS_VIRTIO"}
 
 // MaxHotplugNICs is how many NICs a running VM can take by hot-plug.
 const MaxHotplugNICs = 4

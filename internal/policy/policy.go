@@ -290,6 +290,42 @@ var rules = map[string]rule{
 	"modify_image":  anyOf(admin, projectMember),
 	"modify_member": anyOf(admin, projectMember),
 
+	// Placement (its names): the admin's, as Placement's defaults, and
+	// compute's through the Go API.
+	"placement:resource_providers:list":              admin,
+	"placement:resource_providers:create":            admin,
+	"placement:resource_providers:show":              admin,
+	"placement:resource_providers:update":            admin,
+	"placement:resource_providers:delete":            admin,
+	"placement:inventories:list":                     admin,
+	"placement:inventories:update":                   admin,
+	"placement:inventories:create":                   admin,
+	"placement:inventories:delete":                   admin,
+	"placement:inventories:show":                     admin,
+	"placement:resource_providers:usages":            admin,
+	"placement:resource_providers:allocations:list":  admin,
+	"placement:resource_providers:aggregates:list":   admin,
+	"placement:resource_providers:aggregates:update": admin,
+	"placement:resource_providers:traits:list":       admin,
+	"placement:resource_providers:traits:update":     admin,
+	"placement:resource_providers:traits:delete":     admin,
+	"placement:resource_classes:list":                admin,
+	"placement:resource_classes:create":              admin,
+	"placement:resource_classes:show":                admin,
+	"placement:resource_classes:update":              admin,
+	"placement:resource_classes:delete":              admin,
+	"placement:traits:list":                          admin,
+	"placement:traits:show":                          admin,
+	"placement:traits:update":                        admin,
+	"placement:traits:delete":                        admin,
+	"placement:allocations:list":                     admin,
+	"placement:allocations:update":                   admin,
+	"placement:allocations:delete":                   admin,
+	"placement:allocations:manage":                   admin,
+	"placement:usages":                               anyOf(admin, projectReader),
+	"placement:allocation_candidates:list":           admin,
+	"placement:reshaper:reshape":                     admin,
+
 	// Key manager (Barbican's names and its secure-RBAC defaults, its
 	// "creator" being SCS's member, scs-0116): members (and admins) of the
 	// project do everything, readers nothing; the key manager only ever

@@ -32,6 +32,7 @@ import (
 	"github.com/sovcloud/sov/internal/keymanager"
 	"github.com/sovcloud/sov/internal/network"
 	"github.com/sovcloud/sov/internal/objectstore"
+	"github.com/sovcloud/sov/internal/placement"
 	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/secrets"
 	"github.com/sovcloud/sov/internal/service"
@@ -125,6 +126,7 @@ type Server struct {
 	network  *network.Service
 	volumes  *volume.Service
 	keys     *keymanager.Service
+	places   *placement.Service
 	engines  *engines.Registry
 	objects  *objectstore.Server
 	// backupKey is the volume service's key to the backups' bucket.
@@ -260,7 +262,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 }
 
 // open builds every part of the cloud and starts them in order: the
-// store, identity, image, the engine registry, network, compute, volumes, the key manager and object storage.
+// store, identity, image, the engine registry, network, placement, compute, volumes, the key manager and object storage.
 func (s *Server) open(ctx context.Context, cfg Config) error {
 	dsn := cfg.Database
 	if dsn == "" {
@@ -288,7 +290,7 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return s.services.Start(ctx, part{name: "store", close: func(context.Context) error { return db.Close() }},
-		s.identity, s.images, part{name: "engines", start: reap}, s.network, s.compute, s.volumes, s.keys, s.objects)
+		s.identity, s.images, part{name: "engines", start: reap}, s.network, s.places, s.compute, s.volumes, s.keys, s.objects)
 }
 
 // build constructs the services. Their constructors reseal what an older
@@ -339,7 +341,8 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 	}
 	ccfg := cfg.Compute
 	ccfg.DataDir = cfg.DataDir
-	if s.compute, err = compute.New(ccfg, s.db, s.URL, s.identity, s.images, s.network, s.volumes, s.engines, s.log); err != nil {
+	s.places = placement.New(s.db, s.URL, s.identity, s.log)
+	if s.compute, err = compute.New(ccfg, s.db, s.URL, s.identity, s.images, s.network, s.volumes, s.places, s.engines, s.log); err != nil {
 		return err
 	}
 	s.network.SetInstances(s.compute) // the metadata service answers for compute's servers

@@ -38,6 +38,11 @@ func New(dir string) (*Driver, error) {
 	return &Driver{dir: dir, vms: map[string]*vm{}}, nil
 }
 
+// Host is a host far larger than any test asks for.
+func (d *Driver) Host() (*hypervisor.Host, error) {
+	return &hypervisor.Host{Name: "fake-host", VCPUs: 1024, RAMMiB: 4 << 20, DiskGiB: 100 << 10, Traits: hypervisor.Traits}, nil
+}
+
 // Dir is the VM's directory.
 func (d *Driver) Dir(id string) string { return filepath.Join(d.dir, id) }
 

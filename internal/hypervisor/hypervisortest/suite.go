@@ -5,6 +5,7 @@ package hypervisortest
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,9 @@ func Run(t *testing.T, d hypervisor.Driver, newSpec func(t *testing.T, id string
 		if err != nil || got != want {
 			t.Fatalf("%s: Running = %v, %v; want %v", when, got, err, want)
 		}
+	}
+	if h, err := d.Host(); err != nil || h.Name == "" || h.VCPUs < 1 || h.RAMMiB < 1 || h.DiskGiB < 1 || !slices.Contains(h.Traits, "COMPUTE_NODE") {
+		t.Errorf("Host = %+v, %v", h, err)
 	}
 	running(false, "before Start")
 	if _, err := d.SavedSpec(id); err == nil {
