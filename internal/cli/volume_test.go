@@ -107,6 +107,16 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 			t.Errorf("the restored volume %s's data (sha256 %s) is not the backed up one's (%s)", restored, sum, src)
 		}
 	}
+	// Uploaded to an image (the volume's data, its image's properties but its id).
+	alice(true, "image", "create", "--volume", "from-image", "--disk-format", "qcow2", "img-from-vol")
+	waitCLI(t, alice, []string{"image", "show"}, "img-from-vol", "active")
+	var img map[string]any
+	jsonOut(t, alice(true, "image", "show", "-f", "json", "img-from-vol"), &img)
+	if img["disk_format"] != "qcow2" || img["owner"] == nil {
+		t.Errorf("the image of the volume: %v", img)
+	}
+	waitVolumeCLI(t, alice, "from-image", "available")
+	bob(false, "image", "create", "--volume", id, "stolen")
 	bob(false, "volume", "backup", "show", "b-full")
 	bob(false, "volume", "backup", "delete", "b-full")
 	if out := alice(false, "volume", "backup", "delete", "b-full"); !strings.Contains(out, "Incremental backups exist") {
@@ -210,7 +220,7 @@ func waitVolumeCLI(t *testing.T, run func(bool, ...string) string, name, want st
 // waitCLI waits until `<show...> -c status name` prints want.
 func waitCLI(t *testing.T, run func(bool, ...string) string, show []string, name, want string) {
 	t.Helper()
-	for end := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	for end := time.Now().Add(4 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		got := strings.TrimSpace(run(true, append(show, "-f", "value", "-c", "status", name)...))
 		if got == want {
 			return

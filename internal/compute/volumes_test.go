@@ -56,13 +56,13 @@ func waitVolumeStatus(t *testing.T, c *gophercloud.ServiceClient, id, want strin
 // in the background.
 func waitDetached(t *testing.T, c *gophercloud.ServiceClient, server, volume string) {
 	t.Helper()
-	for end := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	for end := time.Now().Add(4 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
 		_, err := volumeattach.Get(ctx, c, server, volume).Extract()
 		if servertest.IsStatus(err, 404) {
 			return
 		}
 		if time.Now().After(end) {
-			t.Fatalf("volume %s is still attached to %s after 90 s: %v", volume, server, err)
+			t.Fatalf("volume %s is still attached to %s after 4 minutes: %v", volume, server, err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/sha512"
 	"encoding/hex"
@@ -41,7 +42,18 @@ func (s *Service) uploadData(w http.ResponseWriter, r *http.Request, c *policy.C
 	if img.DiskFormat == nil || img.ContainerFormat == nil {
 		return errorf(http.StatusBadRequest, "Properties disk_format, container_format must be set prior to saving data.")
 	}
-	room, err := s.uploadRoom(r.Context(), img.Owner)
+	if err := s.receive(r.Context(), img, r.Body, r.ContentLength); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// receive stores a queued image's data, read from body (length bytes, or
+// -1 when unknown): in a temporary file, counted against the owner's
+// quota, inspected, synced and renamed, before the image becomes active.
+func (s *Service) receive(ctx context.Context, img *image, body io.Reader, length int64) error {
+	room, err := s.uploadRoom(ctx, img.Owner)
 	if err != nil {
 		return err
 	}
@@ -56,7 +68,7 @@ func (s *Service) uploadData(w http.ResponseWriter, r *http.Request, c *policy.C
 	defer os.Remove(f.Name())
 	defer f.Close()
 	md5sum, sha := md5.New(), sha512.New()
-	n, err := io.Copy(io.MultiWriter(f, md5sum, sha), io.LimitReader(r.Body, limit+1))
+	n, err := io.Copy(io.MultiWriter(f, md5sum, sha), io.LimitReader(body, limit+1))
 	if err != nil {
 		return errorf(http.StatusBadRequest, "Error reading the image data: %v", err)
 	}
@@ -66,7 +78,7 @@ func (s *Service) uploadData(w http.ResponseWriter, r *http.Request, c *policy.C
 		}
 		return errorf(http.StatusRequestEntityTooLarge, "Image exceeds the largest image size.")
 	}
-	if r.ContentLength >= 0 && n != r.ContentLength {
+	if length >= 0 && n != length {
 		return errorf(http.StatusBadRequest, "Image data is shorter than its Content-Length.")
 	}
 	info, err := diskimage.Check(*img.DiskFormat, f, n)
@@ -87,7 +99,6 @@ func (s *Service) uploadData(w http.ResponseWriter, r *http.Request, c *policy.C
 	if err := syncDir(s.dir); err != nil {
 		return err
 	}
-	ctx := r.Context()
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		cur, err := s.loadImage(ctx, tx, img.ID)
 		if err != nil {
@@ -108,7 +119,6 @@ func (s *Service) uploadData(w http.ResponseWriter, r *http.Request, c *policy.C
 		}
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

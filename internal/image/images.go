@@ -218,26 +218,31 @@ func (s *Service) createImage(w http.ResponseWriter, r *http.Request, c *policy.
 			return err
 		}
 	}
-	if err := s.checkCount(r.Context(), img.Owner); err != nil {
-		return err
-	}
-	doc, _ := json.Marshal(img)
-	err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
-		if _, err := tx.Exec(r.Context(), `INSERT INTO images (id, owner, visibility, status, name, created_at, hidden, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			img.ID, img.Owner, img.Visibility, img.Status, deref(img.Name), img.CreatedAt.UnixMicro(), img.Hidden, string(doc)); err != nil {
-			return err
-		}
-		return saveTags(r.Context(), tx, img)
-	})
-	if errors.Is(err, store.ErrConflict) {
-		return errorf(http.StatusConflict, "Image with identifier %s already exists!", img.ID)
-	}
-	if err != nil {
+	if err := s.insert(r.Context(), img); err != nil {
 		return err
 	}
 	w.Header().Set("Location", s.url+"/v2/images/"+img.ID)
 	httpapi.WriteJSON(w, http.StatusCreated, s.apiJSON(img))
 	return nil
+}
+
+// insert stores a new image record, within its owner's image count.
+func (s *Service) insert(ctx context.Context, img *image) error {
+	if err := s.checkCount(ctx, img.Owner); err != nil {
+		return err
+	}
+	doc, _ := json.Marshal(img)
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO images (id, owner, visibility, status, name, created_at, hidden, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			img.ID, img.Owner, img.Visibility, img.Status, deref(img.Name), img.CreatedAt.UnixMicro(), img.Hidden, string(doc)); err != nil {
+			return err
+		}
+		return saveTags(ctx, tx, img)
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return errorf(http.StatusConflict, "Image with identifier %s already exists!", img.ID)
+	}
+	return err
 }
 
 func deref(p *string) string {

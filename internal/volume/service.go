@@ -5,7 +5,9 @@ package volume
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -51,6 +53,10 @@ type Config struct {
 // service implements it.
 type Images interface {
 	ForBoot(ctx context.Context, c *policy.Credentials, id string) (*image.BootImage, error)
+	// Create, Upload and Discard make an image of a volume's data.
+	Create(ctx context.Context, c *policy.Credentials, n image.NewImage) error
+	Upload(ctx context.Context, id string, data io.Reader, length int64) error
+	Discard(ctx context.Context, id string) error
 }
 
 // Hosts runs the VMs volumes are attached to; compute implements it.
@@ -135,6 +141,9 @@ func (s *Service) Start(ctx context.Context) error {
 		return err
 	}
 	if err := s.recoverSnapshots(ctx); err != nil {
+		return err
+	}
+	if err := s.recoverUploads(ctx); err != nil {
 		return err
 	}
 	return s.recoverBackups(ctx)
@@ -310,6 +319,23 @@ func (s *Service) availabilityZones(q *request) error {
 	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"availabilityZoneInfo": []map[string]any{
 		{"zoneName": availabilityZone, "zoneState": map[string]bool{"available": true}}}})
 	return nil
+}
+
+// boolValue reads a boolean of a body as Cinder takes it: true or false,
+// or a string of them (any case, or 1/0); absent or null is false.
+func boolValue(raw json.RawMessage) (value, ok bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return false, true
+	}
+	var v any
+	json.Unmarshal(raw, &v)
+	switch v := v.(type) {
+	case bool:
+		return v, true
+	case string:
+		return httpapi.ParseBool(v)
+	}
+	return false, false
 }
 
 // cinderTime is how Cinder writes times.

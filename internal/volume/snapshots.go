@@ -172,21 +172,9 @@ func (s *Service) createSnapshot(q *request) error {
 	if sb.VolumeID == nil || *sb.VolumeID == "" {
 		return errorf(http.StatusBadRequest, "Invalid input received: 'volume_id' is a required property.")
 	}
-	force := false
-	if len(sb.Force) > 0 && string(sb.Force) != "null" {
-		var v any
-		json.Unmarshal(sb.Force, &v)
-		switch v := v.(type) {
-		case bool:
-			force = v
-		case string:
-			var ok bool
-			if force, ok = httpapi.ParseBool(v); !ok {
-				return errorf(http.StatusBadRequest, "Invalid input received: force must be a boolean.")
-			}
-		default:
-			return errorf(http.StatusBadRequest, "Invalid input received: force must be a boolean.")
-		}
+	force, ok := boolValue(sb.Force)
+	if !ok {
+		return errorf(http.StatusBadRequest, "Invalid input received: force must be a boolean.")
 	}
 	onServer := "" // the server whose VM may hold the volume
 	ctx := q.r.Context()

@@ -125,10 +125,11 @@ func (d *Driver) DetachVolume(id, serial string) error {
 // unplug asks the guest to release a device and waits until it has; a
 // device already gone is fine (an earlier unplug finished without us).
 // As Nova does, it asks again when the guest does not answer (one busy
-// or still booting may miss the request): three times, 20 s each.
+// or still booting may miss the request): eight times, 20 s each (Nova's
+// device_detach_attempts and device_detach_timeout).
 func (q *qmp) unplug(device string) error {
 	var err error
-	for range 3 {
+	for range 8 {
 		if _, err := q.execute("device_del", map[string]any{"id": device}); err != nil {
 			if strings.Contains(err.Error(), "not found") {
 				return nil
