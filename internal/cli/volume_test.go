@@ -62,6 +62,19 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	bob(false, "volume", "delete", id)
 	bob(false, "volume", "set", "--size", "9", id)
 
+	// Given to bob's project by a transfer.
+	alice(true, "volume", "create", "--size", "1", "gift")
+	waitVolumeCLI(t, alice, "gift", "available")
+	var tr map[string]any
+	jsonOut(t, alice(true, "volume", "transfer", "request", "create", "-f", "json", "--name", "to-bob", "gift"), &tr)
+	if out := bob(false, "volume", "transfer", "request", "accept", "--auth-key", "0123456789abcdef", tr["id"].(string)); !strings.Contains(out, "auth key") {
+		t.Errorf("accept with a wrong key: %s", out)
+	}
+	bob(true, "volume", "transfer", "request", "accept", "--auth-key", tr["auth_key"].(string), tr["id"].(string))
+	waitVolumeCLI(t, bob, "gift", "available")
+	alice(false, "volume", "show", "gift")
+	bob(true, "volume", "delete", "gift")
+
 	// A bootable volume from an image.
 	disk := filepath.Join(t.TempDir(), "disk.raw")
 	if err := os.WriteFile(disk, bytes.Repeat([]byte("sov"), 1<<18), 0o600); err != nil {

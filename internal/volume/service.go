@@ -252,6 +252,12 @@ func (s *Service) Register(mux *http.ServeMux) {
 		{"GET", "/os-quota-sets/{project}/defaults", s.showDefaultQuota},
 		{"GET", "/limits", s.limits},
 		{"GET", "/os-availability-zone", s.availabilityZones},
+		{"POST", "/os-volume-transfer", s.createTransfer},
+		{"GET", "/os-volume-transfer", s.listTransfers(false)},
+		{"GET", "/os-volume-transfer/detail", s.listTransfers(true)},
+		{"GET", "/os-volume-transfer/{id}", s.showTransfer},
+		{"DELETE", "/os-volume-transfer/{id}", s.deleteTransfer},
+		{"POST", "/os-volume-transfer/{id}/accept", s.acceptTransfer},
 	}
 	api := http.NewServeMux()
 	for _, rt := range routes {
@@ -294,7 +300,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 var projectID = regexp.MustCompile(`^([0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
 
 // notYet are Cinder's collections sov does not have yet: 501, not 404.
-var notYet = []string{"os-volume-transfer", "volume-transfers", "qos-specs", "groups",
+var notYet = []string{"volume-transfers", "qos-specs", "groups",
 	"group_types", "group_snapshots", "messages", "manageable_volumes", "manageable_snapshots", "os-services", "scheduler-stats",
 	"capabilities", "workers", "clusters", "os-hosts", "extensions", "consistencygroups", "cgsnapshots", "resource_filters"}
 

@@ -1,0 +1,90 @@
+package volume_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/quotasets"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/snapshots"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/transfers"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
+
+	"github.com/sovcloud/sov/internal/servertest"
+)
+
+// TestVolumeTransfers offers a volume with a snapshot to whoever has the
+// key: the donor sees the offer, no one else does; a wrong key, a
+// project without room and a withdrawn offer move nothing; the accepting
+// project gets the volume and its snapshot, the donor loses them.
+func TestVolumeTransfers(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha, beta, gamma := srv.NewTenant(t, "alpha", ""), srv.NewTenant(t, "beta", ""), srv.NewTenant(t, "gamma", "")
+	a, b, g := volumeClient(t, srv.Provider(t, alpha)), volumeClient(t, srv.Provider(t, beta)), volumeClient(t, srv.Provider(t, gamma))
+	admin := volumeClient(t, srv.Admin(t).ProviderClient)
+	v := newVolume(t, a, "gift", 2)
+	waitVolume(t, a, v, "available")
+	sn, err := snapshots.Create(ctx, a, snapshots.CreateOpts{VolumeID: v, Name: "with"}).Extract()
+	wantStatus(t, "snapshot", err, 0)
+	waitSnapshot(t, a, sn.ID, "available")
+
+	tr, err := transfers.Create(ctx, a, transfers.CreateOpts{VolumeID: v, Name: "to-beta"}).Extract()
+	wantStatus(t, "create transfer", err, 0)
+	if len(tr.AuthKey) != 16 || tr.VolumeID != v {
+		t.Fatalf("transfer %+v", tr)
+	}
+	waitVolume(t, a, v, "awaiting-transfer")
+	wantStatus(t, "delete an offered volume", volumes.Delete(ctx, a, v, nil).ExtractErr(), http.StatusBadRequest)
+	_, err = transfers.Create(ctx, a, transfers.CreateOpts{VolumeID: v}).Extract()
+	wantStatus(t, "offer it twice", err, http.StatusBadRequest)
+	_, err = transfers.Create(ctx, b, transfers.CreateOpts{VolumeID: newVolume(t, a, "other", 1)}).Extract()
+	wantStatus(t, "beta offers alpha's volume", err, http.StatusNotFound)
+
+	pages, err := transfers.List(a, nil).AllPages(ctx)
+	wantStatus(t, "list", err, 0)
+	if all, _ := transfers.ExtractTransfers(pages); len(all) != 1 || all[0].AuthKey != "" {
+		t.Errorf("alpha's transfers %+v", all)
+	}
+	pages, _ = transfers.List(b, nil).AllPages(ctx)
+	if all, _ := transfers.ExtractTransfers(pages); len(all) != 0 {
+		t.Errorf("beta lists alpha's transfers %+v", all)
+	}
+	_, err = transfers.Get(ctx, b, tr.ID).Extract()
+	wantStatus(t, "beta shows the transfer", err, http.StatusNotFound)
+
+	// A wrong key, a project without room: nothing moves.
+	_, err = transfers.Accept(ctx, b, tr.ID, transfers.AcceptOpts{AuthKey: "0123456789abcdef"}).Extract()
+	wantStatus(t, "accept with a wrong key", err, http.StatusBadRequest)
+	one := 1
+	_, err = quotasets.Update(ctx, admin, gamma.ProjectID, quotasets.UpdateOpts{Gigabytes: &one}).Extract()
+	wantStatus(t, "gamma's quota", err, 0)
+	_, err = transfers.Accept(ctx, g, tr.ID, transfers.AcceptOpts{AuthKey: tr.AuthKey}).Extract()
+	wantStatus(t, "accept without room", err, http.StatusRequestEntityTooLarge)
+	_, err = volumes.Get(ctx, b, v).Extract()
+	wantStatus(t, "beta sees it before", err, http.StatusNotFound)
+
+	// Accepted: beta's, with its snapshot.
+	_, err = transfers.Accept(ctx, b, tr.ID, transfers.AcceptOpts{AuthKey: tr.AuthKey}).Extract()
+	wantStatus(t, "accept", err, 0)
+	got, err := volumes.Get(ctx, b, v).Extract()
+	if err != nil || got.Status != "available" || got.UserID != beta.UserID {
+		t.Errorf("beta's volume %+v, %v", got, err)
+	}
+	if s, err := snapshots.Get(ctx, b, sn.ID).Extract(); err != nil || s.VolumeID != v {
+		t.Errorf("beta's snapshot %+v, %v", s, err)
+	}
+	_, err = volumes.Get(ctx, a, v).Extract()
+	wantStatus(t, "alpha after the transfer", err, http.StatusNotFound)
+	_, err = snapshots.Get(ctx, a, sn.ID).Extract()
+	wantStatus(t, "alpha's snapshot after the transfer", err, http.StatusNotFound)
+	_, err = transfers.Accept(ctx, g, tr.ID, transfers.AcceptOpts{AuthKey: tr.AuthKey}).Extract()
+	wantStatus(t, "accept again", err, http.StatusNotFound)
+
+	// Withdrawn: available again, nothing to accept.
+	tr, err = transfers.Create(ctx, b, transfers.CreateOpts{VolumeID: v}).Extract()
+	wantStatus(t, "offer again", err, 0)
+	wantStatus(t, "withdraw", transfers.Delete(ctx, b, tr.ID).ExtractErr(), 0)
+	waitVolume(t, b, v, "available")
+	_, err = transfers.Accept(ctx, a, tr.ID, transfers.AcceptOpts{AuthKey: tr.AuthKey}).Extract()
+	wantStatus(t, "accept a withdrawn offer", err, http.StatusNotFound)
+}
