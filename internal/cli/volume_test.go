@@ -42,6 +42,10 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	if v["size"] != float64(2) || v["description"] != "cli data" || v["type"] != "__DEFAULT__" || !strings.Contains(fmt.Sprint(v["properties"]), "team") {
 		t.Errorf("volume show: %v", v)
 	}
+	alice(true, "volume", "set", "--type", "scs", "--retype-policy", "never", "cli-vol-2")
+	if out := alice(true, "volume", "show", "-f", "value", "-c", "type", "cli-vol-2"); strings.TrimSpace(out) != "scs" {
+		t.Errorf("the retyped volume's type: %q", out)
+	}
 	if out := alice(true, "volume", "list", "-f", "value", "-c", "ID"); strings.TrimSpace(out) != id {
 		t.Errorf("volume list: %q", out)
 	}

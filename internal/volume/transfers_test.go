@@ -8,6 +8,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/snapshots"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/transfers"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumetypes"
 
 	"github.com/sovcloud/sov/internal/servertest"
 )
@@ -87,4 +88,36 @@ func TestVolumeTransfers(t *testing.T) {
 	waitVolume(t, b, v, "available")
 	_, err = transfers.Accept(ctx, a, tr.ID, transfers.AcceptOpts{AuthKey: tr.AuthKey}).Extract()
 	wantStatus(t, "accept a withdrawn offer", err, http.StatusNotFound)
+}
+
+// TestVolumeRetype changes a volume's type in place; the same type, an
+// unknown or private one, a bad policy and another project's volume are
+// refused.
+func TestVolumeRetype(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha, beta := srv.NewTenant(t, "alpha", ""), srv.NewTenant(t, "beta", "")
+	a, b := volumeClient(t, srv.Provider(t, alpha)), volumeClient(t, srv.Provider(t, beta))
+	admin := volumeClient(t, srv.Admin(t).ProviderClient)
+	public, private := true, false
+	_, err := volumetypes.Create(ctx, admin, volumetypes.CreateOpts{Name: "gold", IsPublic: &public}).Extract()
+	wantStatus(t, "gold", err, 0)
+	_, err = volumetypes.Create(ctx, admin, volumetypes.CreateOpts{Name: "secret", IsPublic: &private}).Extract()
+	wantStatus(t, "secret", err, 0)
+	v := newVolume(t, a, "v", 1)
+	waitVolume(t, a, v, "available")
+
+	wantStatus(t, "retype", volumes.ChangeType(ctx, a, v, volumes.ChangeTypeOpts{NewType: "gold", MigrationPolicy: volumes.MigrationPolicyNever}).ExtractErr(), 0)
+	if got, _ := volumes.Get(ctx, a, v).Extract(); got == nil || got.VolumeType != "gold" || got.Status != "available" {
+		t.Errorf("retyped %+v", got)
+	}
+	for what, opts := range map[string]volumes.ChangeTypeOpts{
+		"same type":  {NewType: "gold"},
+		"bad policy": {NewType: "__DEFAULT__", MigrationPolicy: "sometimes"},
+	} {
+		wantStatus(t, what, volumes.ChangeType(ctx, a, v, opts).ExtractErr(), http.StatusBadRequest)
+	}
+	wantStatus(t, "unknown type", volumes.ChangeType(ctx, a, v, volumes.ChangeTypeOpts{NewType: "nope"}).ExtractErr(), http.StatusNotFound)
+	wantStatus(t, "private type", volumes.ChangeType(ctx, a, v, volumes.ChangeTypeOpts{NewType: "secret"}).ExtractErr(), http.StatusNotFound)
+	wantStatus(t, "beta retypes", volumes.ChangeType(ctx, b, v, volumes.ChangeTypeOpts{NewType: "__DEFAULT__"}).ExtractErr(), http.StatusNotFound)
 }
