@@ -46,6 +46,11 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	if out := alice(true, "volume", "show", "-f", "value", "-c", "type", "cli-vol-2"); strings.TrimSpace(out) != "scs" {
 		t.Errorf("the retyped volume's type: %q", out)
 	}
+	alice(true, "volume", "set", "--property", "team=b", "--property", "tier=gold", "cli-vol-2")
+	alice(true, "volume", "unset", "--property", "tier", "cli-vol-2")
+	if out := alice(true, "volume", "show", "-f", "value", "-c", "properties", "cli-vol-2"); !strings.Contains(out, "'b'") || strings.Contains(out, "tier") {
+		t.Errorf("the volume's properties after set and unset: %q", out)
+	}
 	if out := alice(true, "volume", "list", "-f", "value", "-c", "ID"); strings.TrimSpace(out) != id {
 		t.Errorf("volume list: %q", out)
 	}
@@ -151,6 +156,10 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	// A snapshot, a volume from it and a clone of the volume.
 	alice(true, "volume", "snapshot", "create", "--volume", "cli-vol-2", "cli-snap")
 	waitCLI(t, alice, []string{"volume", "snapshot", "show"}, "cli-snap", "available")
+	alice(true, "volume", "snapshot", "set", "--property", "kept=yes", "cli-snap")
+	if out := alice(true, "volume", "snapshot", "show", "-f", "value", "-c", "properties", "cli-snap"); !strings.Contains(out, "kept") {
+		t.Errorf("the snapshot's properties: %q", out)
+	}
 	alice(true, "volume", "create", "--snapshot", "cli-snap", "from-snap")
 	alice(true, "volume", "create", "--source", "cli-vol-2", "--size", "3", "clone")
 	waitVolumeCLI(t, alice, "from-snap", "available")

@@ -252,6 +252,18 @@ func (s *Service) Register(mux *http.ServeMux) {
 		{"GET", "/os-quota-sets/{project}/defaults", s.showDefaultQuota},
 		{"GET", "/limits", s.limits},
 		{"GET", "/os-availability-zone", s.availabilityZones},
+		{"GET", "/volumes/{id}/metadata", s.getMetadata(s.volumeMeta)},
+		{"POST", "/volumes/{id}/metadata", s.setMetadata(s.volumeMeta, false)},
+		{"PUT", "/volumes/{id}/metadata", s.setMetadata(s.volumeMeta, true)},
+		{"GET", "/volumes/{id}/metadata/{key}", s.getMetadatum(s.volumeMeta)},
+		{"PUT", "/volumes/{id}/metadata/{key}", s.putMetadatum(s.volumeMeta)},
+		{"DELETE", "/volumes/{id}/metadata/{key}", s.deleteMetadatum(s.volumeMeta)},
+		{"GET", "/snapshots/{id}/metadata", s.getMetadata(s.snapshotMeta)},
+		{"POST", "/snapshots/{id}/metadata", s.setMetadata(s.snapshotMeta, false)},
+		{"PUT", "/snapshots/{id}/metadata", s.setMetadata(s.snapshotMeta, true)},
+		{"GET", "/snapshots/{id}/metadata/{key}", s.getMetadatum(s.snapshotMeta)},
+		{"PUT", "/snapshots/{id}/metadata/{key}", s.putMetadatum(s.snapshotMeta)},
+		{"DELETE", "/snapshots/{id}/metadata/{key}", s.deleteMetadatum(s.snapshotMeta)},
 		{"POST", "/os-volume-transfer", s.createTransfer},
 		{"GET", "/os-volume-transfer", s.listTransfers(false)},
 		{"GET", "/os-volume-transfer/detail", s.listTransfers(true)},
@@ -264,8 +276,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 		api.Handle(rt.method+" /volume/v3"+rt.path, s.handle(rt.h))
 	}
 	for _, path := range []string{"POST /volume/v3/backups/{id}/action", "GET /volume/v3/backups/{id}/export_record", "POST /volume/v3/backups/import_record",
-		"/volume/v3/snapshots/{id}/metadata", "/volume/v3/snapshots/{id}/metadata/", "/volume/v3/snapshots/{id}/action",
-		"/volume/v3/volumes/{id}/metadata", "/volume/v3/volumes/{id}/metadata/"} {
+		"/volume/v3/snapshots/{id}/action"} {
 		api.Handle(path, s.handle(func(q *request) error {
 			return errorf(http.StatusNotImplemented, "This part of the block storage API is not implemented yet.")
 		}))

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/quotasets"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/snapshots"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/transfers"
@@ -120,4 +121,50 @@ func TestVolumeRetype(t *testing.T) {
 	wantStatus(t, "unknown type", volumes.ChangeType(ctx, a, v, volumes.ChangeTypeOpts{NewType: "nope"}).ExtractErr(), http.StatusNotFound)
 	wantStatus(t, "private type", volumes.ChangeType(ctx, a, v, volumes.ChangeTypeOpts{NewType: "secret"}).ExtractErr(), http.StatusNotFound)
 	wantStatus(t, "beta retypes", volumes.ChangeType(ctx, b, v, volumes.ChangeTypeOpts{NewType: "__DEFAULT__"}).ExtractErr(), http.StatusNotFound)
+}
+
+// TestVolumeMetadata reads and writes the metadata of a volume and of a
+// snapshot as collections (openstack volume set --property): merged,
+// replaced, one key at a time; another project reaches neither.
+func TestVolumeMetadata(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha, beta := srv.NewTenant(t, "alpha", ""), srv.NewTenant(t, "beta", "")
+	a, b := volumeClient(t, srv.Provider(t, alpha)), volumeClient(t, srv.Provider(t, beta))
+	v := newVolume(t, a, "v", 1) // metadata tier=v
+	waitVolume(t, a, v, "available")
+	sn, err := snapshots.Create(ctx, a, snapshots.CreateOpts{VolumeID: v}).Extract()
+	wantStatus(t, "snapshot", err, 0)
+	waitSnapshot(t, a, sn.ID, "available")
+	for _, path := range []string{"volumes/" + v, "snapshots/" + sn.ID} {
+		var out struct{ Metadata map[string]string }
+		_, err := a.Post(ctx, a.ServiceURL(path, "metadata"), map[string]any{"metadata": map[string]string{"team": "a"}}, &out, &gophercloud.RequestOpts{OkCodes: []int{200}})
+		wantStatus(t, path+" merge", err, 0)
+		if out.Metadata["team"] != "a" || (path[0] == 'v' && out.Metadata["tier"] != "v") {
+			t.Errorf("%s merged: %v", path, out.Metadata)
+		}
+		_, err = a.Put(ctx, a.ServiceURL(path, "metadata", "team"), map[string]any{"meta": map[string]string{"team": "b"}}, nil, &gophercloud.RequestOpts{OkCodes: []int{200}})
+		wantStatus(t, path+" set one", err, 0)
+		var one struct{ Meta map[string]string }
+		_, err = a.Get(ctx, a.ServiceURL(path, "metadata", "team"), &one, nil)
+		if err != nil || one.Meta["team"] != "b" {
+			t.Errorf("%s one: %v, %v", path, one.Meta, err)
+		}
+		_, err = b.Get(ctx, b.ServiceURL(path, "metadata"), &out, nil)
+		wantStatus(t, path+" beta reads", err, http.StatusNotFound)
+		_, err = b.Put(ctx, b.ServiceURL(path, "metadata"), map[string]any{"metadata": map[string]string{}}, nil, &gophercloud.RequestOpts{OkCodes: []int{200}})
+		wantStatus(t, path+" beta replaces", err, http.StatusNotFound)
+		var replaced struct{ Metadata map[string]string }
+		_, err = a.Put(ctx, a.ServiceURL(path, "metadata"), map[string]any{"metadata": map[string]string{"only": "this"}}, &replaced, &gophercloud.RequestOpts{OkCodes: []int{200}})
+		if err != nil || len(replaced.Metadata) != 1 || replaced.Metadata["only"] != "this" {
+			t.Errorf("%s replaced: %v, %v", path, replaced.Metadata, err)
+		}
+		_, err = a.Delete(ctx, a.ServiceURL(path, "metadata", "only"), &gophercloud.RequestOpts{OkCodes: []int{200}})
+		wantStatus(t, path+" delete one", err, 0)
+		_, err = a.Delete(ctx, a.ServiceURL(path, "metadata", "only"), &gophercloud.RequestOpts{OkCodes: []int{200}})
+		wantStatus(t, path+" delete it again", err, http.StatusNotFound)
+	}
+	if got, _ := volumes.Get(ctx, a, v).Extract(); got == nil || len(got.Metadata) != 0 {
+		t.Errorf("the volume's metadata at the end: %+v", got)
+	}
 }
