@@ -201,6 +201,23 @@ func (q *ListQuery) Query(ctx context.Context, db store.Querier, table, columns,
 	return db.Query(ctx, sqlQ, wargs...)
 }
 
+// Count is how many rows of table the list's filters and scope match,
+// on every page (Cinder's with_count).
+func (q *ListQuery) Count(ctx context.Context, db store.Querier, table, scope string, args ...any) (int, error) {
+	where, wargs := []string{scope}, append([]any(nil), args...)
+	for _, f := range q.where {
+		ph := make([]string, len(f.values))
+		for i, v := range f.values {
+			ph[i] = "?"
+			wargs = append(wargs, v)
+		}
+		where = append(where, f.col.SQL+" IN ("+strings.Join(ph, ", ")+")")
+	}
+	var n int
+	err := db.QueryRow(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+strings.Join(where, " AND "), wargs...).Scan(&n)
+	return n, err
+}
+
 // desc is the direction of the i-th ordering column; the id tiebreak
 // follows the last sort key.
 func (q *ListQuery) desc(i int) bool {

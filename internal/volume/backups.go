@@ -129,6 +129,9 @@ func (s *Service) listBackups(detail bool) handler {
 		if more {
 			body["backups_links"] = lq.Links(q.r, strings.TrimSuffix(s.url, "/volume"), more, all[len(all)-1].ID)
 		}
+		if err := s.addCount(q, lq, "volume_backups b", scope, args, body); err != nil {
+			return err
+		}
 		httpapi.WriteJSON(q.w, http.StatusOK, body)
 		return nil
 	}

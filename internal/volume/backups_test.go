@@ -1,6 +1,7 @@
 package volume_test
 
 import (
+	"net/http"
 	"net/url"
 	"testing"
 	"time"
@@ -158,4 +159,47 @@ func TestBackups(t *testing.T) {
 	var list struct{ Volumes []volumes.Volume }
 	_, err = a.Get(ctx, a.ServiceURL("volumes"), &list, nil)
 	wantStatus(t, "volume list", err, 0)
+}
+
+// TestVolumeFromBackup (3.47): a new volume holds a backup's data, at
+// least the backup's size; before 3.47, or of another project's backup,
+// it is refused; 3.45 counts what a list matches.
+func TestVolumeFromBackup(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha, beta := srv.NewTenant(t, "alpha", ""), srv.NewTenant(t, "beta", "")
+	a, b := volumeClient(t, srv.Provider(t, alpha)), volumeClient(t, srv.Provider(t, beta))
+	backend := srv.Volumes().Backend().(*fake.Driver)
+	vol := newVolume(t, a, "data", 2)
+	waitVolume(t, a, vol, "available")
+	backend.Write(vol, 0x47)
+	bk, err := backups.Create(ctx, a, backups.CreateOpts{VolumeID: vol}).Extract()
+	wantStatus(t, "backup", err, 0)
+	waitBackup(t, a, bk.ID, "available")
+
+	_, err = volumes.Create(ctx, at(a, "46"), volumes.CreateOpts{BackupID: bk.ID}, nil).Extract()
+	wantStatus(t, "from a backup at 3.46", err, http.StatusBadRequest)
+	_, err = volumes.Create(ctx, at(b, "47"), volumes.CreateOpts{BackupID: bk.ID}, nil).Extract()
+	wantStatus(t, "from another project's backup", err, http.StatusNotFound)
+	_, err = volumes.Create(ctx, at(a, "47"), volumes.CreateOpts{BackupID: bk.ID, Size: 1}, nil).Extract()
+	wantStatus(t, "smaller than the backup", err, http.StatusBadRequest)
+	v, err := volumes.Create(ctx, at(a, "47"), volumes.CreateOpts{BackupID: bk.ID, Name: "restored"}, nil).Extract()
+	wantStatus(t, "from the backup", err, 0)
+	got := waitVolume(t, a, v.ID, "available")
+	if data, _ := backend.Read(v.ID); data != 0x47 || got.Size != 2 {
+		t.Errorf("the volume from the backup: %+v holds %#x", got, data)
+	}
+	waitBackup(t, a, bk.ID, "available")
+
+	// with_count (3.45): every page's count of what matches.
+	var page struct {
+		Volumes []any
+		Count   *int
+	}
+	_, err = at(a, "45").Get(ctx, a.ServiceURL("volumes")+"?with_count=true&limit=1", &page, nil)
+	if err != nil || len(page.Volumes) != 1 || page.Count == nil || *page.Count != 2 {
+		t.Errorf("with_count at 3.45: %+v, %v", page, err)
+	}
+	_, err = at(a, "44").Get(ctx, a.ServiceURL("volumes")+"?with_count=true", &page, nil)
+	wantStatus(t, "with_count at 3.44", err, http.StatusBadRequest)
 }

@@ -118,6 +118,9 @@ func (s *Service) listSnapshots(detail bool) handler {
 		if more {
 			body["snapshots_links"] = lq.Links(q.r, strings.TrimSuffix(s.url, "/volume"), more, snaps[len(snaps)-1].ID)
 		}
+		if err := s.addCount(q, lq, "volume_snapshots", scope, args, body); err != nil {
+			return err
+		}
 		httpapi.WriteJSON(q.w, http.StatusOK, body)
 		return nil
 	}

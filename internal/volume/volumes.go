@@ -166,11 +166,23 @@ func listParams(r *http.Request, filters ...string) error {
 			return errorf(http.StatusBadRequest, "Invalid filter keys: %s", k)
 		}
 	}
-	if with, _ := httpapi.ParseBool(v.Get("with_count")); with {
-		return errorf(http.StatusBadRequest, "with_count needs microversion 3.45.")
-	}
 	r.URL.RawQuery = v.Encode()
 	return nil
+}
+
+// addCount adds to a list's body the number of rows it matches on every
+// page, when with_count asks (3.45; before, asking is a 400).
+func (s *Service) addCount(q *request, lq *httpapi.ListQuery, table, scope string, args []any, body map[string]any) error {
+	with, _ := httpapi.ParseBool(q.r.URL.Query().Get("with_count"))
+	if !with {
+		return nil
+	}
+	if !q.atLeast(45) {
+		return errorf(http.StatusBadRequest, "with_count needs microversion 3.45.")
+	}
+	n, err := lq.Count(q.r.Context(), s.db, table, scope, args...)
+	body["count"] = n
+	return err
 }
 
 // listScope is the condition on column of the rows a list shows: the
@@ -237,6 +249,9 @@ func (s *Service) listVolumes(detail bool) handler {
 		body := map[string]any{"volumes": out}
 		if more {
 			body["volumes_links"] = lq.Links(q.r, strings.TrimSuffix(s.url, "/volume"), more, vols[len(vols)-1].ID)
+		}
+		if err := s.addCount(q, lq, volumeTable, scope, args, body); err != nil {
+			return err
 		}
 		httpapi.WriteJSON(q.w, http.StatusOK, body)
 		return nil
@@ -386,7 +401,7 @@ func (s *Service) createVolume(q *request) error {
 	if err != nil {
 		return err
 	}
-	if vb.BackupID != nil && *vb.BackupID != "" {
+	if vb.BackupID != nil && *vb.BackupID != "" && !q.atLeast(47) {
 		return errorf(http.StatusBadRequest, "Invalid input received: a volume from a backup (backup_id) needs microversion 3.47; restore the backup instead.")
 	}
 	v, err := s.create(q, vb)
