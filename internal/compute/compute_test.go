@@ -18,7 +18,7 @@ import (
 
 var ctx = context.Background()
 
-func computeClient(t *testing.T, p *gophercloud.ProviderClient, microversion string) *gophercloud.ServiceClient {
+func computeClient(t testing.TB, p *gophercloud.ProviderClient, microversion string) *gophercloud.ServiceClient {
 	t.Helper()
 	c, err := openstack.NewComputeV2(p, gophercloud.EndpointOpts{})
 	if err != nil {

@@ -31,7 +31,7 @@ import (
 	"github.com/sovcloud/sov/internal/servertest"
 )
 
-func waitStatus(t *testing.T, c *gophercloud.ServiceClient, id, want string) *servers.Server {
+func waitStatus(t testing.TB, c *gophercloud.ServiceClient, id, want string) *servers.Server {
 	t.Helper()
 	deadline := time.Now().Add(120 * time.Second)
 	for {
@@ -52,13 +52,13 @@ func waitStatus(t *testing.T, c *gophercloud.ServiceClient, id, want string) *se
 	}
 }
 
-func waitConsole(t *testing.T, c *gophercloud.ServiceClient, id, want string) string {
+func waitConsole(t testing.TB, c *gophercloud.ServiceClient, id, want string) string {
 	t.Helper()
 	return waitConsoleWithin(t, c, id, want, 180*time.Second)
 }
 
 // waitConsoleWithin waits up to limit for want on a server's console.
-func waitConsoleWithin(t *testing.T, c *gophercloud.ServiceClient, id, want string, limit time.Duration) string {
+func waitConsoleWithin(t testing.TB, c *gophercloud.ServiceClient, id, want string, limit time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
@@ -76,7 +76,7 @@ func waitConsoleWithin(t *testing.T, c *gophercloud.ServiceClient, id, want stri
 	}
 }
 
-func flavorID(t *testing.T, c *gophercloud.ServiceClient, name string) string {
+func flavorID(t testing.TB, c *gophercloud.ServiceClient, name string) string {
 	t.Helper()
 	pages, err := flavors.ListDetail(c, nil).AllPages(ctx)
 	if err != nil {

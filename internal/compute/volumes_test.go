@@ -18,7 +18,7 @@ import (
 	"github.com/sovcloud/sov/internal/servertest"
 )
 
-func volumeClient(t *testing.T, p *gophercloud.ProviderClient) *gophercloud.ServiceClient {
+func volumeClient(t testing.TB, p *gophercloud.ProviderClient) *gophercloud.ServiceClient {
 	t.Helper()
 	c, err := openstack.NewBlockStorageV3(p, gophercloud.EndpointOpts{})
 	if err != nil {
@@ -28,7 +28,7 @@ func volumeClient(t *testing.T, p *gophercloud.ProviderClient) *gophercloud.Serv
 }
 
 // newVolume creates a volume of 1 GiB and waits until it is available.
-func newVolume(t *testing.T, c *gophercloud.ServiceClient, name string) string {
+func newVolume(t testing.TB, c *gophercloud.ServiceClient, name string) string {
 	t.Helper()
 	v, err := volumes.Create(ctx, c, volumes.CreateOpts{Name: name, Size: 1}, nil).Extract()
 	wantStatus(t, "create volume "+name, err, 0)
@@ -36,7 +36,7 @@ func newVolume(t *testing.T, c *gophercloud.ServiceClient, name string) string {
 	return v.ID
 }
 
-func waitVolumeStatus(t *testing.T, c *gophercloud.ServiceClient, id, want string) *volumes.Volume {
+func waitVolumeStatus(t testing.TB, c *gophercloud.ServiceClient, id, want string) *volumes.Volume {
 	t.Helper()
 	for end := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		v, err := volumes.Get(ctx, c, id).Extract()
@@ -54,7 +54,7 @@ func waitVolumeStatus(t *testing.T, c *gophercloud.ServiceClient, id, want strin
 
 // waitDetached waits until a server no longer lists a volume it detaches
 // in the background.
-func waitDetached(t *testing.T, c *gophercloud.ServiceClient, server, volume string) {
+func waitDetached(t testing.TB, c *gophercloud.ServiceClient, server, volume string) {
 	t.Helper()
 	for end := time.Now().Add(4 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
 		_, err := volumeattach.Get(ctx, c, server, volume).Extract()
