@@ -47,9 +47,8 @@ func (s *Service) registerHost(ctx context.Context) error {
 		"VCPU":      {Total: vcpus, MinUnit: 1, MaxUnit: vcpus, StepSize: 1, AllocationRatio: cpuAllocationRatio},
 		"MEMORY_MB": {Total: h.RAMMiB, Reserved: min(reservedHostMemoryMiB, h.RAMMiB-1), MinUnit: 1, MaxUnit: h.RAMMiB, StepSize: 1, AllocationRatio: 1},
 	}
-	if h.DiskGiB > 0 {
-		invs["DISK_GB"] = placement.Inventory{Total: h.DiskGiB, MinUnit: 1, MaxUnit: h.DiskGiB, StepSize: 1, AllocationRatio: 1}
-	}
+	disk := max(h.DiskGiB, 1) // servers always ask for their disks
+	invs["DISK_GB"] = placement.Inventory{Total: disk, MinUnit: 1, MaxUnit: disk, StepSize: 1, AllocationRatio: 1}
 	return s.placement.RegisterHost(ctx, placement.Host{UUID: s.provider, Name: h.Name, Inventories: invs, Traits: h.Traits})
 }
 

@@ -1,6 +1,7 @@
 package compute_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/allocations"
 	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/resourceproviders"
+	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/traits"
 
 	"github.com/sovcloud/sov/internal/servertest"
 )
@@ -77,8 +79,26 @@ func TestServersClaimPlacement(t *testing.T) {
 	err = allocations.Update(ctx, admin, stray, allocations.UpdateOpts{ProjectID: alpha.ProjectID, UserID: alpha.UserID,
 		Allocations: map[string]allocations.ProviderAllocationsOpts{host: {Resources: map[string]int{"VCPU": 1}}}}).ExtractErr()
 	wantStatus(t, "a stray allocation", err, 0)
+	// What an operator set stays: a custom trait; a provider that took
+	// the host's name makes the host's provider another.
+	wantStatus(t, "custom trait", traits.Create(ctx, admin, "CUSTOM_RACK_7").ExtractErr(), 0)
+	tr, err := resourceproviders.GetTraits(ctx, admin, host).Extract()
+	wantStatus(t, "traits", err, 0)
+	_, err = resourceproviders.UpdateTraits(ctx, admin, host, resourceproviders.UpdateTraitsOpts{ResourceProviderGeneration: tr.ResourceProviderGeneration,
+		Traits: append(tr.Traits, "CUSTOM_RACK_7")}).Extract()
+	wantStatus(t, "give the host a custom trait", err, 0)
+	_, err = resourceproviders.Update(ctx, admin, host, resourceproviders.UpdateOpts{Name: ptr("renamed")}).Extract()
+	wantStatus(t, "rename the host", err, 0)
+	_, err = resourceproviders.Create(ctx, admin, resourceproviders.CreateOpts{Name: "fake-host"}).Extract()
+	wantStatus(t, "take the host's name", err, 0)
 	srv = srv.Restart(t)
 	admin = pc()
+	if tr, err := resourceproviders.GetTraits(ctx, admin, host).Extract(); err != nil || !slices.Contains(tr.Traits, "CUSTOM_RACK_7") || !slices.Contains(tr.Traits, "COMPUTE_NODE") {
+		t.Errorf("the host's traits after a restart: %+v, %v", tr, err)
+	}
+	if rp, err := resourceproviders.Get(ctx, admin, host).Extract(); err != nil || rp.Name != "fake-host-"+host[:8] {
+		t.Errorf("the host's provider after a restart: %+v, %v", rp, err)
+	}
 	if r := held(one.ID); r["VCPU"] != 1 {
 		t.Errorf("after the restart one holds %v", r)
 	}
@@ -92,3 +112,5 @@ func TestServersClaimPlacement(t *testing.T) {
 		t.Errorf("a deleted server holds %v", r)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

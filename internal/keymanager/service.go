@@ -2,7 +2,6 @@
 // /key-manager: secrets whose payloads are sealed under sov's master key
 // (package secrets, a file apart from the database), their metadata,
 // containers that group secrets, and orders that make keys and key pairs.
-// Other services take keys from it through its Go API (keys.go).
 package keymanager
 
 import (
@@ -68,6 +67,8 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case msg != "":
 	case p.Status == http.StatusNotFound:
 		msg = "Not Found."
+	case p.Status == http.StatusConflict:
+		msg = "Conflict. What the request names changed meanwhile; try again."
 	default:
 		s.log.Error("key-manager: internal error", "request_id", httpapi.RequestID(r.Context()), "err", err)
 		msg = "Internal server error. Request id: " + httpapi.RequestID(r.Context())
@@ -98,8 +99,6 @@ type request struct {
 	r     *http.Request
 	creds *policy.Credentials
 }
-
-func (q *request) admin() bool { return q.creds.HasRole(policy.Admin) }
 
 // enforce checks the policy of action on a resource of project.
 func (q *request) enforce(action, project string) error {

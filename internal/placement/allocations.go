@@ -79,6 +79,12 @@ func (s *Service) replace(ctx context.Context, tx *store.Tx, writes []write) err
 	var providers []string
 	olds := map[string]map[string]allocation{}
 	for _, w := range writes {
+		// One writer of a consumer at a time: its generation is checked
+		// and moved on under this lock (PostgreSQL's; SQLite's writers
+		// are serial).
+		if err := tx.Lock(ctx, "placement consumer "+w.Consumer); err != nil {
+			return err
+		}
 		c, old, err := consumerAllocations(ctx, tx, w.Consumer)
 		if err != nil {
 			return err

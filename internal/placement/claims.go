@@ -26,10 +26,19 @@ type Host struct {
 var ErrNoCapacity = errors.New("placement: not enough capacity")
 
 // RegisterHost makes the host's provider, or brings its name,
-// inventories and traits up to date (custom traits it names are made).
+// inventories and traits up to date (custom traits it names are made;
+// custom traits an operator gave the provider stay). A name another
+// provider has already gets the host's uuid appended.
 func (s *Service) RegisterHost(ctx context.Context, h Host) error {
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
 		now := time.Now().UnixMicro()
+		var taken int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM placement_providers WHERE name = ? AND uuid <> ?`, h.Name, h.UUID).Scan(&taken); err != nil {
+			return err
+		}
+		if taken > 0 {
+			h.Name += "-" + h.UUID[:8]
+		}
 		if _, err := s.getProvider(ctx, tx, h.UUID); httpapi.Classify(err).Status == http.StatusNotFound {
 			err = store.Insert(ctx, tx, "placement_providers", store.Values{}.Set("uuid", h.UUID).Set("name", h.Name).Set("generation", 0).
 				Set("parent_uuid", "").Set("root_uuid", h.UUID).Set("created_at", now).Set("updated_at", now))
@@ -73,7 +82,13 @@ func (s *Service) RegisterHost(ctx context.Context, h Host) error {
 				}
 			}
 		}
-		return setProviderTraits(ctx, tx, h.UUID, h.Traits)
+		custom, err := store.Column(ctx, tx, `SELECT trait FROM placement_provider_traits WHERE provider_uuid = ? AND trait LIKE 'CUSTOM\_%' ESCAPE '\'`, h.UUID)
+		if err != nil {
+			return err
+		}
+		traits := slices.Concat(h.Traits, custom)
+		slices.Sort(traits)
+		return setProviderTraits(ctx, tx, h.UUID, slices.Compact(traits))
 	})
 }
 

@@ -130,7 +130,7 @@ func (s *Service) deleteClass(q *request) error {
 		return badRequest("Cannot delete standard resource class %s: Cannot delete standard resource class", name)
 	}
 	ctx := q.r.Context()
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM placement_inventories WHERE resource_class = ?`, name).Scan(&n); err != nil {
 			return err
@@ -138,15 +138,17 @@ func (s *Service) deleteClass(q *request) error {
 		if n > 0 {
 			return errorf(http.StatusConflict, codeUndefined, "Unable to delete resource class %s: Resource class in use", name)
 		}
-		if err := store.Affected(tx.Exec(ctx, `DELETE FROM placement_resource_classes WHERE name = ?`, name)); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return errorf(http.StatusNotFound, codeUndefined, "No such resource class %s.", name)
-			}
-			return err
+		err := store.Affected(tx.Exec(ctx, `DELETE FROM placement_resource_classes WHERE name = ?`, name))
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusNotFound, codeUndefined, "No such resource class %s.", name)
 		}
-		q.w.WriteHeader(http.StatusNoContent)
-		return nil
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	q.w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // traitExists reports whether a trait is standard or made.
@@ -233,7 +235,7 @@ func (s *Service) deleteTrait(q *request) error {
 		return badRequest("Cannot delete standard trait %s.", name)
 	}
 	ctx := q.r.Context()
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM placement_provider_traits WHERE trait = ?`, name).Scan(&n); err != nil {
 			return err
@@ -241,15 +243,17 @@ func (s *Service) deleteTrait(q *request) error {
 		if n > 0 {
 			return errorf(http.StatusConflict, codeUndefined, "The trait %s is in use by a resource provider.", name)
 		}
-		if err := store.Affected(tx.Exec(ctx, `DELETE FROM placement_traits WHERE name = ?`, name)); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return errorf(http.StatusNotFound, codeUndefined, "No such trait(s): %s", name)
-			}
-			return err
+		err := store.Affected(tx.Exec(ctx, `DELETE FROM placement_traits WHERE name = ?`, name))
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusNotFound, codeUndefined, "No such trait(s): %s", name)
 		}
-		q.w.WriteHeader(http.StatusNoContent)
-		return nil
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	q.w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // traitFilter reads required=A,!B into required and (1.22) forbidden

@@ -231,14 +231,17 @@ func (s *Service) changeInventory(q *request, rc string, generation int, status 
 	var gen int
 	var after map[string]Inventory
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		p, err := s.getProvider(ctx, tx, id)
-		if err != nil {
+		if _, err := s.getProvider(ctx, tx, id); err != nil {
 			return err
 		}
 		if err := bump(ctx, tx, id, generation); err != nil {
 			return err
 		}
-		gen = p.Generation + 1
+		// The generation after this writer's bump (others may have moved it before).
+		if err := tx.QueryRow(ctx, `SELECT generation FROM placement_providers WHERE uuid = ?`, id).Scan(&gen); err != nil {
+			return err
+		}
+		var err error
 		if after, err = inventories(ctx, tx, id); err != nil {
 			return err
 		}

@@ -130,6 +130,9 @@ func (s *Service) createProvider(q *request) error {
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		p.Root = p.UUID
 		if b.Parent != nil {
+			if err := tx.Lock(ctx, "placement provider "+*b.Parent); err != nil { // against its delete meanwhile
+				return err
+			}
 			parent, err := s.getProvider(ctx, tx, *b.Parent)
 			if err != nil {
 				return badRequest("parent provider UUID %s does not exist.", *b.Parent)
@@ -218,7 +221,10 @@ func (s *Service) updateProvider(q *request) error {
 // deleteProvider deletes a provider without allocations or children.
 func (s *Service) deleteProvider(q *request) error {
 	ctx := q.r.Context()
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.Lock(ctx, "placement provider "+q.r.PathValue("uuid")); err != nil { // against a child made meanwhile
+			return err
+		}
 		p, err := s.getProvider(ctx, tx, q.r.PathValue("uuid"))
 		if httpapi.Classify(err).Status == http.StatusNotFound {
 			return errorf(http.StatusNotFound, codeUndefined, "No resource provider with uuid %s found for delete", q.r.PathValue("uuid"))
@@ -237,12 +243,13 @@ func (s *Service) deleteProvider(q *request) error {
 		if children > 0 {
 			return errorf(http.StatusConflict, "placement.resource_provider.cannot_delete_parent", "Unable to delete parent resource provider %s: It has child resource providers.", p.UUID)
 		}
-		if err := store.Affected(tx.Exec(ctx, `DELETE FROM placement_providers WHERE uuid = ?`, p.UUID)); err != nil {
-			return err
-		}
-		q.w.WriteHeader(http.StatusNoContent)
-		return nil
+		return store.Affected(tx.Exec(ctx, `DELETE FROM placement_providers WHERE uuid = ?`, p.UUID))
 	})
+	if err != nil {
+		return err
+	}
+	q.w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // listProviders lists providers with Placement's filters.

@@ -19,13 +19,13 @@ import (
 // metaOwner is what has the metadata: a volume or a snapshot, as the
 // caller may see it, with the policy of reading and of changing it.
 type metaOwner struct {
-	table, kind       string // volumes or volume_snapshots; Volume or Snapshot
+	table, lock       string // volumes or volume_snapshots; the lock key's prefix
 	readPolicy, write string
 	find              func(ctx context.Context, db store.Querier, q *request, id string) (project string, err error)
 }
 
 func (s *Service) volumeMeta() metaOwner {
-	return metaOwner{table: "volumes", kind: "Volume", readPolicy: "volume:get", write: "volume:update",
+	return metaOwner{table: "volumes", lock: "volume ", readPolicy: "volume:get", write: "volume:update",
 		find: func(ctx context.Context, db store.Querier, q *request, id string) (string, error) {
 			v, err := s.visibleVolume(ctx, db, q, id)
 			if err != nil {
@@ -36,7 +36,7 @@ func (s *Service) volumeMeta() metaOwner {
 }
 
 func (s *Service) snapshotMeta() metaOwner {
-	return metaOwner{table: "volume_snapshots", kind: "Snapshot", readPolicy: "volume:get_snapshot", write: "volume:update_snapshot",
+	return metaOwner{table: "volume_snapshots", lock: "snapshot ", readPolicy: "volume:get_snapshot", write: "volume:update_snapshot",
 		find: func(ctx context.Context, db store.Querier, q *request, id string) (string, error) {
 			sn, err := s.visibleSnapshot(ctx, db, q, id)
 			if err != nil {
@@ -71,6 +71,10 @@ func (s *Service) changeMeta(q *request, o metaOwner, edit func(map[string]strin
 	ctx := q.r.Context()
 	var m map[string]string
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		// One change at a time (each rewrites the whole set).
+		if err := tx.Lock(ctx, o.lock+q.r.PathValue("id")); err != nil {
+			return err
+		}
 		var err error
 		if m, err = o.read(ctx, tx, q, o.write); err != nil {
 			return err

@@ -24,7 +24,7 @@ func (s *Service) retype(q *request, raw json.RawMessage) error {
 		return errorf(http.StatusBadRequest, "Invalid input received: migration_policy must be 'never' or 'on-demand'.")
 	}
 	ctx := q.r.Context()
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		id := q.r.PathValue("id")
 		if err := tx.Lock(ctx, "volume "+id); err != nil {
 			return err
@@ -46,11 +46,12 @@ func (s *Service) retype(q *request, raw json.RawMessage) error {
 		if t.ID == v.TypeID {
 			return errorf(http.StatusBadRequest, "Invalid input received: Retype cannot change the volume's type to its current type (%s).", t.Name)
 		}
-		if err := store.Affected(tx.Exec(ctx, `UPDATE volumes SET volume_type_id = ?, updated_at = ? WHERE id = ? AND status = ?`,
-			t.ID, time.Now().UnixMicro(), v.ID, v.Status)); err != nil {
-			return err
-		}
-		q.w.WriteHeader(http.StatusAccepted)
-		return nil
+		return store.Affected(tx.Exec(ctx, `UPDATE volumes SET volume_type_id = ?, updated_at = ? WHERE id = ? AND status = ?`,
+			t.ID, time.Now().UnixMicro(), v.ID, v.Status))
 	})
+	if err != nil {
+		return err
+	}
+	q.w.WriteHeader(http.StatusAccepted)
+	return nil
 }

@@ -109,7 +109,11 @@ func (s *Service) uploadToImage(q *request, raw json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	if err := s.images.Create(ctx, q.creds, n); err != nil {
+	vt, err := s.findType(ctx, s.db, v.TypeID, true)
+	if err == nil {
+		err = s.images.Create(ctx, q.creds, n)
+	}
+	if err != nil {
 		if _, uerr := s.db.Exec(context.WithoutCancel(ctx), `UPDATE volumes SET status = 'available', upload_image = '' WHERE id = ?`, v.ID); uerr != nil {
 			s.log.Error("volume: status", "volume", v.ID, "err", uerr)
 		}
@@ -125,14 +129,10 @@ func (s *Service) uploadToImage(q *request, raw json.RawMessage) error {
 				s.log.Error("volume: discarding the image of a failed upload", "image", imageID, "err", derr)
 			}
 		}
-		if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = 'available', upload_image = '', updated_at = ? WHERE id = ?`, time.Now().UnixMicro(), v.ID); err != nil {
+		if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = 'available', upload_image = '', updated_at = ? WHERE id = ? AND status = 'uploading'`, time.Now().UnixMicro(), v.ID); err != nil {
 			s.log.Error("volume: status", "volume", v.ID, "err", err)
 		}
 	})
-	vt, err := s.findType(ctx, s.db, v.TypeID, true)
-	if err != nil {
-		return err
-	}
 	body := map[string]any{"id": v.ID, "updated_at": cinderTime(v.Updated), "status": "uploading", "display_description": v.Description,
 		"size": v.Size, "volume_type": vt.view(q.admin()), "image_id": imageID, "container_format": n.ContainerFormat,
 		"disk_format": n.DiskFormat, "image_name": n.Name}
