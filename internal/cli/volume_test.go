@@ -46,6 +46,11 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	if out := alice(true, "volume", "show", "-f", "value", "-c", "type", "cli-vol-2"); strings.TrimSpace(out) != "scs" {
 		t.Errorf("the retyped volume's type: %q", out)
 	}
+	alice(true, "volume", "set", "--bootable", "cli-vol-2")
+	if out := alice(true, "volume", "show", "-f", "value", "-c", "bootable", "cli-vol-2"); strings.TrimSpace(out) != "true" {
+		t.Errorf("volume set --bootable: %q", out)
+	}
+	alice(true, "volume", "set", "--non-bootable", "cli-vol-2")
 	alice(true, "volume", "set", "--property", "team=b", "--property", "tier=gold", "cli-vol-2")
 	alice(true, "volume", "unset", "--property", "tier", "cli-vol-2")
 	if out := alice(true, "volume", "show", "-f", "value", "-c", "properties", "cli-vol-2"); !strings.Contains(out, "'b'") || strings.Contains(out, "tier") {

@@ -219,6 +219,7 @@ var rules = map[string]rule{
 	"volume:attachment_create":                     anyOf(admin, projectMember),
 	"volume:revert_to_snapshot":                    anyOf(admin, projectMember),
 	"volume_extension:volume_actions:upload_image": anyOf(admin, projectMember),
+	"volume_extension:volume_actions:set_bootable": anyOf(admin, projectMember),
 	"volume:retype":                                anyOf(admin, projectMember),
 	"volume:create_transfer":                       anyOf(admin, projectMember),
 	"volume:get_transfer":                          anyOf(admin, projectReader),

@@ -91,9 +91,9 @@ func TestVolumeTransfers(t *testing.T) {
 	wantStatus(t, "accept a withdrawn offer", err, http.StatusNotFound)
 }
 
-// TestVolumeRetype changes a volume's type in place; the same type, an
-// unknown or private one, a bad policy and another project's volume are
-// refused.
+// TestVolumeRetype changes a volume's type in place, and its bootable
+// flag; the same type, an unknown or private one, a bad policy and
+// another project's volume are refused.
 func TestVolumeRetype(t *testing.T) {
 	t.Parallel()
 	srv := servertest.Start(t, servertest.Fake)
@@ -121,6 +121,17 @@ func TestVolumeRetype(t *testing.T) {
 	wantStatus(t, "unknown type", volumes.ChangeType(ctx, a, v, volumes.ChangeTypeOpts{NewType: "nope"}).ExtractErr(), http.StatusNotFound)
 	wantStatus(t, "private type", volumes.ChangeType(ctx, a, v, volumes.ChangeTypeOpts{NewType: "secret"}).ExtractErr(), http.StatusNotFound)
 	wantStatus(t, "beta retypes", volumes.ChangeType(ctx, b, v, volumes.ChangeTypeOpts{NewType: "__DEFAULT__"}).ExtractErr(), http.StatusNotFound)
+
+	// Bootable, and not again; not by another project.
+	wantStatus(t, "set bootable", volumes.SetBootable(ctx, a, v, volumes.BootableOpts{Bootable: true}).ExtractErr(), 0)
+	if got, _ := volumes.Get(ctx, a, v).Extract(); got == nil || got.Bootable != "true" {
+		t.Errorf("bootable %+v", got)
+	}
+	wantStatus(t, "beta sets bootable", volumes.SetBootable(ctx, b, v, volumes.BootableOpts{Bootable: false}).ExtractErr(), http.StatusNotFound)
+	wantStatus(t, "set non-bootable", volumes.SetBootable(ctx, a, v, volumes.BootableOpts{Bootable: false}).ExtractErr(), 0)
+	if got, _ := volumes.Get(ctx, a, v).Extract(); got == nil || got.Bootable != "false" {
+		t.Errorf("non-bootable %+v", got)
+	}
 }
 
 // TestVolumeMetadata reads and writes the metadata of a volume and of a

@@ -769,8 +769,8 @@ func (s *Service) forget(ctx context.Context, id string) {
 }
 
 // volumeAction runs POST /volumes/{id}/action: os-extend, revert,
-// os-volume_upload_image, os-retype; other actions Cinder has are not
-// implemented yet.
+// os-volume_upload_image, os-retype, os-set_bootable; other actions Cinder
+// has are not implemented yet.
 func (s *Service) volumeAction(q *request) error {
 	var b map[string]json.RawMessage
 	if err := httpapi.DecodeJSON(q.r, &b); err != nil {
@@ -787,13 +787,15 @@ func (s *Service) volumeAction(q *request) error {
 			return s.uploadToImage(q, raw)
 		case "os-retype":
 			return s.retype(q, raw)
+		case "os-set_bootable":
+			return s.setBootable(q, raw)
 		case "revert":
 			if !q.atLeast(40) {
 				return errorf(http.StatusBadRequest, "There is no such action: revert needs microversion 3.40.")
 			}
 			return s.revert(q, raw)
 		case "os-attach", "os-detach", "os-reserve", "os-unreserve", "os-begin_detaching", "os-roll_detaching", "os-initialize_connection",
-			"os-terminate_connection", "os-set_bootable", "os-update_readonly_flag",
+			"os-terminate_connection", "os-update_readonly_flag",
 			"os-reset_status", "os-force_delete", "os-migrate_volume", "os-set_image_metadata", "os-unset_image_metadata",
 			"os-show_image_metadata", "os-force_detach", "os-update_snapshot_status", "os-unmanage":
 			return errorf(http.StatusNotImplemented, "The volume action %s is not implemented yet.", name)
