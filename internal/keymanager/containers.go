@@ -355,31 +355,30 @@ func (s *Service) listConsumers(q *request) error {
 
 // addConsumer records a consumer (again: no change) and answers the container.
 func (s *Service) addConsumer(q *request) error {
-	if err := q.enforce("consumers:post", q.creds.ProjectID); err != nil {
+	return s.changeConsumers(q, "consumers:post", func(ctx context.Context, c *container, u consumer) error {
+		err := store.Insert(ctx, s.db, "km_container_consumers", store.Values{}.Set("container_id", c.ID).Set("name", u.Name).Set("url", u.URL).Set("created_at", u.Created))
+		if errors.Is(err, store.ErrConflict) {
+			return nil
+		}
 		return err
-	}
-	ctx := q.r.Context()
-	c, err := s.visibleContainer(ctx, s.db, q, q.r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	u, err := consumerBody(q)
-	if err != nil {
-		return err
-	}
-	err = store.Insert(ctx, s.db, "km_container_consumers", store.Values{}.Set("container_id", c.ID).Set("name", u.Name).Set("url", u.URL).Set("created_at", u.Created))
-	if err != nil && !errors.Is(err, store.ErrConflict) {
-		return err
-	}
-	if c, err = s.visibleContainer(ctx, s.db, q, c.ID); err != nil {
-		return err
-	}
-	httpapi.WriteJSON(q.w, http.StatusOK, s.containerView(c))
-	return nil
+	})
 }
 
+// removeConsumer forgets a consumer and answers the container.
 func (s *Service) removeConsumer(q *request) error {
-	if err := q.enforce("consumers:delete", q.creds.ProjectID); err != nil {
+	return s.changeConsumers(q, "consumers:delete", func(ctx context.Context, c *container, u consumer) error {
+		err := store.Affected(s.db.Exec(ctx, `DELETE FROM km_container_consumers WHERE container_id = ? AND name = ? AND url = ?`, c.ID, u.Name, u.URL))
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusNotFound, "Consumer not found.")
+		}
+		return err
+	})
+}
+
+// changeConsumers runs change on the consumer a request names, of a
+// container of the caller's project, and answers the container after it.
+func (s *Service) changeConsumers(q *request, action string, change func(context.Context, *container, consumer) error) error {
+	if err := q.enforce(action, q.creds.ProjectID); err != nil {
 		return err
 	}
 	ctx := q.r.Context()
@@ -391,11 +390,7 @@ func (s *Service) removeConsumer(q *request) error {
 	if err != nil {
 		return err
 	}
-	err = store.Affected(s.db.Exec(ctx, `DELETE FROM km_container_consumers WHERE container_id = ? AND name = ? AND url = ?`, c.ID, u.Name, u.URL))
-	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, "Consumer not found.")
-	}
-	if err != nil {
+	if err := change(ctx, c, u); err != nil {
 		return err
 	}
 	if c, err = s.visibleContainer(ctx, s.db, q, c.ID); err != nil {

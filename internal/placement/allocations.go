@@ -143,11 +143,7 @@ func (s *Service) replace(ctx context.Context, tx *store.Tx, writes []write) err
 	}
 	for _, w := range writes {
 		for p, a := range w.Allocs {
-			invs, err := inventories(ctx, tx, p)
-			if err != nil {
-				return err
-			}
-			used, err := usedBy(ctx, tx, p)
+			invs, used, err := holdings(ctx, tx, p)
 			if err != nil {
 				return err
 			}

@@ -57,30 +57,30 @@ func (s *Service) allocationCandidates(q *request) error {
 	if err != nil {
 		return err
 	}
-	if list, err = s.withCapacity(ctx, list, want); err != nil {
-		return err
-	}
+	limit := len(list)
 	if v := query.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
 			return badRequest("Invalid query string parameters: 'limit' must be a positive integer")
 		}
-		list = list[:min(n, len(list))]
+		limit = n
 	}
 	requests, summaries := []map[string]any{}, map[string]any{}
 	for _, p := range list {
+		if len(requests) == limit {
+			break
+		}
+		invs, used, err := holdings(ctx, s.db, p.UUID)
+		if err != nil {
+			return err
+		}
+		if !takes(invs, used, want) {
+			continue
+		}
 		if q.atLeast(12) {
 			requests = append(requests, map[string]any{"allocations": map[string]any{p.UUID: map[string]any{"resources": want}}})
 		} else {
 			requests = append(requests, map[string]any{"allocations": []map[string]any{{"resource_provider": map[string]string{"uuid": p.UUID}, "resources": want}}})
-		}
-		invs, err := inventories(ctx, s.db, p.UUID)
-		if err != nil {
-			return err
-		}
-		used, err := usedBy(ctx, s.db, p.UUID)
-		if err != nil {
-			return err
 		}
 		resources := map[string]any{}
 		for rc, inv := range invs {

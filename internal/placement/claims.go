@@ -56,11 +56,7 @@ func (s *Service) RegisterHost(ctx context.Context, h Host) error {
 		}
 		// The host's own inventories replace what was there; a class
 		// still allocated stays (its capacity may be below its usage).
-		invs, err := inventories(ctx, tx, h.UUID)
-		if err != nil {
-			return err
-		}
-		used, err := usedBy(ctx, tx, h.UUID)
+		invs, used, err := holdings(ctx, tx, h.UUID)
 		if err != nil {
 			return err
 		}

@@ -378,11 +378,7 @@ func (s *Service) providerUsages(q *request) error {
 	if err != nil {
 		return err
 	}
-	invs, err := inventories(ctx, s.db, p.UUID)
-	if err != nil {
-		return err
-	}
-	used, err := usedBy(ctx, s.db, p.UUID)
+	invs, used, err := holdings(ctx, s.db, p.UUID)
 	if err != nil {
 		return err
 	}
@@ -411,19 +407,28 @@ func (s *Service) withCapacity(ctx context.Context, list []*provider, want map[s
 
 // canTake reports whether a provider could take every amount of want.
 func (s *Service) canTake(ctx context.Context, db store.Querier, provider string, want map[string]int64) (bool, error) {
-	invs, err := inventories(ctx, db, provider)
-	if err != nil {
-		return false, err
-	}
-	used, err := usedBy(ctx, db, provider)
-	if err != nil {
-		return false, err
-	}
+	invs, used, err := holdings(ctx, db, provider)
+	return err == nil && takes(invs, used, want), err
+}
+
+// takes reports whether inventories with used allocated have room for
+// every amount of want.
+func takes(invs map[string]Inventory, used, want map[string]int64) bool {
 	for rc, n := range want {
 		inv, ok := invs[rc]
 		if !ok || inv.fits(n, used[rc]) != "" {
-			return false, nil
+			return false
 		}
 	}
-	return true, nil
+	return true
+}
+
+// holdings is what a provider has of each class and what is allocated of it.
+func holdings(ctx context.Context, db store.Querier, provider string) (map[string]Inventory, map[string]int64, error) {
+	invs, err := inventories(ctx, db, provider)
+	if err != nil {
+		return nil, nil, err
+	}
+	used, err := usedBy(ctx, db, provider)
+	return invs, used, err
 }
