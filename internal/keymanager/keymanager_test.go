@@ -214,6 +214,13 @@ func TestSecrets(t *testing.T) {
 	wantStatus(t, "reader creates", err, 403)
 	wantStatus(t, "reader deletes", secrets.Delete(ctx, reader, text).ExtractErr(), 403)
 
+	// What sov does not offer is Barbican's 501, and changes nothing.
+	for _, path := range []string{"secrets/" + text + "/acl", "quotas", "project-quotas/" + alpha.ProjectID, "cas"} {
+		if status, body := raw(t, a, "PUT", path, "application/json", `{"read": {"project-access": false}}`); status != 501 || body["code"] != float64(501) {
+			t.Errorf("PUT %s = %d %v, want 501", path, status, body)
+		}
+	}
+
 	// Expired secrets are gone.
 	soon := time.Now().Add(1500 * time.Millisecond)
 	r, err = secrets.Create(ctx, a, secrets.CreateOpts{Name: "brief", Expiration: &soon, PayloadContentType: "text/plain", Payload: "x"}).Extract()
