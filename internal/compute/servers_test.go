@@ -70,7 +70,9 @@ func waitConsoleWithin(t testing.TB, c *gophercloud.ServiceClient, id, want stri
 			return out
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("console lacks %q after %s:\n%s", want, limit, out)
+			// The end of the console says where the guest is stuck.
+			lines := strings.Split(out, "\n")
+			t.Fatalf("console lacks %q after %s; its last lines:\n%s", want, limit, strings.Join(lines[max(0, len(lines)-80):], "\n"))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
