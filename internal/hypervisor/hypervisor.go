@@ -125,4 +125,11 @@ type Disk struct {
 	// Backing is the image under a qcow2 overlay; nil means none, whatever
 	// the image's header says.
 	Backing *Disk
+	// Encrypted says the image holds a LUKS container (QEMU's luks format
+	// on the image Format names): the guest sees its plaintext, the
+	// image's file never holds any.
+	Encrypted bool `json:",omitempty"`
+	// Passphrase opens an encrypted disk's LUKS container. It is never
+	// saved with a spec: whoever starts the VM again gives it again.
+	Passphrase []byte `json:"-"`
 }

@@ -5,6 +5,7 @@
 package fake
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -50,6 +51,13 @@ func (d *Driver) Dir(id string) string { return filepath.Join(d.dir, id) }
 func (d *Driver) Start(s *hypervisor.Spec) error {
 	if s.Disk == nil || s.Disk.Path == "" {
 		return errors.New("fake: a VM needs a disk")
+	}
+	disks := []*hypervisor.Disk{s.Disk}
+	for _, v := range s.Volumes {
+		disks = append(disks, v.Disk)
+	}
+	if err := unlocked(disks...); err != nil {
+		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -138,8 +146,21 @@ func (d *Driver) SavedSpec(id string) (*hypervisor.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := v.spec
-	return &s, nil
+	// As a real driver's, a saved spec has no passphrases.
+	b, _ := json.Marshal(v.spec)
+	s := &hypervisor.Spec{}
+	return s, json.Unmarshal(b, s)
+}
+
+// unlocked is an error if an encrypted disk of disks has no passphrase,
+// as a real driver could not open it.
+func unlocked(disks ...*hypervisor.Disk) error {
+	for _, d := range disks {
+		if d != nil && d.Encrypted && len(d.Passphrase) == 0 {
+			return fmt.Errorf("fake: encrypted disk %s has no passphrase", d.Path)
+		}
+	}
+	return nil
 }
 
 // AttachNIC adds the NIC to the running VM's spec.
@@ -202,6 +223,9 @@ func (d *Driver) AttachVolume(id string, vol hypervisor.Volume) error {
 	}
 	if len(v.spec.Volumes) >= hypervisor.MaxVolumes {
 		return errors.New("fake: no free slot")
+	}
+	if err := unlocked(vol.Disk); err != nil {
+		return err
 	}
 	v.spec.Volumes = append(v.spec.Volumes, vol)
 	return nil

@@ -3,6 +3,7 @@ package qemu
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 
@@ -13,14 +14,23 @@ import (
 type blockdev map[string]any
 
 // diskNodes returns the block nodes of d, the ones it stands on first, the
-// format node named name last.
+// top node named name last: the format node, or for an encrypted disk the
+// luks node on it (the format node is then name-data, see dataNode), which
+// opens the LUKS container with the secret object keyID(name).
 func diskNodes(d *hypervisor.Disk, name string) ([]blockdev, error) {
 	if d.Format != "qcow2" && d.Format != "raw" {
 		return nil, fmt.Errorf("qemu: disk format %q is not supported", d.Format)
 	}
+	formatName := name
+	if d.Encrypted {
+		if d.Backing != nil {
+			return nil, fmt.Errorf("qemu: an encrypted disk cannot have a backing image")
+		}
+		formatName = dataNode(name)
+	}
 	file := blockdev{"driver": "file", "node-name": name + "-file", "filename": d.Path,
 		"read-only": d.ReadOnly, "cache": map[string]bool{"direct": !d.ReadOnly}}
-	format := blockdev{"driver": d.Format, "node-name": name, "file": name + "-file", "read-only": d.ReadOnly}
+	format := blockdev{"driver": d.Format, "node-name": formatName, "file": name + "-file", "read-only": d.ReadOnly}
 	if !d.ReadOnly {
 		file["discard"], format["discard"] = "unmap", "unmap"
 	}
@@ -39,17 +49,37 @@ func diskNodes(d *hypervisor.Disk, name string) ([]blockdev, error) {
 	case d.Format == "qcow2":
 		format["backing"] = nil // never the file named in the header
 	}
-	return append(nodes, format), nil
+	nodes = append(nodes, format)
+	if d.Encrypted {
+		nodes = append(nodes, blockdev{"driver": "luks", "node-name": name, "file": formatName, "key-secret": keyID(name), "read-only": d.ReadOnly})
+	}
+	return nodes, nil
+}
+
+// dataNode is the format node under the luks node name of an encrypted
+// disk: what holds the LUKS container's bytes (copied as they are).
+func dataNode(name string) string { return name + "-data" }
+
+// keyID is the id of the secret object that opens the encrypted disk
+// whose top node is name.
+func keyID(name string) string { return name + "-key" }
+
+// passphrase is an encrypted disk's passphrase, which must be given.
+func passphrase(d *hypervisor.Disk) ([]byte, error) {
+	if len(d.Passphrase) == 0 {
+		return nil, fmt.Errorf("qemu: encrypted disk %s has no passphrase", d.Path)
+	}
+	return d.Passphrase, nil
 }
 
 // diskArgs is the one place that turns disks into QEMU arguments: each
 // disk's block nodes and a virtio-blk device on its top node; the first
 // (the root disk) has rootSerial as its serial, if any.
-func diskArgs(disks []*hypervisor.Disk, rootSerial string) ([]string, error) {
+func diskArgs(disks []*hypervisor.Disk, rootSerial string, keys *secretFiles) ([]string, error) {
 	var a []string
 	for i, d := range disks {
 		name := fmt.Sprintf("disk%d", i)
-		nodes, err := blockdevArgs(d, name)
+		nodes, err := blockdevArgs(d, name, keys)
 		if err != nil {
 			return nil, err
 		}
@@ -66,13 +96,25 @@ func diskArgs(disks []*hypervisor.Disk, rootSerial string) ([]string, error) {
 	return a, nil
 }
 
-// blockdevArgs are the -blockdev arguments of a disk's nodes.
-func blockdevArgs(d *hypervisor.Disk, name string) ([]string, error) {
+// blockdevArgs are the -blockdev arguments of a disk's nodes, after the
+// -object of its secret if it is encrypted.
+func blockdevArgs(d *hypervisor.Disk, name string, keys *secretFiles) ([]string, error) {
 	nodes, err := diskNodes(d, name)
 	if err != nil {
 		return nil, err
 	}
 	var a []string
+	if d.Encrypted {
+		p, err := passphrase(d)
+		if err != nil {
+			return nil, err
+		}
+		path, err := keys.add(p)
+		if err != nil {
+			return nil, err
+		}
+		a = append(a, "-object", "secret,id="+keyID(name)+",file="+path)
+	}
 	for _, n := range nodes {
 		b, _ := json.Marshal(n)
 		a = append(a, "-blockdev", string(b))
@@ -107,7 +149,7 @@ func freeVolumeSlot(vols []hypervisor.Volume) (string, error) {
 // volumeArgs places the spec's volumes on root ports (a volume keeps the
 // one it was plugged into) and returns the ports, all of them made so
 // that volumes can be plugged in later, and the volumes' nodes and devices.
-func volumeArgs(s *hypervisor.Spec) ([]string, error) {
+func volumeArgs(s *hypervisor.Spec, keys *secretFiles) ([]string, error) {
 	var a []string
 	for i := range hypervisor.MaxVolumes {
 		// No I/O ports: virtio devices on PCIe need none, and 16 ports
@@ -123,7 +165,7 @@ func volumeArgs(s *hypervisor.Spec) ([]string, error) {
 			}
 			v.Slot = slot
 		}
-		nodes, err := blockdevArgs(v.Disk, v.Slot)
+		nodes, err := blockdevArgs(v.Disk, v.Slot, keys)
 		if err != nil {
 			return nil, err
 		}
@@ -131,4 +173,38 @@ func volumeArgs(s *hypervisor.Spec) ([]string, error) {
 		a = append(append(a, nodes...), "-device", string(dev))
 	}
 	return a, nil
+}
+
+// secretFiles hands QEMU the passphrases of a VM's encrypted disks at
+// start, never on its command line (which every user of the host can
+// read) nor in a file: each is written into a pipe whose read end QEMU
+// inherits, and a secret object reads it from /dev/fd/N (before QEMU
+// drops its privileges and enters its empty root).
+type secretFiles struct{ files []*os.File }
+
+// add makes the pipe of a passphrase and returns the path QEMU reads it
+// from, the pipe's read end as QEMU's descriptor 3+i (cmd.ExtraFiles).
+func (k *secretFiles) add(passphrase []byte) (string, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return "", err
+	}
+	// A pipe holds 64 KiB: the write does not wait for a reader.
+	_, err = w.Write(passphrase)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.Close()
+		return "", err
+	}
+	k.files = append(k.files, r)
+	return "/dev/fd/" + strconv.Itoa(2+len(k.files)), nil
+}
+
+// close closes the read ends (QEMU has its copies once started).
+func (k *secretFiles) close() {
+	for _, f := range k.files {
+		f.Close()
+	}
 }

@@ -89,8 +89,9 @@ func (d *Driver) path(id, name string) string { return filepath.Join(d.dir, id, 
 // emptyRoot is the directory confined QEMUs are chrooted into.
 func (d *Driver) emptyRoot() string { return filepath.Join(d.dir, "_empty") }
 
-// args builds the QEMU command line of a spec.
-func (d *Driver) args(s *hypervisor.Spec) ([]string, error) {
+// args builds the QEMU command line of a spec; keys gets the
+// passphrases of its encrypted disks.
+func (d *Driver) args(s *hypervisor.Spec, keys *secretFiles) ([]string, error) {
 	accel := d.accel
 	if accel == "tcg" {
 		accel = "tcg,tb-size=128"
@@ -114,7 +115,7 @@ func (d *Driver) args(s *hypervisor.Spec) ([]string, error) {
 	if s.ConfigDrive != "" {
 		disks = append(disks, &hypervisor.Disk{Path: s.ConfigDrive, Format: "raw", ReadOnly: true})
 	}
-	da, err := diskArgs(disks, s.RootSerial)
+	da, err := diskArgs(disks, s.RootSerial, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +139,7 @@ func (d *Driver) args(s *hypervisor.Spec) ([]string, error) {
 	for i := range hypervisor.MaxHotplugNICs {
 		a = append(a, "-device", fmt.Sprintf("pcie-root-port,id=hp%d,chassis=%d,bus=pcie.0", i, 100+i))
 	}
-	va, err := volumeArgs(s)
+	va, err := volumeArgs(s, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -186,8 +187,10 @@ func (d *Driver) Start(s *hypervisor.Spec) error {
 	d.mu.Lock()
 	err := d.allocateUID(s)
 	var args []string
+	keys := &secretFiles{}
+	defer keys.close()
 	if err == nil {
-		args, err = d.args(s)
+		args, err = d.args(s, keys)
 	}
 	if err == nil {
 		err = d.saveSpec(s)
@@ -204,6 +207,7 @@ func (d *Driver) Start(s *hypervisor.Spec) error {
 	defer logf.Close()
 	cmd := exec.Command("qemu-system-x86_64", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = keys.files
 	if err := d.engines.Start(context.Background(), "qemu", s.ID, cmd); err != nil {
 		return err
 	}

@@ -70,7 +70,21 @@ func (d *Driver) AttachVolume(id string, v hypervisor.Volume) error {
 		for i := len(nodes) - 1; i >= 0; i-- {
 			q.execute("blockdev-del", map[string]any{"node-name": nodes[i]["node-name"]})
 		}
+		q.execute("object-del", map[string]any{"id": keyID(v.Slot)})
 		q.execute("remove-fd", map[string]any{"fdset-id": set})
+	}
+	if v.Disk.Encrypted {
+		// The passphrase goes over QMP's socket, which only sov opens.
+		p, err := passphrase(v.Disk)
+		if err != nil {
+			undo()
+			return err
+		}
+		q.execute("object-del", map[string]any{"id": keyID(v.Slot)}) // what a failed attach may have left
+		if _, err := q.execute("object-add", map[string]any{"qom-type": "secret", "id": keyID(v.Slot), "data": string(p)}); err != nil {
+			undo()
+			return err
+		}
 	}
 	for _, n := range nodes {
 		if _, err := q.execute("blockdev-add", n); err != nil {
@@ -109,11 +123,14 @@ func (d *Driver) DetachVolume(id, serial string) error {
 		if err := q.unplug(v.Slot + "-dev"); err != nil {
 			return err
 		}
-		// The top node first: it holds the file node under it.
-		for _, node := range []string{v.Slot, v.Slot + "-file"} {
+		// The top node first: it holds the nodes under it.
+		for _, node := range []string{v.Slot, dataNode(v.Slot), v.Slot + "-file"} {
 			if _, err := q.execute("blockdev-del", map[string]any{"node-name": node}); err != nil && !strings.Contains(err.Error(), "Failed to find node") {
 				return err
 			}
+		}
+		if v.Disk.Encrypted {
+			q.execute("object-del", map[string]any{"id": keyID(v.Slot)})
 		}
 		// A volume plugged in at start was opened by path: no fd set.
 		q.execute("remove-fd", map[string]any{"fdset-id": fdset(v.Slot)})
@@ -159,7 +176,7 @@ func (d *Driver) ResizeVolume(id, serial string, size int64) error {
 	if err != nil {
 		return err
 	}
-	node, err := volumeNode(spec, serial)
+	node, _, err := volumeNode(spec, serial)
 	if err != nil {
 		return err
 	}
@@ -168,35 +185,44 @@ func (d *Driver) ResizeVolume(id, serial string, size int64) error {
 		return err
 	}
 	defer q.close()
+	// On an encrypted disk the luks node grows the container under it.
 	_, err = q.execute("block_resize", map[string]any{"node-name": node, "size": size})
 	return err
 }
 
-// volumeNode is the block node of the volume with serial: the root disk's
-// or an attached volume's.
-func volumeNode(spec *hypervisor.Spec, serial string) (string, error) {
+// volumeNode is the top block node of the volume with serial, the root
+// disk's or an attached volume's, and its disk.
+func volumeNode(spec *hypervisor.Spec, serial string) (string, *hypervisor.Disk, error) {
 	if serial != "" && serial == spec.RootSerial {
-		return "disk0", nil
+		return "disk0", spec.Disk, nil
 	}
 	i := slices.IndexFunc(spec.Volumes, func(v hypervisor.Volume) bool { return v.Serial == serial })
 	if i < 0 {
-		return "", fmt.Errorf("qemu: %s has no volume %s", spec.ID, serial)
+		return "", nil, fmt.Errorf("qemu: %s has no volume %s", spec.ID, serial)
 	}
-	return spec.Volumes[i].Slot, nil
+	return spec.Volumes[i].Slot, spec.Volumes[i].Disk, nil
 }
 
 // CopyVolume copies the volume with serial into target with a backup job
 // of QEMU's (blockdev-backup, sync full): the copy is of the moment the
 // job starts, the guest's later writes first save the old data to it.
-// sov opens the target and passes it as an fd set, as for hot-plug.
+// sov opens the target and passes it as an fd set, as for hot-plug. Of an
+// encrypted volume it copies the LUKS container, still encrypted.
 func (d *Driver) CopyVolume(id, serial string, target *hypervisor.Disk) error {
 	spec, err := d.SavedSpec(id)
 	if err != nil {
 		return err
 	}
-	node, err := volumeNode(spec, serial)
+	node, disk, err := volumeNode(spec, serial)
 	if err != nil {
 		return err
+	}
+	set := 300 + fdset(node)%100
+	if node == "disk0" {
+		set = 299
+	}
+	if disk.Encrypted {
+		node = dataNode(node)
 	}
 	f, err := os.OpenFile(target.Path, os.O_RDWR, 0)
 	if err != nil {
@@ -208,10 +234,7 @@ func (d *Driver) CopyVolume(id, serial string, target *hypervisor.Disk) error {
 		return err
 	}
 	defer q.close()
-	job, set := "copy-"+node, 300+fdset(node)%100
-	if node == "disk0" {
-		set = 299
-	}
+	job := "copy-" + node
 	q.execute("remove-fd", map[string]any{"fdset-id": set})
 	if err := q.addFD(set, int(f.Fd())); err != nil {
 		return err
