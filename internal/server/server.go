@@ -336,7 +336,7 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 	if vcfg.Backups, err = s.backupRepository(vcfg.BackupDir); err != nil {
 		return err
 	}
-	if s.volumes, err = volume.New(vcfg, s.db, s.URL, s.identity, s.images, s.log); err != nil {
+	if s.volumes, err = volume.New(vcfg, s.db, s.URL, s.identity, s.images, s.keys, s.log); err != nil {
 		return err
 	}
 	ccfg := cfg.Compute

@@ -73,7 +73,7 @@ func (s *Service) Attach(ctx context.Context, c *policy.Credentials, id, volumeI
 	if err != nil {
 		return nil, err
 	}
-	disk, err := s.driver.Disk(ctx, volumeID)
+	disk, err := s.disk(ctx, volumeID)
 	if err != nil {
 		s.Release(ctx, id)
 		return nil, err
@@ -87,7 +87,7 @@ func (s *Service) Disk(ctx context.Context, id string) (*hypervisor.Disk, error)
 	if err != nil {
 		return nil, store.Row(err)
 	}
-	return s.driver.Disk(ctx, a.Volume)
+	return s.disk(ctx, a.Volume)
 }
 
 // ImageMetadata is the metadata of the image an attachment's volume was

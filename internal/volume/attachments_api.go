@@ -160,7 +160,7 @@ func connector(raw json.RawMessage) (string, bool, error) {
 // connectionInfo is what a client learns of how to reach the volume: its
 // format and mode (the file's place on the host is sov's own business).
 func (s *Service) connectionInfo(ctx context.Context, a *attachment) (map[string]any, error) {
-	disk, err := s.driver.Disk(ctx, a.Volume)
+	disk, err := s.disk(ctx, a.Volume)
 	if err != nil {
 		return nil, err
 	}

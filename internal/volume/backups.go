@@ -14,6 +14,7 @@ import (
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/ops"
 	"github.com/sovcloud/sov/internal/store"
+	"github.com/sovcloud/sov/internal/volume/backend"
 	"github.com/sovcloud/sov/internal/volume/backup"
 )
 
@@ -28,19 +29,20 @@ type volumeBackup struct {
 	Size, Objects                                int
 	Status, FailReason, Container, Parent        string
 	Metadata                                     map[string]string
+	KeyID                                        string // a copy of an encrypted volume's key
 	DataTimestamp, Created, Updated              int64
 	Dependents                                   int // incremental backups on it
 }
 
 const backupColumns = `b.id, b.project_id, b.user_id, b.volume_id, b.name, b.description, b.size, b.object_count, b.status, b.fail_reason,
-	b.container, b.parent_id, b.metadata, b.data_timestamp, b.created_at, b.updated_at,
+	b.container, b.parent_id, b.metadata, b.encryption_key_id, b.data_timestamp, b.created_at, b.updated_at,
 	(SELECT COUNT(*) FROM volume_backups c WHERE c.parent_id = b.id)`
 
 func scanBackup(row store.Scanner) (*volumeBackup, error) {
 	var b volumeBackup
 	var meta string
 	if err := row.Scan(&b.ID, &b.Project, &b.User, &b.Volume, &b.Name, &b.Description, &b.Size, &b.Objects, &b.Status, &b.FailReason,
-		&b.Container, &b.Parent, &meta, &b.DataTimestamp, &b.Created, &b.Updated, &b.Dependents); err != nil {
+		&b.Container, &b.Parent, &meta, &b.KeyID, &b.DataTimestamp, &b.Created, &b.Updated, &b.Dependents); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(meta), &b.Metadata); err != nil || b.Metadata == nil {
@@ -231,6 +233,13 @@ func (s *Service) createBackup(q *request) error {
 		if err := s.checkBackupQuota(ctx, tx, v.Project, v.Size); err != nil {
 			return err
 		}
+		// An encrypted volume's backup is of its container, opened by a
+		// copy of its key.
+		if v.KeyID != "" {
+			if b.KeyID, err = s.keys.CopyKey(ctx, tx, v.KeyID, v.Project, b.User, "Encryption key of backup "+b.ID); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, `UPDATE volumes SET status = 'backing-up', updated_at = ? WHERE id = ?`, now, v.ID); err != nil {
 			return err
 		}
@@ -238,7 +247,7 @@ func (s *Service) createBackup(q *request) error {
 		return store.Insert(ctx, tx, "volume_backups", store.Values{}.Set("id", b.ID).Set("project_id", b.Project).Set("user_id", b.User).
 			Set("volume_id", b.Volume).Set("name", b.Name).Set("description", b.Description).Set("size", b.Size).Set("status", b.Status).
 			Set("fail_reason", "").Set("container", b.Container).Set("parent_id", b.Parent).Set("object_count", 0).
-			Set("metadata", string(meta)).Set("data_timestamp", now).Set("created_at", now).Set("updated_at", now))
+			Set("metadata", string(meta)).Set("encryption_key_id", b.KeyID).Set("data_timestamp", now).Set("created_at", now).Set("updated_at", now))
 	})
 	if err != nil {
 		return err
@@ -403,7 +412,17 @@ func (s *Service) removeBackup(id, volumeID string) {
 			s.setBackup(ctx, id, "error_deleting", "The backup's objects could not be deleted.", 0)
 			return
 		}
-		if _, err := s.db.Exec(ctx, `DELETE FROM volume_backups WHERE id = ?`, id); err != nil {
+		err = s.db.InTx(ctx, func(tx *store.Tx) error {
+			var key string
+			if err := tx.QueryRow(ctx, `SELECT encryption_key_id FROM volume_backups WHERE id = ?`, id).Scan(&key); err != nil {
+				return store.Row(err)
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM volume_backups WHERE id = ?`, id); err != nil {
+				return err
+			}
+			return s.deleteKey(ctx, tx, key)
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.log.Error("volume: deleting a backup", "backup", id, "err", err)
 		}
 	})
@@ -481,6 +500,13 @@ func (s *Service) restoreOver(q *request, b *volumeBackup, id string) (*volume, 
 		if err := notCopied(ctx, tx, v.ID, "restore to"); err != nil {
 			return err
 		}
+		// An encrypted backup restores to an encrypted volume, which takes
+		// a copy of the backup's key once restored; a plain one to a plain one.
+		if e, err := typeEncryption(ctx, tx, v.TypeID); err != nil {
+			return err
+		} else if (e != nil) != (b.KeyID != "") || (v.KeyID != "") != (b.KeyID != "") {
+			return errorf(http.StatusBadRequest, "Invalid volume: a backup of an encrypted volume restores to an encrypted volume, one of a plain volume to a plain volume.")
+		}
 		err = store.Affected(tx.Exec(ctx, `UPDATE volumes SET status = 'restoring-backup', updated_at = ? WHERE id = ? AND status = 'available'`, time.Now().UnixMicro(), v.ID))
 		if errors.Is(err, store.ErrNotFound) {
 			return errorf(http.StatusBadRequest, "Invalid volume: Volume to be restored to must be available, but the current status is \"%s\".", v.Status)
@@ -495,7 +521,18 @@ func (s *Service) restoreOver(q *request, b *volumeBackup, id string) (*volume, 
 		return nil, err
 	}
 	s.ops.Go(s.action(q, v.ID, "restore"), "volume_restore_backup", func(ctx context.Context) error {
-		return s.restoreInto(ctx, b, v.ID, int64(v.Size)*gib)
+		var enc *backend.Encryption
+		if b.KeyID != "" {
+			// The data restored is opened by the backup's key.
+			var err error
+			if enc, err = s.backendEncryption(ctx, b.KeyID, v.TypeID); err != nil {
+				return err
+			}
+		}
+		if err := s.restoreInto(ctx, b, v.ID, int64(v.Size)*gib, enc); err != nil {
+			return err
+		}
+		return s.takeBackupKey(ctx, v, b)
 	}, func(ctx context.Context, err error) {
 		s.setBackup(ctx, b.ID, "available", "", 0)
 		if err != nil {
@@ -506,10 +543,30 @@ func (s *Service) restoreOver(q *request, b *volumeBackup, id string) (*volume, 
 	return v, nil
 }
 
+// takeBackupKey gives volume v, restored over from encrypted backup b, a
+// copy of the backup's key in place of its own.
+func (s *Service) takeBackupKey(ctx context.Context, v *volume, b *volumeBackup) error {
+	if b.KeyID == "" {
+		return nil
+	}
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		key, err := s.keys.CopyKey(ctx, tx, b.KeyID, v.Project, v.User, "Encryption key of volume "+v.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE volumes SET encryption_key_id = ? WHERE id = ?`, key, v.ID); err != nil {
+			return err
+		}
+		return s.deleteKey(ctx, tx, v.KeyID)
+	})
+}
+
 // restoreInto writes a backup's data to volume id of size bytes: into a
 // sparse raw file first, checked chunk by chunk, which the backend then
 // imports (a volume restored over keeps its data until that succeeds).
-func (s *Service) restoreInto(ctx context.Context, b *volumeBackup, id string, size int64) error {
+// An encrypted backup holds the volume's container, imported as it is
+// and grown to size with enc, the backup's key.
+func (s *Service) restoreInto(ctx context.Context, b *volumeBackup, id string, size int64, enc *backend.Encryption) error {
 	m, err := backup.Load(ctx, s.backups, b.Volume, b.ID)
 	if err != nil {
 		return err
@@ -526,7 +583,16 @@ func (s *Service) restoreInto(ctx context.Context, b *volumeBackup, id string, s
 	if err := backup.Restore(ctx, s.backups, m, f); err != nil {
 		return err
 	}
-	return s.driver.Import(ctx, id, f, "raw", max(size, m.Size))
+	if b.KeyID == "" {
+		return s.driver.Import(ctx, id, f, "raw", max(size, m.Size), nil)
+	}
+	if err := s.driver.Import(ctx, id, f, "raw", m.Size, nil); err != nil {
+		return err
+	}
+	if size > int64(b.Size)*gib {
+		return s.driver.Extend(ctx, id, size, enc)
+	}
+	return nil
 }
 
 // recoverBackups settles what a stop of sov interrupted: a backup being

@@ -11,7 +11,8 @@ import (
 // retype (os-retype; openstack volume set --type) gives a volume another
 // type. sov's one backend holds volumes of every type alike, so the
 // volume changes in place, available or in use, and no migration is ever
-// needed; migration_policy is read as Cinder reads it.
+// needed; migration_policy is read as Cinder reads it. Encryption stays
+// as it is: a type encrypted otherwise is refused, as Cinder refuses it.
 func (s *Service) retype(q *request, raw json.RawMessage) error {
 	var b struct {
 		NewType         *string `json:"new_type"`
@@ -45,6 +46,15 @@ func (s *Service) retype(q *request, raw json.RawMessage) error {
 		}
 		if t.ID == v.TypeID {
 			return errorf(http.StatusBadRequest, "Invalid input received: Retype cannot change the volume's type to its current type (%s).", t.Name)
+		}
+		// An in-place retype keeps the data as it is: encrypted or not.
+		if err := tx.Lock(ctx, "volume type "+t.ID); err != nil {
+			return err
+		}
+		if same, err := sameEncryption(ctx, tx, v.TypeID, t.ID); err != nil {
+			return err
+		} else if !same {
+			return errorf(http.StatusBadRequest, "Invalid input received: Retype cannot change encryption requirements.")
 		}
 		return store.Affected(tx.Exec(ctx, `UPDATE volumes SET volume_type_id = ?, updated_at = ? WHERE id = ? AND status = ?`,
 			t.ID, time.Now().UnixMicro(), v.ID, v.Status))

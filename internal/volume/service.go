@@ -76,6 +76,7 @@ type Service struct {
 	db       *store.DB
 	images   Images
 	hosts    Hosts
+	keys     Keys // nil: no encrypted volumes
 	driver   backend.Driver
 	backups  backup.Repository
 	scratch  string // where exports and restores write their raw files
@@ -85,9 +86,10 @@ type Service struct {
 	url      string // e.g. http://127.0.0.1:5000/volume
 }
 
-// New returns the volume service on the backend cfg names.
-func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, images Images, log *slog.Logger) (*Service, error) {
-	s := &Service{db: db, images: images, identity: id, log: log, url: publicURL + "/volume", ops: ops.New(db, "volume", log),
+// New returns the volume service on the backend cfg names; keys holds
+// the keys of encrypted volumes.
+func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, images Images, keys Keys, log *slog.Logger) (*Service, error) {
+	s := &Service{db: db, images: images, keys: keys, identity: id, log: log, url: publicURL + "/volume", ops: ops.New(db, "volume", log),
 		backups: cfg.Backups, scratch: filepath.Join(cfg.DataDir, "volume-scratch")}
 	// What a crash left of exports and restores goes.
 	if err := os.RemoveAll(s.scratch); err != nil {
@@ -218,6 +220,12 @@ func (s *Service) Register(mux *http.ServeMux) {
 		{"GET", "/types/{id}/extra_specs/{key}", s.showExtraSpec},
 		{"PUT", "/types/{id}/extra_specs/{key}", s.updateExtraSpec},
 		{"DELETE", "/types/{id}/extra_specs/{key}", s.deleteExtraSpec},
+		{"GET", "/types/{id}/encryption", s.listEncryption},
+		{"POST", "/types/{id}/encryption", s.createEncryption},
+		{"GET", "/types/{id}/encryption/{key}", s.showEncryption},
+		{"PUT", "/types/{id}/encryption/{key}", s.updateEncryption},
+		{"DELETE", "/types/{id}/encryption/{key}", s.deleteEncryption},
+		{"GET", "/volumes/{id}/encryption", s.volumeEncryptionMetadata},
 		{"GET", "/volumes", s.listVolumes(false)},
 		{"GET", "/volumes/detail", s.listVolumes(true)},
 		{"POST", "/volumes", s.createVolume},

@@ -246,6 +246,9 @@ func (s *Service) acceptTransfer(q *request) error {
 		if _, err := tx.Exec(ctx, `UPDATE volume_snapshots SET project_id = ?, user_id = ?, updated_at = ? WHERE volume_id = ?`, q.creds.ProjectID, q.creds.UserID, now, t.Volume); err != nil {
 			return err
 		}
+		if err := s.moveKey(ctx, tx, t.Volume, q.creds.ProjectID, q.creds.UserID); err != nil {
+			return err
+		}
 		return store.Affected(tx.Exec(ctx, `DELETE FROM volume_transfers WHERE id = ?`, t.ID))
 	})
 	if err != nil {

@@ -62,7 +62,12 @@ func specsJSON(m map[string]string) string {
 	return string(b)
 }
 
-// bootstrapDefaultType makes __DEFAULT__ when a cloud has no types.
+// luksTypeName is the encrypted type a new cloud has beside __DEFAULT__
+// (scs-0114 recommends one, its description saying [scs:encrypted]).
+const luksTypeName = "LUKS"
+
+// bootstrapDefaultType makes __DEFAULT__ when a cloud has no types, and
+// the encrypted type LUKS (when there is a key manager).
 func (s *Service) bootstrapDefaultType(ctx context.Context) error {
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		var n int
@@ -70,8 +75,21 @@ func (s *Service) bootstrapDefaultType(ctx context.Context) error {
 			return err
 		}
 		now := time.Now().UnixMicro()
-		return store.Insert(ctx, tx, "volume_types", store.Values{}.Set("id", uuid.NewString()).Set("name", defaultTypeName).
+		err := store.Insert(ctx, tx, "volume_types", store.Values{}.Set("id", uuid.NewString()).Set("name", defaultTypeName).
 			Set("description", "Default Volume Type").Set("is_public", true).Set("extra_specs", "{}").Set("created_at", now).Set("updated_at", now))
+		if err != nil || s.keys == nil {
+			return err
+		}
+		id := uuid.NewString()
+		err = store.Insert(ctx, tx, "volume_types", store.Values{}.Set("id", id).Set("name", luksTypeName).
+			Set("description", "[scs:encrypted] Volumes encrypted with LUKS (AES-XTS), each with a key of its own in the key manager").
+			Set("is_public", true).Set("extra_specs", "{}").Set("created_at", now).Set("updated_at", now))
+		if err != nil {
+			return err
+		}
+		return store.Insert(ctx, tx, "volume_type_encryption", store.Values{}.Set("volume_type_id", id).Set("encryption_id", uuid.NewString()).
+			Set("provider", "luks").Set("cipher", defaultCipher).Set("key_size", defaultKeySize).Set("control_location", "front-end").
+			Set("created_at", now).Set("updated_at", now))
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return nil // another sov on the same store made it at the same time
@@ -279,6 +297,9 @@ func (s *Service) deleteType(q *request) error {
 		}
 		if n > 0 {
 			return errorf(http.StatusBadRequest, "Target volume type is still in use.")
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM volume_type_encryption WHERE volume_type_id = ?`, t.ID); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM volume_types WHERE id = ?`, t.ID)
 		return err

@@ -96,6 +96,9 @@ func (s *Service) uploadToImage(q *request, raw json.RawMessage) error {
 		if v.Status != "available" {
 			return errorf(http.StatusBadRequest, "Invalid volume: Volume %s status must be available, but current status is: %s.", v.ID, v.Status)
 		}
+		if v.KeyID != "" {
+			return errorf(http.StatusBadRequest, "Invalid volume: uploading an encrypted volume to an image is not supported yet.")
+		}
 		n.Properties = map[string]string{}
 		for k, val := range v.ImageMeta {
 			if !slices.Contains(notCopiedToImages, k) {

@@ -62,7 +62,8 @@ func waitVolume(t *testing.T, c *gophercloud.ServiceClient, id, want string) *vo
 
 // TestVolumeLifecycle: a project creates, lists, updates, extends and
 // deletes a volume with gophercloud; the backend holds its data at each
-// size; the default type __DEFAULT__ is there, only admins make types;
+// size; the default type __DEFAULT__ and the encrypted LUKS are there,
+// only admins make types;
 // another project can neither see nor touch the volume.
 func TestVolumeLifecycle(t *testing.T) {
 	t.Parallel()
@@ -75,7 +76,7 @@ func TestVolumeLifecycle(t *testing.T) {
 	pg, err := volumetypes.List(a, nil).AllPages(ctx)
 	wantStatus(t, "type list", err, 0)
 	types, _ := volumetypes.ExtractVolumeTypes(pg)
-	if len(types) != 1 || types[0].Name != "__DEFAULT__" {
+	if len(types) != 2 || types[0].Name != "LUKS" || !strings.HasPrefix(types[0].Description, "[scs:encrypted] ") || types[1].Name != "__DEFAULT__" {
 		t.Fatalf("volume types of a new cloud: %+v", types)
 	}
 	_, err = volumetypes.Create(ctx, a, volumetypes.CreateOpts{Name: "mine"}).Extract()

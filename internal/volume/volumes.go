@@ -32,12 +32,13 @@ type volume struct {
 	Snapshot, Source                     string            // what it was made from, if anything
 	ImageMeta                            map[string]string // of the image it was made from
 	Metadata                             map[string]string
+	KeyID                                string // of an encrypted volume, in the key manager
 	Created, Updated                     int64
 	Attachments                          []attachment // loaded by attachmentsOf
 }
 
 const volumeColumns = `v.id, v.project_id, v.user_id, v.name, v.description, v.size, v.status, v.volume_type_id, v.type_name,
-	v.availability_zone, v.bootable, v.snapshot_id, v.source_volid, v.image_metadata, v.metadata, v.created_at, v.updated_at`
+	v.availability_zone, v.bootable, v.snapshot_id, v.source_volid, v.image_metadata, v.metadata, v.encryption_key_id, v.created_at, v.updated_at`
 
 // volumeTable is volumes with their type's name, as one table v (whose
 // columns lists may name unqualified).
@@ -47,7 +48,7 @@ func scanVolume(row store.Scanner) (*volume, error) {
 	var v volume
 	var meta, imageMeta string
 	if err := row.Scan(&v.ID, &v.Project, &v.User, &v.Name, &v.Description, &v.Size, &v.Status, &v.TypeID, &v.TypeName,
-		&v.Zone, &v.Bootable, &v.Snapshot, &v.Source, &imageMeta, &meta, &v.Created, &v.Updated); err != nil {
+		&v.Zone, &v.Bootable, &v.Snapshot, &v.Source, &imageMeta, &meta, &v.KeyID, &v.Created, &v.Updated); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(meta), &v.Metadata); err != nil || v.Metadata == nil {
@@ -87,7 +88,7 @@ func (s *Service) links(id string) []map[string]string {
 // host (and from 3.21 its provider id).
 func (s *Service) view(q *request, v *volume) map[string]any {
 	m := map[string]any{"id": v.ID, "name": v.Name, "description": v.Description, "size": v.Size, "status": v.Status,
-		"volume_type": v.TypeName, "availability_zone": v.Zone, "bootable": strconv.FormatBool(v.Bootable), "encrypted": false,
+		"volume_type": v.TypeName, "availability_zone": v.Zone, "bootable": strconv.FormatBool(v.Bootable), "encrypted": v.KeyID != "",
 		"multiattach": false, "metadata": v.Metadata, "attachments": attachmentsView(v), "links": s.links(v.ID), "user_id": v.User,
 		"created_at": cinderTime(v.Created), "updated_at": cinderTime(v.Updated), "source_volid": nullable(v.Source), "snapshot_id": nullable(v.Snapshot),
 		"replication_status": nil, "consistencygroup_id": nil}
@@ -493,8 +494,10 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 		v.Description = *desc
 	}
 	var from *volumeBackup // the backup it is restored from
+	var enc *encryption    // of its type
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		typeRef, inherited := defaultTypeName, false
+		fromKey := "" // the key of what it is made of
 		// From a snapshot or volume: its size at least, and its type unless named.
 		minSize := 0
 		switch {
@@ -513,7 +516,7 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 			if err != nil {
 				return err
 			}
-			minSize, typeRef, inherited, v.Snapshot = sn.Size, from.TypeID, true, sn.ID
+			minSize, typeRef, inherited, v.Snapshot, fromKey = sn.Size, from.TypeID, true, sn.ID, from.KeyID
 		case srcID != "":
 			if err := tx.Lock(ctx, "volume "+srcID); err != nil { // against its deletion or extension
 				return err
@@ -525,7 +528,7 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 			if from.Status != "available" {
 				return errorf(http.StatusBadRequest, "Invalid volume: Source volume status must be available, but current status is: %s.", from.Status)
 			}
-			minSize, typeRef, inherited, v.Source = from.Size, from.TypeID, true, from.ID
+			minSize, typeRef, inherited, v.Source, fromKey = from.Size, from.TypeID, true, from.ID, from.KeyID
 		case img != nil:
 			minSize, v.ImageMeta, v.Bootable = img.minGiB, img.meta, true
 		case backupID != "":
@@ -545,7 +548,15 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 			if _, err := tx.Exec(ctx, `UPDATE volume_backups SET status = 'restoring', updated_at = ? WHERE id = ?`, time.Now().UnixMicro(), b.ID); err != nil {
 				return err
 			}
-			minSize, from = b.Size, b
+			minSize, from, fromKey = b.Size, b, b.KeyID
+			if b.KeyID != "" {
+				// Encrypted: of its volume's type if it still has one, else LUKS.
+				typeRef, inherited = luksTypeName, true
+				var t []string
+				if t, err = store.Column(ctx, tx, `SELECT volume_type_id FROM volumes WHERE id = ?`, b.Volume); err == nil && len(t) == 1 {
+					typeRef = t[0]
+				}
+			}
 		}
 		if size == 0 {
 			size, v.Size = minSize, minSize
@@ -565,12 +576,21 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 		if err := s.checkQuota(ctx, tx, v.Project, 1, size, size); err != nil {
 			return err
 		}
+		if err := tx.Lock(ctx, "volume type "+t.ID); err != nil { // against a change of its encryption
+			return err
+		}
+		if enc, err = typeEncryption(ctx, tx, t.ID); err != nil {
+			return err
+		}
+		if err := s.volumeKey(ctx, tx, v, enc, fromKey, snapID != "" || srcID != "" || backupID != ""); err != nil {
+			return err
+		}
 		meta, _ := json.Marshal(v.Metadata)
 		return store.Insert(ctx, tx, "volumes", store.Values{}.Set("id", v.ID).Set("project_id", v.Project).Set("user_id", v.User).
 			Set("name", v.Name).Set("description", v.Description).Set("size", v.Size).Set("new_size", 0).Set("status", v.Status).
 			Set("volume_type_id", v.TypeID).Set("availability_zone", v.Zone).Set("bootable", v.Bootable).Set("snapshot_id", v.Snapshot).
 			Set("source_volid", v.Source).Set("image_metadata", jsonText(v.ImageMeta)).Set("metadata", string(meta)).
-			Set("created_at", now).Set("updated_at", now))
+			Set("encryption_key_id", v.KeyID).Set("created_at", now).Set("updated_at", now))
 	})
 	if err != nil {
 		return nil, err
@@ -581,21 +601,29 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 		src, img.file = img.file, nil // the operation closes it
 	}
 	s.ops.Go(a, "volume_create", func(ctx context.Context) error {
+		if src != nil {
+			defer src.Close()
+		}
+		if from != nil {
+			defer s.setBackup(ctx, from.ID, "available", "", 0)
+		}
+		enc, err := s.backendEncryption(ctx, v.KeyID, v.TypeID)
+		if err != nil {
+			return err
+		}
 		switch {
 		case src != nil:
-			defer src.Close()
-			return s.driver.Import(ctx, v.ID, src, img.format, int64(size)*gib)
+			return s.driver.Import(ctx, v.ID, src, img.format, int64(size)*gib, enc)
 		case from != nil:
-			defer s.setBackup(ctx, from.ID, "available", "", 0)
-			return s.restoreInto(ctx, from, v.ID, int64(size)*gib)
+			return s.restoreInto(ctx, from, v.ID, int64(size)*gib, enc)
 		case v.Snapshot != "":
-			return s.driver.Restore(ctx, v.ID, v.Snapshot, int64(size)*gib)
+			return s.driver.Restore(ctx, v.ID, v.Snapshot, int64(size)*gib, enc)
 		case v.Source != "":
 			// Under the source's lock too: its extension waits for the copy.
 			defer s.ops.Lock(v.Source)()
-			return s.driver.Clone(ctx, v.ID, v.Source, int64(size)*gib)
+			return s.driver.Clone(ctx, v.ID, v.Source, int64(size)*gib, enc)
 		}
-		return s.driver.Create(ctx, v.ID, int64(size)*gib)
+		return s.driver.Create(ctx, v.ID, int64(size)*gib, enc)
 	}, func(ctx context.Context, err error) {
 		s.setStatus(ctx, v.ID, map[bool]string{true: "available", false: "error"}[err == nil])
 	})
@@ -756,9 +784,19 @@ func (s *Service) remove(a ops.Action, event, id string) {
 	})
 }
 
-// forget removes a deleted volume's row and record.
+// forget removes a deleted volume's row, key and record.
 func (s *Service) forget(ctx context.Context, id string) {
-	if _, err := s.db.Exec(ctx, `DELETE FROM volumes WHERE id = ?`, id); err != nil {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var key string
+		if err := tx.QueryRow(ctx, `SELECT encryption_key_id FROM volumes WHERE id = ?`, id).Scan(&key); err != nil {
+			return store.Row(err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM volumes WHERE id = ?`, id); err != nil {
+			return err
+		}
+		return s.deleteKey(ctx, tx, key)
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.log.Error("volume: delete", "volume", id, "err", err)
 		s.setStatus(ctx, id, "error_deleting")
 		return
@@ -867,7 +905,13 @@ func (s *Service) extend(q *request, raw json.RawMessage) error {
 	}
 	a := s.action(q, v.ID, "extend")
 	s.ops.Go(a, "volume_extend", func(ctx context.Context) error {
-		offline := func(ctx context.Context) error { return s.driver.Extend(ctx, v.ID, int64(size)*gib) }
+		offline := func(ctx context.Context) error {
+			enc, err := s.backendEncryption(ctx, v.KeyID, v.TypeID)
+			if err != nil {
+				return err
+			}
+			return s.driver.Extend(ctx, v.ID, int64(size)*gib, enc)
+		}
 		if onServer != "" && s.hosts != nil {
 			return s.hosts.ResizeAttached(ctx, onServer, v.ID, int64(size)*gib, offline)
 		}
@@ -938,7 +982,11 @@ func (s *Service) revert(q *request, raw json.RawMessage) error {
 	}
 	snap := body.SnapshotID
 	s.ops.Go(s.action(q, v.ID, "revert"), "volume_revert", func(ctx context.Context) error {
-		return s.driver.Restore(ctx, v.ID, snap, int64(v.Size)*gib)
+		enc, err := s.backendEncryption(ctx, v.KeyID, v.TypeID)
+		if err != nil {
+			return err
+		}
+		return s.driver.Restore(ctx, v.ID, snap, int64(v.Size)*gib, enc)
 	}, func(ctx context.Context, err error) {
 		s.setSnapshotStatus(ctx, snap, "available")
 		s.setStatus(ctx, v.ID, map[bool]string{true: "available", false: "error"}[err == nil])

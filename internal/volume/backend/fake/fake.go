@@ -11,12 +11,30 @@ import (
 	"sync"
 
 	"github.com/sovcloud/sov/internal/hypervisor"
+	"github.com/sovcloud/sov/internal/volume/backend"
 )
 
-// disk is what the fake keeps of a volume or snapshot.
+// disk is what the fake keeps of a volume or snapshot: with the
+// passphrase of an encrypted one, which later calls must give again.
 type disk struct {
-	size int64
-	data byte
+	size       int64
+	data       byte
+	passphrase string
+}
+
+// opens checks that enc opens v: the passphrase v was made with, if any.
+func (v disk) opens(id string, enc *backend.Encryption) error {
+	if v.passphrase != "" && (enc == nil || string(enc.Passphrase) != v.passphrase) {
+		return fmt.Errorf("fake: volume %s is not opened by the passphrase given", id)
+	}
+	return nil
+}
+
+func passphrase(enc *backend.Encryption) string {
+	if enc == nil {
+		return ""
+	}
+	return string(enc.Passphrase)
 }
 
 // Driver records volumes and snapshots.
@@ -86,6 +104,14 @@ func (d *Driver) Write(id string, data byte) {
 	d.volumes[id] = v
 }
 
+// Passphrase is the passphrase an encrypted volume was made with ("" for
+// a plain one).
+func (d *Driver) Passphrase(id string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.volumes[id].passphrase
+}
+
 // Read is a volume's data.
 func (d *Driver) Read(id string) (byte, bool) {
 	d.mu.Lock()
@@ -95,17 +121,17 @@ func (d *Driver) Read(id string) (byte, bool) {
 }
 
 // Create records the volume.
-func (d *Driver) Create(_ context.Context, id string, size int64) error {
+func (d *Driver) Create(_ context.Context, id string, size int64, enc *backend.Encryption) error {
 	if err := d.begin(); err != nil {
 		return err
 	}
 	defer d.mu.Unlock()
-	d.volumes[id] = disk{size: size}
+	d.volumes[id] = disk{size: size, passphrase: passphrase(enc)}
 	return nil
 }
 
 // Extend records the volume's new size.
-func (d *Driver) Extend(_ context.Context, id string, size int64) error {
+func (d *Driver) Extend(_ context.Context, id string, size int64, enc *backend.Encryption) error {
 	if err := d.begin(); err != nil {
 		return err
 	}
@@ -114,13 +140,16 @@ func (d *Driver) Extend(_ context.Context, id string, size int64) error {
 	if !ok {
 		return fmt.Errorf("fake: no volume %s", id)
 	}
+	if err := v.opens(id, enc); err != nil {
+		return err
+	}
 	v.size = size
 	d.volumes[id] = v
 	return nil
 }
 
 // Clone copies a volume.
-func (d *Driver) Clone(_ context.Context, id, src string, size int64) error {
+func (d *Driver) Clone(_ context.Context, id, src string, size int64, enc *backend.Encryption) error {
 	if err := d.begin(); err != nil {
 		return err
 	}
@@ -129,22 +158,25 @@ func (d *Driver) Clone(_ context.Context, id, src string, size int64) error {
 	if !ok {
 		return fmt.Errorf("fake: no volume %s", src)
 	}
+	if err := v.opens(src, enc); err != nil {
+		return err
+	}
 	if size < v.size {
 		return fmt.Errorf("fake: a clone of %d bytes cannot hold %d", size, v.size)
 	}
-	d.volumes[id] = disk{size: size, data: v.data}
+	d.volumes[id] = disk{size: size, data: v.data, passphrase: v.passphrase}
 	return nil
 }
 
 // Import records the volume with the byte the image holds at 1 MiB.
-func (d *Driver) Import(_ context.Context, id string, src *os.File, _ string, size int64) error {
+func (d *Driver) Import(_ context.Context, id string, src *os.File, _ string, size int64, enc *backend.Encryption) error {
 	var b [1]byte
 	src.ReadAt(b[:], 1<<20)
 	if err := d.begin(); err != nil {
 		return err
 	}
 	defer d.mu.Unlock()
-	d.volumes[id] = disk{size: size, data: b[0]}
+	d.volumes[id] = disk{size: size, data: b[0], passphrase: passphrase(enc)}
 	return nil
 }
 
@@ -218,7 +250,7 @@ func (d *Driver) SnapshotWith(ctx context.Context, snap, volume string, copy fun
 }
 
 // Restore copies the snapshot to a new volume.
-func (d *Driver) Restore(_ context.Context, id, snap string, size int64) error {
+func (d *Driver) Restore(_ context.Context, id, snap string, size int64, enc *backend.Encryption) error {
 	if err := d.begin(); err != nil {
 		return err
 	}
@@ -227,10 +259,13 @@ func (d *Driver) Restore(_ context.Context, id, snap string, size int64) error {
 	if !ok {
 		return fmt.Errorf("fake: no snapshot %s", snap)
 	}
+	if err := s.opens(snap, enc); err != nil {
+		return err
+	}
 	if size < s.size {
 		return fmt.Errorf("fake: a volume of %d bytes cannot hold snapshot %s of %d", size, snap, s.size)
 	}
-	d.volumes[id] = disk{size: size, data: s.data}
+	d.volumes[id] = disk{size: size, data: s.data, passphrase: s.passphrase}
 	return nil
 }
 

@@ -54,7 +54,7 @@ func BenchmarkVolumeData(b *testing.B) {
 	b.Run("import", func(b *testing.B) {
 		b.SetBytes(size)
 		for range b.N {
-			if err := d.Import(ctx, vol, f, "raw", size); err != nil {
+			if err := d.Import(ctx, vol, f, "raw", size, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -96,7 +96,7 @@ func BenchmarkVolumeData(b *testing.B) {
 			if err := backup.Restore(ctx, repo, m, raw); err != nil {
 				b.Fatal(err)
 			}
-			if err := d.Import(ctx, restored, raw, "raw", size); err != nil {
+			if err := d.Import(ctx, restored, raw, "raw", size, nil); err != nil {
 				b.Fatal(err)
 			}
 			raw.Close()

@@ -3,7 +3,8 @@
 // qemu-img, which QEMU opens when the volume is attached; each snapshot a
 // qcow2 file of its own (volumes/snapshots/<id>.qcow2), a copy of the
 // volume's data (sparse: only the clusters written), from which volumes
-// are restored by copy too.
+// are restored by copy too. An encrypted volume's qcow2 file holds a LUKS
+// container (luks.go).
 package file
 
 import (
@@ -18,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/sovcloud/sov/internal/hypervisor"
+	"github.com/sovcloud/sov/internal/volume/backend"
 )
 
 // Driver keeps volumes as qcow2 files in one directory, snapshots in
@@ -47,8 +49,11 @@ func qemuImg(ctx context.Context, args ...string) error {
 }
 
 // Create makes the volume's file.
-func (d *Driver) Create(ctx context.Context, id string, size int64) error {
+func (d *Driver) Create(ctx context.Context, id string, size int64, enc *backend.Encryption) error {
 	return atomicFile(d.Path(id), func(tmp string) error {
+		if enc != nil {
+			return createLUKS(ctx, tmp, size, enc)
+		}
 		return qemuImg(ctx, "create", "-q", "-f", "qcow2", tmp, strconv.FormatInt(size, 10))
 	})
 }
@@ -73,8 +78,9 @@ func atomicFile(path string, fill func(tmp string) error) error {
 }
 
 // copyTo writes a sparse qcow2 copy of the qcow2 file src to path, grown
-// to size bytes (0: src's size).
-func copyTo(ctx context.Context, src, path string, size int64) error {
+// to size bytes (0: src's size); an encrypted volume's container is
+// copied as it is and grown inside.
+func copyTo(ctx context.Context, src, path string, size int64, enc *backend.Encryption) error {
 	return atomicFile(path, func(tmp string) error {
 		if err := qemuImg(ctx, "convert", "-q", "-f", "qcow2", "-O", "qcow2", src, tmp); err != nil {
 			return err
@@ -82,24 +88,48 @@ func copyTo(ctx context.Context, src, path string, size int64) error {
 		if size == 0 {
 			return nil
 		}
-		// Only ever grown: qemu-img refuses to shrink without --shrink.
-		return qemuImg(ctx, "resize", "-q", "-f", "qcow2", tmp, strconv.FormatInt(size, 10))
+		return resize(ctx, tmp, size, enc)
 	})
+}
+
+// resize grows the volume in the qcow2 file path to size bytes (only ever
+// grown: qemu-img refuses to shrink without --shrink); an encrypted one
+// through its LUKS container, which grows the file by as much.
+func resize(ctx context.Context, path string, size int64, enc *backend.Encryption) error {
+	if enc == nil {
+		return qemuImg(ctx, "resize", "-q", "-f", "qcow2", path, strconv.FormatInt(size, 10))
+	}
+	return qemuImgKey(ctx, enc, nil, "resize", "-q", "--object", keyObject, "--image-opts", luksOpts(path), strconv.FormatInt(size, 10))
 }
 
 // Import converts the image to the volume's qcow2 file. qemu-img reads it
 // through the open file (inherited as fd 3: an image deleted meanwhile is
 // still read whole) and, for qcow2, never opens a backing file.
-func (d *Driver) Import(ctx context.Context, id string, src *os.File, format string, size int64) error {
+//
+// An encrypted volume gets a new container of its size first, into which
+// qemu-img writes the image's data, encrypting it: every block of the
+// image is written, zeros too (unwritten blocks of a container do not
+// read as zeros), and the rest of the volume stays unwritten.
+func (d *Driver) Import(ctx context.Context, id string, src *os.File, format string, size int64, enc *backend.Encryption) error {
 	in := "/dev/fd/3"
 	if format == "qcow2" {
 		in = `json:{"driver": "qcow2", "backing": null, "file": {"driver": "file", "filename": "/dev/fd/3"}}`
 	}
+	inArgs := []string{in}
+	if format == "raw" {
+		inArgs = []string{"-f", "raw", in}
+	}
 	return atomicFile(d.Path(id), func(tmp string) error {
-		args := []string{"convert", "-q", "-O", "qcow2", in, tmp}
-		if format == "raw" {
-			args = []string{"convert", "-q", "-f", "raw", "-O", "qcow2", in, tmp}
+		if enc != nil {
+			if err := createLUKS(ctx, tmp, size, enc); err != nil {
+				return err
+			}
+			// The key is the first inherited descriptor after the image (fd 4).
+			args := append(append([]string{"convert", "-q", "-n", "--object", "secret,id=key,file=/dev/fd/4"}, inArgs...),
+				"--target-image-opts", luksOpts(tmp))
+			return qemuImgKey(ctx, enc, src, args...)
 		}
+		args := append(append([]string{"convert", "-q"}, inArgs...), "-O", "qcow2", tmp)
 		cmd := exec.CommandContext(ctx, "qemu-img", args...)
 		cmd.ExtraFiles = []*os.File{src}
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -110,13 +140,13 @@ func (d *Driver) Import(ctx context.Context, id string, src *os.File, format str
 }
 
 // Clone copies volume src's file to volume id's.
-func (d *Driver) Clone(ctx context.Context, id, src string, size int64) error {
-	return copyTo(ctx, d.Path(src), d.Path(id), size)
+func (d *Driver) Clone(ctx context.Context, id, src string, size int64, enc *backend.Encryption) error {
+	return copyTo(ctx, d.Path(src), d.Path(id), size, enc)
 }
 
 // Snapshot copies the volume's file to the snapshot's.
 func (d *Driver) Snapshot(ctx context.Context, snap, volume string) error {
-	return copyTo(ctx, d.Path(volume), d.SnapshotPath(snap), 0)
+	return copyTo(ctx, d.Path(volume), d.SnapshotPath(snap), 0, nil)
 }
 
 // SnapshotWith makes an empty qcow2 file of the volume's size for copy to
@@ -151,8 +181,8 @@ func virtualSize(ctx context.Context, path string) (int64, error) {
 }
 
 // Restore copies the snapshot's file to the volume's.
-func (d *Driver) Restore(ctx context.Context, id, snap string, size int64) error {
-	return copyTo(ctx, d.SnapshotPath(snap), d.Path(id), size)
+func (d *Driver) Restore(ctx context.Context, id, snap string, size int64, enc *backend.Encryption) error {
+	return copyTo(ctx, d.SnapshotPath(snap), d.Path(id), size, enc)
 }
 
 // DeleteSnapshot removes the snapshot's file.
@@ -174,8 +204,8 @@ func syncPath(path string) error {
 }
 
 // Extend grows the volume's file.
-func (d *Driver) Extend(ctx context.Context, id string, size int64) error {
-	if err := qemuImg(ctx, "resize", "-q", "-f", "qcow2", d.Path(id), strconv.FormatInt(size, 10)); err != nil {
+func (d *Driver) Extend(ctx context.Context, id string, size int64, enc *backend.Encryption) error {
+	if err := resize(ctx, d.Path(id), size, enc); err != nil {
 		return err
 	}
 	return syncPath(d.Path(id))
@@ -184,10 +214,10 @@ func (d *Driver) Extend(ctx context.Context, id string, size int64) error {
 // Delete removes the volume's file (and a temporary one a crash left).
 func (d *Driver) Delete(_ context.Context, id string) error { return removeFiles(d.Path(id)) }
 
-// removeFiles removes a file and a temporary one of it a crash left.
+// removeFiles removes a file and the temporary ones of it a crash left.
 func removeFiles(path string) error {
 	var errs []error
-	for _, p := range []string{path, path + ".tmp"} {
+	for _, p := range []string{path, path + ".tmp", path + ".tmp" + luksSuffix} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -228,7 +258,7 @@ func ids(dir string) ([]string, error) {
 	}
 	var out []string
 	for _, e := range entries {
-		name := strings.TrimSuffix(e.Name(), ".tmp")
+		name := strings.TrimSuffix(strings.TrimSuffix(e.Name(), luksSuffix), ".tmp")
 		if id, ok := strings.CutSuffix(name, ".qcow2"); ok && !e.IsDir() {
 			out = append(out, id)
 		}

@@ -1,24 +1,42 @@
 package file_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/sovcloud/sov/internal/volume/backend"
 	"github.com/sovcloud/sov/internal/volume/backend/backendtest"
 	"github.com/sovcloud/sov/internal/volume/backend/file"
 )
 
 // qemuIO reads and writes the driver's qcow2 files with qemu-img and
-// qemu-io, as QEMU would for a guest.
-type qemuIO struct{ d *file.Driver }
+// qemu-io, as QEMU would for a guest: through the LUKS container of
+// encrypted volumes, whose passphrase is in the file key.
+type qemuIO struct {
+	d   *file.Driver
+	key string // "" when the volumes are not encrypted
+}
+
+// image is qemu-img's and qemu-io's arguments that open a volume.
+func (p qemuIO) image(id string) []string {
+	if p.key == "" {
+		return []string{"-f", "qcow2", p.d.Path(id)}
+	}
+	return []string{"--object", "secret,id=k,file=" + p.key, "--image-opts",
+		"driver=luks,key-secret=k,file.driver=qcow2,file.file.driver=file,file.file.filename=" + p.d.Path(id)}
+}
 
 func (p qemuIO) Size(id string) (int64, bool) {
-	out, err := exec.Command("qemu-img", "info", "--output=json", "-f", "qcow2", p.d.Path(id)).Output()
+	out, err := exec.Command("qemu-img", append([]string{"info", "--output=json"}, p.image(id)...)...).Output()
 	if err != nil {
 		return 0, false
 	}
@@ -31,13 +49,13 @@ func (p qemuIO) Size(id string) (int64, bool) {
 
 // Write writes 1 MiB of the pattern at 1 MiB into the volume.
 func (p qemuIO) Write(id string, pattern byte) {
-	exec.Command("qemu-io", "-f", "qcow2", "-c", fmt.Sprintf("write -P %d 1M 1M", pattern), p.d.Path(id)).Run()
+	exec.Command("qemu-io", append([]string{"-c", fmt.Sprintf("write -P %d 1M 1M", pattern)}, p.image(id)...)...).Run()
 }
 
 // Read finds which pattern the volume holds at 1 MiB.
 func (p qemuIO) Read(id string) (byte, bool) {
 	for _, pattern := range []byte{0xa1, 0xa2, 0xa3} {
-		out, err := exec.Command("qemu-io", "-f", "qcow2", "-c", fmt.Sprintf("read -P %d 1M 1M", pattern), p.d.Path(id)).CombinedOutput()
+		out, err := exec.Command("qemu-io", append([]string{"-c", fmt.Sprintf("read -P %d 1M 1M", pattern)}, p.image(id)...)...).CombinedOutput()
 		// (qemu-io reports a mismatch in its output, not its exit status.)
 		if err == nil && strings.Contains(string(out), "read ") && !strings.Contains(string(out), "Pattern verification failed") {
 			return pattern, true
@@ -60,7 +78,49 @@ func TestDriverSuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backendtest.Run(t, d, qemuIO{d})
+	backendtest.Run(t, d, qemuIO{d: d}, nil)
+}
+
+// TestEncryptedDriverSuite runs the suite on encrypted volumes (AES-256
+// in XTS mode), then reads every file the driver kept: none holds the
+// patterns written through the containers.
+func TestEncryptedDriverSuite(t *testing.T) {
+	dir := t.TempDir()
+	d, err := file.Open(filepath.Join(dir, "volumes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	passphrase := []byte(strings.Repeat("5e", 64))
+	key := filepath.Join(dir, "key")
+	os.WriteFile(key, passphrase, 0o600)
+	backendtest.Run(t, d, qemuIO{d: d, key: key}, &backend.Encryption{Passphrase: passphrase, Cipher: "aes-xts-plain64", KeyBits: 512})
+	var files int
+	filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || path == key {
+			return err
+		}
+		files++
+		b, err := os.ReadFile(path)
+		for _, pattern := range []byte{0xa1, 0xa2, 0xa3} {
+			if bytes.Contains(b, bytes.Repeat([]byte{pattern}, 4096)) {
+				t.Errorf("%s holds the plaintext pattern %#x", path, pattern)
+			}
+		}
+		return err
+	})
+	if files < 4 {
+		t.Errorf("only %d files were read", files)
+	}
+	// Other ciphers and key sizes are refused, and leave no file.
+	for _, enc := range []backend.Encryption{{Passphrase: passphrase, Cipher: "aes-cbc-essiv:sha256", KeyBits: 256},
+		{Passphrase: passphrase, Cipher: "aes-xts-plain64", KeyBits: 128}} {
+		if err := d.Create(context.Background(), "01010101-0000-4000-8000-000000000001", 1<<20, &enc); err == nil {
+			t.Errorf("a volume of %s with %d bits was made", enc.Cipher, enc.KeyBits)
+		}
+	}
+	if ids, _ := d.List(context.Background()); slices.Contains(ids, "01010101-0000-4000-8000-000000000001") {
+		t.Error("a refused volume left its file")
+	}
 }
 
 // TestImportNeverReadsABackingFile: a qcow2 image naming a backing file
@@ -85,10 +145,10 @@ func TestImportNeverReadsABackingFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := d.Import(context.Background(), "0f0f0f0f-0000-4000-8000-00000000000f", f, "qcow2", 4<<20); err != nil {
+	if err := d.Import(context.Background(), "0f0f0f0f-0000-4000-8000-00000000000f", f, "qcow2", 4<<20, nil); err != nil {
 		t.Fatalf("import: %v", err)
 	}
-	if got, ok := (qemuIO{d}).Read("0f0f0f0f-0000-4000-8000-00000000000f"); ok {
+	if got, ok := (qemuIO{d: d}).Read("0f0f0f0f-0000-4000-8000-00000000000f"); ok {
 		t.Errorf("the volume holds the backing file's pattern %#x", got)
 	}
 }
