@@ -32,6 +32,43 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	}
 	alice(false, "volume", "type", "create", "mine")
 
+	// An encrypted type (admins set its encryption); a volume of it is
+	// encrypted with a key of its own in the project's key manager, which
+	// goes with it.
+	admin("volume", "type", "create", "--encryption-provider", "luks", "--encryption-cipher", "aes-xts-plain64", "--encryption-key-size", "512",
+		"--encryption-control-location", "front-end", "--description", "[scs:encrypted] vault", "vault")
+	var vt map[string]any
+	jsonOut(t, admin("volume", "type", "show", "--encryption-type", "-f", "json", "vault"), &vt)
+	if e := fmt.Sprint(vt["encryption"]); !strings.Contains(e, "provider='luks'") && !strings.Contains(e, "provider:luks") || !strings.Contains(e, "512") {
+		t.Errorf("volume type show --encryption-type: %v", vt)
+	}
+	// (The CLI shows a member the type without its encryption.)
+	if out := alice(true, "volume", "type", "show", "--encryption-type", "vault"); strings.Contains(out, "luks") {
+		t.Errorf("a member sees the type's encryption: %s", out)
+	}
+	alice(true, "volume", "create", "--type", "vault", "--size", "1", "sealed")
+	waitVolumeCLI(t, alice, "sealed", "available")
+	if out := alice(true, "volume", "show", "-f", "value", "-c", "encrypted", "sealed"); strings.TrimSpace(out) != "True" {
+		t.Errorf("the volume of the encrypted type: encrypted %q", out)
+	}
+	if out := alice(true, "secret", "list", "-f", "value", "-c", "Secret type", "-c", "Bit length"); strings.TrimSpace(out) != "512 symmetric" {
+		t.Errorf("the project's secrets with its encrypted volume: %q", out)
+	}
+	if out := bob(true, "secret", "list", "-f", "value"); strings.TrimSpace(out) != "" {
+		t.Errorf("another project sees secrets %q", out)
+	}
+	alice(true, "volume", "delete", "sealed")
+	for end := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		out := alice(true, "secret", "list", "-f", "value")
+		if strings.TrimSpace(out) == "" {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the deleted volume's key is left: %q", out)
+		}
+	}
+	admin("volume", "type", "delete", "vault")
+
 	var v map[string]any
 	jsonOut(t, alice(true, "volume", "create", "--size", "1", "--description", "cli data", "--property", "team=a", "-f", "json", "cli-vol"), &v)
 	id := v["id"].(string)

@@ -260,7 +260,7 @@ func (s *Service) destroy(ctx context.Context, srv *server) {
 
 // restart starts the VM of an existing server again, with the spec it was
 // started with (its disk, config drive and boot files stay), on the ports
-// it has now.
+// and volumes it has now.
 func (s *Service) restart(ctx context.Context, srv *server) error {
 	spec, err := s.driver.SavedSpec(srv.ID)
 	if err != nil {
@@ -283,6 +283,12 @@ func (s *Service) restart(ctx context.Context, srv *server) error {
 	spec.NICs = nics(atts)
 	if spec.Volumes, err = s.volumeDisks(ctx, srv); err != nil {
 		return err
+	}
+	// A boot volume anew too: an encrypted one's passphrase is not saved.
+	if root := srv.rootVolume(); root != nil {
+		if spec.Disk, err = s.volumes.Disk(ctx, root.Attachment); err != nil {
+			return faultf(err, "The boot volume %s could not be attached", root.VolumeID)
+		}
 	}
 	return s.driver.Start(spec)
 }
