@@ -59,7 +59,7 @@ serial=`, 1))
 	yes := true
 	s, err := servers.Create(ctx, c, servers.CreateOpts{Name: "vault", FlavorRef: flavorID(t, c, "SCS-1L-1"), Networks: "none", ConfigDrive: &yes,
 		BlockDevice: []servers.BlockDevice{{SourceType: servers.SourceVolume, DestinationType: servers.DestinationVolume, UUID: root, BootIndex: 0}},
-		UserData: userData}, nil).Extract()
+		UserData:    userData}, nil).Extract()
 	wantStatus(t, "boot from the encrypted volume", err, 0)
 	waitStatus(t, c, s.ID, "ACTIVE")
 	waitConsole(t, c, s.ID, "vol-test: root written")
