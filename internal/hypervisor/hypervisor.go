@@ -132,4 +132,17 @@ type Disk struct {
 	// Passphrase opens an encrypted disk's LUKS container. It is never
 	// saved with a spec: whoever starts the VM again gives it again.
 	Passphrase []byte `json:"-"`
+	// Throttle limits the guest's I/O on the disk (nil: no limits).
+	Throttle *Throttle `json:",omitempty"`
+}
+
+// Throttle is a disk's I/O limits, as QEMU's block_set_io_throttle takes
+// them (and Cinder's front-end QoS specs give them): bytes and operations
+// per second, in total, read and written (0: no limit).
+type Throttle struct {
+	BPS, BPSRead, BPSWrite, IOPS, IOPSRead, IOPSWrite int64
+	// Bursts above the limits (QEMU's *_max).
+	BPSMax, BPSReadMax, BPSWriteMax, IOPSMax, IOPSReadMax, IOPSWriteMax int64
+	// SizeIOPS: a larger operation counts as one per this many bytes.
+	SizeIOPS int64
 }

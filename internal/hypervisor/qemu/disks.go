@@ -14,19 +14,18 @@ import (
 type blockdev map[string]any
 
 // diskNodes returns the block nodes of d, the ones it stands on first, the
-// top node named name last: the format node, or for an encrypted disk the
-// luks node on it (the format node is then name-data, see dataNode), which
-// opens the LUKS container with the secret object keyID(name).
+// top node named name last: the format node; or, when there are nodes on
+// it, the top one of these (the format node is then dataNode(name)): the
+// luks node of an encrypted disk, which opens the LUKS container with the
+// secret object keyID(name), and the throttle node of a disk with I/O
+// limits, in the throttle group throttleID(name).
 func diskNodes(d *hypervisor.Disk, name string) ([]blockdev, error) {
 	if d.Format != "qcow2" && d.Format != "raw" {
 		return nil, fmt.Errorf("qemu: disk format %q is not supported", d.Format)
 	}
-	formatName := name
-	if d.Encrypted {
-		if d.Backing != nil {
-			return nil, fmt.Errorf("qemu: an encrypted disk cannot have a backing image")
-		}
-		formatName = dataNode(name)
+	formatName := dataNode(d, name)
+	if d.Encrypted && d.Backing != nil {
+		return nil, fmt.Errorf("qemu: an encrypted disk cannot have a backing image")
 	}
 	file := blockdev{"driver": "file", "node-name": name + "-file", "filename": d.Path,
 		"read-only": d.ReadOnly, "cache": map[string]bool{"direct": !d.ReadOnly}}
@@ -50,15 +49,50 @@ func diskNodes(d *hypervisor.Disk, name string) ([]blockdev, error) {
 		format["backing"] = nil // never the file named in the header
 	}
 	nodes = append(nodes, format)
+	under := formatName
 	if d.Encrypted {
-		nodes = append(nodes, blockdev{"driver": "luks", "node-name": name, "file": formatName, "key-secret": keyID(name), "read-only": d.ReadOnly})
+		luks := name
+		if d.Throttle != nil {
+			luks = name + "-luks"
+		}
+		nodes = append(nodes, blockdev{"driver": "luks", "node-name": luks, "file": formatName, "key-secret": keyID(name), "read-only": d.ReadOnly})
+		under = luks
+	}
+	if d.Throttle != nil {
+		nodes = append(nodes, blockdev{"driver": "throttle", "node-name": name, "file": under, "throttle-group": throttleID(name)})
 	}
 	return nodes, nil
 }
 
-// dataNode is the format node under the luks node name of an encrypted
-// disk: what holds the LUKS container's bytes (copied as they are).
-func dataNode(name string) string { return name + "-data" }
+// dataNode is the format node of the disk d whose top node is name: name
+// itself, or name-data under an encrypted disk's luks node or a throttle
+// node. It holds the disk's data as the image has it (an encrypted
+// disk's LUKS container), which copies take as it is.
+func dataNode(d *hypervisor.Disk, name string) string {
+	if d.Encrypted || d.Throttle != nil {
+		return name + "-data"
+	}
+	return name
+}
+
+// throttleID is the id of the throttle group of the disk whose top node
+// is name.
+func throttleID(name string) string { return name + "-tg" }
+
+// throttleGroup is the throttle-group object of a disk's limits, as
+// -object and QMP's object-add take it.
+func throttleGroup(t *hypervisor.Throttle, name string) map[string]any {
+	limits := map[string]int64{}
+	for k, v := range map[string]int64{"bps-total": t.BPS, "bps-read": t.BPSRead, "bps-write": t.BPSWrite,
+		"iops-total": t.IOPS, "iops-read": t.IOPSRead, "iops-write": t.IOPSWrite,
+		"bps-total-max": t.BPSMax, "bps-read-max": t.BPSReadMax, "bps-write-max": t.BPSWriteMax,
+		"iops-total-max": t.IOPSMax, "iops-read-max": t.IOPSReadMax, "iops-write-max": t.IOPSWriteMax, "iops-size": t.SizeIOPS} {
+		if v > 0 {
+			limits[k] = v
+		}
+	}
+	return map[string]any{"qom-type": "throttle-group", "id": throttleID(name), "limits": limits}
+}
 
 // keyID is the id of the secret object that opens the encrypted disk
 // whose top node is name.
@@ -114,6 +148,10 @@ func blockdevArgs(d *hypervisor.Disk, name string, keys *secretFiles) ([]string,
 			return nil, err
 		}
 		a = append(a, "-object", "secret,id="+keyID(name)+",file="+path)
+	}
+	if d.Throttle != nil {
+		b, _ := json.Marshal(throttleGroup(d.Throttle, name))
+		a = append(a, "-object", string(b))
 	}
 	for _, n := range nodes {
 		b, _ := json.Marshal(n)

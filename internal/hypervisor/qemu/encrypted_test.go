@@ -53,9 +53,10 @@ func qemuIO(t *testing.T, d *Driver, id, node, command, until string) string {
 // given at start and a volume plugged in later, with passphrases that
 // never reach its command line or the saved spec; data written through
 // them is on the host only encrypted, a live copy is of the encrypted
-// container, a volume grows, a wrong passphrase is refused with nothing
-// left behind, and a VM whose passphrases are not given again does not
-// start.
+// container, a volume grows (the one plugged in with I/O limits through
+// its throttle node, whose group has the limits), a wrong passphrase is
+// refused with nothing left behind, and a VM whose passphrases are not
+// given again does not start.
 func TestEncryptedDisks(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("the QEMU driver tests need root (as sov does to run servers)")
@@ -93,8 +94,9 @@ func TestEncryptedDisks(t *testing.T) {
 		Disk: &hypervisor.Disk{Path: hot, Format: "qcow2", Encrypted: true, Passphrase: []byte(coldKey)}}); err == nil {
 		t.Error("a volume opened with another volume's passphrase was attached")
 	}
+	limits := &hypervisor.Throttle{BPS: 50 << 20, IOPSWrite: 400, IOPSWriteMax: 1000}
 	if err := d.AttachVolume(id, hypervisor.Volume{Serial: hotSerial,
-		Disk: &hypervisor.Disk{Path: hot, Format: "qcow2", Encrypted: true, Passphrase: []byte(hotKey)}}); err != nil {
+		Disk: &hypervisor.Disk{Path: hot, Format: "qcow2", Encrypted: true, Passphrase: []byte(hotKey), Throttle: limits}}); err != nil {
 		t.Fatalf("attach an encrypted volume: %v", err)
 	}
 	s, _ := d.SavedSpec(id)
@@ -160,12 +162,25 @@ func TestEncryptedDisks(t *testing.T) {
 	names := map[string]bool{}
 	for _, n := range nodes {
 		names[n.NodeName] = true
-		if n.NodeName == hotSlot && (n.Drv != "luks" || n.Image.VirtualSize != 8<<20) {
+		if n.NodeName == hotSlot && (n.Drv != "throttle" || n.Image.VirtualSize != 8<<20) ||
+			n.NodeName == hotSlot+"-luks" && (n.Drv != "luks" || n.Image.VirtualSize != 8<<20) {
 			t.Errorf("the hot-plugged volume's node: %+v", n)
 		}
 	}
-	if names[volumeSlot(2)] || names[dataNode(volumeSlot(2))] {
-		t.Errorf("the refused attach left nodes: %v", names)
+	if names[volumeSlot(2)] || names[volumeSlot(2)+"-data"] || !names[hotSlot+"-luks"] {
+		t.Errorf("the refused attach left nodes, or the throttled one lacks its luks node: %v", names)
+	}
+	// The throttled volume's group has its limits.
+	q, err = dialQMP(d.path(id, "qmp.sock"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err = q.execute("qom-get", map[string]any{"path": "/objects/" + throttleID(hotSlot), "property": "limits"})
+	q.close()
+	var got map[string]int64
+	json.Unmarshal(raw, &got)
+	if err != nil || got["bps-total"] != 50<<20 || got["iops-write"] != 400 || got["iops-write-max"] != 1000 || got["iops-total"] != 0 {
+		t.Errorf("the throttled volume's limits: %s, %v", raw, err)
 	}
 
 	// Started again from the saved spec alone (without the volume plugged

@@ -71,7 +71,15 @@ func (d *Driver) AttachVolume(id string, v hypervisor.Volume) error {
 			q.execute("blockdev-del", map[string]any{"node-name": nodes[i]["node-name"]})
 		}
 		q.execute("object-del", map[string]any{"id": keyID(v.Slot)})
+		q.execute("object-del", map[string]any{"id": throttleID(v.Slot)})
 		q.execute("remove-fd", map[string]any{"fdset-id": set})
+	}
+	if v.Disk.Throttle != nil {
+		q.execute("object-del", map[string]any{"id": throttleID(v.Slot)}) // what a failed attach may have left
+		if _, err := q.execute("object-add", throttleGroup(v.Disk.Throttle, v.Slot)); err != nil {
+			undo()
+			return err
+		}
 	}
 	if v.Disk.Encrypted {
 		// The passphrase goes over QMP's socket, which only sov opens.
@@ -124,13 +132,16 @@ func (d *Driver) DetachVolume(id, serial string) error {
 			return err
 		}
 		// The top node first: it holds the nodes under it.
-		for _, node := range []string{v.Slot, dataNode(v.Slot), v.Slot + "-file"} {
+		for _, node := range []string{v.Slot, v.Slot + "-luks", v.Slot + "-data", v.Slot + "-file"} {
 			if _, err := q.execute("blockdev-del", map[string]any{"node-name": node}); err != nil && !strings.Contains(err.Error(), "Failed to find node") {
 				return err
 			}
 		}
 		if v.Disk.Encrypted {
 			q.execute("object-del", map[string]any{"id": keyID(v.Slot)})
+		}
+		if v.Disk.Throttle != nil {
+			q.execute("object-del", map[string]any{"id": throttleID(v.Slot)})
 		}
 		// A volume plugged in at start was opened by path: no fd set.
 		q.execute("remove-fd", map[string]any{"fdset-id": fdset(v.Slot)})
@@ -185,7 +196,8 @@ func (d *Driver) ResizeVolume(id, serial string, size int64) error {
 		return err
 	}
 	defer q.close()
-	// On an encrypted disk the luks node grows the container under it.
+	// The top node grows what it stands on (an encrypted disk's luks node
+	// its container).
 	_, err = q.execute("block_resize", map[string]any{"node-name": node, "size": size})
 	return err
 }
@@ -221,9 +233,7 @@ func (d *Driver) CopyVolume(id, serial string, target *hypervisor.Disk) error {
 	if node == "disk0" {
 		set = 299
 	}
-	if disk.Encrypted {
-		node = dataNode(node)
-	}
+	node = dataNode(disk, node)
 	f, err := os.OpenFile(target.Path, os.O_RDWR, 0)
 	if err != nil {
 		return err
