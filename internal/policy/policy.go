@@ -242,6 +242,7 @@ var rules = map[string]rule{
 	"volume_extension:types_extra_specs":           admin,
 	"volume_extension:volume_type_encryption":      admin,
 	"volume_extension:volume_encryption_metadata":  anyOf(admin, projectReader),
+	"volume_extension:qos_specs_manage":            admin,
 	"volume_extension:quotas:show":                 anyOf(admin, projectReader),
 	"volume_extension:quotas:update":               admin,
 	"volume_extension:quotas:delete":               admin,

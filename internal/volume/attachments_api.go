@@ -158,14 +158,24 @@ func connector(raw json.RawMessage) (string, bool, error) {
 }
 
 // connectionInfo is what a client learns of how to reach the volume: its
-// format and mode (the file's place on the host is sov's own business).
+// format and mode (the file's place on the host is sov's own business),
+// whether it is encrypted, and its front-end QoS specs, as Cinder gives them.
 func (s *Service) connectionInfo(ctx context.Context, a *attachment) (map[string]any, error) {
-	disk, err := s.disk(ctx, a.Volume)
+	disk, err := s.driver.Disk(ctx, a.Volume)
+	if err != nil {
+		return nil, err
+	}
+	var keyID, typeID string
+	var size int
+	if err := s.db.QueryRow(ctx, `SELECT encryption_key_id, volume_type_id, size FROM volumes WHERE id = ?`, a.Volume).Scan(&keyID, &typeID, &size); err != nil {
+		return nil, store.Row(err)
+	}
+	_, specs, err := volumeThrottle(ctx, s.db, typeID, size)
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{"driver_volume_type": "file", "format": disk.Format, "access_mode": a.Mode, "attachment_id": a.ID,
-		"volume_id": a.Volume, "enforce_multipath": false}, nil
+		"volume_id": a.Volume, "enforce_multipath": false, "encrypted": keyID != "", "qos_specs": specs}, nil
 }
 
 func (s *Service) createAttachment(q *request) error {

@@ -500,12 +500,13 @@ func (s *Service) restoreOver(q *request, b *volumeBackup, id string) (*volume, 
 		if err := notCopied(ctx, tx, v.ID, "restore to"); err != nil {
 			return err
 		}
-		// An encrypted backup restores to an encrypted volume, which takes
-		// a copy of the backup's key once restored; a plain one to a plain one.
-		if e, err := typeEncryption(ctx, tx, v.TypeID); err != nil {
+		// A plain backup restores over a plain volume; an encrypted one over
+		// a volume of the same key (its own volume, or a copy of it): a
+		// volume's key never changes.
+		if same, err := s.sameKey(ctx, tx, v.KeyID, b.KeyID); err != nil {
 			return err
-		} else if (e != nil) != (b.KeyID != "") || (v.KeyID != "") != (b.KeyID != "") {
-			return errorf(http.StatusBadRequest, "Invalid volume: a backup of an encrypted volume restores to an encrypted volume, one of a plain volume to a plain volume.")
+		} else if !same {
+			return errorf(http.StatusBadRequest, "Invalid volume: a backup restores over a plain volume if it is plain, over the volume it was taken of (or a copy of it) if it is encrypted; restore an encrypted backup to a new volume.")
 		}
 		err = store.Affected(tx.Exec(ctx, `UPDATE volumes SET status = 'restoring-backup', updated_at = ? WHERE id = ? AND status = 'available'`, time.Now().UnixMicro(), v.ID))
 		if errors.Is(err, store.ErrNotFound) {
@@ -521,18 +522,11 @@ func (s *Service) restoreOver(q *request, b *volumeBackup, id string) (*volume, 
 		return nil, err
 	}
 	s.ops.Go(s.action(q, v.ID, "restore"), "volume_restore_backup", func(ctx context.Context) error {
-		var enc *backend.Encryption
-		if b.KeyID != "" {
-			// The data restored is opened by the backup's key.
-			var err error
-			if enc, err = s.backendEncryption(ctx, b.KeyID, v.TypeID); err != nil {
-				return err
-			}
-		}
-		if err := s.restoreInto(ctx, b, v.ID, int64(v.Size)*gib, enc); err != nil {
+		enc, err := s.backendEncryption(ctx, v.KeyID, v.TypeID)
+		if err != nil {
 			return err
 		}
-		return s.takeBackupKey(ctx, v, b)
+		return s.restoreInto(ctx, b, v.ID, int64(v.Size)*gib, enc)
 	}, func(ctx context.Context, err error) {
 		s.setBackup(ctx, b.ID, "available", "", 0)
 		if err != nil {
@@ -543,29 +537,12 @@ func (s *Service) restoreOver(q *request, b *volumeBackup, id string) (*volume, 
 	return v, nil
 }
 
-// takeBackupKey gives volume v, restored over from encrypted backup b, a
-// copy of the backup's key in place of its own.
-func (s *Service) takeBackupKey(ctx context.Context, v *volume, b *volumeBackup) error {
-	if b.KeyID == "" {
-		return nil
-	}
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		key, err := s.keys.CopyKey(ctx, tx, b.KeyID, v.Project, v.User, "Encryption key of volume "+v.ID)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE volumes SET encryption_key_id = ? WHERE id = ?`, key, v.ID); err != nil {
-			return err
-		}
-		return s.deleteKey(ctx, tx, v.KeyID)
-	})
-}
-
 // restoreInto writes a backup's data to volume id of size bytes: into a
 // sparse raw file first, checked chunk by chunk, which the backend then
 // imports (a volume restored over keeps its data until that succeeds).
 // An encrypted backup holds the volume's container, imported as it is
-// and grown to size with enc, the backup's key.
+// and grown to size with enc (the volume's key, of the same material as
+// the backup's).
 func (s *Service) restoreInto(ctx context.Context, b *volumeBackup, id string, size int64, enc *backend.Encryption) error {
 	m, err := backup.Load(ctx, s.backups, b.Volume, b.ID)
 	if err != nil {
@@ -586,13 +563,7 @@ func (s *Service) restoreInto(ctx context.Context, b *volumeBackup, id string, s
 	if b.KeyID == "" {
 		return s.driver.Import(ctx, id, f, "raw", max(size, m.Size), nil)
 	}
-	if err := s.driver.Import(ctx, id, f, "raw", m.Size, nil); err != nil {
-		return err
-	}
-	if size > int64(b.Size)*gib {
-		return s.driver.Extend(ctx, id, size, enc)
-	}
-	return nil
+	return s.driver.Import(ctx, id, f, "luks", max(size, int64(b.Size)*gib), enc)
 }
 
 // recoverBackups settles what a stop of sov interrupted: a backup being

@@ -2,6 +2,7 @@ package volume
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/hypervisor"
+	"github.com/sovcloud/sov/internal/keymanager"
 	"github.com/sovcloud/sov/internal/store"
 	"github.com/sovcloud/sov/internal/volume/backend"
 )
@@ -357,7 +359,10 @@ func (s *Service) volumeEncryptionMetadata(q *request) error {
 			return err
 		}
 		if e != nil {
-			body["provider"], body["control_location"], body["cipher"], body["key_size"] = e.Provider, e.ControlLocation, e.cipher(), e.keyBits()
+			view := e.view()
+			for _, k := range []string{"provider", "control_location", "cipher", "key_size"} {
+				body[k] = view[k]
+			}
 		}
 	}
 	httpapi.WriteJSON(q.w, http.StatusOK, body)
@@ -394,10 +399,7 @@ func (s *Service) backendEncryption(ctx context.Context, keyID, typeID string) (
 	if keyID == "" {
 		return nil, nil
 	}
-	if s.keys == nil {
-		return nil, errors.New("volume: an encrypted volume, and no key manager")
-	}
-	key, err := s.keys.Key(ctx, s.db, keyID)
+	key, err := s.key(ctx, s.db, keyID)
 	if err != nil {
 		return nil, err
 	}
@@ -411,15 +413,20 @@ func (s *Service) backendEncryption(ctx context.Context, keyID, typeID string) (
 }
 
 // disk is how a VM opens volume id: the backend's disk, with the LUKS
-// passphrase of an encrypted one.
+// passphrase of an encrypted one and the I/O limits of its type's
+// front-end QoS specs.
 func (s *Service) disk(ctx context.Context, id string) (*hypervisor.Disk, error) {
 	d, err := s.driver.Disk(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	var keyID, typeID string
-	if err := s.db.QueryRow(ctx, `SELECT encryption_key_id, volume_type_id FROM volumes WHERE id = ?`, id).Scan(&keyID, &typeID); err != nil {
+	var size int
+	if err := s.db.QueryRow(ctx, `SELECT encryption_key_id, volume_type_id, size FROM volumes WHERE id = ?`, id).Scan(&keyID, &typeID, &size); err != nil {
 		return nil, store.Row(err)
+	}
+	if d.Throttle, _, err = volumeThrottle(ctx, s.db, typeID, size); err != nil {
+		return nil, err
 	}
 	enc, err := s.backendEncryption(ctx, keyID, typeID)
 	if err != nil || enc == nil {
@@ -452,6 +459,62 @@ func (s *Service) moveKey(ctx context.Context, tx *store.Tx, id, project, user s
 		return err
 	}
 	return s.deleteKey(ctx, tx, old)
+}
+
+// backupType is the type of a new volume restored from the encrypted
+// backup b: its volume's, or (that volume gone) the first public type
+// encrypted with keys of the backup key's size.
+func (s *Service) backupType(ctx context.Context, tx *store.Tx, b *volumeBackup) (string, error) {
+	t, err := store.Column(ctx, tx, `SELECT volume_type_id FROM volumes WHERE id = ?`, b.Volume)
+	if err != nil {
+		return "", err
+	}
+	if len(t) == 1 {
+		return t[0], nil
+	}
+	key, err := s.key(ctx, tx, b.KeyID)
+	if err != nil {
+		return "", err
+	}
+	bits := len(key) * 8
+	t, err = store.Column(ctx, tx, `SELECT t.id FROM volume_types t JOIN volume_type_encryption e ON e.volume_type_id = t.id
+		WHERE t.is_public = ? AND (e.key_size = ? OR e.key_size = 0 AND ? = ?) ORDER BY t.name LIMIT 1`, true, bits, bits, defaultKeySize)
+	if err != nil {
+		return "", err
+	}
+	if len(t) == 0 {
+		return "", invalidf("no public volume type is encrypted with keys of %d bits, as backup %s is; an admin makes one.", bits, b.ID)
+	}
+	return t[0], nil
+}
+
+// key is the key keyID, a 400 if it is gone from the key manager.
+func (s *Service) key(ctx context.Context, db store.Querier, keyID string) ([]byte, error) {
+	if s.keys == nil {
+		return nil, errors.New("volume: an encrypted volume, and no key manager")
+	}
+	key, err := s.keys.Key(ctx, db, keyID)
+	if errors.Is(err, keymanager.ErrNoKey) {
+		return nil, errorf(http.StatusBadRequest, "Invalid volume: its key %s is not in the key manager any more.", keyID)
+	}
+	return key, err
+}
+
+// sameKey reports whether keys a and b ("" for none) are both none or
+// hold the same key (one a copy of the other's).
+func (s *Service) sameKey(ctx context.Context, db store.Querier, a, b string) (bool, error) {
+	if a == "" || b == "" {
+		return a == b, nil
+	}
+	ka, err := s.key(ctx, db, a)
+	if err != nil {
+		return false, err
+	}
+	kb, err := s.key(ctx, db, b)
+	if err != nil {
+		return false, err
+	}
+	return subtle.ConstantTimeCompare(ka, kb) == 1, nil
 }
 
 // sameEncryption reports whether volumes of types a and b are encrypted

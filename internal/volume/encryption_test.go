@@ -164,6 +164,8 @@ func TestEncryptedVolumes(t *testing.T) {
 	wantStatus(t, "a plain clone of an encrypted volume", err, http.StatusBadRequest)
 	_, err = volumes.Create(ctx, a, volumes.CreateOpts{SourceVolID: plain, VolumeType: "secure"}, nil).Extract()
 	wantStatus(t, "an encrypted clone of a plain volume", err, http.StatusBadRequest)
+	_, err = volumes.Create(ctx, a, volumes.CreateOpts{SourceVolID: vol.ID, VolumeType: "LUKS"}, nil).Extract()
+	wantStatus(t, "a clone into a type of other encryption specs", err, http.StatusBadRequest)
 	snap, err := snapshots.Create(ctx, a, snapshots.CreateOpts{VolumeID: vol.ID}).Extract()
 	wantStatus(t, "snapshot", err, 0)
 	waitSnapshot(t, a, snap.ID, "available")
@@ -212,6 +214,22 @@ func TestEncryptedVolumes(t *testing.T) {
 	}
 	_, err = backups.RestoreFromBackup(ctx, a, bk.ID, backups.RestoreOpts{VolumeID: plain}).Extract()
 	wantStatus(t, "restore an encrypted backup over a plain volume", err, http.StatusBadRequest)
+	// Over another encrypted volume only if it has the same key (a copy of
+	// the backed-up volume): a volume's key never changes.
+	other, err := volumes.Create(ctx, a, volumes.CreateOpts{Size: 1, Name: "other", VolumeType: "secure"}, nil).Extract()
+	wantStatus(t, "create another encrypted volume", err, 0)
+	waitVolume(t, a, other.ID, "available")
+	_, err = backups.RestoreFromBackup(ctx, a, bk.ID, backups.RestoreOpts{VolumeID: other.ID}).Extract()
+	wantStatus(t, "restore an encrypted backup over a volume of another key", err, http.StatusBadRequest)
+	_, err = backups.RestoreFromBackup(ctx, a, bk.ID, backups.RestoreOpts{VolumeID: clone.ID}).Extract()
+	wantStatus(t, "restore an encrypted backup over a copy of its volume", err, 0)
+	waitVolume(t, a, clone.ID, "available")
+	waitBackup(t, a, bk.ID, "available")
+	if backend.Passphrase(clone.ID) != passphrase {
+		t.Errorf("the volume restored over is opened by %q", backend.Passphrase(clone.ID))
+	}
+	wantStatus(t, "delete the other", volumes.Delete(ctx, a, other.ID, nil).ExtractErr(), 0)
+	waitVolume(t, a, other.ID, "")
 
 	// Deleting a backup or volume deletes its key.
 	wantStatus(t, "delete backup", backups.Delete(ctx, a, bk.ID).ExtractErr(), 0)

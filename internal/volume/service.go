@@ -226,6 +226,16 @@ func (s *Service) Register(mux *http.ServeMux) {
 		{"PUT", "/types/{id}/encryption/{key}", s.updateEncryption},
 		{"DELETE", "/types/{id}/encryption/{key}", s.deleteEncryption},
 		{"GET", "/volumes/{id}/encryption", s.volumeEncryptionMetadata},
+		{"GET", "/qos-specs", s.listQoS},
+		{"POST", "/qos-specs", s.createQoS},
+		{"GET", "/qos-specs/{id}", s.showQoS},
+		{"PUT", "/qos-specs/{id}", s.updateQoS},
+		{"DELETE", "/qos-specs/{id}", s.deleteQoS},
+		{"PUT", "/qos-specs/{id}/delete_keys", s.deleteQoSKeys},
+		{"GET", "/qos-specs/{id}/associations", s.qosAssociations},
+		{"GET", "/qos-specs/{id}/associate", s.associateQoS(true, false)},
+		{"GET", "/qos-specs/{id}/disassociate", s.associateQoS(false, false)},
+		{"GET", "/qos-specs/{id}/disassociate_all", s.associateQoS(false, true)},
 		{"GET", "/volumes", s.listVolumes(false)},
 		{"GET", "/volumes/detail", s.listVolumes(true)},
 		{"POST", "/volumes", s.createVolume},
@@ -319,7 +329,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 var projectID = regexp.MustCompile(`^([0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
 
 // notYet are Cinder's collections sov does not have yet: 501, not 404.
-var notYet = []string{"volume-transfers", "qos-specs", "groups",
+var notYet = []string{"volume-transfers", "groups",
 	"group_types", "group_snapshots", "messages", "manageable_volumes", "manageable_snapshots", "os-services", "scheduler-stats",
 	"capabilities", "workers", "clusters", "os-hosts", "extensions", "consistencygroups", "cgsnapshots", "resource_filters"}
 

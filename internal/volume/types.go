@@ -19,17 +19,18 @@ const defaultTypeName = "__DEFAULT__"
 // volumeType is a row of volume_types.
 type volumeType struct {
 	ID, Name, Description string
+	QoS                   string // the id of its QoS specs, if any
 	Public                bool
 	Specs                 map[string]string
 	Created, Updated      int64
 }
 
-const typeColumns = `id, name, description, is_public, extra_specs, created_at, updated_at`
+const typeColumns = `id, name, description, is_public, extra_specs, qos_specs_id, created_at, updated_at`
 
 func scanType(row store.Scanner) (*volumeType, error) {
 	var t volumeType
 	var specs string
-	if err := row.Scan(&t.ID, &t.Name, &t.Description, &t.Public, &specs, &t.Created, &t.Updated); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Description, &t.Public, &specs, &t.QoS, &t.Created, &t.Updated); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(specs), &t.Specs); err != nil || t.Specs == nil {
@@ -54,7 +55,7 @@ func (t *volumeType) view(admin bool) map[string]any {
 		}
 	}
 	return map[string]any{"id": t.ID, "name": t.Name, "description": t.Description, "is_public": t.Public,
-		"extra_specs": specs, "os-volume-type-access:is_public": t.Public, "qos_specs_id": nil}
+		"extra_specs": specs, "os-volume-type-access:is_public": t.Public, "qos_specs_id": nullable(t.QoS)}
 }
 
 func specsJSON(m map[string]string) string {

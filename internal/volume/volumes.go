@@ -497,7 +497,7 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 	var enc *encryption    // of its type
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		typeRef, inherited := defaultTypeName, false
-		fromKey := "" // the key of what it is made of
+		fromKey, fromType := "", "" // the key and type of what it is made of
 		// From a snapshot or volume: its size at least, and its type unless named.
 		minSize := 0
 		switch {
@@ -516,7 +516,7 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 			if err != nil {
 				return err
 			}
-			minSize, typeRef, inherited, v.Snapshot, fromKey = sn.Size, from.TypeID, true, sn.ID, from.KeyID
+			minSize, typeRef, inherited, v.Snapshot, fromKey, fromType = sn.Size, from.TypeID, true, sn.ID, from.KeyID, from.TypeID
 		case srcID != "":
 			if err := tx.Lock(ctx, "volume "+srcID); err != nil { // against its deletion or extension
 				return err
@@ -528,7 +528,7 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 			if from.Status != "available" {
 				return errorf(http.StatusBadRequest, "Invalid volume: Source volume status must be available, but current status is: %s.", from.Status)
 			}
-			minSize, typeRef, inherited, v.Source, fromKey = from.Size, from.TypeID, true, from.ID, from.KeyID
+			minSize, typeRef, inherited, v.Source, fromKey, fromType = from.Size, from.TypeID, true, from.ID, from.KeyID, from.TypeID
 		case img != nil:
 			minSize, v.ImageMeta, v.Bootable = img.minGiB, img.meta, true
 		case backupID != "":
@@ -550,12 +550,12 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 			}
 			minSize, from, fromKey = b.Size, b, b.KeyID
 			if b.KeyID != "" {
-				// Encrypted: of its volume's type if it still has one, else LUKS.
-				typeRef, inherited = luksTypeName, true
-				var t []string
-				if t, err = store.Column(ctx, tx, `SELECT volume_type_id FROM volumes WHERE id = ?`, b.Volume); err == nil && len(t) == 1 {
-					typeRef = t[0]
+				// Encrypted: of its volume's type if it is still there, else
+				// of an encrypted type of its key's size.
+				if typeRef, err = s.backupType(ctx, tx, b); err != nil {
+					return err
 				}
+				inherited, fromType = true, typeRef
 			}
 		}
 		if size == 0 {
@@ -584,6 +584,14 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 		}
 		if err := s.volumeKey(ctx, tx, v, enc, fromKey, snapID != "" || srcID != "" || backupID != ""); err != nil {
 			return err
+		}
+		// A copy holds its source's container as it is: of a type encrypted alike.
+		if fromType != "" && fromKey != "" {
+			if same, err := sameEncryption(ctx, tx, fromType, t.ID); err != nil {
+				return err
+			} else if !same {
+				return invalidf("a copy of an encrypted volume is of a type encrypted as its source's (%s).", v.TypeName)
+			}
 		}
 		meta, _ := json.Marshal(v.Metadata)
 		return store.Insert(ctx, tx, "volumes", store.Values{}.Set("id", v.ID).Set("project_id", v.Project).Set("user_id", v.User).

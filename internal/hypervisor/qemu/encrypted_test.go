@@ -76,7 +76,8 @@ func TestEncryptedDisks(t *testing.T) {
 	coldSerial, hotSerial := "7f8e0b44-0000-4000-8000-0000000000c1", "7f8e0b44-0000-4000-8000-0000000000c2"
 	spec := &hypervisor.Spec{ID: id, VCPUs: 1, RAMMiB: 64, RootSerial: "7f8e0b44-0000-4000-8000-0000000000c0",
 		Disk:    &hypervisor.Disk{Path: root, Format: "qcow2", Encrypted: true, Passphrase: []byte(rootKey)},
-		Volumes: []hypervisor.Volume{{Serial: coldSerial, Disk: &hypervisor.Disk{Path: cold, Format: "qcow2", Encrypted: true, Passphrase: []byte(coldKey)}}}}
+		Volumes: []hypervisor.Volume{{Serial: coldSerial, Disk: &hypervisor.Disk{Path: cold, Format: "qcow2", Encrypted: true, Passphrase: []byte(coldKey),
+			Throttle: &hypervisor.Throttle{IOPS: 300}}}}}
 	if err := d.Start(spec); err != nil {
 		t.Fatal(err)
 	}
@@ -205,5 +206,17 @@ func TestEncryptedDisks(t *testing.T) {
 	}
 	if out := qemuIO(t, d, id, again.Volumes[0].Slot, "read -P 0x5a 0 64k", "read 65536/65536"); !strings.Contains(out, "read 65536/65536") {
 		t.Errorf("after a restart, the volume reads: %s", out)
+	}
+	// The volume given at start has its limits too.
+	q, err = dialQMP(d.path(id, "qmp.sock"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err = q.execute("qom-get", map[string]any{"path": "/objects/" + throttleID(again.Volumes[0].Slot), "property": "limits"})
+	q.close()
+	got = nil
+	json.Unmarshal(raw, &got)
+	if err != nil || got["iops-total"] != 300 {
+		t.Errorf("the limits of the volume given at start: %s, %v", raw, err)
 	}
 }

@@ -41,9 +41,9 @@ type Driver interface {
 	Clone(ctx context.Context, id, src string, size int64, enc *Encryption) error
 	// Import makes volume id of size bytes holding the disk image src (an
 	// open file, raw or qcow2 as format says, already inspected); with
-	// enc, the image's data is encrypted into a new container. An export
-	// of an encrypted volume (its container) is imported as it is,
-	// without enc, at least its size.
+	// enc, the image's data is encrypted into a new container. Format
+	// "luks" is an export of an encrypted volume (its container, raw),
+	// imported as it is and grown to size with enc, which opens it.
 	Import(ctx context.Context, id string, src *os.File, format string, size int64, enc *Encryption) error
 	// Delete removes a volume and its data.
 	Delete(ctx context.Context, id string) error

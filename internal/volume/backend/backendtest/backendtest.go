@@ -71,14 +71,22 @@ func Run(t *testing.T, d backend.Driver, p Probe, enc *backend.Encryption) {
 	if err != nil || fi.Size() != 3*gib && (enc == nil || fi.Size() < 3*gib || fi.Size() > 3*gib+32<<20) {
 		t.Errorf("the export is %v bytes, %v; the volume's %d", fi.Size(), err, 3*gib)
 	}
-	// An export imports (as it is) to a volume with the same data.
+	// An export imports to a volume with the same data (an encrypted
+	// one's container as it is, grown by a GiB).
 	const copied = "0f0f0f0f-0000-4000-8000-00000000000f"
-	if err := d.Import(ctx, copied, exported, "raw", fi.Size(), nil); err != nil {
+	format, size := "raw", 3*gib
+	if enc != nil {
+		format, size = "luks", 4*gib
+	}
+	if err := d.Import(ctx, copied, exported, format, size, enc); err != nil {
 		t.Fatalf("import of an export: %v", err)
 	}
 	exported.Close()
 	if got, ok := p.Read(copied); !ok || got != 0xa1 {
 		t.Errorf("the volume imported from an export holds %#x %v, want 0xa1", got, ok)
+	}
+	if n, _ := p.Size(copied); n != size {
+		t.Errorf("the volume imported from an export has %d bytes, want %d", n, size)
 	}
 	if err := d.Delete(ctx, copied); err != nil {
 		t.Fatal(err)

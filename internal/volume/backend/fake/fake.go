@@ -169,13 +169,16 @@ func (d *Driver) Clone(_ context.Context, id, src string, size int64, enc *backe
 }
 
 // Import records the volume with the byte the image holds at 1 MiB.
-func (d *Driver) Import(_ context.Context, id string, src *os.File, _ string, size int64, enc *backend.Encryption) error {
+func (d *Driver) Import(_ context.Context, id string, src *os.File, format string, size int64, enc *backend.Encryption) error {
 	var b [1]byte
 	src.ReadAt(b[:], 1<<20)
 	if err := d.begin(); err != nil {
 		return err
 	}
 	defer d.mu.Unlock()
+	if format == "luks" && enc == nil {
+		return fmt.Errorf("fake: a container is imported with its passphrase")
+	}
 	d.volumes[id] = disk{size: size, data: b[0], passphrase: passphrase(enc)}
 	return nil
 }

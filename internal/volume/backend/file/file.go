@@ -119,6 +119,9 @@ func (d *Driver) Import(ctx context.Context, id string, src *os.File, format str
 	if format == "raw" {
 		inArgs = []string{"-f", "raw", in}
 	}
+	if format == "luks" {
+		return d.importLUKS(ctx, id, src, size, enc)
+	}
 	return atomicFile(d.Path(id), func(tmp string) error {
 		if enc != nil {
 			if err := createLUKS(ctx, tmp, size, enc); err != nil {

@@ -72,6 +72,22 @@ func createLUKS(ctx context.Context, tmp string, size int64, enc *backend.Encryp
 	return qemuImg(ctx, "convert", "-q", "-f", "raw", "-O", "qcow2", raw, tmp)
 }
 
+// importLUKS makes volume id of a raw container, grown to size: copied
+// into the qcow2 file and grown inside, before the file takes its name.
+func (d *Driver) importLUKS(ctx context.Context, id string, src *os.File, size int64, enc *backend.Encryption) error {
+	if enc == nil {
+		return fmt.Errorf("file: a container is imported with its passphrase")
+	}
+	return atomicFile(d.Path(id), func(tmp string) error {
+		cmd := exec.CommandContext(ctx, "qemu-img", "convert", "-q", "-f", "raw", "/dev/fd/3", "-O", "qcow2", tmp)
+		cmd.ExtraFiles = []*os.File{src}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("file: qemu-img convert: %v: %s", err, strings.TrimSpace(string(out)))
+		}
+		return resize(ctx, tmp, size, enc)
+	})
+}
+
 // qemuImgKey runs qemu-img with the passphrase readable at /dev/fd/3, and
 // with first (if not nil) before it at fd 3 (the key then at fd 4).
 func qemuImgKey(ctx context.Context, enc *backend.Encryption, first *os.File, args ...string) error {
