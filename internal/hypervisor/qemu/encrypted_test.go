@@ -75,7 +75,7 @@ func TestEncryptedDisks(t *testing.T) {
 	luksImage(t, hot, hotKey, "4M")
 	coldSerial, hotSerial := "7f8e0b44-0000-4000-8000-0000000000c1", "7f8e0b44-0000-4000-8000-0000000000c2"
 	spec := &hypervisor.Spec{ID: id, VCPUs: 1, RAMMiB: 64, RootSerial: "7f8e0b44-0000-4000-8000-0000000000c0",
-		Disk:    &hypervisor.Disk{Path: root, Format: "qcow2", Encrypted: true, Passphrase: []byte(rootKey)},
+		Disk: &hypervisor.Disk{Path: root, Format: "qcow2", Encrypted: true, Passphrase: []byte(rootKey)},
 		Volumes: []hypervisor.Volume{{Serial: coldSerial, Disk: &hypervisor.Disk{Path: cold, Format: "qcow2", Encrypted: true, Passphrase: []byte(coldKey),
 			Throttle: &hypervisor.Throttle{IOPS: 300}}}}}
 	if err := d.Start(spec); err != nil {
