@@ -69,6 +69,27 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	}
 	admin("volume", "type", "delete", "vault")
 
+	// QoS specs, associated with a type (admins only).
+	admin("volume", "qos", "create", "--consumer", "front-end", "--property", "total_iops_sec=500", "q-cli")
+	admin("volume", "qos", "set", "--property", "read_bytes_sec=1048576", "q-cli")
+	admin("volume", "qos", "associate", "q-cli", "scs")
+	var qs map[string]any
+	jsonOut(t, admin("volume", "qos", "show", "-f", "json", "q-cli"), &qs)
+	if fmt.Sprint(qs["consumer"]) != "front-end" || !strings.Contains(fmt.Sprint(qs["properties"]), "total_iops_sec") ||
+		!strings.Contains(fmt.Sprint(qs["properties"]), "read_bytes_sec") || !strings.Contains(fmt.Sprint(qs["associations"]), "scs") {
+		t.Errorf("volume qos show: %v", qs)
+	}
+	admin("volume", "qos", "unset", "--property", "read_bytes_sec", "q-cli")
+	if out := admin("volume", "qos", "list", "-f", "value", "-c", "Name", "-c", "Properties"); !strings.Contains(out, "q-cli") || strings.Contains(out, "read_bytes") {
+		t.Errorf("volume qos list: %q", out)
+	}
+	alice(false, "volume", "qos", "list")
+	if out := osc(t, clouds, false, "--os-cloud", "sov", "volume", "qos", "create", "--property", "total_iops_sec=-5", "q-bad"); !strings.Contains(out, "non-negative") {
+		t.Errorf("a negative limit: %q", out)
+	}
+	admin("volume", "qos", "disassociate", "--volume-type", "scs", "q-cli")
+	admin("volume", "qos", "delete", "q-cli")
+
 	var v map[string]any
 	jsonOut(t, alice(true, "volume", "create", "--size", "1", "--description", "cli data", "--property", "team=a", "-f", "json", "cli-vol"), &v)
 	id := v["id"].(string)
