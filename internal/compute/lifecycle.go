@@ -310,8 +310,10 @@ func (s *Service) serverAction(q *request) error {
 	for k, v := range body {
 		action, arg = k, asObject(v)
 	}
-	switch action {
-	case "os-getConsoleOutput", "os-start", "os-stop", "reboot", "addSecurityGroup", "removeSecurityGroup":
+	switch {
+	case slices.Contains([]string{"os-getConsoleOutput", "os-start", "os-stop", "reboot", "rebuild", "addSecurityGroup", "removeSecurityGroup"}, action):
+	case slices.Contains(novaActions, action):
+		return errorf(http.StatusNotImplemented, "The server action %s is not implemented yet.", action)
 	default:
 		return errorf(http.StatusBadRequest, "Unsupported server action %q.", action)
 	}
@@ -339,6 +341,9 @@ func (s *Service) serverAction(q *request) error {
 	}
 	if srv.TaskState != "" {
 		return errorf(http.StatusConflict, "Cannot act on instance %s while it is in task_state %s", srv.ID, srv.TaskState)
+	}
+	if action == "rebuild" {
+		return s.rebuild(q, srv, arg)
 	}
 	ctx := q.r.Context()
 	switch action {
@@ -376,6 +381,13 @@ func (s *Service) serverAction(q *request) error {
 	q.w.WriteHeader(http.StatusAccepted)
 	return nil
 }
+
+// novaActions are the server actions Nova has that sov does not yet: 501.
+var novaActions = []string{"resize", "confirmResize", "revertResize", "createImage", "createBackup", "changePassword", "pause", "unpause",
+	"suspend", "resume", "lock", "unlock", "rescue", "unrescue", "shelve", "shelveOffload", "unshelve", "migrate", "os-migrateLive",
+	"evacuate", "os-resetState", "forceDelete", "restore", "trigger_crash_dump", "addFixedIp", "removeFixedIp", "addFloatingIp",
+	"removeFloatingIp", "injectNetworkInfo", "os-resetNetwork", "os-getVNCConsole", "os-getSPICEConsole", "os-getSerialConsole",
+	"os-getRDPConsole"}
 
 func asObject(v any) map[string]any {
 	m, _ := v.(map[string]any)

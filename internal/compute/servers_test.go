@@ -1,6 +1,7 @@
 package compute_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -201,7 +202,30 @@ func TestServerLifecycle(t *testing.T) {
 		}
 	}
 
+	// Rebuilt (2.57) with a new name and user data: the guest boots a new
+	// disk, with a new config drive, and runs the new user data.
+	c57 := computeClient(t, p, "2.57")
+	rebuilt, err := servers.Rebuild(ctx, c57, created.ID, rebuildOpts{"imageRef": imageID, "name": "vm-renewed",
+		"user_data": base64.StdEncoding.EncodeToString([]byte("#!/bin/sh\necho rebuilt-$((6*7))\n"))}).Extract()
+	wantStatus(t, "rebuild", err, 0)
+	if rebuilt.Name != "vm-renewed" || rebuilt.Status != "REBUILD" {
+		t.Errorf("the rebuild's answer: %+v", rebuilt)
+	}
+	waitStatus(t, c, created.ID, "ACTIVE")
+	out = waitConsole(t, c, created.ID, "rebuilt-42")
+	if !strings.Contains(out, "hostname=vm-renewed") || strings.Contains(out, "user-data-ran-42") {
+		t.Errorf("the rebuilt guest's console:\n%s", out)
+	}
+
 	deleteAndWait(t, srv, c, created.ID)
+}
+
+// rebuildOpts is a rebuild request as it is (gophercloud's RebuildOpts
+// has no key_name or user_data).
+type rebuildOpts map[string]any
+
+func (o rebuildOpts) ToServerRebuildMap() (map[string]any, error) {
+	return map[string]any{"rebuild": map[string]any(o)}, nil
 }
 
 func TestServerBadInput(t *testing.T) {
