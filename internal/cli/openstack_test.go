@@ -392,13 +392,15 @@ func TestOpenStackCLIServers(t *testing.T) {
 	run(true, "server", "start", "cli-vm")
 	waitCLIStatus(t, run, "cli-vm", "ACTIVE")
 	run(true, "server", "reboot", "--hard", "--wait", "cli-vm")
+	run(true, "server", "rebuild", "--image", "guest", "--wait", "cli-vm")
+	waitCLIStatus(t, run, "cli-vm", "ACTIVE")
 	var events []map[string]any
 	jsonOut(t, run(true, "server", "event", "list", "-f", "json", "cli-vm"), &events)
 	var names []string
 	for _, e := range events {
 		names = append(names, fmt.Sprint(e["Action"]))
 	}
-	if strings.Join(names, " ") != "reboot start stop create" {
+	if strings.Join(names, " ") != "rebuild reboot start stop create" {
 		t.Errorf("server event list = %v", events)
 	}
 	if len(events) > 0 {
