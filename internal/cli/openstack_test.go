@@ -394,13 +394,18 @@ func TestOpenStackCLIServers(t *testing.T) {
 	run(true, "server", "reboot", "--hard", "--wait", "cli-vm")
 	run(true, "server", "rebuild", "--image", "guest", "--wait", "cli-vm")
 	waitCLIStatus(t, run, "cli-vm", "ACTIVE")
+	run(true, "server", "image", "create", "--name", "cli-snap", "--wait", "cli-vm")
+	if out := run(true, "image", "show", "-f", "value", "-c", "properties", "cli-snap"); !strings.Contains(out, "'image_type': 'snapshot'") {
+		t.Errorf("the server's image: %s", out)
+	}
+	waitCLIStatus(t, run, "cli-vm", "ACTIVE")
 	var events []map[string]any
 	jsonOut(t, run(true, "server", "event", "list", "-f", "json", "cli-vm"), &events)
 	var names []string
 	for _, e := range events {
 		names = append(names, fmt.Sprint(e["Action"]))
 	}
-	if strings.Join(names, " ") != "rebuild reboot start stop create" {
+	if strings.Join(names, " ") != "createImage rebuild reboot start stop create" {
 		t.Errorf("server event list = %v", events)
 	}
 	if len(events) > 0 {

@@ -311,7 +311,7 @@ func (s *Service) serverAction(q *request) error {
 		action, arg = k, asObject(v)
 	}
 	switch {
-	case slices.Contains([]string{"os-getConsoleOutput", "os-start", "os-stop", "reboot", "rebuild", "addSecurityGroup", "removeSecurityGroup"}, action):
+	case slices.Contains([]string{"os-getConsoleOutput", "os-start", "os-stop", "reboot", "rebuild", "createImage", "addSecurityGroup", "removeSecurityGroup"}, action):
 	case slices.Contains(novaActions, action):
 		return errorf(http.StatusNotImplemented, "The server action %s is not implemented yet.", action)
 	default:
@@ -342,8 +342,11 @@ func (s *Service) serverAction(q *request) error {
 	if srv.TaskState != "" {
 		return errorf(http.StatusConflict, "Cannot act on instance %s while it is in task_state %s", srv.ID, srv.TaskState)
 	}
-	if action == "rebuild" {
+	switch action {
+	case "rebuild":
 		return s.rebuild(q, srv, arg)
+	case "createImage":
+		return s.createImage(q, srv, arg)
 	}
 	ctx := q.r.Context()
 	switch action {
@@ -383,7 +386,7 @@ func (s *Service) serverAction(q *request) error {
 }
 
 // novaActions are the server actions Nova has that sov does not yet: 501.
-var novaActions = []string{"resize", "confirmResize", "revertResize", "createImage", "createBackup", "changePassword", "pause", "unpause",
+var novaActions = []string{"resize", "confirmResize", "revertResize", "createBackup", "changePassword", "pause", "unpause",
 	"suspend", "resume", "lock", "unlock", "rescue", "unrescue", "shelve", "shelveOffload", "unshelve", "migrate", "os-migrateLive",
 	"evacuate", "os-resetState", "forceDelete", "restore", "trigger_crash_dump", "addFixedIp", "removeFixedIp", "addFloatingIp",
 	"removeFloatingIp", "injectNetworkInfo", "os-resetNetwork", "os-getVNCConsole", "os-getSPICEConsole", "os-getSerialConsole",

@@ -5,6 +5,7 @@ package compute
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -56,6 +57,10 @@ type Service struct {
 type Images interface {
 	ForBoot(ctx context.Context, c *policy.Credentials, id string) (*image.BootImage, error)
 	ForBootID(ctx context.Context, id string) (*image.BootImage, error)
+	// Create, Upload and Discard make an image of a server's disk.
+	Create(ctx context.Context, c *policy.Credentials, n image.NewImage) error
+	Upload(ctx context.Context, id string, data io.Reader, length int64) error
+	Discard(ctx context.Context, id string) error
 }
 
 // New returns the compute service; its servers' VMs are recorded in engines.

@@ -46,7 +46,8 @@ type Driver interface {
 	// tells the guest).
 	ResizeVolume(id, serial string, size int64) error
 	// CopyVolume copies the data the volume with serial (attached, or the
-	// root disk) has now into target, a disk of its size, while the guest
+	// root disk: "" for one made of an image, whose copy holds its base's
+	// data too) has now into target, a disk of its size, while the guest
 	// runs on (a point-in-time copy: later writes do not reach it).
 	CopyVolume(id, serial string, target *Disk) error
 	// Host is what the host offers VMs, for placement.

@@ -264,8 +264,8 @@ func (d *Driver) ResizeVolume(id, serial string, size int64) error {
 			return nil
 		}
 	}
-	if serial != "" && serial == v.spec.RootSerial {
-		return nil
+	if serial == v.spec.RootSerial {
+		return nil // the root disk ("": one of an image)
 	}
 	return fmt.Errorf("fake: %s has no volume %s", id, serial)
 }

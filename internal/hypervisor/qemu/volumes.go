@@ -203,9 +203,10 @@ func (d *Driver) ResizeVolume(id, serial string, size int64) error {
 }
 
 // volumeNode is the top block node of the volume with serial, the root
-// disk's or an attached volume's, and its disk.
+// disk's ("" for a root disk made of an image) or an attached volume's,
+// and its disk.
 func volumeNode(spec *hypervisor.Spec, serial string) (string, *hypervisor.Disk, error) {
-	if serial != "" && serial == spec.RootSerial {
+	if serial == spec.RootSerial {
 		return "disk0", spec.Disk, nil
 	}
 	i := slices.IndexFunc(spec.Volumes, func(v hypervisor.Volume) bool { return v.Serial == serial })
