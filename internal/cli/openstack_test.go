@@ -351,11 +351,20 @@ func TestOpenStackCLIServers(t *testing.T) {
 	run(true, "network", "create", "cli-net")
 	run(true, "subnet", "create", "--network", "cli-net", "--subnet-range", "10.77.0.0/24", "cli-subnet")
 
+	// In a server group (anti-affinity: one member per host).
+	var g map[string]any
+	jsonOut(t, run(true, "server", "group", "create", "--policy", "anti-affinity", "-f", "json", "cli-group"), &g)
 	var s map[string]any
 	jsonOut(t, run(true, "server", "create", "--image", "guest", "--flavor", "SCS-1L-1", "--key-name", "k1", "--user-data", userData,
-		"--property", "purpose=cli-test", "--wait", "-f", "json", "cli-vm"), &s)
+		"--property", "purpose=cli-test", "--hint", "group="+fmt.Sprint(g["id"]), "--wait", "-f", "json", "cli-vm"), &s)
 	if s["status"] != "ACTIVE" || !strings.Contains(fmt.Sprint(s["addresses"]), "cli-net") {
 		t.Fatalf("server create --wait = %v", s)
+	}
+	if out := run(true, "server", "group", "show", "-f", "json", "cli-group"); !strings.Contains(out, fmt.Sprint(s["id"])) || !strings.Contains(out, "anti-affinity") {
+		t.Errorf("server group show: %s", out)
+	}
+	if out := run(true, "server", "group", "list", "-f", "value", "-c", "Name"); strings.TrimSpace(out) != "cli-group" {
+		t.Errorf("server group list: %q", out)
 	}
 	var log string
 	for end := time.Now().Add(120 * time.Second); ; time.Sleep(time.Second) {
@@ -415,6 +424,7 @@ func TestOpenStackCLIServers(t *testing.T) {
 	}
 	run(false, "server", "create", "--image", "guest", "--flavor", "no-such-flavor", "bad-vm")
 	run(true, "server", "delete", "--wait", "cli-vm")
+	run(true, "server", "group", "delete", "cli-group")
 	jsonOut(t, run(true, "server", "list", "-f", "json"), &list)
 	if len(list) != 0 {
 		t.Errorf("server list after delete = %v", list)

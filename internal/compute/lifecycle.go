@@ -37,6 +37,9 @@ func (s *Service) spawn(q *request, srv *server, img *image.BootImage, vols []ne
 	creds := q.creds
 	s.act(q, srv, "create", "compute__do_build_and_run_instance", func(ctx context.Context) error {
 		s.setState(ctx, srv.ID, "BUILD", "scheduling", powerNoState, "")
+		if err := s.placeInGroup(ctx, srv); err != nil {
+			return err
+		}
 		if err := s.claim(ctx, srv); err != nil {
 			return err
 		}
@@ -248,6 +251,9 @@ func (s *Service) destroy(ctx context.Context, srv *server) {
 	s.releaseVolumes(ctx, srv)
 	if err := s.placement.Release(ctx, srv.ID); err != nil {
 		s.log.Error("releasing the resources of a server", "server", srv.ID, "err", err)
+	}
+	if _, err := s.db.Exec(ctx, `DELETE FROM server_group_members WHERE server_id = ?`, srv.ID); err != nil {
+		s.log.Error("taking a server out of its group", "server", srv.ID, "err", err)
 	}
 	// The actions go first: a server that is gone has none left.
 	if err := s.ops.Forget(ctx, srv.ID); err != nil {

@@ -32,6 +32,10 @@ func (s *Service) limits(q *request) error {
 	if err != nil {
 		return err
 	}
+	var groups int
+	if err := s.db.QueryRow(q.r.Context(), `SELECT COUNT(*) FROM server_groups WHERE project_id = ?`, q.creds.ProjectID).Scan(&groups); err != nil {
+		return err
+	}
 	l, err := s.quotaOf(q.r.Context(), s.db, q.creds.ProjectID)
 	if err != nil {
 		return err
@@ -39,8 +43,8 @@ func (s *Service) limits(q *request) error {
 	abs := map[string]any{
 		"maxTotalInstances": l.instances, "maxTotalCores": l.cores, "maxTotalRAMSize": l.ram,
 		"maxTotalKeypairs": quotaKeypairs, "maxServerMeta": quotaMetadataItems, "maxImageMeta": quotaMetadataItems,
-		"maxServerGroups": 0, "maxServerGroupMembers": 0,
-		"totalInstancesUsed": u.instances, "totalCoresUsed": u.cores, "totalRAMUsed": u.ram, "totalServerGroupsUsed": 0,
+		"maxServerGroups": quotaServerGroups, "maxServerGroupMembers": quotaServerGroupMembers,
+		"totalInstancesUsed": u.instances, "totalCoresUsed": u.cores, "totalRAMUsed": u.ram, "totalServerGroupsUsed": groups,
 	}
 	if !q.atLeast(36) {
 		for _, k := range []string{"maxSecurityGroups", "maxSecurityGroupRules", "maxTotalFloatingIps"} {
@@ -71,7 +75,7 @@ func (s *Service) writeQuotaSet(q *request, project string) error {
 		return err
 	}
 	set := map[string]any{"id": project, "instances": l.instances, "cores": l.cores, "ram": l.ram,
-		"key_pairs": quotaKeypairs, "metadata_items": quotaMetadataItems, "server_groups": 0, "server_group_members": 0}
+		"key_pairs": quotaKeypairs, "metadata_items": quotaMetadataItems, "server_groups": quotaServerGroups, "server_group_members": quotaServerGroupMembers}
 	if !q.atLeast(57) {
 		set["injected_files"], set["injected_file_content_bytes"], set["injected_file_path_bytes"] = 0, 0, 0
 	}

@@ -118,7 +118,7 @@ func (s *Service) serverJSON(q *request, srv *server, detail bool, atts []networ
 			"swap": srv.Flavor.Swap, "original_name": srv.Flavor.Name, "extra_specs": srv.Flavor.ExtraSpecs}
 	}
 	vmState := map[string]string{"BUILD": "building", "ACTIVE": "active", "SHUTOFF": "stopped", "ERROR": "error",
-		"REBOOT": "active", "HARD_REBOOT": "active"}[srv.Status]
+		"REBOOT": "active", "HARD_REBOOT": "active", "REBUILD": "active"}[srv.Status]
 	task := any(nil)
 	if srv.TaskState != "" {
 		task = srv.TaskState
@@ -204,6 +204,26 @@ type createServerBody struct {
 		AdminPass string          `json:"adminPass"`
 		BDMs      json.RawMessage `json:"block_device_mapping_v2"`
 	} `json:"server"`
+	Hints    *schedulerHints `json:"os:scheduler_hints"`
+	OldHints *schedulerHints `json:"OS-SCH-HNT:scheduler_hints"`
+}
+
+// schedulerHints are the hints of a create request: a server group to
+// join; the hints that choose among hosts mean nothing on sov's one host.
+type schedulerHints struct {
+	Group json.RawMessage `json:"group"`
+}
+
+// group is the server group the hints name ("" for none).
+func (h *schedulerHints) group() (string, error) {
+	if h == nil || len(h.Group) == 0 {
+		return "", nil
+	}
+	var g string
+	if err := json.Unmarshal(h.Group, &g); err != nil {
+		return "", errorf(http.StatusBadRequest, "Invalid input for field/attribute group: a server group's uuid.")
+	}
+	return g, nil
 }
 
 func (s *Service) createServer(q *request) error {
@@ -339,8 +359,19 @@ func (s *Service) createServer(q *request) error {
 	if srv.Metadata == nil {
 		srv.Metadata = map[string]string{}
 	}
+	hints := body.Hints
+	if hints == nil {
+		hints = body.OldHints
+	}
+	group, err := hints.group()
+	if err != nil {
+		return err
+	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		if err := s.checkQuota(ctx, tx, q.creds.ProjectID, flv); err != nil {
+			return err
+		}
+		if err := s.joinGroup(ctx, tx, q, group, srv.ID, now); err != nil {
 			return err
 		}
 		flvJSON, _ := json.Marshal(srv.Flavor)
@@ -513,7 +544,13 @@ func (s *Service) showServer(q *request) error {
 	if err != nil {
 		return err
 	}
-	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"server": s.serverJSON(q, srv, true, atts[srv.ID])})
+	view := s.serverJSON(q, srv, true, atts[srv.ID])
+	if q.atLeast(71) {
+		if view["server_groups"], err = s.groupsOf(q.r.Context(), srv.ID); err != nil {
+			return err
+		}
+	}
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"server": view})
 	return nil
 }
 

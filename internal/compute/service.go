@@ -205,6 +205,10 @@ func (s *Service) Register(mux *http.ServeMux) {
 	h("POST /compute/v2.1/os-keypairs", s.createKeypair)
 	h("GET /compute/v2.1/os-keypairs/{name}", s.showKeypair)
 	h("DELETE /compute/v2.1/os-keypairs/{name}", s.deleteKeypair)
+	h("GET /compute/v2.1/os-server-groups", s.listServerGroups)
+	h("POST /compute/v2.1/os-server-groups", s.createServerGroup)
+	h("GET /compute/v2.1/os-server-groups/{id}", s.showServerGroup)
+	h("DELETE /compute/v2.1/os-server-groups/{id}", s.deleteServerGroup)
 	mux.HandleFunc("/compute/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusNotFound, "The resource could not be found."))
 	})

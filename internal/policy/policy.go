@@ -202,6 +202,10 @@ var rules = map[string]rule{
 	"os_compute_api:os-volumes-attachments:update": admin,
 	"os_compute_api:os-volumes-attachments:delete": anyOf(admin, projectMember),
 	"os_compute_api:os-quota-sets:update":          admin,
+	"os_compute_api:os-server-groups:index":        anyOf(admin, projectReader),
+	"os_compute_api:os-server-groups:show":         anyOf(admin, projectReader),
+	"os_compute_api:os-server-groups:create":       anyOf(admin, projectMember),
+	"os_compute_api:os-server-groups:delete":       anyOf(admin, projectMember),
 
 	// Block storage (Cinder's names). Target.ProjectID is the volume's
 	// project, or the caller's for a create or a list.
