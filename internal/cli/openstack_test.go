@@ -403,6 +403,13 @@ func TestOpenStackCLIServers(t *testing.T) {
 	run(true, "server", "reboot", "--hard", "--wait", "cli-vm")
 	run(true, "server", "rebuild", "--image", "guest", "--wait", "cli-vm")
 	waitCLIStatus(t, run, "cli-vm", "ACTIVE")
+	run(true, "server", "resize", "--flavor", "SCS-2V-4", "--wait", "cli-vm")
+	waitCLIStatus(t, run, "cli-vm", "VERIFY_RESIZE")
+	run(true, "server", "resize", "confirm", "cli-vm")
+	waitCLIStatus(t, run, "cli-vm", "ACTIVE")
+	if out := run(true, "server", "show", "-f", "value", "-c", "flavor", "cli-vm"); !strings.Contains(out, "SCS-2V-4") {
+		t.Errorf("the resized server's flavor: %s", out)
+	}
 	run(true, "server", "image", "create", "--name", "cli-snap", "--wait", "cli-vm")
 	if out := run(true, "image", "show", "-f", "value", "-c", "properties", "cli-snap"); !strings.Contains(out, "'image_type': 'snapshot'") {
 		t.Errorf("the server's image: %s", out)
@@ -414,7 +421,7 @@ func TestOpenStackCLIServers(t *testing.T) {
 	for _, e := range events {
 		names = append(names, fmt.Sprint(e["Action"]))
 	}
-	if strings.Join(names, " ") != "createImage rebuild reboot start stop create" {
+	if strings.Join(names, " ") != "createImage confirmResize resize rebuild reboot start stop create" {
 		t.Errorf("server event list = %v", events)
 	}
 	if len(events) > 0 {

@@ -292,7 +292,9 @@ func TestKillSettlesVolumeAttachments(t *testing.T) {
 		}
 	}
 	var list struct{ Volumes []vol }
-	for end := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	// A detach the restart finishes waits for the guest as any does: up
+	// to 8 asks of 20 s each for a busy one (Nova's device_detach_*).
+	for end := time.Now().Add(200 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		if st := cinder(cinderURL, tok, "GET", "volumes/detail", "", &list); st != 200 {
 			t.Fatalf("volume list = %d", st)
 		}

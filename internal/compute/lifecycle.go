@@ -287,6 +287,7 @@ func (s *Service) restart(ctx context.Context, srv *server) error {
 		return err
 	}
 	spec.NICs = nics(atts)
+	spec.VCPUs, spec.RAMMiB = srv.Flavor.VCPUs, srv.Flavor.RAM // a resize changes them
 	if spec.Volumes, err = s.volumeDisks(ctx, srv); err != nil {
 		return err
 	}
@@ -317,7 +318,8 @@ func (s *Service) serverAction(q *request) error {
 		action, arg = k, asObject(v)
 	}
 	switch {
-	case slices.Contains([]string{"os-getConsoleOutput", "os-start", "os-stop", "reboot", "rebuild", "createImage", "addSecurityGroup", "removeSecurityGroup"}, action):
+	case slices.Contains([]string{"os-getConsoleOutput", "os-start", "os-stop", "reboot", "rebuild", "createImage", "resize", "confirmResize",
+		"revertResize", "addSecurityGroup", "removeSecurityGroup"}, action):
 	case slices.Contains(novaActions, action):
 		return errorf(http.StatusNotImplemented, "The server action %s is not implemented yet.", action)
 	default:
@@ -353,6 +355,12 @@ func (s *Service) serverAction(q *request) error {
 		return s.rebuild(q, srv, arg)
 	case "createImage":
 		return s.createImage(q, srv, arg)
+	case "resize":
+		return s.resize(q, srv, arg)
+	case "confirmResize":
+		return s.confirmResize(q, srv)
+	case "revertResize":
+		return s.revertResize(q, srv)
 	}
 	ctx := q.r.Context()
 	switch action {
@@ -392,7 +400,7 @@ func (s *Service) serverAction(q *request) error {
 }
 
 // novaActions are the server actions Nova has that sov does not yet: 501.
-var novaActions = []string{"resize", "confirmResize", "revertResize", "createBackup", "changePassword", "pause", "unpause",
+var novaActions = []string{"createBackup", "changePassword", "pause", "unpause",
 	"suspend", "resume", "lock", "unlock", "rescue", "unrescue", "shelve", "shelveOffload", "unshelve", "migrate", "os-migrateLive",
 	"evacuate", "os-resetState", "forceDelete", "restore", "trigger_crash_dump", "addFixedIp", "removeFixedIp", "addFloatingIp",
 	"removeFloatingIp", "injectNetworkInfo", "os-resetNetwork", "os-getVNCConsole", "os-getSPICEConsole", "os-getSerialConsole",
@@ -454,6 +462,8 @@ func (s *Service) Recover(ctx context.Context) error {
 		switch {
 		case srv.TaskState == "deleting":
 			s.ops.Go(ops.Action{ResourceID: srv.ID}, "", func(ctx context.Context) error { s.destroy(ctx, srv); return nil }, nil)
+		case srv.Status == "VERIFY_RESIZE" && srv.TaskState == "":
+			// A resize waiting for its confirm or revert waits on.
 		case running:
 			s.setState(ctx, srv.ID, "ACTIVE", "", powerRunning, "")
 		case srv.Status == "ERROR":

@@ -47,7 +47,7 @@ func TestServerRebuild(t *testing.T) {
 	}
 	_, err = servers.Rebuild(ctx, cb, s.ID, rebuildOpts{"imageRef": second}).Extract()
 	wantStatus(t, "another project rebuilds", err, http.StatusNotFound)
-	for _, action := range []string{"resize", "createBackup", "shelve"} {
+	for _, action := range []string{"createBackup", "shelve", "pause"} {
 		_, err := c.Post(ctx, c.ServiceURL("servers", s.ID, "action"), map[string]any{action: map[string]any{}}, nil, nil)
 		wantStatus(t, action, err, http.StatusNotImplemented)
 	}

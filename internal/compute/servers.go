@@ -118,7 +118,8 @@ func (s *Service) serverJSON(q *request, srv *server, detail bool, atts []networ
 			"swap": srv.Flavor.Swap, "original_name": srv.Flavor.Name, "extra_specs": srv.Flavor.ExtraSpecs}
 	}
 	vmState := map[string]string{"BUILD": "building", "ACTIVE": "active", "SHUTOFF": "stopped", "ERROR": "error",
-		"REBOOT": "active", "HARD_REBOOT": "active", "REBUILD": "active"}[srv.Status]
+		"REBOOT": "active", "HARD_REBOOT": "active", "REBUILD": "active", "RESIZE": "active", "VERIFY_RESIZE": "resized",
+		"REVERT_RESIZE": "resized"}[srv.Status]
 	task := any(nil)
 	if srv.TaskState != "" {
 		task = srv.TaskState
