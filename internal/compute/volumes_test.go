@@ -38,7 +38,7 @@ func newVolume(t testing.TB, c *gophercloud.ServiceClient, name string) string {
 
 func waitVolumeStatus(t testing.TB, c *gophercloud.ServiceClient, id, want string) *volumes.Volume {
 	t.Helper()
-	for end := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for end := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		v, err := volumes.Get(ctx, c, id).Extract()
 		if want == "" && servertest.IsStatus(err, 404) {
 			return nil

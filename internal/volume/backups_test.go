@@ -21,7 +21,7 @@ import (
 
 func waitBackup(t *testing.T, c *gophercloud.ServiceClient, id, want string) *backups.Backup {
 	t.Helper()
-	for end := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for end := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		b, err := backups.Get(ctx, c, id).Extract()
 		if want == "" && servertest.IsStatus(err, 404) {
 			return nil

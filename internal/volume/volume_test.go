@@ -40,7 +40,7 @@ func volumeClient(t *testing.T, p *gophercloud.ProviderClient) *gophercloud.Serv
 
 func waitVolume(t *testing.T, c *gophercloud.ServiceClient, id, want string) *volumes.Volume {
 	t.Helper()
-	for end := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for end := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		v, err := volumes.Get(ctx, c, id).Extract()
 		if want == "" && err != nil {
 			var e gophercloud.ErrUnexpectedResponseCode
@@ -356,7 +356,7 @@ func TestVolumeBackendFailure(t *testing.T) {
 
 func waitSnapshot(t *testing.T, c *gophercloud.ServiceClient, id, want string) *snapshots.Snapshot {
 	t.Helper()
-	for end := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for end := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		sn, err := snapshots.Get(ctx, c, id).Extract()
 		if want == "" && err != nil {
 			return nil
