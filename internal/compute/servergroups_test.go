@@ -89,6 +89,10 @@ func TestServerGroups(t *testing.T) {
 	if _, err := c.Get(ctx, c.ServiceURL("servers", a1), &shown, nil); err != nil || !slices.Equal(shown.Server.ServerGroups, []string{anti.ID}) {
 		t.Errorf("a member's server_groups (2.71): %+v, %v", shown, err)
 	}
+	// A server refused at create (its network is unknown) is no member.
+	_, err = servers.Create(ctx, c, servers.CreateOpts{Name: "lost", ImageRef: imageID, FlavorRef: flavor,
+		Networks: []servers.Network{{UUID: "00000000-0000-4000-8000-000000000000"}}}, servers.SchedulerHintOpts{Group: anti.ID}).Extract()
+	wantStatus(t, "a member on an unknown network", err, http.StatusBadRequest)
 	if g, err := servergroups.Get(ctx, c, anti.ID).Extract(); err != nil || len(g.Members) != 3 {
 		t.Errorf("the anti-affinity group's members: %+v, %v", g, err)
 	}

@@ -390,6 +390,9 @@ func (s *Service) createServer(q *request) error {
 	// The ports come after the server's record, which names them first, so
 	// a crash in between leaves none that a delete of the server misses.
 	if err := s.ports.Allocate(ctx, q.creds, srv.ID, nics); err != nil {
+		if _, derr := s.db.Exec(ctx, `DELETE FROM server_group_members WHERE server_id = ?`, srv.ID); derr != nil {
+			s.log.Error("taking a server whose ports were refused out of its group", "server", srv.ID, "err", derr)
+		}
 		if _, derr := s.db.Exec(ctx, `DELETE FROM servers WHERE id = ?`, srv.ID); derr != nil {
 			s.log.Error("removing a server whose ports were refused", "server", srv.ID, "err", derr)
 		}
