@@ -60,19 +60,11 @@ func (s *Service) rebuild(q *request, srv *server, arg map[string]any) error {
 	if err != nil {
 		return errorf(http.StatusBadRequest, "Image %s could not be found.", *b.ImageRef)
 	}
-	for _, ref := range []string{img.Properties["kernel_id"], img.Properties["ramdisk_id"]} {
-		if ref == "" {
-			continue
-		}
-		if _, err := s.images.ForBoot(ctx, q.creds, ref); err != nil {
-			return errorf(http.StatusBadRequest, "Image %s refers to kernel or ramdisk image %s, which cannot be used.", img.ID, ref)
-		}
+	if err := s.checkBootFiles(ctx, q, img); err != nil {
+		return err
 	}
-	if img.MinRAM > srv.Flavor.RAM {
-		return errorf(http.StatusBadRequest, "Flavor's memory is too small for requested image.")
-	}
-	if img.MinDisk > srv.Flavor.Disk && srv.Flavor.Disk > 0 {
-		return errorf(http.StatusBadRequest, "Flavor's disk is too small for requested image.")
+	if err := imageFits(img, &srv.Flavor, false); err != nil {
+		return err
 	}
 	if b.Name != nil {
 		srv.Name = *b.Name

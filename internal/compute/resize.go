@@ -51,8 +51,10 @@ func (s *Service) resize(q *request, srv *server, arg map[string]any) error {
 		return errorf(http.StatusBadRequest, "Resize error: Unable to resize disk down.")
 	}
 	if srv.ImageID != "" {
-		if img, err := s.images.ForBootID(ctx, srv.ImageID); err == nil && img.MinRAM > flv.RAM {
-			return errorf(http.StatusBadRequest, "Flavor's memory is too small for requested image.")
+		if img, err := s.images.ForBootID(ctx, srv.ImageID); err == nil {
+			if err := imageFits(img, flv, true); err != nil { // (the disk only grows)
+				return err
+			}
 		}
 	}
 	old := srv.Flavor
@@ -61,8 +63,7 @@ func (s *Service) resize(q *request, srv *server, arg map[string]any) error {
 			return err
 		}
 		// The quota counts the server at its new flavor from now on.
-		grow := &flavor{VCPUs: flv.VCPUs - old.VCPUs, RAM: flv.RAM - old.RAM}
-		if err := s.checkGrowth(ctx, tx, srv.ProjectID, grow); err != nil {
+		if err := s.checkQuota(ctx, tx, srv.ProjectID, 0, flv.VCPUs-old.VCPUs, flv.RAM-old.RAM); err != nil {
 			return err
 		}
 		return store.Affected(tx.Exec(ctx, `UPDATE servers SET status = 'RESIZE', task_state = 'resize_prep', old_flavor = ?, flavor = ?, updated_at = ?
@@ -107,27 +108,6 @@ func (s *Service) resize(q *request, srv *server, arg map[string]any) error {
 		s.setState(ctx, srv.ID, status, "", power, "")
 	})
 	q.w.WriteHeader(http.StatusAccepted)
-	return nil
-}
-
-// checkGrowth checks that a project's quotas hold grow more.
-func (s *Service) checkGrowth(ctx context.Context, tx *store.Tx, project string, grow *flavor) error {
-	u, err := s.projectUsage(ctx, tx, project)
-	if err != nil {
-		return err
-	}
-	limit, err := s.quotaOf(ctx, tx, project)
-	if err != nil {
-		return err
-	}
-	for _, c := range []struct {
-		name            string
-		req, used, max_ int
-	}{{"cores", grow.VCPUs, u.cores, limit.cores}, {"ram", grow.RAM, u.ram, limit.ram}} {
-		if c.max_ >= 0 && c.req > 0 && c.used+c.req > c.max_ {
-			return errorf(http.StatusForbidden, "Quota exceeded for %s: Requested %d, but already used %d of %d %s", c.name, c.req, c.used, c.max_, c.name)
-		}
-	}
 	return nil
 }
 

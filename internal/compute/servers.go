@@ -323,13 +323,8 @@ func (s *Service) createServer(q *request) error {
 			return errorf(http.StatusBadRequest, "Image %s could not be found.", imageRef)
 		}
 	}
-	for _, ref := range []string{img.Properties["kernel_id"], img.Properties["ramdisk_id"]} {
-		if ref == "" {
-			continue
-		}
-		if _, err := s.images.ForBoot(ctx, q.creds, ref); err != nil {
-			return errorf(http.StatusBadRequest, "Image %s refers to kernel or ramdisk image %s, which cannot be used.", img.ID, ref)
-		}
+	if err := s.checkBootFiles(ctx, q, img); err != nil {
+		return err
 	}
 	flv, err := s.getFlavor(ctx, *b.FlavorRef)
 	if err != nil {
@@ -338,11 +333,8 @@ func (s *Service) createServer(q *request) error {
 	if !flv.Public && !q.admin() {
 		return errorf(http.StatusBadRequest, "Flavor %s could not be found.", *b.FlavorRef)
 	}
-	if img.MinRAM > flv.RAM {
-		return errorf(http.StatusBadRequest, "Flavor's memory is too small for requested image.")
-	}
-	if img.MinDisk > flv.Disk && flv.Disk > 0 && !bootVolume {
-		return errorf(http.StatusBadRequest, "Flavor's disk is too small for requested image.")
+	if err := imageFits(img, flv, bootVolume); err != nil {
+		return err
 	}
 	if b.KeyName != "" {
 		if _, err := s.keypairOf(ctx, q.creds.UserID, b.KeyName); err != nil {
@@ -369,7 +361,7 @@ func (s *Service) createServer(q *request) error {
 		return err
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := s.checkQuota(ctx, tx, q.creds.ProjectID, flv); err != nil {
+		if err := s.checkQuota(ctx, tx, q.creds.ProjectID, 1, flv.VCPUs, flv.RAM); err != nil {
 			return err
 		}
 		if err := s.joinGroup(ctx, tx, q, group, srv.ID, now); err != nil {
@@ -445,7 +437,35 @@ func (s *Service) projectUsage(ctx context.Context, q store.Querier, project str
 	return u, rows.Err()
 }
 
-func (s *Service) checkQuota(ctx context.Context, tx *store.Tx, project string, flv *flavor) error {
+// checkBootFiles checks that the caller may use the kernel and ramdisk
+// images an image names.
+func (s *Service) checkBootFiles(ctx context.Context, q *request, img *image.BootImage) error {
+	for _, ref := range []string{img.Properties["kernel_id"], img.Properties["ramdisk_id"]} {
+		if ref == "" {
+			continue
+		}
+		if _, err := s.images.ForBoot(ctx, q.creds, ref); err != nil {
+			return errorf(http.StatusBadRequest, "Image %s refers to kernel or ramdisk image %s, which cannot be used.", img.ID, ref)
+		}
+	}
+	return nil
+}
+
+// imageFits checks an image's min_ram and (but on a boot volume) min_disk
+// against a flavor.
+func imageFits(img *image.BootImage, flv *flavor, bootVolume bool) error {
+	if img.MinRAM > flv.RAM {
+		return errorf(http.StatusBadRequest, "Flavor's memory is too small for requested image.")
+	}
+	if img.MinDisk > flv.Disk && flv.Disk > 0 && !bootVolume {
+		return errorf(http.StatusBadRequest, "Flavor's disk is too small for requested image.")
+	}
+	return nil
+}
+
+// checkQuota checks that a project's quotas hold instances, vcpus and
+// ram more (a new server's, or what a resize adds; what shrinks is fine).
+func (s *Service) checkQuota(ctx context.Context, tx *store.Tx, project string, instances, vcpus, ram int) error {
 	u, err := s.projectUsage(ctx, tx, project)
 	if err != nil {
 		return err
@@ -457,8 +477,8 @@ func (s *Service) checkQuota(ctx context.Context, tx *store.Tx, project string, 
 	for _, c := range []struct {
 		name            string
 		req, used, max_ int
-	}{{"instances", 1, u.instances, limit.instances}, {"cores", flv.VCPUs, u.cores, limit.cores}, {"ram", flv.RAM, u.ram, limit.ram}} {
-		if c.max_ < 0 {
+	}{{"instances", instances, u.instances, limit.instances}, {"cores", vcpus, u.cores, limit.cores}, {"ram", ram, u.ram, limit.ram}} {
+		if c.max_ < 0 || c.req <= 0 {
 			continue // -1: unlimited
 		}
 		if c.used+c.req > c.max_ {
