@@ -20,7 +20,7 @@ func luksImage(t *testing.T, path, passphrase string, size string) {
 	key := filepath.Join(t.TempDir(), "key")
 	os.WriteFile(key, []byte(passphrase), 0o600)
 	qemuImg(t, "create", "-q", "-f", "luks", "--object", "secret,id=k,file="+key,
-		"-o", "key-secret=k,cipher-alg=aes-128,cipher-mode=xts,ivgen-alg=plain64", path+".luks", size)
+		"-o", "key-secret=k,iter-time=50,cipher-alg=aes-128,cipher-mode=xts,ivgen-alg=plain64", path+".luks", size)
 	qemuImg(t, "convert", "-q", "-f", "raw", "-O", "qcow2", path+".luks", path)
 	os.Remove(path + ".luks")
 }

@@ -45,7 +45,7 @@ func (d *Driver) AttachNIC(id string, nic hypervisor.NIC) error {
 		return err
 	}
 	defer tap.Close()
-	q, err := dialQMP(d.path(id, "qmp.sock"), 5*time.Second)
+	q, err := dialQMP(d.path(id, "qmp.sock"), 30*time.Second)
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func (d *Driver) DetachNIC(id, tap string) error {
 		return nil
 	}
 	if running, _ := d.Running(id); running {
-		q, err := dialQMP(d.path(id, "qmp.sock"), 5*time.Second)
+		q, err := dialQMP(d.path(id, "qmp.sock"), 30*time.Second)
 		if err != nil {
 			return err
 		}
@@ -124,7 +124,6 @@ func openTap(name string) (*os.File, error) {
 // waitGone waits until the guest has released a device QEMU was asked to
 // unplug (it is no longer among the machine's peripherals).
 func (q *qmp) waitGone(device string, timeout time.Duration) error {
-	q.conn.SetDeadline(time.Now().Add(timeout + 5*time.Second))
 	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
 		out, err := q.execute("qom-list", map[string]any{"path": "/machine/peripheral"})
 		if err != nil {

@@ -50,7 +50,7 @@ func (d *Driver) AttachVolume(id string, v hypervisor.Volume) error {
 		return err
 	}
 	defer f.Close()
-	q, err := dialQMP(d.path(id, "qmp.sock"), 5*time.Second)
+	q, err := dialQMP(d.path(id, "qmp.sock"), 30*time.Second)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (d *Driver) DetachVolume(id, serial string) error {
 	}
 	v := spec.Volumes[i]
 	if running, _ := d.Running(id); running {
-		q, err := dialQMP(d.path(id, "qmp.sock"), 5*time.Second)
+		q, err := dialQMP(d.path(id, "qmp.sock"), 30*time.Second)
 		if err != nil {
 			return err
 		}
@@ -133,7 +133,7 @@ func (d *Driver) DetachVolume(id, serial string) error {
 		}
 		// The top node first: it holds the nodes under it.
 		for _, node := range []string{v.Slot, v.Slot + "-luks", v.Slot + "-data", v.Slot + "-file"} {
-			if _, err := q.execute("blockdev-del", map[string]any{"node-name": node}); err != nil && !strings.Contains(err.Error(), "Failed to find node") {
+			if err := q.blockdevDel(node); err != nil {
 				return err
 			}
 		}
@@ -174,6 +174,22 @@ func (q *qmp) unplug(device string) error {
 	return err
 }
 
+// blockdevDel deletes a block node; one that is not there is fine. A
+// device the guest has released may hold its node a moment longer (QEMU
+// frees it after the device has left the machine's tree), so a node in
+// use is asked for again, for up to ten seconds.
+func (q *qmp) blockdevDel(node string) error {
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, err := q.execute("blockdev-del", map[string]any{"node-name": node})
+		switch {
+		case err == nil || strings.Contains(err.Error(), "Failed to find node"):
+			return nil
+		case !strings.Contains(err.Error(), "is in use") || time.Now().After(end):
+			return err
+		}
+	}
+}
+
 // addFD hands QEMU a descriptor into fd set set (add-fd).
 func (q *qmp) addFD(set, fd int) error {
 	_, err := q.send("add-fd", map[string]any{"fdset-id": set}, fd)
@@ -191,7 +207,7 @@ func (d *Driver) ResizeVolume(id, serial string, size int64) error {
 	if err != nil {
 		return err
 	}
-	q, err := dialQMP(d.path(id, "qmp.sock"), 5*time.Second)
+	q, err := dialQMP(d.path(id, "qmp.sock"), 30*time.Second)
 	if err != nil {
 		return err
 	}
@@ -240,7 +256,7 @@ func (d *Driver) CopyVolume(id, serial string, target *hypervisor.Disk) error {
 		return err
 	}
 	defer f.Close()
-	q, err := dialQMP(d.path(id, "qmp.sock"), 5*time.Second)
+	q, err := dialQMP(d.path(id, "qmp.sock"), 30*time.Second)
 	if err != nil {
 		return err
 	}
@@ -271,7 +287,6 @@ func (d *Driver) CopyVolume(id, serial string, target *hypervisor.Disk) error {
 	}
 	defer q.execute("job-dismiss", map[string]any{"id": job})
 	for {
-		q.conn.SetDeadline(time.Now().Add(10 * time.Second))
 		out, err := q.execute("query-jobs", nil)
 		if err != nil {
 			return err
