@@ -40,6 +40,9 @@ type newVolume struct {
 	Root         bool
 	DOT          bool // delete_on_termination
 	Device, Tag  string
+	// Multiattach says a multiattach volume may be used (the request's
+	// microversion is 2.60 or later).
+	Multiattach bool
 }
 
 func badBDM(format string, a ...any) error {
@@ -153,6 +156,9 @@ func (srv *server) rootVolume() *serverVolume {
 // checkBDMs checks, at create, that the volumes and images a request names
 // are the caller's to use (and the volumes available).
 func (s *Service) checkBDMs(ctx context.Context, q *request, vols []newVolume) error {
+	for i := range vols {
+		vols[i].Multiattach = q.atLeast(60)
+	}
 	for _, v := range vols {
 		switch v.Source {
 		case "volume":
@@ -205,7 +211,7 @@ func (s *Service) buildVolumes(ctx context.Context, c *policy.Credentials, srv *
 		if err := s.waitAvailable(ctx, c, bdm.VolumeID); err != nil {
 			return err
 		}
-		if _, err := s.volumes.Attach(ctx, c, bdm.Attachment, bdm.VolumeID, srv.ID, srv.ProjectID); err != nil {
+		if _, err := s.volumes.Attach(ctx, c, bdm.Attachment, bdm.VolumeID, srv.ID, srv.ProjectID, nv.Multiattach); err != nil {
 			return faultf(err, "Volume %s could not be attached: %v", bdm.VolumeID, err)
 		}
 		if err := s.volumes.Complete(ctx, bdm.Attachment, bdm.Device); err != nil {

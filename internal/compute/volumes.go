@@ -21,8 +21,9 @@ import (
 // Volumes is what compute needs of the block storage service.
 type Volumes interface {
 	// Attach reserves a volume for a server of project as attachment id,
-	// on behalf of c, and returns the disk its VM opens.
-	Attach(ctx context.Context, c *policy.Credentials, id, volume, server, project string) (*hypervisor.Disk, error)
+	// on behalf of c, and returns the disk its VM opens; a multiattach
+	// volume only if multi (the request's microversion is 2.60 or later).
+	Attach(ctx context.Context, c *policy.Credentials, id, volume, server, project string, multi bool) (*hypervisor.Disk, error)
 	// Disk is the disk of an attachment, for a VM that starts with it.
 	Disk(ctx context.Context, id string) (*hypervisor.Disk, error)
 	// Complete records the attachment as attached at device.
@@ -195,7 +196,7 @@ func (s *Service) attachVolume(q *request) error {
 		s.setVolumes(ctx, srv.ID, srv.Volumes)
 		return err
 	}
-	disk, err := s.volumes.Attach(ctx, q.creds, bdm.Attachment, bdm.VolumeID, srv.ID, srv.ProjectID)
+	disk, err := s.volumes.Attach(ctx, q.creds, bdm.Attachment, bdm.VolumeID, srv.ID, srv.ProjectID, q.atLeast(60))
 	if err != nil {
 		return undo(err)
 	}

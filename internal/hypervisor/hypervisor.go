@@ -135,6 +135,10 @@ type Disk struct {
 	Passphrase []byte `json:"-"`
 	// Throttle limits the guest's I/O on the disk (nil: no limits).
 	Throttle *Throttle `json:",omitempty"`
+	// Shared says other VMs may write the disk while this one has it open
+	// (a multi-attach volume). Only a raw disk can be shared: a qcow2
+	// file's metadata has one writer.
+	Shared bool `json:",omitempty"`
 }
 
 // Throttle is a disk's I/O limits, as QEMU's block_set_io_throttle takes

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,9 @@ import (
 // reserves the volume for the server and says how the VM opens it,
 // Complete records it in use once it is plugged in, Detaching starts (or
 // takes back) a detach, and Release ends the attachment. The volume's
-// status follows: available, attaching, in-use, detaching, available.
+// status follows its attachments (settle): available, attaching, in-use,
+// detaching, available. A multiattach volume takes more attachments while
+// in use, one per server.
 
 // attachment is a row of volume_attachments.
 type attachment struct {
@@ -37,9 +40,10 @@ func scanAttachment(row store.Scanner) (*attachment, error) {
 
 // Attach reserves volume for server (of project) as attachment id on
 // behalf of c, who must be allowed to attach the volume, and returns the
-// disk the server's VM opens. The volume must be available and of the
-// server's project.
-func (s *Service) Attach(ctx context.Context, c *policy.Credentials, id, volumeID, server, project string) (*hypervisor.Disk, error) {
+// disk the server's VM opens. The volume must be of the server's project
+// and available, or, if it is multiattach and multi allows such volumes
+// (Nova's 2.60), in use by other servers.
+func (s *Service) Attach(ctx context.Context, c *policy.Credentials, id, volumeID, server, project string, multi bool) (*hypervisor.Disk, error) {
 	now := time.Now().UnixMicro()
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.Lock(ctx, "volume "+volumeID); err != nil {
@@ -55,20 +59,22 @@ func (s *Service) Attach(ctx context.Context, c *policy.Credentials, id, volumeI
 		if v.Project != project {
 			return errorf(http.StatusBadRequest, "Invalid volume: volume %s is not of the project of server %s.", v.ID, server)
 		}
+		if v.Multiattach && !multi {
+			return errorf(http.StatusBadRequest, "Multiattach volumes are only supported starting with compute API version 2.60.")
+		}
 		// A copy in flight reads the file a VM would write.
 		if err := notCopied(ctx, tx, v.ID, "attach"); err != nil {
 			return err
 		}
-		err = store.Affected(tx.Exec(ctx, `UPDATE volumes SET status = 'attaching', updated_at = ? WHERE id = ? AND status = 'available'`, now, v.ID))
-		if errors.Is(err, store.ErrNotFound) {
-			return errorf(http.StatusBadRequest, "Invalid volume: volume %s status must be available to attach, but the current status is: %s.", v.ID, v.Status)
-		}
-		if err != nil {
+		if err := attachable(ctx, tx, v, server); err != nil {
 			return err
 		}
-		return store.Insert(ctx, tx, "volume_attachments", store.Values{}.Set("id", id).Set("volume_id", v.ID).Set("instance_uuid", server).
+		if err := store.Insert(ctx, tx, "volume_attachments", store.Values{}.Set("id", id).Set("volume_id", v.ID).Set("instance_uuid", server).
 			Set("status", "attaching").Set("mountpoint", "").Set("attach_mode", "rw").Set("connector", "{}").Set("made_by", "compute").
-			Set("attached_at", 0).Set("created_at", now).Set("updated_at", now))
+			Set("attached_at", 0).Set("created_at", now).Set("updated_at", now)); err != nil {
+			return err
+		}
+		return settle(ctx, tx, v.ID)
 	})
 	if err != nil {
 		return nil, err
@@ -111,17 +117,73 @@ func (s *Service) Complete(ctx context.Context, id, device string) error {
 			WHERE id = ? AND status = 'attaching'`, device, now, now, id)); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE volumes SET status = 'in-use', updated_at = ? WHERE id = (SELECT volume_id FROM volume_attachments WHERE id = ?)`, now, id)
-		return err
+		return settleOf(ctx, tx, id)
 	})
+}
+
+// attachable checks that volume v, locked, may be attached to server
+// (a multiattach one not twice to the same).
+func attachable(ctx context.Context, tx *store.Tx, v *volume, server string) error {
+	switch {
+	case v.Status == "available":
+		return nil
+	case !v.Multiattach || v.Status != "in-use" && v.Status != "attaching" && v.Status != "reserved":
+		return errorf(http.StatusBadRequest, "Invalid volume: Volume %s status must be available to attach, but the current status is: %s.", v.ID, v.Status)
+	}
+	if server == "" {
+		return nil
+	}
+	servers, err := store.Column(ctx, tx, `SELECT instance_uuid FROM volume_attachments WHERE volume_id = ?`, v.ID)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(servers, server) {
+		return errorf(http.StatusBadRequest, "Invalid volume: volume %s is already attached to server %s.", v.ID, server)
+	}
+	return nil
+}
+
+// settle gives a volume the status its attachments make: attaching while
+// one is being made, reserved while one waits for its connector,
+// detaching while one is being taken apart, in use while one is attached,
+// available without any. A volume busy otherwise (being extended, say)
+// keeps its status.
+func settle(ctx context.Context, tx *store.Tx, id string) error {
+	states, err := store.Column(ctx, tx, `SELECT status FROM volume_attachments WHERE volume_id = ?`, id)
+	if err != nil {
+		return err
+	}
+	status := "available"
+	switch {
+	case slices.Contains(states, "attaching"):
+		status = "attaching"
+	case slices.Contains(states, "reserved"):
+		status = "reserved"
+	case slices.Contains(states, "detaching"):
+		status = "detaching"
+	case slices.Contains(states, "attached"):
+		status = "in-use"
+	}
+	_, err = tx.Exec(ctx, `UPDATE volumes SET status = ?, updated_at = ? WHERE id = ? AND status IN ('available', 'reserved', 'attaching', 'in-use', 'detaching')`,
+		status, time.Now().UnixMicro(), id)
+	return err
+}
+
+// settleOf settles the volume of attachment id.
+func settleOf(ctx context.Context, tx *store.Tx, id string) error {
+	volume, err := store.Column(ctx, tx, `SELECT volume_id FROM volume_attachments WHERE id = ?`, id)
+	if err != nil || len(volume) == 0 {
+		return err
+	}
+	return settle(ctx, tx, volume[0])
 }
 
 // Detaching starts the detach of an attached volume (begin) or takes it
 // back when the VM would not let go of it.
 func (s *Service) Detaching(ctx context.Context, id string, begin bool) error {
-	from, to, volumeTo := "attached", "detaching", "detaching"
+	from, to := "attached", "detaching"
 	if !begin {
-		from, to, volumeTo = "detaching", "attached", "in-use"
+		from, to = "detaching", "attached"
 	}
 	now := time.Now().UnixMicro()
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
@@ -133,12 +195,14 @@ func (s *Service) Detaching(ctx context.Context, id string, begin bool) error {
 			return err
 		}
 		// Not while the volume is busy otherwise (being extended).
-		err = store.Affected(tx.Exec(ctx, `UPDATE volumes SET status = ?, updated_at = ? WHERE id = (SELECT volume_id FROM volume_attachments WHERE id = ?) AND status = ?`,
-			volumeTo, now, id, map[bool]string{true: "in-use", false: "detaching"}[begin]))
-		if errors.Is(err, store.ErrNotFound) {
+		status, err := store.Column(ctx, tx, `SELECT status FROM volumes WHERE id = (SELECT volume_id FROM volume_attachments WHERE id = ?)`, id)
+		if err != nil {
+			return err
+		}
+		if begin && (len(status) == 0 || !slices.Contains([]string{"in-use", "attaching", "detaching"}, status[0])) {
 			return errorf(http.StatusBadRequest, "Invalid volume: the volume of attachment %s must be in-use to detach.", id)
 		}
-		return err
+		return settleOf(ctx, tx, id)
 	})
 }
 
@@ -159,9 +223,7 @@ func (s *Service) Release(ctx context.Context, id string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM volume_attachments WHERE id = ?`, id); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE volumes SET status = 'available', updated_at = ? WHERE id = ?
-			AND NOT EXISTS (SELECT 1 FROM volume_attachments WHERE volume_id = ?)`, time.Now().UnixMicro(), a.Volume, a.Volume)
-		return err
+		return settle(ctx, tx, a.Volume)
 	})
 }
 

@@ -223,16 +223,15 @@ func (s *Service) createAttachment(q *request) error {
 		if err := notCopied(ctx, tx, v.ID, "attach"); err != nil {
 			return err
 		}
-		err = store.Affected(tx.Exec(ctx, `UPDATE volumes SET status = ?, updated_at = ? WHERE id = ? AND status = 'available'`, a.Status, now, v.ID))
-		if errors.Is(err, store.ErrNotFound) {
-			return errorf(http.StatusBadRequest, "Invalid volume: Volume %s status must be available to reserve, but the current status is %s.", v.ID, v.Status)
-		}
-		if err != nil {
+		if err := attachable(ctx, tx, v, a.Server); err != nil {
 			return err
 		}
-		return store.Insert(ctx, tx, "volume_attachments", store.Values{}.Set("id", a.ID).Set("volume_id", a.Volume).Set("instance_uuid", a.Server).
+		if err := store.Insert(ctx, tx, "volume_attachments", store.Values{}.Set("id", a.ID).Set("volume_id", a.Volume).Set("instance_uuid", a.Server).
 			Set("status", a.Status).Set("mountpoint", "").Set("attach_mode", a.Mode).Set("connector", a.Connector).Set("made_by", a.MadeBy).
-			Set("attached_at", 0).Set("created_at", now).Set("updated_at", now))
+			Set("attached_at", 0).Set("created_at", now).Set("updated_at", now)); err != nil {
+			return err
+		}
+		return settle(ctx, tx, v.ID)
 	})
 	if err != nil {
 		return err
@@ -289,8 +288,7 @@ func (s *Service) updateAttachment(q *request) error {
 			return err
 		}
 		a.Status, a.Connector = "attaching", conn
-		_, err = tx.Exec(ctx, `UPDATE volumes SET status = 'attaching', updated_at = ? WHERE id = ?`, now, a.Volume)
-		return err
+		return settle(ctx, tx, a.Volume)
 	})
 	if err != nil {
 		return err
@@ -325,8 +323,7 @@ func (s *Service) attachmentAction(q *request) error {
 		if _, err := tx.Exec(ctx, `UPDATE volume_attachments SET status = 'attached', attached_at = ?, updated_at = ? WHERE id = ?`, now, now, a.ID); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE volumes SET status = 'in-use', updated_at = ? WHERE id = ?`, now, a.Volume)
-		return err
+		return settle(ctx, tx, a.Volume)
 	})
 	if err != nil {
 		return err
@@ -353,10 +350,7 @@ func (s *Service) deleteAttachment(q *request) error {
 		if rest, err = store.Collect(rows, scanAttachment); err != nil {
 			return err
 		}
-		if len(rest) == 0 {
-			_, err = tx.Exec(ctx, `UPDATE volumes SET status = 'available', updated_at = ? WHERE id = ?`, time.Now().UnixMicro(), a.Volume)
-		}
-		return err
+		return settle(ctx, tx, a.Volume)
 	})
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -13,6 +14,9 @@ import (
 // volume changes in place, available or in use, and no migration is ever
 // needed; migration_policy is read as Cinder reads it. Encryption stays
 // as it is: a type encrypted otherwise is refused, as Cinder refuses it.
+// A retype to or from a multiattach type, of an available volume only
+// (as in Cinder), has the backend share its data or stop sharing it: the
+// volume is retyping meanwhile.
 func (s *Service) retype(q *request, raw json.RawMessage) error {
 	var b struct {
 		NewType         *string `json:"new_type"`
@@ -25,6 +29,8 @@ func (s *Service) retype(q *request, raw json.RawMessage) error {
 		return errorf(http.StatusBadRequest, "Invalid input received: migration_policy must be 'never' or 'on-demand'.")
 	}
 	ctx := q.r.Context()
+	var shared *bool   // whether the backend is to share the volume's data, if that changes
+	var oldType string // the type it had
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		id := q.r.PathValue("id")
 		if err := tx.Lock(ctx, "volume "+id); err != nil {
@@ -44,6 +50,7 @@ func (s *Service) retype(q *request, raw json.RawMessage) error {
 		if v.Status != "available" && v.Status != "in-use" {
 			return errorf(http.StatusBadRequest, "Invalid volume: Volume %s status must be available or in-use, but current status is: %s.", v.ID, v.Status)
 		}
+		oldType = v.TypeID
 		if t.ID == v.TypeID {
 			return errorf(http.StatusBadRequest, "Invalid input received: Retype cannot change the volume's type to its current type (%s).", t.Name)
 		}
@@ -56,12 +63,74 @@ func (s *Service) retype(q *request, raw json.RawMessage) error {
 		} else if !same {
 			return errorf(http.StatusBadRequest, "Invalid input received: Retype cannot change encryption requirements.")
 		}
-		return store.Affected(tx.Exec(ctx, `UPDATE volumes SET volume_type_id = ?, updated_at = ? WHERE id = ? AND status = ?`,
-			t.ID, time.Now().UnixMicro(), v.ID, v.Status))
+		multi := isMultiattach(t)
+		if multi && v.KeyID != "" {
+			return errorf(http.StatusBadRequest, "Invalid input received: Retype requested both encryption and multi-attach, which is not supported.")
+		}
+		status := v.Status
+		if multi != v.Multiattach {
+			if v.Status != "available" {
+				return errorf(http.StatusBadRequest, "Invalid input received: Invalid volume_type passed, retypes affecting multiattach are only allowed on available volumes, "+
+					"the specified volume however currently has a status of: %s.", v.Status)
+			}
+			// Not while a copy reads its file, which the backend replaces.
+			if err := notCopied(ctx, tx, v.ID, "retype"); err != nil {
+				return err
+			}
+			status, shared = "retyping", &multi
+		}
+		return store.Affected(tx.Exec(ctx, `UPDATE volumes SET volume_type_id = ?, multiattach = ?, status = ?, updated_at = ? WHERE id = ? AND status = ?`,
+			t.ID, multi, status, time.Now().UnixMicro(), v.ID, v.Status))
 	})
 	if err != nil {
 		return err
 	}
+	if shared != nil {
+		id, old := q.r.PathValue("id"), oldType
+		s.ops.Go(s.action(q, id, "retype"), "volume_retype", func(ctx context.Context) error {
+			return s.driver.Share(ctx, id, *shared)
+		}, func(ctx context.Context, err error) {
+			// Failed, the data is as it was: so is the volume's type.
+			if err != nil {
+				s.log.Error("volume: retype", "volume", id, "err", err)
+				if _, err := s.db.Exec(ctx, `UPDATE volumes SET volume_type_id = ?, multiattach = ?, status = 'available', updated_at = ? WHERE id = ?`,
+					old, !*shared, time.Now().UnixMicro(), id); err != nil {
+					s.log.Error("volume: retype", "volume", id, "err", err)
+				}
+				return
+			}
+			s.setStatus(ctx, id, "available")
+		})
+	}
 	q.w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// recoverRetypes finishes the retypes a crash cut short: the backend
+// shares the volume's data as its type says (it may have done so
+// already).
+func (s *Service) recoverRetypes(ctx context.Context) error {
+	rows, err := s.db.Query(ctx, `SELECT id, multiattach FROM volumes WHERE status = 'retyping'`)
+	if err != nil {
+		return err
+	}
+	type retype struct {
+		id    string
+		multi bool
+	}
+	retypes, err := store.Collect(rows, func(row store.Scanner) (*retype, error) {
+		var r retype
+		return &r, row.Scan(&r.id, &r.multi)
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range retypes {
+		if err := s.driver.Share(ctx, r.id, r.multi); err != nil {
+			s.log.Error("volume: finishing a retype", "volume", r.id, "err", err)
+			continue
+		}
+		s.setStatus(ctx, r.id, "available")
+	}
 	return nil
 }

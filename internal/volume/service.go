@@ -32,9 +32,9 @@ import (
 // availabilityZone is the one zone of an all-in-one cloud, as compute's.
 const availabilityZone = "nova"
 
-// microversions are the Cinder v3 versions sov speaks, 3.0 to 3.47 (what
+// microversions are the Cinder v3 versions sov speaks, 3.0 to 3.50 (what
 // each adds: docs/volume.md).
-var microversions = httpapi.Microversions{Service: "volume", Major: 3, Min: 0, Max: 47}
+var microversions = httpapi.Microversions{Service: "volume", Major: 3, Min: 0, Max: 50}
 
 // Config configures the volume service.
 type Config struct {

@@ -208,11 +208,15 @@ func (s *Service) createSnapshot(q *request) error {
 			return errorf(http.StatusBadRequest, "Invalid volume: Volume %s status must be available, but current status is: %s (an in-use volume needs force).", v.ID, v.Status)
 		}
 		if v.Status == "in-use" {
-			server, err := store.Column(ctx, tx, `SELECT instance_uuid FROM volume_attachments WHERE volume_id = ? AND made_by = 'compute'`, v.ID)
+			// A multiattach volume's copy is made by the VM attached first:
+			// of its moment for that VM's writes (keeping the others'
+			// consistent is their cluster file system's business).
+			server, err := store.Column(ctx, tx, `SELECT instance_uuid FROM volume_attachments WHERE volume_id = ? AND made_by = 'compute' AND status = 'attached'
+				ORDER BY created_at`, v.ID)
 			if err != nil {
 				return err
 			}
-			if len(server) == 1 {
+			if len(server) > 0 {
 				onServer = server[0]
 			}
 		}

@@ -39,6 +39,11 @@ func scanType(row store.Scanner) (*volumeType, error) {
 	return &t, nil
 }
 
+// isMultiattach reports whether t's volumes may be attached to several
+// servers at once: its extra spec multiattach is "<is> True", as Cinder
+// reads it.
+func isMultiattach(t *volumeType) bool { return t.Specs["multiattach"] == "<is> True" }
+
 // userSpecs are the extra specs users other than admins see, as Cinder's.
 var userSpecs = []string{"multiattach", "RESKEY:availability_zones", "replication_enabled"}
 

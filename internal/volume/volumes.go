@@ -23,6 +23,10 @@ import (
 
 const gib = int64(1) << 30
 
+// serviceUUID names the one volume service of an all-in-one sov (3.48's
+// service_uuid of volumes).
+const serviceUUID = "5f0c5a1e-7d4b-4f41-9f2e-000000000001"
+
 // volume is a row of volumes, with its type's name.
 type volume struct {
 	ID, Project, User, Name, Description string
@@ -33,12 +37,13 @@ type volume struct {
 	ImageMeta                            map[string]string // of the image it was made from
 	Metadata                             map[string]string
 	KeyID                                string // of an encrypted volume, in the key manager
+	Multiattach                          bool   // whether several servers may have it at once
 	Created, Updated                     int64
 	Attachments                          []attachment // loaded by attachmentsOf
 }
 
 const volumeColumns = `v.id, v.project_id, v.user_id, v.name, v.description, v.size, v.status, v.volume_type_id, v.type_name,
-	v.availability_zone, v.bootable, v.snapshot_id, v.source_volid, v.image_metadata, v.metadata, v.encryption_key_id, v.created_at, v.updated_at`
+	v.availability_zone, v.bootable, v.snapshot_id, v.source_volid, v.image_metadata, v.metadata, v.encryption_key_id, v.multiattach, v.created_at, v.updated_at`
 
 // volumeTable is volumes with their type's name, as one table v (whose
 // columns lists may name unqualified).
@@ -48,7 +53,7 @@ func scanVolume(row store.Scanner) (*volume, error) {
 	var v volume
 	var meta, imageMeta string
 	if err := row.Scan(&v.ID, &v.Project, &v.User, &v.Name, &v.Description, &v.Size, &v.Status, &v.TypeID, &v.TypeName,
-		&v.Zone, &v.Bootable, &v.Snapshot, &v.Source, &imageMeta, &meta, &v.KeyID, &v.Created, &v.Updated); err != nil {
+		&v.Zone, &v.Bootable, &v.Snapshot, &v.Source, &imageMeta, &meta, &v.KeyID, &v.Multiattach, &v.Created, &v.Updated); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(meta), &v.Metadata); err != nil || v.Metadata == nil {
@@ -89,7 +94,7 @@ func (s *Service) links(id string) []map[string]string {
 func (s *Service) view(q *request, v *volume) map[string]any {
 	m := map[string]any{"id": v.ID, "name": v.Name, "description": v.Description, "size": v.Size, "status": v.Status,
 		"volume_type": v.TypeName, "availability_zone": v.Zone, "bootable": strconv.FormatBool(v.Bootable), "encrypted": v.KeyID != "",
-		"multiattach": false, "metadata": v.Metadata, "attachments": attachmentsView(v), "links": s.links(v.ID), "user_id": v.User,
+		"multiattach": v.Multiattach, "metadata": v.Metadata, "attachments": attachmentsView(v), "links": s.links(v.ID), "user_id": v.User,
 		"created_at": cinderTime(v.Created), "updated_at": cinderTime(v.Updated), "source_volid": nullable(v.Source), "snapshot_id": nullable(v.Snapshot),
 		"replication_status": nil, "consistencygroup_id": nil}
 	if len(v.ImageMeta) > 0 {
@@ -103,6 +108,10 @@ func (s *Service) view(q *request, v *volume) map[string]any {
 		if q.atLeast(21) {
 			m["provider_id"] = nil
 		}
+	}
+	if q.atLeast(48) {
+		// No target is shared between volumes; one volume service.
+		m["shared_targets"], m["service_uuid"] = false, serviceUUID
 	}
 	return m
 }
@@ -448,7 +457,8 @@ func (s *Service) Status(ctx context.Context, c *policy.Credentials, id string) 
 func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 	backupID := deref(vb.BackupID)
 	if vb.Multiattach != nil && *vb.Multiattach {
-		return nil, errorf(http.StatusNotImplemented, "Multi-attach volumes are not implemented yet.")
+		return nil, errorf(http.StatusBadRequest, "multiattach parameter has been removed. The default behavior is to use multiattach enabled volume types. "+
+			"Contact your administrator to create a multiattach enabled volume type and use it to create multiattach volumes.")
 	}
 	snapID, srcID, imageID := deref(vb.SnapshotID), deref(vb.SourceVolID), deref(vb.ImageRef)
 	if n := len(slices.DeleteFunc([]string{snapID, srcID, imageID, backupID}, func(s string) bool { return s == "" })); n > 1 {
@@ -585,6 +595,9 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 		if err := s.volumeKey(ctx, tx, v, enc, fromKey, snapID != "" || srcID != "" || backupID != ""); err != nil {
 			return err
 		}
+		if v.Multiattach = isMultiattach(t); v.Multiattach && v.KeyID != "" {
+			return errorf(http.StatusBadRequest, "Invalid volume: Multiattach cannot be used with encrypted volumes.")
+		}
 		// A copy holds its source's container as it is: of a type encrypted alike.
 		if fromType != "" && fromKey != "" {
 			if same, err := sameEncryption(ctx, tx, fromType, t.ID); err != nil {
@@ -598,7 +611,7 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 			Set("name", v.Name).Set("description", v.Description).Set("size", v.Size).Set("new_size", 0).Set("status", v.Status).
 			Set("volume_type_id", v.TypeID).Set("availability_zone", v.Zone).Set("bootable", v.Bootable).Set("snapshot_id", v.Snapshot).
 			Set("source_volid", v.Source).Set("image_metadata", jsonText(v.ImageMeta)).Set("metadata", string(meta)).
-			Set("encryption_key_id", v.KeyID).Set("created_at", now).Set("updated_at", now))
+			Set("encryption_key_id", v.KeyID).Set("multiattach", v.Multiattach).Set("created_at", now).Set("updated_at", now))
 	})
 	if err != nil {
 		return nil, err
@@ -621,17 +634,22 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 		}
 		switch {
 		case src != nil:
-			return s.driver.Import(ctx, v.ID, src, img.format, int64(size)*gib, enc)
+			err = s.driver.Import(ctx, v.ID, src, img.format, int64(size)*gib, enc)
 		case from != nil:
-			return s.restoreInto(ctx, from, v.ID, int64(size)*gib, enc)
+			err = s.restoreInto(ctx, from, v.ID, int64(size)*gib, enc)
 		case v.Snapshot != "":
-			return s.driver.Restore(ctx, v.ID, v.Snapshot, int64(size)*gib, enc)
+			err = s.driver.Restore(ctx, v.ID, v.Snapshot, int64(size)*gib, enc)
 		case v.Source != "":
 			// Under the source's lock too: its extension waits for the copy.
 			defer s.ops.Lock(v.Source)()
-			return s.driver.Clone(ctx, v.ID, v.Source, int64(size)*gib, enc)
+			err = s.driver.Clone(ctx, v.ID, v.Source, int64(size)*gib, enc)
+		default:
+			err = s.driver.Create(ctx, v.ID, int64(size)*gib, enc)
 		}
-		return s.driver.Create(ctx, v.ID, int64(size)*gib, enc)
+		if err == nil && v.Multiattach {
+			err = s.driver.Share(ctx, v.ID, true)
+		}
+		return err
 	}, func(ctx context.Context, err error) {
 		s.setStatus(ctx, v.ID, map[bool]string{true: "available", false: "error"}[err == nil])
 	})
@@ -883,6 +901,9 @@ func (s *Service) extend(q *request, raw json.RawMessage) error {
 		if v.Status != "available" && !(v.Status == "in-use" && q.atLeast(42)) {
 			return errorf(http.StatusBadRequest, "Invalid volume: Volume status must be available to extend, but current status is: %s.", v.Status)
 		}
+		if v.Status == "in-use" && v.Multiattach {
+			return errorf(http.StatusBadRequest, "Invalid volume: a multiattach volume is extended while it is available, not in use.")
+		}
 		if v.Status == "in-use" {
 			// The server whose VM may hold it open grows it there.
 			server, err := store.Column(ctx, tx, `SELECT instance_uuid FROM volume_attachments WHERE volume_id = ? AND made_by = 'compute'`, v.ID)
@@ -1041,6 +1062,9 @@ func (s *Service) recover(ctx context.Context) error {
 	}
 	// A revert replaces the volume's data at once or not at all.
 	if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = 'available' WHERE status = 'reverting'`); err != nil {
+		return err
+	}
+	if err := s.recoverRetypes(ctx); err != nil {
 		return err
 	}
 	deleting, err := store.Column(ctx, s.db, `SELECT id FROM volumes WHERE status = 'deleting'`)

@@ -23,6 +23,9 @@ func diskNodes(d *hypervisor.Disk, name string) ([]blockdev, error) {
 	if d.Format != "qcow2" && d.Format != "raw" {
 		return nil, fmt.Errorf("qemu: disk format %q is not supported", d.Format)
 	}
+	if d.Shared && (d.Format != "raw" || d.Encrypted) {
+		return nil, fmt.Errorf("qemu: only a plain raw disk can be shared")
+	}
 	formatName := dataNode(d, name)
 	if d.Encrypted && d.Backing != nil {
 		return nil, fmt.Errorf("qemu: an encrypted disk cannot have a backing image")
@@ -122,6 +125,9 @@ func diskArgs(disks []*hypervisor.Disk, rootSerial string, keys *secretFiles) ([
 		if !d.ReadOnly {
 			dev += ",write-cache=on"
 		}
+		if d.Shared {
+			dev += ",share-rw=on"
+		}
 		if i == 0 && rootSerial != "" {
 			dev += ",serial=" + rootSerial
 		}
@@ -170,6 +176,11 @@ func volumeDevice(v hypervisor.Volume) map[string]any {
 	dev := map[string]any{"driver": "virtio-blk-pci", "drive": v.Slot, "id": v.Slot + "-dev", "bus": v.Slot, "serial": v.Serial}
 	if !v.Disk.ReadOnly {
 		dev["write-cache"] = "on"
+	}
+	if v.Disk.Shared {
+		// Other VMs' writers are let in (QEMU's image locking keeps them
+		// out otherwise).
+		dev["share-rw"] = true
 	}
 	return dev
 }

@@ -56,6 +56,11 @@ type Driver interface {
 	Export(ctx context.Context, id, dir string) (*os.File, error)
 	// Disk is how a VM opens the volume: what the hypervisor attaches.
 	Disk(ctx context.Context, id string) (*hypervisor.Disk, error)
+	// Share makes a plain volume's data one that several VMs may write at
+	// once (a multi-attach volume; its Disk is then Shared), or (shared
+	// false) one VM at a time again. The data stays as it is; the volumes
+	// made from a shared one are not shared unless asked.
+	Share(ctx context.Context, id string, shared bool) error
 
 	// Snapshot keeps the data volume has now as snapshot snap, which
 	// outlives later writes to the volume (not the volume itself).

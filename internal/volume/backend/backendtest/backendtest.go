@@ -158,6 +158,10 @@ func Run(t *testing.T, d backend.Driver, p Probe, enc *backend.Encryption) {
 		t.Errorf("the restored volume lost its data with the snapshot: %#x", got)
 	}
 
+	if enc == nil {
+		runShared(t, d, p)
+	}
+
 	// An image (raw, the pattern 0xa3 at 1 MiB) becomes a volume.
 	raw := make([]byte, 3<<20)
 	for i := 1 << 20; i < 2<<20; i++ {
@@ -194,5 +198,85 @@ func Run(t *testing.T, d backend.Driver, p Probe, enc *backend.Encryption) {
 	slices.Sort(ids)
 	if !slices.Equal(ids, []string{b, c, clone, imported}) {
 		t.Errorf("list after delete: %v", ids)
+	}
+}
+
+// runShared checks a shared volume: Share keeps its data and makes its
+// disk shared, the driver's other calls work on it as on any volume, the
+// volumes made of it are not shared, and it is unshared again.
+func runShared(t *testing.T, d backend.Driver, p Probe) {
+	ctx := context.Background()
+	const id, clone = "5a5a5a5a-0000-4000-8000-00000000005a", "5b5b5b5b-0000-4000-8000-00000000005b"
+	const snap, live = "5c5c5c5c-0000-4000-8000-00000000005c", "5d5d5d5d-0000-4000-8000-00000000005d"
+	const gib = int64(1) << 30
+	if err := d.Create(ctx, id, gib, nil); err != nil {
+		t.Fatal(err)
+	}
+	p.Write(id, 0xa1)
+	for range 2 { // sharing a shared volume changes nothing
+		if err := d.Share(ctx, id, true); err != nil {
+			t.Fatalf("share: %v", err)
+		}
+	}
+	if disk, err := d.Disk(ctx, id); err != nil || !disk.Shared || disk.Format != "raw" {
+		t.Errorf("the disk of a shared volume: %+v, %v", disk, err)
+	}
+	if got, ok := p.Read(id); !ok || got != 0xa1 {
+		t.Errorf("the shared volume holds %#x %v, want 0xa1", got, ok)
+	}
+	p.Write(id, 0xa2)
+	if err := d.Extend(ctx, id, 2*gib, nil); err != nil {
+		t.Fatalf("extend a shared volume: %v", err)
+	}
+	if n, _ := p.Size(id); n != 2*gib {
+		t.Errorf("the shared volume's size after extend: %d", n)
+	}
+	if err := d.Snapshot(ctx, snap, id); err != nil {
+		t.Fatalf("snapshot a shared volume: %v", err)
+	}
+	if err := d.SnapshotWith(ctx, live, id, func(*hypervisor.Disk) error { return nil }); err != nil {
+		t.Fatalf("snapshot a shared volume in use: %v", err)
+	}
+	if err := d.Clone(ctx, clone, id, 2*gib, nil); err != nil {
+		t.Fatalf("clone a shared volume: %v", err)
+	}
+	if disk, err := d.Disk(ctx, clone); err != nil || disk.Shared {
+		t.Errorf("the clone of a shared volume: %+v, %v", disk, err)
+	}
+	if got, ok := p.Read(clone); !ok || got != 0xa2 {
+		t.Errorf("the clone of a shared volume holds %#x %v, want 0xa2", got, ok)
+	}
+	if f, err := d.Export(ctx, id, t.TempDir()); err != nil {
+		t.Errorf("export a shared volume: %v", err)
+	} else if fi, _ := f.Stat(); fi.Size() != 2*gib {
+		t.Errorf("the export of a shared volume has %d bytes", fi.Size())
+	} else {
+		f.Close()
+	}
+	if err := d.Share(ctx, id, false); err != nil {
+		t.Fatalf("unshare: %v", err)
+	}
+	if disk, err := d.Disk(ctx, id); err != nil || disk.Shared {
+		t.Errorf("the disk of an unshared volume: %+v, %v", disk, err)
+	}
+	if got, ok := p.Read(id); !ok || got != 0xa2 {
+		t.Errorf("the unshared volume holds %#x %v, want 0xa2", got, ok)
+	}
+	if n, _ := p.Size(id); n != 2*gib {
+		t.Errorf("the unshared volume's size: %d", n)
+	}
+	d.Share(ctx, id, true)
+	for _, v := range []string{id, clone} {
+		if err := d.Delete(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sn := range []string{snap, live} {
+		if err := d.DeleteSnapshot(ctx, sn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids, _ := d.List(ctx); slices.Contains(ids, id) || slices.Contains(ids, clone) {
+		t.Errorf("deleted volumes are still listed: %v", ids)
 	}
 }

@@ -20,6 +20,7 @@ type disk struct {
 	size       int64
 	data       byte
 	passphrase string
+	shared     bool
 }
 
 // opens checks that enc opens v: the passphrase v was made with, if any.
@@ -220,10 +221,29 @@ func (d *Driver) Export(_ context.Context, id, dir string) (*os.File, error) {
 func (d *Driver) Disk(_ context.Context, id string) (*hypervisor.Disk, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.volumes[id]; !ok {
+	v, ok := d.volumes[id]
+	if !ok {
 		return nil, fmt.Errorf("fake: no volume %s", id)
 	}
-	return &hypervisor.Disk{Path: "fake-volume:" + id, Format: "raw"}, nil
+	return &hypervisor.Disk{Path: "fake-volume:" + id, Format: "raw", Shared: v.shared}, nil
+}
+
+// Share records whether the volume is shared.
+func (d *Driver) Share(_ context.Context, id string, shared bool) error {
+	if err := d.begin(); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	v, ok := d.volumes[id]
+	if !ok {
+		return fmt.Errorf("fake: no volume %s", id)
+	}
+	if v.passphrase != "" {
+		return fmt.Errorf("fake: an encrypted volume is not shared")
+	}
+	v.shared = shared
+	d.volumes[id] = v
+	return nil
 }
 
 // List is the volumes' ids.

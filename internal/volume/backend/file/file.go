@@ -4,7 +4,8 @@
 // qcow2 file of its own (volumes/snapshots/<id>.qcow2), a copy of the
 // volume's data (sparse: only the clusters written), from which volumes
 // are restored by copy too. An encrypted volume's qcow2 file holds a LUKS
-// container (luks.go).
+// container (luks.go). A shared volume (multi-attach) is a sparse raw
+// file instead (volumes/<id>.raw): a qcow2 file has one writer.
 package file
 
 import (
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -37,6 +39,45 @@ func Open(dir string) (*Driver, error) {
 
 // Path is the file of a volume.
 func (d *Driver) Path(id string) string { return filepath.Join(d.dir, id+".qcow2") }
+
+// sharedPath is the file of a shared volume.
+func (d *Driver) sharedPath(id string) string { return filepath.Join(d.dir, id+".raw") }
+
+// file is the file that holds a volume and its format: the raw file of a
+// shared one if there is one, else the qcow2 file.
+func (d *Driver) file(id string) (path, format string) {
+	if _, err := os.Stat(d.sharedPath(id)); err == nil {
+		return d.sharedPath(id), "raw"
+	}
+	return d.Path(id), "qcow2"
+}
+
+// Share converts a plain volume's file to a raw one, which several VMs
+// may write at once (shared), or back to qcow2. A crash midway leaves
+// the volume whole in one of them: the raw file is named only once
+// written, and preferred while both are there.
+func (d *Driver) Share(ctx context.Context, id string, shared bool) error {
+	from, format := d.file(id)
+	to, toFormat := d.sharedPath(id), "raw"
+	if !shared {
+		to, toFormat = d.Path(id), "qcow2"
+	}
+	if format != toFormat {
+		if err := atomicFile(to, func(tmp string) error {
+			return qemuImg(ctx, "convert", "-q", "-f", format, "-O", toFormat, from, tmp)
+		}); err != nil {
+			return err
+		}
+	}
+	stale := d.Path(id)
+	if !shared {
+		stale = d.sharedPath(id)
+	}
+	if err := removeFiles(stale); err != nil {
+		return err
+	}
+	return syncPath(d.dir)
+}
 
 // SnapshotPath is the file of a snapshot.
 func (d *Driver) SnapshotPath(id string) string { return filepath.Join(d.snaps, id+".qcow2") }
@@ -77,27 +118,28 @@ func atomicFile(path string, fill func(tmp string) error) error {
 	return syncPath(filepath.Dir(path))
 }
 
-// copyTo writes a sparse qcow2 copy of the qcow2 file src to path, grown
-// to size bytes (0: src's size); an encrypted volume's container is
-// copied as it is and grown inside.
-func copyTo(ctx context.Context, src, path string, size int64, enc *backend.Encryption) error {
+// copyTo writes a sparse qcow2 copy of the file src (of format) to path,
+// grown to size bytes (0: src's size); an encrypted volume's container
+// is copied as it is and grown inside.
+func copyTo(ctx context.Context, src, format, path string, size int64, enc *backend.Encryption) error {
 	return atomicFile(path, func(tmp string) error {
-		if err := qemuImg(ctx, "convert", "-q", "-f", "qcow2", "-O", "qcow2", src, tmp); err != nil {
+		if err := qemuImg(ctx, "convert", "-q", "-f", format, "-O", "qcow2", src, tmp); err != nil {
 			return err
 		}
 		if size == 0 {
 			return nil
 		}
-		return resize(ctx, tmp, size, enc)
+		return resize(ctx, tmp, "qcow2", size, enc)
 	})
 }
 
-// resize grows the volume in the qcow2 file path to size bytes (only ever
-// grown: qemu-img refuses to shrink without --shrink); an encrypted one
-// through its LUKS container, which grows the file by as much.
-func resize(ctx context.Context, path string, size int64, enc *backend.Encryption) error {
+// resize grows the volume in the file path (of format) to size bytes
+// (only ever grown: qemu-img refuses to shrink without --shrink); an
+// encrypted one through its LUKS container, which grows the file by as
+// much.
+func resize(ctx context.Context, path, format string, size int64, enc *backend.Encryption) error {
 	if enc == nil {
-		return qemuImg(ctx, "resize", "-q", "-f", "qcow2", path, strconv.FormatInt(size, 10))
+		return qemuImg(ctx, "resize", "-q", "-f", format, path, strconv.FormatInt(size, 10))
 	}
 	return qemuImgKey(ctx, enc, nil, "resize", "-q", "--object", keyObject, "--image-opts", luksOpts(path), strconv.FormatInt(size, 10))
 }
@@ -144,18 +186,21 @@ func (d *Driver) Import(ctx context.Context, id string, src *os.File, format str
 
 // Clone copies volume src's file to volume id's.
 func (d *Driver) Clone(ctx context.Context, id, src string, size int64, enc *backend.Encryption) error {
-	return copyTo(ctx, d.Path(src), d.Path(id), size, enc)
+	from, format := d.file(src)
+	return copyTo(ctx, from, format, d.Path(id), size, enc)
 }
 
 // Snapshot copies the volume's file to the snapshot's.
 func (d *Driver) Snapshot(ctx context.Context, snap, volume string) error {
-	return copyTo(ctx, d.Path(volume), d.SnapshotPath(snap), 0, nil)
+	from, format := d.file(volume)
+	return copyTo(ctx, from, format, d.SnapshotPath(snap), 0, nil)
 }
 
 // SnapshotWith makes an empty qcow2 file of the volume's size for copy to
 // fill, and names it the snapshot's once filled and on disk.
 func (d *Driver) SnapshotWith(ctx context.Context, snap, volume string, copy func(target *hypervisor.Disk) error) error {
-	size, err := virtualSize(ctx, d.Path(volume))
+	path, format := d.file(volume)
+	size, err := virtualSize(ctx, path, format)
 	if err != nil {
 		return err
 	}
@@ -167,10 +212,10 @@ func (d *Driver) SnapshotWith(ctx context.Context, snap, volume string, copy fun
 	})
 }
 
-// virtualSize is the size of the disk a qcow2 file holds (read from its
-// header, so also while a VM has the file open).
-func virtualSize(ctx context.Context, path string) (int64, error) {
-	out, err := exec.CommandContext(ctx, "qemu-img", "info", "-U", "--output=json", "-f", "qcow2", path).Output()
+// virtualSize is the size of the disk a file of format holds (read
+// without taking its lock, so also while a VM has the file open).
+func virtualSize(ctx context.Context, path, format string) (int64, error) {
+	out, err := exec.CommandContext(ctx, "qemu-img", "info", "-U", "--output=json", "-f", format, path).Output()
 	if err != nil {
 		return 0, fmt.Errorf("file: qemu-img info: %w", err)
 	}
@@ -185,7 +230,7 @@ func virtualSize(ctx context.Context, path string) (int64, error) {
 
 // Restore copies the snapshot's file to the volume's.
 func (d *Driver) Restore(ctx context.Context, id, snap string, size int64, enc *backend.Encryption) error {
-	return copyTo(ctx, d.SnapshotPath(snap), d.Path(id), size, enc)
+	return copyTo(ctx, d.SnapshotPath(snap), "qcow2", d.Path(id), size, enc)
 }
 
 // DeleteSnapshot removes the snapshot's file.
@@ -208,14 +253,17 @@ func syncPath(path string) error {
 
 // Extend grows the volume's file.
 func (d *Driver) Extend(ctx context.Context, id string, size int64, enc *backend.Encryption) error {
-	if err := resize(ctx, d.Path(id), size, enc); err != nil {
+	path, format := d.file(id)
+	if err := resize(ctx, path, format, size, enc); err != nil {
 		return err
 	}
-	return syncPath(d.Path(id))
+	return syncPath(path)
 }
 
-// Delete removes the volume's file (and a temporary one a crash left).
-func (d *Driver) Delete(_ context.Context, id string) error { return removeFiles(d.Path(id)) }
+// Delete removes the volume's files (and temporary ones a crash left).
+func (d *Driver) Delete(_ context.Context, id string) error {
+	return errors.Join(removeFiles(d.Path(id)), removeFiles(d.sharedPath(id)))
+}
 
 // removeFiles removes a file and the temporary ones of it a crash left.
 func removeFiles(path string) error {
@@ -236,24 +284,27 @@ func (d *Driver) Export(ctx context.Context, id, dir string) (*os.File, error) {
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name()) // open, the data stays until closed
-	if err := qemuImg(ctx, "convert", "-q", "-f", "qcow2", "-O", "raw", d.Path(id), tmp.Name()); err != nil {
+	path, format := d.file(id)
+	if err := qemuImg(ctx, "convert", "-q", "-f", format, "-O", "raw", path, tmp.Name()); err != nil {
 		return nil, err
 	}
 	return os.Open(tmp.Name())
 }
 
-// Disk is the volume's qcow2 file, which a VM opens with no backing file.
+// Disk is the volume's file, which a VM opens with no backing file: a
+// qcow2 one, or the raw one of a shared volume, which VMs share.
 func (d *Driver) Disk(_ context.Context, id string) (*hypervisor.Disk, error) {
-	if _, err := os.Stat(d.Path(id)); err != nil {
+	path, format := d.file(id)
+	if _, err := os.Stat(path); err != nil {
 		return nil, err
 	}
-	return &hypervisor.Disk{Path: d.Path(id), Format: "qcow2"}, nil
+	return &hypervisor.Disk{Path: path, Format: format, Shared: format == "raw"}, nil
 }
 
 // List is the ids of the volume files there are, finished or not.
 func (d *Driver) List(context.Context) ([]string, error) { return ids(d.dir) }
 
-// ids are the ids of the qcow2 files in dir, finished or not.
+// ids are the ids of the qcow2 and raw files in dir, finished or not.
 func ids(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -262,7 +313,11 @@ func ids(dir string) ([]string, error) {
 	var out []string
 	for _, e := range entries {
 		name := strings.TrimSuffix(strings.TrimSuffix(e.Name(), luksSuffix), ".tmp")
-		if id, ok := strings.CutSuffix(name, ".qcow2"); ok && !e.IsDir() {
+		id, ok := strings.CutSuffix(name, ".qcow2")
+		if !ok {
+			id, ok = strings.CutSuffix(name, ".raw")
+		}
+		if ok && !e.IsDir() && !slices.Contains(out, id) {
 			out = append(out, id)
 		}
 	}

@@ -29,7 +29,11 @@ type qemuIO struct {
 // image is qemu-img's and qemu-io's arguments that open a volume.
 func (p qemuIO) image(id string) []string {
 	if p.key == "" {
-		return []string{"-f", "qcow2", p.d.Path(id)}
+		disk, err := p.d.Disk(context.Background(), id)
+		if err != nil {
+			return []string{"-f", "qcow2", p.d.Path(id)}
+		}
+		return []string{"-f", disk.Format, disk.Path}
 	}
 	return []string{"--object", "secret,id=k,file=" + p.key, "--image-opts",
 		"driver=luks,key-secret=k,file.driver=qcow2,file.file.driver=file,file.file.filename=" + p.d.Path(id)}

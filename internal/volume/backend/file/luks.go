@@ -84,7 +84,7 @@ func (d *Driver) importLUKS(ctx context.Context, id string, src *os.File, size i
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("file: qemu-img convert: %v: %s", err, strings.TrimSpace(string(out)))
 		}
-		return resize(ctx, tmp, size, enc)
+		return resize(ctx, tmp, "qcow2", size, enc)
 	})
 }
 
