@@ -261,7 +261,16 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	}
 	alice(true, "server", "remove", "volume", "vm", "clone")
 	waitVolumeCLI(t, alice, "clone", "available")
-	alice(true, "server", "delete", "--wait", "vm")
+
+	// A multiattach volume (of a type the admin made so) is attached to
+	// two servers at once (from compute API 2.60).
+	admin("volume", "type", "create", "--property", "multiattach=<is> True", "multi")
+	alice(true, "volume", "create", "--type", "multi", "--size", "1", "shared")
+	waitVolumeCLI(t, alice, "shared", "available")
+	if out := alice(true, "volume", "show", "-f", "value", "-c", "multiattach", "shared"); strings.TrimSpace(out) != "True" {
+		t.Errorf("the volume of the multiattach type: multiattach %q", out)
+	}
+	alice(true, "--os-compute-api-version", "2.60", "server", "add", "volume", "vm", "shared")
 
 	// Booted from a volume made from the image: the volume outlives its
 	// server and boots another.
@@ -276,6 +285,21 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	if v["status"] != "in-use" || v["bootable"] != "true" {
 		t.Errorf("the boot volume: %v", v)
 	}
+	if out := alice(false, "--os-compute-api-version", "2.59", "server", "add", "volume", "bfv", "shared"); !strings.Contains(out, "2.60") {
+		t.Errorf("a multiattach volume attached before 2.60: %s", out)
+	}
+	alice(true, "--os-compute-api-version", "2.60", "server", "add", "volume", "bfv", "shared")
+	waitVolumeCLI(t, alice, "shared", "in-use")
+	jsonOut(t, alice(true, "volume", "show", "-f", "json", "shared"), &v)
+	if a, _ := v["attachments"].([]any); len(a) != 2 {
+		t.Errorf("the multiattach volume's attachments: %v", v["attachments"])
+	}
+	for _, s := range []string{"vm", "bfv"} {
+		alice(true, "server", "remove", "volume", s, "shared")
+	}
+	waitVolumeCLI(t, alice, "shared", "available")
+	alice(true, "server", "delete", "--wait", "vm")
+	alice(true, "volume", "delete", "shared")
 	alice(true, "server", "delete", "--wait", "bfv")
 	waitVolumeCLI(t, alice, root, "available")
 	alice(true, "--os-compute-api-version", "2.37", "server", "create", "--volume", root, "--flavor", "SCS-1L-1", "--nic", "none", "--wait", "bfv-again")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/attachments"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/snapshots"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumetypes"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
@@ -151,6 +152,20 @@ func TestMultiattachVolumes(t *testing.T) {
 	}
 	if disk, err := srv.Volumes().Backend().Disk(ctx, shared); err != nil || !disk.Shared {
 		t.Errorf("the backend does not share the volume retyped to multiattach: %+v %v", disk, err)
+	}
+
+	// Reverted to a snapshot (3.40), its data is replaced and shared still.
+	sn, err := snapshots.Create(ctx, vc, snapshots.CreateOpts{VolumeID: shared, Name: "before"}).Extract()
+	wantStatus(t, "snapshot the multiattach volume", err, 0)
+	waitSnapshotStatus(t, vc, sn.ID, "available")
+	vc40 := *vc
+	vc40.Microversion = "3.40"
+	_, err = vc40.Post(ctx, vc40.ServiceURL("volumes", shared, "action"), map[string]any{"revert": map[string]any{"snapshot_id": sn.ID}}, nil,
+		&gophercloud.RequestOpts{OkCodes: []int{http.StatusAccepted}})
+	wantStatus(t, "revert the multiattach volume", err, 0)
+	waitVolumeStatus(t, vc, shared, "available")
+	if disk, err := srv.Volumes().Backend().Disk(ctx, shared); err != nil || !disk.Shared {
+		t.Errorf("the backend does not share the reverted multiattach volume: %+v %v", disk, err)
 	}
 
 	// Encrypted and multiattach do not mix.

@@ -10,8 +10,10 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/attachments"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/backups"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/snapshots"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumetypes"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/volumeattach"
 
@@ -273,7 +275,9 @@ echo "vol-test: found $dev"
 // a second server while it is stopped, the volume is there when it boots,
 // and the second guest reads the first one's pattern. The volume's file
 // on the host holds it too. Extended while attached, the volume grows in
-// the guest; snapshotted while attached, QEMU copies it.
+// the guest; snapshotted while attached, QEMU copies it. Then a
+// multiattach volume is plugged into both running guests at once: what
+// the first writes, the second reads (past its page cache).
 func TestVolumeMovesBetweenGuests(t *testing.T) {
 	t.Parallel()
 	srv := servertest.Start(t, nil)
@@ -284,6 +288,18 @@ func TestVolumeMovesBetweenGuests(t *testing.T) {
 	flavor := flavorID(t, c, "SCS-1L-1")
 	vol := newVolume(t, vc, "moving")
 	marker := "sov-volume-pattern-" + vol[:8]
+	_, err := volumetypes.Create(ctx, volumeClient(t, srv.Admin(t).ProviderClient), volumetypes.CreateOpts{Name: "multi", IsPublic: new(true),
+		ExtraSpecs: map[string]string{"multiattach": "<is> True"}}).Extract()
+	wantStatus(t, "create a multiattach type", err, 0)
+	sv, err := volumes.Create(ctx, vc, volumes.CreateOpts{Name: "shared", Size: 1, VolumeType: "multi"}, nil).Extract()
+	wantStatus(t, "create a multiattach volume", err, 0)
+	waitVolumeStatus(t, vc, sv.ID, "available")
+	sharedMarker := "sov-shared-pattern-" + sv.ID[:8]
+	// Then each guest waits for the multiattach volume.
+	findShared := `serial=` + sv.ID[:20] + `
+until dev=$(find_disk); do sleep 1; done
+echo "vol-test: found shared $dev"
+`
 	yes := true
 	create := func(name string, userData []byte) string {
 		s, err := servers.Create(ctx, c, servers.CreateOpts{Name: name, ImageRef: imageID, FlavorRef: flavor, Networks: "none",
@@ -295,19 +311,22 @@ func TestVolumeMovesBetweenGuests(t *testing.T) {
 	writer := create("writer", volumeScript(vol, `echo `+marker+` | dd of=$dev bs=512 seek=2048 conv=fsync 2>/dev/null && sync && echo "vol-test: wrote"
 while [ -e /sys/block/${dev#/dev/} ]; do sleep 1; done
 echo "vol-test: disk gone"
+`+findShared+`echo `+sharedMarker+` | dd of=$dev bs=512 seek=4096 conv=fsync 2>/dev/null && sync && echo "vol-test: wrote shared"
 `))
 	reader := create("reader", volumeScript(vol, `echo "vol-test: read $(dd if=$dev bs=512 skip=2048 count=1 2>/dev/null | head -n 1)"
 size=/sys/block/${dev#/dev/}/size
 was=$(cat $size)
 while [ "$(cat $size)" = "$was" ]; do sleep 1; done
 echo "vol-test: size $(cat $size)"
+`+findShared+`until dd if=$dev bs=512 skip=4096 count=1 2>/dev/null | grep -q `+sharedMarker+`; do sleep 1; echo 3 > /proc/sys/vm/drop_caches; done
+echo "vol-test: read shared `+sharedMarker+`"
 `))
 	waitConsole(t, c, writer, "sov-guest: running user_data")
 	waitConsole(t, c, reader, "sov-guest: running user_data")
 	wantStatus(t, "stop the reader", servers.Stop(ctx, c, reader).ExtractErr(), 0)
 	waitStatus(t, c, reader, "SHUTOFF")
 
-	_, err := volumeattach.Create(ctx, c, writer, volumeattach.CreateOpts{VolumeID: vol}).Extract()
+	_, err = volumeattach.Create(ctx, c, writer, volumeattach.CreateOpts{VolumeID: vol}).Extract()
 	wantStatus(t, "attach to the writer", err, 0)
 	waitConsole(t, c, writer, "vol-test: wrote")
 	wantStatus(t, "detach from the writer", volumeattach.Delete(ctx, c, writer, vol).ExtractErr(), 0)
@@ -340,9 +359,49 @@ echo "vol-test: size $(cat $size)"
 	if file, err := os.ReadFile(filepath.Join(srv.DataDir(), "volumes", "snapshots", snap.ID+".qcow2")); err != nil || !strings.Contains(string(file), marker) {
 		t.Errorf("the snapshot's file (%d bytes, %v) lacks the pattern", len(file), err)
 	}
+	// A backup while the guest runs on it (force): from a copy QEMU makes;
+	// the volume is in use again after.
+	bk, err := backups.Create(ctx, vc, backups.CreateOpts{VolumeID: vol, Force: true}).Extract()
+	wantStatus(t, "back up the attached volume", err, 0)
+	for end := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		b, err := backups.Get(ctx, vc, bk.ID).Extract()
+		if err == nil && b.Status == "available" {
+			break
+		}
+		if err != nil || b.Status == "error" || time.Now().After(end) {
+			t.Fatalf("the attached volume's backup: %+v %v", b, err)
+		}
+	}
+	waitVolumeStatus(t, vc, vol, "in-use")
+	restored, err := backups.RestoreFromBackup(ctx, vc, bk.ID, backups.RestoreOpts{Name: "restored"}).Extract()
+	wantStatus(t, "restore the attached volume's backup", err, 0)
+	waitVolumeStatus(t, vc, restored.VolumeID, "available")
+	if file, err := os.ReadFile(filepath.Join(srv.DataDir(), "volumes", restored.VolumeID+".qcow2")); err != nil || !strings.Contains(string(file), marker) {
+		t.Errorf("the volume restored from the attached volume's backup (%d bytes, %v) lacks the pattern", len(file), err)
+	}
 	wantStatus(t, "detach from the running reader", volumeattach.Delete(ctx, c, reader, vol).ExtractErr(), 0)
 	waitDetached(t, c, reader, vol)
 	waitVolumeStatus(t, vc, vol, "available")
+
+	// The multiattach volume in both at once: the reader reads what the
+	// writer writes.
+	for _, s := range []string{reader, writer} {
+		_, err = volumeattach.Create(ctx, c, s, volumeattach.CreateOpts{VolumeID: sv.ID}).Extract()
+		wantStatus(t, "attach the multiattach volume", err, 0)
+	}
+	waitConsole(t, c, writer, "vol-test: wrote shared")
+	waitConsole(t, c, reader, "vol-test: read shared "+sharedMarker)
+	if v := waitVolumeStatus(t, vc, sv.ID, "in-use"); len(v.Attachments) != 2 {
+		t.Errorf("the multiattach volume's attachments: %+v", v.Attachments)
+	}
+	if file, err := os.ReadFile(filepath.Join(srv.DataDir(), "volumes", sv.ID+".raw")); err != nil || !strings.Contains(string(file), sharedMarker) {
+		t.Errorf("the multiattach volume's raw file (%d bytes, %v) lacks the pattern", len(file), err)
+	}
+	for _, s := range []string{writer, reader} {
+		wantStatus(t, "detach the multiattach volume", volumeattach.Delete(ctx, c, s, sv.ID).ExtractErr(), 0)
+		waitDetached(t, c, s, sv.ID)
+	}
+	waitVolumeStatus(t, vc, sv.ID, "available")
 }
 
 // TestBootFromVolume: servers boot from a volume made from an image

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/hypervisor"
 	"github.com/sovcloud/sov/internal/ops"
 	"github.com/sovcloud/sov/internal/store"
 	"github.com/sovcloud/sov/internal/volume/backend"
@@ -22,6 +23,9 @@ import (
 // repository (package backup), full or incremental to the volume's latest
 // backup, restored to a new volume or over an available one. A volume is
 // backing-up or restoring-backup meanwhile, so nothing else changes it.
+// A volume in use (with force) is backed up from a copy its VM makes, as
+// for a snapshot; a snapshot (snapshot_id) from a volume restored of it,
+// as Cinder's temporary volumes do; the snapshot is backing-up meanwhile.
 
 // volumeBackup is a row of volume_backups.
 type volumeBackup struct {
@@ -30,19 +34,20 @@ type volumeBackup struct {
 	Status, FailReason, Container, Parent        string
 	Metadata                                     map[string]string
 	KeyID                                        string // a copy of an encrypted volume's key
+	Snapshot                                     string // the snapshot it was taken of, if any
 	DataTimestamp, Created, Updated              int64
 	Dependents                                   int // incremental backups on it
 }
 
 const backupColumns = `b.id, b.project_id, b.user_id, b.volume_id, b.name, b.description, b.size, b.object_count, b.status, b.fail_reason,
-	b.container, b.parent_id, b.metadata, b.encryption_key_id, b.data_timestamp, b.created_at, b.updated_at,
+	b.container, b.parent_id, b.metadata, b.encryption_key_id, b.snapshot_id, b.data_timestamp, b.created_at, b.updated_at,
 	(SELECT COUNT(*) FROM volume_backups c WHERE c.parent_id = b.id)`
 
 func scanBackup(row store.Scanner) (*volumeBackup, error) {
 	var b volumeBackup
 	var meta string
 	if err := row.Scan(&b.ID, &b.Project, &b.User, &b.Volume, &b.Name, &b.Description, &b.Size, &b.Objects, &b.Status, &b.FailReason,
-		&b.Container, &b.Parent, &meta, &b.KeyID, &b.DataTimestamp, &b.Created, &b.Updated, &b.Dependents); err != nil {
+		&b.Container, &b.Parent, &meta, &b.KeyID, &b.Snapshot, &b.DataTimestamp, &b.Created, &b.Updated, &b.Dependents); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(meta), &b.Metadata); err != nil || b.Metadata == nil {
@@ -58,7 +63,7 @@ func (s *Service) backupLinks(id string) []map[string]string {
 // backupView is a backup as Cinder shows it at the request's microversion.
 func (s *Service) backupView(q *request, b *volumeBackup) map[string]any {
 	m := map[string]any{"id": b.ID, "name": b.Name, "description": b.Description, "status": b.Status, "availability_zone": availabilityZone,
-		"volume_id": b.Volume, "snapshot_id": nil, "size": b.Size, "object_count": b.Objects, "container": b.Container,
+		"volume_id": b.Volume, "snapshot_id": nullable(b.Snapshot), "size": b.Size, "object_count": b.Objects, "container": b.Container,
 		"created_at": cinderTime(b.Created), "updated_at": cinderTime(b.Updated), "data_timestamp": cinderTime(b.DataTimestamp),
 		"fail_reason": nullable(b.FailReason), "has_dependent_backups": b.Dependents > 0, "is_incremental": b.Parent != "",
 		"links": s.backupLinks(b.ID)}
@@ -174,8 +179,6 @@ func (s *Service) createBackup(q *request) error {
 		return errorf(http.StatusBadRequest, "Missing required element 'backup' in request body.")
 	case bb.VolumeID == nil || *bb.VolumeID == "":
 		return errorf(http.StatusBadRequest, "Invalid input received: 'volume_id' is a required property.")
-	case bb.SnapshotID != nil && *bb.SnapshotID != "":
-		return errorf(http.StatusNotImplemented, "Backups of snapshots are not implemented yet.")
 	case bb.Container != nil && *bb.Container != "" && *bb.Container != s.backupContainer():
 		return errorf(http.StatusBadRequest, "Invalid input received: backups go to the container %s.", s.backupContainer())
 	case bb.Metadata != nil && !q.atLeast(43):
@@ -202,24 +205,27 @@ func (s *Service) createBackup(q *request) error {
 		b.Description = *bb.Description
 	}
 	ctx := q.r.Context()
+	var v *volume
+	onServer := "" // the server whose VM copies the volume in use
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.Lock(ctx, "volume "+*bb.VolumeID); err != nil {
 			return err
 		}
-		v, err := s.visibleVolume(ctx, tx, q, *bb.VolumeID)
-		if err != nil {
+		var err error
+		if v, err = s.visibleVolume(ctx, tx, q, *bb.VolumeID); err != nil {
 			return err
 		}
 		if err := q.enforce("backup:create", v.Project); err != nil {
 			return err
 		}
-		if v.Status == "in-use" && bb.Force {
-			return errorf(http.StatusNotImplemented, "Backups of attached volumes are not implemented yet; detach the volume or back up a snapshot's volume.")
-		}
-		if v.Status != "available" {
-			return errorf(http.StatusBadRequest, "Invalid volume: Volume to be backed up must be available or in-use, but the current status is \"%s\".", v.Status)
-		}
 		b.Project, b.Volume, b.Size = v.Project, v.ID, v.Size
+		if bb.SnapshotID != nil && *bb.SnapshotID != "" {
+			if err := s.backupSnapshot(ctx, tx, q, b, *bb.SnapshotID); err != nil {
+				return err
+			}
+		} else if onServer, err = backingUp(ctx, tx, v, bb.Force); err != nil {
+			return err
+		}
 		if bb.Incremental {
 			parent, err := store.Column(ctx, tx, `SELECT id FROM volume_backups WHERE volume_id = ? AND status = 'available' ORDER BY data_timestamp DESC, id LIMIT 1`, v.ID)
 			if err != nil {
@@ -240,22 +246,20 @@ func (s *Service) createBackup(q *request) error {
 				return err
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE volumes SET status = 'backing-up', updated_at = ? WHERE id = ?`, now, v.ID); err != nil {
-			return err
-		}
 		meta, _ := json.Marshal(b.Metadata)
 		return store.Insert(ctx, tx, "volume_backups", store.Values{}.Set("id", b.ID).Set("project_id", b.Project).Set("user_id", b.User).
 			Set("volume_id", b.Volume).Set("name", b.Name).Set("description", b.Description).Set("size", b.Size).Set("status", b.Status).
 			Set("fail_reason", "").Set("container", b.Container).Set("parent_id", b.Parent).Set("object_count", 0).
-			Set("metadata", string(meta)).Set("encryption_key_id", b.KeyID).Set("data_timestamp", now).Set("created_at", now).Set("updated_at", now))
+			Set("metadata", string(meta)).Set("encryption_key_id", b.KeyID).Set("snapshot_id", b.Snapshot).Set("data_timestamp", b.DataTimestamp).
+			Set("created_at", now).Set("updated_at", now))
 	})
 	if err != nil {
 		return err
 	}
 	s.ops.Go(s.action(q, b.Volume, "backup"), "volume_backup", func(ctx context.Context) error {
-		return s.runBackup(ctx, b)
+		return s.runBackup(ctx, b, func(ctx context.Context) (*os.File, error) { return s.backupSource(ctx, v, b, onServer) })
 	}, func(ctx context.Context, err error) {
-		s.setStatus(ctx, b.Volume, "available")
+		s.endBackingUp(ctx, b)
 		if err != nil {
 			s.log.Error("volume: backup", "backup", b.ID, "err", err)
 			if derr := backup.Delete(ctx, s.backups, b.Volume, b.ID); derr != nil {
@@ -276,8 +280,97 @@ func (s *Service) backupContainer() string {
 	return "backups"
 }
 
-// runBackup exports the volume and stores it as backup b.
-func (s *Service) runBackup(ctx context.Context, b *volumeBackup) error {
+// backupSnapshot makes b a backup of snapshot id, which must be one of
+// b's volume and available: it is backing-up until the backup is made.
+func (s *Service) backupSnapshot(ctx context.Context, tx *store.Tx, q *request, b *volumeBackup, id string) error {
+	if err := tx.Lock(ctx, "snapshot "+id); err != nil {
+		return err
+	}
+	sn, err := s.visibleSnapshot(ctx, tx, q, id)
+	if err != nil {
+		return err
+	}
+	if sn.Volume != b.Volume {
+		return errorf(http.StatusBadRequest, "Invalid snapshot: snapshot %s is not of volume %s.", sn.ID, b.Volume)
+	}
+	if sn.Status != "available" {
+		return errorf(http.StatusBadRequest, "Invalid snapshot: Snapshot to be backed up must be available, but the current status is \"%s\".", sn.Status)
+	}
+	b.Snapshot, b.Size, b.DataTimestamp = sn.ID, sn.Size, sn.Created
+	_, err = tx.Exec(ctx, `UPDATE volume_snapshots SET status = 'backing-up', updated_at = ? WHERE id = ?`, time.Now().UnixMicro(), sn.ID)
+	return err
+}
+
+// backingUp marks volume v, locked, backing-up for a backup of it, and
+// returns the server whose VM copies it if it is in use (force needed).
+func backingUp(ctx context.Context, tx *store.Tx, v *volume, force bool) (string, error) {
+	if v.Status != "available" && !(v.Status == "in-use" && force) {
+		return "", errorf(http.StatusBadRequest, "Invalid volume: Volume to be backed up must be available or in-use, but the current status is \"%s\". (An in-use volume needs force.)", v.Status)
+	}
+	server := ""
+	if v.Status == "in-use" {
+		attached, err := store.Column(ctx, tx, `SELECT instance_uuid FROM volume_attachments WHERE volume_id = ? AND made_by = 'compute' AND status = 'attached'
+			ORDER BY created_at`, v.ID)
+		if err != nil {
+			return "", err
+		}
+		if len(attached) > 0 {
+			server = attached[0]
+		}
+	}
+	_, err := tx.Exec(ctx, `UPDATE volumes SET status = 'backing-up', updated_at = ? WHERE id = ?`, time.Now().UnixMicro(), v.ID)
+	return server, err
+}
+
+// endBackingUp gives back what backup b held: its snapshot is available
+// again, or its volume in use if it is attached, else available.
+func (s *Service) endBackingUp(ctx context.Context, b *volumeBackup) {
+	if b.Snapshot != "" {
+		s.setSnapshotStatus(ctx, b.Snapshot, "available")
+		return
+	}
+	if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = `+afterBackup+`, updated_at = ? WHERE id = ? AND status = 'backing-up'`,
+		time.Now().UnixMicro(), b.Volume); err != nil {
+		s.log.Error("volume: status after a backup", "volume", b.Volume, "err", err)
+	}
+}
+
+// afterBackup is the status of a volume a backup let go of.
+const afterBackup = `CASE WHEN EXISTS (SELECT 1 FROM volume_attachments a WHERE a.volume_id = volumes.id) THEN 'in-use' ELSE 'available' END`
+
+// backupSource exports what backup b is of, into scratch: the volume v's
+// data; of a volume in use by server's VM, a copy the VM makes; of a
+// snapshot, its data. The last two go through a temporary snapshot and
+// volume of the backend, which a crash leaves to the next start's pruning.
+func (s *Service) backupSource(ctx context.Context, v *volume, b *volumeBackup, server string) (*os.File, error) {
+	if b.Snapshot == "" && (server == "" || s.hosts == nil) {
+		return s.driver.Export(ctx, v.ID, s.scratch)
+	}
+	enc, err := s.backendEncryption(ctx, v.KeyID, v.TypeID)
+	if err != nil {
+		return nil, err
+	}
+	snap, tmp := b.Snapshot, uuid.NewString()
+	cleanup := context.WithoutCancel(ctx)
+	defer s.driver.Delete(cleanup, tmp)
+	if snap == "" {
+		snap = uuid.NewString()
+		defer s.driver.DeleteSnapshot(cleanup, snap)
+		err := s.hosts.SnapshotAttached(ctx, server, v.ID, func(copy func(*hypervisor.Disk) error) error {
+			return s.driver.SnapshotWith(ctx, snap, v.ID, copy)
+		}, func(ctx context.Context) error { return s.driver.Snapshot(ctx, snap, v.ID) })
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := s.driver.Restore(ctx, tmp, snap, int64(b.Size)*gib, enc); err != nil {
+		return nil, err
+	}
+	return s.driver.Export(ctx, tmp, s.scratch) // open: its data outlives the volume
+}
+
+// runBackup stores what source exports as backup b.
+func (s *Service) runBackup(ctx context.Context, b *volumeBackup, source func(context.Context) (*os.File, error)) error {
 	var parent *backup.Manifest
 	if b.Parent != "" {
 		var err error
@@ -285,7 +378,7 @@ func (s *Service) runBackup(ctx context.Context, b *volumeBackup) error {
 			return err
 		}
 	}
-	f, err := s.driver.Export(ctx, b.Volume, s.scratch)
+	f, err := source(ctx)
 	if err != nil {
 		return err
 	}
@@ -526,7 +619,7 @@ func (s *Service) restoreOver(q *request, b *volumeBackup, id string) (*volume, 
 		if err != nil {
 			return err
 		}
-		return s.restoreInto(ctx, b, v.ID, int64(v.Size)*gib, enc)
+		return s.reshare(ctx, v, s.restoreInto(ctx, b, v.ID, int64(v.Size)*gib, enc))
 	}, func(ctx context.Context, err error) {
 		s.setBackup(ctx, b.ID, "available", "", 0)
 		if err != nil {
@@ -597,7 +690,10 @@ func (s *Service) recoverBackups(ctx context.Context) error {
 			}
 		}
 	}
-	if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = 'available' WHERE status = 'backing-up'`); err != nil {
+	if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = `+afterBackup+` WHERE status = 'backing-up'`); err != nil {
+		return err
+	}
+	if _, err := s.db.Exec(ctx, `UPDATE volume_snapshots SET status = 'available' WHERE status = 'backing-up'`); err != nil {
 		return err
 	}
 	_, err = s.db.Exec(ctx, `UPDATE volumes SET status = 'error_restoring' WHERE status = 'restoring-backup'`)

@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/attachments"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/backups"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/limits"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/quotasets"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/snapshots"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -64,7 +66,7 @@ func TestBackups(t *testing.T) {
 		{"an unknown volume", a, backups.CreateOpts{VolumeID: "3f8e0b44-0000-4000-8000-000000000001"}, 404},
 		{"another project's volume", b, backups.CreateOpts{VolumeID: vol}, 404},
 		{"incremental without a full one", a, backups.CreateOpts{VolumeID: vol, Incremental: true}, 400},
-		{"of a snapshot", a, backups.CreateOpts{VolumeID: vol, SnapshotID: "3f8e0b44-0000-4000-8000-000000000002"}, 501},
+		{"of an unknown snapshot", a, backups.CreateOpts{VolumeID: vol, SnapshotID: "3f8e0b44-0000-4000-8000-000000000002"}, 404},
 		{"to another container", a, backups.CreateOpts{VolumeID: vol, Container: "elsewhere"}, 400},
 	} {
 		_, err := backups.Create(ctx, tc.c, tc.opts).Extract()
@@ -202,4 +204,75 @@ func TestVolumeFromBackup(t *testing.T) {
 	}
 	_, err = at(a, "44").Get(ctx, a.ServiceURL("volumes")+"?with_count=true", &page, nil)
 	wantStatus(t, "with_count at 3.44", err, http.StatusBadRequest)
+}
+
+// TestBackupsOfSnapshotsAndVolumesInUse: a backup of a snapshot holds the
+// snapshot's data, not the volume's since, and leaves both as they were;
+// only a snapshot of the volume named, of the project's, and available;
+// a volume in use is backed up only with force, and is in use again
+// after.
+func TestBackupsOfSnapshotsAndVolumesInUse(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	alpha, beta := srv.NewTenant(t, "alpha", ""), srv.NewTenant(t, "beta", "")
+	a, b := volumeClient(t, srv.Provider(t, alpha)), volumeClient(t, srv.Provider(t, beta))
+	backend := srv.Volumes().Backend().(*fake.Driver)
+	vol, other := newVolume(t, a, "data", 2), newVolume(t, a, "other", 1)
+	betaVol := newVolume(t, b, "beta", 1)
+
+	backend.Write(vol, 0x11)
+	sn, err := snapshots.Create(ctx, a, snapshots.CreateOpts{VolumeID: vol, Name: "then"}).Extract()
+	wantStatus(t, "snapshot", err, 0)
+	waitSnapshot(t, a, sn.ID, "available")
+	backend.Write(vol, 0x22)
+	betaSnap, err := snapshots.Create(ctx, b, snapshots.CreateOpts{VolumeID: betaVol}).Extract()
+	wantStatus(t, "the other project's snapshot", err, 0)
+	waitSnapshot(t, b, betaSnap.ID, "available")
+	for _, tc := range []struct {
+		name string
+		opts backups.CreateOpts
+		want int
+	}{
+		{"a snapshot of another volume", backups.CreateOpts{VolumeID: other, SnapshotID: sn.ID}, 400},
+		{"another project's snapshot", backups.CreateOpts{VolumeID: vol, SnapshotID: betaSnap.ID}, 404},
+	} {
+		_, err := backups.Create(ctx, a, tc.opts).Extract()
+		wantStatus(t, tc.name, err, tc.want)
+	}
+	bk, err := backups.Create(ctx, a, backups.CreateOpts{VolumeID: vol, SnapshotID: sn.ID, Name: "of-snap"}).Extract()
+	wantStatus(t, "back up the snapshot", err, 0)
+	got := waitBackup(t, a, bk.ID, "available")
+	if got.SnapshotID != sn.ID || got.VolumeID != vol || got.Size != 2 {
+		t.Errorf("the snapshot's backup: %+v", got)
+	}
+	waitSnapshot(t, a, sn.ID, "available")
+	if v := waitVolume(t, a, vol, "available"); v.Status != "available" {
+		t.Errorf("the volume: %+v", v)
+	}
+	r, err := backups.RestoreFromBackup(ctx, a, bk.ID, backups.RestoreOpts{Name: "from-snap-backup"}).Extract()
+	wantStatus(t, "restore the snapshot's backup", err, 0)
+	waitVolume(t, a, r.VolumeID, "available")
+	if data, _ := backend.Read(r.VolumeID); data != 0x11 {
+		t.Errorf("the snapshot's backup restores %#x, want the snapshot's 0x11", data)
+	}
+
+	// In use (reserved and completed through the attachments API).
+	att, err := attachments.Create(ctx, at(a, "44"), attachments.CreateOpts{VolumeUUID: other, InstanceUUID: "3f8e0b44-0000-4000-8000-0000000000aa",
+		Connector: map[string]any{"host": "h"}}).Extract()
+	wantStatus(t, "attach", err, 0)
+	wantStatus(t, "complete", attachments.Complete(ctx, at(a, "44"), att.ID).ExtractErr(), 0)
+	waitVolume(t, a, other, "in-use")
+	_, err = backups.Create(ctx, a, backups.CreateOpts{VolumeID: other}).Extract()
+	wantStatus(t, "back up a volume in use without force", err, http.StatusBadRequest)
+	backend.Write(other, 0x33)
+	bk, err = backups.Create(ctx, a, backups.CreateOpts{VolumeID: other, Force: true}).Extract()
+	wantStatus(t, "back up a volume in use with force", err, 0)
+	waitBackup(t, a, bk.ID, "available")
+	waitVolume(t, a, other, "in-use")
+	r, err = backups.RestoreFromBackup(ctx, a, bk.ID, backups.RestoreOpts{}).Extract()
+	wantStatus(t, "restore the in-use volume's backup", err, 0)
+	waitVolume(t, a, r.VolumeID, "available")
+	if data, _ := backend.Read(r.VolumeID); data != 0x33 {
+		t.Errorf("the in-use volume's backup restores %#x, want 0x33", data)
+	}
 }

@@ -646,14 +646,21 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 		default:
 			err = s.driver.Create(ctx, v.ID, int64(size)*gib, enc)
 		}
-		if err == nil && v.Multiattach {
-			err = s.driver.Share(ctx, v.ID, true)
-		}
-		return err
+		return s.reshare(ctx, v, err)
 	}, func(ctx context.Context, err error) {
 		s.setStatus(ctx, v.ID, map[bool]string{true: "available", false: "error"}[err == nil])
 	})
 	return v, nil
+}
+
+// reshare has the backend share a multiattach volume's data once it has
+// made it (err nil): what makes or replaces a volume's data makes it
+// unshared.
+func (s *Service) reshare(ctx context.Context, v *volume, err error) error {
+	if err != nil || !v.Multiattach {
+		return err
+	}
+	return s.driver.Share(ctx, v.ID, true)
 }
 
 // action records a request on a volume for the runner.
@@ -1015,7 +1022,7 @@ func (s *Service) revert(q *request, raw json.RawMessage) error {
 		if err != nil {
 			return err
 		}
-		return s.driver.Restore(ctx, v.ID, snap, int64(v.Size)*gib, enc)
+		return s.reshare(ctx, v, s.driver.Restore(ctx, v.ID, snap, int64(v.Size)*gib, enc))
 	}, func(ctx context.Context, err error) {
 		s.setSnapshotStatus(ctx, snap, "available")
 		s.setStatus(ctx, v.ID, map[bool]string{true: "available", false: "error"}[err == nil])

@@ -58,8 +58,9 @@ type Driver interface {
 	Disk(ctx context.Context, id string) (*hypervisor.Disk, error)
 	// Share makes a plain volume's data one that several VMs may write at
 	// once (a multi-attach volume; its Disk is then Shared), or (shared
-	// false) one VM at a time again. The data stays as it is; the volumes
-	// made from a shared one are not shared unless asked.
+	// false) one VM at a time again. The data stays as it is. What makes or
+	// replaces a volume's data (Create, Clone, Import, Restore) makes it
+	// unshared: the caller shares it again.
 	Share(ctx context.Context, id string, shared bool) error
 
 	// Snapshot keeps the data volume has now as snapshot snap, which

@@ -253,6 +253,20 @@ func runShared(t *testing.T, d backend.Driver, p Probe) {
 	} else {
 		f.Close()
 	}
+	// A restore replaces the data of a shared volume by an unshared copy.
+	p.Write(id, 0xa1)
+	if err := d.Restore(ctx, id, snap, 2*gib, nil); err != nil {
+		t.Fatalf("restore over a shared volume: %v", err)
+	}
+	if disk, err := d.Disk(ctx, id); err != nil || disk.Shared {
+		t.Errorf("the disk of a shared volume restored over: %+v, %v", disk, err)
+	}
+	if got, ok := p.Read(id); !ok || got != 0xa2 {
+		t.Errorf("the shared volume restored over holds %#x %v, want the snapshot's 0xa2", got, ok)
+	}
+	if err := d.Share(ctx, id, true); err != nil {
+		t.Fatal(err)
+	}
 	if err := d.Share(ctx, id, false); err != nil {
 		t.Fatalf("unshare: %v", err)
 	}

@@ -91,12 +91,25 @@ func qemuImg(ctx context.Context, args ...string) error {
 
 // Create makes the volume's file.
 func (d *Driver) Create(ctx context.Context, id string, size int64, enc *backend.Encryption) error {
-	return atomicFile(d.Path(id), func(tmp string) error {
+	return d.write(id, func(tmp string) error {
 		if enc != nil {
 			return createLUKS(ctx, tmp, size, enc)
 		}
 		return qemuImg(ctx, "create", "-q", "-f", "qcow2", tmp, strconv.FormatInt(size, 10))
 	})
+}
+
+// write makes (or replaces) volume id's data as an unshared qcow2 file
+// that fill writes: the raw file of a shared volume goes once the new
+// file is there.
+func (d *Driver) write(id string, fill func(tmp string) error) error {
+	if err := atomicFile(d.Path(id), fill); err != nil {
+		return err
+	}
+	if err := removeFiles(d.sharedPath(id)); err != nil {
+		return err
+	}
+	return syncPath(d.dir)
 }
 
 // atomicFile runs fill to write a file under a temporary name, then gives
@@ -118,19 +131,17 @@ func atomicFile(path string, fill func(tmp string) error) error {
 	return syncPath(filepath.Dir(path))
 }
 
-// copyTo writes a sparse qcow2 copy of the file src (of format) to path,
-// grown to size bytes (0: src's size); an encrypted volume's container
-// is copied as it is and grown inside.
+// copyTo writes a sparse qcow2 copy of the file src (of format) to the
+// new file path, grown to size bytes (0: src's size); an encrypted
+// volume's container is copied as it is and grown inside.
 func copyTo(ctx context.Context, src, format, path string, size int64, enc *backend.Encryption) error {
-	return atomicFile(path, func(tmp string) error {
-		if err := qemuImg(ctx, "convert", "-q", "-f", format, "-O", "qcow2", src, tmp); err != nil {
-			return err
-		}
-		if size == 0 {
-			return nil
-		}
-		return resize(ctx, tmp, "qcow2", size, enc)
-	})
+	if err := qemuImg(ctx, "convert", "-q", "-f", format, "-O", "qcow2", src, path); err != nil {
+		return err
+	}
+	if size == 0 {
+		return nil
+	}
+	return resize(ctx, path, "qcow2", size, enc)
 }
 
 // resize grows the volume in the file path (of format) to size bytes
@@ -164,7 +175,7 @@ func (d *Driver) Import(ctx context.Context, id string, src *os.File, format str
 	if format == "luks" {
 		return d.importLUKS(ctx, id, src, size, enc)
 	}
-	return atomicFile(d.Path(id), func(tmp string) error {
+	return d.write(id, func(tmp string) error {
 		if enc != nil {
 			if err := createLUKS(ctx, tmp, size, enc); err != nil {
 				return err
@@ -187,13 +198,13 @@ func (d *Driver) Import(ctx context.Context, id string, src *os.File, format str
 // Clone copies volume src's file to volume id's.
 func (d *Driver) Clone(ctx context.Context, id, src string, size int64, enc *backend.Encryption) error {
 	from, format := d.file(src)
-	return copyTo(ctx, from, format, d.Path(id), size, enc)
+	return d.write(id, func(tmp string) error { return copyTo(ctx, from, format, tmp, size, enc) })
 }
 
 // Snapshot copies the volume's file to the snapshot's.
 func (d *Driver) Snapshot(ctx context.Context, snap, volume string) error {
 	from, format := d.file(volume)
-	return copyTo(ctx, from, format, d.SnapshotPath(snap), 0, nil)
+	return atomicFile(d.SnapshotPath(snap), func(tmp string) error { return copyTo(ctx, from, format, tmp, 0, nil) })
 }
 
 // SnapshotWith makes an empty qcow2 file of the volume's size for copy to
@@ -230,7 +241,7 @@ func virtualSize(ctx context.Context, path, format string) (int64, error) {
 
 // Restore copies the snapshot's file to the volume's.
 func (d *Driver) Restore(ctx context.Context, id, snap string, size int64, enc *backend.Encryption) error {
-	return copyTo(ctx, d.SnapshotPath(snap), "qcow2", d.Path(id), size, enc)
+	return d.write(id, func(tmp string) error { return copyTo(ctx, d.SnapshotPath(snap), "qcow2", tmp, size, enc) })
 }
 
 // DeleteSnapshot removes the snapshot's file.

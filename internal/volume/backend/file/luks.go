@@ -78,7 +78,7 @@ func (d *Driver) importLUKS(ctx context.Context, id string, src *os.File, size i
 	if enc == nil {
 		return fmt.Errorf("file: a container is imported with its passphrase")
 	}
-	return atomicFile(d.Path(id), func(tmp string) error {
+	return d.write(id, func(tmp string) error {
 		cmd := exec.CommandContext(ctx, "qemu-img", "convert", "-q", "-f", "raw", "/dev/fd/3", "-O", "qcow2", tmp)
 		cmd.ExtraFiles = []*os.File{src}
 		if out, err := cmd.CombinedOutput(); err != nil {
