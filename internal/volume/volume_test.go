@@ -289,7 +289,7 @@ func TestVolumeBadInput(t *testing.T) {
 		{"transfer without a volume", "POST", "os-volume-transfer", `{"transfer": {"name": "t"}}`, 400, "badRequest"},
 		{"accept without a key", "POST", "os-volume-transfer/00000000-0000-0000-0000-000000000000/accept", `{"accept": {}}`, 400, "badRequest"},
 		{"cascade delete", "DELETE", "volumes/" + v.ID + "?cascade=true", "", 501, "notImplemented"},
-		{"backup of a snapshot", "POST", "backups", `{"backup": {"volume_id": "` + v.ID + `", "snapshot_id": "` + v.ID + `"}}`, 501, "notImplemented"},
+		{"backup of an unknown snapshot", "POST", "backups", `{"backup": {"volume_id": "` + v.ID + `", "snapshot_id": "` + v.ID + `"}}`, 404, "itemNotFound"},
 		{"backup without a volume", "POST", "backups", `{"backup": {"name": "b"}}`, 400, "badRequest"},
 		{"bad sort key", "GET", "volumes?sort=colour:asc", "", 400, "badRequest"},
 		{"unknown marker", "GET", "volumes?marker=00000000-0000-0000-0000-000000000000", "", 400, "badRequest"},
