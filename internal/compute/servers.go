@@ -308,6 +308,19 @@ func (s *Service) createServer(q *request) error {
 		}
 	}
 	ctx := q.r.Context()
+	// An image of a volume-backed server (Nova's snapshot of one): the
+	// server boots from volumes made of the image's snapshots.
+	if imageRef != "" && !bootVolume {
+		if boot, err := s.images.ForBoot(ctx, q.creds, imageRef); err == nil {
+			mapped, ok, err := imageMappingOf(boot)
+			if err != nil {
+				return err
+			}
+			if ok {
+				vols, imageRef, bootVolume = append(mapped, vols...), "", true
+			}
+		}
+	}
 	if err := s.checkBDMs(ctx, q, vols); err != nil {
 		return err
 	}

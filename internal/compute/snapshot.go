@@ -27,8 +27,8 @@ import (
 // server was built from that say how to boot it, and Nova's image_type
 // snapshot, instance_uuid and base_image_ref. The server's task is
 // image_snapshot, then image_uploading; a failure discards the image and
-// leaves the server as it was. A server booted from a volume is a 501 (Nova
-// snapshots its volume and makes an image of the mapping).
+// leaves the server as it was. Of a server booted from a volume, the image
+// is Nova's mapping of snapshots of its volumes (volumeimage.go).
 func (s *Service) createImage(q *request, srv *server, arg map[string]any) error {
 	name, _ := arg["name"].(string)
 	if strings.TrimSpace(name) == "" || len(name) > 255 {
@@ -44,11 +44,11 @@ func (s *Service) createImage(q *request, srv *server, arg map[string]any) error
 			return err
 		}
 	}
-	if srv.rootVolume() != nil {
-		return errorf(http.StatusNotImplemented, "Images of volume-backed servers (a snapshot of the boot volume) are not implemented yet.")
-	}
 	if srv.Status != "ACTIVE" && srv.Status != "SHUTOFF" {
 		return errorf(http.StatusConflict, "Cannot 'createImage' instance %s while it is in vm_state %s", srv.ID, srv.Status)
+	}
+	if srv.rootVolume() != nil {
+		return s.createVolumeImage(q, srv, name, meta)
 	}
 	ctx := q.r.Context()
 	props := map[string]string{}
@@ -86,14 +86,19 @@ func (s *Service) createImage(q *request, srv *server, arg map[string]any) error
 			s.log.Error("server image: task state", "server", srv.ID, "err", err)
 		}
 	})
-	url := s.imageURL(n.ID)
-	if q.atLeast(45) {
-		httpapi.WriteJSON(q.w, http.StatusAccepted, map[string]string{"image_id": n.ID})
-		return nil
-	}
-	q.w.Header().Set("Location", url)
-	q.w.WriteHeader(http.StatusAccepted)
+	s.imageAccepted(q, n.ID)
 	return nil
+}
+
+// imageAccepted answers createImage: the image's id from 2.45, its URL
+// in Location before.
+func (s *Service) imageAccepted(q *request, id string) {
+	if q.atLeast(45) {
+		httpapi.WriteJSON(q.w, http.StatusAccepted, map[string]string{"image_id": id})
+		return
+	}
+	q.w.Header().Set("Location", s.imageURL(id))
+	q.w.WriteHeader(http.StatusAccepted)
 }
 
 // bootProperty reports whether an image property says how to boot what

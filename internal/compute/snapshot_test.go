@@ -42,8 +42,8 @@ func createImage(t *testing.T, c *gophercloud.ServiceClient, server string, body
 // drivers) is an active qcow2 image of the project, with the request's
 // metadata, the boot properties of the server's image and Nova's
 // image_type, instance_uuid and base_image_ref; before 2.45 the answer
-// is a Location. Bad requests, another project and a volume-backed
-// server make no image; another project does not see the image.
+// is a Location. Bad requests and another project make no image;
+// another project does not see the image.
 func TestServerImage(t *testing.T) {
 	t.Parallel()
 	srv := servertest.Start(t, servertest.Fake)

@@ -39,6 +39,12 @@ type Volumes interface {
 	CreateFor(ctx context.Context, c *policy.Credentials, name string, size int, imageID, snapshotID string) (string, error)
 	// Status is the status of a volume c may see, and its image's metadata.
 	Status(ctx context.Context, c *policy.Credentials, volume string) (string, map[string]string, error)
+	// SnapshotFor snapshots a volume on behalf of c (in use too) as name
+	// and returns the snapshot's id; SnapshotStatus is a snapshot's
+	// status, DeleteSnapshotFor deletes one.
+	SnapshotFor(ctx context.Context, c *policy.Credentials, volume, name string) (string, error)
+	SnapshotStatus(ctx context.Context, c *policy.Credentials, id string) (string, error)
+	DeleteSnapshotFor(ctx context.Context, c *policy.Credentials, id string) error
 	// ImageMetadata is the metadata of the image an attachment's volume was
 	// made from (a boot volume's kernel, ramdisk and command line).
 	ImageMetadata(ctx context.Context, id string) (map[string]string, error)

@@ -2,9 +2,11 @@ package volume
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/sovcloud/sov/internal/diskimage"
 )
@@ -17,6 +19,32 @@ type imageSource struct {
 	format string // raw or qcow2
 	minGiB int    // the volume's least size: the image's virtual size, or its min_disk
 	meta   map[string]string
+}
+
+// imageSnapshot is the snapshot of the boot volume that the image id
+// the caller may use maps, if it is Nova's image of a volume-backed
+// server ("" for another image).
+func (s *Service) imageSnapshot(ctx context.Context, q *request, id string) (string, error) {
+	img, err := s.images.ForBoot(ctx, q.creds, id)
+	if err != nil {
+		return "", err
+	}
+	raw, ok := img.Properties["block_device_mapping"]
+	if !ok || !strings.EqualFold(img.Properties["bdm_v2"], "true") {
+		return "", nil
+	}
+	var maps []struct {
+		SourceType string `json:"source_type"`
+		SnapshotID string `json:"snapshot_id"`
+		BootIndex  *int   `json:"boot_index"`
+	}
+	json.Unmarshal([]byte(raw), &maps)
+	for _, m := range maps {
+		if m.SourceType == "snapshot" && m.BootIndex != nil && *m.BootIndex == 0 {
+			return m.SnapshotID, nil
+		}
+	}
+	return "", errorf(http.StatusBadRequest, "Invalid image: image %s maps no snapshot to boot from.", id)
 }
 
 // imageSource opens the image the caller may use, or refuses it: unknown

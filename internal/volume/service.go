@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -180,6 +181,12 @@ func (q *request) admin() bool { return q.creds.HasRole(policy.Admin) }
 // enforce checks the policy of action on a resource of project.
 func (q *request) enforce(action, project string) error {
 	return policy.Enforce(q.creds, action, policy.Target{ProjectID: project})
+}
+
+// callerRequest is a request of c's that another service makes in the
+// process (compute's volumes and snapshots): no URL, no response.
+func callerRequest(ctx context.Context, c *policy.Credentials) *request {
+	return &request{r: (&http.Request{URL: &url.URL{}}).WithContext(ctx), creds: c}
 }
 
 type handler func(q *request) error

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/hypervisor"
+	"github.com/sovcloud/sov/internal/policy"
 	"github.com/sovcloud/sov/internal/store"
 )
 
@@ -179,24 +180,65 @@ func (s *Service) createSnapshot(q *request) error {
 	if !ok {
 		return errorf(http.StatusBadRequest, "Invalid input received: force must be a boolean.")
 	}
-	onServer := "" // the server whose VM may hold the volume
-	ctx := q.r.Context()
+	sn := newSnapshot(q, firstOf(sb.Name, sb.DisplayName), firstOf(sb.Description, sb.DisplayDesc), sb.Metadata)
+	if err := s.takeSnapshot(q, *sb.VolumeID, force, sn); err != nil {
+		return err
+	}
+	httpapi.WriteJSON(q.w, http.StatusAccepted, map[string]any{"snapshot": snapshotView(q, sn)})
+	return nil
+}
+
+// newSnapshot is a snapshot the caller of q is about to take.
+func newSnapshot(q *request, name, description *string, meta map[string]string) *snapshot {
 	now := time.Now().UnixMicro()
-	sn := &snapshot{ID: uuid.NewString(), User: q.creds.UserID, Status: "creating", Metadata: sb.Metadata, Created: now, Updated: now}
+	sn := &snapshot{ID: uuid.NewString(), User: q.creds.UserID, Status: "creating", Metadata: meta, Created: now, Updated: now}
 	if sn.Metadata == nil {
 		sn.Metadata = map[string]string{}
 	}
-	if name := firstOf(sb.Name, sb.DisplayName); name != nil {
+	if name != nil {
 		sn.Name = *name
 	}
-	if desc := firstOf(sb.Description, sb.DisplayDesc); desc != nil {
-		sn.Description = *desc
+	if description != nil {
+		sn.Description = *description
 	}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := tx.Lock(ctx, "volume "+*sb.VolumeID); err != nil { // against its deletion or extension
+	return sn
+}
+
+// SnapshotFor snapshots a volume c may snapshot, in use too (force), as
+// name: compute's images of volume-backed servers. It returns the
+// snapshot's id; the snapshot is creating until its data is copied.
+func (s *Service) SnapshotFor(ctx context.Context, c *policy.Credentials, volume, name string) (string, error) {
+	q := callerRequest(ctx, c)
+	sn := newSnapshot(q, &name, nil, nil)
+	return sn.ID, s.takeSnapshot(q, volume, true, sn)
+}
+
+// SnapshotStatus is the status of a snapshot c may see.
+func (s *Service) SnapshotStatus(ctx context.Context, c *policy.Credentials, id string) (string, error) {
+	q := callerRequest(ctx, c)
+	sn, err := s.visibleSnapshot(ctx, s.db, q, id)
+	if err != nil {
+		return "", err
+	}
+	return sn.Status, nil
+}
+
+// DeleteSnapshotFor deletes a snapshot on behalf of c (as the API would).
+func (s *Service) DeleteSnapshotFor(ctx context.Context, c *policy.Credentials, id string) error {
+	return s.removeSnapshot(callerRequest(ctx, c), id)
+}
+
+// takeSnapshot records sn, of volume, for the caller of q and has the
+// backend (or the VM that has the volume in use, with force) copy it.
+func (s *Service) takeSnapshot(q *request, volume string, force bool, sn *snapshot) error {
+	onServer := "" // the server whose VM may hold the volume
+	ctx := q.r.Context()
+	now := sn.Created
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.Lock(ctx, "volume "+volume); err != nil { // against its deletion or extension
 			return err
 		}
-		v, err := s.visibleVolume(ctx, tx, q, *sb.VolumeID)
+		v, err := s.visibleVolume(ctx, tx, q, volume)
 		if err != nil {
 			return err
 		}
@@ -245,7 +287,6 @@ func (s *Service) createSnapshot(q *request) error {
 	}, func(ctx context.Context, err error) {
 		s.setSnapshotStatus(ctx, sn.ID, map[bool]string{true: "available", false: "error"}[err == nil])
 	})
-	httpapi.WriteJSON(q.w, http.StatusAccepted, map[string]any{"snapshot": snapshotView(q, sn)})
 	return nil
 }
 
@@ -293,14 +334,23 @@ func (s *Service) updateSnapshot(q *request) error {
 }
 
 func (s *Service) deleteSnapshot(q *request) error {
+	if err := s.removeSnapshot(q, q.r.PathValue("id")); err != nil {
+		return err
+	}
+	q.w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// removeSnapshot starts the deletion of snapshot id for the caller of q.
+func (s *Service) removeSnapshot(q *request, id string) error {
 	ctx := q.r.Context()
 	var sn *snapshot
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := tx.Lock(ctx, "snapshot "+q.r.PathValue("id")); err != nil { // against a restore from it
+		if err := tx.Lock(ctx, "snapshot "+id); err != nil { // against a restore from it
 			return err
 		}
 		var err error
-		if sn, err = s.visibleSnapshot(ctx, tx, q, q.r.PathValue("id")); err != nil {
+		if sn, err = s.visibleSnapshot(ctx, tx, q, id); err != nil {
 			return err
 		}
 		if err := q.enforce("volume:delete_snapshot", sn.Project); err != nil {
@@ -335,7 +385,6 @@ func (s *Service) deleteSnapshot(q *request) error {
 			s.log.Error("volume: snapshot delete", "snapshot", sn.ID, "err", err)
 		}
 	})
-	q.w.WriteHeader(http.StatusAccepted)
 	return nil
 }
 

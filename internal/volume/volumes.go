@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -427,7 +426,7 @@ func (s *Service) createVolume(q *request) error {
 // the snapshot snapshotID, or empty. It returns the volume's id at once;
 // Status tells when it is available.
 func (s *Service) CreateFor(ctx context.Context, c *policy.Credentials, name string, size int, imageID, snapshotID string) (string, error) {
-	q := &request{r: (&http.Request{URL: &url.URL{}}).WithContext(ctx), creds: c}
+	q := callerRequest(ctx, c)
 	if err := q.enforce("volume:create", c.ProjectID); err != nil {
 		return "", err
 	}
@@ -479,6 +478,20 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 		return nil, errorf(http.StatusBadRequest, "Invalid input received: Availability zone '%s' is invalid.", *vb.AvailabilityZone)
 	}
 	ctx := q.r.Context()
+	// Nova's image of a volume-backed server (no data): from 3.46, a
+	// volume of the snapshot of its boot volume.
+	if imageID != "" {
+		snap, err := s.imageSnapshot(ctx, q, imageID)
+		if err != nil {
+			return nil, err
+		}
+		if snap != "" && !q.atLeast(46) {
+			return nil, errorf(http.StatusBadRequest, "Invalid image: image %s of a volume-backed server holds no data; a volume is made of it from microversion 3.46.", imageID)
+		}
+		if snap != "" {
+			snapID, imageID = snap, ""
+		}
+	}
 	var img *imageSource
 	if imageID != "" {
 		var err error
@@ -527,6 +540,8 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 				return err
 			}
 			minSize, typeRef, inherited, v.Snapshot, fromKey, fromType = sn.Size, from.TypeID, true, sn.ID, from.KeyID, from.TypeID
+			// What boots it (as Cinder copies a volume's image metadata).
+			v.ImageMeta, v.Bootable = from.ImageMeta, from.Bootable
 		case srcID != "":
 			if err := tx.Lock(ctx, "volume "+srcID); err != nil { // against its deletion or extension
 				return err
@@ -539,6 +554,7 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 				return errorf(http.StatusBadRequest, "Invalid volume: Source volume status must be available, but current status is: %s.", from.Status)
 			}
 			minSize, typeRef, inherited, v.Source, fromKey, fromType = from.Size, from.TypeID, true, from.ID, from.KeyID, from.TypeID
+			v.ImageMeta, v.Bootable = from.ImageMeta, from.Bootable
 		case img != nil:
 			minSize, v.ImageMeta, v.Bootable = img.minGiB, img.meta, true
 		case backupID != "":
