@@ -300,6 +300,17 @@ func TestOpenStackCLIVolumes(t *testing.T) {
 	waitVolumeCLI(t, alice, "shared", "available")
 	alice(true, "server", "delete", "--wait", "vm")
 	alice(true, "volume", "delete", "shared")
+	// Its image is Nova's: no data, a mapping of snapshots of its volumes.
+	alice(true, "server", "image", "create", "--name", "bfv-image", "--wait", "bfv")
+	var bfvImage map[string]any
+	jsonOut(t, alice(true, "image", "show", "-f", "json", "bfv-image"), &bfvImage)
+	if props := fmt.Sprint(bfvImage["properties"]); fmt.Sprint(bfvImage["size"]) != "0" || !strings.Contains(props, "snapshot_id") || !strings.Contains(props, "bdm_v2") {
+		t.Errorf("the image of the volume-backed server: %v", bfvImage)
+	}
+	alice(true, "image", "delete", "bfv-image")
+	for _, id := range strings.Fields(alice(true, "volume", "snapshot", "list", "-f", "value", "-c", "ID", "--name", "snapshot for bfv-image")) {
+		alice(true, "volume", "snapshot", "delete", id)
+	}
 	alice(true, "server", "delete", "--wait", "bfv")
 	waitVolumeCLI(t, alice, root, "available")
 	alice(true, "--os-compute-api-version", "2.37", "server", "create", "--volume", root, "--flavor", "SCS-1L-1", "--nic", "none", "--wait", "bfv-again")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/image"
+	"github.com/sovcloud/sov/internal/policy"
 )
 
 // rebuild is Nova's rebuild action (openstack server rebuild): the server
@@ -16,8 +17,10 @@ import (
 // the old one held is gone); its id, flavor, ports, addresses and volumes
 // stay, and its name, metadata, key (2.54) and user data (2.57) change as
 // asked. A stopped server stays stopped, as in Nova, and boots the new
-// disk at its next start. A server booted from a volume is not rebuilt
-// (Nova's 2.93 reimages the volume; sov does not yet).
+// disk at its next start. A server booted from a volume has its boot
+// volume reimaged from 2.93 (the volume service replaces its data by the
+// image's); before, it is rebuilt only with the image its volume was made
+// of, and the volume is left as it is, as in Nova.
 func (s *Service) rebuild(q *request, srv *server, arg map[string]any) error {
 	var b struct {
 		ImageRef   *string           `json:"imageRef"`
@@ -49,9 +52,6 @@ func (s *Service) rebuild(q *request, srv *server, arg map[string]any) error {
 	case len(b.Personal) > 0:
 		return errorf(http.StatusNotImplemented, "Injected files (personality) are not implemented.")
 	}
-	if srv.rootVolume() != nil {
-		return errorf(http.StatusNotImplemented, "Rebuilding a volume-backed server (reimaging its boot volume) is not implemented yet.")
-	}
 	if srv.Status != "ACTIVE" && srv.Status != "SHUTOFF" && srv.Status != "ERROR" {
 		return errorf(http.StatusConflict, "Cannot 'rebuild' instance %s while it is in vm_state %s", srv.ID, srv.Status)
 	}
@@ -63,8 +63,20 @@ func (s *Service) rebuild(q *request, srv *server, arg map[string]any) error {
 	if err := s.checkBootFiles(ctx, q, img); err != nil {
 		return err
 	}
-	if err := imageFits(img, &srv.Flavor, false); err != nil {
+	root := srv.rootVolume()
+	if err := imageFits(img, &srv.Flavor, root != nil); err != nil {
 		return err
+	}
+	reimage := root != nil // the boot volume's data is replaced
+	if root != nil && !q.atLeast(93) {
+		_, meta, err := s.volumes.Status(ctx, q.creds, root.VolumeID)
+		if err != nil {
+			return err
+		}
+		if meta["image_id"] != img.ID {
+			return errorf(http.StatusBadRequest, "Image %s is unacceptable: Unable to rebuild with a different image for a volume-backed server.", img.ID)
+		}
+		reimage = false
 	}
 	if b.Name != nil {
 		srv.Name = *b.Name
@@ -103,16 +115,26 @@ func (s *Service) rebuild(q *request, srv *server, arg map[string]any) error {
 	}
 	stopped := srv.Status == "SHUTOFF"
 	meta, _ := json.Marshal(srv.Metadata)
+	imageID := img.ID
+	if root != nil {
+		imageID = "" // booted from its volume still
+	}
 	if _, err := s.db.Exec(ctx, `UPDATE servers SET image_id = ?, name = ?, metadata = ?, key_name = ?, user_data = ?, status = 'REBUILD',
-		task_state = 'rebuilding', updated_at = ? WHERE id = ?`, img.ID, srv.Name, string(meta), srv.KeyName, srv.UserData, time.Now().UnixMicro(), srv.ID); err != nil {
+		task_state = 'rebuilding', updated_at = ? WHERE id = ?`, imageID, srv.Name, string(meta), srv.KeyName, srv.UserData, time.Now().UnixMicro(), srv.ID); err != nil {
 		return err
 	}
-	srv.ImageID, srv.Status, srv.TaskState = img.ID, "REBUILD", "rebuilding"
+	srv.ImageID, srv.Status, srv.TaskState = imageID, "REBUILD", "rebuilding"
 	target := "ACTIVE"
 	if stopped {
 		target = "SHUTOFF"
 	}
-	s.act(q, srv, "rebuild", "compute_rebuild_instance", func(ctx context.Context) error { return s.reimage(ctx, srv, img, stopped) }, target)
+	creds := q.creds
+	s.act(q, srv, "rebuild", "compute_rebuild_instance", func(ctx context.Context) error {
+		if root != nil {
+			return s.reimageVolume(ctx, creds, srv, img, stopped, reimage)
+		}
+		return s.reimage(ctx, srv, img, stopped)
+	}, target)
 	atts, err := s.attachments(ctx, srv)
 	if err != nil {
 		return err
@@ -123,6 +145,33 @@ func (s *Service) rebuild(q *request, srv *server, arg map[string]any) error {
 	}
 	httpapi.WriteJSON(q.w, http.StatusAccepted, map[string]any{"server": view})
 	return nil
+}
+
+// reimageVolume ends a volume-backed server's VM and removes its files,
+// has the volume service replace its boot volume's data by img's (if
+// reimage), and, unless it stays stopped, makes its files anew and starts
+// the VM.
+func (s *Service) reimageVolume(ctx context.Context, c *policy.Credentials, srv *server, img *image.BootImage, stopped, reimage bool) error {
+	if err := s.driver.Stop(srv.ID, 10*time.Second); err != nil {
+		return err
+	}
+	if err := s.driver.Destroy(srv.ID); err != nil {
+		return err
+	}
+	if reimage {
+		if err := s.volumes.Reimage(ctx, c, srv.rootVolume().VolumeID, img.ID); err != nil {
+			return faultf(err, "The boot volume could not be reimaged: %v", err)
+		}
+	}
+	if stopped {
+		return nil
+	}
+	s.setState(ctx, srv.ID, "REBUILD", "rebuild_spawning", powerNoState, "")
+	spec, err := s.prepare(ctx, srv, &image.BootImage{})
+	if err != nil {
+		return err
+	}
+	return s.driver.Start(spec)
 }
 
 // reimage ends a server's VM and removes its files (its disk among

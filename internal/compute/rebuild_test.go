@@ -7,12 +7,13 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 
 	"github.com/sovcloud/sov/internal/servertest"
+	"github.com/sovcloud/sov/internal/volume/backend/fake"
 )
 
 // TestServerRebuild: a rebuild gives a server a new root disk of the
 // image asked for (its backing file is the new image's), its new name,
-// metadata and key; a stopped server stays stopped; bad requests, another
-// project and a server booted from a volume change nothing; the actions
+// metadata and key; a stopped server stays stopped; bad requests and
+// another project change nothing; the actions
 // Nova has and sov has not yet answer 501.
 func TestServerRebuild(t *testing.T) {
 	t.Parallel()
@@ -79,5 +80,55 @@ func TestServerRebuild(t *testing.T) {
 	waitStatus(t, c, s.ID, "ACTIVE")
 	if spec, err := hv.SavedSpec(s.ID); err != nil || spec.Disk.Backing.Path != before.Disk.Backing.Path {
 		t.Errorf("after the rebuild of the stopped server, its disk: %+v (%v)", spec.Disk, err)
+	}
+}
+
+// TestVolumeBackedRebuild: a server booted from a volume is rebuilt with
+// its own image before 2.93 (its volume's data kept) and not with
+// another; from 2.93 its boot volume is reimaged: the image's data and
+// metadata, in use by the server again, which boots from it still.
+func TestVolumeBackedRebuild(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	pa, pb := srv.Provider(t, srv.NewTenant(t, "alpha", "")), srv.Provider(t, srv.NewTenant(t, "beta", ""))
+	c92, c93, cb := computeClient(t, pa, "2.92"), computeClient(t, pa, "2.93"), computeClient(t, pb, "2.93")
+	vc := volumeClient(t, pa)
+	backend := srv.Volumes().Backend().(*fake.Driver)
+	first, second := servertest.UploadTestGuest(t, pa), servertest.UploadTestGuest(t, pa)
+	flavor := flavorID(t, c93, "SCS-1L-1")
+	s, err := servers.Create(ctx, c93, servers.CreateOpts{Name: "bfv", FlavorRef: flavor, Networks: "none",
+		BlockDevice: []servers.BlockDevice{{SourceType: servers.SourceImage, DestinationType: servers.DestinationVolume, UUID: first, BootIndex: 0,
+			VolumeSize: 1}}}, nil).Extract()
+	wantStatus(t, "boot from volume", err, 0)
+	root := waitStatus(t, c93, s.ID, "ACTIVE").AttachedVolumes[0].ID
+	imageByte, _ := backend.Read(root)
+	backend.Write(root, 0x71)
+
+	_, err = servers.Rebuild(ctx, c92, s.ID, rebuildOpts{"imageRef": second}).Extract()
+	wantStatus(t, "rebuild with another image before 2.93", err, http.StatusBadRequest)
+	_, err = servers.Rebuild(ctx, cb, s.ID, rebuildOpts{"imageRef": second}).Extract()
+	wantStatus(t, "another project rebuilds", err, http.StatusNotFound)
+	_, err = servers.Rebuild(ctx, c92, s.ID, rebuildOpts{"imageRef": first, "name": "bfv-2"}).Extract()
+	wantStatus(t, "rebuild with its own image before 2.93", err, 0)
+	if got := waitStatus(t, c92, s.ID, "ACTIVE"); got.Name != "bfv-2" {
+		t.Errorf("rebuilt: %+v", got)
+	}
+	if held, _ := backend.Read(root); held != 0x71 {
+		t.Errorf("a rebuild before 2.93 changed the boot volume's data to %#x", held)
+	}
+
+	_, err = servers.Rebuild(ctx, c93, s.ID, rebuildOpts{"imageRef": second}).Extract()
+	wantStatus(t, "rebuild with another image from 2.93", err, 0)
+	got := waitStatus(t, c93, s.ID, "ACTIVE")
+	if len(got.AttachedVolumes) != 1 || got.AttachedVolumes[0].ID != root {
+		t.Errorf("the rebuilt server's volumes: %+v", got.AttachedVolumes)
+	}
+	v := waitVolumeStatus(t, vc, root, "in-use")
+	if held, _ := backend.Read(root); held != imageByte || v.VolumeImageMetadata["image_id"] != second || v.Bootable != "true" {
+		t.Errorf("the reimaged boot volume: %+v, data %#x (the image's %#x)", v, held, imageByte)
+	}
+	spec, err := srv.Compute().Driver().SavedSpec(s.ID)
+	if err != nil || spec.RootSerial != root || spec.Disk.Path != "fake-volume:"+root {
+		t.Errorf("the rebuilt VM's spec: %+v, %v", spec, err)
 	}
 }

@@ -45,6 +45,9 @@ type Volumes interface {
 	SnapshotFor(ctx context.Context, c *policy.Credentials, volume, name string) (string, error)
 	SnapshotStatus(ctx context.Context, c *policy.Credentials, id string) (string, error)
 	DeleteSnapshotFor(ctx context.Context, c *policy.Credentials, id string) error
+	// Reimage replaces a volume's data by an image's on behalf of c (a
+	// rebuild of a volume-backed server).
+	Reimage(ctx context.Context, c *policy.Credentials, volume, image string) error
 	// ImageMetadata is the metadata of the image an attachment's volume was
 	// made from (a boot volume's kernel, ramdisk and command line).
 	ImageMetadata(ctx context.Context, id string) (map[string]string, error)

@@ -329,14 +329,15 @@ func (s *Service) endBackingUp(ctx context.Context, b *volumeBackup) {
 		s.setSnapshotStatus(ctx, b.Snapshot, "available")
 		return
 	}
-	if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = `+afterBackup+`, updated_at = ? WHERE id = ? AND status = 'backing-up'`,
+	if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = `+idleStatus+`, updated_at = ? WHERE id = ? AND status = 'backing-up'`,
 		time.Now().UnixMicro(), b.Volume); err != nil {
 		s.log.Error("volume: status after a backup", "volume", b.Volume, "err", err)
 	}
 }
 
-// afterBackup is the status of a volume a backup let go of.
-const afterBackup = `CASE WHEN EXISTS (SELECT 1 FROM volume_attachments a WHERE a.volume_id = volumes.id) THEN 'in-use' ELSE 'available' END`
+// idleStatus is the status of a volume a backup or a reimage let go of:
+// in use if it is attached, else available (SQL, in an UPDATE of volumes).
+const idleStatus = `CASE WHEN EXISTS (SELECT 1 FROM volume_attachments a WHERE a.volume_id = volumes.id) THEN 'in-use' ELSE 'available' END`
 
 // backupSource exports what backup b is of, into scratch: the volume v's
 // data; of a volume in use by server's VM, a copy the VM makes; of a
@@ -690,7 +691,7 @@ func (s *Service) recoverBackups(ctx context.Context) error {
 			}
 		}
 	}
-	if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = `+afterBackup+` WHERE status = 'backing-up'`); err != nil {
+	if _, err := s.db.Exec(ctx, `UPDATE volumes SET status = `+idleStatus+` WHERE status IN ('backing-up', 'downloading')`); err != nil {
 		return err
 	}
 	if _, err := s.db.Exec(ctx, `UPDATE volume_snapshots SET status = 'available' WHERE status = 'backing-up'`); err != nil {
