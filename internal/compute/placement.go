@@ -2,6 +2,7 @@ package compute
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sovcloud/sov/internal/placement"
+	"github.com/sovcloud/sov/internal/store"
 )
 
 // Placement records compute's host as a resource provider and the
@@ -90,6 +92,31 @@ func (s *Service) healAllocations(ctx context.Context, all []*server) error {
 		}
 		ids = append(ids, srv.ID)
 		if err := s.placement.Claim(ctx, s.provider, srv.ID, srv.ProjectID, srv.UserID, resources(srv), true); err != nil {
+			return err
+		}
+	}
+	// A resize not confirmed or reverted yet: its migration holds the old
+	// flavor.
+	rows, err := s.db.Query(ctx, `SELECT id, old_flavor FROM servers WHERE old_flavor != ''`)
+	if err != nil {
+		return err
+	}
+	type resized struct{ id, old string }
+	pending, err := store.Collect(rows, func(row store.Scanner) (*resized, error) {
+		var r resized
+		return &r, row.Scan(&r.id, &r.old)
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range pending {
+		i := slices.IndexFunc(all, func(srv *server) bool { return srv.ID == r.id })
+		var old flavor
+		if i < 0 || json.Unmarshal([]byte(r.old), &old) != nil {
+			continue
+		}
+		ids = append(ids, migrationConsumer(all[i]))
+		if err := s.holdOld(ctx, all[i], old); err != nil {
 			return err
 		}
 	}

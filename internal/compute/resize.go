@@ -12,19 +12,37 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/sovcloud/sov/internal/store"
 )
 
 // Resize (Nova's resize, confirmResize and revertResize; openstack server
 // resize [--confirm|--revert]): on sov's one host a resize is Nova's
 // resize to the same host. The server claims the new flavor's resources
-// in placement (without room it stays as it was, the action failed), its
+// in placement while its migration (a consumer of its own, as Nova's
+// migration record) holds the old flavor's until the resize is confirmed
+// or reverted, so the host needs room for both (without room the server
+// stays as it was, the action failed), and a revert always fits. Its
 // VM stops, its root disk is kept aside and grown to the new flavor's
 // disk, and it starts again with the new vCPUs and memory (a stopped
 // server stays stopped): VERIFY_RESIZE. Confirming drops the kept disk;
 // reverting puts it back with the old flavor and its claim. Disks do not
 // shrink (a smaller flavor disk is a 400); a volume-backed server changes
 // only its vCPUs and memory.
+
+// migrationConsumer is the placement consumer that holds a resized
+// server's old flavor until the resize is confirmed or reverted.
+func migrationConsumer(srv *server) string {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("sov-resize:"+srv.ID)).String()
+}
+
+// holdOld has the server's migration hold the old flavor's resources.
+func (s *Service) holdOld(ctx context.Context, srv *server, old flavor) error {
+	was := *srv
+	was.Flavor = old
+	return s.placement.Claim(ctx, s.provider, migrationConsumer(srv), srv.ProjectID, srv.UserID, resources(&was), true)
+}
 
 // origDisk is where a resized server's root disk waits for the confirm.
 func (s *Service) origDisk(srv *server) string {
@@ -78,6 +96,9 @@ func (s *Service) resize(q *request, srv *server, arg map[string]any) error {
 	wasRunning := srv.Status == "ACTIVE"
 	srv.Flavor = *flv
 	s.ops.Go(s.record(q, srv, "resize"), "compute_resize_instance", func(ctx context.Context) error {
+		if err := s.holdOld(ctx, srv, old); err != nil {
+			return err
+		}
 		return s.resizeTo(ctx, srv, wasRunning)
 	}, func(ctx context.Context, err error) {
 		if err == nil {
@@ -97,6 +118,9 @@ func (s *Service) resize(q *request, srv *server, arg map[string]any) error {
 		was.Flavor = old
 		if derr := s.placement.Claim(ctx, s.provider, srv.ID, srv.ProjectID, srv.UserID, resources(&was), true); derr != nil {
 			s.log.Error("resize: the old claim", "server", srv.ID, "err", derr)
+		}
+		if derr := s.placement.Release(ctx, migrationConsumer(srv)); derr != nil {
+			s.log.Error("resize: the migration's claim", "server", srv.ID, "err", derr)
 		}
 		if rerr := os.Rename(s.origDisk(srv), filepath.Join(s.driver.Dir(srv.ID), "disk.qcow2")); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			s.log.Error("resize: the old disk", "server", srv.ID, "err", rerr)
@@ -158,7 +182,10 @@ func (s *Service) confirmResize(q *request, srv *server) error {
 	if _, err := s.db.Exec(ctx, `UPDATE servers SET old_flavor = '' WHERE id = ?`, srv.ID); err != nil {
 		return err
 	}
-	s.act(q, srv, "confirmResize", "compute_confirm_resize", func(context.Context) error {
+	s.act(q, srv, "confirmResize", "compute_confirm_resize", func(ctx context.Context) error {
+		if err := s.placement.Release(ctx, migrationConsumer(srv)); err != nil {
+			return err
+		}
 		err := os.Remove(s.origDisk(srv))
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
@@ -192,6 +219,9 @@ func (s *Service) revertResize(q *request, srv *server) error {
 	srv.Flavor = old
 	s.act(q, srv, "revertResize", "compute_revert_resize", func(ctx context.Context) error {
 		if err := s.placement.Claim(ctx, s.provider, srv.ID, srv.ProjectID, srv.UserID, resources(srv), true); err != nil {
+			return err
+		}
+		if err := s.placement.Release(ctx, migrationConsumer(srv)); err != nil {
 			return err
 		}
 		if err := s.driver.Stop(srv.ID, 10*time.Second); err != nil {

@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/resourceproviders"
 
 	"github.com/sovcloud/sov/internal/servertest"
 )
@@ -16,8 +18,10 @@ import (
 // TestServerResize: a server resized to a larger flavor runs with its
 // vCPUs and memory and a root disk grown to its disk (VERIFY_RESIZE), and
 // confirmed stays so; resized again and reverted, it is back at its old
-// flavor with its old disk. A stopped server stays stopped. Bad requests
-// and another project change nothing.
+// flavor with its old disk. While unconfirmed, the host holds both
+// flavors' vCPUs in placement (the migration the old); confirmed or
+// reverted, one. A stopped server stays stopped. Bad requests and another
+// project change nothing.
 func TestServerResize(t *testing.T) {
 	t.Parallel()
 	srv := servertest.Start(t, servertest.Fake)
@@ -50,6 +54,21 @@ func TestServerResize(t *testing.T) {
 		}
 	}
 	before := diskSize()
+	pc, err := openstack.NewPlacementV1(srv.Admin(t).ProviderClient, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := resourceproviders.List(pc, nil).AllPages(ctx)
+	wantStatus(t, "providers", err, 0)
+	rps, _ := resourceproviders.ExtractResourceProviders(pages)
+	vcpusUsed := func(when string, want int) {
+		t.Helper()
+		u, err := resourceproviders.GetUsages(ctx, pc, rps[0].UUID).Extract()
+		if err != nil || u.Usages["VCPU"] != want {
+			t.Errorf("%s: the host's vCPUs used: %+v %v, want %d", when, u, err, want)
+		}
+	}
+	vcpusUsed("created", 1)
 
 	for _, tc := range []struct {
 		name string
@@ -74,12 +93,14 @@ func TestServerResize(t *testing.T) {
 		t.Errorf("the resized server's flavor: %v", got.Flavor)
 	}
 	vmSize("resized", 2, 4096)
+	vcpusUsed("resized, unconfirmed", 1+2)
 	if n := diskSize(); n != 20<<30 {
 		t.Errorf("the resized disk has %d bytes", n)
 	}
 	wantStatus(t, "resize while unconfirmed", action(c, map[string]any{"resize": map[string]any{"flavorRef": large}}), http.StatusConflict)
 	wantStatus(t, "confirm", action(c, map[string]any{"confirmResize": nil}), 0)
 	waitStatus(t, c, s.ID, "ACTIVE")
+	vcpusUsed("confirmed", 2)
 	wantStatus(t, "a disk resized down", action(c, map[string]any{"resize": map[string]any{"flavorRef": small}}), http.StatusBadRequest)
 
 	// Stopped, resized, reverted: back at the old flavor and disk, still stopped.
@@ -87,11 +108,13 @@ func TestServerResize(t *testing.T) {
 	waitStatus(t, c, s.ID, "SHUTOFF")
 	wantStatus(t, "resize the stopped server", action(c, map[string]any{"resize": map[string]any{"flavorRef": large}}), 0)
 	waitStatus(t, c, s.ID, "VERIFY_RESIZE")
+	vcpusUsed("resized again, unconfirmed", 2+4)
 	if n := diskSize(); n != 100<<30 {
 		t.Errorf("the resized disk has %d bytes", n)
 	}
 	wantStatus(t, "revert", action(c, map[string]any{"revertResize": nil}), 0)
 	got = waitStatus(t, c, s.ID, "SHUTOFF")
+	vcpusUsed("reverted", 2)
 	if got.Flavor["original_name"] != "SCS-2V-4-20s" || diskSize() != 20<<30 {
 		t.Errorf("the reverted server: flavor %v, disk %d", got.Flavor, diskSize())
 	}
