@@ -249,8 +249,10 @@ func (s *Service) destroy(ctx context.Context, srv *server) {
 		s.log.Error("releasing the ports of a server", "server", srv.ID, "err", err)
 	}
 	s.releaseVolumes(ctx, srv)
-	if err := s.placement.Release(ctx, srv.ID); err != nil {
-		s.log.Error("releasing the resources of a server", "server", srv.ID, "err", err)
+	for _, consumer := range []string{srv.ID, migrationConsumer(srv)} { // (a resize's, if it was not confirmed)
+		if err := s.placement.Release(ctx, consumer); err != nil {
+			s.log.Error("releasing the resources of a server", "server", srv.ID, "err", err)
+		}
 	}
 	if _, err := s.db.Exec(ctx, `DELETE FROM server_group_members WHERE server_id = ?`, srv.ID); err != nil {
 		s.log.Error("taking a server out of its group", "server", srv.ID, "err", err)
@@ -464,6 +466,9 @@ func (s *Service) Recover(ctx context.Context) error {
 			s.ops.Go(ops.Action{ResourceID: srv.ID}, "", func(ctx context.Context) error { s.destroy(ctx, srv); return nil }, nil)
 		case srv.Status == "VERIFY_RESIZE" && srv.TaskState == "":
 			// A resize waiting for its confirm or revert waits on.
+		case srv.Status == "RESIZE":
+			// A resize cut short failed: the server is back at its old flavor.
+			s.ops.Go(ops.Action{ResourceID: srv.ID}, "", func(ctx context.Context) error { s.undoResize(ctx, srv); return nil }, nil)
 		case running:
 			s.setState(ctx, srv.ID, "ACTIVE", "", powerRunning, "")
 		case srv.Status == "ERROR":

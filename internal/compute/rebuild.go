@@ -159,7 +159,7 @@ func (s *Service) reimageVolume(ctx context.Context, c *policy.Credentials, srv 
 		return err
 	}
 	if reimage {
-		if err := s.volumes.Reimage(ctx, c, srv.rootVolume().VolumeID, img.ID); err != nil {
+		if err := s.volumes.Reimage(ctx, c, srv.rootVolume().VolumeID, img.ID, srv.ID); err != nil {
 			return faultf(err, "The boot volume could not be reimaged: %v", err)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/snapshots"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 
 	"github.com/sovcloud/sov/internal/servertest"
@@ -117,6 +119,11 @@ func TestVolumeBackedRebuild(t *testing.T) {
 		t.Errorf("a rebuild before 2.93 changed the boot volume's data to %#x", held)
 	}
 
+	// A snapshot of the volume as it was keeps its image metadata then.
+	sn, err := snapshots.Create(ctx, vc, snapshots.CreateOpts{VolumeID: root, Force: true}).Extract()
+	wantStatus(t, "snapshot the boot volume", err, 0)
+	waitSnapshotStatus(t, vc, sn.ID, "available")
+
 	_, err = servers.Rebuild(ctx, c93, s.ID, rebuildOpts{"imageRef": second}).Extract()
 	wantStatus(t, "rebuild with another image from 2.93", err, 0)
 	got := waitStatus(t, c93, s.ID, "ACTIVE")
@@ -130,5 +137,11 @@ func TestVolumeBackedRebuild(t *testing.T) {
 	spec, err := srv.Compute().Driver().SavedSpec(s.ID)
 	if err != nil || spec.RootSerial != root || spec.Disk.Path != "fake-volume:"+root {
 		t.Errorf("the rebuilt VM's spec: %+v, %v", spec, err)
+	}
+	old, err := volumes.Create(ctx, vc, volumes.CreateOpts{SnapshotID: sn.ID}, nil).Extract()
+	wantStatus(t, "a volume of the snapshot taken before the reimage", err, 0)
+	old = waitVolumeStatus(t, vc, old.ID, "available")
+	if held, _ := backend.Read(old.ID); held != 0x71 || old.VolumeImageMetadata["image_id"] != first {
+		t.Errorf("the volume of the snapshot taken before the reimage: %+v, data %#x", old, held)
 	}
 }

@@ -109,30 +109,45 @@ func (s *Service) resize(q *request, srv *server, arg map[string]any) error {
 			s.setState(ctx, srv.ID, "VERIFY_RESIZE", "", power, "")
 			return
 		}
-		// The server is as it was, at its old flavor and claim.
 		s.log.Error("resize failed", "server", srv.ID, "err", err)
-		if _, derr := s.db.Exec(ctx, `UPDATE servers SET flavor = ?, old_flavor = '' WHERE id = ?`, jsonString(old), srv.ID); derr != nil {
-			s.log.Error("resize: the old flavor", "server", srv.ID, "err", derr)
-		}
-		was := *srv
-		was.Flavor = old
-		if derr := s.placement.Claim(ctx, s.provider, srv.ID, srv.ProjectID, srv.UserID, resources(&was), true); derr != nil {
-			s.log.Error("resize: the old claim", "server", srv.ID, "err", derr)
-		}
-		if derr := s.placement.Release(ctx, migrationConsumer(srv)); derr != nil {
-			s.log.Error("resize: the migration's claim", "server", srv.ID, "err", derr)
-		}
-		if rerr := os.Rename(s.origDisk(srv), filepath.Join(s.driver.Dir(srv.ID), "disk.qcow2")); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-			s.log.Error("resize: the old disk", "server", srv.ID, "err", rerr)
-		}
-		status, power := "SHUTOFF", powerShutdown
-		if running, _ := s.driver.Running(srv.ID); running {
-			status, power = "ACTIVE", powerRunning
-		}
-		s.setState(ctx, srv.ID, status, "", power, "")
+		s.undoResize(ctx, srv)
 	})
 	q.w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// undoResize puts a server whose resize failed (or a stop of sov cut
+// short) back as it was: its old flavor (old_flavor) and claim, the
+// migration's released, its kept disk; ACTIVE if its VM runs, else
+// SHUTOFF.
+func (s *Service) undoResize(ctx context.Context, srv *server) {
+	var raw string
+	if err := s.db.QueryRow(ctx, `SELECT old_flavor FROM servers WHERE id = ?`, srv.ID).Scan(&raw); err != nil {
+		s.log.Error("resize: the old flavor", "server", srv.ID, "err", err)
+		return
+	}
+	var old flavor
+	if json.Unmarshal([]byte(raw), &old) == nil {
+		if _, err := s.db.Exec(ctx, `UPDATE servers SET flavor = ?, old_flavor = '' WHERE id = ?`, raw, srv.ID); err != nil {
+			s.log.Error("resize: the old flavor", "server", srv.ID, "err", err)
+		}
+		was := *srv
+		was.Flavor = old
+		if err := s.placement.Claim(ctx, s.provider, srv.ID, srv.ProjectID, srv.UserID, resources(&was), true); err != nil {
+			s.log.Error("resize: the old claim", "server", srv.ID, "err", err)
+		}
+	}
+	if err := s.placement.Release(ctx, migrationConsumer(srv)); err != nil {
+		s.log.Error("resize: the migration's claim", "server", srv.ID, "err", err)
+	}
+	if err := os.Rename(s.origDisk(srv), filepath.Join(s.driver.Dir(srv.ID), "disk.qcow2")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Error("resize: the old disk", "server", srv.ID, "err", err)
+	}
+	status, power := "SHUTOFF", powerShutdown
+	if running, _ := s.driver.Running(srv.ID); running {
+		status, power = "ACTIVE", powerRunning
+	}
+	s.setState(ctx, srv.ID, status, "", power, "")
 }
 
 // resizeTo moves a server to its new flavor (srv.Flavor, recorded).

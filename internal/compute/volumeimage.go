@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sovcloud/sov/internal/image"
+	"github.com/sovcloud/sov/internal/ops"
 	"github.com/sovcloud/sov/internal/policy"
 )
 
@@ -57,12 +58,22 @@ func (s *Service) createVolumeImage(q *request, srv *server, name string, meta m
 	}
 	var mapping []imageMapping
 	var snaps []string
+	creds := q.creds
+	// undo deletes the snapshots taken, in the background: each once it
+	// is no longer being copied.
 	undo := func() {
-		for _, id := range snaps {
-			if err := s.volumes.DeleteSnapshotFor(context.WithoutCancel(ctx), q.creds, id); err != nil {
-				s.log.Error("server image: deleting a snapshot", "snapshot", id, "err", err)
-			}
+		if len(snaps) == 0 {
+			return
 		}
+		s.ops.Go(ops.Action{ResourceID: "image snapshots " + snaps[0]}, "", func(ctx context.Context) error {
+			for _, id := range snaps {
+				s.waitSnapshot(ctx, creds, id)
+				if err := s.volumes.DeleteSnapshotFor(ctx, creds, id); err != nil {
+					s.log.Error("server image: deleting a snapshot", "snapshot", id, "err", err)
+				}
+			}
+			return nil
+		}, nil)
 	}
 	for _, v := range srv.Volumes {
 		if v.State != "attached" {
@@ -94,7 +105,6 @@ func (s *Service) createVolumeImage(q *request, srv *server, name string, meta m
 		undo()
 		return err
 	}
-	creds := q.creds
 	// Not under the server's lock: the VM copies its volumes under it.
 	a := s.record(q, srv, "createImage")
 	a.ResourceID = "image " + n.ID

@@ -47,7 +47,8 @@ type Volumes interface {
 	DeleteSnapshotFor(ctx context.Context, c *policy.Credentials, id string) error
 	// Reimage replaces a volume's data by an image's on behalf of c (a
 	// rebuild of a volume-backed server).
-	Reimage(ctx context.Context, c *policy.Credentials, volume, image string) error
+	// The volume may be attached to no other server than server.
+	Reimage(ctx context.Context, c *policy.Credentials, volume, image, server string) error
 	// ImageMetadata is the metadata of the image an attachment's volume was
 	// made from (a boot volume's kernel, ramdisk and command line).
 	ImageMetadata(ctx context.Context, id string) (map[string]string, error)

@@ -199,7 +199,7 @@ func (s *Service) Detaching(ctx context.Context, id string, begin bool) error {
 		if err != nil {
 			return err
 		}
-		if begin && (len(status) == 0 || !slices.Contains([]string{"in-use", "attaching", "detaching"}, status[0])) {
+		if begin && (len(status) == 0 || !slices.Contains([]string{"in-use", "attaching", "reserved", "detaching"}, status[0])) {
 			return errorf(http.StatusBadRequest, "Invalid volume: the volume of attachment %s must be in-use to detach.", id)
 		}
 		return settleOf(ctx, tx, id)

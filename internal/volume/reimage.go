@@ -13,9 +13,11 @@ import (
 // image imageID's (what Cinder's os-reimage does for Nova's rebuild of a
 // volume-backed server, 2.93): the volume is downloading meanwhile, then
 // in use (or available) again, bootable, with the image's metadata. The
-// image must fit the volume. Its key stays: an encrypted volume gets the
-// image encrypted under it. The data is replaced at once or not at all.
-func (s *Service) Reimage(ctx context.Context, c *policy.Credentials, id, imageID string) error {
+// image must fit the volume, and the volume be attached to no other
+// server than server (whose VM is stopped). Its key stays: an encrypted
+// volume gets the image encrypted under it. The data is replaced at once
+// or not at all.
+func (s *Service) Reimage(ctx context.Context, c *policy.Credentials, id, imageID, server string) error {
 	q := callerRequest(ctx, c)
 	img, err := s.imageSource(ctx, q, imageID)
 	if err != nil {
@@ -42,6 +44,13 @@ func (s *Service) Reimage(ctx context.Context, c *policy.Credentials, id, imageI
 		}
 		if err := notCopied(ctx, tx, v.ID, "reimage"); err != nil {
 			return err
+		}
+		others, err := store.Column(ctx, tx, `SELECT instance_uuid FROM volume_attachments WHERE volume_id = ? AND instance_uuid != ?`, v.ID, server)
+		if err != nil {
+			return err
+		}
+		if len(others) > 0 {
+			return errorf(http.StatusBadRequest, "Invalid volume: volume %s is attached to other servers too (%s); it is reimaged only with one.", v.ID, others[0])
 		}
 		_, err = tx.Exec(ctx, `UPDATE volumes SET status = 'downloading', updated_at = ? WHERE id = ?`, time.Now().UnixMicro(), v.ID)
 		return err

@@ -108,7 +108,7 @@ func (s *Service) retype(q *request, raw json.RawMessage) error {
 
 // recoverRetypes finishes the retypes a crash cut short: the backend
 // shares the volume's data as its type says (it may have done so
-// already).
+// already); a volume it fails for is an error (which can be deleted).
 func (s *Service) recoverRetypes(ctx context.Context) error {
 	rows, err := s.db.Query(ctx, `SELECT id, multiattach FROM volumes WHERE status = 'retyping'`)
 	if err != nil {
@@ -128,6 +128,7 @@ func (s *Service) recoverRetypes(ctx context.Context) error {
 	for _, r := range retypes {
 		if err := s.driver.Share(ctx, r.id, r.multi); err != nil {
 			s.log.Error("volume: finishing a retype", "volume", r.id, "err", err)
+			s.setStatus(ctx, r.id, "error")
 			continue
 		}
 		s.setStatus(ctx, r.id, "available")

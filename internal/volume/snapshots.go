@@ -22,17 +22,26 @@ type snapshot struct {
 	Size                                         int // GiB, the volume's when taken
 	Status                                       string
 	Metadata                                     map[string]string
-	Created, Updated                             int64
+	// ImageMeta is its volume's image metadata when it was taken (nil:
+	// not recorded, for a snapshot older than the record).
+	ImageMeta        map[string]string
+	Created, Updated int64
 }
 
-const snapshotColumns = `id, project_id, user_id, volume_id, name, description, size, status, metadata, created_at, updated_at`
+const snapshotColumns = `id, project_id, user_id, volume_id, name, description, size, status, metadata, image_metadata, created_at, updated_at`
 
 func scanSnapshot(row store.Scanner) (*snapshot, error) {
 	var sn snapshot
-	var meta string
-	if err := row.Scan(&sn.ID, &sn.Project, &sn.User, &sn.Volume, &sn.Name, &sn.Description, &sn.Size, &sn.Status, &meta,
+	var meta, imageMeta string
+	if err := row.Scan(&sn.ID, &sn.Project, &sn.User, &sn.Volume, &sn.Name, &sn.Description, &sn.Size, &sn.Status, &meta, &imageMeta,
 		&sn.Created, &sn.Updated); err != nil {
 		return nil, err
+	}
+	if imageMeta != "" {
+		json.Unmarshal([]byte(imageMeta), &sn.ImageMeta)
+		if sn.ImageMeta == nil {
+			sn.ImageMeta = map[string]string{}
+		}
 	}
 	if err := json.Unmarshal([]byte(meta), &sn.Metadata); err != nil || sn.Metadata == nil {
 		sn.Metadata = map[string]string{}
@@ -269,7 +278,8 @@ func (s *Service) takeSnapshot(q *request, volume string, force bool, sn *snapsh
 		meta, _ := json.Marshal(sn.Metadata)
 		return store.Insert(ctx, tx, "volume_snapshots", store.Values{}.Set("id", sn.ID).Set("project_id", sn.Project).
 			Set("user_id", sn.User).Set("volume_id", sn.Volume).Set("name", sn.Name).Set("description", sn.Description).
-			Set("size", sn.Size).Set("status", sn.Status).Set("metadata", string(meta)).Set("created_at", now).Set("updated_at", now))
+			Set("size", sn.Size).Set("status", sn.Status).Set("metadata", string(meta)).Set("image_metadata", jsonText(v.ImageMeta)).
+			Set("created_at", now).Set("updated_at", now))
 	})
 	if err != nil {
 		return err

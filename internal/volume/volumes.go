@@ -540,8 +540,12 @@ func (s *Service) create(q *request, vb *volumeFields) (*volume, error) {
 				return err
 			}
 			minSize, typeRef, inherited, v.Snapshot, fromKey, fromType = sn.Size, from.TypeID, true, sn.ID, from.KeyID, from.TypeID
-			// What boots it (as Cinder copies a volume's image metadata).
+			// What boots it: its volume's image metadata when it was taken
+			// (as Cinder keeps it with a snapshot).
 			v.ImageMeta, v.Bootable = from.ImageMeta, from.Bootable
+			if sn.ImageMeta != nil {
+				v.ImageMeta = sn.ImageMeta
+			}
 		case srcID != "":
 			if err := tx.Lock(ctx, "volume "+srcID); err != nil { // against its deletion or extension
 				return err
@@ -975,7 +979,8 @@ func (s *Service) extend(q *request, raw json.RawMessage) error {
 			}
 			return
 		}
-		if _, err := s.db.Exec(ctx, `UPDATE volumes SET size = ?, new_size = 0, status = ?, updated_at = ? WHERE id = ?`, size, v.Status, time.Now().UnixMicro(), v.ID); err != nil {
+		// In use again if it is still attached (its server may have gone meanwhile).
+		if _, err := s.db.Exec(ctx, `UPDATE volumes SET size = ?, new_size = 0, status = `+idleStatus+`, updated_at = ? WHERE id = ?`, size, time.Now().UnixMicro(), v.ID); err != nil {
 			s.log.Error("volume: extend", "volume", v.ID, "err", err)
 		}
 	})
@@ -1089,6 +1094,18 @@ func (s *Service) recover(ctx context.Context) error {
 	}
 	if err := s.recoverRetypes(ctx); err != nil {
 		return err
+	}
+	// What replaces a multiattach volume's data (a revert, a restore, a
+	// reimage) leaves it unshared until it is shared again: a stop in
+	// between is made good (sharing a shared volume changes nothing).
+	shared, err := store.Column(ctx, s.db, `SELECT id FROM volumes WHERE multiattach AND status NOT IN ('creating', 'deleting', 'error')`)
+	if err != nil {
+		return err
+	}
+	for _, id := range shared {
+		if err := s.driver.Share(ctx, id, true); err != nil {
+			s.log.Error("volume: sharing a multiattach volume again", "volume", id, "err", err)
+		}
 	}
 	deleting, err := store.Column(ctx, s.db, `SELECT id FROM volumes WHERE status = 'deleting'`)
 	if err != nil {
