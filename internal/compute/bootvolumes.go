@@ -154,7 +154,8 @@ func (srv *server) rootVolume() *serverVolume {
 }
 
 // checkBDMs checks, at create, that the volumes and images a request names
-// are the caller's to use (and the volumes available).
+// are the caller's to use (and the volumes available, or in use if they
+// are multiattach, from 2.60).
 func (s *Service) checkBDMs(ctx context.Context, q *request, vols []newVolume) error {
 	for i := range vols {
 		vols[i].Multiattach = q.atLeast(60)
@@ -166,7 +167,14 @@ func (s *Service) checkBDMs(ctx context.Context, q *request, vols []newVolume) e
 			if err != nil {
 				return badBDM("failed to get volume %s.", v.UUID)
 			}
-			if status != "available" {
+			multi, err := s.volumes.Multiattach(ctx, q.creds, v.UUID)
+			if err != nil {
+				return err
+			}
+			if multi && !q.atLeast(60) {
+				return errorf(http.StatusBadRequest, "Multiattach volumes are only supported starting with compute API version 2.60.")
+			}
+			if status != "available" && !(multi && status == "in-use") {
 				return badBDM("volume %s is %s, not available.", v.UUID, status)
 			}
 		case "image":
@@ -224,12 +232,19 @@ func (s *Service) buildVolumes(ctx context.Context, c *policy.Credentials, srv *
 	return nil
 }
 
-// waitAvailable waits for a volume being made to be available.
+// waitAvailable waits for a volume being made to be available (a
+// multiattach one in use is fine: it takes more servers).
 func (s *Service) waitAvailable(ctx context.Context, c *policy.Credentials, id string) error {
 	for end := time.Now().Add(time.Hour); ; time.Sleep(100 * time.Millisecond) {
 		status, _, err := s.volumes.Status(ctx, c, id)
 		if err != nil {
 			return err
+		}
+		if status == "in-use" {
+			// A multiattach volume takes more servers.
+			if multi, err := s.volumes.Multiattach(ctx, c, id); err != nil || multi {
+				return err
+			}
 		}
 		switch status {
 		case "available":

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/attachments"
@@ -99,6 +100,28 @@ func TestMultiattachVolumes(t *testing.T) {
 	wantStatus(t, "extend the multiattach volume in use", volumes.ExtendSize(ctx, &vc42, shared, volumes.ExtendSizeOpts{NewSize: 2}).ExtractErr(), http.StatusBadRequest)
 	wantStatus(t, "retype the in-use volume off multiattach", volumes.ChangeType(ctx, vc, shared, volumes.ChangeTypeOpts{NewType: "__DEFAULT__"}).ExtractErr(),
 		http.StatusBadRequest)
+
+	// A server is created with it while it is in use, from 2.60.
+	bdm := []servers.BlockDevice{{SourceType: servers.SourceVolume, DestinationType: servers.DestinationVolume, UUID: shared, BootIndex: -1}}
+	_, err = servers.Create(ctx, c59, servers.CreateOpts{Name: "vm3", ImageRef: servertest.UploadTestGuest(t, pa), FlavorRef: flavorID(t, c, "SCS-1L-1"),
+		Networks: "none", BlockDevice: bdm}, nil).Extract()
+	wantStatus(t, "create a server with a multiattach volume before 2.60", err, http.StatusBadRequest)
+	vm3, err := servers.Create(ctx, c, servers.CreateOpts{Name: "vm3", ImageRef: servertest.UploadTestGuest(t, pa), FlavorRef: flavorID(t, c, "SCS-1L-1"),
+		Networks: "none", BlockDevice: bdm}, nil).Extract()
+	wantStatus(t, "create a server with the multiattach volume in use", err, 0)
+	waitStatus(t, c, vm3.ID, "ACTIVE")
+	if v := waitVolumeStatus(t, vc, shared, "in-use"); len(v.Attachments) != 3 {
+		t.Errorf("the multiattach volume's attachments with a third server: %+v", v.Attachments)
+	}
+	wantStatus(t, "delete the third server", servers.Delete(ctx, c, vm3.ID).ExtractErr(), 0)
+	for end := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if v, _ := volumes.Get(ctx, vc, shared).Extract(); len(v.Attachments) == 2 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the deleted server still has the multiattach volume")
+		}
+	}
 
 	// A plain volume takes one server.
 	_, err = volumeattach.Create(ctx, c, vm1, volumeattach.CreateOpts{VolumeID: plain}).Extract()

@@ -37,6 +37,8 @@ type Volumes interface {
 	// CreateFor creates a volume of size GiB (0: the source's) from an
 	// image, a snapshot or nothing on behalf of c, and returns its id.
 	CreateFor(ctx context.Context, c *policy.Credentials, name string, size int, imageID, snapshotID string) (string, error)
+	// Multiattach reports whether a volume c may see takes several servers.
+	Multiattach(ctx context.Context, c *policy.Credentials, volume string) (bool, error)
 	// Status is the status of a volume c may see, and its image's metadata.
 	Status(ctx context.Context, c *policy.Credentials, volume string) (string, map[string]string, error)
 	// SnapshotFor snapshots a volume on behalf of c (in use too) as name

@@ -441,6 +441,15 @@ func (s *Service) CreateFor(ctx context.Context, c *policy.Credentials, name str
 	return v.ID, nil
 }
 
+// Multiattach reports whether a volume c may see is multiattach.
+func (s *Service) Multiattach(ctx context.Context, c *policy.Credentials, id string) (bool, error) {
+	v, err := s.volumeVisibleTo(ctx, s.db, c, id)
+	if err != nil {
+		return false, err
+	}
+	return v.Multiattach, nil
+}
+
 // Status is the status of a volume c may see, and its image's metadata
 // (a boot volume's kernel, ramdisk and command line).
 func (s *Service) Status(ctx context.Context, c *policy.Credentials, id string) (string, map[string]string, error) {
