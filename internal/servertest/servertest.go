@@ -4,6 +4,7 @@
 package servertest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
@@ -17,7 +18,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/pem"
-	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,7 +138,15 @@ func (s *Server) Twin(t testing.TB) *Server {
 
 func start(t testing.TB, cfg server.Config) *Server {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// sov's errors reach the test's log if it fails (what a volume or a
+	// server in error says nothing more of).
+	errs := &errorLog{}
+	log := slog.New(slog.NewTextHandler(errs, &slog.HandlerOptions{Level: slog.LevelError}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("sov's errors in this test:\n%s", errs.String())
+		}
+	})
 	if testing.Verbose() && os.Getenv("SOV_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -359,4 +368,25 @@ func WantStatus(t testing.TB, what string, err error, status int) {
 	if e.Actual != status {
 		t.Fatalf("%s: got HTTP %d (%s), want %d", what, e.Actual, e.Body, status)
 	}
+}
+
+// errorLog keeps what sov logs (its first MiB), for a failed test.
+type errorLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *errorLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() < 1<<20 {
+		l.b.Write(p)
+	}
+	return len(p), nil
+}
+
+func (l *errorLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
