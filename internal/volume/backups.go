@@ -307,18 +307,11 @@ func backingUp(ctx context.Context, tx *store.Tx, v *volume, force bool) (string
 	if v.Status != "available" && !(v.Status == "in-use" && force) {
 		return "", errorf(http.StatusBadRequest, "Invalid volume: Volume to be backed up must be available or in-use, but the current status is \"%s\". (An in-use volume needs force.)", v.Status)
 	}
-	server := ""
-	if v.Status == "in-use" {
-		attached, err := store.Column(ctx, tx, `SELECT instance_uuid FROM volume_attachments WHERE volume_id = ? AND made_by = 'compute' AND status = 'attached'
-			ORDER BY created_at`, v.ID)
-		if err != nil {
-			return "", err
-		}
-		if len(attached) > 0 {
-			server = attached[0]
-		}
+	server, err := copyingServer(ctx, tx, v)
+	if err != nil {
+		return "", err
 	}
-	_, err := tx.Exec(ctx, `UPDATE volumes SET status = 'backing-up', updated_at = ? WHERE id = ?`, time.Now().UnixMicro(), v.ID)
+	_, err = tx.Exec(ctx, `UPDATE volumes SET status = 'backing-up', updated_at = ? WHERE id = ?`, time.Now().UnixMicro(), v.ID)
 	return server, err
 }
 

@@ -258,18 +258,8 @@ func (s *Service) takeSnapshot(q *request, volume string, force bool, sn *snapsh
 		if v.Status != "available" && !(v.Status == "in-use" && force) {
 			return errorf(http.StatusBadRequest, "Invalid volume: Volume %s status must be available, but current status is: %s (an in-use volume needs force).", v.ID, v.Status)
 		}
-		if v.Status == "in-use" {
-			// A multiattach volume's copy is made by the VM attached first:
-			// of its moment for that VM's writes (keeping the others'
-			// consistent is their cluster file system's business).
-			server, err := store.Column(ctx, tx, `SELECT instance_uuid FROM volume_attachments WHERE volume_id = ? AND made_by = 'compute' AND status = 'attached'
-				ORDER BY created_at`, v.ID)
-			if err != nil {
-				return err
-			}
-			if len(server) > 0 {
-				onServer = server[0]
-			}
+		if onServer, err = copyingServer(ctx, tx, v); err != nil {
+			return err
 		}
 		sn.Project, sn.Volume, sn.Size = v.Project, v.ID, v.Size
 		if err := s.checkSnapshotQuota(ctx, tx, v.Project, v.Size); err != nil {
@@ -396,6 +386,23 @@ func (s *Service) removeSnapshot(q *request, id string) error {
 		}
 	})
 	return nil
+}
+
+// copyingServer is the server whose VM copies volume v while it is in
+// use ("" for a volume not in use, or in use by no compute server): a
+// multiattach volume's copy is made by the VM attached first, of its
+// moment for that VM's writes (keeping the others' consistent is their
+// cluster file system's business).
+func copyingServer(ctx context.Context, tx *store.Tx, v *volume) (string, error) {
+	if v.Status != "in-use" {
+		return "", nil
+	}
+	servers, err := store.Column(ctx, tx, `SELECT instance_uuid FROM volume_attachments WHERE volume_id = ? AND made_by = 'compute' AND status = 'attached'
+		ORDER BY created_at`, v.ID)
+	if err != nil || len(servers) == 0 {
+		return "", err
+	}
+	return servers[0], nil
 }
 
 // recoverSnapshots does for snapshots what recover does for volumes.
