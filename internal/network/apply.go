@@ -223,10 +223,10 @@ func (s *Service) networkState(ctx context.Context, id string) (*dataplane.Netwo
 	if err != nil {
 		return nil, err
 	}
-	bits, dhcp := map[string]int{}, false
+	bits, gateways, dhcp := map[string]int{}, map[string]netip.Addr{}, false
 	for _, sn := range subnets {
 		ss := subnetState(sn)
-		bits[sn.ID] = ss.CIDR.Bits()
+		bits[sn.ID], gateways[sn.ID] = ss.CIDR.Bits(), ss.Gateway
 		dhcp = dhcp || sn.DHCP
 		st.Subnets = append(st.Subnets, ss)
 	}
@@ -252,9 +252,21 @@ func (s *Service) networkState(ctx context.Context, id string) (*dataplane.Netwo
 			}
 		}
 		st.Hosts = append(st.Hosts, h)
-		if p.DeviceOwner == ownerCompute && p.Host != "" {
-			st.Ports = append(st.Ports, dataplane.Port{ID: p.ID, Device: dataplane.DeviceName(p.ID), MAC: p.MAC, Addrs: h.Addrs,
-				Secured: p.PortSecurity, Pairs: pairsState(p.Pairs)})
+		if (p.DeviceOwner == ownerCompute || p.DeviceOwner == ownerLoadBalancer) && p.Host != "" {
+			dp := dataplane.Port{ID: p.ID, Device: dataplane.DeviceName(p.ID), MAC: p.MAC, Addrs: h.Addrs,
+				Secured: p.PortSecurity, Pairs: pairsState(p.Pairs)}
+			if p.DeviceOwner == ownerLoadBalancer {
+				dp.Namespace = dataplane.PortNamespace(p.ID)
+				for _, ip := range p.IPs {
+					if a, err := netip.ParseAddr(ip.IPAddress); err == nil {
+						dp.Inside = append(dp.Inside, netip.PrefixFrom(a, bits[ip.SubnetID]))
+						if gw := gateways[ip.SubnetID]; a.Is4() && gw.IsValid() && !dp.Gateway.IsValid() {
+							dp.Gateway = gw
+						}
+					}
+				}
+			}
+			st.Ports = append(st.Ports, dp)
 		}
 	}
 	return st, s.filterState(ctx, st, ports)

@@ -268,10 +268,10 @@ func portBody(q *request, a attrs, p *port, networkOwner bool) error {
 	}
 	p.DNSName = strings.ToLower(p.DNSName)
 	// Neutron's own ports (DHCP, router interfaces and gateways, floating
-	// IPs) say what they belong to by device_owner and device_id; only
+	// IPs) and load balancers' VIPs say what they belong to by device_owner and device_id; only
 	// admins set or change those on them through the port API, else a
 	// project could join another's router to its subnet.
-	if (a.has("device_owner") || a.has("device_id")) && strings.HasPrefix(p.DeviceOwner, "network:") && !q.admin() {
+	if (a.has("device_owner") || a.has("device_id")) && serviceOwner(p.DeviceOwner) && !q.admin() {
 		return q.enforce("create_port:device_owner", "")
 	}
 	if err := a.boolean("admin_state_up", &p.AdminUp); err != nil {
@@ -608,7 +608,7 @@ func (s *Service) updatePort(q *request) error {
 			return store.Row(err)
 		}
 		networkOwner := n.Project == q.creds.ProjectID
-		if strings.HasPrefix(p.DeviceOwner, "network:") && (a.has("device_owner") || a.has("device_id")) && !q.admin() {
+		if serviceOwner(p.DeviceOwner) && (a.has("device_owner") || a.has("device_id")) && !q.admin() {
 			return q.enforce("create_port:device_owner", "")
 		}
 		if a.has("mac_address") && p.Host != "" {
@@ -665,7 +665,7 @@ func (s *Service) deletePort(q *request) error {
 			return err
 		}
 		switch p.DeviceOwner {
-		case ownerRouterInterface, ownerRouterGateway, ownerFloatingIP:
+		case ownerRouterInterface, ownerRouterGateway, ownerFloatingIP, ownerLoadBalancer:
 			return conflict("ServicePortInUse", "Port %s cannot be deleted directly via the port API: has device owner %s.", p.ID, p.DeviceOwner)
 		}
 		return deletePortRow(ctx, tx, p.ID)
@@ -733,4 +733,10 @@ func (s *Service) syncDHCPPort(ctx context.Context, tx *store.Tx, n *network, sn
 		return deletePortRow(ctx, tx, p.ID)
 	}
 	return nil
+}
+
+// serviceOwner reports whether a device owner is a service's (Neutron's
+// own, or the load balancer's), which only admins set or change.
+func serviceOwner(owner string) bool {
+	return strings.HasPrefix(owner, "network:") || owner == ownerLoadBalancer
 }

@@ -369,6 +369,27 @@ var rules = map[string]rule{
 	"order:delete":          anyOf(admin, projectMember),
 }
 
+// The load balancer's rules (Octavia's names, os_load-balancer_api:...,
+// with its secure-RBAC defaults): readers of the project read, members
+// change, admins also fail over and set quotas.
+func init() {
+	for _, r := range []string{"loadbalancer", "listener", "pool", "member", "healthmonitor"} {
+		for _, read := range []string{"get_one", "get_all", "get_stats", "get_status"} {
+			rules["os_load-balancer_api:"+r+":"+read] = anyOf(admin, projectReader)
+		}
+		for _, write := range []string{"post", "put", "delete"} {
+			rules["os_load-balancer_api:"+r+":"+write] = anyOf(admin, projectMember)
+		}
+	}
+	rules["os_load-balancer_api:loadbalancer:put_failover"] = admin
+	rules["os_load-balancer_api:provider:get_all"] = anyOf(admin, projectReader)
+	rules["os_load-balancer_api:quota:get_one"] = anyOf(admin, projectReader)
+	rules["os_load-balancer_api:quota:get_all"] = anyOf(admin, projectReader)
+	rules["os_load-balancer_api:quota:get_defaults"] = anyOf(admin, projectReader)
+	rules["os_load-balancer_api:quota:put"] = admin
+	rules["os_load-balancer_api:quota:delete"] = admin
+}
+
 // Denied is the error of a denied action; it is ErrForbidden.
 type Denied struct {
 	Action string

@@ -30,6 +30,7 @@ import (
 	"github.com/sovcloud/sov/internal/identity"
 	"github.com/sovcloud/sov/internal/image"
 	"github.com/sovcloud/sov/internal/keymanager"
+	"github.com/sovcloud/sov/internal/loadbalancer"
 	"github.com/sovcloud/sov/internal/network"
 	"github.com/sovcloud/sov/internal/objectstore"
 	"github.com/sovcloud/sov/internal/placement"
@@ -72,6 +73,8 @@ type Config struct {
 	Network network.Config
 	// Volume configures block storage (its backend driver).
 	Volume volume.Config
+	// LoadBalancer configures load balancers (their data plane).
+	LoadBalancer loadbalancer.Config
 	// TLSCert and TLSKey, when set, are the PEM files of the certificate
 	// both listeners serve HTTPS with.
 	TLSCert, TLSKey string
@@ -126,6 +129,7 @@ type Server struct {
 	network  *network.Service
 	volumes  *volume.Service
 	keys     *keymanager.Service
+	lbs      *loadbalancer.Service
 	places   *placement.Service
 	engines  *engines.Registry
 	objects  *objectstore.Server
@@ -262,7 +266,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 }
 
 // open builds every part of the cloud and starts them in order: the
-// store, identity, image, the engine registry, network, placement, compute, volumes, the key manager and object storage.
+// store, identity, image, the engine registry, network, placement, compute, volumes, the key manager, load balancers and object storage.
 func (s *Server) open(ctx context.Context, cfg Config) error {
 	dsn := cfg.Database
 	if dsn == "" {
@@ -290,7 +294,7 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return s.services.Start(ctx, part{name: "store", close: func(context.Context) error { return db.Close() }},
-		s.identity, s.images, part{name: "engines", start: reap}, s.network, s.places, s.compute, s.volumes, s.keys, s.objects)
+		s.identity, s.images, part{name: "engines", start: reap}, s.network, s.places, s.compute, s.volumes, s.keys, s.lbs, s.objects)
 }
 
 // build constructs the services. Their constructors reseal what an older
@@ -343,6 +347,11 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 	ccfg.DataDir = cfg.DataDir
 	s.places = placement.New(s.db, s.URL, s.identity, s.log)
 	if s.compute, err = compute.New(ccfg, s.db, s.URL, s.identity, s.images, s.network, s.volumes, s.places, s.engines, s.log); err != nil {
+		return err
+	}
+	lcfg := cfg.LoadBalancer
+	lcfg.DataDir = cfg.DataDir
+	if s.lbs, err = loadbalancer.New(lcfg, s.db, s.URL, s.identity, s.network, s.engines, s.log); err != nil {
 		return err
 	}
 	s.network.SetInstances(s.compute) // the metadata service answers for compute's servers
@@ -451,6 +460,9 @@ func (s *Server) Volumes() *volume.Service { return s.volumes }
 
 // Compute is the compute service.
 func (s *Server) Compute() *compute.Service { return s.compute }
+
+// LoadBalancers is the load balancer service.
+func (s *Server) LoadBalancers() *loadbalancer.Service { return s.lbs }
 
 // Objects returns the S3 service.
 func (s *Server) Objects() *objectstore.Server { return s.objects }

@@ -62,6 +62,7 @@ func Start(t testing.TB, edit func(*server.Config)) *Server {
 	cfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", S3Listen: "127.0.0.1:0", S3WebsiteListen: "127.0.0.1:0", AdminPassword: AdminPassword}
 	cfg.Identity.BcryptCost = 4 // the minimum: tests hash many passwords
 	cfg.RefreshInterval = 100 * time.Millisecond
+	cfg.LoadBalancer.HealthInterval = 200 * time.Millisecond
 	// The test's VMs and networks go at its end; its external network
 	// (host-local: the host takes its gateway) is a subnet of its own.
 	t.Cleanup(func() { RemoveHostState(cfg.DataDir) })
@@ -80,7 +81,7 @@ func Start(t testing.TB, edit func(*server.Config)) *Server {
 // servers go ACTIVE at once and nothing touches the host, for tests of the
 // API's behaviour rather than of QEMU.
 func Fake(cfg *server.Config) {
-	cfg.Compute.Drivers, cfg.Network.Drivers, cfg.Volume.Drivers = "fake", "fake", "fake"
+	cfg.Compute.Drivers, cfg.Network.Drivers, cfg.Volume.Drivers, cfg.LoadBalancer.Driver = "fake", "fake", "fake", "fake"
 }
 
 // DataDir is the server's data directory.

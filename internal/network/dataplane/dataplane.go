@@ -78,7 +78,24 @@ type Port struct {
 	Secured bool
 	Pairs   []Pair
 	Rules   []Rule
+	// Namespace is set for a port that is no VM's but an endpoint sov
+	// runs itself (a load balancer's VIP): the driver makes the namespace,
+	// Device outside on the bridge and its veth peer inside with the
+	// port's MAC and Inside addresses, and a default route via Gateway
+	// (if valid); the namespace goes with the port.
+	Namespace string
+	Inside    []netip.Prefix
+	Gateway   netip.Addr
 }
+
+// PortNamespace is the namespace of a port with one (PortNamespace and
+// the first 11 characters of its id, as its device).
+func PortNamespace(portID string) string {
+	return PortNamespacePrefix + DeviceName(portID)[len("tap"):]
+}
+
+// PortNamespacePrefix begins the names of ports' namespaces.
+const PortNamespacePrefix = "sovp-"
 
 // Pair is an allowed address pair: another address (or prefix) the port
 // may send from, with its MAC ("" for the port's own).

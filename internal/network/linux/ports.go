@@ -3,12 +3,15 @@ package linux
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 
 	"github.com/sovcloud/sov/internal/network/dataplane"
 )
@@ -24,10 +27,17 @@ func setPorts(dir string, n *dataplane.Network) error {
 	var now []string
 	for _, p := range n.Ports {
 		now = append(now, p.Device)
+		if p.Namespace != "" {
+			now = append(now, p.Namespace)
+		}
 	}
 	return setDevices(dir, now, func() error {
 		var errs []error
 		for _, p := range n.Ports {
+			if p.Namespace != "" {
+				errs = append(errs, ensureNamespacedPort(p, n))
+				continue
+			}
 			errs = append(errs, ensureDevice(p.Device, n.ID, n.MTU))
 		}
 		return errors.Join(append(errs, setUplink(n))...)
@@ -95,8 +105,35 @@ func readDevices(dir string) []string {
 	return strings.Fields(string(b))
 }
 
-// removeLink deletes a link; a gone one is fine.
+// ensureNamespacedPort makes a port's namespace with its veth: the
+// device outside on the network's bridge, the inside end (eth0) with the
+// port's MAC and addresses, and the default route via its gateway.
+func ensureNamespacedPort(p dataplane.Port, n *dataplane.Network) error {
+	return namespace(p.Namespace, func(nsh netns.NsHandle, h *netlink.Handle) error {
+		if err := endpoint(nsh, h, p.Device, "eth0", n.ID, p.MAC, n.MTU, p.Inside); err != nil {
+			return err
+		}
+		def := &netlink.Route{Dst: &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}}
+		if !p.Gateway.IsValid() {
+			if err := h.RouteDel(def); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return fmt.Errorf("linux: default route of port %s: %w", p.ID, err)
+			}
+			return nil
+		}
+		def.Gw = p.Gateway.AsSlice()
+		if err := h.RouteReplace(def); err != nil {
+			return fmt.Errorf("linux: default route of port %s via %s: %w", p.ID, p.Gateway, err)
+		}
+		return nil
+	})
+}
+
+// removeLink deletes a link, or the namespace of a port (whose name the
+// devices file lists beside its device); a gone one is fine.
 func removeLink(name string) error {
+	if strings.HasPrefix(name, dataplane.PortNamespacePrefix) {
+		return removeNamespace(name)
+	}
 	if link, err := netlink.LinkByName(name); err == nil {
 		return netlink.LinkDel(link)
 	}

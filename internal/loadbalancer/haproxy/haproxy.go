@@ -1,0 +1,296 @@
+// Package haproxy is the load balancer data plane of an all-in-one sov:
+// one HAProxy (Debian's) per load balancer, in the namespace the network
+// made for its VIP port, in master-worker mode. A change renders the whole
+// configuration again, checks it (haproxy -c) and reloads the master
+// (SIGUSR2): new workers take the listening sockets over from the old
+// ones (the stats socket exposes them), which finish their connections.
+// HAProxy is an engine process: recorded, adopted by the next start,
+// started again when it died, stopped by sov down. Its workers drop root
+// for the haproxy user (or nobody).
+package haproxy
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sovcloud/sov/internal/loadbalancer/provider"
+)
+
+// engineKind is the kind of HAProxy's engine records.
+const engineKind = "haproxy"
+
+// Engines records engine processes (package engines).
+type Engines interface {
+	Start(ctx context.Context, kind, name string, cmd *exec.Cmd) error
+	Running(ctx context.Context, kind, name string) (int, bool)
+	Stop(ctx context.Context, kind, name string, grace time.Duration) error
+}
+
+// Driver runs load balancers' HAProxies. Their state (configuration,
+// stats socket, log) is in dir/<id>.
+type Driver struct {
+	dir         string
+	engines     Engines
+	user, group string
+	mu          sync.Mutex
+}
+
+// New returns the driver; it needs the haproxy binary.
+func New(dir string, engines Engines) (*Driver, error) {
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		return nil, fmt.Errorf("haproxy: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	d := &Driver{dir: dir, engines: engines}
+	for _, u := range [][2]string{{"haproxy", "haproxy"}, {"nobody", "nogroup"}} {
+		if _, err := user.Lookup(u[0]); err == nil {
+			if _, err := user.LookupGroup(u[1]); err == nil {
+				d.user, d.group = u[0], u[1]
+				break
+			}
+		}
+	}
+	return d, nil
+}
+
+func statsSocket(dir string) string { return filepath.Join(dir, "stats.sock") }
+
+// pingScript is the external check of PING monitors, where HAProxy's
+// workers (not root, so not in sov's data dir) may run it: HAProxy calls
+// it with the proxy's and the server's address and port.
+const pingScript = "/run/sov-haproxy/ping.sh"
+
+func writePingScript() error {
+	if err := os.MkdirAll(filepath.Dir(pingScript), 0o755); err != nil {
+		return err
+	}
+	return writeFile(pingScript, "#!/bin/sh\nexec ping -q -n -c 1 -W 1 \"$3\" >/dev/null 2>&1\n", 0o755)
+}
+
+// Set writes lb's configuration and starts its HAProxy, or reloads the
+// one running, then waits until the workers serve what it says.
+func (d *Driver) Set(ctx context.Context, lb *provider.LoadBalancer) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dir := filepath.Join(d.dir, lb.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if pinged(lb) {
+		if err := writePingScript(); err != nil {
+			return err
+		}
+	}
+	cfg := filepath.Join(dir, "haproxy.cfg")
+	next := cfg + ".next"
+	if err := writeFile(next, config(lb, dir, d.user, d.group), 0o600); err != nil {
+		return err
+	}
+	if out, err := exec.CommandContext(ctx, "haproxy", "-c", "-q", "-f", next).CombinedOutput(); err != nil {
+		return fmt.Errorf("haproxy: configuration of load balancer %s: %v: %s", lb.ID, err, out)
+	}
+	if err := os.Rename(next, cfg); err != nil {
+		return err
+	}
+	if pid, ok := d.engines.Running(ctx, engineKind, lb.ID); ok {
+		if err := syscall.Kill(pid, syscall.SIGUSR2); err != nil {
+			return fmt.Errorf("haproxy: reload %s: %w", lb.ID, err)
+		}
+	} else if err := d.start(ctx, lb, dir, cfg); err != nil {
+		return err
+	}
+	return d.await(ctx, lb, dir)
+}
+
+// start runs HAProxy in the load balancer's namespace (`ip netns exec`
+// execs it, so the recorded pid is the master's), in the foreground.
+func (d *Driver) start(ctx context.Context, lb *provider.LoadBalancer, dir, cfg string) error {
+	logf, err := os.OpenFile(filepath.Join(dir, "haproxy.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	os.Remove(statsSocket(dir))
+	cmd := exec.Command("ip", "netns", "exec", lb.Namespace, "haproxy", "-W", "-db", "-f", cfg)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := d.engines.Start(ctx, engineKind, lb.ID, cmd); err != nil {
+		return fmt.Errorf("haproxy: start %s: %w", lb.ID, err)
+	}
+	go cmd.Wait()
+	return nil
+}
+
+// await waits until the stats socket reports exactly lb's frontends and
+// servers (a reload is done when the new workers answer).
+func (d *Driver) await(ctx context.Context, lb *provider.LoadBalancer, dir string) error {
+	var want []string
+	for _, l := range lb.Listeners {
+		want = append(want, l.ID+"/FRONTEND")
+	}
+	for _, p := range lb.Pools {
+		for _, m := range p.Members {
+			want = append(want, p.ID+"/"+m.ID)
+		}
+	}
+	slices.Sort(want)
+	deadline := time.Now().Add(15 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		rows, err := showStat(dir)
+		if err == nil {
+			var have []string
+			for _, r := range rows {
+				if r["svname"] != "BACKEND" && r["pxname"] != "stats" {
+					have = append(have, r["pxname"]+"/"+r["svname"])
+				}
+			}
+			slices.Sort(have)
+			if slices.Equal(have, want) {
+				return nil
+			}
+			err = fmt.Errorf("serves %v", have)
+		}
+		last = err
+		if _, ok := d.engines.Running(ctx, engineKind, lb.ID); !ok {
+			log, _ := os.ReadFile(filepath.Join(dir, "haproxy.log"))
+			return fmt.Errorf("haproxy: load balancer %s exited: %s", lb.ID, log)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("haproxy: load balancer %s not serving within 15s: %v", lb.ID, last)
+}
+
+// Remove stops a load balancer's HAProxy and removes its state.
+func (d *Driver) Remove(ctx context.Context, id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err := d.engines.Stop(ctx, engineKind, id, 5*time.Second)
+	return errors.Join(err, os.RemoveAll(filepath.Join(d.dir, id)))
+}
+
+// Prune stops the HAProxies of load balancers not in keep.
+func (d *Driver) Prune(ctx context.Context, keep []string) error {
+	entries, err := os.ReadDir(d.dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if e.IsDir() && !slices.Contains(keep, e.Name()) {
+			errs = append(errs, d.Remove(ctx, e.Name()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Status reads the health of members and the listeners' counters from
+// the stats socket. A load balancer whose HAProxy does not answer has
+// every member down.
+func (d *Driver) Status(ctx context.Context, id string) (*provider.Status, error) {
+	rows, err := showStat(filepath.Join(d.dir, id))
+	if err != nil {
+		return nil, err
+	}
+	st := &provider.Status{Members: map[string]string{}, Listeners: map[string]provider.Stats{}}
+	for _, r := range rows {
+		switch r["svname"] {
+		case "FRONTEND":
+			st.Listeners[r["pxname"]] = provider.Stats{ActiveConnections: num(r["scur"]), TotalConnections: num(r["stot"]),
+				BytesIn: num(r["bin"]), BytesOut: num(r["bout"]), RequestErrors: num(r["ereq"])}
+		case "BACKEND":
+		default:
+			st.Members[r["svname"]] = health(r["status"], st.Members[r["svname"]])
+		}
+	}
+	return st, nil
+}
+
+// health reads a server's status ("UP", "UP 1/3", "DOWN", "DOWN 1/2",
+// "no check", "MAINT"); a member in several backends takes the worst.
+func health(status, before string) string {
+	var h string
+	switch s := strings.ToUpper(status); {
+	case strings.HasPrefix(s, "MAINT"), strings.HasPrefix(s, "DRAIN"):
+		h = provider.MemberDrain
+	case strings.HasPrefix(s, "NO CHECK"):
+		h = provider.MemberNoCheck
+	case strings.HasPrefix(s, "UP"), strings.HasPrefix(s, "NOLB"):
+		h = provider.MemberUp
+	default:
+		h = provider.MemberDown
+	}
+	if before == provider.MemberDown {
+		return before
+	}
+	return h
+}
+
+func num(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
+
+// showStat asks the stats socket for "show stat" and returns its rows by
+// column name.
+func showStat(dir string) ([]map[string]string, error) {
+	c, err := net.DialTimeout("unix", statsSocket(dir), time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c, "show stat\n"); err != nil {
+		return nil, err
+	}
+	br := bufio.NewReader(c)
+	header, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(header, "# ") {
+		return nil, fmt.Errorf("haproxy: stats socket said %q: %v", header, err)
+	}
+	cols := strings.Split(strings.TrimSuffix(strings.TrimPrefix(header, "# "), "\n"), ",")
+	r := csv.NewReader(br)
+	r.FieldsPerRecord = -1
+	var rows []map[string]string
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		row := map[string]string{}
+		for i, v := range rec {
+			if i < len(cols) {
+				row[cols[i]] = v
+			}
+		}
+		rows = append(rows, row)
+	}
+}
+
+func writeFile(path, content string, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

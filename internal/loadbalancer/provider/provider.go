@@ -1,0 +1,139 @@
+// Package provider is the seam between the load balancer API (the
+// Octavia model) and a data plane: the Driver interface, and the state of
+// one load balancer it is given whole after each change. The real driver
+// is package haproxy (one HAProxy per load balancer in its VIP's
+// namespace); package fake serves API tests.
+package provider
+
+import (
+	"context"
+	"net/netip"
+)
+
+// Driver runs the data plane of load balancers.
+type Driver interface {
+	// Set makes the data plane of lb what lb says (starting it, or
+	// reloading it without dropping established connections).
+	Set(ctx context.Context, lb *LoadBalancer) error
+	// Remove ends a load balancer's data plane; a gone one is fine.
+	Remove(ctx context.Context, id string) error
+	// Status is the health of a load balancer's members and its counters.
+	Status(ctx context.Context, id string) (*Status, error)
+	// Prune ends the data planes of load balancers not in keep.
+	Prune(ctx context.Context, keep []string) error
+}
+
+// LoadBalancer is one load balancer as the data plane runs it: what is
+// administratively down is left out or marked so by the caller.
+type LoadBalancer struct {
+	ID        string
+	Namespace string // the namespace of its VIP port, made by the network
+	VIP       netip.Addr
+	Listeners []Listener
+	Pools     []Pool
+}
+
+// The protocols of listeners and pools.
+const (
+	HTTP  = "HTTP"
+	HTTPS = "HTTPS"
+	TCP   = "TCP"
+)
+
+// Listener is one frontend: a port of the VIP.
+type Listener struct {
+	ID       string
+	Protocol string // HTTP, HTTPS (passed through) or TCP
+	Port     int
+	// ConnectionLimit is the most connections at once (0: no limit).
+	ConnectionLimit int
+	// Timeouts in milliseconds.
+	TimeoutClientData, TimeoutMemberConnect, TimeoutMemberData, TimeoutTCPInspect int
+	// ForwardedFor and ForwardedPort add X-Forwarded-For and
+	// X-Forwarded-Port (HTTP listeners).
+	ForwardedFor, ForwardedPort bool
+	AllowedCIDRs                []netip.Prefix // none: everyone
+	DefaultPool                 string         // a pool's id, "" for none
+}
+
+// The algorithms of pools.
+const (
+	RoundRobin       = "ROUND_ROBIN"
+	LeastConnections = "LEAST_CONNECTIONS"
+	SourceIP         = "SOURCE_IP"
+)
+
+// The kinds of session persistence.
+const (
+	PersistSourceIP   = "SOURCE_IP"
+	PersistHTTPCookie = "HTTP_COOKIE"
+	PersistAppCookie  = "APP_COOKIE"
+)
+
+// Pool is a set of members one algorithm balances over.
+type Pool struct {
+	ID        string
+	Protocol  string
+	Algorithm string
+	// Persistence is the kind of session persistence ("" for none) and
+	// CookieName the application's cookie (APP_COOKIE).
+	Persistence, CookieName string
+	Members                 []Member
+	Monitor                 *Monitor // nil: members are not checked
+}
+
+// Member is one backend server.
+type Member struct {
+	ID      string
+	Address netip.Addr
+	Port    int
+	Weight  int
+	Backup  bool
+	// Down is a member an admin took out (admin_state_up false).
+	Down bool
+	// MonitorAddress and MonitorPort are where checks go (zero: the member's).
+	MonitorAddress netip.Addr
+	MonitorPort    int
+}
+
+// The types of health monitors.
+const (
+	MonitorHTTP  = "HTTP"
+	MonitorHTTPS = "HTTPS"
+	MonitorTCP   = "TCP"
+	MonitorPing  = "PING"
+)
+
+// Monitor checks a pool's members.
+type Monitor struct {
+	Type string
+	// Delay between checks, Timeout of one, in seconds.
+	Delay, Timeout int
+	// Rise is how many checks in a row bring a member up, Fall down.
+	Rise, Fall int
+	// HTTP(S): the request and the status codes that pass (as Octavia
+	// writes them: "200", "200,202", "200-204").
+	Method, Path, ExpectedCodes string
+}
+
+// The health of a member.
+const (
+	MemberUp      = "UP"
+	MemberDown    = "DOWN"
+	MemberNoCheck = "NO_CHECK" // not monitored
+	MemberDrain   = "DRAIN"    // taken out by an admin
+)
+
+// Status is what the data plane reports of a load balancer.
+type Status struct {
+	// Members is the health of each member by id.
+	Members map[string]string
+	// Listeners are the counters of each listener by id.
+	Listeners map[string]Stats
+}
+
+// Stats are a listener's counters since its data plane started.
+type Stats struct {
+	ActiveConnections, TotalConnections int64
+	BytesIn, BytesOut, RequestErrors    int64
+}
