@@ -13,12 +13,13 @@ import (
 // Octavia's amphora template does: a frontend per listener, a backend per
 // pool with a server per member (named by their ids, which the stats
 // socket reports back). dir is the load balancer's state directory; user
-// and group are whom the workers run as.
-func config(lb *provider.LoadBalancer, dir, user, group string) string {
+// and group are whom the workers run as; maxconn is the most connections
+// at once the file descriptors allow.
+func config(lb *provider.LoadBalancer, dir, user, group string, maxconn int) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	w("global")
-	w("    maxconn 50000")
+	w("    maxconn %d", maxconn)
 	w("    stats socket %s mode 600 level admin expose-fd listeners", statsSocket(dir))
 	w("    stats timeout 10s")
 	if user != "" {
@@ -49,11 +50,11 @@ func config(lb *provider.LoadBalancer, dir, user, group string) string {
 		}
 		w("frontend %s", l.ID)
 		limit := l.ConnectionLimit
-		if limit <= 0 {
-			limit = 50000
+		if limit <= 0 || limit > maxconn {
+			limit = maxconn
 		}
 		w("    maxconn %d", limit)
-		w("    bind %s mode %s", joinHostPort(lb.VIP.String(), l.Port), mode)
+		w("    bind %s", joinHostPort(lb.VIP.String(), l.Port))
 		w("    mode %s", mode)
 		w("    timeout client %dms", orDefault(l.TimeoutClientData, 50000))
 		if len(l.AllowedCIDRs) > 0 {

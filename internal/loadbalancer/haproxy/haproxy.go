@@ -47,6 +47,7 @@ type Driver struct {
 	dir         string
 	engines     Engines
 	user, group string
+	maxconn     int // per HAProxy, what sov's file descriptor limit allows
 	mu          sync.Mutex
 }
 
@@ -58,7 +59,12 @@ func New(dir string, engines Engines) (*Driver, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	d := &Driver{dir: dir, engines: engines}
+	d := &Driver{dir: dir, engines: engines, maxconn: 50000}
+	// HAProxy needs two descriptors a connection; it inherits sov's limit.
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && int(lim.Cur/2)-500 < d.maxconn {
+		d.maxconn = max(int(lim.Cur/2)-500, 100)
+	}
 	for _, u := range [][2]string{{"haproxy", "haproxy"}, {"nobody", "nogroup"}} {
 		if _, err := user.Lookup(u[0]); err == nil {
 			if _, err := user.LookupGroup(u[1]); err == nil {
@@ -100,23 +106,45 @@ func (d *Driver) Set(ctx context.Context, lb *provider.LoadBalancer) error {
 	}
 	cfg := filepath.Join(dir, "haproxy.cfg")
 	next := cfg + ".next"
-	if err := writeFile(next, config(lb, dir, d.user, d.group), 0o600); err != nil {
+	if err := writeFile(next, config(lb, dir, d.user, d.group, d.maxconn), 0o600); err != nil {
 		return err
 	}
-	if out, err := exec.CommandContext(ctx, "haproxy", "-c", "-q", "-f", next).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "haproxy", "-c", "-f", next).CombinedOutput(); err != nil {
 		return fmt.Errorf("haproxy: configuration of load balancer %s: %v: %s", lb.ID, err, out)
 	}
 	if err := os.Rename(next, cfg); err != nil {
 		return err
 	}
+	old := ""
 	if pid, ok := d.engines.Running(ctx, engineKind, lb.ID); ok {
+		old = workerPid(dir)
 		if err := syscall.Kill(pid, syscall.SIGUSR2); err != nil {
 			return fmt.Errorf("haproxy: reload %s: %w", lb.ID, err)
 		}
 	} else if err := d.start(ctx, lb, dir, cfg); err != nil {
 		return err
 	}
-	return d.await(ctx, lb, dir)
+	return d.await(ctx, lb, dir, old)
+}
+
+// workerPid is the pid of the worker that answers the stats socket ("" if none).
+func workerPid(dir string) string {
+	c, err := net.DialTimeout("unix", statsSocket(dir), time.Second)
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c, "show info\n"); err != nil {
+		return ""
+	}
+	sc := bufio.NewScanner(c)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "Pid: "); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // start runs HAProxy in the load balancer's namespace (`ip netns exec`
@@ -137,9 +165,10 @@ func (d *Driver) start(ctx context.Context, lb *provider.LoadBalancer, dir, cfg 
 	return nil
 }
 
-// await waits until the stats socket reports exactly lb's frontends and
-// servers (a reload is done when the new workers answer).
-func (d *Driver) await(ctx context.Context, lb *provider.LoadBalancer, dir string) error {
+// await waits until a worker other than old answers the stats socket
+// (a reload is done when the new worker does) and reports exactly lb's
+// frontends and servers.
+func (d *Driver) await(ctx context.Context, lb *provider.LoadBalancer, dir, old string) error {
 	var want []string
 	for _, l := range lb.Listeners {
 		want = append(want, l.ID+"/FRONTEND")
@@ -154,7 +183,9 @@ func (d *Driver) await(ctx context.Context, lb *provider.LoadBalancer, dir strin
 	var last error
 	for time.Now().Before(deadline) {
 		rows, err := showStat(dir)
-		if err == nil {
+		if pid := workerPid(dir); err == nil && (pid == "" || pid == old) {
+			err = fmt.Errorf("the old worker %s still answers", old)
+		} else if err == nil {
 			var have []string
 			for _, r := range rows {
 				if r["svname"] != "BACKEND" && r["pxname"] != "stats" {
