@@ -36,7 +36,7 @@ func TestDebianGuestSSH(t *testing.T) {
 	c, nc := computeClient(t, alpha, "2.47"), networkClient(t, alpha)
 	imageID := servertest.UploadDebianGuest(t, alpha)
 	netID := servertest.TenantNetwork(t, alpha, "deb-net", "10.88.0.0/24")
-	public, sn, r := routedToPublic(t, nc, netID)
+	public, sn, r := servertest.RoutedToPublic(t, nc, netID)
 	// An IPv6 subnet beside, by DHCPv6 (the router advertises it managed).
 	v6, err := subnets.Create(ctx, nc, subnets.CreateOpts{NetworkID: netID, CIDR: "fd00:88::/64", IPVersion: 6,
 		IPv6AddressMode: "dhcpv6-stateful", IPv6RAMode: "dhcpv6-stateful"}).Extract()

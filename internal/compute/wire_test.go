@@ -14,11 +14,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/attachinterfaces"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/floatingips"
-	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/routers"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/rules"
-	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
-	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/subnets"
 
 	"github.com/sovcloud/sov/internal/servertest"
 )
@@ -95,7 +92,7 @@ func TestFloatingIPOnTheWire(t *testing.T) {
 	nc := networkClient(t, alpha)
 	imageID := servertest.UploadTestGuest(t, alpha)
 	netID := servertest.TenantNetwork(t, alpha, "alpha-net", "10.86.0.0/24")
-	public, sn, _ := routedToPublic(t, nc, netID)
+	public, sn, _ := servertest.RoutedToPublic(t, nc, netID)
 
 	// A server outside, on the host's address on the external network.
 	seen := make(chan string, 10)
@@ -154,27 +151,6 @@ func TestFloatingIPOnTheWire(t *testing.T) {
 	}
 }
 
-// routedToPublic puts a router between the first subnet of a network
-// and the cloud's external network public; it returns public, its subnet
-// and the router.
-func routedToPublic(t *testing.T, nc *gophercloud.ServiceClient, netID string) (*networks.Network, *subnets.Subnet, *routers.Router) {
-	t.Helper()
-	pg, err := networks.List(nc, networks.ListOpts{Name: "public"}).AllPages(ctx)
-	wantStatus(t, "list public", err, 0)
-	public, _ := networks.ExtractNetworks(pg)
-	if len(public) != 1 {
-		t.Fatalf("external networks named public: %+v", public)
-	}
-	sn, err := subnets.Get(ctx, nc, public[0].Subnets[0]).Extract()
-	wantStatus(t, "public's subnet", err, 0)
-	r, err := routers.Create(ctx, nc, routers.CreateOpts{Name: "r", GatewayInfo: &routers.GatewayInfo{NetworkID: public[0].ID}}).Extract()
-	wantStatus(t, "router", err, 0)
-	pg, _ = subnets.List(nc, subnets.ListOpts{NetworkID: netID}).AllPages(ctx)
-	own, _ := subnets.ExtractSubnets(pg)
-	_, err = routers.AddInterface(ctx, nc, r.ID, routers.AddInterfaceOpts{SubnetID: own[0].ID}).Extract()
-	wantStatus(t, "interface", err, 0)
-	return &public[0], sn, r
-}
 
 // TestNICHotPlugOnTheWire plugs a port on a second network into a running
 // guest, which sees the NIC appear and takes the port's address from that

@@ -171,8 +171,8 @@ func (r *Registry) records(ctx context.Context) ([]record, error) {
 }
 
 // Reap drops the records of engines that no longer run, and ends every
-// process marked as this cloud's that no record names. It returns how
-// many it ended.
+// process marked as this cloud's that no record names and that no
+// recorded engine started. It returns how many it ended.
 func (r *Registry) Reap(ctx context.Context) (int, error) {
 	recs, err := r.records(ctx)
 	if err != nil {
@@ -188,12 +188,43 @@ func (r *Registry) Reap(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, pid := range MarkedProcesses(r.cloud) {
-		if !known[pid] {
+		if !known[pid] && !descends(pid, known) {
 			terminate(pid, 2*time.Second)
 			n++
 		}
 	}
 	return n, nil
+}
+
+// descends reports whether a process is a child (or grandchild, ...) of
+// one of the engines: HAProxy's workers are its master's children, and
+// carry its mark.
+func descends(pid int, engines map[int]bool) bool {
+	for i := 0; i < 16 && pid > 1; i++ {
+		if pid = parent(pid); engines[pid] {
+			return true
+		}
+	}
+	return false
+}
+
+// parent is the parent of a process (field 4 of /proc/<pid>/stat); 0
+// when it does not run.
+func parent(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(fields[1])
+	return n
 }
 
 // StopAll ends every recorded engine of this node and forgets them; then

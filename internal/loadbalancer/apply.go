@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
@@ -256,11 +257,32 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.driver.Prune(ctx, ids); err != nil {
 		s.log.Error("load-balancer: prune data planes", "err", err)
 	}
+	pending, err := store.Column(ctx, s.db, `SELECT id FROM lb_loadbalancers WHERE provisioning_status LIKE 'PENDING_%'`)
+	if err != nil {
+		return err
+	}
 	for _, id := range ids {
-		s.ops.Go(ops.Action{ResourceID: id}, "", func(ctx context.Context) error { return s.sync(ctx, id, false) },
-			func(ctx context.Context, err error) { s.settle(ctx, id, err) })
+		if slices.Contains(pending, id) {
+			s.ops.Go(ops.Action{ResourceID: id}, "", func(ctx context.Context) error { return s.sync(ctx, id, false) },
+				func(ctx context.Context, err error) { s.settle(ctx, id, err) })
+			continue
+		}
+		s.resync(id)
 	}
 	return nil
+}
+
+// resync sets a load balancer on its data plane again, in the background,
+// without touching its statuses: a change the API accepts meanwhile
+// settles them after its own sync.
+func (s *Service) resync(id string) {
+	s.ops.Go(ops.Action{ResourceID: id}, "", func(ctx context.Context) error { return s.sync(ctx, id, false) },
+		func(ctx context.Context, err error) {
+			repairing.Delete(s.url + id)
+			if err != nil {
+				s.log.Error("load-balancer: set the data plane again", "loadbalancer", id, "err", err)
+			}
+		})
 }
 
 // Tasks reads members' health and repairs data planes that stopped.
@@ -293,13 +315,7 @@ func (s *Service) checkHealth(ctx context.Context, id string) {
 		s.setOperating(ctx, "lb_loadbalancers", id, Error)
 		if _, busy := repairing.LoadOrStore(s.url+id, true); !busy {
 			s.log.Warn("load-balancer: data plane not answering; setting it again", "loadbalancer", id, "err", err)
-			s.ops.Go(ops.Action{ResourceID: id}, "", func(ctx context.Context) error { return s.sync(ctx, id, false) },
-				func(ctx context.Context, err error) {
-					repairing.Delete(s.url + id)
-					if err != nil {
-						s.log.Error("load-balancer: repair", "loadbalancer", id, "err", err)
-					}
-				})
+			s.resync(id)
 		}
 		return
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/routers"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/subnets"
 
@@ -60,4 +61,27 @@ func DialIn(ctx context.Context, ns, network, addr string) (c net.Conn, err erro
 		return err
 	})
 	return c, err
+}
+
+// RoutedToPublic gives the project of nc a router from the cloud's
+// external network "public" to the first subnet of netID and returns the
+// external network, its subnet and the router.
+func RoutedToPublic(t testing.TB, nc *gophercloud.ServiceClient, netID string) (*networks.Network, *subnets.Subnet, *routers.Router) {
+	t.Helper()
+	ctx := context.Background()
+	pg, err := networks.List(nc, networks.ListOpts{Name: "public"}).AllPages(ctx)
+	WantStatus(t, "list public", err, 0)
+	public, _ := networks.ExtractNetworks(pg)
+	if len(public) != 1 {
+		t.Fatalf("external networks named public: %+v", public)
+	}
+	sn, err := subnets.Get(ctx, nc, public[0].Subnets[0]).Extract()
+	WantStatus(t, "public's subnet", err, 0)
+	r, err := routers.Create(ctx, nc, routers.CreateOpts{Name: "r", GatewayInfo: &routers.GatewayInfo{NetworkID: public[0].ID}}).Extract()
+	WantStatus(t, "router", err, 0)
+	pg, _ = subnets.List(nc, subnets.ListOpts{NetworkID: netID}).AllPages(ctx)
+	own, _ := subnets.ExtractSubnets(pg)
+	_, err = routers.AddInterface(ctx, nc, r.ID, routers.AddInterfaceOpts{SubnetID: own[0].ID}).Extract()
+	WantStatus(t, "interface", err, 0)
+	return &public[0], sn, r
 }

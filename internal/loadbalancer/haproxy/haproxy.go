@@ -12,6 +12,8 @@ package haproxy
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -76,17 +78,24 @@ func New(dir string, engines Engines) (*Driver, error) {
 	return d, nil
 }
 
-func statsSocket(dir string) string { return filepath.Join(dir, "stats.sock") }
+// runDir holds what must have a short path or be reachable by HAProxy's
+// workers: stats sockets (a Unix socket path has at most 97 characters
+// for HAProxy, more than a data dir's may leave) and the ping script.
+const runDir = "/run/sov-haproxy"
+
+// statsSocket is the stats socket of the load balancer whose state
+// directory is dir: named by a hash of dir, so clouds never share one.
+func statsSocket(dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	return filepath.Join(runDir, hex.EncodeToString(sum[:12])+".sock")
+}
 
 // pingScript is the external check of PING monitors, where HAProxy's
 // workers (not root, so not in sov's data dir) may run it: HAProxy calls
 // it with the proxy's and the server's address and port.
-const pingScript = "/run/sov-haproxy/ping.sh"
+const pingScript = runDir + "/ping.sh"
 
 func writePingScript() error {
-	if err := os.MkdirAll(filepath.Dir(pingScript), 0o755); err != nil {
-		return err
-	}
 	return writeFile(pingScript, "#!/bin/sh\nexec ping -q -n -c 1 -W 1 \"$3\" >/dev/null 2>&1\n", 0o755)
 }
 
@@ -97,6 +106,9 @@ func (d *Driver) Set(ctx context.Context, lb *provider.LoadBalancer) error {
 	defer d.mu.Unlock()
 	dir := filepath.Join(d.dir, lb.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return err
 	}
 	if pinged(lb) {
@@ -217,7 +229,11 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	err := d.engines.Stop(ctx, engineKind, id, 5*time.Second)
-	return errors.Join(err, os.RemoveAll(filepath.Join(d.dir, id)))
+	dir := filepath.Join(d.dir, id)
+	if rerr := os.Remove(statsSocket(dir)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		err = errors.Join(err, rerr)
+	}
+	return errors.Join(err, os.RemoveAll(dir))
 }
 
 // Prune stops the HAProxies of load balancers not in keep.

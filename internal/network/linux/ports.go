@@ -106,11 +106,13 @@ func readDevices(dir string) []string {
 }
 
 // ensureNamespacedPort makes a port's namespace with its veth: the
-// device outside on the network's bridge, the inside end (eth0) with the
-// port's MAC and addresses, and the default route via its gateway.
+// device outside on the network's bridge, the inside end ("in" and the
+// port's 11 characters, a name no host device has while the pair is made
+// there) with the port's MAC and addresses, and the default route via its
+// gateway.
 func ensureNamespacedPort(p dataplane.Port, n *dataplane.Network) error {
 	return namespace(p.Namespace, func(nsh netns.NsHandle, h *netlink.Handle) error {
-		if err := endpoint(nsh, h, p.Device, "eth0", n.ID, p.MAC, n.MTU, p.Inside); err != nil {
+		if err := endpoint(nsh, h, p.Device, "in"+strings.TrimPrefix(p.Device, "tap"), n.ID, p.MAC, n.MTU, p.Inside); err != nil {
 			return err
 		}
 		def := &netlink.Route{Dst: &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}}
