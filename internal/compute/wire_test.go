@@ -151,7 +151,6 @@ func TestFloatingIPOnTheWire(t *testing.T) {
 	}
 }
 
-
 // TestNICHotPlugOnTheWire plugs a port on a second network into a running
 // guest, which sees the NIC appear and takes the port's address from that
 // network's DHCP, then unplugs it: the guest lets go of the NIC.
