@@ -102,6 +102,21 @@ func (s *Service) state(ctx context.Context, l *loadBalancer) (*provider.LoadBal
 		if p := t.pool(ls.DefaultPool); p != nil && p.Provisioning != PendingDelete {
 			pl.DefaultPool = p.ID
 		}
+		for _, pol := range t.policies[ls.ID] {
+			if pol.Provisioning == PendingDelete || !pol.AdminUp {
+				continue
+			}
+			pp := provider.Policy{ID: pol.ID, Action: pol.Action, Pool: pol.Pool, URL: pol.URL, Prefix: pol.Prefix, Code: pol.Code}
+			if p := t.pool(pol.Pool); pol.Action == provider.RedirectToPool && (p == nil || p.Provisioning == PendingDelete) {
+				continue
+			}
+			for _, r := range t.rules[pol.ID] {
+				if r.Provisioning != PendingDelete && r.AdminUp {
+					pp.Rules = append(pp.Rules, provider.Rule{ID: r.ID, Type: r.Type, Compare: r.Compare, Key: r.Key, Value: r.Value, Invert: r.Invert})
+				}
+			}
+			pl.Policies = append(pl.Policies, pp)
+		}
 		st.Listeners = append(st.Listeners, pl)
 		open = append(open, network.VIPListener{Protocol: "tcp", Port: ls.Port, CIDRs: pl.AllowedCIDRs})
 	}
@@ -137,8 +152,10 @@ func (s *Service) state(ctx context.Context, l *loadBalancer) (*provider.LoadBal
 type lbTree struct {
 	listeners []*listener
 	pools     []*pool
-	members   map[string][]*member // by pool
-	monitors  map[string]*monitor  // by pool
+	members   map[string][]*member   // by pool
+	monitors  map[string]*monitor    // by pool
+	policies  map[string][]*l7policy // by listener, in position order
+	rules     map[string][]*l7rule   // by policy
 }
 
 func (t *lbTree) pool(id string) *pool {
@@ -152,7 +169,7 @@ func (t *lbTree) pool(id string) *pool {
 
 // tree reads a load balancer's children.
 func (s *Service) tree(ctx context.Context, id string) (*lbTree, error) {
-	t := &lbTree{members: map[string][]*member{}, monitors: map[string]*monitor{}}
+	t := &lbTree{members: map[string][]*member{}, monitors: map[string]*monitor{}, policies: map[string][]*l7policy{}, rules: map[string][]*l7rule{}}
 	var err error
 	if t.listeners, err = childrenOf(ctx, s.db, listeners, id); err != nil {
 		return nil, err
@@ -173,6 +190,21 @@ func (s *Service) tree(ctx context.Context, id string) (*lbTree, error) {
 	}
 	for _, h := range hs {
 		t.monitors[h.Pool] = h
+	}
+	ps, err := childrenOf(ctx, s.db, policies, id)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(ps, func(a, b *l7policy) int { return a.Position - b.Position })
+	for _, p := range ps {
+		t.policies[p.Listener] = append(t.policies[p.Listener], p)
+	}
+	rs, err := childrenOf(ctx, s.db, l7rules, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		t.rules[r.Policy] = append(t.rules[r.Policy], r)
 	}
 	return t, nil
 }
@@ -363,6 +395,12 @@ func (s *Service) checkHealth(ctx context.Context, id string) {
 			status, lbStatus = Error, Degraded
 		}
 		s.setOperating(ctx, "lb_listeners", ls.ID, status)
+		for _, p := range t.policies[ls.ID] {
+			s.setOperating(ctx, "lb_l7policies", p.ID, map[bool]string{true: Online, false: Offline}[p.AdminUp && status != Offline])
+			for _, r := range t.rules[p.ID] {
+				s.setOperating(ctx, "lb_l7rules", r.ID, map[bool]string{true: Online, false: Offline}[r.AdminUp && p.AdminUp && status != Offline])
+			}
+		}
 	}
 	if !l.AdminUp {
 		lbStatus = Offline

@@ -51,6 +51,14 @@ func nullIfEmpty(s string) any {
 }
 
 func (s *Service) listenerViews(ctx context.Context, list []*listener) ([]map[string]any, error) {
+	var ids []string
+	for _, l := range list {
+		ids = append(ids, l.ID)
+	}
+	pols, err := idRefs(ctx, s.db, "lb_l7policies", "listener_id", ids)
+	if err != nil {
+		return nil, err
+	}
 	var out []map[string]any
 	for _, l := range list {
 		var cidrs any
@@ -61,7 +69,7 @@ func (s *Service) listenerViews(ctx context.Context, list []*listener) ([]map[st
 			"protocol": l.Protocol, "protocol_port": l.Port, "connection_limit": l.ConnLimit, "default_pool_id": nullIfEmpty(l.DefaultPool),
 			"default_tls_container_ref": nil, "sni_container_refs": []any{}, "admin_state_up": l.AdminUp,
 			"provisioning_status": l.Provisioning, "operating_status": l.Operating, "loadbalancers": []map[string]string{{"id": l.LB}},
-			"l7policies": []any{}, "insert_headers": fromJSON[map[string]string](l.InsertHeaders),
+			"l7policies": orEmpty(pols[l.ID]), "insert_headers": fromJSON[map[string]string](l.InsertHeaders),
 			"timeout_client_data": l.TimeoutClientData, "timeout_member_connect": l.TimeoutMemberConnect,
 			"timeout_member_data": l.TimeoutMemberData, "timeout_tcp_inspect": l.TimeoutTCPInspect, "allowed_cidrs": cidrs,
 			"client_ca_tls_container_ref": nil, "client_authentication": "NONE", "client_crl_container_ref": nil,
@@ -76,7 +84,10 @@ func (s *Service) writeListener(q *request, status int, id string) error {
 	if err != nil {
 		return err
 	}
-	v, _ := s.listenerViews(q.ctx(), []*listener{l})
+	v, err := s.listenerViews(q.ctx(), []*listener{l})
+	if err != nil {
+		return err
+	}
 	httpapi.WriteJSON(q.w, status, map[string]any{"listener": v[0]})
 	return nil
 }
@@ -398,6 +409,14 @@ func (s *Service) deleteListener(q *request) error {
 			return err
 		}
 		if _, err := tx.Exec(q.ctx(), `UPDATE lb_pools SET listener_id = '' WHERE listener_id = ?`, l.ID); err != nil {
+			return err
+		}
+		// Its L7 policies go with it, as in Octavia.
+		if _, err := tx.Exec(q.ctx(), `UPDATE lb_l7rules SET provisioning_status = ? WHERE l7policy_id IN
+			(SELECT id FROM lb_l7policies WHERE listener_id = ?)`, PendingDelete, l.ID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(q.ctx(), `UPDATE lb_l7policies SET provisioning_status = ? WHERE listener_id = ?`, PendingDelete, l.ID); err != nil {
 			return err
 		}
 		_, err = tx.Exec(q.ctx(), `UPDATE lb_listeners SET provisioning_status = ? WHERE id = ?`, PendingDelete, l.ID)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/l7policies"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/listeners"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/loadbalancers"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/monitors"
@@ -253,8 +254,8 @@ func TestLoadBalancerLifecycle(t *testing.T) {
 			t.Errorf("%s %s %s: %d %v", tc.method, tc.path, tc.body, status, body)
 		}
 	}
-	if status, _ := raw(t, c, "GET", "lbaas/l7policies", ""); status != http.StatusNotImplemented {
-		t.Errorf("l7policies: %d", status)
+	if status, _ := raw(t, c, "GET", "octavia/amphorae", ""); status != http.StatusNotImplemented {
+		t.Errorf("amphorae: %d", status)
 	}
 	all, err := loadbalancers.List(c, nil).AllPages(ctx)
 	if err != nil {
@@ -263,6 +264,46 @@ func TestLoadBalancerLifecycle(t *testing.T) {
 	if l, _ := loadbalancers.ExtractLoadBalancers(all); len(l) != 1 {
 		t.Fatalf("bad input made load balancers: %d", len(l))
 	}
+
+	// L7: /static to a second pool; requests with X-Block: yes rejected
+	// first (position 1).
+	static, err := pools.Create(ctx, c, pools.CreateOpts{LoadbalancerID: lb.ID, Name: "static", Protocol: pools.ProtocolHTTP, LBMethod: pools.LBMethodRoundRobin}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLB(t, c, lb.ID, "ACTIVE")
+	toStatic, err := l7policies.Create(ctx, c, l7policies.CreateOpts{ListenerID: ls.ID, Action: l7policies.ActionRedirectToPool, RedirectPoolID: static.ID}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLB(t, c, lb.ID, "ACTIVE")
+	if _, err := l7policies.CreateRule(ctx, c, toStatic.ID, l7policies.CreateRuleOpts{RuleType: l7policies.TypePath, CompareType: l7policies.CompareTypeStartWith, Value: "/static"}).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	waitLB(t, c, lb.ID, "ACTIVE")
+	reject, err := l7policies.Create(ctx, c, l7policies.CreateOpts{ListenerID: ls.ID, Action: l7policies.ActionReject, Position: 1}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLB(t, c, lb.ID, "ACTIVE")
+	if _, err := l7policies.CreateRule(ctx, c, reject.ID, l7policies.CreateRuleOpts{RuleType: l7policies.TypeHeader, CompareType: l7policies.CompareTypeEqual, Key: "X-Block", Value: "yes"}).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	waitLB(t, c, lb.ID, "ACTIVE")
+	if p, err := l7policies.Get(ctx, c, toStatic.ID).Extract(); err != nil || p.Position != 2 || len(p.Rules) != 1 {
+		t.Fatalf("the policy after one was put before it: %+v %v", p, err)
+	}
+	if pl := srv.LoadBalancers().Fake.Get(lb.ID).Listeners[0].Policies; len(pl) != 2 || pl[0].ID != reject.ID || pl[1].Pool != static.ID ||
+		len(pl[1].Rules) != 1 || pl[1].Rules[0].Value != "/static" || pl[0].Rules[0].Key != "X-Block" {
+		t.Fatalf("policies on the data plane: %+v", pl)
+	}
+	_, err = l7policies.CreateRule(ctx, c, toStatic.ID, l7policies.CreateRuleOpts{RuleType: l7policies.TypePath, CompareType: l7policies.CompareTypeEqual, Value: "/a b"}).Extract()
+	servertest.WantStatus(t, "a rule value with a space", err, http.StatusBadRequest)
+	_, err = l7policies.CreateRule(ctx, c, toStatic.ID, l7policies.CreateRuleOpts{RuleType: l7policies.TypeSSLConnHasCert, CompareType: l7policies.CompareTypeEqual, Value: "True"}).Extract()
+	servertest.WantStatus(t, "an SSL rule", err, http.StatusNotImplemented)
+	_, err = l7policies.Create(ctx, c, l7policies.CreateOpts{ListenerID: ls.ID, Action: l7policies.ActionRedirectToURL, RedirectURL: "javascript:alert(1)"}).Extract()
+	servertest.WantStatus(t, "a redirect to a non-HTTP URL", err, http.StatusBadRequest)
+	servertest.WantStatus(t, "delete a pool a policy uses", pools.Delete(ctx, c, static.ID).ExtractErr(), http.StatusConflict)
 
 	// A change while another is in flight is a 409 (the store holds the
 	// load balancer PENDING_UPDATE as a change in flight does).
@@ -284,10 +325,17 @@ func TestLoadBalancerLifecycle(t *testing.T) {
 	}
 	waitLB(t, c, lb.ID, "ACTIVE")
 	waitFor(t, "member offline", func() (bool, string) { s := memberStatus(memberIDs[1]); return s == "OFFLINE", s })
-	for _, m := range srv.LoadBalancers().Fake.Get(lb.ID).Pools[0].Members {
-		if m.Down != (m.ID == memberIDs[1]) {
-			t.Fatalf("member on the data plane: %+v", m)
+	seen := 0
+	for _, dp := range srv.LoadBalancers().Fake.Get(lb.ID).Pools {
+		for _, m := range dp.Members {
+			seen++
+			if m.Down != (m.ID == memberIDs[1]) {
+				t.Fatalf("member on the data plane: %+v", m)
+			}
 		}
+	}
+	if seen != 2 {
+		t.Fatalf("%d members on the data plane", seen)
 	}
 
 	servertest.WantStatus(t, "delete with children", loadbalancers.Delete(ctx, c, lb.ID, nil).ExtractErr(), http.StatusBadRequest)

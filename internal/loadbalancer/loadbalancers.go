@@ -362,7 +362,7 @@ func (s *Service) deleteLB(q *request) error {
 }
 
 // childTables are the tables of a load balancer's children, leaves first.
-var childTables = []string{"lb_healthmonitors", "lb_members", "lb_pools", "lb_listeners"}
+var childTables = []string{"lb_l7rules", "lb_l7policies", "lb_healthmonitors", "lb_members", "lb_pools", "lb_listeners"}
 
 func (s *Service) failoverLB(q *request) error {
 	id := q.r.PathValue("id")

@@ -2,6 +2,7 @@ package loadbalancer
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"regexp"
 	"slices"
@@ -332,6 +333,15 @@ func (s *Service) deletePool(q *request) error {
 		}
 		lbID = p.LB
 		if err := q.enforce("pool:delete", p.Project); err != nil {
+			return err
+		}
+		var policy string
+		err = store.Row(tx.QueryRow(q.ctx(), `SELECT id FROM lb_l7policies WHERE redirect_pool_id = ? AND provisioning_status <> ?`,
+			p.ID, PendingDelete).Scan(&policy))
+		if err == nil {
+			return errorf(http.StatusConflict, "Pool %s is in use by L7 policy %s.", p.ID, policy)
+		}
+		if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		if err := lockLB(q.ctx(), tx, p.LB); err != nil {

@@ -10,18 +10,18 @@ import (
 )
 
 // quotaResources are the resources Octavia's quotas count, with their
-// tables and titles; l7policy and l7rule are listed (unlimited) because
-// clients read them.
+// tables and titles.
 var quotaResources = []struct{ name, table, title string }{
 	{"load_balancer", "lb_loadbalancers", "Load Balancer"}, {"listener", "lb_listeners", "Listener"},
 	{"pool", "lb_pools", "Pool"}, {"member", "lb_members", "Member"}, {"health_monitor", "lb_healthmonitors", "Health Monitor"},
+	{"l7policy", "lb_l7policies", "L7 Policy"}, {"l7rule", "lb_l7rules", "L7 Rule"},
 }
 
 // defaultQuota is every project's quota until an admin sets one: none (-1).
 const defaultQuota = -1
 
 func (s *Service) quotaOf(ctx context.Context, db store.Querier, project string) (map[string]int, error) {
-	q := map[string]int{"l7policy": -1, "l7rule": -1}
+	q := map[string]int{}
 	for _, r := range quotaResources {
 		q[r.name] = defaultQuota
 	}
@@ -143,7 +143,7 @@ func (s *Service) updateQuota(q *request) error {
 	for _, r := range quotaResources {
 		names = append(names, r.name)
 	}
-	a, err := decode(q, "quota", append(names, "loadbalancer", "healthmonitor", "l7policy", "l7rule")...)
+	a, err := decode(q, "quota", append(names, "loadbalancer", "healthmonitor")...)
 	if err != nil {
 		return err
 	}
@@ -153,19 +153,13 @@ func (s *Service) updateQuota(q *request) error {
 		}
 	}
 	set := map[string]int{}
-	for _, n := range append(names, "l7policy", "l7rule") {
+	for _, n := range names {
 		if !a.has(n) || a.null(n) {
 			continue
 		}
 		v := 0
 		if err := a.integer(n, &v, -1, 2000000000); err != nil {
 			return err
-		}
-		if n == "l7policy" || n == "l7rule" {
-			if v != -1 {
-				return unsupportedOption("quotas of L7 policies")
-			}
-			continue
 		}
 		set[n] = v
 	}

@@ -216,6 +216,16 @@ func (s *Service) Register(mux *http.ServeMux) {
 		{"GET", "/healthmonitors/{id}", s.showMonitor},
 		{"PUT", "/healthmonitors/{id}", s.updateMonitor},
 		{"DELETE", "/healthmonitors/{id}", s.deleteMonitor},
+		{"GET", "/l7policies", s.listPolicies},
+		{"POST", "/l7policies", s.createPolicy},
+		{"GET", "/l7policies/{id}", s.showPolicy},
+		{"PUT", "/l7policies/{id}", s.updatePolicy},
+		{"DELETE", "/l7policies/{id}", s.deletePolicy},
+		{"GET", "/l7policies/{id}/rules", s.listRules},
+		{"POST", "/l7policies/{id}/rules", s.createRule},
+		{"GET", "/l7policies/{id}/rules/{rule}", s.showRule},
+		{"PUT", "/l7policies/{id}/rules/{rule}", s.updateRule},
+		{"DELETE", "/l7policies/{id}/rules/{rule}", s.deleteRule},
 		{"GET", "/providers", s.listProviders},
 		{"GET", "/providers/{name}/flavor_capabilities", s.providerCapabilities},
 		{"GET", "/providers/{name}/availability_zone_capabilities", s.providerCapabilities},
@@ -234,11 +244,8 @@ func (s *Service) Register(mux *http.ServeMux) {
 			mux.Handle(rt.method+" /load-balancer"+v+"/lbaas"+rt.path, s.handle(rt.h))
 		}
 		// What the sov provider does not offer answers Octavia's 501
-		// ProviderNotImplementedError: L7 policies and rules,
-		// amphorae, and flavors or zones of its own.
-		for _, p := range []string{"/lbaas/l7policies", "/lbaas/l7policies/{rest...}"} {
-			mux.Handle("/load-balancer"+v+p, s.handle(s.unsupported("L7 policies")))
-		}
+		// ProviderNotImplementedError: amphorae, and flavors or zones
+		// of its own.
 		// gophercloud asks for quotas without lbaas/.
 		for _, rt := range routes {
 			if strings.HasPrefix(rt.path, "/quotas") {

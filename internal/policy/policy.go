@@ -373,7 +373,7 @@ var rules = map[string]rule{
 // with its secure-RBAC defaults): readers of the project read, members
 // change, admins also fail over and set quotas.
 func init() {
-	for _, r := range []string{"loadbalancer", "listener", "pool", "member", "healthmonitor"} {
+	for _, r := range []string{"loadbalancer", "listener", "pool", "member", "healthmonitor", "l7policy", "l7rule"} {
 		for _, read := range []string{"get_one", "get_all", "get_stats", "get_status"} {
 			rules["os_load-balancer_api:"+r+":"+read] = anyOf(admin, projectReader)
 		}

@@ -74,6 +74,9 @@ func config(lb *provider.LoadBalancer, dir, user, group string, maxconn int) str
 		} else if l.TimeoutTCPInspect > 0 {
 			w("    tcp-request inspect-delay %dms", l.TimeoutTCPInspect)
 		}
+		for _, line := range policyLines(l.Policies) {
+			w("    %s", line)
+		}
 		if l.DefaultPool != "" {
 			w("    default_backend %s", l.DefaultPool)
 		}
@@ -217,4 +220,60 @@ func pinged(lb *provider.LoadBalancer) bool {
 		}
 	}
 	return false
+}
+
+// policyLines are a listener's L7 policies as HAProxy's ACLs and actions,
+// as Octavia renders them: an ACL per rule, a policy's action when all
+// its rules hold; rejects, then redirects, then pools, each in position
+// order (the order HAProxy's phases take them in anyway).
+func policyLines(policies []provider.Policy) []string {
+	var acls, rejects, redirects, pools []string
+	for _, p := range policies {
+		if len(p.Rules) == 0 {
+			continue // a policy without rules never matches
+		}
+		var conds []string
+		for _, r := range p.Rules {
+			name := "rule_" + r.ID
+			acls = append(acls, "acl "+name+" "+aclExpr(r))
+			if r.Invert {
+				name = "!" + name
+			}
+			conds = append(conds, name)
+		}
+		cond := " if " + strings.Join(conds, " ")
+		switch p.Action {
+		case provider.Reject:
+			rejects = append(rejects, "http-request reject"+cond)
+		case provider.RedirectToURL:
+			redirects = append(redirects, fmt.Sprintf("redirect code %d location %s%s", p.Code, p.URL, cond))
+		case provider.RedirectPrefix:
+			redirects = append(redirects, fmt.Sprintf("redirect code %d prefix %s%s", p.Code, p.Prefix, cond))
+		case provider.RedirectToPool:
+			pools = append(pools, "use_backend "+p.Pool+cond)
+		}
+	}
+	return append(append(append(acls, rejects...), redirects...), pools...)
+}
+
+// aclExpr is the fetch and match of an L7 rule.
+func aclExpr(r provider.Rule) string {
+	match := map[string]string{provider.CompareEqual: "-m str", provider.CompareStartsWith: "-m beg", provider.CompareEndsWith: "-m end",
+		provider.CompareContains: "-m sub", provider.CompareRegex: "-m reg"}[r.Compare]
+	switch r.Type {
+	case provider.RuleHostName:
+		return "req.hdr(host),field(1,:) -i " + match + " " + r.Value
+	case provider.RulePath:
+		return "path " + match + " " + r.Value
+	case provider.RuleFileType:
+		if r.Compare == provider.CompareRegex {
+			return "path -m reg " + r.Value
+		}
+		return "path_end -m str ." + r.Value
+	case provider.RuleHeader:
+		return "req.hdr(" + r.Key + ") " + match + " " + r.Value
+	case provider.RuleCookie:
+		return "req.cook(" + r.Key + ") " + match + " " + r.Value
+	}
+	return "always_false"
 }

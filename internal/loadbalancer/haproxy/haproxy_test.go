@@ -230,6 +230,42 @@ func TestHAProxyOnTheWire(t *testing.T) {
 	member(t, memberNS, "10.99.0.12:8080", "two")
 	waitStatus(t, d, "lb1", "m2", provider.MemberUp)
 
+	// L7: /static goes to a pool of member two alone, X-Block: yes is
+	// rejected, /old is redirected.
+	lb.Listeners[0].Policies = []provider.Policy{
+		{ID: "block", Action: provider.Reject, Rules: []provider.Rule{{ID: "r1", Type: provider.RuleHeader, Compare: provider.CompareEqual, Key: "X-Block", Value: "yes"}}},
+		{ID: "static", Action: provider.RedirectToPool, Pool: "p3", Rules: []provider.Rule{{ID: "r2", Type: provider.RulePath, Compare: provider.CompareStartsWith, Value: "/static"}}},
+		{ID: "moved", Action: provider.RedirectToURL, URL: "http://example.test/new", Code: 301,
+			Rules: []provider.Rule{{ID: "r3", Type: provider.RulePath, Compare: provider.CompareEqual, Value: "/old"}, {ID: "r4", Type: provider.RuleHostName, Compare: provider.CompareEqual, Value: "10.99.0.1"}}},
+		{ID: "never", Action: provider.Reject}, // no rules: never matches
+	}
+	lb.Pools = append(lb.Pools, provider.Pool{ID: "p3", Protocol: provider.HTTP, Algorithm: provider.RoundRobin,
+		Members: []provider.Member{{ID: "s2", Address: netip.MustParseAddr("10.99.0.12"), Port: 8080, Weight: 1}}})
+	if err := d.Set(ctx, lb); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		if body, err := get(memberNS, "http://10.99.0.1/static/x.css"); err != nil || !strings.HasPrefix(body, "two") {
+			t.Fatalf("/static: %q %v", body, err)
+		}
+	}
+	noRedirect := &http.Client{Timeout: 3 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, network, addr string) (conn net.Conn, err error) {
+			err = linux.InNamespace(memberNS, func() error { var d net.Dialer; conn, err = d.DialContext(ctx, network, addr); return err })
+			return conn, err
+		}}}
+	resp, err := noRedirect.Get("http://10.99.0.1/old")
+	if err != nil || resp.StatusCode != 301 || resp.Header.Get("Location") != "http://example.test/new" {
+		t.Fatalf("/old: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", "http://10.99.0.1/", nil)
+	req.Header.Set("X-Block", "yes")
+	if resp, err := noRedirect.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a request with X-Block: yes got %d", resp.StatusCode)
+	}
+
 	// A TCP listener; a connection made before a reload lives on.
 	lb.Listeners = append(lb.Listeners, provider.Listener{ID: "tcp", Protocol: provider.TCP, Port: 7000, DefaultPool: "p2"})
 	lb.Pools = append(lb.Pools, provider.Pool{ID: "p2", Protocol: provider.TCP, Algorithm: provider.LeastConnections,

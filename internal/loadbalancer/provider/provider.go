@@ -54,6 +54,49 @@ type Listener struct {
 	ForwardedFor, ForwardedPort bool
 	AllowedCIDRs                []netip.Prefix // none: everyone
 	DefaultPool                 string         // a pool's id, "" for none
+	// Policies are the listener's L7 policies in position order (HTTP).
+	Policies []Policy
+}
+
+// The actions of L7 policies.
+const (
+	RedirectToPool = "REDIRECT_TO_POOL"
+	RedirectToURL  = "REDIRECT_TO_URL"
+	RedirectPrefix = "REDIRECT_PREFIX"
+	Reject         = "REJECT"
+)
+
+// Policy is an L7 policy: when all its rules match a request, its action.
+type Policy struct {
+	ID     string
+	Action string
+	// Pool is where REDIRECT_TO_POOL sends the request; URL and Prefix
+	// where the redirects point, with the HTTP Code.
+	Pool, URL, Prefix string
+	Code              int
+	Rules             []Rule // none: the policy never matches
+}
+
+// The types and comparisons of L7 rules.
+const (
+	RuleHostName = "HOST_NAME"
+	RulePath     = "PATH"
+	RuleFileType = "FILE_TYPE"
+	RuleHeader   = "HEADER"
+	RuleCookie   = "COOKIE"
+
+	CompareEqual      = "EQUAL_TO"
+	CompareStartsWith = "STARTS_WITH"
+	CompareEndsWith   = "ENDS_WITH"
+	CompareContains   = "CONTAINS"
+	CompareRegex      = "REGEX"
+)
+
+// Rule is one condition of an L7 policy.
+type Rule struct {
+	ID, Type, Compare string
+	Key, Value        string // Key names the header or cookie
+	Invert            bool
 }
 
 // The algorithms of pools.

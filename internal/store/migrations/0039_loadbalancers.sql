@@ -117,3 +117,45 @@ CREATE TABLE lb_quotas (
 	quota_limit INTEGER NOT NULL,
 	PRIMARY KEY (project_id, resource)
 );
+
+-- L7 policies of listeners (in position order per listener) and their rules.
+CREATE TABLE lb_l7policies (
+	id TEXT PRIMARY KEY,
+	project_id TEXT NOT NULL,
+	loadbalancer_id TEXT NOT NULL,
+	listener_id TEXT NOT NULL REFERENCES lb_listeners (id),
+	name TEXT NOT NULL,
+	description TEXT NOT NULL,
+	action TEXT NOT NULL,
+	position INTEGER NOT NULL,
+	redirect_pool_id TEXT NOT NULL,
+	redirect_url TEXT NOT NULL,
+	redirect_prefix TEXT NOT NULL,
+	redirect_http_code INTEGER NOT NULL,
+	admin_state_up BOOLEAN NOT NULL,
+	provisioning_status TEXT NOT NULL,
+	operating_status TEXT NOT NULL,
+	tags TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE INDEX lb_l7policies_listener ON lb_l7policies (listener_id);
+
+CREATE TABLE lb_l7rules (
+	id TEXT PRIMARY KEY,
+	project_id TEXT NOT NULL,
+	loadbalancer_id TEXT NOT NULL,
+	l7policy_id TEXT NOT NULL REFERENCES lb_l7policies (id),
+	type TEXT NOT NULL,
+	compare_type TEXT NOT NULL,
+	rule_key TEXT NOT NULL,
+	value TEXT NOT NULL,
+	invert BOOLEAN NOT NULL,
+	admin_state_up BOOLEAN NOT NULL,
+	provisioning_status TEXT NOT NULL,
+	operating_status TEXT NOT NULL,
+	tags TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE INDEX lb_l7rules_policy ON lb_l7rules (l7policy_id);
