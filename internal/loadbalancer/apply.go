@@ -3,6 +3,7 @@ package loadbalancer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -94,6 +95,10 @@ func (s *Service) state(ctx context.Context, l *loadBalancer) (*provider.LoadBal
 		headers := fromJSON[map[string]string](ls.InsertHeaders)
 		pl.ForwardedFor = strings.EqualFold(headers["X-Forwarded-For"], "true")
 		pl.ForwardedPort = strings.EqualFold(headers["X-Forwarded-Port"], "true")
+		pl.ForwardedProto = strings.EqualFold(headers["X-Forwarded-Proto"], "true")
+		if pl.Certificates, err = s.certificates(ctx, ls); err != nil {
+			return nil, nil, fmt.Errorf("listener %s: %w", ls.ID, err)
+		}
 		for _, c := range fromJSON[[]string](ls.AllowedCIDRs) {
 			if p, err := netip.ParsePrefix(c); err == nil {
 				pl.AllowedCIDRs = append(pl.AllowedCIDRs, p)

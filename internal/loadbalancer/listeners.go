@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/keymanager"
 	"github.com/sovcloud/sov/internal/loadbalancer/provider"
 	"github.com/sovcloud/sov/internal/store"
 )
@@ -22,6 +23,7 @@ type listener struct {
 	TimeoutClientData, TimeoutMemberConnect      int
 	TimeoutMemberData, TimeoutTCPInspect         int
 	InsertHeaders, AllowedCIDRs                  string
+	TLSRef, SNIRefs                              string // SNIRefs: JSON list
 	AdminUp                                      bool
 	Provisioning, Operating, Tags                string
 	Created, Updated                             int64
@@ -30,7 +32,7 @@ type listener struct {
 var listeners = &kind[*listener]{single: "listener", collection: "listeners", title: "Listener", table: "lb_listeners",
 	columns: `id, project_id, loadbalancer_id, name, description, protocol, protocol_port, connection_limit, default_pool_id,
 	timeout_client_data, timeout_member_connect, timeout_member_data, timeout_tcp_inspect, insert_headers, allowed_cidrs,
-	admin_state_up, provisioning_status, operating_status, tags, created_at, updated_at`,
+	default_tls_container_ref, sni_container_refs, admin_state_up, provisioning_status, operating_status, tags, created_at, updated_at`,
 	spec: &httpapi.ListSpec{Ascending: true, DefaultSort: []httpapi.Sort{{Key: "created_at"}}, Columns: commonColumns(map[string]httpapi.Column{
 		"description": {SQL: "description", Filter: true}, "protocol": {SQL: "protocol", Filter: true, Sort: true, Upper: true},
 		"protocol_port": {SQL: "protocol_port", Filter: true, Sort: true}, "loadbalancer_id": {SQL: "loadbalancer_id", Filter: true},
@@ -40,7 +42,7 @@ var listeners = &kind[*listener]{single: "listener", collection: "listeners", ti
 		l := &listener{}
 		return l, r.Scan(&l.ID, &l.Project, &l.LB, &l.Name, &l.Description, &l.Protocol, &l.Port, &l.ConnLimit, &l.DefaultPool,
 			&l.TimeoutClientData, &l.TimeoutMemberConnect, &l.TimeoutMemberData, &l.TimeoutTCPInspect, &l.InsertHeaders, &l.AllowedCIDRs,
-			&l.AdminUp, &l.Provisioning, &l.Operating, &l.Tags, &l.Created, &l.Updated)
+			&l.TLSRef, &l.SNIRefs, &l.AdminUp, &l.Provisioning, &l.Operating, &l.Tags, &l.Created, &l.Updated)
 	}}
 
 func nullIfEmpty(s string) any {
@@ -67,7 +69,7 @@ func (s *Service) listenerViews(ctx context.Context, list []*listener) ([]map[st
 		}
 		out = append(out, map[string]any{"id": l.ID, "name": l.Name, "description": l.Description, "project_id": l.Project, "tenant_id": l.Project,
 			"protocol": l.Protocol, "protocol_port": l.Port, "connection_limit": l.ConnLimit, "default_pool_id": nullIfEmpty(l.DefaultPool),
-			"default_tls_container_ref": nil, "sni_container_refs": []any{}, "admin_state_up": l.AdminUp,
+			"default_tls_container_ref": nullIfEmpty(l.TLSRef), "sni_container_refs": orEmpty(fromJSON[[]string](l.SNIRefs)), "admin_state_up": l.AdminUp,
 			"provisioning_status": l.Provisioning, "operating_status": l.Operating, "loadbalancers": []map[string]string{{"id": l.LB}},
 			"l7policies": orEmpty(pols[l.ID]), "insert_headers": fromJSON[map[string]string](l.InsertHeaders),
 			"timeout_client_data": l.TimeoutClientData, "timeout_member_connect": l.TimeoutMemberConnect,
@@ -123,8 +125,8 @@ var listenerFields = []string{"name", "description", "connection_limit", "defaul
 
 // listenerBody reads the attributes a create or update may set.
 func listenerBody(a attrs, l *listener, vip netip.Addr) error {
-	var tlsRef, clientAuth string
-	var refs []string
+	var clientAuth string
+	refs := fromJSON[[]string](l.SNIRefs)
 	headers := fromJSON[map[string]string](l.InsertHeaders)
 	cidrs := fromJSON[[]string](l.AllowedCIDRs)
 	for _, f := range []func() error{
@@ -136,7 +138,7 @@ func listenerBody(a attrs, l *listener, vip netip.Addr) error {
 		func() error { return a.integer("timeout_member_data", &l.TimeoutMemberData, 0, 86400000) },
 		func() error { return a.integer("timeout_tcp_inspect", &l.TimeoutTCPInspect, 0, 86400000) },
 		func() error { return a.strs("allowed_cidrs", &cidrs) }, func() error { return a.tags(&l.Tags) },
-		func() error { return a.str("default_tls_container_ref", &tlsRef, 255) }, func() error { return a.strs("sni_container_refs", &refs) },
+		func() error { return a.str("default_tls_container_ref", &l.TLSRef, 255) }, func() error { return a.strs("sni_container_refs", &refs) },
 		func() error { return a.str("client_authentication", &clientAuth, 16) },
 	} {
 		if err := f(); err != nil {
@@ -146,8 +148,15 @@ func listenerBody(a attrs, l *listener, vip netip.Addr) error {
 	if l.ConnLimit == 0 {
 		return invalid("connection_limit", a["connection_limit"], "Value should be greater or equal to 1, or -1 for no limit")
 	}
-	if tlsRef != "" || len(refs) > 0 || (clientAuth != "" && clientAuth != "NONE") {
-		return unsupportedOption("TLS termination (certificates on listeners)")
+	if clientAuth != "" && clientAuth != "NONE" {
+		return unsupportedOption("client authentication")
+	}
+	l.SNIRefs = jsonText(orEmpty(refs))
+	switch {
+	case l.Protocol == provider.TerminatedHTTPS && l.TLSRef == "":
+		return errorf(http.StatusBadRequest, "Validation failure: An SNI or default certificate container reference must be provided for TERMINATED_HTTPS listeners.")
+	case l.Protocol != provider.TerminatedHTTPS && (l.TLSRef != "" || len(refs) > 0):
+		return errorf(http.StatusBadRequest, "Validation failure: Certificate container references are only allowed on TERMINATED_HTTPS listeners.")
 	}
 	for _, k := range []string{"client_ca_tls_container_ref", "client_crl_container_ref", "tls_ciphers", "tls_versions", "alpn_protocols", "hsts_max_age"} {
 		if a.has(k) && !a.null(k) {
@@ -162,7 +171,7 @@ func listenerBody(a attrs, l *listener, vip netip.Addr) error {
 				return err
 			}
 			for k, v := range raw {
-				if k != "X-Forwarded-For" && k != "X-Forwarded-Port" {
+				if k != "X-Forwarded-For" && k != "X-Forwarded-Port" && k != "X-Forwarded-Proto" {
 					return errorf(http.StatusBadRequest, "Validation failure: Unsupported headers inserted into the request: %s.", k)
 				}
 				sv, ok := v.(string)
@@ -175,7 +184,7 @@ func listenerBody(a attrs, l *listener, vip netip.Addr) error {
 				headers[k] = sv
 			}
 		}
-		if len(headers) > 0 && l.Protocol != provider.HTTP {
+		if len(headers) > 0 && l.Protocol != provider.HTTP && l.Protocol != provider.TerminatedHTTPS {
 			return errorf(http.StatusBadRequest, "Validation failure: The following headers are not supported for %s listeners: %v.", l.Protocol, mapKeys(headers))
 		}
 	}
@@ -233,6 +242,8 @@ func compatible(listenerProto, poolProto string) bool {
 		return poolProto == provider.HTTP
 	case provider.HTTPS:
 		return poolProto == provider.HTTPS || poolProto == provider.TCP
+	case provider.TerminatedHTTPS:
+		return poolProto == provider.HTTP
 	case provider.TCP:
 		return poolProto == provider.TCP || poolProto == provider.HTTP || poolProto == provider.HTTPS
 	}
@@ -262,7 +273,7 @@ func (s *Service) createListener(q *request) error {
 		return errorf(http.StatusBadRequest, "Invalid input for field/attribute protocol_port. Value: 'None'. Mandatory field missing.")
 	case l.LB == "":
 		return errorf(http.StatusBadRequest, "Invalid input for field/attribute loadbalancer_id. Value: 'None'. Mandatory field missing.")
-	case !slices.Contains([]string{provider.HTTP, provider.HTTPS, provider.TCP}, l.Protocol):
+	case !slices.Contains([]string{provider.HTTP, provider.HTTPS, provider.TCP, provider.TerminatedHTTPS}, l.Protocol):
 		return unsupportedOption(l.Protocol + " listeners")
 	case a.has("default_pool") && !a.null("default_pool"):
 		return unsupportedOption("creating a pool with its listener")
@@ -278,6 +289,9 @@ func (s *Service) createListener(q *request) error {
 		}
 		vip, _ := netip.ParseAddr(lb.Address)
 		if err := listenerBody(a, l, vip); err != nil {
+			return err
+		}
+		if err := s.checkCertificates(q.ctx(), l); err != nil {
 			return err
 		}
 		if l.DefaultPool != "" {
@@ -328,6 +342,7 @@ func insertListener(ctx context.Context, tx *store.Tx, l *listener) error {
 		Set("connection_limit", l.ConnLimit).Set("default_pool_id", l.DefaultPool).Set("timeout_client_data", l.TimeoutClientData).
 		Set("timeout_member_connect", l.TimeoutMemberConnect).Set("timeout_member_data", l.TimeoutMemberData).
 		Set("timeout_tcp_inspect", l.TimeoutTCPInspect).Set("insert_headers", l.InsertHeaders).Set("allowed_cidrs", l.AllowedCIDRs).
+		Set("default_tls_container_ref", l.TLSRef).Set("sni_container_refs", l.SNIRefs).
 		Set("admin_state_up", l.AdminUp).Set("provisioning_status", l.Provisioning).Set("operating_status", l.Operating).
 		Set("tags", l.Tags).Set("created_at", l.Created).Set("updated_at", l.Updated))
 }
@@ -357,6 +372,9 @@ func (s *Service) updateListener(q *request) error {
 		if err := listenerBody(a, l, vip); err != nil {
 			return err
 		}
+		if err := s.checkCertificates(q.ctx(), l); err != nil {
+			return err
+		}
 		if l.DefaultPool != "" && l.DefaultPool != oldPool {
 			if err := poolFits(q.ctx(), tx, q, l, l.DefaultPool); err != nil {
 				return err
@@ -377,9 +395,10 @@ func (s *Service) updateListener(q *request) error {
 		}
 		_, err = tx.Exec(q.ctx(), `UPDATE lb_listeners SET name = ?, description = ?, connection_limit = ?, default_pool_id = ?,
 			timeout_client_data = ?, timeout_member_connect = ?, timeout_member_data = ?, timeout_tcp_inspect = ?, insert_headers = ?,
-			allowed_cidrs = ?, admin_state_up = ?, tags = ?, provisioning_status = ?, updated_at = ? WHERE id = ?`,
+			allowed_cidrs = ?, default_tls_container_ref = ?, sni_container_refs = ?, admin_state_up = ?, tags = ?, provisioning_status = ?,
+			updated_at = ? WHERE id = ?`,
 			l.Name, l.Description, l.ConnLimit, l.DefaultPool, l.TimeoutClientData, l.TimeoutMemberConnect, l.TimeoutMemberData,
-			l.TimeoutTCPInspect, l.InsertHeaders, l.AllowedCIDRs, l.AdminUp, l.Tags, PendingUpdate, time.Now().Unix(), l.ID)
+			l.TimeoutTCPInspect, l.InsertHeaders, l.AllowedCIDRs, l.TLSRef, l.SNIRefs, l.AdminUp, l.Tags, PendingUpdate, time.Now().Unix(), l.ID)
 		return err
 	})
 	if err != nil {
@@ -429,4 +448,34 @@ func (s *Service) deleteListener(q *request) error {
 	q.w.WriteHeader(http.StatusNoContent)
 	s.schedule(q, lbID, "delete listener")
 	return nil
+}
+
+// checkCertificates reads a TERMINATED_HTTPS listener's certificates
+// from its project's key manager, as its data plane will: one that cannot
+// be read is Octavia's 400.
+func (s *Service) checkCertificates(ctx context.Context, l *listener) error {
+	_, err := s.certificates(ctx, l)
+	return err
+}
+
+// certificates are a listener's certificate bundles, the default first.
+func (s *Service) certificates(ctx context.Context, l *listener) ([][]byte, error) {
+	if l.Protocol != provider.TerminatedHTTPS {
+		return nil, nil
+	}
+	if s.keys == nil {
+		return nil, unsupportedOption("TLS termination without a key manager")
+	}
+	var out [][]byte
+	for _, ref := range append([]string{l.TLSRef}, fromJSON[[]string](l.SNIRefs)...) {
+		b, err := s.keys.TLSBundle(ctx, l.Project, ref)
+		if errors.Is(err, keymanager.ErrNoCertificate) {
+			return nil, errorf(http.StatusBadRequest, "Could not retrieve certificate: ['%s']", ref)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
 }

@@ -49,10 +49,17 @@ type Network interface {
 	SubnetUsable(ctx context.Context, c *policy.Credentials, id string) error
 }
 
+// KeyManager reads the certificates of TLS-terminating listeners from
+// their project's key manager (keymanager.Service).
+type KeyManager interface {
+	TLSBundle(ctx context.Context, project, ref string) ([]byte, error)
+}
+
 // Service serves the Octavia v2 API.
 type Service struct {
 	db       *store.DB
 	net      Network
+	keys     KeyManager
 	driver   provider.Driver
 	ops      *ops.Runner
 	identity httpapi.Authenticator
@@ -65,8 +72,8 @@ type Service struct {
 }
 
 // New returns the load balancer service.
-func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, net Network, engines haproxy.Engines, log *slog.Logger) (*Service, error) {
-	s := &Service{db: db, net: net, ops: ops.New(db, "loadbalancer", log), identity: id, log: log,
+func New(cfg Config, db *store.DB, publicURL string, id httpapi.Authenticator, net Network, keys KeyManager, engines haproxy.Engines, log *slog.Logger) (*Service, error) {
+	s := &Service{db: db, net: net, keys: keys, ops: ops.New(db, "loadbalancer", log), identity: id, log: log,
 		url: publicURL + "/load-balancer", public: publicURL, interval: cfg.HealthInterval}
 	if s.interval == 0 {
 		s.interval = 2 * time.Second

@@ -1,6 +1,8 @@
 package loadbalancer_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -27,6 +29,7 @@ import (
 	"github.com/sovcloud/sov/internal/network/linux"
 	"github.com/sovcloud/sov/internal/server"
 	"github.com/sovcloud/sov/internal/servertest"
+	"github.com/sovcloud/sov/internal/testcert"
 )
 
 // backend is a stand-in for a server on a tenant network: a port bound to
@@ -196,6 +199,35 @@ func TestLoadBalancerOnTheWire(t *testing.T) {
 	}
 	alternate("one", "two")
 
+	// HTTPS terminated with a certificate from the key manager, to a pool
+	// of backend one.
+	cert := testcert.New(t, "web.test")
+	tlsPool, err := pools.Create(ctx, c, pools.CreateOpts{LoadbalancerID: lb.ID, Protocol: pools.ProtocolHTTP, LBMethod: pools.LBMethodRoundRobin}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLB(t, c, lb.ID, "ACTIVE")
+	if _, err := pools.CreateMember(ctx, c, tlsPool.ID, pools.CreateMemberOpts{Address: one.addr, ProtocolPort: 8080}).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	waitLB(t, c, lb.ID, "ACTIVE")
+	if _, err := listeners.Create(ctx, c, listeners.CreateOpts{LoadbalancerID: lb.ID, Protocol: listeners.ProtocolTerminatedHTTPS, ProtocolPort: 443,
+		DefaultPoolID: tlsPool.ID, DefaultTlsContainerRef: certificateContainer(t, p, cert)}).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	waitLB(t, c, lb.ID, "ACTIVE")
+	tc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{ServerName: "web.test", RootCAs: certPool(cert)}}}
+	resp, err := tc.Get("https://" + fip.FloatingIP + "/")
+	if err != nil {
+		t.Fatalf("HTTPS through the floating IP: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "one" || resp.TLS.PeerCertificates[0].Subject.CommonName != "web.test" {
+		t.Fatalf("HTTPS: %q from %s", body, resp.TLS.PeerCertificates[0].Subject.CommonName)
+	}
+
 	// A backend that stops is routed around, and back once it serves.
 	two.srv.Close()
 	waitFor(t, "member two ERROR", func() (bool, string) {
@@ -254,4 +286,11 @@ func TestLoadBalancerOnTheWire(t *testing.T) {
 	if out, _ := exec.Command("pgrep", "-f", "haproxy.*"+lb.ID).Output(); strings.TrimSpace(string(out)) != "" {
 		t.Fatalf("HAProxy processes left: %s", out)
 	}
+}
+
+// certPool is a certificate pool of one self-signed certificate.
+func certPool(p *testcert.Pair) *x509.CertPool {
+	cp := x509.NewCertPool()
+	cp.AddCert(p.Cert)
+	return cp
 }

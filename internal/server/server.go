@@ -351,7 +351,7 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 	}
 	lcfg := cfg.LoadBalancer
 	lcfg.DataDir = cfg.DataDir
-	if s.lbs, err = loadbalancer.New(lcfg, s.db, s.URL, s.identity, s.network, s.engines, s.log); err != nil {
+	if s.lbs, err = loadbalancer.New(lcfg, s.db, s.URL, s.identity, s.network, s.keys, s.engines, s.log); err != nil {
 		return err
 	}
 	s.network.SetInstances(s.compute) // the metadata service answers for compute's servers

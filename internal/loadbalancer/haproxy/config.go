@@ -2,6 +2,7 @@ package haproxy
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -42,11 +43,20 @@ func config(lb *provider.LoadBalancer, dir, user, group string, maxconn int) str
 	modes := map[string]string{}
 	for _, l := range lb.Listeners {
 		mode := "tcp"
-		if l.Protocol == provider.HTTP {
+		if l.Protocol == provider.HTTP || l.Protocol == provider.TerminatedHTTPS {
 			mode = "http"
 		}
 		if l.DefaultPool != "" {
 			modes[l.DefaultPool] = mode
+		}
+		bind := joinHostPort(lb.VIP.String(), l.Port)
+		if l.Protocol == provider.TerminatedHTTPS {
+			// The first certificate is the default; HAProxy picks the
+			// others by the name the client asks for (SNI).
+			bind += " ssl"
+			for i := range l.Certificates {
+				bind += " crt " + certPath(dir, l.ID, i)
+			}
 		}
 		w("frontend %s", l.ID)
 		limit := l.ConnectionLimit
@@ -54,7 +64,7 @@ func config(lb *provider.LoadBalancer, dir, user, group string, maxconn int) str
 			limit = maxconn
 		}
 		w("    maxconn %d", limit)
-		w("    bind %s", joinHostPort(lb.VIP.String(), l.Port))
+		w("    bind %s", bind)
 		w("    mode %s", mode)
 		w("    timeout client %dms", orDefault(l.TimeoutClientData, 50000))
 		if len(l.AllowedCIDRs) > 0 {
@@ -70,6 +80,9 @@ func config(lb *provider.LoadBalancer, dir, user, group string, maxconn int) str
 			}
 			if l.ForwardedPort {
 				w("    http-request set-header X-Forwarded-Port %%[dst_port]")
+			}
+			if l.ForwardedProto {
+				w("    http-request set-header X-Forwarded-Proto %s", map[bool]string{true: "https", false: "http"}[l.Protocol == provider.TerminatedHTTPS])
 			}
 		} else if l.TimeoutTCPInspect > 0 {
 			w("    tcp-request inspect-delay %dms", l.TimeoutTCPInspect)
@@ -276,4 +289,9 @@ func aclExpr(r provider.Rule) string {
 		return "req.cook(" + r.Key + ") " + match + " " + r.Value
 	}
 	return "always_false"
+}
+
+// certPath is where the i-th certificate of a listener is kept for HAProxy.
+func certPath(dir, listener string, i int) string {
+	return filepath.Join(dir, "certs", listener+"-"+strconv.Itoa(i)+".pem")
 }

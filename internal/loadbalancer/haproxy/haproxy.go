@@ -116,6 +116,9 @@ func (d *Driver) Set(ctx context.Context, lb *provider.LoadBalancer) error {
 			return err
 		}
 	}
+	if err := writeCertificates(dir, lb); err != nil {
+		return err
+	}
 	cfg := filepath.Join(dir, "haproxy.cfg")
 	next := cfg + ".next"
 	if err := writeFile(next, config(lb, dir, d.user, d.group, d.maxconn), 0o600); err != nil {
@@ -340,4 +343,34 @@ func writeFile(path, content string, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// writeCertificates puts the listeners' certificates (with their keys)
+// where the configuration names them, readable by root alone, and removes
+// those no listener has any more.
+func writeCertificates(dir string, lb *provider.LoadBalancer) error {
+	certs := filepath.Join(dir, "certs")
+	if err := os.MkdirAll(certs, 0o700); err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, l := range lb.Listeners {
+		for i, pem := range l.Certificates {
+			path := certPath(dir, l.ID, i)
+			keep[filepath.Base(path)] = true
+			if err := writeFile(path, string(pem), 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	entries, err := os.ReadDir(certs)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !keep[e.Name()] {
+			os.Remove(filepath.Join(certs, e.Name()))
+		}
+	}
+	return nil
 }

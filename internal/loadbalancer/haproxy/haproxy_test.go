@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/sovcloud/sov/internal/loadbalancer/provider"
 	"github.com/sovcloud/sov/internal/network/linux"
+	"github.com/sovcloud/sov/internal/testcert"
 )
 
 var ctx = context.Background()
@@ -265,6 +267,35 @@ func TestHAProxyOnTheWire(t *testing.T) {
 		resp.Body.Close()
 		t.Fatalf("a request with X-Block: yes got %d", resp.StatusCode)
 	}
+
+	// TLS termination: a default certificate and one chosen by SNI.
+	a, b := testcert.New(t, "a.test"), testcert.New(t, "b.test")
+	lb.Listeners = append(lb.Listeners, provider.Listener{ID: "tls", Protocol: provider.TerminatedHTTPS, Port: 443, DefaultPool: "p1",
+		ForwardedProto: true, Certificates: [][]byte{a.Bundle(), b.Bundle()}})
+	if err := d.Set(ctx, lb); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ sni, want string }{{"", "a.test"}, {"a.test", "a.test"}, {"b.test", "b.test"}} {
+		var conn net.Conn
+		if err := linux.InNamespace(memberNS, func() (err error) { conn, err = net.Dial("tcp", "10.99.0.1:443"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		tc2 := tls.Client(conn, &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true})
+		tc2.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := tc2.Handshake(); err != nil {
+			t.Fatalf("TLS handshake (SNI %q): %v", tc.sni, err)
+		}
+		if cn := tc2.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != tc.want {
+			t.Fatalf("SNI %q got the certificate of %s", tc.sni, cn)
+		}
+		fmt.Fprintf(tc2, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+		body, _ := io.ReadAll(tc2)
+		if !strings.Contains(string(body), "200 OK") || !(strings.Contains(string(body), "one") || strings.Contains(string(body), "two")) {
+			t.Fatalf("through TLS: %q", body)
+		}
+		tc2.Close()
+	}
+	lb.Listeners = lb.Listeners[:1]
 
 	// A TCP listener; a connection made before a reload lives on.
 	lb.Listeners = append(lb.Listeners, provider.Listener{ID: "tcp", Protocol: provider.TCP, Port: 7000, DefaultPool: "p2"})

@@ -35,23 +35,29 @@ type LoadBalancer struct {
 
 // The protocols of listeners and pools.
 const (
-	HTTP  = "HTTP"
-	HTTPS = "HTTPS"
-	TCP   = "TCP"
+	HTTP            = "HTTP"
+	HTTPS           = "HTTPS"
+	TCP             = "TCP"
+	TerminatedHTTPS = "TERMINATED_HTTPS"
 )
 
 // Listener is one frontend: a port of the VIP.
 type Listener struct {
 	ID       string
-	Protocol string // HTTP, HTTPS (passed through) or TCP
+	Protocol string // HTTP, HTTPS (passed through), TCP or TERMINATED_HTTPS
 	Port     int
 	// ConnectionLimit is the most connections at once (0: no limit).
 	ConnectionLimit int
 	// Timeouts in milliseconds.
 	TimeoutClientData, TimeoutMemberConnect, TimeoutMemberData, TimeoutTCPInspect int
-	// ForwardedFor and ForwardedPort add X-Forwarded-For and
-	// X-Forwarded-Port (HTTP listeners).
-	ForwardedFor, ForwardedPort bool
+	// ForwardedFor, ForwardedPort and ForwardedProto add
+	// X-Forwarded-For, X-Forwarded-Port and X-Forwarded-Proto (HTTP and
+	// TERMINATED_HTTPS listeners).
+	ForwardedFor, ForwardedPort, ForwardedProto bool
+	// Certificates of a TERMINATED_HTTPS listener, each a PEM file of
+	// certificate, chain and key: the default first, then those chosen
+	// by the name a client asks for (SNI).
+	Certificates [][]byte
 	AllowedCIDRs                []netip.Prefix // none: everyone
 	DefaultPool                 string         // a pool's id, "" for none
 	// Policies are the listener's L7 policies in position order (HTTP).

@@ -37,6 +37,8 @@ CREATE TABLE lb_listeners (
 	timeout_tcp_inspect INTEGER NOT NULL,
 	insert_headers TEXT NOT NULL,
 	allowed_cidrs TEXT NOT NULL,
+	default_tls_container_ref TEXT NOT NULL,
+	sni_container_refs TEXT NOT NULL,
 	admin_state_up BOOLEAN NOT NULL,
 	provisioning_status TEXT NOT NULL,
 	operating_status TEXT NOT NULL,

@@ -1,0 +1,108 @@
+package keymanager
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/sovcloud/sov/internal/store"
+)
+
+// ErrNoCertificate is the error of a certificate reference that names
+// nothing of the project's (or nothing readable as a certificate).
+var ErrNoCertificate = errors.New("keymanager: no certificate at that reference")
+
+// TLSBundle reads a TLS server's certificate, chain and private key from
+// a project's key manager by reference, as Octavia's certificate manager
+// reads Barbican: a container of type "certificate" (its secrets
+// "certificate", "private_key" and optionally "intermediates", PEM), or a
+// secret holding a PKCS#12 bundle without a passphrase. It returns them
+// as one PEM file (certificate, chain, key), which HAProxy loads; a key
+// that does not match its certificate is refused.
+func (s *Service) TLSBundle(ctx context.Context, project, ref string) ([]byte, error) {
+	id, isContainer, ok := s.parseRef(ref)
+	if !ok {
+		return nil, ErrNoCertificate
+	}
+	var certPEM, keyPEM, chainPEM []byte
+	if isContainer {
+		c, err := s.loadContainer(ctx, s.db, s.db.QueryRow(ctx, `SELECT `+containerColumns+` FROM km_containers WHERE id = ? AND project_id = ?`, id, project))
+		if err = store.Row(err); errors.Is(err, store.ErrNotFound) || (err == nil && c.Type != "certificate") {
+			return nil, ErrNoCertificate
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range c.Secrets {
+			payload, err := s.projectPayload(ctx, project, r.Secret)
+			if err != nil {
+				return nil, err
+			}
+			switch r.Name {
+			case "certificate":
+				certPEM = payload
+			case "private_key":
+				keyPEM = payload
+			case "intermediates":
+				chainPEM = payload
+			case "private_key_passphrase":
+				return nil, fmt.Errorf("%w: encrypted private keys are not supported", ErrNoCertificate)
+			}
+		}
+	} else {
+		payload, err := s.projectPayload(ctx, project, id)
+		if err != nil {
+			return nil, err
+		}
+		key, cert, chain, err := pkcs12.DecodeChain(payload, "")
+		if err != nil {
+			return nil, fmt.Errorf("%w: not a PKCS#12 bundle without a passphrase: %v", ErrNoCertificate, err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNoCertificate, err)
+		}
+		certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+		keyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+		for _, c := range chain {
+			chainPEM = append(chainPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+		}
+	}
+	if _, err := tls.X509KeyPair(append(append([]byte{}, certPEM...), chainPEM...), keyPEM); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoCertificate, err)
+	}
+	bundle := append(append(append([]byte{}, certPEM...), '\n'), chainPEM...)
+	return append(append(bundle, '\n'), keyPEM...), nil
+}
+
+// parseRef reads a reference to a container or secret of this key manager.
+func (s *Service) parseRef(ref string) (id string, container, ok bool) {
+	for _, kind := range []string{"containers", "secrets"} {
+		if rest, found := strings.CutPrefix(ref, s.url+"/v1/"+kind+"/"); found {
+			if _, err := uuid.Parse(rest); err == nil {
+				return rest, kind == "containers", true
+			}
+		}
+	}
+	return "", false, false
+}
+
+// projectPayload is the payload of an unexpired secret of the project.
+func (s *Service) projectPayload(ctx context.Context, project, id string) ([]byte, error) {
+	var n int
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM km_secrets WHERE id = ? AND project_id = ? AND (expiration = 0 OR expiration > ?)`,
+		id, project, now()).Scan(&n); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, ErrNoCertificate
+	}
+	return s.payload(ctx, id)
+}
