@@ -61,7 +61,7 @@ store_pkgs=$(go list -f '{{.ImportPath}} {{join .Imports " "}} {{join .TestImpor
 	awk '$0 ~ /internal\/(store|server|servertest)( |$)/ && $1 !~ /internal\/cli$/ {print $1}')
 # Longest first, so that the background pass does not end last.
 store_pkgs=$(echo "$store_pkgs" | awk '/objectstore$|identity$/ {print; next} {rest = rest $0 "\n"} END {printf "%s", rest}')
-vm_only='^(TestServerLifecycle|TestDebianGuestSSH|TestTenantNetworksOnTheWire|TestFloatingIPOnTheWire|TestNICHotPlugOnTheWire|TestServerRefusesPlantedImage|TestServerOutlivesItsImage|TestDriverSuite|TestEncryptedDisks|TestPlantedBackingFileIsNotRead|TestVolumeMovesBetweenGuests|TestBootFromVolumeKeepsData|TestEncryptedVolumesInGuest|TestServerImageKeepsData)$'
+vm_only='^(TestServerLifecycle|TestDebianGuestSSH|TestTenantNetworksOnTheWire|TestFloatingIPOnTheWire|TestNICHotPlugOnTheWire|TestServerRefusesPlantedImage|TestServerOutlivesItsImage|TestDriverSuite|TestEncryptedDisks|TestPlantedBackingFileIsNotRead|TestVolumeMovesBetweenGuests|TestBootFromVolumeKeepsData|TestEncryptedVolumesInGuest|TestServerImageKeepsData|TestLoadBalancerGuests)$'
 step go test -race: SQLite, and PostgreSQL beside it
 pglog=$(mktemp /tmp/sov-pgtest.XXXXXX)
 SOV_TEST_POSTGRES="$postgres_url" go test -race -count=1 -timeout 30m -p 1 -skip "$vm_only" $store_pkgs >"$pglog" 2>&1 &

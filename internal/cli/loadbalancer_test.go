@@ -58,6 +58,23 @@ func TestOpenStackCLILoadBalancer(t *testing.T) {
 	if out := alice(true, "loadbalancer", "list", "-f", "value", "-c", "name"); strings.TrimSpace(out) != "web" {
 		t.Fatalf("loadbalancer list: %q", out)
 	}
+	alice(true, "loadbalancer", "l7policy", "create", "--action", "REJECT", "--name", "block", "--wait", "http")
+	// (python3-octaviaclient 3.1's l7rule create --wait shows the rule
+	// with its policy's and its own ids swapped, a 404 from any Octavia:
+	// wait for the load balancer instead.)
+	alice(true, "loadbalancer", "l7rule", "create", "--type", "HEADER", "--key", "X-Block", "--compare-type", "EQUAL_TO", "--value", "yes", "block")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out := alice(true, "loadbalancer", "show", "-f", "value", "-c", "provisioning_status", "web")
+		if strings.TrimSpace(out) == "ACTIVE" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("load balancer after l7rule create: %q", out)
+		}
+	}
+	if out := alice(true, "loadbalancer", "l7rule", "list", "-f", "value", "-c", "type", "-c", "value", "block"); strings.TrimSpace(out) != "HEADER yes" {
+		t.Errorf("l7rule list: %q", out)
+	}
 	alice(false, "loadbalancer", "listener", "create", "--protocol", "UDP", "--protocol-port", "53", "web")
 	alice(false, "loadbalancer", "listener", "create", "--protocol", "HTTP", "--protocol-port", "80", "web")
 

@@ -26,7 +26,7 @@ import (
 
 var ctx = context.Background()
 
-func lbClient(t *testing.T, p *gophercloud.ProviderClient) *gophercloud.ServiceClient {
+func lbClient(t testing.TB, p *gophercloud.ProviderClient) *gophercloud.ServiceClient {
 	t.Helper()
 	c, err := openstack.NewLoadBalancerV2(p, gophercloud.EndpointOpts{})
 	if err != nil {
@@ -35,7 +35,7 @@ func lbClient(t *testing.T, p *gophercloud.ProviderClient) *gophercloud.ServiceC
 	return c
 }
 
-func netClient(t *testing.T, p *gophercloud.ProviderClient) *gophercloud.ServiceClient {
+func netClient(t testing.TB, p *gophercloud.ProviderClient) *gophercloud.ServiceClient {
 	t.Helper()
 	c, err := openstack.NewNetworkV2(p, gophercloud.EndpointOpts{})
 	if err != nil {
@@ -45,7 +45,7 @@ func netClient(t *testing.T, p *gophercloud.ProviderClient) *gophercloud.Service
 }
 
 // subnetOf is the one subnet of a network.
-func subnetOf(t *testing.T, nc *gophercloud.ServiceClient, network string) *subnets.Subnet {
+func subnetOf(t testing.TB, nc *gophercloud.ServiceClient, network string) *subnets.Subnet {
 	t.Helper()
 	pages, err := subnets.List(nc, subnets.ListOpts{NetworkID: network}).AllPages(ctx)
 	if err != nil {
@@ -59,7 +59,7 @@ func subnetOf(t *testing.T, nc *gophercloud.ServiceClient, network string) *subn
 }
 
 // waitLB waits until a load balancer's provisioning status is want.
-func waitLB(t *testing.T, c *gophercloud.ServiceClient, id, want string) *loadbalancers.LoadBalancer {
+func waitLB(t testing.TB, c *gophercloud.ServiceClient, id, want string) *loadbalancers.LoadBalancer {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -78,7 +78,7 @@ func waitLB(t *testing.T, c *gophercloud.ServiceClient, id, want string) *loadba
 }
 
 // waitFor polls cond until it holds.
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -20,7 +20,7 @@ import (
 
 // certificateContainer stores a certificate and its key in the key
 // manager of p's project as a "certificate" container and returns its ref.
-func certificateContainer(t *testing.T, p *gophercloud.ProviderClient, pair *testcert.Pair) string {
+func certificateContainer(t testing.TB, p *gophercloud.ProviderClient, pair *testcert.Pair) string {
 	t.Helper()
 	kc, err := openstack.NewKeyManagerV1(p, gophercloud.EndpointOpts{})
 	if err != nil {

@@ -36,11 +36,11 @@ import (
 // this host whose device is a veth into a namespace of the test's, which
 // serves HTTP answering its name.
 type backend struct {
-	name, ns, addr string
+	name, ns, addr, port string
 	srv            *http.Server
 }
 
-func cmd(t *testing.T, args ...string) {
+func cmd(t testing.TB, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %v: %s", args, err, out)
@@ -50,14 +50,14 @@ func cmd(t *testing.T, args ...string) {
 // newBackend makes the port (as an admin, in the project), the veth with
 // the port's MAC and address and a default route via gateway, then binds
 // the port, which puts the veth on the network's bridge.
-func newBackend(t *testing.T, admin *gophercloud.ServiceClient, project, network, gateway, name string) *backend {
+func newBackend(t testing.TB, admin *gophercloud.ServiceClient, project, network, gateway, name string) *backend {
 	t.Helper()
 	p, err := ports.Create(ctx, admin, ports.CreateOpts{NetworkID: network, ProjectID: project, Name: name,
 		DeviceOwner: "compute:nova", DeviceID: "test-" + name}).Extract()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &backend{name: name, ns: "sovtb-" + p.ID[:8], addr: p.FixedIPs[0].IPAddress}
+	b := &backend{name: name, ns: "sovtb-" + p.ID[:8], addr: p.FixedIPs[0].IPAddress, port: p.ID}
 	dev := dataplane.DeviceName(p.ID)
 	cmd(t, "ip", "netns", "add", b.ns)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", b.ns).Run() })
@@ -76,7 +76,7 @@ func newBackend(t *testing.T, admin *gophercloud.ServiceClient, project, network
 	return b
 }
 
-func (b *backend) start(t *testing.T) {
+func (b *backend) start(t testing.TB) {
 	t.Helper()
 	var ln net.Listener
 	if err := linux.InNamespace(b.ns, func() (err error) { ln, err = net.Listen("tcp", ":8080"); return err }); err != nil {
