@@ -37,7 +37,7 @@ import (
 // serves HTTP answering its name.
 type backend struct {
 	name, ns, addr, port string
-	srv            *http.Server
+	srv                  *http.Server
 }
 
 func cmd(t testing.TB, args ...string) {

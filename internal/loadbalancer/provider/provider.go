@@ -58,8 +58,8 @@ type Listener struct {
 	// certificate, chain and key: the default first, then those chosen
 	// by the name a client asks for (SNI).
 	Certificates [][]byte
-	AllowedCIDRs                []netip.Prefix // none: everyone
-	DefaultPool                 string         // a pool's id, "" for none
+	AllowedCIDRs []netip.Prefix // none: everyone
+	DefaultPool  string         // a pool's id, "" for none
 	// Policies are the listener's L7 policies in position order (HTTP).
 	Policies []Policy
 }
