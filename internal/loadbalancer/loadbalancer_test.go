@@ -433,3 +433,58 @@ func TestLoadBalancerIsolation(t *testing.T) {
 }
 
 func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// TestBatchMembers replaces a pool's members in one request (gophercloud's
+// BatchUpdateMembers): listed ones are updated or made, the others go.
+func TestBatchMembers(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Fake)
+	p := srv.Provider(t, srv.NewTenant(t, "batch", "member"))
+	c := lbClient(t, p)
+	sn := subnetOf(t, netClient(t, p), servertest.TenantNetwork(t, p, "web", "10.46.0.0/24"))
+	lb, err := loadbalancers.Create(ctx, c, loadbalancers.CreateOpts{VipSubnetID: sn.ID}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLB(t, c, lb.ID, "ACTIVE")
+	pool, err := pools.Create(ctx, c, pools.CreateOpts{LoadbalancerID: lb.ID, Protocol: pools.ProtocolTCP, LBMethod: pools.LBMethodRoundRobin}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLB(t, c, lb.ID, "ACTIVE")
+	for _, a := range []string{"10.46.0.11", "10.46.0.12"} {
+		if _, err := pools.CreateMember(ctx, c, pool.ID, pools.CreateMemberOpts{Address: a, ProtocolPort: 22}).Extract(); err != nil {
+			t.Fatal(err)
+		}
+		waitLB(t, c, lb.ID, "ACTIVE")
+	}
+	keep, weight := "kept", 5
+	err = pools.BatchUpdateMembers(ctx, c, pool.ID, []pools.BatchUpdateMemberOpts{
+		{Address: "10.46.0.11", ProtocolPort: 22, Name: &keep, Weight: &weight},
+		{Address: "10.46.0.13", ProtocolPort: 22},
+	}).ExtractErr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLB(t, c, lb.ID, "ACTIVE")
+	pages, err := pools.ListMembers(c, pool.ID, nil).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := pools.ExtractMembers(pages)
+	got := map[string]pools.Member{}
+	for _, m := range ms {
+		got[m.Address] = m
+	}
+	if len(ms) != 2 || got["10.46.0.11"].Name != "kept" || got["10.46.0.11"].Weight != 5 || got["10.46.0.13"].ProvisioningStatus != "ACTIVE" {
+		t.Fatalf("members after the batch: %+v", ms)
+	}
+	err = pools.BatchUpdateMembers(ctx, c, pool.ID, []pools.BatchUpdateMemberOpts{{Address: "10.46.0.14", ProtocolPort: 22}, {Address: "10.46.0.14", ProtocolPort: 22}}).ExtractErr()
+	servertest.WantStatus(t, "one member twice in a batch", err, http.StatusConflict)
+	other := lbClient(t, srv.Provider(t, srv.NewTenant(t, "batch-other", "member")))
+	err = pools.BatchUpdateMembers(ctx, other, pool.ID, []pools.BatchUpdateMemberOpts{{Address: "10.46.0.15", ProtocolPort: 22}}).ExtractErr()
+	servertest.WantStatus(t, "another project's batch", err, http.StatusNotFound)
+	if dp := srv.LoadBalancers().Fake.Get(lb.ID); len(dp.Pools[0].Members) != 2 {
+		t.Fatalf("members on the data plane: %+v", dp.Pools[0].Members)
+	}
+}

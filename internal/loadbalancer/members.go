@@ -2,9 +2,12 @@ package loadbalancer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -206,12 +209,7 @@ func (s *Service) createMember(q *request) error {
 		}
 		m.Created = time.Now().Unix()
 		m.Updated = m.Created
-		return store.Insert(q.ctx(), tx, "lb_members", store.Values{}.Set("id", m.ID).Set("project_id", m.Project).
-			Set("loadbalancer_id", m.LB).Set("pool_id", m.Pool).Set("name", m.Name).Set("address", m.Address).
-			Set("protocol_port", m.Port).Set("weight", m.Weight).Set("backup", m.Backup).Set("subnet_id", m.Subnet).
-			Set("monitor_address", m.MonitorAddress).Set("monitor_port", m.MonitorPort).Set("admin_state_up", m.AdminUp).
-			Set("provisioning_status", m.Provisioning).Set("operating_status", m.Operating).Set("tags", m.Tags).
-			Set("created_at", m.Created).Set("updated_at", m.Updated))
+		return insertMember(q.ctx(), tx, m)
 	})
 	if errors.Is(err, store.ErrConflict) {
 		err = duplicateMember(m)
@@ -294,11 +292,138 @@ func (s *Service) deleteMember(q *request) error {
 	return nil
 }
 
-// batchMembers is Octavia's batch update of a pool's members, which sov
-// does not offer yet.
+// batchMembers is Octavia's batch update of a pool's members: the
+// members listed (by address and port) are made or updated, the others
+// deleted (unless additive_only=true), in one change.
 func (s *Service) batchMembers(q *request) error {
-	if _, err := pools.get(q.ctx(), s.db, q, q.r.PathValue("id")); err != nil {
+	var outer map[string]json.RawMessage
+	err := httpapi.DecodeJSON(q.r, &outer)
+	if httpapi.Classify(err).Status == http.StatusBadRequest {
+		return errorf(http.StatusBadRequest, "Invalid JSON in the request body.")
+	}
+	if err != nil {
 		return err
 	}
-	return s.unsupported("batch member updates")(q)
+	var raw []json.RawMessage
+	if err := json.Unmarshal(outer["members"], &raw); err != nil || len(outer) != 1 || outer["members"] == nil {
+		return errorf(http.StatusBadRequest, "Missing argument: \"members\"")
+	}
+	additive, _ := httpapi.ParseBool(q.r.URL.Query().Get("additive_only"))
+	p, err := pools.get(q.ctx(), s.db, q, q.r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := q.enforce("member:put", p.Project); err != nil {
+		return err
+	}
+	allowed := append([]string{"address", "protocol_port", "subnet_id", "project_id", "tenant_id"}, memberFields...)
+	var want []*member
+	seen := map[string]bool{}
+	for _, r := range raw {
+		var a attrs
+		if err := json.Unmarshal(r, &a); err != nil || a == nil {
+			return invalid("members", r, "Value should be a list of members")
+		}
+		for k := range a {
+			if !slices.Contains(allowed, k) {
+				return invalid("members", r, "Unknown attribute for argument members: "+k)
+			}
+		}
+		m := &member{Weight: 1, AdminUp: true, Tags: "[]"}
+		if err := a.str("address", &m.Address, 64); err != nil {
+			return err
+		}
+		if err := a.integer("protocol_port", &m.Port, 1, 65535); err != nil {
+			return err
+		}
+		if err := a.str("subnet_id", &m.Subnet, 36); err != nil {
+			return err
+		}
+		addr, err := memberAddress(m.Address)
+		if err != nil || m.Port == 0 {
+			return invalid("members", r, "Each member needs a valid address and protocol_port")
+		}
+		m.Address = addr.String()
+		if err := memberBody(a, m); err != nil {
+			return err
+		}
+		key := m.Address + "/" + strconv.Itoa(m.Port)
+		if seen[key] {
+			return duplicateMember(m)
+		}
+		seen[key] = true
+		if m.Subnet != "" {
+			if err := s.net.SubnetUsable(q.ctx(), q.creds, m.Subnet); err != nil {
+				if c := httpapi.Classify(err); c.Status == http.StatusNotFound || c.Status == http.StatusForbidden {
+					return errorf(http.StatusBadRequest, "Validation failure: Subnet %s not found.", m.Subnet)
+				}
+				return err
+			}
+		}
+		want = append(want, m)
+	}
+	err = s.db.InTx(q.ctx(), func(tx *store.Tx) error {
+		p, err := pools.get(q.ctx(), tx, q, q.r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		have, err := childrenOf(q.ctx(), tx, members, p.LB)
+		if err != nil {
+			return err
+		}
+		byKey := map[string]*member{}
+		for _, m := range have {
+			if m.Pool == p.ID && m.Provisioning != PendingDelete {
+				byKey[m.Address+"/"+strconv.Itoa(m.Port)] = m
+			}
+		}
+		if err := lockLB(q.ctx(), tx, p.LB); err != nil {
+			return err
+		}
+		now := time.Now().Unix()
+		for _, m := range want {
+			key := m.Address + "/" + strconv.Itoa(m.Port)
+			if old, ok := byKey[key]; ok {
+				delete(byKey, key)
+				if _, err := tx.Exec(q.ctx(), `UPDATE lb_members SET name = ?, weight = ?, backup = ?, monitor_address = ?, monitor_port = ?,
+					admin_state_up = ?, tags = ?, provisioning_status = ?, updated_at = ? WHERE id = ?`, m.Name, m.Weight, m.Backup,
+					m.MonitorAddress, m.MonitorPort, m.AdminUp, m.Tags, PendingUpdate, now, old.ID); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := s.checkQuota(q.ctx(), tx, p.Project, "member"); err != nil {
+				return err
+			}
+			m.ID, m.Project, m.LB, m.Pool, m.Provisioning, m.Operating, m.Created, m.Updated = uuid.NewString(), p.Project, p.LB, p.ID, PendingCreate, NoMonitor, now, now
+			if err := insertMember(q.ctx(), tx, m); err != nil {
+				return err
+			}
+		}
+		if additive {
+			return nil
+		}
+		for _, m := range byKey {
+			if _, err := tx.Exec(q.ctx(), `UPDATE lb_members SET provisioning_status = ? WHERE id = ?`, PendingDelete, m.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.record(q, p.LB, "update members")
+	q.w.WriteHeader(http.StatusAccepted)
+	s.schedule(q, p.LB, "update members")
+	return nil
+}
+
+func insertMember(ctx context.Context, tx *store.Tx, m *member) error {
+	return store.Insert(ctx, tx, "lb_members", store.Values{}.Set("id", m.ID).Set("project_id", m.Project).
+		Set("loadbalancer_id", m.LB).Set("pool_id", m.Pool).Set("name", m.Name).Set("address", m.Address).
+		Set("protocol_port", m.Port).Set("weight", m.Weight).Set("backup", m.Backup).Set("subnet_id", m.Subnet).
+		Set("monitor_address", m.MonitorAddress).Set("monitor_port", m.MonitorPort).Set("admin_state_up", m.AdminUp).
+		Set("provisioning_status", m.Provisioning).Set("operating_status", m.Operating).Set("tags", m.Tags).
+		Set("created_at", m.Created).Set("updated_at", m.Updated))
 }
