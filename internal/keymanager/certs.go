@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/google/uuid"
@@ -82,13 +83,19 @@ func (s *Service) TLSBundle(ctx context.Context, project, ref string) ([]byte, e
 	return append(append(bundle, '\n'), keyPEM...), nil
 }
 
-// parseRef reads a reference to a container or secret of this key manager.
+// parseRef reads a reference to a container or secret: a URL whose path
+// ends in /v1/containers/<id> or /v1/secrets/<id>, read by its path (as
+// Barbican's clients read refs by their last part), so refs stay good
+// when the cloud's public URL changes.
 func (s *Service) parseRef(ref string) (id string, container, ok bool) {
-	for _, kind := range []string{"containers", "secrets"} {
-		if rest, found := strings.CutPrefix(ref, s.url+"/v1/"+kind+"/"); found {
-			if _, err := uuid.Parse(rest); err == nil {
-				return rest, kind == "containers", true
-			}
+	u, err := url.Parse(ref)
+	if err != nil {
+		return "", false, false
+	}
+	parts := strings.Split(strings.TrimSuffix(u.Path, "/"), "/")
+	if n := len(parts); n >= 3 && parts[n-3] == "v1" && (parts[n-2] == "containers" || parts[n-2] == "secrets") {
+		if _, err := uuid.Parse(parts[n-1]); err == nil {
+			return parts[n-1], parts[n-2] == "containers", true
 		}
 	}
 	return "", false, false

@@ -64,6 +64,12 @@ func (s *Service) sync(ctx context.Context, id string, fresh bool) error {
 	if err := s.net.PlugVIP(ctx, id, open); err != nil {
 		return err
 	}
+	// The counters a reload or restart resets are kept first.
+	if now, err := s.driver.Status(ctx, id); err == nil {
+		if _, err := s.countStats(ctx, id, now.Listeners); err != nil {
+			s.log.Error("load-balancer: keep counters", "loadbalancer", id, "err", err)
+		}
+	}
 	if fresh {
 		if err := s.driver.Remove(ctx, id); err != nil {
 			return err
@@ -243,6 +249,9 @@ func (s *Service) settle(ctx context.Context, id string, failure error) {
 					return err
 				}
 			}
+			if _, err := tx.Exec(ctx, `DELETE FROM lb_listener_stats WHERE loadbalancer_id = ?`, id); err != nil {
+				return err
+			}
 			_, err := tx.Exec(ctx, `DELETE FROM lb_loadbalancers WHERE id = ?`, id)
 			return err
 		}
@@ -263,6 +272,10 @@ func (s *Service) settle(ctx context.Context, id string, failure error) {
 				to, id); err != nil {
 				return err
 			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM lb_listener_stats WHERE loadbalancer_id = ? AND listener_id NOT IN
+			(SELECT id FROM lb_listeners WHERE loadbalancer_id = ?)`, id, id); err != nil {
+			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE lb_loadbalancers SET provisioning_status = ? WHERE id = ? AND provisioning_status LIKE 'PENDING_%'`, lbTo, id)
 		return err
@@ -358,6 +371,8 @@ func (s *Service) checkHealth(ctx context.Context, id string) {
 	}
 	if st == nil {
 		st = &provider.Status{}
+	} else if _, err := s.countStats(ctx, id, st.Listeners); err != nil {
+		s.log.Error("load-balancer: keep counters", "loadbalancer", id, "err", err)
 	}
 	t, err := s.tree(ctx, id)
 	if err != nil {

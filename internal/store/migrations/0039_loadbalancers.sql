@@ -161,3 +161,19 @@ CREATE TABLE lb_l7rules (
 	updated_at BIGINT NOT NULL
 );
 CREATE INDEX lb_l7rules_policy ON lb_l7rules (l7policy_id);
+
+-- Listeners' counters across restarts and reloads of their data plane
+-- (whose own counters start at zero again): what was counted before
+-- (base_*) and the data plane's counters when last read (seen_*).
+CREATE TABLE lb_listener_stats (
+	listener_id TEXT PRIMARY KEY,
+	loadbalancer_id TEXT NOT NULL,
+	base_bytes_in BIGINT NOT NULL,
+	base_bytes_out BIGINT NOT NULL,
+	base_total BIGINT NOT NULL,
+	base_errors BIGINT NOT NULL,
+	seen_bytes_in BIGINT NOT NULL,
+	seen_bytes_out BIGINT NOT NULL,
+	seen_total BIGINT NOT NULL,
+	seen_errors BIGINT NOT NULL
+);
