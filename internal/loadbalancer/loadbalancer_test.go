@@ -236,6 +236,19 @@ func TestLoadBalancerLifecycle(t *testing.T) {
 	servertest.WantStatus(t, "a second monitor", err, http.StatusConflict)
 	_, err = monitors.Create(ctx, c, monitors.CreateOpts{PoolID: pool.ID, Type: monitors.TypeHTTP, Delay: 1, Timeout: 5, MaxRetries: 2}).Extract()
 	servertest.WantStatus(t, "a timeout beyond the delay", err, http.StatusBadRequest)
+	if err := monitors.Delete(ctx, c, hm.ID).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitLB(t, c, lb.ID, "ACTIVE")
+	for _, path := range []string{"/a\nfrontend x", "/a#b", "/a'b", "/a\"b", "health"} {
+		_, err = monitors.Create(ctx, c, monitors.CreateOpts{PoolID: pool.ID, Type: monitors.TypeHTTP, Delay: 2, Timeout: 1, MaxRetries: 2, URLPath: path}).Extract()
+		servertest.WantStatus(t, "a monitor with url_path "+path, err, http.StatusBadRequest)
+	}
+	if hm, err = monitors.Create(ctx, c, monitors.CreateOpts{PoolID: pool.ID, Type: monitors.TypeHTTP, Delay: 2, Timeout: 1, MaxRetries: 2,
+		URLPath: "/health?full=1", ExpectedCodes: "200-204"}).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	waitLB(t, c, lb.ID, "ACTIVE")
 	_, err = loadbalancers.Get(ctx, c, "00000000-0000-0000-0000-000000000000").Extract()
 	servertest.WantStatus(t, "an unknown load balancer", err, http.StatusNotFound)
 	for _, tc := range []struct{ method, path, body string }{

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -86,6 +85,10 @@ func (s *Service) showMonitor(q *request) error {
 var monitorFields = []string{"name", "delay", "timeout", "max_retries", "max_retries_down", "http_method", "url_path",
 	"expected_codes", "admin_state_up", "tags", "http_version", "domain_name"}
 
+// urlPath is a health check's path (and query): the characters RFC 3986
+// allows there, so it goes into HAProxy's configuration as it is.
+var urlPath = regexp.MustCompile(`^/[A-Za-z0-9._~!$&()*+,;=:@%/?-]*$`)
+
 // expectedCodes is Octavia's pattern of expected_codes.
 var expectedCodes = regexp.MustCompile(`^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$`)
 
@@ -124,7 +127,7 @@ func monitorBody(a attrs, h *monitor) error {
 			return errorf(http.StatusBadRequest, "Validation failure: %s is not a valid option for health monitors of type %s", k, h.Type)
 		}
 	}
-	if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " \t\r\n") {
+	if !urlPath.MatchString(h.Path) {
 		return invalid("url_path", a["url_path"], "Value should be a URL path beginning with /")
 	}
 	if !expectedCodes.MatchString(h.Codes) {
