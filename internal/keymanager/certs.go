@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/url"
 	"strings"
 
@@ -62,6 +64,9 @@ func (s *Service) TLSBundle(ctx context.Context, project, ref string) ([]byte, e
 		if err != nil {
 			return nil, err
 		}
+		if err := boundedIterations(payload, 0); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNoCertificate, err)
+		}
 		key, cert, chain, err := pkcs12.DecodeChain(payload, "")
 		if err != nil {
 			return nil, fmt.Errorf("%w: not a PKCS#12 bundle without a passphrase: %v", ErrNoCertificate, err)
@@ -112,4 +117,64 @@ func (s *Service) projectPayload(ctx context.Context, project, id string) ([]byt
 		return nil, ErrNoCertificate
 	}
 	return s.payload(ctx, id)
+}
+
+// maxIterations is the most key-derivation iterations a PKCS#12 bundle
+// may ask for (OpenSSL makes 2048; each million costs about a second).
+const maxIterations = 1 << 20
+
+// boundedIterations refuses a PKCS#12 bundle that asks for more than
+// maxIterations of key derivation anywhere, before it is decoded: in
+// PKCS#12 and PKCS#5 (MacData, pbeParams, PBKDF2-params) an iteration
+// count is the INTEGER right after a salt's OCTET STRING in a SEQUENCE.
+// OCTET STRINGs that hold DER (a PFX's contents) are walked too.
+func boundedIterations(der []byte, depth int) error {
+	if depth > 64 {
+		return errors.New("PKCS#12 nested too deep")
+	}
+	for len(der) > 0 {
+		var v asn1.RawValue
+		rest, err := asn1.Unmarshal(der, &v)
+		if err != nil {
+			return nil // not DER: encrypted bytes, nothing to walk
+		}
+		switch {
+		case v.Class == asn1.ClassUniversal && v.Tag == asn1.TagSequence, v.IsCompound:
+			if err := sequenceIterations(v.Bytes, depth); err != nil {
+				return err
+			}
+		case v.Class == asn1.ClassUniversal && v.Tag == asn1.TagOctetString:
+			if err := boundedIterations(v.Bytes, depth+1); err != nil {
+				return err
+			}
+		}
+		der = rest
+	}
+	return nil
+}
+
+// sequenceIterations checks the elements of a SEQUENCE (or other
+// constructed value): an INTEGER after an OCTET STRING is an iteration
+// count; the elements are walked in turn.
+func sequenceIterations(body []byte, depth int) error {
+	afterSalt := false
+	for len(body) > 0 {
+		var v asn1.RawValue
+		rest, err := asn1.Unmarshal(body, &v)
+		if err != nil {
+			return nil
+		}
+		if v.Class == asn1.ClassUniversal && v.Tag == asn1.TagInteger && afterSalt {
+			n := new(big.Int).SetBytes(v.Bytes)
+			if len(v.Bytes) > 0 && v.Bytes[0]&0x80 == 0 && n.Cmp(big.NewInt(maxIterations)) > 0 {
+				return fmt.Errorf("PKCS#12 asks for %s iterations of key derivation; at most %d", n, maxIterations)
+			}
+		}
+		afterSalt = v.Class == asn1.ClassUniversal && v.Tag == asn1.TagOctetString
+		if err := boundedIterations(v.FullBytes, depth+1); err != nil {
+			return err
+		}
+		body = rest
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/loadbalancer/provider"
@@ -24,16 +25,46 @@ import (
 
 // schedule sets a load balancer on its data plane in the background.
 func (s *Service) schedule(q *request, id, event string) {
-	s.ops.Go(ops.Action{ResourceID: id, RequestID: httpapi.RequestID(q.ctx())}, event,
-		func(ctx context.Context) error { return s.sync(ctx, id, false) },
-		func(ctx context.Context, err error) { s.settle(ctx, id, err) })
+	s.change(ops.Action{ResourceID: id, RequestID: httpapi.RequestID(q.ctx())}, event, false)
 }
 
 // scheduleFailover starts a load balancer's data plane afresh.
 func (s *Service) scheduleFailover(q *request, id string) {
-	s.ops.Go(ops.Action{ResourceID: id, RequestID: httpapi.RequestID(q.ctx())}, "failover",
-		func(ctx context.Context) error { return s.sync(ctx, id, true) },
-		func(ctx context.Context, err error) { s.settle(ctx, id, err) })
+	s.change(ops.Action{ResourceID: id, RequestID: httpapi.RequestID(q.ctx())}, "failover", true)
+}
+
+// change runs a sync that settles the statuses, counted in flight so
+// that the sweep leaves its load balancer alone.
+func (s *Service) change(a ops.Action, event string, fresh bool) {
+	s.inflight.add(a.ResourceID, 1)
+	s.ops.Go(a, event, func(ctx context.Context) error { return s.sync(ctx, a.ResourceID, fresh) },
+		func(ctx context.Context, err error) {
+			s.settle(ctx, a.ResourceID, err)
+			s.inflight.add(a.ResourceID, -1)
+		})
+}
+
+// counter counts operations in flight per load balancer.
+type counter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counter) add(id string, d int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	if c.n[id] += d; c.n[id] <= 0 {
+		delete(c.n, id)
+	}
+}
+
+func (c *counter) busy(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[id] > 0
 }
 
 func (s *Service) loadLB(ctx context.Context, id string) (*loadBalancer, error) {
@@ -66,7 +97,7 @@ func (s *Service) sync(ctx context.Context, id string, fresh bool) error {
 	}
 	// The counters a reload or restart resets are kept first.
 	if now, err := s.driver.Status(ctx, id); err == nil {
-		if _, err := s.countStats(ctx, id, now.Listeners); err != nil {
+		if err := s.countStats(ctx, id, now.Listeners); err != nil {
 			s.log.Error("load-balancer: keep counters", "loadbalancer", id, "err", err)
 		}
 	}
@@ -313,11 +344,27 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	for _, id := range ids {
 		if slices.Contains(pending, id) {
-			s.ops.Go(ops.Action{ResourceID: id}, "", func(ctx context.Context) error { return s.sync(ctx, id, false) },
-				func(ctx context.Context, err error) { s.settle(ctx, id, err) })
+			s.change(ops.Action{ResourceID: id}, "", false)
 			continue
 		}
 		s.resync(id)
+	}
+	return nil
+}
+
+// sweep finishes the changes of load balancers PENDING with no operation
+// in flight (one whose request failed between its commit and scheduling).
+func (s *Service) sweep(ctx context.Context) error {
+	ids, err := store.Column(ctx, s.db, `SELECT id FROM lb_loadbalancers WHERE provisioning_status LIKE 'PENDING_%' AND updated_at < ?`,
+		time.Now().Add(-time.Minute).Unix())
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if !s.inflight.busy(id) {
+			s.log.Warn("load-balancer: finishing a change nothing runs", "loadbalancer", id)
+			s.change(ops.Action{ResourceID: id}, "", false)
+		}
 	}
 	return nil
 }
@@ -335,18 +382,35 @@ func (s *Service) resync(id string) {
 		})
 }
 
-// Tasks reads members' health and repairs data planes that stopped.
+// healthWorkers is how many load balancers' health is read at once.
+const healthWorkers = 4
+
+// Tasks reads members' health and repairs data planes that stopped, and
+// sweeps changes nothing runs.
 func (s *Service) Tasks() []service.Task {
 	return []service.Task{{Name: "load balancer health", Every: s.interval, Run: func(ctx context.Context) error {
 		ids, err := store.Column(ctx, s.db, `SELECT id FROM lb_loadbalancers WHERE provisioning_status = ?`, Active)
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			s.checkHealth(ctx, id)
+		next := make(chan string)
+		var wg sync.WaitGroup
+		for range min(healthWorkers, len(ids)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for id := range next {
+					s.checkHealth(ctx, id)
+				}
+			}()
 		}
+		for _, id := range ids {
+			next <- id
+		}
+		close(next)
+		wg.Wait()
 		return nil
-	}}}
+	}}, {Name: "load balancer sweep", Every: time.Minute, Run: s.sweep}}
 }
 
 // repairing are the load balancers whose data plane is being set again.
@@ -371,7 +435,7 @@ func (s *Service) checkHealth(ctx context.Context, id string) {
 	}
 	if st == nil {
 		st = &provider.Status{}
-	} else if _, err := s.countStats(ctx, id, st.Listeners); err != nil {
+	} else if err := s.countStats(ctx, id, st.Listeners); err != nil {
 		s.log.Error("load-balancer: keep counters", "loadbalancer", id, "err", err)
 	}
 	t, err := s.tree(ctx, id)

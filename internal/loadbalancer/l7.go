@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 	"time"
@@ -282,11 +283,8 @@ func (s *Service) createPolicy(q *request) error {
 		return err
 	}
 	s.record(q, p.LB, "create l7policy")
-	if err := s.writePolicy(q, http.StatusCreated, p.ID); err != nil {
-		return err
-	}
-	s.schedule(q, p.LB, "create l7policy")
-	return nil
+	defer s.schedule(q, p.LB, "create l7policy") // also when the answer cannot be written: the change is committed
+	return s.writePolicy(q, http.StatusCreated, p.ID)
 }
 
 func (s *Service) updatePolicy(q *request) error {
@@ -330,11 +328,8 @@ func (s *Service) updatePolicy(q *request) error {
 		return err
 	}
 	s.record(q, lbID, "update l7policy")
-	if err := s.writePolicy(q, http.StatusOK, id); err != nil {
-		return err
-	}
-	s.schedule(q, lbID, "update l7policy")
-	return nil
+	defer s.schedule(q, lbID, "update l7policy") // also when the answer cannot be written: the change is committed
+	return s.writePolicy(q, http.StatusOK, id)
 }
 
 func (s *Service) deletePolicy(q *request) error {
@@ -419,7 +414,26 @@ func ruleBody(a attrs, x *l7rule) error {
 	return nil
 }
 
-func validRegex(v string) bool { _, err := regexp.Compile(v); return err == nil }
+// validRegex reports whether v is a regular expression HAProxy may run
+// on every request: one that compiles and repeats nothing that repeats
+// itself (HAProxy's PCRE backtracks, so (a+)+$ could take exponential time).
+func validRegex(v string) bool {
+	re, err := syntax.Parse(v, syntax.Perl)
+	return err == nil && !nestedRepeat(re, false)
+}
+
+func nestedRepeat(re *syntax.Regexp, inRepeat bool) bool {
+	repeat := re.Op == syntax.OpStar || re.Op == syntax.OpPlus || (re.Op == syntax.OpRepeat && re.Max != 1)
+	if repeat && inRepeat {
+		return true
+	}
+	for _, sub := range re.Sub {
+		if nestedRepeat(sub, inRepeat || repeat) {
+			return true
+		}
+	}
+	return false
+}
 
 // ruleOf reads a rule of the policy in the path.
 func ruleOf(ctx context.Context, db store.Querier, q *request) (*l7policy, *l7rule, error) {
@@ -511,11 +525,8 @@ func (s *Service) createRule(q *request) error {
 		return err
 	}
 	s.record(q, x.LB, "create l7rule")
-	if err := s.writeRule(q, http.StatusCreated, x.ID); err != nil {
-		return err
-	}
-	s.schedule(q, x.LB, "create l7rule")
-	return nil
+	defer s.schedule(q, x.LB, "create l7rule") // also when the answer cannot be written: the change is committed
+	return s.writeRule(q, http.StatusCreated, x.ID)
 }
 
 func (s *Service) updateRule(q *request) error {
@@ -548,11 +559,8 @@ func (s *Service) updateRule(q *request) error {
 		return err
 	}
 	s.record(q, lbID, "update l7rule")
-	if err := s.writeRule(q, http.StatusOK, id); err != nil {
-		return err
-	}
-	s.schedule(q, lbID, "update l7rule")
-	return nil
+	defer s.schedule(q, lbID, "update l7rule") // also when the answer cannot be written: the change is committed
+	return s.writeRule(q, http.StatusOK, id)
 }
 
 func (s *Service) deleteRule(q *request) error {

@@ -117,6 +117,13 @@ func unsupportedOption(what string) error {
 	return errorf(http.StatusNotImplemented, "Provider '%s' does not support a requested option: %s", providerName, what)
 }
 
+// The most allowed CIDRs (HAProxy takes 64 words a line) and SNI
+// certificates a listener has.
+const (
+	maxCIDRs = 50
+	maxSNI   = 20
+)
+
 // listenerFields are the attributes of a listener a create or update may set.
 var listenerFields = []string{"name", "description", "connection_limit", "default_pool_id", "admin_state_up", "insert_headers",
 	"timeout_client_data", "timeout_member_connect", "timeout_member_data", "timeout_tcp_inspect", "allowed_cidrs", "tags",
@@ -147,6 +154,12 @@ func listenerBody(a attrs, l *listener, vip netip.Addr) error {
 	}
 	if l.ConnLimit == 0 {
 		return invalid("connection_limit", a["connection_limit"], "Value should be greater or equal to 1, or -1 for no limit")
+	}
+	if len(cidrs) > maxCIDRs {
+		return invalid("allowed_cidrs", a["allowed_cidrs"], "Value should have at most "+itoa(maxCIDRs)+" CIDRs")
+	}
+	if len(refs) > maxSNI {
+		return invalid("sni_container_refs", a["sni_container_refs"], "Value should have at most "+itoa(maxSNI)+" references")
 	}
 	if clientAuth != "" && clientAuth != "NONE" {
 		return unsupportedOption("client authentication")
@@ -278,20 +291,26 @@ func (s *Service) createListener(q *request) error {
 	case a.has("default_pool") && !a.null("default_pool"):
 		return unsupportedOption("creating a pool with its listener")
 	}
+	// The body and the certificates are read before the transaction:
+	// reading a certificate may take a while (a PKCS#12 bundle's key
+	// derivation), and no write waits on it.
+	lb, err := lbs.get(q.ctx(), s.db, q, l.LB)
+	if err != nil {
+		return err
+	}
+	l.Project = lb.Project
+	if err := q.enforce("listener:post", l.Project); err != nil {
+		return err
+	}
+	vip, _ := netip.ParseAddr(lb.Address)
+	if err := listenerBody(a, l, vip); err != nil {
+		return err
+	}
+	if err := s.checkCertificates(q.ctx(), l); err != nil {
+		return err
+	}
 	err = s.db.InTx(q.ctx(), func(tx *store.Tx) error {
-		lb, err := lbs.get(q.ctx(), tx, q, l.LB)
-		if err != nil {
-			return err
-		}
-		l.Project = lb.Project
-		if err := q.enforce("listener:post", l.Project); err != nil {
-			return err
-		}
-		vip, _ := netip.ParseAddr(lb.Address)
-		if err := listenerBody(a, l, vip); err != nil {
-			return err
-		}
-		if err := s.checkCertificates(q.ctx(), l); err != nil {
+		if _, err := lbs.get(q.ctx(), tx, q, l.LB); err != nil {
 			return err
 		}
 		if l.DefaultPool != "" {
@@ -329,11 +348,8 @@ func (s *Service) createListener(q *request) error {
 		return err
 	}
 	s.record(q, l.LB, "create listener")
-	if err := s.writeListener(q, http.StatusCreated, l.ID); err != nil {
-		return err
-	}
-	s.schedule(q, l.LB, "create listener")
-	return nil
+	defer s.schedule(q, l.LB, "create listener") // also when the answer cannot be written: the change is committed
+	return s.writeListener(q, http.StatusCreated, l.ID)
 }
 
 func insertListener(ctx context.Context, tx *store.Tx, l *listener) error {
@@ -354,26 +370,38 @@ func (s *Service) updateListener(q *request) error {
 	}
 	var lbID string
 	id := q.r.PathValue("id")
+	// The certificates the listener will have are read before the
+	// transaction (see createListener).
+	pre, err := listeners.get(q.ctx(), s.db, q, id)
+	if err != nil {
+		return err
+	}
+	if err := q.enforce("listener:put", pre.Project); err != nil {
+		return err
+	}
+	lb, err := lbs.get(q.ctx(), s.db, q, pre.LB)
+	if err != nil {
+		return err
+	}
+	vip, _ := netip.ParseAddr(lb.Address)
+	if err := listenerBody(a, pre, vip); err != nil {
+		return err
+	}
+	if err := s.checkCertificates(q.ctx(), pre); err != nil {
+		return err
+	}
 	err = s.db.InTx(q.ctx(), func(tx *store.Tx) error {
 		l, err := listeners.get(q.ctx(), tx, q, id)
 		if err != nil {
 			return err
 		}
 		lbID = l.LB
-		if err := q.enforce("listener:put", l.Project); err != nil {
-			return err
-		}
-		lb, err := lbs.get(q.ctx(), tx, q, l.LB)
-		if err != nil {
-			return err
-		}
-		vip, _ := netip.ParseAddr(lb.Address)
 		oldPool := l.DefaultPool
 		if err := listenerBody(a, l, vip); err != nil {
 			return err
 		}
-		if err := s.checkCertificates(q.ctx(), l); err != nil {
-			return err
+		if l.TLSRef != pre.TLSRef || l.SNIRefs != pre.SNIRefs {
+			return errorf(http.StatusConflict, "Listener %s changed meanwhile; try again.", id)
 		}
 		if l.DefaultPool != "" && l.DefaultPool != oldPool {
 			if err := poolFits(q.ctx(), tx, q, l, l.DefaultPool); err != nil {
@@ -405,11 +433,8 @@ func (s *Service) updateListener(q *request) error {
 		return err
 	}
 	s.record(q, lbID, "update listener")
-	if err := s.writeListener(q, http.StatusOK, id); err != nil {
-		return err
-	}
-	s.schedule(q, lbID, "update listener")
-	return nil
+	defer s.schedule(q, lbID, "update listener") // also when the answer cannot be written: the change is committed
+	return s.writeListener(q, http.StatusOK, id)
 }
 
 func (s *Service) deleteListener(q *request) error {

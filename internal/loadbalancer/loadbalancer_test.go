@@ -3,6 +3,7 @@ package loadbalancer_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/pools"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/providers"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/quotas"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/subnets"
 
@@ -148,6 +150,12 @@ func TestLoadBalancerLifecycle(t *testing.T) {
 		t.Fatalf("VIP port: %+v", port)
 	}
 	servertest.WantStatus(t, "delete the VIP port", ports.Delete(ctx, nc, port.ID).ExtractErr(), http.StatusConflict)
+	_, err = ports.Update(ctx, nc, port.ID, ports.UpdateOpts{FixedIPs: []ports.IP{{SubnetID: sn.ID, IPAddress: "10.20.0.99"}}}).Extract()
+	servertest.WantStatus(t, "move the VIP port's address", err, http.StatusConflict)
+	name := "renamed"
+	if _, err := ports.Update(ctx, nc, port.ID, ports.UpdateOpts{Name: &name}).Extract(); err != nil {
+		t.Fatalf("rename the VIP port: %v", err)
+	}
 
 	ls, err := listeners.Create(ctx, c, listeners.CreateOpts{LoadbalancerID: lb.ID, Protocol: listeners.ProtocolHTTP, ProtocolPort: 80,
 		InsertHeaders: map[string]string{"X-Forwarded-For": "true"}}).Extract()
@@ -314,6 +322,14 @@ func TestLoadBalancerLifecycle(t *testing.T) {
 	servertest.WantStatus(t, "a rule value with a space", err, http.StatusBadRequest)
 	_, err = l7policies.CreateRule(ctx, c, toStatic.ID, l7policies.CreateRuleOpts{RuleType: l7policies.TypeSSLConnHasCert, CompareType: l7policies.CompareTypeEqual, Value: "True"}).Extract()
 	servertest.WantStatus(t, "an SSL rule", err, http.StatusNotImplemented)
+	_, err = l7policies.CreateRule(ctx, c, toStatic.ID, l7policies.CreateRuleOpts{RuleType: l7policies.TypePath, CompareType: l7policies.CompareTypeRegex, Value: "^/(a+)+$"}).Extract()
+	servertest.WantStatus(t, "a regex that backtracks", err, http.StatusBadRequest)
+	var many []string
+	for i := range 51 {
+		many = append(many, fmt.Sprintf("192.0.2.%d/32", i))
+	}
+	_, err = listeners.Create(ctx, c, listeners.CreateOpts{LoadbalancerID: lb.ID, Protocol: listeners.ProtocolTCP, ProtocolPort: 2222, AllowedCIDRs: many}).Extract()
+	servertest.WantStatus(t, "51 allowed CIDRs", err, http.StatusBadRequest)
 	_, err = l7policies.Create(ctx, c, l7policies.CreateOpts{ListenerID: ls.ID, Action: l7policies.ActionRedirectToURL, RedirectURL: "javascript:alert(1)"}).Extract()
 	servertest.WantStatus(t, "a redirect to a non-HTTP URL", err, http.StatusBadRequest)
 	servertest.WantStatus(t, "delete a pool a policy uses", pools.Delete(ctx, c, static.ID).ExtractErr(), http.StatusConflict)
@@ -404,6 +420,47 @@ func TestLoadBalancerIsolation(t *testing.T) {
 	servertest.WantStatus(t, "B adds a member to A's pool", err, http.StatusNotFound)
 	_, err = loadbalancers.Create(ctx, cb, loadbalancers.CreateOpts{VipSubnetID: sn.ID}).Extract()
 	servertest.WantStatus(t, "B puts a VIP on A's subnet", err, http.StatusBadRequest)
+	// On a network shared with it, B may put a VIP but not pick its address.
+	shared := true
+	adminNet := netClient(t, srv.Admin(t).ProviderClient)
+	if _, err := networks.Update(ctx, adminNet, sn.NetworkID, networks.UpdateOpts{Shared: &shared}).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = loadbalancers.Create(ctx, cb, loadbalancers.CreateOpts{VipSubnetID: sn.ID, VipAddress: "10.30.0.200"}).Extract()
+	servertest.WantStatus(t, "B picks a VIP address on A's shared network", err, http.StatusBadRequest)
+	onShared, err := loadbalancers.Create(ctx, cb, loadbalancers.CreateOpts{VipSubnetID: sn.ID}).Extract()
+	if err != nil {
+		t.Fatalf("B's VIP on A's shared network: %v", err)
+	}
+	waitLB(t, cb, onShared.ID, "ACTIVE")
+	if err := loadbalancers.Delete(ctx, cb, onShared.ID, nil).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B's load balancer gone", func() (bool, string) {
+		_, err := loadbalancers.Get(ctx, cb, onShared.ID).Extract()
+		return servertest.IsStatus(err, http.StatusNotFound), "still there"
+	})
+	shared = false
+	if _, err := networks.Update(ctx, adminNet, sn.NetworkID, networks.UpdateOpts{Shared: &shared}).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	// An admin makes a load balancer for B: its VIP port is B's.
+	adminLB := lbClient(t, srv.Admin(t).ProviderClient)
+	forB, err := loadbalancers.Create(ctx, adminLB, loadbalancers.CreateOpts{VipSubnetID: snB.ID, ProjectID: b.ProjectID}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vp, err := ports.Get(ctx, adminNet, forB.VipPortID).Extract(); err != nil || vp.ProjectID != b.ProjectID || forB.ProjectID != b.ProjectID {
+		t.Fatalf("an admin's load balancer for B: %+v, its port %+v (%v)", forB, vp, err)
+	}
+	waitLB(t, adminLB, forB.ID, "ACTIVE")
+	if err := loadbalancers.Delete(ctx, adminLB, forB.ID, nil).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the admin's load balancer for B gone", func() (bool, string) {
+		_, err := loadbalancers.Get(ctx, adminLB, forB.ID).Extract()
+		return servertest.IsStatus(err, http.StatusNotFound), "still there"
+	})
 	_, err = pools.CreateMember(ctx, ca, pool.ID, pools.CreateMemberOpts{Address: "10.30.0.9", ProtocolPort: 22, SubnetID: snB.ID}).Extract()
 	servertest.WantStatus(t, "A names B's subnet for a member", err, http.StatusBadRequest)
 	for _, pages := range []func() (int, error){

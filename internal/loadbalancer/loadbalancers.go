@@ -219,24 +219,25 @@ func (s *Service) createLB(q *request) error {
 	if err != nil {
 		return err
 	}
-	req.LoadBalancerID = l.ID
-	vip, err := s.net.CreateVIP(q.ctx(), q.creds, req)
+	// From here the request finishes even if its client goes away.
+	ctx := context.WithoutCancel(q.ctx())
+	req.LoadBalancerID, req.ProjectID = l.ID, l.Project
+	vip, err := s.net.CreateVIP(ctx, q.creds, req)
 	if err != nil {
-		if _, derr := s.db.Exec(context.WithoutCancel(q.ctx()), `DELETE FROM lb_loadbalancers WHERE id = ?`, l.ID); derr != nil {
+		if _, derr := s.db.Exec(ctx, `DELETE FROM lb_loadbalancers WHERE id = ?`, l.ID); derr != nil {
 			s.log.Error("load-balancer: remove a load balancer whose VIP failed", "id", l.ID, "err", derr)
 		}
 		return vipError(err)
 	}
-	if _, err := s.db.Exec(q.ctx(), `UPDATE lb_loadbalancers SET vip_network_id = ?, vip_subnet_id = ?, vip_port_id = ?, vip_address = ?,
+	s.record(q, l.ID, "create")
+	// Scheduled whatever follows: a load balancer whose VIP could not be
+	// recorded goes to ERROR (and its port with it when deleted).
+	defer s.schedule(q, l.ID, "create")
+	if _, err := s.db.Exec(ctx, `UPDATE lb_loadbalancers SET vip_network_id = ?, vip_subnet_id = ?, vip_port_id = ?, vip_address = ?,
 		vip_namespace = ? WHERE id = ?`, vip.NetworkID, vip.SubnetID, vip.PortID, vip.Address.String(), vip.Namespace, l.ID); err != nil {
 		return err
 	}
-	s.record(q, l.ID, "create")
-	if err := s.writeLB(q, http.StatusCreated, l.ID); err != nil {
-		return err
-	}
-	s.schedule(q, l.ID, "create")
-	return nil
+	return s.writeLB(q, http.StatusCreated, l.ID)
 }
 
 // vipError turns the network's refusal into Octavia's words.
@@ -297,11 +298,8 @@ func (s *Service) updateLB(q *request) error {
 		return err
 	}
 	s.record(q, id, "update")
-	if err := s.writeLB(q, http.StatusOK, id); err != nil {
-		return err
-	}
-	s.schedule(q, id, "update")
-	return nil
+	defer s.schedule(q, id, "update") // also when the answer cannot be written: the change is committed
+	return s.writeLB(q, http.StatusOK, id)
 }
 
 // lockLB takes an ACTIVE load balancer to PENDING_UPDATE for a change of

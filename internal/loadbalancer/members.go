@@ -218,11 +218,8 @@ func (s *Service) createMember(q *request) error {
 		return err
 	}
 	s.record(q, m.LB, "create member")
-	if err := s.writeMember(q, http.StatusCreated, m.ID); err != nil {
-		return err
-	}
-	s.schedule(q, m.LB, "create member")
-	return nil
+	defer s.schedule(q, m.LB, "create member") // also when the answer cannot be written: the change is committed
+	return s.writeMember(q, http.StatusCreated, m.ID)
 }
 
 func duplicateMember(m *member) error {
@@ -259,11 +256,8 @@ func (s *Service) updateMember(q *request) error {
 		return err
 	}
 	s.record(q, lbID, "update member")
-	if err := s.writeMember(q, http.StatusOK, id); err != nil {
-		return err
-	}
-	s.schedule(q, lbID, "update member")
-	return nil
+	defer s.schedule(q, lbID, "update member") // also when the answer cannot be written: the change is committed
+	return s.writeMember(q, http.StatusOK, id)
 }
 
 func (s *Service) deleteMember(q *request) error {
@@ -292,6 +286,9 @@ func (s *Service) deleteMember(q *request) error {
 	return nil
 }
 
+// maxBatch is the most members one batch update lists.
+const maxBatch = 1000
+
 // batchMembers is Octavia's batch update of a pool's members: the
 // members listed (by address and port) are made or updated, the others
 // deleted (unless additive_only=true), in one change.
@@ -308,6 +305,9 @@ func (s *Service) batchMembers(q *request) error {
 	if err := json.Unmarshal(outer["members"], &raw); err != nil || len(outer) != 1 || outer["members"] == nil {
 		return errorf(http.StatusBadRequest, "Missing argument: \"members\"")
 	}
+	if len(raw) > maxBatch {
+		return errorf(http.StatusBadRequest, "Validation failure: at most %d members in one batch.", maxBatch)
+	}
 	additive, _ := httpapi.ParseBool(q.r.URL.Query().Get("additive_only"))
 	p, err := pools.get(q.ctx(), s.db, q, q.r.PathValue("id"))
 	if err != nil {
@@ -318,7 +318,7 @@ func (s *Service) batchMembers(q *request) error {
 	}
 	allowed := append([]string{"address", "protocol_port", "subnet_id", "project_id", "tenant_id"}, memberFields...)
 	var want []*member
-	seen := map[string]bool{}
+	seen, usable := map[string]bool{}, map[string]bool{}
 	for _, r := range raw {
 		var a attrs
 		if err := json.Unmarshal(r, &a); err != nil || a == nil {
@@ -352,13 +352,14 @@ func (s *Service) batchMembers(q *request) error {
 			return duplicateMember(m)
 		}
 		seen[key] = true
-		if m.Subnet != "" {
+		if m.Subnet != "" && !usable[m.Subnet] {
 			if err := s.net.SubnetUsable(q.ctx(), q.creds, m.Subnet); err != nil {
 				if c := httpapi.Classify(err); c.Status == http.StatusNotFound || c.Status == http.StatusForbidden {
 					return errorf(http.StatusBadRequest, "Validation failure: Subnet %s not found.", m.Subnet)
 				}
 				return err
 			}
+			usable[m.Subnet] = true
 		}
 		want = append(want, m)
 	}

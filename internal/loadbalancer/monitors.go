@@ -204,11 +204,8 @@ func (s *Service) createMonitor(q *request) error {
 		return err
 	}
 	s.record(q, h.LB, "create healthmonitor")
-	if err := s.writeMonitor(q, http.StatusCreated, h.ID); err != nil {
-		return err
-	}
-	s.schedule(q, h.LB, "create healthmonitor")
-	return nil
+	defer s.schedule(q, h.LB, "create healthmonitor") // also when the answer cannot be written: the change is committed
+	return s.writeMonitor(q, http.StatusCreated, h.ID)
 }
 
 func duplicateMonitor(pool string) error {
@@ -247,11 +244,8 @@ func (s *Service) updateMonitor(q *request) error {
 		return err
 	}
 	s.record(q, lbID, "update healthmonitor")
-	if err := s.writeMonitor(q, http.StatusOK, id); err != nil {
-		return err
-	}
-	s.schedule(q, lbID, "update healthmonitor")
-	return nil
+	defer s.schedule(q, lbID, "update healthmonitor") // also when the answer cannot be written: the change is committed
+	return s.writeMonitor(q, http.StatusOK, id)
 }
 
 func (s *Service) deleteMonitor(q *request) error {

@@ -278,11 +278,8 @@ func (s *Service) createPool(q *request) error {
 		return err
 	}
 	s.record(q, p.LB, "create pool")
-	if err := s.writePool(q, http.StatusCreated, p.ID); err != nil {
-		return err
-	}
-	s.schedule(q, p.LB, "create pool")
-	return nil
+	defer s.schedule(q, p.LB, "create pool") // also when the answer cannot be written: the change is committed
+	return s.writePool(q, http.StatusCreated, p.ID)
 }
 
 func (s *Service) updatePool(q *request) error {
@@ -316,11 +313,8 @@ func (s *Service) updatePool(q *request) error {
 		return err
 	}
 	s.record(q, lbID, "update pool")
-	if err := s.writePool(q, http.StatusOK, id); err != nil {
-		return err
-	}
-	s.schedule(q, lbID, "update pool")
-	return nil
+	defer s.schedule(q, lbID, "update pool") // also when the answer cannot be written: the change is committed
+	return s.writePool(q, http.StatusOK, id)
 }
 
 func (s *Service) deletePool(q *request) error {

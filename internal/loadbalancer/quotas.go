@@ -17,13 +17,16 @@ var quotaResources = []struct{ name, table, title string }{
 	{"l7policy", "lb_l7policies", "L7 Policy"}, {"l7rule", "lb_l7rules", "L7 Rule"},
 }
 
-// defaultQuota is every project's quota until an admin sets one: none (-1).
-const defaultQuota = -1
+// defaultQuotas are every project's quotas until an admin sets others
+// (Octavia's default is none; each load balancer here is a process and a
+// port on the host, so a project gets a bounded share).
+var defaultQuotas = map[string]int{"load_balancer": 20, "listener": 100, "pool": 100, "member": 1000, "health_monitor": 100,
+	"l7policy": 200, "l7rule": 1000}
 
 func (s *Service) quotaOf(ctx context.Context, db store.Querier, project string) (map[string]int, error) {
 	q := map[string]int{}
 	for _, r := range quotaResources {
-		q[r.name] = defaultQuota
+		q[r.name] = defaultQuotas[r.name]
 	}
 	rows, err := db.Query(ctx, `SELECT resource, quota_limit FROM lb_quotas WHERE project_id = ?`, project)
 	if err != nil {
@@ -101,11 +104,7 @@ func (s *Service) defaultQuotas(q *request) error {
 	if err := q.enforce("quota:get_defaults", q.creds.ProjectID); err != nil {
 		return err
 	}
-	quota, _ := s.quotaOf(q.ctx(), s.db, "")
-	for k := range quota {
-		quota[k] = defaultQuota
-	}
-	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"quota": quotaView(quota)})
+	httpapi.WriteJSON(q.w, http.StatusOK, map[string]any{"quota": quotaView(defaultQuotas)})
 	return nil
 }
 

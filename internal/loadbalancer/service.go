@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sovcloud/sov/internal/httpapi"
@@ -67,6 +68,8 @@ type Service struct {
 	url      string // the API's public URL
 	public   string // the listener's
 	interval time.Duration
+	inflight counter    // changes scheduled and not yet settled, by load balancer
+	statsMu  sync.Mutex // one update of the kept counters at a time
 	// Fake is the fake data plane when Config.Driver is "fake".
 	Fake *fake.Driver
 }

@@ -17,76 +17,98 @@ func statsView(st provider.Stats) map[string]any {
 
 // liveStats are the counters of a load balancer's listeners since they
 // were made: those the data plane counts now (none when it does not
-// answer) added to what it counted before its restarts and reloads.
+// answer) added to what it counted before its restarts and reloads. It
+// only reads: the health task and syncs keep the counters.
 func (s *Service) liveStats(q *request, lb string) map[string]provider.Stats {
 	st, err := s.driver.Status(q.ctx(), lb)
 	if err != nil {
 		st = &provider.Status{}
 	}
-	out, err := s.countStats(q.ctx(), lb, st.Listeners)
+	kept, err := keptStats(q.ctx(), s.db, lb)
 	if err != nil {
 		s.log.Error("load-balancer: stats", "loadbalancer", lb, "err", err)
+	}
+	out := map[string]provider.Stats{}
+	for id, c := range kept {
+		c = c.with(st.Listeners[id])
+		out[id] = c.total(st.Listeners[id])
+		delete(st.Listeners, id)
+	}
+	for id, now := range st.Listeners {
+		out[id] = now
 	}
 	return out
 }
 
+// kept is a listener's counters as stored: counted before the data
+// plane's last restart (base) and last read from it (seen).
+type kept struct{ base, seen provider.Stats }
+
+// with is k after reading now: counters below those seen mean the data
+// plane started again, and what was seen joins the base.
+func (k kept) with(now provider.Stats) kept {
+	if now.TotalConnections < k.seen.TotalConnections || now.BytesIn < k.seen.BytesIn || now.BytesOut < k.seen.BytesOut {
+		k.base = provider.Stats{BytesIn: k.base.BytesIn + k.seen.BytesIn, BytesOut: k.base.BytesOut + k.seen.BytesOut,
+			TotalConnections: k.base.TotalConnections + k.seen.TotalConnections, RequestErrors: k.base.RequestErrors + k.seen.RequestErrors}
+	}
+	k.seen = now
+	return k
+}
+
+// total is the counters since the listener was made, now being the data
+// plane's current ones.
+func (k kept) total(now provider.Stats) provider.Stats {
+	return provider.Stats{ActiveConnections: now.ActiveConnections, BytesIn: k.base.BytesIn + now.BytesIn, BytesOut: k.base.BytesOut + now.BytesOut,
+		TotalConnections: k.base.TotalConnections + now.TotalConnections, RequestErrors: k.base.RequestErrors + now.RequestErrors}
+}
+
+func keptStats(ctx context.Context, db store.Querier, lb string) (map[string]kept, error) {
+	rows, err := db.Query(ctx, `SELECT listener_id, base_bytes_in, base_bytes_out, base_total, base_errors,
+		seen_bytes_in, seen_bytes_out, seen_total, seen_errors FROM lb_listener_stats WHERE loadbalancer_id = ?`, lb)
+	if err != nil {
+		return nil, err
+	}
+	type row struct {
+		id string
+		k  kept
+	}
+	list, err := store.Collect(rows, func(r store.Scanner) (row, error) {
+		var x row
+		return x, r.Scan(&x.id, &x.k.base.BytesIn, &x.k.base.BytesOut, &x.k.base.TotalConnections, &x.k.base.RequestErrors,
+			&x.k.seen.BytesIn, &x.k.seen.BytesOut, &x.k.seen.TotalConnections, &x.k.seen.RequestErrors)
+	})
+	out := map[string]kept{}
+	for _, x := range list {
+		out[x.id] = x.k
+	}
+	return out, err
+}
+
 // countStats keeps a load balancer's counters across restarts of its
-// data plane: counters lower than those last seen mean it started again,
-// so what was seen is added to the base. It returns base plus now.
-func (s *Service) countStats(ctx context.Context, lb string, now map[string]provider.Stats) (map[string]provider.Stats, error) {
-	out := map[string]provider.Stats{}
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT listener_id, base_bytes_in, base_bytes_out, base_total, base_errors,
-			seen_bytes_in, seen_bytes_out, seen_total, seen_errors FROM lb_listener_stats WHERE loadbalancer_id = ?`, lb)
+// data plane, from what it counts now (one update at a time, so that no
+// older reading is taken for a restart).
+func (s *Service) countStats(ctx context.Context, lb string, now map[string]provider.Stats) error {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		have, err := keptStats(ctx, tx, lb)
 		if err != nil {
 			return err
-		}
-		type counts struct {
-			id         string
-			base, seen provider.Stats
-		}
-		have, err := store.Collect(rows, func(r store.Scanner) (counts, error) {
-			var c counts
-			return c, r.Scan(&c.id, &c.base.BytesIn, &c.base.BytesOut, &c.base.TotalConnections, &c.base.RequestErrors,
-				&c.seen.BytesIn, &c.seen.BytesOut, &c.seen.TotalConnections, &c.seen.RequestErrors)
-		})
-		if err != nil {
-			return err
-		}
-		known := map[string]counts{}
-		for _, c := range have {
-			known[c.id] = c
 		}
 		for id, cur := range now {
-			c := known[id]
-			if cur.TotalConnections < c.seen.TotalConnections || cur.BytesIn < c.seen.BytesIn || cur.BytesOut < c.seen.BytesOut {
-				c.base.BytesIn += c.seen.BytesIn
-				c.base.BytesOut += c.seen.BytesOut
-				c.base.TotalConnections += c.seen.TotalConnections
-				c.base.RequestErrors += c.seen.RequestErrors
-			}
+			k := have[id].with(cur)
 			if _, err := tx.Exec(ctx, `INSERT INTO lb_listener_stats (listener_id, loadbalancer_id, base_bytes_in, base_bytes_out, base_total,
 				base_errors, seen_bytes_in, seen_bytes_out, seen_total, seen_errors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (listener_id) DO UPDATE SET base_bytes_in = excluded.base_bytes_in, base_bytes_out = excluded.base_bytes_out,
 				base_total = excluded.base_total, base_errors = excluded.base_errors, seen_bytes_in = excluded.seen_bytes_in,
 				seen_bytes_out = excluded.seen_bytes_out, seen_total = excluded.seen_total, seen_errors = excluded.seen_errors`,
-				id, lb, c.base.BytesIn, c.base.BytesOut, c.base.TotalConnections, c.base.RequestErrors,
-				cur.BytesIn, cur.BytesOut, cur.TotalConnections, cur.RequestErrors); err != nil {
+				id, lb, k.base.BytesIn, k.base.BytesOut, k.base.TotalConnections, k.base.RequestErrors,
+				k.seen.BytesIn, k.seen.BytesOut, k.seen.TotalConnections, k.seen.RequestErrors); err != nil {
 				return err
 			}
-			out[id] = provider.Stats{ActiveConnections: cur.ActiveConnections, BytesIn: c.base.BytesIn + cur.BytesIn,
-				BytesOut: c.base.BytesOut + cur.BytesOut, TotalConnections: c.base.TotalConnections + cur.TotalConnections,
-				RequestErrors: c.base.RequestErrors + cur.RequestErrors}
-			delete(known, id)
-		}
-		// Listeners the data plane does not count now: what they had.
-		for id, c := range known {
-			out[id] = provider.Stats{BytesIn: c.base.BytesIn + c.seen.BytesIn, BytesOut: c.base.BytesOut + c.seen.BytesOut,
-				TotalConnections: c.base.TotalConnections + c.seen.TotalConnections, RequestErrors: c.base.RequestErrors + c.seen.RequestErrors}
 		}
 		return nil
 	})
-	return out, err
 }
 
 func (s *Service) lbStats(q *request) error {

@@ -160,8 +160,10 @@ func TestLoadBalancerOnTheWire(t *testing.T) {
 		memberOf[b.name] = m.ID
 		waitLB(t, c, lb.ID, "ACTIVE")
 	}
-	if _, err := monitors.Create(ctx, c, monitors.CreateOpts{PoolID: pool.ID, Type: monitors.TypeHTTP, Delay: 1, Timeout: 1, MaxRetries: 1,
-		MaxRetriesDown: 1, URLPath: "/"}).Extract(); err != nil {
+	// Checks every two seconds that allow a loaded machine's slow answer (two
+	// seconds, three failures in a row), so a live member never flaps.
+	if _, err := monitors.Create(ctx, c, monitors.CreateOpts{PoolID: pool.ID, Type: monitors.TypeHTTP, Delay: 2, Timeout: 2, MaxRetries: 1,
+		MaxRetriesDown: 3, URLPath: "/"}).Extract(); err != nil {
 		t.Fatal(err)
 	}
 	waitLB(t, c, lb.ID, "ACTIVE")

@@ -611,6 +611,15 @@ func (s *Service) updatePort(q *request) error {
 		if serviceOwner(p.DeviceOwner) && (a.has("device_owner") || a.has("device_id")) && !q.admin() {
 			return q.enforce("create_port:device_owner", "")
 		}
+		// A load balancer's VIP port changes with its load balancer.
+		if p.DeviceOwner == ownerLoadBalancer && !q.admin() {
+			for _, k := range []string{"fixed_ips", "mac_address", "port_security_enabled", "security_groups", "allowed_address_pairs", "admin_state_up"} {
+				if a.has(k) {
+					return conflict("ServicePortInUse", "Port %s is the VIP of load balancer %s: %s changes with the load balancer.", p.ID,
+						strings.TrimPrefix(p.DeviceID, "lb-"), k)
+				}
+			}
+		}
 		if a.has("mac_address") && p.Host != "" {
 			return conflict("PortBound", "Unable to complete operation on port %s, port is already bound, port type: tap, old_mac %s, new_mac %s.", p.ID, p.MAC, strings.Trim(string(a["mac_address"]), `"`))
 		}

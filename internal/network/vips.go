@@ -31,6 +31,9 @@ const ownerLoadBalancer = "Octavia"
 type VIPRequest struct {
 	LoadBalancerID                       string
 	NetworkID, SubnetID, PortID, Address string
+	// ProjectID is the load balancer's project when an admin makes it
+	// for another ("" for the caller's): the port goes there.
+	ProjectID string
 }
 
 // VIP is a load balancer's port.
@@ -103,13 +106,21 @@ func (s *Service) vipPort(ctx context.Context, tx *store.Tx, q *request, req VIP
 		if err != nil {
 			return nil, err
 		}
+		// As for ports: only the network's owner picks an address on it.
+		if req.Address != "" && n.Project != q.creds.ProjectID && !q.admin() {
+			return nil, q.enforce("create_port:fixed_ips", "")
+		}
 		if want == nil {
 			if want, err = vipAddressOn(ctx, tx, n.ID, req.Address); err != nil {
 				return nil, err
 			}
 		}
 		now := time.Now().Unix()
-		p = &port{ID: uuid.NewString(), Project: q.creds.ProjectID, Network: n.ID, Name: "octavia-lb-" + req.LoadBalancerID,
+		project := q.creds.ProjectID
+		if req.ProjectID != "" && q.admin() {
+			project = req.ProjectID
+		}
+		p = &port{ID: uuid.NewString(), Project: project, Network: n.ID, Name: "octavia-lb-" + req.LoadBalancerID,
 			MAC: newMAC(), autoMAC: true, AdminUp: true, Status: "DOWN", PortSecurity: n.PortSecurity, VNIC: vnicNormal, Profile: "{}",
 			Revision: 1, Created: now, Updated: now}
 		if err := s.checkQuota(ctx, tx, p.Project, "port", 1); err != nil {
@@ -154,8 +165,13 @@ func (s *Service) vipPort(ctx context.Context, tx *store.Tx, q *request, req VIP
 		if err := s.insertBareGroup(ctx, tx, g); err != nil {
 			return nil, err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM port_security_groups WHERE port_id = ?`, p.ID); err != nil {
-			return nil, err
+		// A port made for the load balancer has only its group; a port
+		// of the caller's keeps its own beside it (they go back to being
+		// its only ones when the load balancer lets it go).
+		if req.PortID == "" {
+			if _, err := tx.Exec(ctx, `DELETE FROM port_security_groups WHERE port_id = ?`, p.ID); err != nil {
+				return nil, err
+			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO port_security_groups (port_id, security_group_id) VALUES (?, ?)`, p.ID, g.ID); err != nil {
 			return nil, err
@@ -290,9 +306,6 @@ func (s *Service) ReleaseVIP(ctx context.Context, lb string, made bool) error {
 		default:
 			if _, err := tx.Exec(ctx, `UPDATE ports SET device_id = '', device_owner = '', binding_host = '', status = 'DOWN',
 				revision = revision + 1, updated_at = ? WHERE id = ?`, time.Now().Unix(), portID); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `DELETE FROM port_security_groups WHERE port_id = ?`, portID); err != nil {
 				return err
 			}
 		}

@@ -21,6 +21,7 @@ func config(lb *provider.LoadBalancer, dir, user, group string, maxconn int) str
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	w("global")
 	w("    maxconn %d", maxconn)
+	w("    nbthread 1") // a load balancer takes one core at most
 	w("    stats socket %s mode 600 level admin expose-fd listeners", statsSocket(dir))
 	w("    stats timeout 10s")
 	if user != "" {

@@ -50,7 +50,22 @@ type Driver struct {
 	engines     Engines
 	user, group string
 	maxconn     int // per HAProxy, what sov's file descriptor limit allows
-	mu          sync.Mutex
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex // one change at a time per load balancer
+}
+
+// lock takes the lock of one load balancer's data plane.
+func (d *Driver) lock(id string) (unlock func()) {
+	d.mu.Lock()
+	m, ok := d.locks[id]
+	if !ok {
+		m = &sync.Mutex{}
+		d.locks[id] = m
+	}
+	d.mu.Unlock()
+	m.Lock()
+	return m.Unlock
 }
 
 // New returns the driver; it needs the haproxy binary.
@@ -61,7 +76,7 @@ func New(dir string, engines Engines) (*Driver, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	d := &Driver{dir: dir, engines: engines, maxconn: 50000}
+	d := &Driver{dir: dir, engines: engines, maxconn: 50000, locks: map[string]*sync.Mutex{}}
 	// HAProxy needs two descriptors a connection; it inherits sov's limit.
 	var lim syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && int(lim.Cur/2)-500 < d.maxconn {
@@ -102,8 +117,7 @@ func writePingScript() error {
 // Set writes lb's configuration and starts its HAProxy, or reloads the
 // one running, then waits until the workers serve what it says.
 func (d *Driver) Set(ctx context.Context, lb *provider.LoadBalancer) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock(lb.ID)()
 	dir := filepath.Join(d.dir, lb.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -172,6 +186,9 @@ func (d *Driver) start(ctx context.Context, lb *provider.LoadBalancer, dir, cfg 
 	defer logf.Close()
 	os.Remove(statsSocket(dir))
 	cmd := exec.Command("ip", "netns", "exec", lb.Namespace, "haproxy", "-W", "-db", "-f", cfg)
+	// Nothing of sov's environment reaches HAProxy (its configuration
+	// could name variables).
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := d.engines.Start(ctx, engineKind, lb.ID, cmd); err != nil {
 		return fmt.Errorf("haproxy: start %s: %w", lb.ID, err)
@@ -229,8 +246,7 @@ func (d *Driver) await(ctx context.Context, lb *provider.LoadBalancer, dir, old 
 
 // Remove stops a load balancer's HAProxy and removes its state.
 func (d *Driver) Remove(ctx context.Context, id string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock(id)()
 	err := d.engines.Stop(ctx, engineKind, id, 5*time.Second)
 	dir := filepath.Join(d.dir, id)
 	if rerr := os.Remove(statsSocket(dir)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
