@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 need=()
-for pkg in iproute2 nftables qemu-system-x86 qemu-utils genisoimage dnsmasq-base radvd haproxy; do
+for pkg in iproute2 nftables qemu-system-x86 qemu-utils genisoimage dnsmasq-base radvd haproxy iputils-ping; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -268,6 +268,20 @@ func TestHAProxyOnTheWire(t *testing.T) {
 		t.Fatalf("a request with X-Block: yes got %d", resp.StatusCode)
 	}
 
+	// A PING monitor (an external check running ping as HAProxy's
+	// workers' user): the member that is there is up, the one that is not
+	// is down.
+	lb.Pools = append(lb.Pools, provider.Pool{ID: "p4", Protocol: provider.TCP, Algorithm: provider.RoundRobin,
+		Monitor: &provider.Monitor{Type: provider.MonitorPing, Delay: 1, Timeout: 1, Rise: 1, Fall: 1},
+		Members: []provider.Member{{ID: "ping-here", Address: netip.MustParseAddr("10.99.0.11"), Port: 22, Weight: 1},
+			{ID: "ping-gone", Address: netip.MustParseAddr("10.99.0.13"), Port: 22, Weight: 1}}})
+	if err := d.Set(ctx, lb); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, d, "lb1", "ping-here", provider.MemberUp)
+	waitStatus(t, d, "lb1", "ping-gone", provider.MemberDown)
+	lb.Pools = lb.Pools[:len(lb.Pools)-1]
+
 	// TLS termination: a default certificate and one chosen by SNI.
 	a, b := testcert.New(t, "a.test"), testcert.New(t, "b.test")
 	lb.Listeners = append(lb.Listeners, provider.Listener{ID: "tls", Protocol: provider.TerminatedHTTPS, Port: 443, DefaultPool: "p1",
