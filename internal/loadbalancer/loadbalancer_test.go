@@ -334,6 +334,25 @@ func TestLoadBalancerLifecycle(t *testing.T) {
 	servertest.WantStatus(t, "a redirect to a non-HTTP URL", err, http.StatusBadRequest)
 	servertest.WantStatus(t, "delete a pool a policy uses", pools.Delete(ctx, c, static.ID).ExtractErr(), http.StatusConflict)
 
+	// Another load balancer's pool is no pool of this one's.
+	lb2, err := loadbalancers.Create(ctx, c, loadbalancers.CreateOpts{Name: "second", VipSubnetID: sn.ID}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLB(t, c, lb2.ID, "ACTIVE")
+	foreign, err := pools.Create(ctx, c, pools.CreateOpts{LoadbalancerID: lb2.ID, Protocol: pools.ProtocolHTTP, LBMethod: pools.LBMethodRoundRobin}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLB(t, c, lb2.ID, "ACTIVE")
+	_, err = listeners.Update(ctx, c, ls.ID, listeners.UpdateOpts{DefaultPoolID: &foreign.ID}).Extract()
+	servertest.WantStatus(t, "another load balancer's pool as a default pool", err, http.StatusBadRequest)
+	_, err = l7policies.Create(ctx, c, l7policies.CreateOpts{ListenerID: ls.ID, Action: l7policies.ActionRedirectToPool, RedirectPoolID: foreign.ID}).Extract()
+	servertest.WantStatus(t, "a policy to another load balancer's pool", err, http.StatusBadRequest)
+	if l, _ := listeners.Get(ctx, c, ls.ID).Extract(); l.DefaultPoolID != pool.ID {
+		t.Fatalf("the listener's default pool is now %s", l.DefaultPoolID)
+	}
+
 	// A change while another is in flight is a 409 (the store holds the
 	// load balancer PENDING_UPDATE as a change in flight does).
 	db := srv.Store(t)
