@@ -333,35 +333,21 @@ func (s *Service) updatePolicy(q *request) error {
 }
 
 func (s *Service) deletePolicy(q *request) error {
-	var lbID string
-	id := q.r.PathValue("id")
-	err := s.db.InTx(q.ctx(), func(tx *store.Tx) error {
-		p, err := policies.get(q.ctx(), tx, q, id)
+	return s.deleteChild(q, "l7policy:delete", "delete l7policy", func(tx *store.Tx) (child, error) {
+		p, err := policies.get(q.ctx(), tx, q, q.r.PathValue("id"))
 		if err != nil {
-			return err
+			return child{}, err
 		}
-		lbID = p.LB
-		if err := q.enforce("l7policy:delete", p.Project); err != nil {
-			return err
-		}
-		if err := lockLB(q.ctx(), tx, p.LB); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(q.ctx(), `UPDATE lb_l7rules SET provisioning_status = ? WHERE l7policy_id = ?`, PendingDelete, p.ID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(q.ctx(), `UPDATE lb_l7policies SET provisioning_status = ? WHERE id = ?`, PendingDelete, p.ID); err != nil {
-			return err
-		}
-		return place(q.ctx(), tx, p.Listener, "", 0)
+		return child{lb: p.LB, project: p.Project, delete: func() error {
+			if err := markDeleted(q.ctx(), tx, "lb_l7rules", "l7policy_id = ?", p.ID); err != nil {
+				return err
+			}
+			if err := markDeleted(q.ctx(), tx, "lb_l7policies", "id = ?", p.ID); err != nil {
+				return err
+			}
+			return place(q.ctx(), tx, p.Listener, "", 0)
+		}}, nil
 	})
-	if err != nil {
-		return err
-	}
-	s.record(q, lbID, "delete l7policy")
-	q.w.WriteHeader(http.StatusNoContent)
-	s.schedule(q, lbID, "delete l7policy")
-	return nil
 }
 
 // ruleValue is what HAProxy's configuration carries as a match as is:
@@ -564,27 +550,11 @@ func (s *Service) updateRule(q *request) error {
 }
 
 func (s *Service) deleteRule(q *request) error {
-	var lbID string
-	err := s.db.InTx(q.ctx(), func(tx *store.Tx) error {
+	return s.deleteChild(q, "l7rule:delete", "delete l7rule", func(tx *store.Tx) (child, error) {
 		_, x, err := ruleOf(q.ctx(), tx, q)
 		if err != nil {
-			return err
+			return child{}, err
 		}
-		lbID = x.LB
-		if err := q.enforce("l7rule:delete", x.Project); err != nil {
-			return err
-		}
-		if err := lockLB(q.ctx(), tx, x.LB); err != nil {
-			return err
-		}
-		_, err = tx.Exec(q.ctx(), `UPDATE lb_l7rules SET provisioning_status = ? WHERE id = ?`, PendingDelete, x.ID)
-		return err
+		return child{lb: x.LB, project: x.Project, delete: func() error { return markDeleted(q.ctx(), tx, "lb_l7rules", "id = ?", x.ID) }}, nil
 	})
-	if err != nil {
-		return err
-	}
-	s.record(q, lbID, "delete l7rule")
-	q.w.WriteHeader(http.StatusNoContent)
-	s.schedule(q, lbID, "delete l7rule")
-	return nil
 }

@@ -438,41 +438,25 @@ func (s *Service) updateListener(q *request) error {
 }
 
 func (s *Service) deleteListener(q *request) error {
-	var lbID string
-	id := q.r.PathValue("id")
-	err := s.db.InTx(q.ctx(), func(tx *store.Tx) error {
-		l, err := listeners.get(q.ctx(), tx, q, id)
+	return s.deleteChild(q, "listener:delete", "delete listener", func(tx *store.Tx) (child, error) {
+		l, err := listeners.get(q.ctx(), tx, q, q.r.PathValue("id"))
 		if err != nil {
-			return err
+			return child{}, err
 		}
-		lbID = l.LB
-		if err := q.enforce("listener:delete", l.Project); err != nil {
-			return err
-		}
-		if err := lockLB(q.ctx(), tx, l.LB); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(q.ctx(), `UPDATE lb_pools SET listener_id = '' WHERE listener_id = ?`, l.ID); err != nil {
-			return err
-		}
-		// Its L7 policies go with it, as in Octavia.
-		if _, err := tx.Exec(q.ctx(), `UPDATE lb_l7rules SET provisioning_status = ? WHERE l7policy_id IN
-			(SELECT id FROM lb_l7policies WHERE listener_id = ?)`, PendingDelete, l.ID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(q.ctx(), `UPDATE lb_l7policies SET provisioning_status = ? WHERE listener_id = ?`, PendingDelete, l.ID); err != nil {
-			return err
-		}
-		_, err = tx.Exec(q.ctx(), `UPDATE lb_listeners SET provisioning_status = ? WHERE id = ?`, PendingDelete, l.ID)
-		return err
+		return child{lb: l.LB, project: l.Project, delete: func() error {
+			if _, err := tx.Exec(q.ctx(), `UPDATE lb_pools SET listener_id = '' WHERE listener_id = ?`, l.ID); err != nil {
+				return err
+			}
+			// Its L7 policies go with it, as in Octavia.
+			if err := markDeleted(q.ctx(), tx, "lb_l7rules", "l7policy_id IN (SELECT id FROM lb_l7policies WHERE listener_id = ?)", l.ID); err != nil {
+				return err
+			}
+			if err := markDeleted(q.ctx(), tx, "lb_l7policies", "listener_id = ?", l.ID); err != nil {
+				return err
+			}
+			return markDeleted(q.ctx(), tx, "lb_listeners", "id = ?", l.ID)
+		}}, nil
 	})
-	if err != nil {
-		return err
-	}
-	s.record(q, lbID, "delete listener")
-	q.w.WriteHeader(http.StatusNoContent)
-	s.schedule(q, lbID, "delete listener")
-	return nil
 }
 
 // checkCertificates reads a TERMINATED_HTTPS listener's certificates

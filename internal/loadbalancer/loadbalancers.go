@@ -359,6 +359,49 @@ func (s *Service) deleteLB(q *request) error {
 	return nil
 }
 
+// child is what a request about a child of a load balancer (a listener,
+// pool, member, monitor, policy or rule) found: its load balancer and
+// project, and the writes its deletion makes.
+type child struct {
+	lb, project string
+	delete      func() error
+}
+
+// deleteChild deletes a child of a load balancer as Octavia does: in one
+// transaction find reads it, the rule (action) is enforced, the load
+// balancer taken to PENDING_UPDATE and the child (and what goes with it)
+// marked PENDING_DELETE; the change is recorded and scheduled as event.
+func (s *Service) deleteChild(q *request, action, event string, find func(tx *store.Tx) (child, error)) error {
+	var lbID string
+	err := s.db.InTx(q.ctx(), func(tx *store.Tx) error {
+		c, err := find(tx)
+		if err != nil {
+			return err
+		}
+		lbID = c.lb
+		if err := q.enforce(action, c.project); err != nil {
+			return err
+		}
+		if err := lockLB(q.ctx(), tx, c.lb); err != nil {
+			return err
+		}
+		return c.delete()
+	})
+	if err != nil {
+		return err
+	}
+	s.record(q, lbID, event)
+	q.w.WriteHeader(http.StatusNoContent)
+	s.schedule(q, lbID, event)
+	return nil
+}
+
+// markDeleted marks the rows of table where (with args) holds PENDING_DELETE.
+func markDeleted(ctx context.Context, tx *store.Tx, table, where string, args ...any) error {
+	_, err := tx.Exec(ctx, `UPDATE `+table+` SET provisioning_status = ? WHERE `+where, append([]any{PendingDelete}, args...)...)
+	return err
+}
+
 // childTables are the tables of a load balancer's children, leaves first.
 var childTables = []string{"lb_l7rules", "lb_l7policies", "lb_healthmonitors", "lb_members", "lb_pools", "lb_listeners"}
 

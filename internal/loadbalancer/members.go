@@ -261,29 +261,13 @@ func (s *Service) updateMember(q *request) error {
 }
 
 func (s *Service) deleteMember(q *request) error {
-	var lbID string
-	err := s.db.InTx(q.ctx(), func(tx *store.Tx) error {
+	return s.deleteChild(q, "member:delete", "delete member", func(tx *store.Tx) (child, error) {
 		_, m, err := memberOf(q.ctx(), tx, q)
 		if err != nil {
-			return err
+			return child{}, err
 		}
-		lbID = m.LB
-		if err := q.enforce("member:delete", m.Project); err != nil {
-			return err
-		}
-		if err := lockLB(q.ctx(), tx, m.LB); err != nil {
-			return err
-		}
-		_, err = tx.Exec(q.ctx(), `UPDATE lb_members SET provisioning_status = ? WHERE id = ?`, PendingDelete, m.ID)
-		return err
+		return child{lb: m.LB, project: m.Project, delete: func() error { return markDeleted(q.ctx(), tx, "lb_members", "id = ?", m.ID) }}, nil
 	})
-	if err != nil {
-		return err
-	}
-	s.record(q, lbID, "delete member")
-	q.w.WriteHeader(http.StatusNoContent)
-	s.schedule(q, lbID, "delete member")
-	return nil
 }
 
 // maxBatch is the most members one batch update lists.

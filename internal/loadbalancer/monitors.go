@@ -249,28 +249,11 @@ func (s *Service) updateMonitor(q *request) error {
 }
 
 func (s *Service) deleteMonitor(q *request) error {
-	var lbID string
-	id := q.r.PathValue("id")
-	err := s.db.InTx(q.ctx(), func(tx *store.Tx) error {
-		h, err := monitors.get(q.ctx(), tx, q, id)
+	return s.deleteChild(q, "healthmonitor:delete", "delete healthmonitor", func(tx *store.Tx) (child, error) {
+		h, err := monitors.get(q.ctx(), tx, q, q.r.PathValue("id"))
 		if err != nil {
-			return err
+			return child{}, err
 		}
-		lbID = h.LB
-		if err := q.enforce("healthmonitor:delete", h.Project); err != nil {
-			return err
-		}
-		if err := lockLB(q.ctx(), tx, h.LB); err != nil {
-			return err
-		}
-		_, err = tx.Exec(q.ctx(), `UPDATE lb_healthmonitors SET provisioning_status = ? WHERE id = ?`, PendingDelete, h.ID)
-		return err
+		return child{lb: h.LB, project: h.Project, delete: func() error { return markDeleted(q.ctx(), tx, "lb_healthmonitors", "id = ?", h.ID) }}, nil
 	})
-	if err != nil {
-		return err
-	}
-	s.record(q, lbID, "delete healthmonitor")
-	q.w.WriteHeader(http.StatusNoContent)
-	s.schedule(q, lbID, "delete healthmonitor")
-	return nil
 }

@@ -318,45 +318,31 @@ func (s *Service) updatePool(q *request) error {
 }
 
 func (s *Service) deletePool(q *request) error {
-	var lbID string
-	id := q.r.PathValue("id")
-	err := s.db.InTx(q.ctx(), func(tx *store.Tx) error {
-		p, err := pools.get(q.ctx(), tx, q, id)
+	return s.deleteChild(q, "pool:delete", "delete pool", func(tx *store.Tx) (child, error) {
+		p, err := pools.get(q.ctx(), tx, q, q.r.PathValue("id"))
 		if err != nil {
-			return err
+			return child{}, err
 		}
-		lbID = p.LB
-		if err := q.enforce("pool:delete", p.Project); err != nil {
-			return err
-		}
-		var policy string
-		err = store.Row(tx.QueryRow(q.ctx(), `SELECT id FROM lb_l7policies WHERE redirect_pool_id = ? AND provisioning_status <> ?`,
-			p.ID, PendingDelete).Scan(&policy))
-		if err == nil {
-			return errorf(http.StatusConflict, "Pool %s is in use by L7 policy %s.", p.ID, policy)
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if err := lockLB(q.ctx(), tx, p.LB); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(q.ctx(), `UPDATE lb_listeners SET default_pool_id = '', provisioning_status = ? WHERE default_pool_id = ?`, PendingUpdate, p.ID); err != nil {
-			return err
-		}
-		for _, t := range []string{"lb_members", "lb_healthmonitors"} {
-			if _, err := tx.Exec(q.ctx(), `UPDATE `+t+` SET provisioning_status = ? WHERE pool_id = ?`, PendingDelete, p.ID); err != nil {
+		return child{lb: p.LB, project: p.Project, delete: func() error {
+			var policy string
+			err := store.Row(tx.QueryRow(q.ctx(), `SELECT id FROM lb_l7policies WHERE redirect_pool_id = ? AND provisioning_status <> ?`,
+				p.ID, PendingDelete).Scan(&policy))
+			if err == nil {
+				return errorf(http.StatusConflict, "Pool %s is in use by L7 policy %s.", p.ID, policy)
+			}
+			if !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
-		}
-		_, err = tx.Exec(q.ctx(), `UPDATE lb_pools SET provisioning_status = ? WHERE id = ?`, PendingDelete, p.ID)
-		return err
+			if _, err := tx.Exec(q.ctx(), `UPDATE lb_listeners SET default_pool_id = '', provisioning_status = ? WHERE default_pool_id = ?`,
+				PendingUpdate, p.ID); err != nil {
+				return err
+			}
+			for _, t := range []string{"lb_members", "lb_healthmonitors"} {
+				if err := markDeleted(q.ctx(), tx, t, "pool_id = ?", p.ID); err != nil {
+					return err
+				}
+			}
+			return markDeleted(q.ctx(), tx, "lb_pools", "id = ?", p.ID)
+		}}, nil
 	})
-	if err != nil {
-		return err
-	}
-	s.record(q, lbID, "delete pool")
-	q.w.WriteHeader(http.StatusNoContent)
-	s.schedule(q, lbID, "delete pool")
-	return nil
 }
