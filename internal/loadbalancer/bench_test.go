@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/listeners"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/loadbalancers"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/monitors"
-	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/pools"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/floatingips"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/rules"
@@ -53,53 +51,13 @@ func newBenchCloud(b *testing.B) *benchCloud {
 	return bc
 }
 
-// balancer makes a load balancer with an HTTP listener, a round-robin pool
-// of both backends (with a 1 s health monitor) and a floating IP, and
-// returns its id, the pool's, the URL and when it went ACTIVE and served
-// its first request (from the create).
-func (bc *benchCloud) balancer(b *testing.B) (lb, pool, url string, active, served time.Duration) {
-	start := time.Now()
-	l, err := loadbalancers.Create(ctx, bc.c, loadbalancers.CreateOpts{VipSubnetID: bc.sn.ID}).Extract()
-	if err != nil {
-		b.Fatal(err)
-	}
-	l = waitLB(b, bc.c, l.ID, "ACTIVE")
-	active = time.Since(start)
-	ls, err := listeners.Create(ctx, bc.c, listeners.CreateOpts{LoadbalancerID: l.ID, Protocol: listeners.ProtocolHTTP, ProtocolPort: 80}).Extract()
-	if err != nil {
-		b.Fatal(err)
-	}
-	waitLB(b, bc.c, l.ID, "ACTIVE")
-	pl, err := pools.Create(ctx, bc.c, pools.CreateOpts{ListenerID: ls.ID, Protocol: pools.ProtocolHTTP, LBMethod: pools.LBMethodRoundRobin}).Extract()
-	if err != nil {
-		b.Fatal(err)
-	}
-	waitLB(b, bc.c, l.ID, "ACTIVE")
-	for _, be := range []*backend{bc.one, bc.two} {
-		if _, err := pools.CreateMember(ctx, bc.c, pl.ID, pools.CreateMemberOpts{Address: be.addr, ProtocolPort: 8080}).Extract(); err != nil {
-			b.Fatal(err)
-		}
-		waitLB(b, bc.c, l.ID, "ACTIVE")
-	}
-	if _, err := monitors.Create(ctx, bc.c, monitors.CreateOpts{PoolID: pl.ID, Type: monitors.TypeHTTP, Delay: 1, Timeout: 1,
-		MaxRetries: 1, MaxRetriesDown: 1}).Extract(); err != nil {
-		b.Fatal(err)
-	}
-	waitLB(b, bc.c, l.ID, "ACTIVE")
-	fip, err := floatingips.Create(ctx, bc.nc, floatingips.CreateOpts{FloatingNetworkID: bc.public.ID, PortID: l.VipPortID}).Extract()
-	if err != nil {
-		b.Fatal(err)
-	}
-	url = "http://" + fip.FloatingIP + "/"
-	for {
-		if body, err := fetch(url); err == nil && (body == "one" || body == "two") {
-			return l.ID, pl.ID, url, active, time.Since(start)
-		}
-		if time.Since(start) > time.Minute {
-			b.Fatal("no answer through the load balancer")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// quickMonitor checks every second and takes a member out at its first
+// failure (what the failover figure is measured with).
+var quickMonitor = monitors.CreateOpts{Type: monitors.TypeHTTP, Delay: 1, Timeout: 1, MaxRetries: 1, MaxRetriesDown: 1, URLPath: "/"}
+
+// balancer builds a web load balancer in front of both backends.
+func (bc *benchCloud) balancer(b *testing.B) *web {
+	return newWeb(b, bc.c, bc.nc, bc.sn, bc.public.ID, quickMonitor, 8080, bc.one.addr, bc.two.addr)
 }
 
 // load sends n GETs to url from 16 clients with keep-alive, checks each
@@ -169,7 +127,8 @@ func load(b *testing.B, url string, n int) {
 // go test -run '^$' -bench LoadBalancer -benchtime 2000x ./internal/loadbalancer
 func BenchmarkLoadBalancer(b *testing.B) {
 	bc := newBenchCloud(b)
-	_, pool, url, _, _ := bc.balancer(b)
+	w := bc.balancer(b)
+	url := w.url
 	// The direct path: a floating IP on backend one's port.
 	fip, err := floatingips.Create(ctx, bc.nc, floatingips.CreateOpts{FloatingNetworkID: bc.public.ID, PortID: bc.one.port}).Extract()
 	if err != nil {
@@ -182,10 +141,10 @@ func BenchmarkLoadBalancer(b *testing.B) {
 		var active, served time.Duration
 		n := min(b.N, 5)
 		for i := 0; i < n; i++ {
-			lb, _, _, a, s := bc.balancer(b)
-			active += a
-			served += s
-			if err := loadbalancers.Delete(ctx, bc.c, lb, loadbalancers.DeleteOpts{Cascade: true}).ExtractErr(); err != nil {
+			other := bc.balancer(b)
+			active += other.active
+			served += other.served
+			if err := loadbalancers.Delete(ctx, bc.c, other.lb.ID, loadbalancers.DeleteOpts{Cascade: true}).ExtractErr(); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -205,7 +164,7 @@ func BenchmarkLoadBalancer(b *testing.B) {
 					routed += time.Since(start)
 					gotRouted = true
 				}
-				if !gotReported && memberStatus(b, bc.c, pool, bc.two.addr) == "ERROR" {
+				if !gotReported && w.status(b, bc.c, bc.two.addr) == "ERROR" {
 					reported += time.Since(start)
 					gotReported = true
 				}
@@ -215,10 +174,7 @@ func BenchmarkLoadBalancer(b *testing.B) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			bc.two.start(b)
-			waitFor(b, "backend two back", func() (bool, string) {
-				s := memberStatus(b, bc.c, pool, bc.two.addr)
-				return s == "ONLINE", s
-			})
+			w.online(b, bc.c)
 		}
 		b.ReportMetric(float64(routed.Milliseconds())/float64(n), "ms-to-routed-around")
 		b.ReportMetric(float64(reported.Milliseconds())/float64(n), "ms-to-member-ERROR")
@@ -234,16 +190,4 @@ func allFrom(url, name string, n int) bool {
 		}
 	}
 	return true
-}
-
-func memberStatus(b *testing.B, c *gophercloud.ServiceClient, pool, addr string) string {
-	pages, err := pools.ListMembers(c, pool, pools.ListMembersOpts{Address: addr}).AllPages(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ms, _ := pools.ExtractMembers(pages)
-	if len(ms) != 1 {
-		b.Fatalf("%d members at %s", len(ms), addr)
-	}
-	return ms[0].OperatingStatus
 }

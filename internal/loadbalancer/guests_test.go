@@ -9,11 +9,6 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
-	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/listeners"
-	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/loadbalancers"
-	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/monitors"
-	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/pools"
-	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/floatingips"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/rules"
 
@@ -94,54 +89,11 @@ func TestLoadBalancerGuests(t *testing.T) {
 	id1 := guest(t, cc, image, flavor, netID, "web1")
 	id2 := guest(t, cc, image, flavor, netID, "web2")
 
-	lb, err := loadbalancers.Create(ctx, c, loadbalancers.CreateOpts{Name: "web", VipSubnetID: sn.ID}).Extract()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lb = waitLB(t, c, lb.ID, "ACTIVE")
-	ls, err := listeners.Create(ctx, c, listeners.CreateOpts{LoadbalancerID: lb.ID, Protocol: listeners.ProtocolHTTP, ProtocolPort: 80}).Extract()
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitLB(t, c, lb.ID, "ACTIVE")
-	pool, err := pools.Create(ctx, c, pools.CreateOpts{ListenerID: ls.ID, Protocol: pools.ProtocolHTTP, LBMethod: pools.LBMethodRoundRobin}).Extract()
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitLB(t, c, lb.ID, "ACTIVE")
-	member := map[string]string{}
-	for _, id := range []string{id1, id2} {
-		addr := waitGuest(t, cc, id)
-		m, err := pools.CreateMember(ctx, c, pool.ID, pools.CreateMemberOpts{Address: addr, ProtocolPort: 80, SubnetID: sn.ID}).Extract()
-		if err != nil {
-			t.Fatal(err)
-		}
-		member[id] = m.ID
-		waitLB(t, c, lb.ID, "ACTIVE")
-	}
-	// Checks every two seconds that allow a loaded machine's slow answer (two
-	// seconds, three failures in a row), so a live member never flaps.
-	if _, err := monitors.Create(ctx, c, monitors.CreateOpts{PoolID: pool.ID, Type: monitors.TypeHTTP, Delay: 2, Timeout: 2, MaxRetries: 1,
-		MaxRetriesDown: 3, URLPath: "/"}).Extract(); err != nil {
-		t.Fatal(err)
-	}
-	waitLB(t, c, lb.ID, "ACTIVE")
-	fip, err := floatingips.Create(ctx, nc, floatingips.CreateOpts{FloatingNetworkID: public.ID, PortID: lb.VipPortID}).Extract()
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + fip.FloatingIP + "/"
-	status := func(id string) string {
-		m, err := pools.GetMember(ctx, c, pool.ID, member[id]).Extract()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m.OperatingStatus
-	}
-	waitFor(t, "members ONLINE", func() (bool, string) {
-		a, b := status(id1), status(id2)
-		return a == "ONLINE" && b == "ONLINE", a + " " + b
-	})
+	addr1, addr2 := waitGuest(t, cc, id1), waitGuest(t, cc, id2)
+	w := newWeb(t, c, nc, sn, public.ID, steadyMonitor, 80, addr1, addr2)
+	url := w.url
+	status := func(id string) string { return w.status(t, c, map[string]string{id1: addr1, id2: addr2}[id]) }
+	w.online(t, c)
 	answers := func() map[string]int {
 		seen := map[string]int{}
 		for i := 0; i < 6; i++ {

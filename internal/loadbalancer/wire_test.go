@@ -17,9 +17,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/listeners"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/loadbalancers"
-	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/monitors"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/pools"
-	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/floatingips"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/portsbinding"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/rules"
@@ -131,58 +129,16 @@ func TestLoadBalancerOnTheWire(t *testing.T) {
 	one := newBackend(t, admin, tn.ProjectID, netID, sn.GatewayIP, "one")
 	two := newBackend(t, admin, tn.ProjectID, netID, sn.GatewayIP, "two")
 
-	start := time.Now()
-	lb, err := loadbalancers.Create(ctx, c, loadbalancers.CreateOpts{Name: "web", VipSubnetID: sn.ID}).Extract()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lb = waitLB(t, c, lb.ID, "ACTIVE")
-	t.Logf("load balancer ACTIVE after %v", time.Since(start))
+	w := newWeb(t, c, nc, sn, public.ID, steadyMonitor, 8080, one.addr, two.addr)
+	t.Logf("load balancer ACTIVE after %v, serving after %v", w.active, w.served)
+	lb, url := w.lb, w.url
 	if _, err := os.Stat("/run/netns/" + dataplane.PortNamespace(lb.VipPortID)); err != nil {
 		t.Fatalf("the VIP's namespace: %v", err)
 	}
-	ls, err := listeners.Create(ctx, c, listeners.CreateOpts{LoadbalancerID: lb.ID, Protocol: listeners.ProtocolHTTP, ProtocolPort: 80}).Extract()
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitLB(t, c, lb.ID, "ACTIVE")
-	pool, err := pools.Create(ctx, c, pools.CreateOpts{ListenerID: ls.ID, Protocol: pools.ProtocolHTTP, LBMethod: pools.LBMethodRoundRobin}).Extract()
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitLB(t, c, lb.ID, "ACTIVE")
-	memberOf := map[string]string{}
-	for _, b := range []*backend{one, two} {
-		m, err := pools.CreateMember(ctx, c, pool.ID, pools.CreateMemberOpts{Address: b.addr, ProtocolPort: 8080, SubnetID: sn.ID}).Extract()
-		if err != nil {
-			t.Fatal(err)
-		}
-		memberOf[b.name] = m.ID
-		waitLB(t, c, lb.ID, "ACTIVE")
-	}
-	// Checks every two seconds that allow a loaded machine's slow answer (two
-	// seconds, three failures in a row), so a live member never flaps.
-	if _, err := monitors.Create(ctx, c, monitors.CreateOpts{PoolID: pool.ID, Type: monitors.TypeHTTP, Delay: 2, Timeout: 2, MaxRetries: 1,
-		MaxRetriesDown: 3, URLPath: "/"}).Extract(); err != nil {
-		t.Fatal(err)
-	}
-	waitLB(t, c, lb.ID, "ACTIVE")
-	fip, err := floatingips.Create(ctx, nc, floatingips.CreateOpts{FloatingNetworkID: public.ID, PortID: lb.VipPortID}).Extract()
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + fip.FloatingIP + "/"
 	status := func(name string) string {
-		m, err := pools.GetMember(ctx, c, pool.ID, memberOf[name]).Extract()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m.OperatingStatus
+		return w.status(t, c, map[string]string{"one": one.addr, "two": two.addr}[name])
 	}
-	waitFor(t, "members ONLINE", func() (bool, string) {
-		a, b := status("one"), status("two")
-		return a == "ONLINE" && b == "ONLINE", a + " " + b
-	})
+	w.online(t, c)
 	requests := 0 // made through port 80
 	alternate := func(want ...string) {
 		t.Helper()
@@ -222,7 +178,7 @@ func TestLoadBalancerOnTheWire(t *testing.T) {
 	waitLB(t, c, lb.ID, "ACTIVE")
 	tc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
 		TLSClientConfig: &tls.Config{ServerName: "web.test", RootCAs: certPool(cert)}}}
-	resp, err := tc.Get("https://" + fip.FloatingIP + "/")
+	resp, err := tc.Get(strings.Replace(url, "http://", "https://", 1))
 	if err != nil {
 		t.Fatalf("HTTPS through the floating IP: %v", err)
 	}
@@ -273,7 +229,7 @@ func TestLoadBalancerOnTheWire(t *testing.T) {
 	alternate("one", "two")
 
 	// The counters add up across the reloads and the restart of HAProxy.
-	ls80, err := listeners.GetStats(ctx, c, ls.ID).Extract()
+	ls80, err := listeners.GetStats(ctx, c, w.listener).Extract()
 	if err != nil {
 		t.Fatal(err)
 	}
