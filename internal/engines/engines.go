@@ -54,19 +54,25 @@ func New(db *store.DB, cloud string) (*Registry, error) {
 	return &Registry{db: db, cloud: cloud, node: host + "/" + strings.TrimSpace(string(boot))}, nil
 }
 
+// stat is the fields of /proc/<pid>/stat after the command name (which
+// may hold spaces: they count from its ')'), the state first; nil when the
+// process does not run.
+func stat(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
+}
+
 // startTicks is the start time of a process in clock ticks after boot
 // (field 22 of /proc/<pid>/stat); 0 when it does not run.
 func startTicks(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) may hold spaces: count from its ')'.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0
-	}
-	fields := strings.Fields(string(b[i+1:]))
+	fields := stat(pid)
 	if len(fields) < 20 || fields[0] == "Z" {
 		return 0
 	}
@@ -211,15 +217,7 @@ func descends(pid int, engines map[int]bool) bool {
 // parent is the parent of a process (field 4 of /proc/<pid>/stat); 0
 // when it does not run.
 func parent(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0
-	}
-	fields := strings.Fields(string(b[i+1:]))
+	fields := stat(pid)
 	if len(fields) < 2 {
 		return 0
 	}

@@ -292,44 +292,32 @@ func (s *Service) updatePolicy(q *request) error {
 	if err != nil {
 		return err
 	}
-	var lbID string
-	id := q.r.PathValue("id")
-	err = s.db.InTx(q.ctx(), func(tx *store.Tx) error {
-		p, err := policies.get(q.ctx(), tx, q, id)
+	return s.changeChild(q, "l7policy:put", "update l7policy", http.StatusOK, s.writePolicy, func(tx *store.Tx) (child, error) {
+		p, err := policies.get(q.ctx(), tx, q, q.r.PathValue("id"))
 		if err != nil {
-			return err
+			return child{}, err
 		}
-		lbID = p.LB
-		if err := q.enforce("l7policy:put", p.Project); err != nil {
-			return err
-		}
-		l, err := listeners.get(q.ctx(), tx, q, p.Listener)
-		if err != nil {
-			return err
-		}
-		before := p.Position
-		if err := policyBody(q.ctx(), tx, q, a, p, l); err != nil {
-			return err
-		}
-		if err := lockLB(q.ctx(), tx, p.LB); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(q.ctx(), `UPDATE lb_l7policies SET name = ?, description = ?, action = ?, redirect_pool_id = ?, redirect_url = ?,
-			redirect_prefix = ?, redirect_http_code = ?, admin_state_up = ?, tags = ?, provisioning_status = ?, updated_at = ? WHERE id = ?`,
-			p.Name, p.Description, p.Action, p.Pool, p.URL, p.Prefix, p.Code, p.AdminUp, p.Tags, PendingUpdate, time.Now().Unix(), p.ID); err != nil {
-			return err
-		}
-		if p.Position != before {
-			return place(q.ctx(), tx, p.Listener, p.ID, p.Position)
-		}
-		return nil
+		return child{id: p.ID, lb: p.LB, project: p.Project, apply: func() error {
+			l, err := listeners.get(q.ctx(), tx, q, p.Listener)
+			if err != nil {
+				return err
+			}
+			before := p.Position
+			if err := policyBody(q.ctx(), tx, q, a, p, l); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(q.ctx(), `UPDATE lb_l7policies SET name = ?, description = ?, action = ?, redirect_pool_id = ?,
+				redirect_url = ?, redirect_prefix = ?, redirect_http_code = ?, admin_state_up = ?, tags = ?, provisioning_status = ?,
+				updated_at = ? WHERE id = ?`, p.Name, p.Description, p.Action, p.Pool, p.URL, p.Prefix, p.Code, p.AdminUp, p.Tags,
+				PendingUpdate, time.Now().Unix(), p.ID); err != nil {
+				return err
+			}
+			if p.Position != before {
+				return place(q.ctx(), tx, p.Listener, p.ID, p.Position)
+			}
+			return nil
+		}}, nil
 	})
-	if err != nil {
-		return err
-	}
-	s.record(q, lbID, "update l7policy")
-	defer s.schedule(q, lbID, "update l7policy") // also when the answer cannot be written: the change is committed
-	return s.writePolicy(q, http.StatusOK, id)
 }
 
 func (s *Service) deletePolicy(q *request) error {
@@ -338,7 +326,7 @@ func (s *Service) deletePolicy(q *request) error {
 		if err != nil {
 			return child{}, err
 		}
-		return child{lb: p.LB, project: p.Project, delete: func() error {
+		return child{lb: p.LB, project: p.Project, apply: func() error {
 			if err := markDeleted(q.ctx(), tx, "lb_l7rules", "l7policy_id = ?", p.ID); err != nil {
 				return err
 			}
@@ -520,33 +508,21 @@ func (s *Service) updateRule(q *request) error {
 	if err != nil {
 		return err
 	}
-	var lbID, id string
-	err = s.db.InTx(q.ctx(), func(tx *store.Tx) error {
+	return s.changeChild(q, "l7rule:put", "update l7rule", http.StatusOK, s.writeRule, func(tx *store.Tx) (child, error) {
 		_, x, err := ruleOf(q.ctx(), tx, q)
 		if err != nil {
-			return err
+			return child{}, err
 		}
-		lbID, id = x.LB, x.ID
-		if err := q.enforce("l7rule:put", x.Project); err != nil {
+		return child{id: x.ID, lb: x.LB, project: x.Project, apply: func() error {
+			if err := ruleBody(a, x); err != nil {
+				return err
+			}
+			_, err := tx.Exec(q.ctx(), `UPDATE lb_l7rules SET type = ?, compare_type = ?, rule_key = ?, value = ?, invert = ?,
+				admin_state_up = ?, tags = ?, provisioning_status = ?, updated_at = ? WHERE id = ?`, x.Type, x.Compare, x.Key, x.Value,
+				x.Invert, x.AdminUp, x.Tags, PendingUpdate, time.Now().Unix(), x.ID)
 			return err
-		}
-		if err := ruleBody(a, x); err != nil {
-			return err
-		}
-		if err := lockLB(q.ctx(), tx, x.LB); err != nil {
-			return err
-		}
-		_, err = tx.Exec(q.ctx(), `UPDATE lb_l7rules SET type = ?, compare_type = ?, rule_key = ?, value = ?, invert = ?, admin_state_up = ?,
-			tags = ?, provisioning_status = ?, updated_at = ? WHERE id = ?`, x.Type, x.Compare, x.Key, x.Value, x.Invert, x.AdminUp, x.Tags,
-			PendingUpdate, time.Now().Unix(), x.ID)
-		return err
+		}}, nil
 	})
-	if err != nil {
-		return err
-	}
-	s.record(q, lbID, "update l7rule")
-	defer s.schedule(q, lbID, "update l7rule") // also when the answer cannot be written: the change is committed
-	return s.writeRule(q, http.StatusOK, id)
 }
 
 func (s *Service) deleteRule(q *request) error {
@@ -555,6 +531,6 @@ func (s *Service) deleteRule(q *request) error {
 		if err != nil {
 			return child{}, err
 		}
-		return child{lb: x.LB, project: x.Project, delete: func() error { return markDeleted(q.ctx(), tx, "lb_l7rules", "id = ?", x.ID) }}, nil
+		return child{lb: x.LB, project: x.Project, apply: func() error { return markDeleted(q.ctx(), tx, "lb_l7rules", "id = ?", x.ID) }}, nil
 	})
 }

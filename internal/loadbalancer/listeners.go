@@ -443,7 +443,7 @@ func (s *Service) deleteListener(q *request) error {
 		if err != nil {
 			return child{}, err
 		}
-		return child{lb: l.LB, project: l.Project, delete: func() error {
+		return child{lb: l.LB, project: l.Project, apply: func() error {
 			if _, err := tx.Exec(q.ctx(), `UPDATE lb_pools SET listener_id = '' WHERE listener_id = ?`, l.ID); err != nil {
 				return err
 			}

@@ -360,40 +360,51 @@ func (s *Service) deleteLB(q *request) error {
 }
 
 // child is what a request about a child of a load balancer (a listener,
-// pool, member, monitor, policy or rule) found: its load balancer and
-// project, and the writes its deletion makes.
+// pool, member, monitor, policy or rule) found: its id, load balancer and
+// project, and the writes the change makes (reading the request's body
+// first when it has one).
 type child struct {
-	lb, project string
-	delete      func() error
+	id, lb, project string
+	apply           func() error
 }
 
-// deleteChild deletes a child of a load balancer as Octavia does: in one
+// changeChild changes a child of a load balancer as Octavia does: in one
 // transaction find reads it, the rule (action) is enforced, the load
-// balancer taken to PENDING_UPDATE and the child (and what goes with it)
-// marked PENDING_DELETE; the change is recorded and scheduled as event.
-func (s *Service) deleteChild(q *request, action, event string, find func(tx *store.Tx) (child, error)) error {
-	var lbID string
+// balancer taken to PENDING_UPDATE and the child's writes made. The change
+// is recorded and scheduled as event; the answer is the child as show
+// writes it with status, or 204 without show.
+func (s *Service) changeChild(q *request, action, event string, status int, show func(q *request, status int, id string) error,
+	find func(tx *store.Tx) (child, error)) error {
+	var c child
 	err := s.db.InTx(q.ctx(), func(tx *store.Tx) error {
-		c, err := find(tx)
-		if err != nil {
+		var err error
+		if c, err = find(tx); err != nil {
 			return err
 		}
-		lbID = c.lb
 		if err := q.enforce(action, c.project); err != nil {
 			return err
 		}
 		if err := lockLB(q.ctx(), tx, c.lb); err != nil {
 			return err
 		}
-		return c.delete()
+		return c.apply()
 	})
 	if err != nil {
 		return err
 	}
-	s.record(q, lbID, event)
-	q.w.WriteHeader(http.StatusNoContent)
-	s.schedule(q, lbID, event)
-	return nil
+	s.record(q, c.lb, event)
+	defer s.schedule(q, c.lb, event) // also when the answer cannot be written: the change is committed
+	if show == nil {
+		q.w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	return show(q, status, c.id)
+}
+
+// deleteChild deletes a child of a load balancer (see changeChild): its
+// apply marks it (and what goes with it) PENDING_DELETE.
+func (s *Service) deleteChild(q *request, action, event string, find func(tx *store.Tx) (child, error)) error {
+	return s.changeChild(q, action, event, http.StatusNoContent, nil, find)
 }
 
 // markDeleted marks the rows of table where (with args) holds PENDING_DELETE.

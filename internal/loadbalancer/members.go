@@ -231,33 +231,21 @@ func (s *Service) updateMember(q *request) error {
 	if err != nil {
 		return err
 	}
-	var lbID, id string
-	err = s.db.InTx(q.ctx(), func(tx *store.Tx) error {
+	return s.changeChild(q, "member:put", "update member", http.StatusOK, s.writeMember, func(tx *store.Tx) (child, error) {
 		_, m, err := memberOf(q.ctx(), tx, q)
 		if err != nil {
-			return err
+			return child{}, err
 		}
-		lbID, id = m.LB, m.ID
-		if err := q.enforce("member:put", m.Project); err != nil {
+		return child{id: m.ID, lb: m.LB, project: m.Project, apply: func() error {
+			if err := memberBody(a, m); err != nil {
+				return err
+			}
+			_, err := tx.Exec(q.ctx(), `UPDATE lb_members SET name = ?, weight = ?, backup = ?, monitor_address = ?, monitor_port = ?,
+				admin_state_up = ?, tags = ?, provisioning_status = ?, updated_at = ? WHERE id = ?`, m.Name, m.Weight, m.Backup,
+				m.MonitorAddress, m.MonitorPort, m.AdminUp, m.Tags, PendingUpdate, time.Now().Unix(), m.ID)
 			return err
-		}
-		if err := memberBody(a, m); err != nil {
-			return err
-		}
-		if err := lockLB(q.ctx(), tx, m.LB); err != nil {
-			return err
-		}
-		_, err = tx.Exec(q.ctx(), `UPDATE lb_members SET name = ?, weight = ?, backup = ?, monitor_address = ?, monitor_port = ?,
-			admin_state_up = ?, tags = ?, provisioning_status = ?, updated_at = ? WHERE id = ?`, m.Name, m.Weight, m.Backup,
-			m.MonitorAddress, m.MonitorPort, m.AdminUp, m.Tags, PendingUpdate, time.Now().Unix(), m.ID)
-		return err
+		}}, nil
 	})
-	if err != nil {
-		return err
-	}
-	s.record(q, lbID, "update member")
-	defer s.schedule(q, lbID, "update member") // also when the answer cannot be written: the change is committed
-	return s.writeMember(q, http.StatusOK, id)
 }
 
 func (s *Service) deleteMember(q *request) error {
@@ -266,7 +254,7 @@ func (s *Service) deleteMember(q *request) error {
 		if err != nil {
 			return child{}, err
 		}
-		return child{lb: m.LB, project: m.Project, delete: func() error { return markDeleted(q.ctx(), tx, "lb_members", "id = ?", m.ID) }}, nil
+		return child{lb: m.LB, project: m.Project, apply: func() error { return markDeleted(q.ctx(), tx, "lb_members", "id = ?", m.ID) }}, nil
 	})
 }
 

@@ -217,35 +217,22 @@ func (s *Service) updateMonitor(q *request) error {
 	if err != nil {
 		return err
 	}
-	var lbID string
-	id := q.r.PathValue("id")
-	err = s.db.InTx(q.ctx(), func(tx *store.Tx) error {
-		h, err := monitors.get(q.ctx(), tx, q, id)
+	return s.changeChild(q, "healthmonitor:put", "update healthmonitor", http.StatusOK, s.writeMonitor, func(tx *store.Tx) (child, error) {
+		h, err := monitors.get(q.ctx(), tx, q, q.r.PathValue("id"))
 		if err != nil {
-			return err
+			return child{}, err
 		}
-		lbID = h.LB
-		if err := q.enforce("healthmonitor:put", h.Project); err != nil {
+		return child{id: h.ID, lb: h.LB, project: h.Project, apply: func() error {
+			if err := monitorBody(a, h); err != nil {
+				return err
+			}
+			_, err := tx.Exec(q.ctx(), `UPDATE lb_healthmonitors SET name = ?, delay = ?, timeout = ?, max_retries = ?, max_retries_down = ?,
+				http_method = ?, url_path = ?, expected_codes = ?, admin_state_up = ?, tags = ?, provisioning_status = ?, updated_at = ? WHERE id = ?`,
+				h.Name, h.Delay, h.Timeout, h.MaxRetries, h.MaxRetriesDown, h.Method, h.Path, h.Codes, h.AdminUp, h.Tags, PendingUpdate,
+				time.Now().Unix(), h.ID)
 			return err
-		}
-		if err := monitorBody(a, h); err != nil {
-			return err
-		}
-		if err := lockLB(q.ctx(), tx, h.LB); err != nil {
-			return err
-		}
-		_, err = tx.Exec(q.ctx(), `UPDATE lb_healthmonitors SET name = ?, delay = ?, timeout = ?, max_retries = ?, max_retries_down = ?,
-			http_method = ?, url_path = ?, expected_codes = ?, admin_state_up = ?, tags = ?, provisioning_status = ?, updated_at = ? WHERE id = ?`,
-			h.Name, h.Delay, h.Timeout, h.MaxRetries, h.MaxRetriesDown, h.Method, h.Path, h.Codes, h.AdminUp, h.Tags, PendingUpdate,
-			time.Now().Unix(), h.ID)
-		return err
+		}}, nil
 	})
-	if err != nil {
-		return err
-	}
-	s.record(q, lbID, "update healthmonitor")
-	defer s.schedule(q, lbID, "update healthmonitor") // also when the answer cannot be written: the change is committed
-	return s.writeMonitor(q, http.StatusOK, id)
 }
 
 func (s *Service) deleteMonitor(q *request) error {
@@ -254,6 +241,6 @@ func (s *Service) deleteMonitor(q *request) error {
 		if err != nil {
 			return child{}, err
 		}
-		return child{lb: h.LB, project: h.Project, delete: func() error { return markDeleted(q.ctx(), tx, "lb_healthmonitors", "id = ?", h.ID) }}, nil
+		return child{lb: h.LB, project: h.Project, apply: func() error { return markDeleted(q.ctx(), tx, "lb_healthmonitors", "id = ?", h.ID) }}, nil
 	})
 }

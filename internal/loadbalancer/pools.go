@@ -287,34 +287,21 @@ func (s *Service) updatePool(q *request) error {
 	if err != nil {
 		return err
 	}
-	var lbID string
-	id := q.r.PathValue("id")
-	err = s.db.InTx(q.ctx(), func(tx *store.Tx) error {
-		p, err := pools.get(q.ctx(), tx, q, id)
+	return s.changeChild(q, "pool:put", "update pool", http.StatusOK, s.writePool, func(tx *store.Tx) (child, error) {
+		p, err := pools.get(q.ctx(), tx, q, q.r.PathValue("id"))
 		if err != nil {
-			return err
+			return child{}, err
 		}
-		lbID = p.LB
-		if err := q.enforce("pool:put", p.Project); err != nil {
+		return child{id: p.ID, lb: p.LB, project: p.Project, apply: func() error {
+			if err := poolBody(a, p); err != nil {
+				return err
+			}
+			_, err := tx.Exec(q.ctx(), `UPDATE lb_pools SET name = ?, description = ?, lb_algorithm = ?, session_persistence = ?,
+				admin_state_up = ?, tags = ?, provisioning_status = ?, updated_at = ? WHERE id = ?`, p.Name, p.Description, p.Algorithm,
+				p.Persistence, p.AdminUp, p.Tags, PendingUpdate, time.Now().Unix(), p.ID)
 			return err
-		}
-		if err := poolBody(a, p); err != nil {
-			return err
-		}
-		if err := lockLB(q.ctx(), tx, p.LB); err != nil {
-			return err
-		}
-		_, err = tx.Exec(q.ctx(), `UPDATE lb_pools SET name = ?, description = ?, lb_algorithm = ?, session_persistence = ?, admin_state_up = ?,
-			tags = ?, provisioning_status = ?, updated_at = ? WHERE id = ?`, p.Name, p.Description, p.Algorithm, p.Persistence, p.AdminUp,
-			p.Tags, PendingUpdate, time.Now().Unix(), p.ID)
-		return err
+		}}, nil
 	})
-	if err != nil {
-		return err
-	}
-	s.record(q, lbID, "update pool")
-	defer s.schedule(q, lbID, "update pool") // also when the answer cannot be written: the change is committed
-	return s.writePool(q, http.StatusOK, id)
 }
 
 func (s *Service) deletePool(q *request) error {
@@ -323,7 +310,7 @@ func (s *Service) deletePool(q *request) error {
 		if err != nil {
 			return child{}, err
 		}
-		return child{lb: p.LB, project: p.Project, delete: func() error {
+		return child{lb: p.LB, project: p.Project, apply: func() error {
 			var policy string
 			err := store.Row(tx.QueryRow(q.ctx(), `SELECT id FROM lb_l7policies WHERE redirect_pool_id = ? AND provisioning_status <> ?`,
 				p.ID, PendingDelete).Scan(&policy))
