@@ -375,7 +375,7 @@ func (s *Service) sweep(ctx context.Context) error {
 func (s *Service) resync(id string) {
 	s.ops.Go(ops.Action{ResourceID: id}, "", func(ctx context.Context) error { return s.sync(ctx, id, false) },
 		func(ctx context.Context, err error) {
-			repairing.Delete(s.url + id)
+			s.repairing.Delete(id)
 			if err != nil {
 				s.log.Error("load-balancer: set the data plane again", "loadbalancer", id, "err", err)
 			}
@@ -413,9 +413,6 @@ func (s *Service) Tasks() []service.Task {
 	}}, {Name: "load balancer sweep", Every: time.Minute, Run: s.sweep}}
 }
 
-// repairing are the load balancers whose data plane is being set again.
-var repairing sync.Map
-
 // checkHealth sets the operating statuses of a load balancer and its
 // children from its data plane; one that does not answer is ERROR and set
 // again (its HAProxy restarted).
@@ -427,7 +424,7 @@ func (s *Service) checkHealth(ctx context.Context, id string) {
 	st, err := s.driver.Status(ctx, id)
 	if err != nil && l.AdminUp && l.Provisioning == Active {
 		s.setOperating(ctx, "lb_loadbalancers", id, Error)
-		if _, busy := repairing.LoadOrStore(s.url+id, true); !busy {
+		if _, busy := s.repairing.LoadOrStore(id, true); !busy {
 			s.log.Warn("load-balancer: data plane not answering; setting it again", "loadbalancer", id, "err", err)
 			s.resync(id)
 		}

@@ -2,7 +2,6 @@ package loadbalancer
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -452,6 +451,3 @@ func (s *Service) record(q *request, id, name string) {
 		s.log.Error("load-balancer: record an action", "id", id, "err", err)
 	}
 }
-
-// errNotActive is a load balancer whose data plane cannot be read now.
-var errNotActive = errors.New("load balancer is not active")

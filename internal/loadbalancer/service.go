@@ -58,18 +58,19 @@ type KeyManager interface {
 
 // Service serves the Octavia v2 API.
 type Service struct {
-	db       *store.DB
-	net      Network
-	keys     KeyManager
-	driver   provider.Driver
-	ops      *ops.Runner
-	identity httpapi.Authenticator
-	log      *slog.Logger
-	url      string // the API's public URL
-	public   string // the listener's
-	interval time.Duration
-	inflight counter    // changes scheduled and not yet settled, by load balancer
-	statsMu  sync.Mutex // one update of the kept counters at a time
+	db        *store.DB
+	net       Network
+	keys      KeyManager
+	driver    provider.Driver
+	ops       *ops.Runner
+	identity  httpapi.Authenticator
+	log       *slog.Logger
+	url       string // the API's public URL
+	public    string // the listener's
+	interval  time.Duration
+	inflight  counter    // changes scheduled and not yet settled, by load balancer
+	repairing sync.Map   // load balancers whose data plane is being set again
+	statsMu   sync.Mutex // one update of the kept counters at a time
 	// Fake is the fake data plane when Config.Driver is "fake".
 	Fake *fake.Driver
 }
