@@ -142,6 +142,12 @@ var rules = map[string]rule{
 	"identity:remove_user_from_group": anyOf(admin, domainManager),
 	"identity:list_groups_for_user":   anyOf(admin, domainReader, self),
 
+	"identity:list_oidc_clients":  anyOf(admin, domainManager),
+	"identity:get_oidc_client":    anyOf(admin, domainManager),
+	"identity:create_oidc_client": anyOf(admin, domainManager),
+	"identity:update_oidc_client": anyOf(admin, domainManager),
+	"identity:delete_oidc_client": anyOf(admin, domainManager),
+
 	"identity:list_roles": anyOf(admin, anyManager),
 	"identity:get_role": anyOf(admin, func(c *Credentials, t Target) bool {
 		return anyManager(c, t) && slices.Contains(DomainManagedRoles, t.RoleName)

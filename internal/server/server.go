@@ -28,6 +28,7 @@ import (
 	"github.com/sovcloud/sov/internal/engines"
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/identity"
+	"github.com/sovcloud/sov/internal/identity/openid"
 	"github.com/sovcloud/sov/internal/image"
 	"github.com/sovcloud/sov/internal/keymanager"
 	"github.com/sovcloud/sov/internal/loadbalancer"
@@ -57,6 +58,10 @@ type Config struct {
 	AdminPassword string
 	// Identity configures the identity service; its PublicURL is filled in.
 	Identity identity.Config
+	// OpenID configures the OpenID Connect provider. Its issuer defaults
+	// to the public URL + /identity; with an http issuer the provider is
+	// off unless OpenID.Insecure allows it.
+	OpenID openid.Config
 	// S3Listen is the address of the S3 listener, e.g. "127.0.0.1:8080".
 	S3Listen string
 	// S3PublicURL is the URL clients use for S3; empty means http:// plus
@@ -124,6 +129,7 @@ type Server struct {
 	metrics  *http.Server // nil unless on a listener of its own
 	website  *http.Server // nil unless the website endpoint is on
 	identity *identity.Service
+	openid   *openid.Provider // nil when off
 	images   *image.Service
 	compute  *compute.Service
 	network  *network.Service
@@ -293,8 +299,11 @@ func (s *Server) open(ctx context.Context, cfg Config) error {
 		}
 		return err
 	}
-	return s.services.Start(ctx, part{name: "store", close: func(context.Context) error { return db.Close() }},
-		s.identity, s.images, part{name: "engines", start: reap}, s.network, s.places, s.compute, s.volumes, s.keys, s.lbs, s.objects)
+	parts := []service.Service{part{name: "store", close: func(context.Context) error { return db.Close() }}, s.identity}
+	if s.openid != nil {
+		parts = append(parts, s.openid)
+	}
+	return s.services.Start(ctx, append(parts, s.images, part{name: "engines", start: reap}, s.network, s.places, s.compute, s.volumes, s.keys, s.lbs, s.objects)...)
 }
 
 // build constructs the services. Their constructors reseal what an older
@@ -319,6 +328,9 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 		idc.RefreshInterval = 2 * time.Second
 	}
 	if s.identity, err = identity.New(ctx, idc, s.db, kek, s.log); err != nil {
+		return err
+	}
+	if s.openid, err = s.openIDProvider(ctx, cfg, kek, idc.RefreshInterval); err != nil {
 		return err
 	}
 	if s.keys, err = keymanager.New(ctx, s.db, kek, s.URL, s.identity, s.log); err != nil {
@@ -367,6 +379,26 @@ func (s *Server) build(ctx context.Context, cfg Config) error {
 	}
 	// Every secret is sealed under the primary master key now.
 	return kek.Prune()
+}
+
+// openIDProvider makes the OpenID Connect provider, or nil when its
+// issuer is http and no insecure issuer is allowed.
+func (s *Server) openIDProvider(ctx context.Context, cfg Config, kek *secrets.Keyring, refresh time.Duration) (*openid.Provider, error) {
+	oc := cfg.OpenID
+	if oc.Issuer == "" {
+		oc.Issuer = s.URL + "/identity"
+	}
+	if strings.HasPrefix(oc.Issuer, "http://") && !oc.Insecure {
+		s.log.Warn("the OpenID Connect provider is off: its issuer must be https (serve TLS, or allow an insecure issuer)", "issuer", oc.Issuer)
+		return nil, nil
+	}
+	if oc.KeyRotation == 0 {
+		oc.KeyRotation = cfg.KeyRotation
+	}
+	if oc.RefreshInterval == 0 {
+		oc.RefreshInterval = refresh
+	}
+	return openid.New(ctx, oc, s.db, kek, s.identity, s.log)
 }
 
 // part is a piece of the server that is not an API service (the store,
@@ -452,7 +484,10 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 // Identity returns the identity service.
 func (s *Server) Identity() *identity.Service { return s.identity }
 
-// Network returns the network service (tests read its data plane).
+// OpenID returns the OpenID Connect provider, nil when it is off.
+func (s *Server) OpenID() *openid.Provider { return s.openid }
+
+// Network returns the network service.(tests read its data plane).
 func (s *Server) Network() *network.Service { return s.network }
 
 // Volumes is the block storage service.

@@ -84,6 +84,10 @@ func Fake(cfg *server.Config) {
 	cfg.Compute.Drivers, cfg.Network.Drivers, cfg.Volume.Drivers, cfg.LoadBalancer.Driver = "fake", "fake", "fake", "fake"
 }
 
+// OpenID is an edit for Start that turns the OpenID Connect provider on
+// with the server's http issuer (it is off without TLS otherwise).
+func OpenID(cfg *server.Config) { cfg.OpenID.Insecure = true }
+
 // DataDir is the server's data directory.
 func (s *Server) DataDir() string { return s.cfg.DataDir }
 

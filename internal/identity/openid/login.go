@@ -1,0 +1,117 @@
+package openid
+
+import (
+	"crypto/subtle"
+	"embed"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/sovcloud/sov/internal/httpapi"
+)
+
+//go:embed pages/*.html
+var pages embed.FS
+
+var loginTemplate = template.Must(template.ParseFS(pages, "pages/login.html"))
+
+// csrfCookie carries the login form's CSRF token (double submit: the form
+// must post back the value of the cookie, which another site can neither
+// read nor set).
+const csrfCookie = "sov_oidc_csrf"
+
+// maxLoginForm bounds the login form's body.
+const maxLoginForm = 16 << 10
+
+type loginView struct {
+	Client, Error, RequestID, CSRF, Action, Username, Domain string
+}
+
+// loginPage serves the login form of an authorization request.
+func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("authRequestID")
+	view := loginView{RequestID: id, Action: p.loginPath, Domain: "Default"}
+	a, err := p.authRequest(r.Context(), `id = ? AND user_id = ''`, id)
+	if err != nil {
+		view.RequestID, view.Error = "", "This sign-in request is unknown or has expired. Go back to the application and start again."
+		p.render(w, r, http.StatusBadRequest, view)
+		return
+	}
+	if c, err := p.client(r.Context(), a.ClientID); err == nil {
+		view.Client = c.Name
+	}
+	view.Username = a.LoginHint
+	p.render(w, r, http.StatusOK, view)
+}
+
+// login checks the posted credentials; on success the authorization
+// request is done and the browser goes back to the provider, which sends
+// it on to the client with a code.
+func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
+	if err := r.ParseForm(); err != nil {
+		p.render(w, r, http.StatusBadRequest, loginView{Error: "The form could not be read."})
+		return
+	}
+	id := r.PostForm.Get("authRequestID")
+	view := loginView{RequestID: id, Action: p.loginPath, Username: r.PostForm.Get("username"), Domain: r.PostForm.Get("domain")}
+	cookie, err := r.Cookie(csrfCookie)
+	if err != nil || cookie.Value == "" || subtle.ConstantTimeCompare([]byte(cookie.Value), []byte(r.PostForm.Get("csrf"))) != 1 {
+		view.Error = "The form has expired or did not come from this page. Please sign in again."
+		p.render(w, r, http.StatusForbidden, view)
+		return
+	}
+	ctx := r.Context()
+	a, err := p.authRequest(ctx, `id = ? AND user_id = ''`, id)
+	if err != nil {
+		view.RequestID, view.Error = "", "This sign-in request is unknown or has expired. Go back to the application and start again."
+		p.render(w, r, http.StatusBadRequest, view)
+		return
+	}
+	if c, err := p.client(ctx, a.ClientID); err == nil {
+		view.Client = c.Name
+	}
+	userID, err := p.dir.CheckPassword(ctx, view.Domain, view.Username, r.PostForm.Get("password"), r.RemoteAddr)
+	if err != nil {
+		status, msg := http.StatusUnauthorized, "The user name, password or domain is wrong."
+		if code, m, ok := httpapi.Status(err); ok && code != http.StatusUnauthorized && code != http.StatusBadRequest && code != http.StatusNotFound {
+			status, msg = code, m
+		} else if !ok {
+			status, msg = http.StatusServiceUnavailable, "Signing in is not possible right now. Please try again later."
+			p.log.Error("OIDC login", "error", err)
+		}
+		view.Error = msg
+		p.render(w, r, status, view)
+		return
+	}
+	if err := p.finishLogin(ctx, id, userID, []string{"pwd"}); err != nil {
+		view.RequestID, view.Error = "", "This sign-in request is unknown or has expired. Go back to the application and start again."
+		p.render(w, r, http.StatusBadRequest, view)
+		return
+	}
+	http.Redirect(w, r, p.cfg.Issuer+"/oidc/authorize/callback?id="+id, http.StatusSeeOther)
+}
+
+// render writes the login page with a fresh CSRF token and headers that
+// keep it out of frames and caches.
+func (p *Provider) render(w http.ResponseWriter, r *http.Request, status int, view loginView) {
+	view.CSRF = randomSecret()
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: view.CSRF, Path: p.loginPath, HttpOnly: true,
+		Secure: strings.HasPrefix(p.cfg.Issuer, "https://"), SameSite: http.SameSiteStrictMode, MaxAge: int(authRequestLifetime.Seconds())})
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+	w.WriteHeader(status)
+	if err := loginTemplate.Execute(w, view); err != nil {
+		p.log.Error("OIDC login page", "error", err)
+	}
+}
+
+// loggedOut is where end-session sends a browser that named no
+// post-logout redirect URI.
+func (p *Provider) loggedOut(w http.ResponseWriter, r *http.Request) {
+	p.render(w, r, http.StatusOK, loginView{Error: "You are signed out."})
+}
