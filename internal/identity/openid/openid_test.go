@@ -57,7 +57,7 @@ func TestCodeFlow(t *testing.T) {
 	if err := users.AddToGroup(ctx(), admin, g.ID, tn.UserID).ExtractErr(); err != nil {
 		t.Fatal(err)
 	}
-	party, clientID, secret := relyingParty(t, s, nil)
+	party, clientID, secret := relyingParty(t, s, map[string]any{"post_logout_redirect_uris": []string{"https://app.example/bye"}})
 
 	v := verifier()
 	authURL := rp.AuthURL("st4te", party, rp.WithCodeChallenge(oidc.NewSHACodeChallenge(v)))
@@ -127,6 +127,20 @@ func TestCodeFlow(t *testing.T) {
 	}
 	if _, err := rp.Userinfo[*oidc.UserInfo](ctx(), fresh.AccessToken, "Bearer", tn.UserID, party); err == nil {
 		t.Fatal("userinfo answered for a revoked token")
+	}
+
+	// End-session (logout) ends the user's tokens at the client and sends
+	// the browser to the registered post-logout URI, and only there.
+	last := exchange(t, s, party, "oidc-a-user", tn.Password)
+	loc := must(rp.EndSession(ctx(), party, last.IDToken, "https://app.example/bye", "st", "", nil))
+	if loc == nil || loc.Host != "app.example" || loc.Query().Get("state") != "st" {
+		t.Fatalf("end session went to %v", loc)
+	}
+	if _, err := rp.RefreshTokens[*oidc.IDTokenClaims](ctx(), party, last.RefreshToken, "", ""); err == nil {
+		t.Fatal("a refresh token outlived the logout")
+	}
+	if loc, err := rp.EndSession(ctx(), party, last.IDToken, "https://evil.example/", "", "", nil); err == nil && loc != nil && loc.Host == "evil.example" {
+		t.Fatal("end session redirected to an unregistered URI")
 	}
 }
 
