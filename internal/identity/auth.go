@@ -316,6 +316,14 @@ func (s *Service) tokenBody(tok *Token, withCatalog bool) map[string]any {
 			"domain": map[string]any{"id": tok.UserDomainID, "name": tok.UserDomainName},
 		},
 	}
+	if f := tok.Federation; f != nil {
+		groups := make([]map[string]string, len(f.Groups))
+		for i, g := range f.Groups {
+			groups[i] = map[string]string{"id": g}
+		}
+		body["user"].(map[string]any)["OS-FEDERATION"] = map[string]any{"identity_provider": map[string]string{"id": f.IdP},
+			"protocol": map[string]string{"id": f.Protocol}, "groups": groups}
+	}
 	roles := tok.Roles
 	if roles == nil {
 		roles = []RoleRef{}

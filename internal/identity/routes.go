@@ -116,6 +116,11 @@ func (s *Service) Register(mux *http.ServeMux) {
 	h("PATCH /identity/v3/endpoints/{endpoint_id}", s.updateEndpoint)
 	h("DELETE /identity/v3/endpoints/{endpoint_id}", s.deleteEndpoint)
 
+	s.fed.Register(mux)
+	fedAuth := "/identity/v3/OS-FEDERATION/identity_providers/{idp_id}/protocols/{protocol_id}/auth"
+	mux.Handle("POST "+fedAuth, s.public(s.federatedAuth))
+	mux.Handle("GET "+fedAuth, s.public(s.federatedAuth))
+
 	mux.Handle("/identity/", s.public(func(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.Errorf(http.StatusNotFound, "The resource could not be found.")
 	}))

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/sovcloud/sov/internal/identity/federation"
 	"github.com/sovcloud/sov/internal/identity/token"
 	"log/slog"
 	"net/http"
@@ -59,6 +60,7 @@ type Service struct {
 	guard   *loginGuard
 	kek     *secrets.Keyring
 	ec2     ec2Cache
+	fed     *federation.Federation
 }
 
 // New opens the identity service on db. kek, the master key, seals its
@@ -91,6 +93,7 @@ func New(ctx context.Context, cfg Config, db *store.DB, kek *secrets.Keyring, lo
 	if s.revoked, err = loadRevocations(ctx, db, cfg.TokenLifetime); err != nil {
 		return nil, err
 	}
+	s.fed = federation.New(db, kek, s, cfg.PublicURL, log)
 	s.catalog = &catalogCache{db: db}
 	if err := s.catalog.reload(ctx); err != nil {
 		return nil, err

@@ -5,6 +5,9 @@ import "github.com/sovcloud/sov/internal/identity/token"
 // Token is what a sov token carries (package token has its format).
 type Token = token.Token
 
+// FederationRef is where a federated token's user came from.
+type FederationRef = token.FederationRef
+
 // RoleRef names a role in a token.
 type RoleRef = token.RoleRef
 

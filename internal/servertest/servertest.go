@@ -333,6 +333,17 @@ func selfSigned(t testing.TB, pool *x509.CertPool) func(*server.Config) {
 	return func(c *server.Config) { c.TLSCert, c.TLSKey = certFile, keyFile }
 }
 
+// CertPEM is the PEM of the certificate a StartTLS server serves (its
+// own CA: it is self-signed).
+func (s *Server) CertPEM(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(s.cfg.TLSCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // RandomExternalCIDR is a /24 of 10.200.0.0/13 for a test cloud's
 // external network, so that clouds side by side do not give the host
 // one gateway address twice.

@@ -184,29 +184,29 @@ func TestLoginRefusals(t *testing.T) {
 	v := verifier()
 	authURL := rp.AuthURL("s", party, rp.WithCodeChallenge(oidc.NewSHACodeChallenge(v)))
 
-	b := browser(t, s, redirect)
-	action, id, csrf := loginForm(t, b, authURL)
+	b := s.Browser(redirect)
+	action, id, csrf := servertest.LoginForm(t, b, authURL)
 	form := url.Values{"authRequestID": {id}, "csrf": {csrf}, "username": {"oidc-r-user"}, "password": {"wrong"}, "domain": {"Default"}}
-	if resp, page := submit(t, b, action, form); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, `role="alert"`) {
+	if resp, page := servertest.Submit(t, b, action, form); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, `role="alert"`) {
 		t.Fatalf("wrong password: %d %s", resp.StatusCode, page)
 	}
 	// The page sets a fresh CSRF token each time it renders.
-	_, id, csrf = loginForm(t, b, authURL)
+	_, id, csrf = servertest.LoginForm(t, b, authURL)
 	form = url.Values{"authRequestID": {id}, "username": {"oidc-r-user"}, "password": {tn.Password}, "domain": {"Default"}}
-	if resp, _ := submit(t, b, action, form); resp.StatusCode != http.StatusForbidden {
+	if resp, _ := servertest.Submit(t, b, action, form); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("missing CSRF token: %d", resp.StatusCode)
 	}
 	// Another browser's token (the attacker's own) does not match this one's cookie.
-	_, _, attacker := loginForm(t, browser(t, s, redirect), authURL)
+	_, _, attacker := servertest.LoginForm(t, s.Browser(redirect), authURL)
 	form.Set("csrf", attacker)
-	if resp, _ := submit(t, b, action, form); resp.StatusCode != http.StatusForbidden {
+	if resp, _ := servertest.Submit(t, b, action, form); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("foreign CSRF token: %d", resp.StatusCode)
 	}
 	_ = csrf
 
 	// An unregistered redirect URI gets an error page, never a redirect there.
 	evil := strings.Replace(authURL, url.QueryEscape(redirect), url.QueryEscape("https://evil.example/cb"), 1)
-	resp, err := browser(t, s, "https://evil.example").Get(evil)
+	resp, err := s.Browser("https://evil.example").Get(evil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestLoginRefusals(t *testing.T) {
 	pub, _ := newClient(t, s, map[string]any{"name": "cli", "public": true, "redirect_uris": []string{"http://127.0.0.1/cb"}})
 	noPKCE := s.URL + "/identity/oidc/authorize?" + url.Values{"client_id": {pub}, "redirect_uri": {"http://127.0.0.1/cb"},
 		"response_type": {"code"}, "scope": {"openid"}, "state": {"x"}}.Encode()
-	resp, err = browser(t, s, "http://127.0.0.1/cb").Get(noPKCE)
+	resp, err = s.Browser("http://127.0.0.1/cb").Get(noPKCE)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestLoginRefusals(t *testing.T) {
 		t.Fatalf("public client without PKCE: %d %v", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	// prompt=none cannot be honoured: there is no login session.
-	resp, err = browser(t, s, redirect).Get(rp.AuthURL("s", party, rp.WithCodeChallenge(oidc.NewSHACodeChallenge(v)), rp.WithPrompt("none")))
+	resp, err = s.Browser(redirect).Get(rp.AuthURL("s", party, rp.WithCodeChallenge(oidc.NewSHACodeChallenge(v)), rp.WithPrompt("none")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,8 @@ type Token struct {
 	// AppCredUnrestricted is set when that application credential may
 	// manage credentials and other application credentials.
 	AppCredUnrestricted bool `json:"acu,omitempty"`
+	// Federation is set for a token a federated login issued.
+	Federation *FederationRef `json:"f,omitempty"`
 	// AuditIDs holds the token's own audit id and, for a token obtained with
 	// another token, the first audit id of that chain.
 	AuditIDs  []string `json:"a"`
@@ -43,6 +45,14 @@ type Token struct {
 	ExpiresAt int64    `json:"exp"` // unix microseconds
 
 	keyID string // the signing key, from the JWS header (not in the payload)
+}
+
+// FederationRef is where a federated user came from: the identity
+// provider, the protocol, and the ids of the groups the mapping gave.
+type FederationRef struct {
+	IdP      string   `json:"i"`
+	Protocol string   `json:"p"`
+	Groups   []string `json:"g,omitempty"`
 }
 
 // RoleRef names a role in a token.
