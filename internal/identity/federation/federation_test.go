@@ -158,8 +158,8 @@ func TestCloudToCloud(t *testing.T) {
 	}
 	parts := strings.Split(tok, ".")
 	for name, bad := range map[string]string{
-		"forged":   parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString([]byte("not a signature")),
-		"alg none": base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + parts[1] + ".",
+		"forged":                       parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString([]byte("not a signature")),
+		"alg none":                     base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + parts[1] + ".",
 		"self-signed with another key": selfSigned(t, parts[1]),
 		"opaque garbage":               "not-a-jwt",
 	} {
@@ -209,4 +209,3 @@ func selfSigned(t *testing.T, payload string) string {
 	raw := must(base64.RawURLEncoding.DecodeString(payload))
 	return must(must(signer.Sign(raw)).CompactSerialize())
 }
-
