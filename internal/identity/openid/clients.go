@@ -21,7 +21,7 @@ import (
 // client is shown once, when it is made.
 
 // grants are the grant types a client may be given.
-var grants = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
+var grants = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode}
 
 // clientBody is a client as the API reads it.
 type clientBody struct {
@@ -254,7 +254,7 @@ func (p *Provider) apply(c *client, b *clientBody, public bool) error {
 		c.Grants = nil
 		for _, g := range *b.Grants {
 			if !slices.Contains(grants, oidc.GrantType(g)) {
-				return bad("Invalid grant type %q: want authorization_code, refresh_token or client_credentials.", g)
+				return bad("Invalid grant type %q: want authorization_code, refresh_token, client_credentials or %s.", g, oidc.GrantTypeDeviceCode)
 			}
 			c.Grants = append(c.Grants, oidc.GrantType(g))
 		}

@@ -24,8 +24,15 @@ const csrfCookie = "sov_oidc_csrf"
 const maxLoginForm = 16 << 10
 
 type loginView struct {
-	Client, Error, RequestID, CSRF, Action, Username, Domain string
+	Client, Error, Notice, RequestID, CSRF, Action, Username, Domain string
+	// Device is the device page: the user types the code their device shows.
+	Device   bool
+	UserCode string
+	// Done says a device sign-in is complete.
+	Done bool
 }
+
+const expired = "This sign-in request is unknown or has expired. Go back to the application and start again."
 
 // loginPage serves the login form of an authorization request.
 func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -33,7 +40,7 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 	view := loginView{RequestID: id, Action: p.loginPath, Domain: "Default"}
 	a, err := p.authRequest(r.Context(), `id = ? AND user_id = ''`, id)
 	if err != nil {
-		view.RequestID, view.Error = "", "This sign-in request is unknown or has expired. Go back to the application and start again."
+		view.RequestID, view.Error = "", expired
 		p.render(w, r, http.StatusBadRequest, view)
 		return
 	}
@@ -48,55 +55,76 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 // request is done and the browser goes back to the provider, which sends
 // it on to the client with a code.
 func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
-	if err := r.ParseForm(); err != nil {
-		p.render(w, r, http.StatusBadRequest, loginView{Error: "The form could not be read."})
-		return
-	}
-	id := r.PostForm.Get("authRequestID")
-	view := loginView{RequestID: id, Action: p.loginPath, Username: r.PostForm.Get("username"), Domain: r.PostForm.Get("domain")}
-	cookie, err := r.Cookie(csrfCookie)
-	if err != nil || cookie.Value == "" || subtle.ConstantTimeCompare([]byte(cookie.Value), []byte(r.PostForm.Get("csrf"))) != 1 {
-		view.Error = "The form has expired or did not come from this page. Please sign in again."
-		p.render(w, r, http.StatusForbidden, view)
+	view, ok := p.readForm(w, r, loginView{Action: p.loginPath})
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	a, err := p.authRequest(ctx, `id = ? AND user_id = ''`, id)
+	view.RequestID = r.PostForm.Get("authRequestID")
+	a, err := p.authRequest(ctx, `id = ? AND user_id = ''`, view.RequestID)
 	if err != nil {
-		view.RequestID, view.Error = "", "This sign-in request is unknown or has expired. Go back to the application and start again."
+		view.RequestID, view.Error = "", expired
 		p.render(w, r, http.StatusBadRequest, view)
 		return
 	}
 	if c, err := p.client(ctx, a.ClientID); err == nil {
 		view.Client = c.Name
 	}
-	userID, err := p.dir.CheckPassword(ctx, view.Domain, view.Username, r.PostForm.Get("password"), r.RemoteAddr)
-	if err != nil {
-		status, msg := http.StatusUnauthorized, "The user name, password or domain is wrong."
-		if code, m, ok := httpapi.Status(err); ok && code != http.StatusUnauthorized && code != http.StatusBadRequest && code != http.StatusNotFound {
-			status, msg = code, m
-		} else if !ok {
-			status, msg = http.StatusServiceUnavailable, "Signing in is not possible right now. Please try again later."
-			p.log.Error("OIDC login", "error", err)
-		}
-		view.Error = msg
-		p.render(w, r, status, view)
+	userID, ok := p.checkPassword(w, r, &view)
+	if !ok {
 		return
 	}
-	if err := p.finishLogin(ctx, id, userID, []string{"pwd"}); err != nil {
-		view.RequestID, view.Error = "", "This sign-in request is unknown or has expired. Go back to the application and start again."
+	if err := p.finishLogin(ctx, view.RequestID, userID, []string{"pwd"}); err != nil {
+		view.RequestID, view.Error = "", expired
 		p.render(w, r, http.StatusBadRequest, view)
 		return
 	}
-	http.Redirect(w, r, p.cfg.Issuer+"/oidc/authorize/callback?id="+id, http.StatusSeeOther)
+	http.Redirect(w, r, p.cfg.Issuer+"/oidc/authorize/callback?id="+view.RequestID, http.StatusSeeOther)
+}
+
+// readForm reads a posted form and checks its CSRF token; when it fails
+// it has answered already.
+func (p *Provider) readForm(w http.ResponseWriter, r *http.Request, view loginView) (loginView, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
+	if err := r.ParseForm(); err != nil {
+		view.Error = "The form could not be read."
+		p.render(w, r, http.StatusBadRequest, view)
+		return view, false
+	}
+	view.Username, view.Domain = r.PostForm.Get("username"), r.PostForm.Get("domain")
+	cookie, err := r.Cookie(csrfCookie)
+	if err != nil || cookie.Value == "" || subtle.ConstantTimeCompare([]byte(cookie.Value), []byte(r.PostForm.Get("csrf"))) != 1 {
+		view.Error = "The form has expired or did not come from this page. Please sign in again."
+		p.render(w, r, http.StatusForbidden, view)
+		return view, false
+	}
+	return view, true
+}
+
+// checkPassword checks the form's user name, password and domain; when
+// they fail it has answered already, with the page and the reason.
+func (p *Provider) checkPassword(w http.ResponseWriter, r *http.Request, view *loginView) (string, bool) {
+	userID, err := p.dir.CheckPassword(r.Context(), view.Domain, view.Username, r.PostForm.Get("password"), r.RemoteAddr)
+	if err == nil {
+		return userID, true
+	}
+	status, msg := http.StatusUnauthorized, "The user name, password or domain is wrong."
+	if code, m, ok := httpapi.Status(err); ok && code != http.StatusUnauthorized && code != http.StatusBadRequest && code != http.StatusNotFound {
+		status, msg = code, m
+	} else if !ok {
+		status, msg = http.StatusServiceUnavailable, "Signing in is not possible right now. Please try again later."
+		p.log.Error("OIDC login", "error", err)
+	}
+	view.Error = msg
+	p.render(w, r, status, *view)
+	return "", false
 }
 
 // render writes the login page with a fresh CSRF token and headers that
 // keep it out of frames and caches.
 func (p *Provider) render(w http.ResponseWriter, r *http.Request, status int, view loginView) {
 	view.CSRF = randomSecret()
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: view.CSRF, Path: p.loginPath, HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: view.CSRF, Path: p.base + "/oidc/", HttpOnly: true,
 		Secure: strings.HasPrefix(p.cfg.Issuer, "https://"), SameSite: http.SameSiteStrictMode, MaxAge: int(authRequestLifetime.Seconds())})
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -113,5 +141,5 @@ func (p *Provider) render(w http.ResponseWriter, r *http.Request, status int, vi
 // loggedOut is where end-session sends a browser that named no
 // post-logout redirect URI.
 func (p *Provider) loggedOut(w http.ResponseWriter, r *http.Request) {
-	p.render(w, r, http.StatusOK, loginView{Error: "You are signed out."})
+	p.render(w, r, http.StatusOK, loginView{Notice: "You are signed out."})
 }

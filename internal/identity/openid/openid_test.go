@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/groups"
@@ -336,4 +337,76 @@ func TestDiscovery(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("discovery with an insecure issuer allowed: %d", resp.StatusCode)
 	}
+}
+
+// TestDeviceFlow: a public client (a command line) gets a user code; the
+// user signs in with it on the device page; the client's polling then
+// gets the user's tokens, once. A wrong code, or a client without the
+// grant, gets nothing.
+func TestDeviceFlow(t *testing.T) {
+	s := servertest.StartTLS(t, servertest.Fake)
+	tn := s.NewTenant(t, "oidc-d", "member")
+	id, _ := newClient(t, s, map[string]any{"name": "sov CLI", "public": true, "grant_types": []string{string(oidc.GrantTypeDeviceCode)}})
+	party := must(rp.NewRelyingPartyOIDC(ctx(), s.URL+"/identity", id, "", "", []string{"openid", "projects"}, rp.WithHTTPClient(s.HTTPClient)))
+	auth := must(rp.DeviceAuthorization(ctx(), []string{"openid", "projects"}, party, nil))
+	if auth.UserCode == "" || !strings.HasPrefix(auth.VerificationURIComplete, s.URL+"/identity/oidc/device?user_code=") {
+		t.Fatalf("device authorization: %+v", auth)
+	}
+	// Before the user signs in the device is told to wait.
+	poll := url.Values{"grant_type": {string(oidc.GrantTypeDeviceCode)}, "device_code": {auth.DeviceCode}, "client_id": {id}}
+	resp := must(s.HTTPClient.PostForm(s.URL+"/identity/oidc/token", poll))
+	var pending map[string]any
+	json.NewDecoder(resp.Body).Decode(&pending)
+	resp.Body.Close()
+	if pending["error"] != "authorization_pending" {
+		t.Fatalf("poll before sign-in: %d %v", resp.StatusCode, pending)
+	}
+	b := s.Browser("none")
+	page := must(b.Get(auth.VerificationURIComplete))
+	page.Body.Close()
+	csrf := ""
+	for _, c := range b.Jar.Cookies(page.Request.URL) {
+		if c.Name == "sov_oidc_csrf" {
+			csrf = c.Value
+		}
+	}
+	form := url.Values{"csrf": {csrf}, "user_code": {"WRONGCODE"}, "username": {"oidc-d-user"}, "password": {tn.Password}, "domain": {"Default"}}
+	if resp, _ := servertest.Submit(t, b, s.URL+"/identity/oidc/device", form); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("wrong user code: %d", resp.StatusCode)
+	}
+	form.Set("user_code", auth.UserCode)
+	form.Set("csrf", csrfOf(t, b, s))
+	if resp, body := servertest.Submit(t, b, s.URL+"/identity/oidc/device", form); resp.StatusCode != http.StatusOK || !strings.Contains(body, "You are signed in") {
+		t.Fatalf("device sign-in: %d %s", resp.StatusCode, body)
+	}
+	tok := must(rp.DeviceAccessToken(ctx(), auth.DeviceCode, time.Second, party))
+	jws := must(jose.ParseSigned(tok.AccessToken, []jose.SignatureAlgorithm{jose.RS256}))
+	var claims map[string]any
+	json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims)
+	if claims["sub"] != tn.UserID || claims["projects"] == nil {
+		t.Fatalf("device token claims: %v", claims)
+	}
+	if _, err := rp.DeviceAccessToken(ctx(), auth.DeviceCode, time.Second, party); err == nil {
+		t.Fatal("a device code gave tokens twice")
+	}
+	// A client without the grant gets no device code.
+	web, secret := newClient(t, s, map[string]any{"name": "web", "redirect_uris": []string{redirect}})
+	webParty := must(rp.NewRelyingPartyOIDC(ctx(), s.URL+"/identity", web, secret, "", []string{"openid"}, rp.WithHTTPClient(s.HTTPClient)))
+	if _, err := rp.DeviceAuthorization(ctx(), []string{"openid"}, webParty, nil); err == nil {
+		t.Fatal("a client without the device grant got a device code")
+	}
+}
+
+// csrfOf renders the device page again and returns its fresh CSRF token.
+func csrfOf(t *testing.T, b *http.Client, s *servertest.Server) string {
+	t.Helper()
+	resp := must(b.Get(s.URL + "/identity/oidc/device"))
+	resp.Body.Close()
+	for _, c := range b.Jar.Cookies(resp.Request.URL) {
+		if c.Name == "sov_oidc_csrf" {
+			return c.Value
+		}
+	}
+	t.Fatal("no CSRF cookie")
+	return ""
 }

@@ -1,7 +1,7 @@
 // Package openid is sov's OpenID Connect provider: discovery, the key set
 // (RS256 and ES256 keys of its own, rotated with overlap and sealed under
 // the master key), authorization code with PKCE, refresh tokens (rotating,
-// with reuse detection), client credentials, userinfo, introspection,
+// with reuse detection), client credentials, device authorization, userinfo, introspection,
 // revocation and end-session, on zitadel/oidc's OP package; a login page
 // that authenticates Keystone users; and the API that manages its clients.
 //
@@ -77,7 +77,9 @@ type Provider struct {
 	op        *op.Provider
 	base      string // the issuer's path, e.g. /identity
 	loginPath string
-	now       func() time.Time
+	// devicePath is the page where users sign in for a device.
+	devicePath string
+	now        func() time.Time
 }
 
 // New makes the provider on db; kek seals its signing keys.
@@ -106,7 +108,7 @@ func New(ctx context.Context, cfg Config, db *store.DB, kek *secrets.Keyring, di
 		return nil, fmt.Errorf("openid: issuer %s must be https (or allowed insecure)", cfg.Issuer)
 	}
 	p := &Provider{cfg: cfg, db: db, dir: dir, log: log, alg: alg, base: strings.TrimSuffix(u.Path, "/"), now: time.Now}
-	p.loginPath = p.base + "/oidc/login"
+	p.loginPath, p.devicePath = p.base+"/oidc/login", p.base+"/oidc/device"
 	if p.keys, err = newKeyring(ctx, db, kek, max(cfg.AccessTokenLifetime, cfg.IDTokenLifetime)); err != nil {
 		return nil, err
 	}
@@ -129,6 +131,8 @@ func New(ctx context.Context, cfg Config, db *store.DB, kek *secrets.Keyring, di
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,
 		GrantTypeRefreshToken:    true,
+		DeviceAuthorization: op.DeviceAuthorizationConfig{Lifetime: deviceLifetime, PollInterval: 5 * time.Second,
+			UserFormPath: p.devicePath, UserCode: op.UserCodeBase20},
 	}, p, op.StaticIssuer(cfg.Issuer), opts...)
 	if err != nil {
 		return nil, err
@@ -162,6 +166,7 @@ func (p *Provider) purge(ctx context.Context) error {
 		{`DELETE FROM oidc_auth_requests WHERE created_at < ?`, now.Add(-authRequestLifetime).Unix()},
 		{`DELETE FROM oidc_access_tokens WHERE expires_at < ?`, now.Unix()},
 		{`DELETE FROM oidc_refresh_tokens WHERE expires_at < ?`, now.Unix()},
+		{`DELETE FROM oidc_device_codes WHERE expires_at < ?`, now.Unix()},
 	} {
 		if _, err := p.db.Exec(ctx, q.sql, q.at); err != nil {
 			return err
@@ -178,6 +183,8 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.Handle(p.base+"/oidc/", proto)
 	mux.Handle("GET "+p.loginPath, http.HandlerFunc(p.loginPage))
 	mux.Handle("POST "+p.loginPath, http.HandlerFunc(p.login))
+	mux.Handle("GET "+p.devicePath, http.HandlerFunc(p.devicePage))
+	mux.Handle("POST "+p.devicePath, http.HandlerFunc(p.device))
 	mux.Handle("GET "+p.base+"/oidc/logged-out", http.HandlerFunc(p.loggedOut))
 	p.registerClients(mux)
 }
