@@ -123,10 +123,23 @@ func (f *Federation) verifyJWT(ctx context.Context, p *IdentityProvider, raw str
 	if len(p.Settings.Audiences) == 0 {
 		return nil, fmt.Errorf("%w: provider %s accepts no audience (set its oidc.audiences)", ErrToken, p.ID)
 	}
-	if !slices.ContainsFunc(audiences(claims["aud"]), func(a string) bool { return slices.Contains(p.Settings.Audiences, a) }) {
-		return nil, fmt.Errorf("%w: audience %v is not one provider %s accepts", ErrToken, claims["aud"], p.ID)
+	if !accepted(p, claims) {
+		return nil, fmt.Errorf("%w: audience %v (client %v) is not one provider %s accepts", ErrToken, claims["aud"], claims["client_id"], p.ID)
 	}
 	return claims, nil
+}
+
+// accepted reports whether a token was issued for one of the provider's
+// accepted audiences: in its "aud", or as the client it was issued to
+// ("client_id" of RFC 9068 and RFC 7662, "azp" of OpenID Connect).
+func accepted(p *IdentityProvider, claims map[string]any) bool {
+	for _, a := range append(audiences(claims["aud"]), audiences(claims["client_id"])...) {
+		if slices.Contains(p.Settings.Audiences, a) {
+			return true
+		}
+	}
+	azp, _ := claims["azp"].(string)
+	return azp != "" && slices.Contains(p.Settings.Audiences, azp)
 }
 
 // checkTimes checks exp (required when needExp), nbf and iat.
@@ -219,9 +232,8 @@ func (f *Federation) introspect(ctx context.Context, p *IdentityProvider, raw st
 	if err := checkTimes(claims, false); err != nil {
 		return nil, err
 	}
-	if a := audiences(claims["aud"]); len(p.Settings.Audiences) > 0 &&
-		!slices.ContainsFunc(a, func(x string) bool { return slices.Contains(p.Settings.Audiences, x) }) {
-		return nil, fmt.Errorf("%w: audience %v is not one provider %s accepts", ErrToken, claims["aud"], p.ID)
+	if len(p.Settings.Audiences) > 0 && !accepted(p, claims) {
+		return nil, fmt.Errorf("%w: audience %v (client %v) is not one provider %s accepts", ErrToken, claims["aud"], claims["client_id"], p.ID)
 	}
 	return claims, nil
 }
