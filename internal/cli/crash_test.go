@@ -39,7 +39,7 @@ func sovProcess(t *testing.T, dataDir string) (cmd *exec.Cmd, authURL, s3URL str
 	// After the process is killed (cleanups run last first): its networks,
 	// the external one of its first start too, leave the host.
 	t.Cleanup(func() { servertest.RemoveHostState(dataDir) })
-	cmd = exec.Command(os.Args[0], "up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--s3-website-listen", "127.0.0.1:0", "--log-level", "error",
+	cmd = exec.Command(os.Args[0], "up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--s3-website-listen", "127.0.0.1:0", "--log-level", "error", "--tls", "off",
 		"--external-cidr", servertest.RandomExternalCIDR().String())
 	cmd.Env = append(os.Environ(), "SOV_TEST_MAIN=1")
 	stdout, err := cmd.StdoutPipe()

@@ -41,9 +41,15 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startUp runs `sov up` in-process on a free port and returns the path of
-// the clouds.yaml it wrote.
+// startUp runs `sov up --tls off` in-process on a free port and returns
+// the path of the clouds.yaml it wrote.
 func startUp(t *testing.T) (clouds string) {
+	t.Helper()
+	return startUpTLS(t, "off")
+}
+
+// startUpTLS is startUp with the given --tls mode.
+func startUpTLS(t *testing.T, tlsMode string) (clouds string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
@@ -55,7 +61,7 @@ func startUp(t *testing.T) (clouds string) {
 		defer close(done)
 		// Every listener on a free port: tests run side by side.
 		upErr = cli.Run(ctx, []string{"up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0",
-			"--s3-website-listen", "127.0.0.1:0", "--log-level", "warn", "--external-cidr", servertest.RandomExternalCIDR().String()}, out, &syncBuffer{})
+			"--s3-website-listen", "127.0.0.1:0", "--tls", tlsMode, "--log-level", "warn", "--external-cidr", servertest.RandomExternalCIDR().String()}, out, &syncBuffer{})
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -11,13 +11,16 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/sovcloud/sov/internal/localca"
 	"github.com/sovcloud/sov/internal/network"
 	"github.com/sovcloud/sov/internal/server"
 )
@@ -31,9 +34,9 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.DataDir, "data-dir", "sov-data", "directory for the database, secrets and clouds.yaml")
 	fs.StringVar(&cfg.Database, "database", "", "PostgreSQL URL (postgres://...); empty uses SQLite in the data dir")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:5000", "address of the OpenStack API listener")
-	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL clients reach the API listener at (default http://<listen>)")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL clients reach the API listener at (default https://<listen>, or http:// with --tls off)")
 	fs.StringVar(&cfg.S3Listen, "s3-listen", "127.0.0.1:8080", "address of the S3 listener")
-	fs.StringVar(&cfg.S3PublicURL, "s3-public-url", "", "URL clients reach the S3 listener at (default http://<s3-listen>)")
+	fs.StringVar(&cfg.S3PublicURL, "s3-public-url", "", "URL clients reach the S3 listener at (default https://<s3-listen>, or http:// with --tls off)")
 	fs.StringVar(&cfg.S3.Domain, "s3-domain", "", "domain for virtual-host style S3 (<bucket>.<domain>); path style always works")
 	fs.BoolVar(&cfg.S3.SigV2, "s3-sigv2", false, "also accept AWS Signature Version 2 (old S3 clients; it signs no body and uses HMAC-SHA1)")
 	fs.StringVar(&cfg.S3WebsiteListen, "s3-website-listen", "127.0.0.1:8081", "address of the S3 website endpoint (static websites of buckets; empty: off)")
@@ -43,6 +46,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Int64Var(&cfg.S3.QuotaObjects, "s3-quota-objects", 0, "objects one project may store (0: no limit)")
 	fs.StringVar(&cfg.Compute.Accel, "accel", "auto", "QEMU accelerator: tcg, kvm or auto (KVM only with hardware virtualisation)")
 	fs.StringVar(&cfg.Volume.BackupDir, "volume-backup-dir", "", "directory for volume backups (default: objects in sov's own S3, bucket "+server.VolumeBackupBucket+")")
+	tlsMode := fs.String("tls", "auto", "auto: serve HTTPS with a certificate of a CA of the cloud's own (made in <data-dir>/tls) unless --tls-cert is given; off: plain HTTP")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS on both listeners")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.OpenID.Issuer, "oidc-issuer", "", "issuer URL of the OpenID Connect provider (default <public-url>/identity)")
@@ -79,6 +83,9 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
+	if *tlsMode != "auto" && *tlsMode != "off" {
+		return fmt.Errorf("--tls: want auto or off, got %q", *tlsMode)
+	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
@@ -89,6 +96,17 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.AdminPassword = password
+	caFile := ""
+	if *tlsMode == "auto" && cfg.TLSCert == "" {
+		files, err := localca.Ensure(filepath.Join(cfg.DataDir, "tls"), tlsHosts(cfg), time.Now())
+		if err != nil {
+			return fmt.Errorf("--tls auto: %w", err)
+		}
+		cfg.TLSCert, cfg.TLSKey = files.Cert, files.Key
+		if caFile, err = filepath.Abs(files.CA); err != nil {
+			return err
+		}
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
@@ -101,7 +119,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(cloudsFile, []byte(CloudsYAML(srv.URL, password)), 0o600); err != nil {
+	if err := os.WriteFile(cloudsFile, []byte(CloudsYAML(srv.URL, password, caFile)), 0o600); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, `sov is up (ready in %s).
@@ -121,16 +139,61 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
   Admin password  %s   (also in %s)
   Admin project   admin
   clouds.yaml     %s   (cloud "sov")
-
+%s
 Try:
   export OS_CLIENT_CONFIG_FILE=%s
   openstack --os-cloud sov token issue
   openstack --os-cloud sov project list
 
 Press Ctrl-C to stop.
-`, time.Since(start).Round(time.Millisecond), srv.URL, srv.URL, srv.URL, srv.URL, srv.URL, srv.URL, srv.URL, srv.S3URL, websiteLine(srv.S3WebsiteURL), srv.URL, srv.URL, srv.MetricsURL, password, pwFile, cloudsFile, cloudsFile)
+`, time.Since(start).Round(time.Millisecond), srv.URL, srv.URL, srv.URL, srv.URL, srv.URL, srv.URL, srv.URL, srv.S3URL, websiteLine(srv.S3WebsiteURL), srv.URL, srv.URL, srv.MetricsURL, password, pwFile, cloudsFile, caLine(caFile), cloudsFile)
 	<-ctx.Done()
 	return nil
+}
+
+// caLine is the line of the cloud's own CA in sov up's greeting.
+func caLine(file string) string {
+	if file == "" {
+		return ""
+	}
+	return fmt.Sprintf("  CA certificate  %s   (made for this cloud: clouds.yaml names it; aws: AWS_CA_BUNDLE; curl: --cacert)\n", file)
+}
+
+// tlsHosts are the names and addresses the server certificate of --tls
+// auto must be good for: the listeners' (every address of the host for
+// an unspecified one), loopback, the host's name, and the hosts of the
+// public URLs and S3 domains.
+func tlsHosts(cfg server.Config) []string {
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if name, err := os.Hostname(); err == nil {
+		hosts = append(hosts, name)
+	}
+	for _, addr := range []string{cfg.Listen, cfg.S3Listen} {
+		h, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			continue
+		}
+		if ip := net.ParseIP(h); h == "" || (ip != nil && ip.IsUnspecified()) {
+			addrs, _ := net.InterfaceAddrs()
+			for _, a := range addrs {
+				if n, ok := a.(*net.IPNet); ok {
+					hosts = append(hosts, n.IP.String())
+				}
+			}
+			continue
+		}
+		hosts = append(hosts, h)
+	}
+	for _, u := range []string{cfg.PublicURL, cfg.S3PublicURL, cfg.OpenID.Issuer} {
+		if pu, err := url.Parse(u); err == nil && pu.Hostname() != "" {
+			hosts = append(hosts, pu.Hostname())
+		}
+	}
+	if cfg.S3.Domain != "" {
+		hosts = append(hosts, cfg.S3.Domain, "*."+cfg.S3.Domain)
+	}
+	slices.Sort(hosts)
+	return slices.Compact(hosts)
 }
 
 // websiteLine is the line of the S3 website endpoint in sov up's greeting.
@@ -159,8 +222,13 @@ func adminPassword(path string) (string, error) {
 	return pw, os.WriteFile(path, []byte(pw+"\n"), 0o600)
 }
 
-// CloudsYAML renders a clouds.yaml with one cloud "sov" for the admin.
-func CloudsYAML(url, password string) string {
+// CloudsYAML renders a clouds.yaml with one cloud "sov" for the admin;
+// cacert, when set, is the CA file clients trust the cloud by.
+func CloudsYAML(url, password, cacert string) string {
+	ca := ""
+	if cacert != "" {
+		ca = fmt.Sprintf("    cacert: %s\n", cacert)
+	}
 	return fmt.Sprintf(`clouds:
   sov:
     auth:
@@ -173,7 +241,7 @@ func CloudsYAML(url, password string) string {
     region_name: RegionOne
     interface: public
     identity_api_version: 3
-`, url, password)
+%s`, url, password, ca)
 }
 
 // externalFlags reads --external-gateway and --external-pool (addresses

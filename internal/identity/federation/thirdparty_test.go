@@ -24,7 +24,7 @@ import (
 
 // exampleIdP runs zitadel/oidc's example OpenID Provider (a third party:
 // not sov's code) with a web client of its own, and returns its issuer.
-func exampleIdP(t *testing.T, clientID, secret, redirectURI string) string {
+func exampleIdP(t testing.TB, clientID, secret, redirectURI string) string {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
@@ -40,7 +40,7 @@ var exampleLoginID = regexp.MustCompile(`name="id" value="([^"]+)"`)
 
 // exampleSignIn signs the example provider's test user in through its
 // login page and returns the code its client gets.
-func exampleSignIn(t *testing.T, authURL, redirectURI string) string {
+func exampleSignIn(t testing.TB, authURL, redirectURI string) string {
 	t.Helper()
 	b := (&servertest.Server{HTTPClient: http.DefaultClient}).Browser(redirectURI)
 	resp := must(b.Get(authURL))

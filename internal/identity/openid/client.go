@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -58,7 +59,58 @@ func scanClient(sc interface{ Scan(...any) error }) (*client, error) {
 // provider answers as invalid_client.
 var errNoClient = errors.New("openid: no such client")
 
+// clientCache keeps clients read from the store for a short while: every
+// token request reads its client several times. Changes made here drop
+// the entry at once; those of other servers sharing the store show after
+// at most clientTTL.
+type clientCache struct {
+	mu      sync.Mutex
+	entries map[string]cachedClient
+}
+
+type cachedClient struct {
+	c    *client
+	read time.Time
+}
+
+// clientTTL is how long a cached client is used.
+const clientTTL = 2 * time.Second
+
+// maxCachedClients bounds the cache; past it, it starts over.
+const maxCachedClients = 10_000
+
+func (cc *clientCache) get(id string, now time.Time) *client {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e, ok := cc.entries[id]
+	if !ok || now.Sub(e.read) > clientTTL {
+		return nil
+	}
+	return e.c
+}
+
+func (cc *clientCache) put(c *client, now time.Time) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.entries == nil || len(cc.entries) >= maxCachedClients {
+		cc.entries = map[string]cachedClient{}
+	}
+	cc.entries[c.ID] = cachedClient{c: c, read: now}
+}
+
+func (cc *clientCache) drop(id string) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	delete(cc.entries, id)
+}
+
+// client returns a registered client (a copy the caller may keep).
 func (p *Provider) client(ctx context.Context, id string) (*client, error) {
+	now := p.now()
+	if c := p.clients.get(id, now); c != nil {
+		cp := *c
+		return &cp, nil
+	}
 	c, err := scanClient(p.db.QueryRow(ctx, `SELECT `+clientColumns+` FROM oidc_clients WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNoClient
@@ -67,7 +119,9 @@ func (p *Provider) client(ctx context.Context, id string) (*client, error) {
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
 	c.loginPath, c.devMode, c.idTTL = p.loginPath, false, p.cfg.IDTokenLifetime
-	return c, nil
+	p.clients.put(c, now)
+	cp := *c
+	return &cp, nil
 }
 
 // GetClientByClientID returns a registered client.

@@ -182,6 +182,7 @@ func (p *Provider) updateClient(w http.ResponseWriter, r *http.Request, cred *po
 	if err := p.apply(c, req.Client, c.public()); err != nil {
 		return err
 	}
+	defer p.clients.drop(c.ID)
 	_, err = p.db.Exec(r.Context(), `UPDATE oidc_clients SET name = ?, application_type = ?, redirect_uris = ?, post_logout_redirect_uris = ?,
 		grant_types = ?, scopes = ? WHERE id = ?`, c.Name, c.AppType, jsonList(c.Redirects), jsonList(c.LogoutRedirects),
 		jsonList(grantStrings(c.Grants)), jsonList(c.Scopes), c.ID)
@@ -198,6 +199,7 @@ func (p *Provider) deleteClient(w http.ResponseWriter, r *http.Request, cred *po
 	if err != nil {
 		return err
 	}
+	defer p.clients.drop(c.ID)
 	err = p.db.InTx(r.Context(), func(tx *store.Tx) error {
 		for _, table := range []string{"oidc_auth_requests", "oidc_access_tokens", "oidc_refresh_tokens", "oidc_clients"} {
 			col := "client_id"

@@ -80,6 +80,7 @@ type Provider struct {
 	// devicePath is the page where users sign in for a device.
 	devicePath string
 	now        func() time.Time
+	clients    clientCache
 }
 
 // New makes the provider on db; kek seals its signing keys.

@@ -67,9 +67,14 @@ func (p *Provider) ClientCredentialsTokenRequest(ctx context.Context, clientID s
 	return &clientRequest{clientID: clientID, scopes: allowed}, nil
 }
 
-// CreateAccessToken records an access token without a refresh token.
-func (p *Provider) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
-	return p.createAccessToken(ctx, p.db, req, "")
+// CreateAccessToken records an access token without a refresh token; the
+// records of concurrent requests share one commit.
+func (p *Provider) CreateAccessToken(ctx context.Context, req op.TokenRequest) (id string, exp time.Time, err error) {
+	err = p.db.Batch(ctx, func(tx *store.Tx) error {
+		id, exp, err = p.createAccessToken(ctx, tx, req, "")
+		return err
+	})
+	return id, exp, err
 }
 
 func (p *Provider) createAccessToken(ctx context.Context, q store.Querier, req op.TokenRequest, family string) (string, time.Time, error) {
