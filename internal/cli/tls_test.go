@@ -27,7 +27,9 @@ func TestUpTLSAuto(t *testing.T) {
 		t.Fatalf("clouds.yaml:\n%s", yaml)
 	}
 	caFile := m[1]
-	run := func(args ...string) string { return osc(t, clouds, true, append([]string{"--os-cloud", "sov"}, args...)...) }
+	run := func(args ...string) string {
+		return osc(t, clouds, true, append([]string{"--os-cloud", "sov"}, args...)...)
+	}
 	var tok map[string]string
 	jsonOut(t, run("token", "issue", "-f", "json"), &tok)
 	if tok["id"] == "" {
