@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/sovcloud/sov/internal/httpapi"
@@ -24,6 +25,9 @@ type authRequest struct {
 				ID string `json:"id"`
 			} `json:"token"`
 			AppCred *appCredAuth `json:"application_credential"`
+			TOTP    *struct {
+				User userRef `json:"user"`
+			} `json:"totp"`
 		} `json:"identity"`
 		Scope json.RawMessage `json:"scope"`
 	} `json:"auth"`
@@ -41,6 +45,7 @@ type userRef struct {
 	Name     string   `json:"name"`
 	Domain   *nameRef `json:"domain"`
 	Password string   `json:"password"`
+	Passcode string   `json:"passcode"`
 }
 
 type scopeRequest struct {
@@ -60,8 +65,9 @@ func (s *Service) issueToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := &req.Auth.Identity
-	if len(id.Methods) != 1 {
-		return badRequest("Expecting exactly one authentication method in 'identity.methods'.")
+	withTOTP := len(id.Methods) == 2 && slices.Contains(id.Methods, "password") && slices.Contains(id.Methods, "totp")
+	if len(id.Methods) != 1 && !withTOTP {
+		return badRequest("Expecting one authentication method in 'identity.methods', or password and totp.")
 	}
 	var scope *scopeRequest
 	if len(req.Auth.Scope) > 0 && !bytes.Equal(bytes.TrimSpace(req.Auth.Scope), []byte(`"unscoped"`)) {
@@ -81,12 +87,43 @@ func (s *Service) issueToken(w http.ResponseWriter, r *http.Request) error {
 	tok := &Token{Methods: id.Methods, IssuedAt: now.UnixMicro(), ExpiresAt: now.Add(s.cfg.TokenLifetime).UnixMicro(), AuditIDs: []string{newAuditID()}}
 	var u *user
 	var err error
-	switch id.Methods[0] {
+	method := id.Methods[0]
+	if withTOTP {
+		method = "password"
+	}
+	switch method {
 	case "password":
 		if id.Password == nil {
 			return badRequest("Expecting to find 'password' in 'identity'.")
 		}
-		u, err = s.authPassword(ctx, &id.Password.User, sourceKey(r))
+		if u, err = s.authPassword(ctx, &id.Password.User, sourceKey(r)); err != nil {
+			return err
+		}
+		if withTOTP {
+			if id.TOTP == nil {
+				return badRequest("Expecting to find 'totp' in 'identity'.")
+			}
+			ok, err := s.secondFactor(ctx, u.ID, id.TOTP.User.Passcode, sourceKey(r))
+			if err != nil {
+				return err
+			}
+			if !ok || (id.TOTP.User.ID != "" && id.TOTP.User.ID != u.ID) {
+				return unauthorized("The request you have made requires authentication.")
+			}
+		}
+		if !u.Options.satisfiesMFA(id.Methods) {
+			return unauthorized("Insufficient auth methods received for user %s: the user's multi-factor rules need more.", u.ID)
+		}
+	case "totp":
+		if id.TOTP == nil {
+			return badRequest("Expecting to find 'totp' in 'identity'.")
+		}
+		if u, err = s.authTOTP(ctx, &id.TOTP.User, id.TOTP.User.Passcode, sourceKey(r)); err != nil {
+			return err
+		}
+		if !u.Options.satisfiesMFA(id.Methods) {
+			return unauthorized("Insufficient auth methods received for user %s: the user's multi-factor rules need more.", u.ID)
+		}
 	case "token":
 		if id.Token == nil || id.Token.ID == "" {
 			return badRequest("Expecting to find 'token.id' in 'identity'.")
@@ -116,7 +153,7 @@ func (s *Service) issueToken(w http.ResponseWriter, r *http.Request) error {
 		}
 		return s.writeToken(w, r, tok, http.StatusCreated)
 	default:
-		return unauthorized("Unsupported authentication method: %s.", id.Methods[0])
+		return unauthorized("Unsupported authentication method: %s.", method)
 	}
 	if err != nil {
 		return err

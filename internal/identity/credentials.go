@@ -186,6 +186,9 @@ func (s *Service) createCredential(w http.ResponseWriter, r *http.Request, tok *
 		return badRequest("Invalid input for field 'credential': 'blob', 'type' and 'user_id' are required.")
 	}
 	c := &credential{ID: newID(), UserID: *b.UserID, Type: *b.Type, Blob: *b.Blob}
+	if c.Type == "totp" && !validTOTPSecret(c.Blob) {
+		return badRequest("Invalid input for field 'blob': a TOTP credential's blob is a base32 secret of at least 80 bits.")
+	}
 	if b.ProjectID != nil {
 		c.ProjectID = *b.ProjectID
 	}
@@ -288,6 +291,9 @@ func (s *Service) updateCredential(w http.ResponseWriter, r *http.Request, tok *
 	}
 	if c.Type == "ec2" && (b.Blob != nil || b.ProjectID != nil) {
 		return badRequest("An ec2 credential cannot be changed; delete it and create a new one.")
+	}
+	if c.Type == "totp" && b.Blob != nil && !validTOTPSecret(*b.Blob) {
+		return badRequest("Invalid input for field 'blob': a TOTP credential's blob is a base32 secret of at least 80 bits.")
 	}
 	if b.ProjectID != nil {
 		if err := s.checkCredentialOwner(r.Context(), tok, c.UserID, *b.ProjectID); err != nil {

@@ -140,12 +140,14 @@ func TestEC2Credentials(t *testing.T) {
 func TestCredentialsBlob(t *testing.T) {
 	c := newCloud(t)
 	u := c.user("cy", "default")
-	cred, err := credentials.Create(ctx, c.admin, credentials.CreateOpts{Type: "totp", UserID: u.ID, Blob: "seed"}).Extract()
+	cred, err := credentials.Create(ctx, c.admin, credentials.CreateOpts{Type: "cert", UserID: u.ID, Blob: "seed"}).Extract()
 	wantStatus(t, "create", err, 0)
 	got, err := credentials.Get(ctx, c.admin, cred.ID).Extract()
 	if err != nil || got.Blob != "seed" {
 		t.Fatalf("get = %+v, %v", got, err)
 	}
+	_, err = credentials.Create(ctx, c.admin, credentials.CreateOpts{Type: "totp", UserID: u.ID, Blob: "seed"}).Extract()
+	wantStatus(t, "a TOTP secret that is not base32", err, http.StatusBadRequest)
 	_, err = credentials.Create(ctx, c.admin, credentials.CreateOpts{Type: "ec2", UserID: u.ID, Blob: "not json", ProjectID: "x"}).Extract()
 	wantStatus(t, "bad ec2 blob", err, http.StatusBadRequest)
 	_, err = users.Get(ctx, c.admin, u.ID).Extract()

@@ -14,8 +14,10 @@ import (
 // (openid.Directory): it checks passwords and says who a user is.
 
 // CheckPassword authenticates a user by name in the named domain, with the
-// same lockout and rate limits as POST /v3/auth/tokens.
-func (s *Service) CheckPassword(ctx context.Context, domainName, name, password, source string) (string, error) {
+// same lockout and rate limits as POST /v3/auth/tokens. A user with a TOTP
+// credential (or multi-factor rules that need one) must give a current
+// code too.
+func (s *Service) CheckPassword(ctx context.Context, domainName, name, password, passcode, source string) (string, error) {
 	if domainName == "" || name == "" {
 		return "", unauthorized("The request you have made requires authentication.")
 	}
@@ -29,6 +31,24 @@ func (s *Service) CheckPassword(ctx context.Context, domainName, name, password,
 	}
 	if !d.Enabled {
 		return "", unauthorized("The domain of user %s is disabled.", u.ID)
+	}
+	secrets, err := s.totpSecrets(ctx, u.ID)
+	if err != nil {
+		return "", err
+	}
+	methods := []string{"password"}
+	if len(secrets) > 0 {
+		ok, err := s.secondFactor(ctx, u.ID, passcode, "source:"+httpapi.ClientNet(source))
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "", unauthorized("The request you have made requires authentication.")
+		}
+		methods = append(methods, "totp")
+	}
+	if !u.Options.satisfiesMFA(methods) {
+		return "", unauthorized("The request you have made requires authentication.")
 	}
 	return u.ID, nil
 }

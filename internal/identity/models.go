@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"encoding/json"
 	"context"
 	"errors"
 	"slices"
@@ -24,6 +25,7 @@ type user struct {
 	Enabled                                                  bool
 	FailedLogins                                             int
 	LockedUntil                                              int64
+	Options                                                  userOptions
 	passwordHash                                             string
 }
 
@@ -87,12 +89,16 @@ func (s *Service) findProject(ctx context.Context, id, name string, dom *nameRef
 	return p, notFoundAs(err, "project", name)
 }
 
-const userColumns = `id, domain_id, name, default_project_id, email, description, enabled, failed_logins, locked_until, password_hash`
+const userColumns = `id, domain_id, name, default_project_id, email, description, enabled, failed_logins, locked_until, password_hash, options`
 
 func scanUser(row store.Scanner) (*user, error) {
 	u := &user{}
-	return u, row.Scan(&u.ID, &u.DomainID, &u.Name, &u.DefaultProjectID, &u.Email, &u.Description, &u.Enabled,
-		&u.FailedLogins, &u.LockedUntil, &u.passwordHash)
+	var options string
+	if err := row.Scan(&u.ID, &u.DomainID, &u.Name, &u.DefaultProjectID, &u.Email, &u.Description, &u.Enabled,
+		&u.FailedLogins, &u.LockedUntil, &u.passwordHash, &options); err != nil {
+		return u, err
+	}
+	return u, json.Unmarshal([]byte(options), &u.Options)
 }
 
 func (s *Service) getUser(ctx context.Context, id string) (*user, error) {

@@ -61,6 +61,7 @@ type Service struct {
 	kek     *secrets.Keyring
 	ec2     ec2Cache
 	fed     *federation.Federation
+	codes   usedCodes // TOTP passcodes accepted lately
 }
 
 // New opens the identity service on db. kek, the master key, seals its

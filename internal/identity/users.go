@@ -1,7 +1,10 @@
 package identity
 
 import (
+	"encoding/json"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/sovcloud/sov/internal/httpapi"
 	"github.com/sovcloud/sov/internal/policy"
@@ -10,7 +13,7 @@ import (
 
 func (s *Service) userJSON(u *user) map[string]any {
 	m := map[string]any{"id": u.ID, "name": u.Name, "domain_id": u.DomainID, "enabled": u.Enabled,
-		"password_expires_at": nil, "options": map[string]any{}, "links": map[string]any{"self": s.url("/v3/users/" + u.ID)}}
+		"password_expires_at": nil, "options": u.Options, "links": map[string]any{"self": s.url("/v3/users/" + u.ID)}}
 	if u.DefaultProjectID != "" {
 		m["default_project_id"] = u.DefaultProjectID
 	}
@@ -31,7 +34,8 @@ type userBody struct {
 		Enabled          *bool   `json:"enabled"`
 		DefaultProjectID *string `json:"default_project_id"`
 		Email            *string `json:"email"`
-		Description      *string `json:"description"`
+		Description      *string      `json:"description"`
+		Options          *userOptions `json:"options"`
 	} `json:"user"`
 }
 
@@ -98,8 +102,8 @@ func (s *Service) createUser(w http.ResponseWriter, r *http.Request, tok *Token)
 	if err := s.applyUser(r, u, &body, true); err != nil {
 		return err
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO users (id, domain_id, name, password_hash, enabled, default_project_id, email, description)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, u.ID, u.DomainID, u.Name, u.passwordHash, u.Enabled, u.DefaultProjectID, u.Email, u.Description)
+	_, err := s.db.Exec(ctx, `INSERT INTO users (id, domain_id, name, password_hash, enabled, default_project_id, email, description, options)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, u.ID, u.DomainID, u.Name, u.passwordHash, u.Enabled, u.DefaultProjectID, u.Email, u.Description, optionsJSON(u.Options))
 	if err != nil {
 		return duplicate(err, "user", u.Name)
 	}
@@ -139,6 +143,14 @@ func (s *Service) applyUser(r *http.Request, u *user, body *userBody, create boo
 	if b.Description != nil {
 		u.Description = *b.Description
 	}
+	if o := b.Options; o != nil {
+		for _, rule := range o.MFARules {
+			if len(rule) == 0 || slices.ContainsFunc(rule, func(m string) bool { return !slices.Contains(mfaMethods, m) }) {
+				return badRequest("Invalid input for field 'options.multi_factor_auth_rules': each rule is a list of methods of %s.", strings.Join(mfaMethods, ", "))
+			}
+		}
+		u.Options = *o
+	}
 	return nil
 }
 
@@ -161,8 +173,8 @@ func (s *Service) updateUser(w http.ResponseWriter, r *http.Request, tok *Token)
 	ctx := r.Context()
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE users SET name = ?, password_hash = ?, enabled = ?, default_project_id = ?, email = ?, description = ?,
-			failed_logins = 0, locked_until = 0 WHERE id = ?`,
-			u.Name, u.passwordHash, u.Enabled, u.DefaultProjectID, u.Email, u.Description, u.ID); err != nil {
+			options = ?, failed_logins = 0, locked_until = 0 WHERE id = ?`,
+			u.Name, u.passwordHash, u.Enabled, u.DefaultProjectID, u.Email, u.Description, optionsJSON(u.Options), u.ID); err != nil {
 			return duplicate(err, "user", u.Name)
 		}
 		if oldHash != u.passwordHash || (wasEnabled && !u.Enabled) {
@@ -185,6 +197,7 @@ func (s *Service) deleteUser(w http.ResponseWriter, r *http.Request, tok *Token)
 	ctx := r.Context()
 	err = s.execRevoking(ctx, revocation{UserID: u.ID},
 		stmt{`DELETE FROM role_assignments WHERE actor_type = 'user' AND actor_id = ?`, []any{u.ID}},
+		stmt{`DELETE FROM fed_users WHERE user_id = ?`, []any{u.ID}},
 		stmt{`DELETE FROM users WHERE id = ?`, []any{u.ID}})
 	if err != nil {
 		return err
@@ -223,4 +236,10 @@ func (s *Service) changePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// optionsJSON encodes a user's options for the options column.
+func optionsJSON(o userOptions) string {
+	b, _ := json.Marshal(o)
+	return string(b)
 }

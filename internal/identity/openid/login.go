@@ -104,11 +104,11 @@ func (p *Provider) readForm(w http.ResponseWriter, r *http.Request, view loginVi
 // checkPassword checks the form's user name, password and domain; when
 // they fail it has answered already, with the page and the reason.
 func (p *Provider) checkPassword(w http.ResponseWriter, r *http.Request, view *loginView) (string, bool) {
-	userID, err := p.dir.CheckPassword(r.Context(), view.Domain, view.Username, r.PostForm.Get("password"), r.RemoteAddr)
+	userID, err := p.dir.CheckPassword(r.Context(), view.Domain, view.Username, r.PostForm.Get("password"), r.PostForm.Get("code"), r.RemoteAddr)
 	if err == nil {
 		return userID, true
 	}
-	status, msg := http.StatusUnauthorized, "The user name, password or domain is wrong."
+	status, msg := http.StatusUnauthorized, "The user name, password, domain or authenticator code is wrong."
 	if code, m, ok := httpapi.Status(err); ok && code != http.StatusUnauthorized && code != http.StatusBadRequest && code != http.StatusNotFound {
 		status, msg = code, m
 	} else if !ok {

@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/groups"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
+	"github.com/pquerna/otp/totp"
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	"github.com/zitadel/oidc/v3/pkg/client/rs"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -409,4 +410,39 @@ func csrfOf(t *testing.T, b *http.Client, s *servertest.Server) string {
 	}
 	t.Fatal("no CSRF cookie")
 	return ""
+}
+
+// TestLoginTOTP: a user with a TOTP credential signs in on the login page
+// only with a current code beside the password.
+func TestLoginTOTP(t *testing.T) {
+	s := servertest.StartTLS(t, servertest.Fake)
+	tn := s.NewTenant(t, "oidc-t", "member")
+	const secret = "JBSWY3DPEHPK3PXPJBSWY3DP"
+	if code, out := api(t, s, s.AdminToken(t), "POST", "/identity/v3/credentials", map[string]any{"credential": map[string]any{
+		"type": "totp", "user_id": tn.UserID, "blob": secret}}); code != http.StatusCreated {
+		t.Fatalf("TOTP credential: %d %v", code, out)
+	}
+	party, _, _ := relyingParty(t, s, nil)
+	v := verifier()
+	authURL := rp.AuthURL("s", party, rp.WithCodeChallenge(oidc.NewSHACodeChallenge(v)))
+	b := s.Browser(redirect)
+	action, id, csrf := servertest.LoginForm(t, b, authURL)
+	form := url.Values{"authRequestID": {id}, "csrf": {csrf}, "username": {"oidc-t-user"}, "password": {tn.Password}, "domain": {"Default"}}
+	if resp, page := servertest.Submit(t, b, action, form); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "authenticator code") {
+		t.Fatalf("password without the code: %d", resp.StatusCode)
+	}
+	_, id, csrf = servertest.LoginForm(t, b, authURL)
+	code, err := totp.GenerateCode(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	form.Set("authRequestID", id)
+	form.Set("csrf", csrf)
+	form.Set("code", code)
+	resp, page := servertest.Submit(t, b, action, form)
+	loc, _ := resp.Location()
+	if resp.StatusCode != http.StatusFound || loc == nil || loc.Query().Get("code") == "" {
+		t.Fatalf("password and code: %d %s", resp.StatusCode, page)
+	}
+	must(rp.CodeExchange[*oidc.IDTokenClaims](ctx(), loc.Query().Get("code"), party, rp.WithCodeVerifier(v)))
 }

@@ -52,10 +52,11 @@ type Config struct {
 
 // Directory is what the provider needs of the identity service.
 type Directory interface {
-	// CheckPassword authenticates a user by name, domain name and
-	// password (with the identity service's lockout and rate limits;
-	// source is the client's address) and returns the user's id.
-	CheckPassword(ctx context.Context, domain, name, password, source string) (string, error)
+	// CheckPassword authenticates a user by name, domain name, password
+	// and, for a user with a second factor, a TOTP passcode (with the
+	// identity service's lockout and rate limits; source is the client's
+	// address) and returns the user's id.
+	CheckPassword(ctx context.Context, domain, name, password, passcode, source string) (string, error)
 	// Person returns an enabled user's claims material.
 	Person(ctx context.Context, userID string) (*Person, error)
 	// DomainExists reports whether a domain of that id exists.
