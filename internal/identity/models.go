@@ -1,8 +1,8 @@
 package identity
 
 import (
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 

@@ -28,12 +28,12 @@ func (s *Service) userJSON(u *user) map[string]any {
 
 type userBody struct {
 	User struct {
-		Name             *string `json:"name"`
-		DomainID         *string `json:"domain_id"`
-		Password         *string `json:"password"`
-		Enabled          *bool   `json:"enabled"`
-		DefaultProjectID *string `json:"default_project_id"`
-		Email            *string `json:"email"`
+		Name             *string      `json:"name"`
+		DomainID         *string      `json:"domain_id"`
+		Password         *string      `json:"password"`
+		Enabled          *bool        `json:"enabled"`
+		DefaultProjectID *string      `json:"default_project_id"`
+		Email            *string      `json:"email"`
 		Description      *string      `json:"description"`
 		Options          *userOptions `json:"options"`
 	} `json:"user"`
