@@ -99,14 +99,20 @@ func (f *Federation) listProviders(w http.ResponseWriter, r *http.Request, c *po
 	return nil
 }
 
-func (f *Federation) showProvider(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
-	if err := policy.Enforce(c, "identity:get_identity_provider", policy.Target{}); err != nil {
-		return err
+// providerFor checks action and returns the identity provider the path names.
+func (f *Federation) providerFor(r *http.Request, c *policy.Credentials, action string) (*IdentityProvider, error) {
+	if err := policy.Enforce(c, action, policy.Target{}); err != nil {
+		return nil, err
 	}
 	p, err := f.provider(r.Context(), r.PathValue("idp_id"))
 	if errors.Is(err, store.ErrNotFound) {
-		return notFound("identity provider", r.PathValue("idp_id"))
+		return nil, notFound("identity provider", r.PathValue("idp_id"))
 	}
+	return p, err
+}
+
+func (f *Federation) showProvider(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
+	p, err := f.providerFor(r, c, "identity:get_identity_provider")
 	if err != nil {
 		return err
 	}
@@ -249,13 +255,7 @@ func (f *Federation) save(r *http.Request, p *IdentityProvider, insert bool) err
 }
 
 func (f *Federation) updateProvider(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
-	if err := policy.Enforce(c, "identity:update_identity_provider", policy.Target{}); err != nil {
-		return err
-	}
-	p, err := f.provider(r.Context(), r.PathValue("idp_id"))
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound("identity provider", r.PathValue("idp_id"))
-	}
+	p, err := f.providerFor(r, c, "identity:update_identity_provider")
 	if err != nil {
 		return err
 	}
@@ -331,15 +331,10 @@ func (f *Federation) protocol(r *http.Request) (*Protocol, error) {
 }
 
 func (f *Federation) listProtocols(w http.ResponseWriter, r *http.Request, c *policy.Credentials) error {
-	if err := policy.Enforce(c, "identity:list_protocols", policy.Target{}); err != nil {
+	if _, err := f.providerFor(r, c, "identity:list_protocols"); err != nil {
 		return err
 	}
 	idp := r.PathValue("idp_id")
-	if _, err := f.provider(r.Context(), idp); errors.Is(err, store.ErrNotFound) {
-		return notFound("identity provider", idp)
-	} else if err != nil {
-		return err
-	}
 	rows, err := f.db.Query(r.Context(), `SELECT id, mapping_id, remote_id_attribute FROM fed_protocols WHERE idp_id = ? ORDER BY id`, idp)
 	if err != nil {
 		return err
@@ -378,7 +373,7 @@ func (f *Federation) putProtocol(create bool) func(w http.ResponseWriter, r *htt
 		if create {
 			action = "identity:create_protocol"
 		}
-		if err := policy.Enforce(c, action, policy.Target{}); err != nil {
+		if _, err := f.providerFor(r, c, action); err != nil {
 			return err
 		}
 		ctx, idp, id := r.Context(), r.PathValue("idp_id"), r.PathValue("protocol_id")
@@ -418,11 +413,6 @@ func (f *Federation) putProtocol(create bool) func(w http.ResponseWriter, r *htt
 			if errors.Is(err, store.ErrNotFound) {
 				return bad("Could not find mapping: %s.", p.MappingID)
 			}
-			return err
-		}
-		if _, err := f.provider(ctx, idp); errors.Is(err, store.ErrNotFound) {
-			return notFound("identity provider", idp)
-		} else if err != nil {
 			return err
 		}
 		status := http.StatusOK
