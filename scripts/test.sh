@@ -2,7 +2,7 @@
 # Runs every test of sov: formatting, vet, the Go tests with the race
 # detector on SQLite and again on PostgreSQL, the openstack CLI compatibility
 # tests, and a short fuzz run. On Debian it installs what is missing
-# (python3-openstackclient and its plugins, awscli, postgresql, QEMU, HAProxy, Chromium and the test guest's packages) and starts a throwaway PostgreSQL.
+# (python3-openstackclient and its plugins, awscli, postgresql, QEMU, HAProxy, Chromium, slapd and the test guest's packages) and starts a throwaway PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -14,13 +14,15 @@ command -v openstack >/dev/null || need+=(python3-openstackclient)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # VM and network tests: QEMU, config drives, DHCP, router advertisements, nftables, the test guest's
 # kernel and busybox, debootstrap for the Debian cloud image, and a DHCPv6 client (dhclient).
-for pkg in python3-barbicanclient python3-osc-placement python3-octaviaclient chromium haproxy iputils-ping iproute2 nftables qemu-system-x86 qemu-utils genisoimage dnsmasq-base radvd kmod cpio busybox-static linux-image-cloud-amd64 debootstrap e2fsprogs isc-dhcp-client; do
+for pkg in python3-barbicanclient python3-osc-placement python3-octaviaclient chromium slapd haproxy iputils-ping iproute2 nftables qemu-system-x86 qemu-utils genisoimage dnsmasq-base radvd kmod cpio busybox-static linux-image-cloud-amd64 debootstrap e2fsprogs isc-dhcp-client; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then
 	echo "== installing ${need[*]}"
 	sudo_ apt-get update -q
 	sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+	# The tests run slapd of their own; the one the package starts is not needed.
+	if [[ " ${need[*]} " == *" slapd "* ]]; then sudo_ service slapd stop >/dev/null 2>&1 || true; fi
 fi
 
 # A PostgreSQL cluster of our own in a temp dir, gone when the tests end.

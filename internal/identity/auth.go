@@ -176,6 +176,13 @@ func (s *Service) authPassword(ctx context.Context, ref *userRef, source string)
 	if err := s.guard.reserve(source, refKey); err != nil {
 		return nil, err
 	}
+	if u, ok, err := s.authInDirectory(ctx, ref); ok {
+		if err != nil {
+			return nil, err
+		}
+		s.guard.release(source, refKey)
+		return u, nil
+	}
 	u, err := s.findUser(ctx, ref)
 	if err != nil {
 		if code, _, ok := httpapi.Status(err); (ok && code == http.StatusBadRequest) || store.Unavailable(err) {

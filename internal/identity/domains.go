@@ -176,6 +176,7 @@ func (s *Service) deleteDomain(w http.ResponseWriter, r *http.Request, tok *Toke
 		`DELETE FROM users WHERE domain_id = ?`,
 		`DELETE FROM user_groups WHERE domain_id = ?`,
 		`DELETE FROM projects WHERE domain_id = ?`,
+		`DELETE FROM ldap_domains WHERE domain_id = ?`,
 		`DELETE FROM domains WHERE id = ?`,
 	} {
 		stmts = append(stmts, stmt{q, []any{id}})

@@ -74,6 +74,9 @@ func (s *Service) createGroup(w http.ResponseWriter, r *http.Request, tok *Token
 	if err := enforce(tok, "identity:create_group", policy.Target{DomainID: g.DomainID}); err != nil {
 		return err
 	}
+	if err := s.readOnly(r.Context(), g.DomainID); err != nil {
+		return err
+	}
 	if err := validName(body.Group.Name); err != nil {
 		return err
 	}
@@ -96,6 +99,9 @@ func (s *Service) createGroup(w http.ResponseWriter, r *http.Request, tok *Token
 func (s *Service) updateGroup(w http.ResponseWriter, r *http.Request, tok *Token) error {
 	g, err := s.groupFor(r, tok, "identity:update_group")
 	if err != nil {
+		return err
+	}
+	if err := s.readOnly(r.Context(), g.DomainID); err != nil {
 		return err
 	}
 	var body groupBody
@@ -121,6 +127,9 @@ func (s *Service) updateGroup(w http.ResponseWriter, r *http.Request, tok *Token
 func (s *Service) deleteGroup(w http.ResponseWriter, r *http.Request, tok *Token) error {
 	g, err := s.groupFor(r, tok, "identity:delete_group")
 	if err != nil {
+		return err
+	}
+	if err := s.readOnly(r.Context(), g.DomainID); err != nil {
 		return err
 	}
 	ctx := r.Context()
@@ -202,6 +211,9 @@ func (s *Service) addGroupUser(w http.ResponseWriter, r *http.Request, tok *Toke
 	if err != nil {
 		return err
 	}
+	if err := s.readOnly(r.Context(), g.DomainID); err != nil {
+		return err
+	}
 	ctx := r.Context()
 	var n int
 	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM group_members WHERE group_id = ? AND user_id = ?`, g.ID, u.ID).Scan(&n); err != nil {
@@ -235,6 +247,9 @@ func (s *Service) checkGroupUser(w http.ResponseWriter, r *http.Request, tok *To
 func (s *Service) removeGroupUser(w http.ResponseWriter, r *http.Request, tok *Token) error {
 	g, u, err := s.membership(r, tok, "identity:remove_user_from_group")
 	if err != nil {
+		return err
+	}
+	if err := s.readOnly(r.Context(), g.DomainID); err != nil {
 		return err
 	}
 	ctx := r.Context()

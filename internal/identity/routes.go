@@ -29,6 +29,10 @@ func (s *Service) Register(mux *http.ServeMux) {
 	h("GET /identity/v3/domains/{domain_id}", s.showDomain)
 	h("PATCH /identity/v3/domains/{domain_id}", s.updateDomain)
 	h("DELETE /identity/v3/domains/{domain_id}", s.deleteDomain)
+	h("GET /identity/v3/domains/{domain_id}/config", s.showDomainConfig)
+	h("PUT /identity/v3/domains/{domain_id}/config", s.putDomainConfig)
+	h("PATCH /identity/v3/domains/{domain_id}/config", s.putDomainConfig)
+	h("DELETE /identity/v3/domains/{domain_id}/config", s.deleteDomainConfig)
 
 	h("GET /identity/v3/projects", s.listProjects)
 	h("POST /identity/v3/projects", s.createProject)

@@ -46,6 +46,9 @@ type Config struct {
 	// RefreshInterval is how often revocations, the catalog and keys are
 	// reloaded from the store, for servers that share one; 0 never.
 	RefreshInterval time.Duration
+	// DirectorySync is how often LDAP domains are brought in step with
+	// their directories; 0 means every minute.
+	DirectorySync time.Duration
 }
 
 // Service serves the Keystone v3 API.
@@ -73,6 +76,9 @@ func New(ctx context.Context, cfg Config, db *store.DB, kek *secrets.Keyring, lo
 	}
 	if cfg.Region == "" {
 		cfg.Region = "RegionOne"
+	}
+	if cfg.DirectorySync == 0 {
+		cfg.DirectorySync = time.Minute
 	}
 	if cfg.LockoutDuration == 0 {
 		cfg.LockoutDuration = 5 * time.Minute
@@ -114,6 +120,7 @@ func (s *Service) Tasks() []svc.Task {
 	return []svc.Task{
 		{Name: "token signing key rotation", Every: s.cfg.KeyRotation, Run: s.RotateSigningKey},
 		{Name: "refresh from store", Every: s.cfg.RefreshInterval, Run: s.Refresh},
+		{Name: "LDAP directories", Every: s.cfg.DirectorySync, Run: s.SyncDirectories},
 	}
 }
 

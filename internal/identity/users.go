@@ -95,6 +95,9 @@ func (s *Service) createUser(w http.ResponseWriter, r *http.Request, tok *Token)
 	if err := enforce(tok, "identity:create_user", policy.Target{DomainID: u.DomainID}); err != nil {
 		return err
 	}
+	if err := s.readOnly(r.Context(), u.DomainID); err != nil {
+		return err
+	}
 	ctx := r.Context()
 	if _, err := s.getDomain(ctx, u.DomainID); err != nil {
 		return referenced(err, "domain", u.DomainID)
@@ -159,6 +162,9 @@ func (s *Service) updateUser(w http.ResponseWriter, r *http.Request, tok *Token)
 	if err != nil {
 		return err
 	}
+	if err := s.readOnly(r.Context(), u.DomainID); err != nil {
+		return err
+	}
 	var body userBody
 	if err := httpapi.DecodeJSON(r, &body); err != nil {
 		return err
@@ -194,6 +200,9 @@ func (s *Service) deleteUser(w http.ResponseWriter, r *http.Request, tok *Token)
 	if err != nil {
 		return err
 	}
+	if err := s.readOnly(r.Context(), u.DomainID); err != nil {
+		return err
+	}
 	ctx := r.Context()
 	err = s.execRevoking(ctx, revocation{UserID: u.ID},
 		stmt{`DELETE FROM role_assignments WHERE actor_type = 'user' AND actor_id = ?`, []any{u.ID}},
@@ -224,6 +233,9 @@ func (s *Service) changePassword(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	u, err := s.authPassword(ctx, &userRef{ID: r.PathValue("user_id"), Password: *body.User.OriginalPassword}, sourceKey(r))
 	if err != nil {
+		return err
+	}
+	if err := s.readOnly(ctx, u.DomainID); err != nil {
 		return err
 	}
 	h, err := hashPassword(*body.User.Password, s.cfg.BcryptCost)

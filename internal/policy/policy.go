@@ -158,6 +158,10 @@ var rules = map[string]rule{
 	"identity:update_mapping":           admin,
 	"identity:delete_mapping":           admin,
 
+	"identity:get_domain_config":    admin,
+	"identity:create_domain_config": admin,
+	"identity:delete_domain_config": admin,
+
 	"identity:list_oidc_clients":  anyOf(admin, domainManager),
 	"identity:get_oidc_client":    anyOf(admin, domainManager),
 	"identity:create_oidc_client": anyOf(admin, domainManager),

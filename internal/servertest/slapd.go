@@ -94,3 +94,39 @@ access to * by users read by anonymous auth
 	ca, _ := os.ReadFile(tlsFiles.CA)
 	return "ldap://" + addr, string(ca)
 }
+
+// LDAPPeople is a small directory for Slapd: the people ada (u1001, with
+// mail) and bob (u1002), ada in the group researchers (g1).
+const LDAPPeople = `dn: dc=example,dc=org
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: ou=Users,dc=example,dc=org
+objectClass: organizationalUnit
+ou: Users
+
+dn: ou=UserGroups,dc=example,dc=org
+objectClass: organizationalUnit
+ou: UserGroups
+
+dn: cn=u1001,ou=Users,dc=example,dc=org
+objectClass: inetOrgPerson
+cn: u1001
+sn: ada
+mail: ada@example.org
+userPassword: ada-pw
+
+dn: cn=u1002,ou=Users,dc=example,dc=org
+objectClass: inetOrgPerson
+cn: u1002
+sn: bob
+userPassword: bob-pw
+
+dn: cn=g1,ou=UserGroups,dc=example,dc=org
+objectClass: groupOfNames
+cn: g1
+ou: researchers
+member: cn=u1001,ou=Users,dc=example,dc=org
+`

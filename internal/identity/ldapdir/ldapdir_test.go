@@ -10,46 +10,11 @@ import (
 	"github.com/sovcloud/sov/internal/servertest"
 )
 
-// People is a small directory: two people, a group of one of them.
-const People = `dn: dc=example,dc=org
-objectClass: dcObject
-objectClass: organization
-o: Example
-dc: example
-
-dn: ou=Users,dc=example,dc=org
-objectClass: organizationalUnit
-ou: Users
-
-dn: ou=UserGroups,dc=example,dc=org
-objectClass: organizationalUnit
-ou: UserGroups
-
-dn: cn=u1001,ou=Users,dc=example,dc=org
-objectClass: inetOrgPerson
-cn: u1001
-sn: ada
-mail: ada@example.org
-userPassword: ada-pw
-
-dn: cn=u1002,ou=Users,dc=example,dc=org
-objectClass: inetOrgPerson
-cn: u1002
-sn: bob
-userPassword: bob-pw
-
-dn: cn=g1,ou=UserGroups,dc=example,dc=org
-objectClass: groupOfNames
-cn: g1
-ou: researchers
-member: cn=u1001,ou=Users,dc=example,dc=org
-`
-
 // TestDirectory: users and groups are read from a real slapd over
 // StartTLS; passwords are checked by binding as the user; an empty
 // password and a filter-injecting name get nowhere.
 func TestDirectory(t *testing.T) {
-	url, ca := servertest.Slapd(t, People)
+	url, ca := servertest.Slapd(t, servertest.LDAPPeople)
 	cfg := ldapdir.Config{URL: url, User: servertest.SlapdAdmin, Password: servertest.SlapdPassword, Suffix: servertest.SlapdSuffix,
 		UseTLS: true, TLSCACert: ca}
 	if err := cfg.Validate(); err != nil {
