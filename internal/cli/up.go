@@ -49,6 +49,10 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tlsMode := fs.String("tls", "auto", "auto: serve HTTPS with a certificate of a CA of the cloud's own (made in <data-dir>/tls) unless --tls-cert is given; off: plain HTTP")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS on both listeners")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.Func("trusted-dashboard", "a URL WebSSO may hand Keystone tokens to (a dashboard's websso endpoint; repeat for more)", func(v string) error {
+		cfg.Identity.TrustedDashboards = append(cfg.Identity.TrustedDashboards, v)
+		return nil
+	})
 	fs.StringVar(&cfg.OpenID.Issuer, "oidc-issuer", "", "issuer URL of the OpenID Connect provider (default <public-url>/identity)")
 	fs.BoolVar(&cfg.OpenID.Insecure, "oidc-insecure", false, "run the OpenID Connect provider with an http issuer (loopback and tests only; otherwise it is off without TLS)")
 	fs.StringVar(&cfg.OpenID.SigningAlgorithm, "oidc-signing-alg", "RS256", "algorithm of the OIDC provider's ID and access tokens: RS256 or ES256")

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/identity/federation"
 )
 
 // Register adds the identity API to mux under /identity.
@@ -124,6 +125,8 @@ func (s *Service) Register(mux *http.ServeMux) {
 	fedAuth := "/identity/v3/OS-FEDERATION/identity_providers/{idp_id}/protocols/{protocol_id}/auth"
 	mux.Handle("POST "+fedAuth, s.public(s.federatedAuth))
 	mux.Handle("GET "+fedAuth, s.public(s.federatedAuth))
+	mux.Handle("GET /identity/v3/auth/OS-FEDERATION/identity_providers/{idp_id}/protocols/{protocol_id}/websso", s.public(s.webSSOStart))
+	mux.Handle("GET "+federation.WebSSORedirectPath, s.public(s.webSSOFinish))
 
 	mux.Handle("/identity/", s.public(func(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.Errorf(http.StatusNotFound, "The resource could not be found.")

@@ -46,6 +46,8 @@ type Config struct {
 	// RefreshInterval is how often revocations, the catalog and keys are
 	// reloaded from the store, for servers that share one; 0 never.
 	RefreshInterval time.Duration
+	// TrustedDashboards are the origins WebSSO may hand tokens to.
+	TrustedDashboards []string
 	// DirectorySync is how often LDAP domains are brought in step with
 	// their directories; 0 means every minute.
 	DirectorySync time.Duration

@@ -62,7 +62,7 @@ type providerBody struct {
 
 func (f *Federation) providerView(p *IdentityProvider) map[string]any {
 	s := p.Settings
-	oidc := map[string]any{"audiences": nonNil(s.Audiences), "client_id": s.ClientID, "ca_certificate": s.CACertificate}
+	oidc := map[string]any{"audiences": nonNil(s.Audiences), "client_id": s.ClientID, "ca_certificate": s.CACertificate, "scopes": nonNil(s.Scopes)}
 	return map[string]any{"id": p.ID, "domain_id": p.DomainID, "description": p.Description, "enabled": p.Enabled,
 		"remote_ids": nonNil(p.RemoteIDs), "authorization_ttl": nil, "oidc": oidc,
 		"links": map[string]any{"self": f.url("/identity_providers/" + p.ID), "protocols": f.url("/identity_providers/" + p.ID + "/protocols")}}

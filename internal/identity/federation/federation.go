@@ -59,10 +59,14 @@ type Settings struct {
 	// CACertificate is PEM of the CAs that sign the provider's TLS
 	// certificate, when not the system's.
 	CACertificate string `json:"ca_certificate,omitempty"`
-	// ClientID and ClientSecret authenticate sov at the provider's
-	// introspection endpoint, for opaque access tokens.
+	// ClientID and ClientSecret are sov's client at the provider: for its
+	// introspection endpoint (opaque access tokens) and for WebSSO; tokens
+	// issued to that client are accepted as if it were in Audiences.
 	ClientID     string `json:"client_id,omitempty"`
 	ClientSecret string `json:"client_secret,omitempty"`
+	// Scopes are what WebSSO asks the provider for (default openid,
+	// profile and email).
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // IdentityProvider is an identity provider as stored.

@@ -120,7 +120,7 @@ func (f *Federation) verifyJWT(ctx context.Context, p *IdentityProvider, raw str
 	if err := checkTimes(claims, true); err != nil {
 		return nil, err
 	}
-	if len(p.Settings.Audiences) == 0 {
+	if len(p.Settings.Audiences) == 0 && p.Settings.ClientID == "" {
 		return nil, fmt.Errorf("%w: provider %s accepts no audience (set its oidc.audiences)", ErrToken, p.ID)
 	}
 	if !accepted(p, claims) {
@@ -133,13 +133,16 @@ func (f *Federation) verifyJWT(ctx context.Context, p *IdentityProvider, raw str
 // accepted audiences: in its "aud", or as the client it was issued to
 // ("client_id" of RFC 9068 and RFC 7662, "azp" of OpenID Connect).
 func accepted(p *IdentityProvider, claims map[string]any) bool {
+	ok := func(a string) bool {
+		return a != "" && (slices.Contains(p.Settings.Audiences, a) || a == p.Settings.ClientID)
+	}
 	for _, a := range append(audiences(claims["aud"]), audiences(claims["client_id"])...) {
-		if slices.Contains(p.Settings.Audiences, a) {
+		if ok(a) {
 			return true
 		}
 	}
 	azp, _ := claims["azp"].(string)
-	return azp != "" && slices.Contains(p.Settings.Audiences, azp)
+	return ok(azp)
 }
 
 // checkTimes checks exp (required when needExp), nbf and iat.
