@@ -150,3 +150,77 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 
 // benchAlg is the algorithm sov signs with in BenchmarkTokenEndpoint.
 var benchAlg = "ES256"
+
+// BenchmarkFederatedAuth: Keystone federated logins at cloud B with an
+// access token of cloud A (JWT, checked with A's cached keys; a shadow
+// user mapped and a Keystone token issued each time), at concurrency 1
+// and 16; then logins with tokens A mints while it rotates its keys every
+// 100 ms, which must all succeed ("failed" is reported, and fails the run).
+func BenchmarkFederatedAuth(b *testing.B) {
+	ctx := context.Background()
+	a := servertest.Start(b, func(c *server.Config) { servertest.Fake(c); servertest.OpenID(c) })
+	cb := servertest.Start(b, servertest.Fake)
+	svc, secret := a.NewOIDCClient(b, map[string]any{"name": "svc", "grant_types": []string{"client_credentials"}})
+	admin := cb.AdminToken(b)
+	cb.API(b, admin, "PUT", "/identity/v3/OS-FEDERATION/identity_providers/cloud-a", map[string]any{"identity_provider": map[string]any{
+		"remote_ids": []string{a.URL + "/identity"}, "oidc": map[string]any{"audiences": []string{svc}}}})
+	rules := []any{map[string]any{"local": []any{map[string]any{"user": map[string]any{"name": "svc-{0}"}}}, "remote": []any{map[string]any{"type": "sub"}}}}
+	cb.API(b, admin, "PUT", "/identity/v3/OS-FEDERATION/mappings/m", map[string]any{"mapping": map[string]any{"rules": rules}})
+	cb.API(b, admin, "PUT", "/identity/v3/OS-FEDERATION/identity_providers/cloud-a/protocols/openid", map[string]any{"protocol": map[string]any{"mapping_id": "m"}})
+	party := must(rp.NewRelyingPartyOIDC(ctx, a.URL+"/identity", svc, secret, "", []string{"openid"}))
+	authURL := cb.URL + "/identity/v3/OS-FEDERATION/identity_providers/cloud-a/protocols/openid/auth"
+	login := func(hc *http.Client, token string) error {
+		req, _ := http.NewRequest("POST", authURL, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || resp.Header.Get("X-Subject-Token") == "" {
+			return fmt.Errorf("federated auth: %s", resp.Status)
+		}
+		return nil
+	}
+	tok := must(rp.ClientCredentials(ctx, party, nil)).AccessToken
+	for _, c := range []int{1, 16} {
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c}}
+		b.Run(fmt.Sprintf("login/c%d", c), func(b *testing.B) {
+			run(b, c, func(string) (string, error) { return "", login(hc, tok) }, make([]string, c))
+		})
+	}
+	b.Run("rotating/c16", func(b *testing.B) {
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+		stop := make(chan struct{})
+		var rotations atomic.Int64
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+					if a.OpenID().RotateKeys(ctx) == nil {
+						rotations.Add(1)
+					}
+				}
+			}
+		}()
+		var failed atomic.Int64
+		run(b, 16, func(string) (string, error) {
+			t, err := rp.ClientCredentials(ctx, party, nil)
+			if err == nil {
+				err = login(hc, t.AccessToken)
+			}
+			if err != nil {
+				failed.Add(1)
+			}
+			return "", nil
+		}, make([]string, 16))
+		close(stop)
+		b.ReportMetric(float64(rotations.Load()), "rotations")
+		b.ReportMetric(float64(failed.Load()), "failed")
+		if failed.Load() > 0 {
+			b.Fatalf("%d logins failed while keys rotated", failed.Load())
+		}
+	})
+}

@@ -209,3 +209,37 @@ func selfSigned(t *testing.T, payload string) string {
 	raw := must(base64.RawURLEncoding.DecodeString(payload))
 	return must(must(signer.Sign(raw)).CompactSerialize())
 }
+
+// TestKeyRotationDuringLogins: cloud A rotates its signing keys again and
+// again while its tokens keep logging in at cloud B: no login fails, since
+// each new key was published before it signed and B fetches keys it does
+// not know.
+func TestKeyRotationDuringLogins(t *testing.T) {
+	a := servertest.StartTLS(t, servertest.Fake)
+	b := servertest.Start(t, servertest.Fake)
+	ctx := context.Background()
+	svc, secret := a.NewOIDCClient(t, map[string]any{"name": "svc", "grant_types": []string{"client_credentials"}})
+	admin := b.AdminToken(t)
+	b.API(t, admin, "PUT", "/identity/v3/OS-FEDERATION/identity_providers/cloud-a", map[string]any{"identity_provider": map[string]any{
+		"remote_ids": []string{a.URL + "/identity"}, "oidc": map[string]any{"audiences": []string{svc}, "ca_certificate": a.CertPEM(t)}}})
+	rules := []any{map[string]any{"local": []any{map[string]any{"user": map[string]any{"name": "svc-{0}"}}}, "remote": []any{map[string]any{"type": "sub"}}}}
+	b.API(t, admin, "PUT", "/identity/v3/OS-FEDERATION/mappings/m", map[string]any{"mapping": map[string]any{"rules": rules}})
+	b.API(t, admin, "PUT", "/identity/v3/OS-FEDERATION/identity_providers/cloud-a/protocols/openid", map[string]any{"protocol": map[string]any{"mapping_id": "m"}})
+	party := must(rp.NewRelyingPartyOIDC(ctx, a.URL+"/identity", svc, secret, "", []string{"openid"}, rp.WithHTTPClient(a.HTTPClient)))
+	failed := 0
+	for round := 0; round < 4; round++ {
+		for i := 0; i < 5; i++ {
+			tok := must(rp.ClientCredentials(ctx, party, nil))
+			if code, _, out := fedAuth(t, b, "cloud-a", tok.AccessToken); code != http.StatusCreated {
+				failed++
+				t.Errorf("round %d: %d %v", round, code, out)
+			}
+		}
+		if err := a.OpenID().RotateKeys(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if failed > 0 {
+		t.Fatalf("%d logins failed across rotations", failed)
+	}
+}
