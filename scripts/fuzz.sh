@@ -12,9 +12,10 @@ fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$3" "$1"; }
 fuzz ./internal/diskimage FuzzInspect 500000x
 fuzz ./internal/identity/token FuzzParse 40000x
 fuzz ./internal/identity/mapping FuzzMapping 300000x
-fuzz ./internal/identity/federation FuzzVerifyAccessToken 20000x
 fuzz ./internal/objectstore/postpolicy FuzzPostCondition 20000x
 [ "${1:-}" = leaf ] && exit 0
+fuzz ./internal/identity/federation FuzzVerifyAccessToken 20000x
+fuzz ./internal/identity/federation FuzzSAMLMetadata 30000x
 fuzz ./internal/objectstore FuzzAuthorizationHeader 30000x
 fuzz ./internal/objectstore FuzzChunkedReader 30000x
 fuzz ./internal/objectstore FuzzRequestXML 30000x

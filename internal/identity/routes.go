@@ -127,6 +127,8 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+fedAuth, s.public(s.federatedAuth))
 	mux.Handle("GET /identity/v3/auth/OS-FEDERATION/identity_providers/{idp_id}/protocols/{protocol_id}/websso", s.public(s.webSSOStart))
 	mux.Handle("GET "+federation.WebSSORedirectPath, s.public(s.webSSOFinish))
+	mux.Handle("GET "+federation.SAMLMetadataPath, s.public(s.fed.SAMLMetadata))
+	mux.Handle("POST "+federation.SAMLACSPath, s.public(s.samlACS))
 
 	mux.Handle("/identity/", s.public(func(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.Errorf(http.StatusNotFound, "The resource could not be found.")

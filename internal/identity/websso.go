@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/sovcloud/sov/internal/identity/federation"
 )
 
 // WebSSO hands a federated login's Keystone token to a trusted dashboard
@@ -33,13 +35,28 @@ func (s *Service) webSSOStart(w http.ResponseWriter, r *http.Request) error {
 	return s.fed.StartWebSSO(w, r, r.PathValue("idp_id"), r.PathValue("protocol_id"), r.URL.Query().Get("origin"), s.cfg.TrustedDashboards)
 }
 
-// webSSOFinish serves the redirect back from the identity provider: the
-// federated login, then the page that posts the token to the dashboard.
+// webSSOFinish serves the redirect back from an OpenID Connect provider.
 func (s *Service) webSSOFinish(w http.ResponseWriter, r *http.Request) error {
 	login, origin, err := s.fed.FinishWebSSO(r)
 	if err != nil {
 		return err
 	}
+	return s.handToDashboard(w, r, login, origin)
+}
+
+// samlACS serves the SAML responses identity providers post back.
+func (s *Service) samlACS(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	login, origin, err := s.fed.FinishSAML(r)
+	if err != nil {
+		return err
+	}
+	return s.handToDashboard(w, r, login, origin)
+}
+
+// handToDashboard makes the federated user's Keystone token and answers
+// the page that posts it to the dashboard.
+func (s *Service) handToDashboard(w http.ResponseWriter, r *http.Request, login *federation.Login, origin string) error {
 	u, groups, err := s.federatedUser(r.Context(), login)
 	if err != nil {
 		return err

@@ -52,19 +52,20 @@ func (f *Federation) url(path string) string {
 
 // providerBody is an identity provider as the API reads it.
 type providerBody struct {
-	DomainID    *string   `json:"domain_id"`
-	Description *string   `json:"description"`
-	Enabled     *bool     `json:"enabled"`
-	RemoteIDs   *[]string `json:"remote_ids"`
-	OIDC        *Settings `json:"oidc"`
-	TTL         *int      `json:"authorization_ttl"`
+	DomainID    *string       `json:"domain_id"`
+	Description *string       `json:"description"`
+	Enabled     *bool         `json:"enabled"`
+	RemoteIDs   *[]string     `json:"remote_ids"`
+	OIDC        *Settings     `json:"oidc"`
+	SAML        *SAMLSettings `json:"saml"`
+	TTL         *int          `json:"authorization_ttl"`
 }
 
 func (f *Federation) providerView(p *IdentityProvider) map[string]any {
 	s := p.Settings
 	oidc := map[string]any{"audiences": nonNil(s.Audiences), "client_id": s.ClientID, "ca_certificate": s.CACertificate, "scopes": nonNil(s.Scopes)}
 	return map[string]any{"id": p.ID, "domain_id": p.DomainID, "description": p.Description, "enabled": p.Enabled,
-		"remote_ids": nonNil(p.RemoteIDs), "authorization_ttl": nil, "oidc": oidc,
+		"remote_ids": nonNil(p.RemoteIDs), "authorization_ttl": nil, "oidc": oidc, "saml": p.SAML,
 		"links": map[string]any{"self": f.url("/identity_providers/" + p.ID), "protocols": f.url("/identity_providers/" + p.ID + "/protocols")}}
 }
 
@@ -166,6 +167,12 @@ func (f *Federation) apply(p *IdentityProvider, b *providerBody) error {
 		p.Settings = *s
 		p.Settings.ClientSecret = secret
 	}
+	if b.SAML != nil {
+		if err := validSAML(b.SAML, p.RemoteIDs); err != nil {
+			return bad("Invalid SAML settings: %v.", err)
+		}
+		p.SAML = *b.SAML
+	}
 	return nil
 }
 
@@ -216,7 +223,7 @@ func (f *Federation) save(r *http.Request, p *IdentityProvider, insert bool) err
 	if s.ClientSecret != "" {
 		s.ClientSecret = f.kek.Seal([]byte(s.ClientSecret), f.secretContext(p.ID))
 	}
-	settings, _ := json.Marshal(s)
+	settings, _ := json.Marshal(storedSettings{OIDC: s, SAML: p.SAML})
 	return f.db.InTx(ctx, func(tx *store.Tx) error {
 		if insert {
 			var n int

@@ -41,6 +41,7 @@ type Federation struct {
 
 	mu      sync.Mutex // protects issuers
 	issuers map[string]*issuer
+	sp      spIdentity
 }
 
 // New opens federation on db; kek seals the client secrets sov uses at
@@ -75,6 +76,13 @@ type IdentityProvider struct {
 	Enabled                   bool
 	RemoteIDs                 []string
 	Settings                  Settings
+	SAML                      SAMLSettings
+}
+
+// storedSettings is the settings column: sov's settings for each protocol.
+type storedSettings struct {
+	OIDC Settings     `json:"oidc"`
+	SAML SAMLSettings `json:"saml"`
 }
 
 func (f *Federation) secretContext(idp string) string { return "federation_client_secret:" + idp }
@@ -87,9 +95,11 @@ func (f *Federation) provider(ctx context.Context, id string) (*IdentityProvider
 		Scan(&p.DomainID, &p.Description, &p.Enabled, &settings); err != nil {
 		return nil, store.Row(err)
 	}
-	if err := json.Unmarshal([]byte(settings), &p.Settings); err != nil {
+	var ss storedSettings
+	if err := json.Unmarshal([]byte(settings), &ss); err != nil {
 		return nil, err
 	}
+	p.Settings, p.SAML = ss.OIDC, ss.SAML
 	if p.Settings.ClientSecret != "" {
 		plain, err := f.kek.Open(p.Settings.ClientSecret, f.secretContext(id))
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"io"
 	"log/slog"
@@ -130,6 +131,24 @@ func FuzzVerifyAccessToken(f *testing.F) {
 		c, err := fed.VerifyAccessToken(context.Background(), p, tok)
 		if err == nil && c["iss"] != iss {
 			t.Fatalf("accepted a token of issuer %v", c["iss"])
+		}
+	})
+}
+
+// FuzzSAMLMetadata: no metadata document, however crafted, panics the
+// metadata reader, and an aggregate is never taken unsigned.
+func FuzzSAMLMetadata(f *testing.F) {
+	f.Add(`<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example"><IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"></IDPSSODescriptor></EntityDescriptor>`)
+	f.Add(`<EntitiesDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata"><EntityDescriptor entityID="https://idp.example"><IDPSSODescriptor/></EntityDescriptor></EntitiesDescriptor>`)
+	f.Fuzz(func(t *testing.T, metadata string) {
+		s := SAMLSettings{Metadata: metadata}
+		e, err := s.entity([]string{"https://idp.example"})
+		if err == nil && (e == nil || len(e.IDPSSODescriptors) == 0) {
+			t.Fatal("an entity without an IDPSSODescriptor was taken")
+		}
+		var root struct{ XMLName xml.Name }
+		if err == nil && xml.Unmarshal([]byte(metadata), &root) == nil && root.XMLName.Local == "EntitiesDescriptor" {
+			t.Fatal("an unsigned aggregate was taken")
 		}
 	})
 }

@@ -71,24 +71,24 @@ func (f *Federation) StartWebSSO(w http.ResponseWriter, r *http.Request, idpID, 
 	if !slices.Contains(trusted, origin) {
 		return httpapi.Errorf(http.StatusBadRequest, "%q is not a trusted dashboard.", origin)
 	}
-	if protocolID != "openid" {
-		return httpapi.Errorf(http.StatusNotImplemented, "WebSSO with protocol %s is not supported; sov offers openid.", protocolID)
-	}
 	ctx := r.Context()
 	p, _, err := f.protocolOf(ctx, idpID, protocolID)
 	if err != nil {
 		return err
+	}
+	switch protocolID {
+	case "saml2":
+		return f.startSAML(w, r, p, protocolID, origin)
+	case "openid":
+	default:
+		return httpapi.Errorf(http.StatusNotImplemented, "WebSSO with protocol %s is not supported; sov offers openid and saml2.", protocolID)
 	}
 	state, verifier, nonce := randomString(), randomString(), randomString()
 	party, err := f.relyingParty(ctx, p, nonce)
 	if err != nil {
 		return err
 	}
-	if err := store.Insert(ctx, f.db, "fed_websso", store.Values{}.Set("state_hash", hashState(state)).Set("idp_id", idpID).
-		Set("protocol_id", protocolID).Set("origin", origin).Set("verifier", verifier).Set("nonce", nonce).Set("created_at", time.Now().Unix())); err != nil {
-		return err
-	}
-	if _, err := f.db.Exec(ctx, `DELETE FROM fed_websso WHERE created_at < ?`, time.Now().Add(-webSSOLifetime).Unix()); err != nil {
+	if err := f.saveState(ctx, state, idpID, protocolID, origin, verifier, nonce); err != nil {
 		return err
 	}
 	http.Redirect(w, r, rp.AuthURL(state, party, rp.WithCodeChallenge(oidc.NewSHACodeChallenge(verifier)), rp.AuthURLOpt(rp.WithURLParam("nonce", nonce))), http.StatusFound)
@@ -101,20 +101,11 @@ func (f *Federation) StartWebSSO(w http.ResponseWriter, r *http.Request, idpID, 
 // access token logs the user in. It returns the login and the origin.
 func (f *Federation) FinishWebSSO(r *http.Request) (*Login, string, error) {
 	ctx, q := r.Context(), r.URL.Query()
-	var idpID, protocolID, origin, verifier, nonce string
-	var created int64
-	h := hashState(q.Get("state"))
-	err := f.db.QueryRow(ctx, `SELECT idp_id, protocol_id, origin, verifier, nonce, created_at FROM fed_websso WHERE state_hash = ?`, h).
-		Scan(&idpID, &protocolID, &origin, &verifier, &nonce, &created)
-	if errors.Is(store.Row(err), store.ErrNotFound) || (err == nil && time.Since(time.Unix(created, 0)) > webSSOLifetime) {
-		return nil, "", httpapi.Errorf(http.StatusBadRequest, "This sign-in is unknown or has expired; start again at the dashboard.")
-	}
+	st, err := f.takeState(ctx, q.Get("state"))
 	if err != nil {
 		return nil, "", err
 	}
-	if err := store.Affected(f.db.Exec(ctx, `DELETE FROM fed_websso WHERE state_hash = ?`, h)); err != nil {
-		return nil, "", httpapi.Errorf(http.StatusBadRequest, "This sign-in is unknown or has expired; start again at the dashboard.")
-	}
+	idpID, protocolID, origin, verifier, nonce := st.idp, st.protocol, st.origin, st.verifier, st.nonce
 	if e := q.Get("error"); e != "" {
 		return nil, "", httpapi.Errorf(http.StatusUnauthorized, "The identity provider refused the sign-in: %s.", e)
 	}
@@ -133,4 +124,41 @@ func (f *Federation) FinishWebSSO(r *http.Request) (*Login, string, error) {
 	}
 	login, err := f.LoginWithToken(ctx, idpID, protocolID, tokens.AccessToken)
 	return login, origin, err
+}
+
+// webSSOState is a WebSSO login under way.
+type webSSOState struct {
+	idp, protocol, origin string
+	// verifier is the PKCE verifier (openid) or the AuthnRequest's id (saml2).
+	verifier, nonce string
+}
+
+// saveState records a login under way (and drops the expired ones).
+func (f *Federation) saveState(ctx context.Context, state, idp, protocol, origin, verifier, nonce string) error {
+	if err := store.Insert(ctx, f.db, "fed_websso", store.Values{}.Set("state_hash", hashState(state)).Set("idp_id", idp).
+		Set("protocol_id", protocol).Set("origin", origin).Set("verifier", verifier).Set("nonce", nonce).Set("created_at", time.Now().Unix())); err != nil {
+		return err
+	}
+	_, err := f.db.Exec(ctx, `DELETE FROM fed_websso WHERE created_at < ?`, time.Now().Add(-webSSOLifetime).Unix())
+	return err
+}
+
+// takeState returns a login under way and ends it: each is good once.
+func (f *Federation) takeState(ctx context.Context, state string) (*webSSOState, error) {
+	gone := httpapi.Errorf(http.StatusBadRequest, "This sign-in is unknown or has expired; start again at the dashboard.")
+	var st webSSOState
+	var created int64
+	h := hashState(state)
+	err := f.db.QueryRow(ctx, `SELECT idp_id, protocol_id, origin, verifier, nonce, created_at FROM fed_websso WHERE state_hash = ?`, h).
+		Scan(&st.idp, &st.protocol, &st.origin, &st.verifier, &st.nonce, &created)
+	if errors.Is(store.Row(err), store.ErrNotFound) || (err == nil && time.Since(time.Unix(created, 0)) > webSSOLifetime) {
+		return nil, gone
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Affected(f.db.Exec(ctx, `DELETE FROM fed_websso WHERE state_hash = ?`, h)); err != nil {
+		return nil, gone
+	}
+	return &st, nil
 }

@@ -9,3 +9,10 @@ CREATE TABLE fed_websso (
 	nonce TEXT NOT NULL,
 	created_at BIGINT NOT NULL
 );
+
+-- sov as a SAML service provider: its key (sealed) and certificate.
+CREATE TABLE fed_saml_sp (
+	id TEXT PRIMARY KEY,
+	private_key TEXT NOT NULL,
+	certificate TEXT NOT NULL
+);
