@@ -25,6 +25,7 @@ func oidcCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		public := fs.Bool("public", false, "a public client (a command line, a browser app): no secret, PKCE required")
 		domain := fs.String("domain-id", "", "domain the client belongs to (default the caller's)")
 		appType := fs.String("application-type", "", "web, native or user_agent (default web, or native for a public client)")
+		consent := fs.Bool("require-consent", false, "show users what the client asks for after they sign in (for third-party clients)")
 		var redirects, logout, grants, scopes multiFlag
 		fs.Var(&redirects, "redirect-uri", "a redirect URI, matched exactly (repeat for more)")
 		fs.Var(&logout, "post-logout-redirect-uri", "a URI end-session may send the browser to (repeat for more)")
@@ -37,7 +38,7 @@ func oidcCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		body := map[string]any{"name": *name, "public": *public}
+		body := map[string]any{"name": *name, "public": *public, "require_consent": *consent}
 		if *domain != "" {
 			body["domain_id"] = *domain
 		}

@@ -24,8 +24,10 @@ type client struct {
 	LogoutRedirects []string
 	Grants          []oidc.GrantType
 	// Scopes are the scopes beyond openid the client may ask for.
-	Scopes    []string
-	CreatedAt time.Time
+	Scopes []string
+	// RequireConsent shows users the consent page after they sign in.
+	RequireConsent bool
+	CreatedAt      time.Time
 
 	// loginPath is the provider's login page; devMode lets http redirect
 	// URIs pass for any client (an insecure issuer).
@@ -34,13 +36,13 @@ type client struct {
 	idTTL     time.Duration
 }
 
-const clientColumns = `id, domain_id, name, secret_hash, application_type, redirect_uris, post_logout_redirect_uris, grant_types, scopes, created_at`
+const clientColumns = `id, domain_id, name, secret_hash, application_type, redirect_uris, post_logout_redirect_uris, grant_types, scopes, require_consent, created_at`
 
 func scanClient(sc interface{ Scan(...any) error }) (*client, error) {
 	var c client
 	var redirects, logout, grants, scopes string
 	var created int64
-	if err := sc.Scan(&c.ID, &c.DomainID, &c.Name, &c.secretHash, &c.AppType, &redirects, &logout, &grants, &scopes, &created); err != nil {
+	if err := sc.Scan(&c.ID, &c.DomainID, &c.Name, &c.secretHash, &c.AppType, &redirects, &logout, &grants, &scopes, &c.RequireConsent, &created); err != nil {
 		return nil, err
 	}
 	c.CreatedAt = time.Unix(created, 0).UTC()

@@ -33,6 +33,7 @@ type clientBody struct {
 	LogoutRedirects *[]string `json:"post_logout_redirect_uris"`
 	Grants          *[]string `json:"grant_types"`
 	Scopes          *[]string `json:"scopes"`
+	RequireConsent  *bool     `json:"require_consent"`
 }
 
 func (p *Provider) registerClients(mux *http.ServeMux) {
@@ -48,7 +49,7 @@ func (p *Provider) registerClients(mux *http.ServeMux) {
 func (c *client) view(secret string) map[string]any {
 	v := map[string]any{"id": c.ID, "name": c.Name, "domain_id": c.DomainID, "public": c.public(),
 		"application_type": c.AppType, "redirect_uris": nonNil(c.Redirects), "post_logout_redirect_uris": nonNil(c.LogoutRedirects),
-		"grant_types": grantStrings(c.Grants), "scopes": nonNil(c.Scopes), "created_at": c.CreatedAt.Format(time.RFC3339)}
+		"grant_types": grantStrings(c.Grants), "scopes": nonNil(c.Scopes), "require_consent": c.RequireConsent, "created_at": c.CreatedAt.Format(time.RFC3339)}
 	if secret != "" {
 		v["secret"] = secret
 	}
@@ -154,7 +155,8 @@ func (p *Provider) createClient(w http.ResponseWriter, r *http.Request, cred *po
 	err := store.Insert(r.Context(), p.db, "oidc_clients", store.Values{}.Set("id", c.ID).Set("domain_id", c.DomainID).
 		Set("name", c.Name).Set("secret_hash", c.secretHash).Set("application_type", c.AppType).
 		Set("redirect_uris", jsonList(c.Redirects)).Set("post_logout_redirect_uris", jsonList(c.LogoutRedirects)).
-		Set("grant_types", jsonList(grantStrings(c.Grants))).Set("scopes", jsonList(c.Scopes)).Set("created_at", c.CreatedAt.Unix()))
+		Set("grant_types", jsonList(grantStrings(c.Grants))).Set("scopes", jsonList(c.Scopes)).Set("require_consent", c.RequireConsent).
+		Set("created_at", c.CreatedAt.Unix()))
 	if err != nil {
 		return err
 	}
@@ -184,8 +186,8 @@ func (p *Provider) updateClient(w http.ResponseWriter, r *http.Request, cred *po
 	}
 	defer p.clients.drop(c.ID)
 	_, err = p.db.Exec(r.Context(), `UPDATE oidc_clients SET name = ?, application_type = ?, redirect_uris = ?, post_logout_redirect_uris = ?,
-		grant_types = ?, scopes = ? WHERE id = ?`, c.Name, c.AppType, jsonList(c.Redirects), jsonList(c.LogoutRedirects),
-		jsonList(grantStrings(c.Grants)), jsonList(c.Scopes), c.ID)
+		grant_types = ?, scopes = ?, require_consent = ? WHERE id = ?`, c.Name, c.AppType, jsonList(c.Redirects), jsonList(c.LogoutRedirects),
+		jsonList(grantStrings(c.Grants)), jsonList(c.Scopes), c.RequireConsent, c.ID)
 	if err != nil {
 		return err
 	}
@@ -268,6 +270,9 @@ func (p *Provider) apply(c *client, b *clientBody, public bool) error {
 			}
 		}
 		c.Scopes = slices.Clone(*b.Scopes)
+	}
+	if b.RequireConsent != nil {
+		c.RequireConsent = *b.RequireConsent
 	}
 	if public && slices.Contains(c.Grants, oidc.GrantTypeClientCredentials) {
 		return bad("A public client cannot use the client_credentials grant: it has no secret.")

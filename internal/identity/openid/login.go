@@ -5,9 +5,11 @@ import (
 	"embed"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/sovcloud/sov/internal/httpapi"
+	"github.com/sovcloud/sov/internal/store"
 )
 
 //go:embed pages/*.html
@@ -30,6 +32,19 @@ type loginView struct {
 	UserCode string
 	// Done says a device sign-in is complete.
 	Done bool
+	// Consent is the consent page: what the client asks for.
+	Consent bool
+	Asks    []string
+}
+
+// scopeWords say what each scope lets a client know, on the consent page.
+var scopeWords = map[string]string{
+	"openid":         "know who you are (your user id)",
+	"profile":        "see your name and domain",
+	"email":          "see your email address",
+	"groups":         "see the groups you are in",
+	"projects":       "see your projects and your roles in them",
+	"offline_access": "stay signed in when you are away (refresh tokens)",
 }
 
 const expired = "This sign-in request is unknown or has expired. Go back to the application and start again."
@@ -67,11 +82,30 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusBadRequest, view)
 		return
 	}
-	if c, err := p.client(ctx, a.ClientID); err == nil {
-		view.Client = c.Name
+	c, err := p.client(ctx, a.ClientID)
+	if err != nil {
+		view.RequestID, view.Error = "", expired
+		p.render(w, r, http.StatusBadRequest, view)
+		return
 	}
+	view.Client = c.Name
 	userID, ok := p.checkPassword(w, r, &view)
 	if !ok {
+		return
+	}
+	if c.RequireConsent {
+		if err := store.Affected(p.db.Exec(ctx, `UPDATE oidc_auth_requests SET consent_user = ? WHERE id = ? AND user_id = ''`, userID, view.RequestID)); err != nil {
+			view.RequestID, view.Error = "", expired
+			p.render(w, r, http.StatusBadRequest, view)
+			return
+		}
+		consent := loginView{Consent: true, Client: c.Name, RequestID: view.RequestID, Action: p.consentPath}
+		for _, s := range a.Scopes {
+			if w, ok := scopeWords[s]; ok {
+				consent.Asks = append(consent.Asks, w)
+			}
+		}
+		p.render(w, r, http.StatusOK, consent)
 		return
 	}
 	if err := p.finishLogin(ctx, view.RequestID, userID, []string{"pwd"}); err != nil {
@@ -80,6 +114,52 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, p.cfg.Issuer+"/oidc/authorize/callback?id="+view.RequestID, http.StatusSeeOther)
+}
+
+// consent takes the answer of the consent page: allow finishes the sign-in,
+// deny sends the browser back to the client with access_denied.
+func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
+	view, ok := p.readForm(w, r, loginView{Action: p.loginPath})
+	if !ok {
+		return
+	}
+	ctx, id := r.Context(), r.PostForm.Get("authRequestID")
+	a, err := p.authRequest(ctx, `id = ? AND user_id = '' AND consent_user <> ''`, id)
+	if err != nil {
+		view.Error = expired
+		p.render(w, r, http.StatusBadRequest, view)
+		return
+	}
+	var userID string
+	if err := p.db.QueryRow(ctx, `SELECT consent_user FROM oidc_auth_requests WHERE id = ?`, id).Scan(&userID); err != nil {
+		view.Error = expired
+		p.render(w, r, http.StatusBadRequest, view)
+		return
+	}
+	if r.PostForm.Get("decision") != "allow" {
+		p.DeleteAuthRequest(ctx, id)
+		u, err := url.Parse(a.RedirectURI)
+		if err != nil {
+			view.Error = expired
+			p.render(w, r, http.StatusBadRequest, view)
+			return
+		}
+		q := u.Query()
+		q.Set("error", "access_denied")
+		q.Set("error_description", "the user did not allow it")
+		if a.State != "" {
+			q.Set("state", a.State)
+		}
+		u.RawQuery = q.Encode()
+		http.Redirect(w, r, u.String(), http.StatusSeeOther)
+		return
+	}
+	if err := p.finishLogin(ctx, id, userID, []string{"pwd"}); err != nil {
+		view.Error = expired
+		p.render(w, r, http.StatusBadRequest, view)
+		return
+	}
+	http.Redirect(w, r, p.cfg.Issuer+"/oidc/authorize/callback?id="+id, http.StatusSeeOther)
 }
 
 // readForm reads a posted form and checks its CSRF token; when it fails

@@ -446,3 +446,41 @@ func TestLoginTOTP(t *testing.T) {
 	}
 	must(rp.CodeExchange[*oidc.IDTokenClaims](ctx(), loc.Query().Get("code"), party, rp.WithCodeVerifier(v)))
 }
+
+// TestConsent: a client that requires consent shows the user what it asks
+// for after the sign-in; allow finishes it with a code, deny sends the
+// browser back with access_denied and no code.
+func TestConsent(t *testing.T) {
+	s := servertest.StartTLS(t, servertest.Fake)
+	tn := s.NewTenant(t, "oidc-c", "member")
+	party, _, _ := relyingParty(t, s, map[string]any{"require_consent": true})
+	answer := func(decision string) *url.URL {
+		t.Helper()
+		v := verifier()
+		b := s.Browser(redirect)
+		action, id, csrf := servertest.LoginForm(t, b, rp.AuthURL("st", party, rp.WithCodeChallenge(oidc.NewSHACodeChallenge(v))))
+		resp, page := servertest.Submit(t, b, action, url.Values{"authRequestID": {id}, "csrf": {csrf}, "username": {"oidc-c-user"},
+			"password": {tn.Password}, "domain": {"Default"}})
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "see your projects and your roles") {
+			t.Fatalf("consent page: %d %s", resp.StatusCode, page)
+		}
+		csrf = ""
+		for _, c := range b.Jar.Cookies(resp.Request.URL) {
+			if c.Name == "sov_oidc_csrf" {
+				csrf = c.Value
+			}
+		}
+		resp, page = servertest.Submit(t, b, s.URL+"/identity/oidc/consent", url.Values{"authRequestID": {id}, "csrf": {csrf}, "decision": {decision}})
+		loc, err := resp.Location()
+		if err != nil {
+			t.Fatalf("after %s: %d %s", decision, resp.StatusCode, page)
+		}
+		return loc
+	}
+	if loc := answer("allow"); loc.Query().Get("code") == "" || loc.Query().Get("state") != "st" {
+		t.Fatalf("allow: %v", loc)
+	}
+	if loc := answer("deny"); loc.Query().Get("error") != "access_denied" || loc.Query().Get("code") != "" || loc.Query().Get("state") != "st" {
+		t.Fatalf("deny: %v", loc)
+	}
+}

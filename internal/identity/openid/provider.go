@@ -78,8 +78,9 @@ type Provider struct {
 	op        *op.Provider
 	base      string // the issuer's path, e.g. /identity
 	loginPath string
-	// devicePath is the page where users sign in for a device.
-	devicePath string
+	// devicePath is the page where users sign in for a device, consentPath
+	// where they answer the consent page.
+	devicePath, consentPath string
 	now        func() time.Time
 	clients    clientCache
 }
@@ -110,7 +111,7 @@ func New(ctx context.Context, cfg Config, db *store.DB, kek *secrets.Keyring, di
 		return nil, fmt.Errorf("openid: issuer %s must be https (or allowed insecure)", cfg.Issuer)
 	}
 	p := &Provider{cfg: cfg, db: db, dir: dir, log: log, alg: alg, base: strings.TrimSuffix(u.Path, "/"), now: time.Now}
-	p.loginPath, p.devicePath = p.base+"/oidc/login", p.base+"/oidc/device"
+	p.loginPath, p.devicePath, p.consentPath = p.base+"/oidc/login", p.base+"/oidc/device", p.base+"/oidc/consent"
 	if p.keys, err = newKeyring(ctx, db, kek, max(cfg.AccessTokenLifetime, cfg.IDTokenLifetime)); err != nil {
 		return nil, err
 	}
@@ -185,6 +186,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.Handle(p.base+"/oidc/", proto)
 	mux.Handle("GET "+p.loginPath, http.HandlerFunc(p.loginPage))
 	mux.Handle("POST "+p.loginPath, http.HandlerFunc(p.login))
+	mux.Handle("POST "+p.consentPath, http.HandlerFunc(p.consent))
 	mux.Handle("GET "+p.devicePath, http.HandlerFunc(p.devicePage))
 	mux.Handle("POST "+p.devicePath, http.HandlerFunc(p.device))
 	mux.Handle("GET "+p.base+"/oidc/logged-out", http.HandlerFunc(p.loggedOut))

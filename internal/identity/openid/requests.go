@@ -83,7 +83,7 @@ func (p *Provider) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest,
 		return nil, err
 	}
 	err = store.Insert(ctx, p.db, "oidc_auth_requests", store.Values{}.Set("id", a.ID).Set("client_id", a.ClientID).
-		Set("request", string(body)).Set("user_id", "").Set("auth_time", int64(0)).Set("amr", "[]").
+		Set("request", string(body)).Set("user_id", "").Set("auth_time", int64(0)).Set("amr", "[]").Set("consent_user", "").
 		Set("code_hash", "").Set("created_at", p.now().Unix()))
 	return a, err
 }

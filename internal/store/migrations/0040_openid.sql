@@ -1,5 +1,6 @@
 -- sov's OpenID Connect provider: its clients, signing keys, authorization
--- requests (with the hash of the code issued for them), access tokens and
+-- requests (with the user who signed in and awaits the consent page, and
+-- the hash of the code issued for them), access tokens and
 -- refresh tokens. Lists (redirect URIs, grants, scopes, audiences) are JSON
 -- text; codes, secrets and refresh tokens are stored only as SHA-256 hashes.
 CREATE TABLE oidc_clients (
@@ -12,6 +13,7 @@ CREATE TABLE oidc_clients (
 	post_logout_redirect_uris TEXT NOT NULL,
 	grant_types TEXT NOT NULL,
 	scopes TEXT NOT NULL,
+	require_consent BOOLEAN NOT NULL,
 	created_at BIGINT NOT NULL
 );
 CREATE INDEX oidc_clients_domain ON oidc_clients (domain_id);
@@ -34,6 +36,7 @@ CREATE TABLE oidc_auth_requests (
 	user_id TEXT NOT NULL,
 	auth_time BIGINT NOT NULL,
 	amr TEXT NOT NULL,
+	consent_user TEXT NOT NULL,
 	code_hash TEXT NOT NULL,
 	created_at BIGINT NOT NULL
 );
