@@ -81,8 +81,8 @@ type Provider struct {
 	// devicePath is the page where users sign in for a device, consentPath
 	// where they answer the consent page.
 	devicePath, consentPath string
-	now        func() time.Time
-	clients    clientCache
+	now                     func() time.Time
+	clients                 clientCache
 }
 
 // New makes the provider on db; kek seals its signing keys.
