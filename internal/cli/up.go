@@ -91,6 +91,8 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--tls: want auto or off, got %q", *tlsMode)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// Libraries that log through slog's default (zitadel/oidc) log as sov does.
+	slog.SetDefault(log)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}

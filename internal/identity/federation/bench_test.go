@@ -97,8 +97,10 @@ func tokenRequest(hc *http.Client, p *provider, form url.Values) (string, error)
 }
 
 // BenchmarkTokenEndpoint: sov's token endpoint beside zitadel/oidc's
-// example OpenID Provider (the third party of the tests) on the same
-// machine, in the same run: client credentials and refresh at
+// example OpenID Provider (the third party of the tests; in memory, opaque
+// tokens) and ORY Hydra v2.3.0 (in memory, opaque and JWT access tokens;
+// built on first use by scripts/build-hydra.sh) on the same machine, in
+// the same run: client credentials and refresh (not Hydra's) at
 // concurrency 1 and 16, every answer checked for its token. Run with
 //
 //	go test -run '^$' -bench TokenEndpoint -benchtime 2000x ./internal/identity/federation
@@ -119,10 +121,22 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 		party := must(rp.NewRelyingPartyOIDC(ctx, issuer, "bench-web", "bench-secret", cb, []string{"openid", "offline_access"}))
 		return must(rp.CodeExchange[*oidc.IDTokenClaims](ctx, exampleSignIn(b, rp.AuthURL("s", party), cb), party)).RefreshToken
 	}}
-	for _, p := range []struct {
+	providers := []struct {
 		name string
 		p    *provider
-	}{{"sov", sov}, {"example-op", example}} {
+	}{{"sov", sov}, {"example-op", example}}
+	for _, jwt := range []bool{false, true} {
+		iss, id, secret := servertest.Hydra(b, jwt)
+		name := "hydra-opaque"
+		if jwt {
+			name = "hydra-jwt"
+		}
+		providers = append(providers, struct {
+			name string
+			p    *provider
+		}{name, &provider{token: iss + "/oauth2/token", client: id, secret: secret}})
+	}
+	for _, p := range providers {
 		for _, c := range []int{1, 16} {
 			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c}}
 			b.Run(fmt.Sprintf("%s/client_credentials/c%d", p.name, c), func(b *testing.B) {
@@ -131,6 +145,9 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 					return "", err
 				}, make([]string, c))
 			})
+			if p.p.refresh == nil {
+				continue // Hydra's refresh needs its login and consent apps
+			}
 			refresh := *p.p
 			if p.name == "example-op" {
 				refresh.client, refresh.secret = "bench-web", "bench-secret"
