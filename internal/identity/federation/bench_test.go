@@ -107,15 +107,17 @@ func tokenRequest(hc *http.Client, p *provider, form url.Values) (string, error)
 func BenchmarkTokenEndpoint(b *testing.B) {
 	ctx := context.Background()
 	const cb = "https://bench.example/cb"
-	s := servertest.Start(b, func(c *server.Config) { servertest.Fake(c); servertest.OpenID(c); c.OpenID.SigningAlgorithm = benchAlg })
-	tn := s.NewTenant(b, "bench", "member")
-	svc, svcSecret := s.NewOIDCClient(b, map[string]any{"name": "svc", "grant_types": []string{"client_credentials", "authorization_code", "refresh_token"},
-		"redirect_uris": []string{cb}})
-	sov := &provider{token: s.URL + "/identity/oidc/token", client: svc, secret: svcSecret, refresh: func(b *testing.B) string {
-		party := must(rp.NewRelyingPartyOIDC(ctx, s.URL+"/identity", svc, svcSecret, cb, []string{"openid", "offline_access"}))
-		code, _ := s.SignIn(b, rp.AuthURL("s", party), cb, "bench-user", tn.Password)
-		return must(rp.CodeExchange[*oidc.IDTokenClaims](ctx, code, party)).RefreshToken
-	}}
+	sovProvider := func(alg string) *provider {
+		s := servertest.Start(b, func(c *server.Config) { servertest.Fake(c); servertest.OpenID(c); c.OpenID.SigningAlgorithm = alg })
+		tn := s.NewTenant(b, "bench", "member")
+		svc, svcSecret := s.NewOIDCClient(b, map[string]any{"name": "svc", "grant_types": []string{"client_credentials", "authorization_code", "refresh_token"},
+			"redirect_uris": []string{cb}})
+		return &provider{token: s.URL + "/identity/oidc/token", client: svc, secret: svcSecret, refresh: func(b *testing.B) string {
+			party := must(rp.NewRelyingPartyOIDC(ctx, s.URL+"/identity", svc, svcSecret, cb, []string{"openid", "offline_access"}))
+			code, _ := s.SignIn(b, rp.AuthURL("s", party), cb, "bench-user", tn.Password)
+			return must(rp.CodeExchange[*oidc.IDTokenClaims](ctx, code, party)).RefreshToken
+		}}
+	}
 	issuer := exampleIdP(b, "bench-web", "bench-secret", cb)
 	example := &provider{token: issuer + "/oauth/token", client: "sid1", secret: "verysecret", refresh: func(b *testing.B) string {
 		party := must(rp.NewRelyingPartyOIDC(ctx, issuer, "bench-web", "bench-secret", cb, []string{"openid", "offline_access"}))
@@ -124,7 +126,7 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 	providers := []struct {
 		name string
 		p    *provider
-	}{{"sov", sov}, {"example-op", example}}
+	}{{"sov-RS256", sovProvider("RS256")}, {"sov-ES256", sovProvider("ES256")}, {"example-op", example}}
 	for _, jwt := range []bool{false, true} {
 		iss, id, secret := servertest.Hydra(b, jwt)
 		name := "hydra-opaque"
@@ -164,9 +166,6 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 		}
 	}
 }
-
-// benchAlg is the algorithm sov signs with in BenchmarkTokenEndpoint.
-var benchAlg = "ES256"
 
 // BenchmarkFederatedAuth: Keystone federated logins at cloud B with an
 // access token of cloud A (JWT, checked with A's cached keys; a shadow
