@@ -16,7 +16,9 @@ import (
 )
 
 // The clients API, at /identity/oidc/clients: admins manage every
-// client, a domain manager the clients of its domain. Bodies are in
+// client, a domain manager the clients of its domain. A client of a domain
+// signs in only that domain's users; an admin's client with no domain
+// (the default for admins) signs in anyone's. Bodies are in
 // Keystone's style ({"client": {...}}); the secret of a confidential
 // client is shown once, when it is made.
 
@@ -123,11 +125,10 @@ func (p *Provider) createClient(w http.ResponseWriter, r *http.Request, cred *po
 		return httpapi.Errorf(http.StatusBadRequest, "Expecting to find 'client' in the request body.")
 	}
 	b := req.Client
+	// A domain manager's client serves its domain; an admin's, by default,
+	// the whole cloud (domain_id "").
 	c := &client{ID: randomID(), DomainID: cred.DomainID, AppType: "web", Scopes: Scopes, CreatedAt: p.now().UTC().Truncate(time.Second),
 		Grants: []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}}
-	if c.DomainID == "" {
-		c.DomainID = cred.ProjectDomainID
-	}
 	if b.DomainID != nil {
 		c.DomainID = *b.DomainID
 	}
@@ -141,7 +142,7 @@ func (p *Provider) createClient(w http.ResponseWriter, r *http.Request, cred *po
 	if err := policy.Enforce(cred, "identity:create_oidc_client", policy.Target{DomainID: c.DomainID}); err != nil {
 		return err
 	}
-	if ok, err := p.dir.DomainExists(r.Context(), c.DomainID); err != nil || !ok {
+	if ok, err := p.dir.DomainExists(r.Context(), c.DomainID); c.DomainID != "" && (err != nil || !ok) {
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package openid_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -55,6 +56,22 @@ func TestClientsAPI(t *testing.T) {
 	}
 	if code, out := api(t, s, mgrA, "GET", "/identity/oidc/clients/"+id, nil); code != http.StatusOK || out["client"].(map[string]any)["secret"] != nil {
 		t.Fatalf("show: %d %v (the secret is shown only at creation)", code, out)
+	}
+	// The manager's client signs in its domain's users, no one else's.
+	if code, out := api(t, s, admin, "POST", "/identity/v3/users", map[string]any{"user": map[string]any{"name": "a-person", "password": "a-person-pw", "domain_id": domA}}); code != http.StatusCreated {
+		t.Fatalf("user in domain a: %d %v", code, out)
+	}
+	party := must(rp.NewRelyingPartyOIDC(ctx(), s.URL+"/identity", id, c["secret"].(string), redirect, []string{"openid"}, rp.WithHTTPClient(s.HTTPClient)))
+	for _, who := range []struct {
+		user, password, domain string
+		want                   int
+	}{{"clients-m-user", tn.Password, "Default", http.StatusForbidden}, {"a-person", "a-person-pw", "clients-a", http.StatusFound}} {
+		b := s.Browser(redirect)
+		action, rid, csrf := servertest.LoginForm(t, b, rp.AuthURL("s", party, rp.WithCodeChallenge(oidc.NewSHACodeChallenge(verifier()))))
+		resp, page := servertest.Submit(t, b, action, url.Values{"authRequestID": {rid}, "csrf": {csrf}, "username": {who.user}, "password": {who.password}, "domain": {who.domain}})
+		if resp.StatusCode != who.want {
+			t.Errorf("%s at domain a's client: %d %s", who.user, resp.StatusCode, page)
+		}
 	}
 	for _, who := range []struct{ name, token string }{{"other domain's manager", mgrB}, {"member", member}} {
 		if code, _ := api(t, s, who.token, "GET", "/identity/oidc/clients/"+id, nil); code != http.StatusNotFound && code != http.StatusForbidden {
@@ -119,7 +136,7 @@ func TestClientsAPI(t *testing.T) {
 
 	// A deleted client's tokens end with it.
 	sid, secret := newClient(t, s, map[string]any{"name": "svc", "grant_types": []string{"client_credentials"}})
-	party := must(rp.NewRelyingPartyOIDC(ctx(), s.URL+"/identity", sid, secret, "", []string{"openid"}, rp.WithHTTPClient(s.HTTPClient)))
+	party = must(rp.NewRelyingPartyOIDC(ctx(), s.URL+"/identity", sid, secret, "", []string{"openid"}, rp.WithHTTPClient(s.HTTPClient)))
 	tok := must(rp.ClientCredentials(ctx(), party, nil))
 	if code, _ := api(t, s, admin, "DELETE", "/identity/oidc/clients/"+sid, nil); code != http.StatusNoContent {
 		t.Fatalf("delete: %d", code)

@@ -90,10 +90,14 @@ func (p *Provider) device(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusBadRequest, view)
 		return
 	}
-	if c, err := p.client(ctx, clientID); err == nil {
-		view.Client = c.Name
+	c, err := p.client(ctx, clientID)
+	if err != nil {
+		view.Error = "This code is unknown or has expired. Start again on your device."
+		p.render(w, r, http.StatusBadRequest, view)
+		return
 	}
-	userID, ok := p.checkPassword(w, r, &view)
+	view.Client = c.Name
+	userID, ok := p.checkPassword(w, r, &view, c)
 	if !ok {
 		return
 	}

@@ -89,7 +89,7 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	view.Client = c.Name
-	userID, ok := p.checkPassword(w, r, &view)
+	userID, ok := p.checkPassword(w, r, &view, c)
 	if !ok {
 		return
 	}
@@ -183,8 +183,17 @@ func (p *Provider) readForm(w http.ResponseWriter, r *http.Request, view loginVi
 
 // checkPassword checks the form's user name, password and domain; when
 // they fail it has answered already, with the page and the reason.
-func (p *Provider) checkPassword(w http.ResponseWriter, r *http.Request, view *loginView) (string, bool) {
+func (p *Provider) checkPassword(w http.ResponseWriter, r *http.Request, view *loginView, c *client) (string, bool) {
 	userID, err := p.dir.CheckPassword(r.Context(), view.Domain, view.Username, r.PostForm.Get("password"), r.PostForm.Get("code"), r.RemoteAddr)
+	if err == nil && c.DomainID != "" {
+		// A domain's client serves that domain's users only.
+		var person *Person
+		if person, err = p.dir.Person(r.Context(), userID); err == nil && person.DomainID != c.DomainID {
+			view.Error = "This application is for the users of another domain."
+			p.render(w, r, http.StatusForbidden, *view)
+			return "", false
+		}
+	}
 	if err == nil {
 		return userID, true
 	}
