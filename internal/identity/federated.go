@@ -23,17 +23,23 @@ func (s *Service) federatedAuth(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u, groups, err := s.federatedUser(r.Context(), login)
+	tok, err := s.federatedToken(r.Context(), login)
 	if err != nil {
 		return err
+	}
+	return s.writeToken(w, r, tok, http.StatusCreated)
+}
+
+// federatedToken is the unscoped Keystone token of a federated login's user.
+func (s *Service) federatedToken(ctx context.Context, login *federation.Login) (*Token, error) {
+	u, groups, err := s.federatedUser(ctx, login)
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	tok := &Token{Methods: []string{login.Protocol}, IssuedAt: now.UnixMicro(), ExpiresAt: now.Add(s.cfg.TokenLifetime).UnixMicro(),
 		AuditIDs: []string{newAuditID()}, Federation: &FederationRef{IdP: login.Provider.ID, Protocol: login.Protocol, Groups: groups}}
-	if err := s.setUser(r.Context(), tok, u); err != nil {
-		return err
-	}
-	return s.writeToken(w, r, tok, http.StatusCreated)
+	return tok, s.setUser(ctx, tok, u)
 }
 
 // federatedUser finds or makes the user a federated login maps to: an

@@ -6,7 +6,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/sovcloud/sov/internal/identity/federation"
 )
@@ -57,14 +56,8 @@ func (s *Service) samlACS(w http.ResponseWriter, r *http.Request) error {
 // handToDashboard makes the federated user's Keystone token and answers
 // the page that posts it to the dashboard.
 func (s *Service) handToDashboard(w http.ResponseWriter, r *http.Request, login *federation.Login, origin string) error {
-	u, groups, err := s.federatedUser(r.Context(), login)
+	tok, err := s.federatedToken(r.Context(), login)
 	if err != nil {
-		return err
-	}
-	now := time.Now()
-	tok := &Token{Methods: []string{login.Protocol}, IssuedAt: now.UnixMicro(), ExpiresAt: now.Add(s.cfg.TokenLifetime).UnixMicro(),
-		AuditIDs: []string{newAuditID()}, Federation: &FederationRef{IdP: login.Provider.ID, Protocol: login.Protocol, Groups: groups}}
-	if err := s.setUser(r.Context(), tok, u); err != nil {
 		return err
 	}
 	raw, err := s.keys.sign(tok)
