@@ -66,12 +66,12 @@ store_pkgs=$(echo "$store_pkgs" | awk '/objectstore$|identity$/ {print; next} {r
 vm_only='^(TestServerLifecycle|TestDebianGuestSSH|TestTenantNetworksOnTheWire|TestFloatingIPOnTheWire|TestNICHotPlugOnTheWire|TestServerRefusesPlantedImage|TestServerOutlivesItsImage|TestDriverSuite|TestEncryptedDisks|TestPlantedBackingFileIsNotRead|TestVolumeMovesBetweenGuests|TestBootFromVolumeKeepsData|TestEncryptedVolumesInGuest|TestServerImageKeepsData|TestLoadBalancerGuests)$'
 step go test -race: SQLite, and PostgreSQL beside it
 pglog=$(mktemp /tmp/sov-pgtest.XXXXXX)
-SOV_TEST_POSTGRES="$postgres_url" go test -race -count=1 -timeout 30m -p 1 -skip "$vm_only" $store_pkgs >"$pglog" 2>&1 &
+SOV_TEST_POSTGRES="$postgres_url" go test -race -count=1 -timeout 40m -p 1 -skip "$vm_only" $store_pkgs >"$pglog" 2>&1 &
 pgtest=$!
 sqlite_rc=0
 # (The CLI package, whose tests run the openstack CLI and OpenTofu side by
 # side, takes close to go test's default 10 minutes on a loaded 2-core machine.)
-go test -race -count=1 -timeout 30m ./... || sqlite_rc=$?
+go test -race -count=1 -timeout 40m ./... || sqlite_rc=$?
 pg_rc=0
 wait "$pgtest" || pg_rc=$?
 step the PostgreSQL pass
