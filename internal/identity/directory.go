@@ -97,6 +97,14 @@ func (s *Service) Person(ctx context.Context, userID string) (*openid.Person, er
 	return p, nil
 }
 
+// Active reports whether a user exists, is enabled and is in an enabled domain.
+func (s *Service) Active(ctx context.Context, userID string) (bool, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.id = ? AND u.enabled = ? AND d.enabled = ?`,
+		userID, true, true).Scan(&n)
+	return n == 1, err
+}
+
 // DomainExists reports whether a domain of that id exists.
 func (s *Service) DomainExists(ctx context.Context, id string) (bool, error) {
 	_, err := s.getDomain(ctx, id)

@@ -47,8 +47,10 @@ type DomainRef struct {
 // claims are the claims the scopes release about a subject: a user, or a
 // client (client credentials), which has no claims beyond its id.
 func (p *Provider) claims(ctx context.Context, subject, clientID string, scopes []string) (map[string]any, error) {
-	if subject == clientID {
-		return map[string]any{}, nil
+	if subject == clientID || !slices.ContainsFunc(scopes, func(s string) bool {
+		return s == oidc.ScopeProfile || s == oidc.ScopeEmail || s == ScopeGroups || s == ScopeProjects
+	}) {
+		return map[string]any{}, nil // nothing to say beyond sub
 	}
 	u, err := p.dir.Person(ctx, subject)
 	if err != nil {

@@ -484,3 +484,29 @@ func TestConsent(t *testing.T) {
 		t.Fatalf("deny: %v", loc)
 	}
 }
+
+// TestDisabledUser: once a user is disabled, their refresh tokens, and the
+// access tokens they hold, stop working at the provider.
+func TestDisabledUser(t *testing.T) {
+	s := servertest.StartTLS(t, servertest.Fake)
+	tn := s.NewTenant(t, "oidc-x", "member")
+	_, clientID, secret := relyingParty(t, s, nil)
+	// Only openid and offline_access: no claim needs the user's record.
+	v := verifier()
+	minimal := must(rp.NewRelyingPartyOIDC(ctx(), s.URL+"/identity", clientID, secret, redirect, []string{"openid", "offline_access"}, rp.WithHTTPClient(s.HTTPClient)))
+	code, _ := signIn(t, s, rp.AuthURL("s", minimal, rp.WithCodeChallenge(oidc.NewSHACodeChallenge(v))), redirect, "oidc-x-user", tn.Password)
+	tokens := must(rp.CodeExchange[*oidc.IDTokenClaims](ctx(), code, minimal, rp.WithCodeVerifier(v)))
+	if code, _ := api(t, s, s.AdminToken(t), "PATCH", "/identity/v3/users/"+tn.UserID, map[string]any{"user": map[string]any{"enabled": false}}); code != http.StatusOK {
+		t.Fatalf("disable: %d", code)
+	}
+	if _, err := rp.RefreshTokens[*oidc.IDTokenClaims](ctx(), minimal, tokens.RefreshToken, "", ""); err == nil {
+		t.Fatal("a disabled user's refresh token worked")
+	}
+	res := must(rs.NewResourceServerClientCredentials(ctx(), s.URL+"/identity", clientID, secret, rs.WithClient(s.HTTPClient)))
+	if in := must(rs.Introspect[*oidc.IntrospectionResponse](ctx(), res, tokens.AccessToken)); in.Active {
+		t.Fatal("a disabled user's access token is active")
+	}
+	if _, err := rp.Userinfo[*oidc.UserInfo](ctx(), tokens.AccessToken, "Bearer", tn.UserID, minimal); err == nil {
+		t.Fatal("userinfo answered for a disabled user")
+	}
+}

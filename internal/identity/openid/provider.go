@@ -59,6 +59,9 @@ type Directory interface {
 	CheckPassword(ctx context.Context, domain, name, password, passcode, source string) (string, error)
 	// Person returns an enabled user's claims material.
 	Person(ctx context.Context, userID string) (*Person, error)
+	// Active reports whether a user exists and may sign in (enabled, in an
+	// enabled domain).
+	Active(ctx context.Context, userID string) (bool, error)
 	// DomainExists reports whether a domain of that id exists.
 	DomainExists(ctx context.Context, id string) (bool, error)
 	// Authed adapts an API handler: it validates the request's Keystone

@@ -143,6 +143,9 @@ func (p *Provider) TokenRequestByRefreshToken(ctx context.Context, token string)
 	if err != nil {
 		return nil, err
 	}
+	if err := p.active(ctx, r.subject, r.clientID); err != nil {
+		return nil, err
+	}
 	if used {
 		if err := p.revokeFamily(ctx, r.family); err != nil {
 			return nil, err
@@ -283,6 +286,9 @@ func (p *Provider) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo
 	if t.subject != subject {
 		return errors.New("openid: the token is not active")
 	}
+	if err := p.active(ctx, t.subject, t.clientID); err != nil {
+		return err
+	}
 	return p.setUserinfo(ctx, info, t.subject, t.clientID, t.scopes)
 }
 
@@ -296,6 +302,9 @@ func (p *Provider) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Int
 	if t.subject != subject {
 		return errors.New("openid: the token is not active")
 	}
+	if err := p.active(ctx, t.subject, t.clientID); err != nil {
+		return err
+	}
 	info := new(oidc.UserInfo)
 	if err := p.setUserinfo(ctx, info, t.subject, t.clientID, t.scopes); err != nil {
 		return err
@@ -303,6 +312,22 @@ func (p *Provider) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Int
 	resp.SetUserInfo(info)
 	resp.Scope, resp.ClientID, resp.Audience = t.scopes, t.clientID, t.audience
 	resp.Expiration, resp.TokenType = oidc.FromTime(t.expires), oidc.BearerToken
+	return nil
+}
+
+// active refuses the tokens of a user who is gone or disabled (a client's
+// own tokens need no user).
+func (p *Provider) active(ctx context.Context, subject, clientID string) error {
+	if subject == clientID {
+		return nil
+	}
+	ok, err := p.dir.Active(ctx, subject)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return oidc.ErrInvalidGrant().WithDescription("the user is disabled or gone")
+	}
 	return nil
 }
 
