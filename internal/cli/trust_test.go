@@ -157,7 +157,13 @@ func TestFederationTrust(t *testing.T) {
 		t.Fatal(err)
 	}
 	all, _ := flavors.ExtractFlavors(fpages)
-	srv, err := servers.Create(ctx, compute, servers.CreateOpts{Name: "from-a", FlavorRef: all[0].ID, ImageRef: image}, nil).Extract()
+	small := ""
+	for _, f := range all {
+		if f.Name == "SCS-1L-1" {
+			small = f.ID
+		}
+	}
+	srv, err := servers.Create(ctx, compute, servers.CreateOpts{Name: "from-a", FlavorRef: small, ImageRef: image}, nil).Extract()
 	if err != nil {
 		t.Fatalf("create a server on B: %v", err)
 	}
