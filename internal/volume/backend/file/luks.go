@@ -90,25 +90,39 @@ func (d *Driver) importLUKS(ctx context.Context, id string, src *os.File, size i
 
 // qemuImgKey runs qemu-img with the passphrase readable at /dev/fd/3, and
 // with first (if not nil) before it at fd 3 (the key then at fd 4).
+//
+// Making a LUKS header, QEMU calibrates its PBKDF2 iterations against the
+// thread's CPU time; where that clock is coarse it may read no time at all
+// and give up ("Unable to get accurate CPU usage"): that is tried again.
 func qemuImgKey(ctx context.Context, enc *backend.Encryption, first *os.File, args ...string) error {
+	for attempt := 1; ; attempt++ {
+		out, err := qemuImgKeyOnce(ctx, enc, first, args...)
+		if err == nil {
+			return nil
+		}
+		if attempt < 3 && strings.Contains(string(out), "Unable to get accurate CPU usage") && first == nil {
+			continue
+		}
+		return fmt.Errorf("file: qemu-img %s: %v: %s", args[0], err, strings.TrimSpace(string(out)))
+	}
+}
+
+func qemuImgKeyOnce(ctx context.Context, enc *backend.Encryption, first *os.File, args ...string) ([]byte, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer r.Close()
 	// A pipe holds 64 KiB: the write does not wait for a reader.
 	_, err = w.Write(enc.Passphrase)
 	w.Close()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, "qemu-img", args...)
 	cmd.ExtraFiles = []*os.File{r}
 	if first != nil {
 		cmd.ExtraFiles = []*os.File{first, r}
 	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("file: qemu-img %s: %v: %s", args[0], err, strings.TrimSpace(string(out)))
-	}
-	return nil
+	return cmd.CombinedOutput()
 }
