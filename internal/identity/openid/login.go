@@ -100,9 +100,9 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		consent := loginView{Consent: true, Client: c.Name, RequestID: view.RequestID, Action: p.consentPath}
-		for _, s := range a.Scopes {
-			if w, ok := scopeWords[s]; ok {
-				consent.Asks = append(consent.Asks, w)
+		for _, scope := range a.Scopes {
+			if words, ok := scopeWords[scope]; ok {
+				consent.Asks = append(consent.Asks, words)
 			}
 		}
 		p.render(w, r, http.StatusOK, consent)
