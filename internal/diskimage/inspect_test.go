@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -24,7 +25,16 @@ func qemuImg(t testing.TB, args ...string) []byte {
 			args[i] = secret
 		}
 	}
-	if b, err := exec.Command("qemu-img", append([]string{"create", "-q"}, args...)...).CombinedOutput(); err != nil {
+	// A LUKS header's PBKDF2 calibration may read no CPU time here ("Unable
+	// to get accurate CPU usage"): that is tried again.
+	for attempt := 1; ; attempt++ {
+		b, err := exec.Command("qemu-img", append([]string{"create", "-q"}, args...)...).CombinedOutput()
+		if err == nil {
+			break
+		}
+		if attempt < 3 && strings.Contains(string(b), "Unable to get accurate CPU usage") {
+			continue
+		}
 		t.Fatalf("qemu-img create %v: %v: %s", args, err, b)
 	}
 	b, err := os.ReadFile(out)
