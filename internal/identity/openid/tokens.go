@@ -277,16 +277,23 @@ func (p *Provider) accessToken(ctx context.Context, id string) (*accessToken, er
 	return &t, json.Unmarshal([]byte(scopes), &t.scopes)
 }
 
-// SetUserinfoFromToken fills the userinfo answer for an active access token.
-func (p *Provider) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
+// activeToken returns an access token of subject that is recorded, has
+// not expired, and whose user may still sign in.
+func (p *Provider) activeToken(ctx context.Context, tokenID, subject string) (*accessToken, error) {
 	t, err := p.accessToken(ctx, tokenID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if t.subject != subject {
-		return errors.New("openid: the token is not active")
+		return nil, errors.New("openid: the token is not active")
 	}
-	if err := p.active(ctx, t.subject, t.clientID); err != nil {
+	return t, p.active(ctx, t.subject, t.clientID)
+}
+
+// SetUserinfoFromToken fills the userinfo answer for an active access token.
+func (p *Provider) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
+	t, err := p.activeToken(ctx, tokenID, subject)
+	if err != nil {
 		return err
 	}
 	return p.setUserinfo(ctx, info, t.subject, t.clientID, t.scopes)
@@ -295,14 +302,8 @@ func (p *Provider) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo
 // SetIntrospectionFromToken fills the introspection answer for an active
 // access token; any authenticated client may introspect a token it holds.
 func (p *Provider) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, _ string) error {
-	t, err := p.accessToken(ctx, tokenID)
+	t, err := p.activeToken(ctx, tokenID, subject)
 	if err != nil {
-		return err
-	}
-	if t.subject != subject {
-		return errors.New("openid: the token is not active")
-	}
-	if err := p.active(ctx, t.subject, t.clientID); err != nil {
 		return err
 	}
 	info := new(oidc.UserInfo)
