@@ -15,7 +15,6 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
-	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/ec2credentials"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
@@ -152,18 +151,7 @@ func TestFederationTrust(t *testing.T) {
 	}
 	compute, _ := openstack.NewComputeV2(provider, gophercloud.EndpointOpts{})
 	image := servertest.UploadTestGuest(t, provider)
-	fpages, err := flavors.ListDetail(compute, nil).AllPages(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, _ := flavors.ExtractFlavors(fpages)
-	small := ""
-	for _, f := range all {
-		if f.Name == "SCS-1L-1" {
-			small = f.ID
-		}
-	}
-	srv, err := servers.Create(ctx, compute, servers.CreateOpts{Name: "from-a", FlavorRef: small, ImageRef: image}, nil).Extract()
+	srv, err := servers.Create(ctx, compute, servers.CreateOpts{Name: "from-a", FlavorRef: servertest.FlavorID(t, compute, "SCS-1L-1"), ImageRef: image}, nil).Extract()
 	if err != nil {
 		t.Fatalf("create a server on B: %v", err)
 	}

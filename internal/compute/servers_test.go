@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/keypairs"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/limits"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/quotasets"
@@ -79,21 +78,7 @@ func waitConsoleWithin(t testing.TB, c *gophercloud.ServiceClient, id, want stri
 	}
 }
 
-func flavorID(t testing.TB, c *gophercloud.ServiceClient, name string) string {
-	t.Helper()
-	pages, err := flavors.ListDetail(c, nil).AllPages(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, _ := flavors.ExtractFlavors(pages)
-	for _, f := range all {
-		if f.Name == name {
-			return f.ID
-		}
-	}
-	t.Fatalf("no flavor %s", name)
-	return ""
-}
+var flavorID = servertest.FlavorID
 
 func TestServerLifecycle(t *testing.T) {
 	t.Parallel()

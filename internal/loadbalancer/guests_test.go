@@ -7,7 +7,6 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
-	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/rules"
@@ -66,17 +65,7 @@ func TestLoadBalancerGuests(t *testing.T) {
 		t.Fatal(err)
 	}
 	image := servertest.UploadTestGuest(t, p)
-	pages, err := flavors.ListDetail(cc, nil).AllPages(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fl, _ := flavors.ExtractFlavors(pages)
-	flavor := ""
-	for _, f := range fl {
-		if f.Name == "SCS-1L-1" {
-			flavor = f.ID
-		}
-	}
+	flavor := servertest.FlavorID(t, cc, "SCS-1L-1")
 	netID := servertest.TenantNetwork(t, p, "web", "10.43.0.0/24")
 	public, _, _ := servertest.RoutedToPublic(t, nc, netID)
 	sn := subnetOf(t, nc, netID)
