@@ -65,13 +65,7 @@ func deviceLogin(t *testing.T, a *servertest.Server, clientID, cacert, user, pas
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	csrf := ""
-	for _, c := range b.Jar.Cookies(resp.Request.URL) {
-		if c.Name == "sov_oidc_csrf" {
-			csrf = c.Value
-		}
-	}
-	form := url.Values{"csrf": {csrf}, "user_code": {code.FindStringSubmatch(stderr.String())[1]}, "username": {user}, "password": {password}, "domain": {"Default"}}
+	form := url.Values{"csrf": {servertest.CSRFCookie(b, resp.Request.URL)}, "user_code": {code.FindStringSubmatch(stderr.String())[1]}, "username": {user}, "password": {password}, "domain": {"Default"}}
 	if resp, page := servertest.Submit(t, b, a.URL+"/identity/oidc/device", form); resp.StatusCode != http.StatusOK {
 		t.Fatalf("device sign-in: %d %s", resp.StatusCode, page)
 	}

@@ -121,3 +121,14 @@ func (s *Server) SignIn(t testing.TB, authURL, redirectURI, user, password strin
 	}
 	return q.Get("code"), q.Get("state")
 }
+
+// CSRFCookie is the OIDC provider's CSRF token that browser b holds for u
+// ("" when none): what its login, consent and device forms must post back.
+func CSRFCookie(b *http.Client, u *url.URL) string {
+	for _, c := range b.Jar.Cookies(u) {
+		if c.Name == "sov_oidc_csrf" {
+			return c.Value
+		}
+	}
+	return ""
+}

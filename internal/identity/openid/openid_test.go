@@ -365,13 +365,7 @@ func TestDeviceFlow(t *testing.T) {
 	b := s.Browser("none")
 	page := must(b.Get(auth.VerificationURIComplete))
 	page.Body.Close()
-	csrf := ""
-	for _, c := range b.Jar.Cookies(page.Request.URL) {
-		if c.Name == "sov_oidc_csrf" {
-			csrf = c.Value
-		}
-	}
-	form := url.Values{"csrf": {csrf}, "user_code": {"WRONGCODE"}, "username": {"oidc-d-user"}, "password": {tn.Password}, "domain": {"Default"}}
+	form := url.Values{"csrf": {servertest.CSRFCookie(b, page.Request.URL)}, "user_code": {"WRONGCODE"}, "username": {"oidc-d-user"}, "password": {tn.Password}, "domain": {"Default"}}
 	if resp, _ := servertest.Submit(t, b, s.URL+"/identity/oidc/device", form); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("wrong user code: %d", resp.StatusCode)
 	}
@@ -403,13 +397,11 @@ func csrfOf(t *testing.T, b *http.Client, s *servertest.Server) string {
 	t.Helper()
 	resp := must(b.Get(s.URL + "/identity/oidc/device"))
 	resp.Body.Close()
-	for _, c := range b.Jar.Cookies(resp.Request.URL) {
-		if c.Name == "sov_oidc_csrf" {
-			return c.Value
-		}
+	csrf := servertest.CSRFCookie(b, resp.Request.URL)
+	if csrf == "" {
+		t.Fatal("no CSRF cookie")
 	}
-	t.Fatal("no CSRF cookie")
-	return ""
+	return csrf
 }
 
 // TestLoginTOTP: a user with a TOTP credential signs in on the login page
@@ -464,13 +456,8 @@ func TestConsent(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "see your projects and your roles") {
 			t.Fatalf("consent page: %d %s", resp.StatusCode, page)
 		}
-		csrf = ""
-		for _, c := range b.Jar.Cookies(resp.Request.URL) {
-			if c.Name == "sov_oidc_csrf" {
-				csrf = c.Value
-			}
-		}
-		resp, page = servertest.Submit(t, b, s.URL+"/identity/oidc/consent", url.Values{"authRequestID": {id}, "csrf": {csrf}, "decision": {decision}})
+		resp, page = servertest.Submit(t, b, s.URL+"/identity/oidc/consent", url.Values{"authRequestID": {id},
+			"csrf": {servertest.CSRFCookie(b, resp.Request.URL)}, "decision": {decision}})
 		loc, err := resp.Location()
 		if err != nil {
 			t.Fatalf("after %s: %d %s", decision, resp.StatusCode, page)
