@@ -90,11 +90,17 @@ func (f *Federation) LoginWithToken(ctx context.Context, idpID, protocolID, toke
 		f.log.Warn("federated login failed", "idp", idpID, "err", err)
 		return nil, httpapi.Errorf(http.StatusBadGateway, "The identity provider could not be reached to validate the token.")
 	}
+	return f.mapLogin(ctx, p, protocolID, mappingID, Assertion(claims), claims)
+}
+
+// mapLogin applies the protocol's mapping to what the provider asserted;
+// no rule matched, or no user, is a 401.
+func (f *Federation) mapLogin(ctx context.Context, p *IdentityProvider, protocolID, mappingID string, a mapping.Assertion, claims map[string]any) (*Login, error) {
 	rules, err := f.mapping(ctx, mappingID)
 	if err != nil {
 		return nil, err
 	}
-	res, ok := rules.Evaluate(Assertion(claims))
+	res, ok := rules.Evaluate(a)
 	if !ok || (res.User.Name == "" && res.User.ID == "") {
 		return nil, unauthorized("The identity provider's mapping maps this user to no one here.")
 	}

@@ -254,20 +254,13 @@ func (f *Federation) FinishSAML(r *http.Request) (*Login, string, error) {
 		f.log.Info("SAML response refused", "idp", p.ID, "reason", err)
 		return nil, "", unauthorized("The SAML response is not valid for this identity provider.")
 	}
-	rules, err := f.mapping(r.Context(), mappingID)
-	if err != nil {
-		return nil, "", err
-	}
 	a := samlAssertion(assertion)
-	res, ok := rules.Evaluate(a)
-	if !ok || (res.User.Name == "" && res.User.ID == "") {
-		return nil, "", unauthorized("The identity provider's mapping maps this user to no one here.")
-	}
 	claims := map[string]any{}
 	for k, v := range a {
 		claims[k] = v
 	}
-	return &Login{Provider: p, Protocol: st.protocol, Claims: claims, Result: res}, st.origin, nil
+	login, err := f.mapLogin(r.Context(), p, st.protocol, mappingID, a, claims)
+	return login, st.origin, err
 }
 
 // samlAssertion makes an assertion's attributes the mapping's assertion:
