@@ -176,14 +176,18 @@ func (s *Service) authPassword(ctx context.Context, ref *userRef, source string)
 	if err := s.guard.reserve(source, refKey); err != nil {
 		return nil, err
 	}
-	if u, ok, err := s.authInDirectory(ctx, ref); ok {
-		if err != nil {
-			return nil, err
+	u, err := s.findUser(ctx, ref)
+	var found *user
+	if err == nil {
+		found = u
+	}
+	if du, ok, derr := s.authInDirectory(ctx, ref, found); ok {
+		if derr != nil {
+			return nil, derr
 		}
 		s.guard.release(source, refKey)
-		return u, nil
+		return du, nil
 	}
-	u, err := s.findUser(ctx, ref)
 	if err != nil {
 		if code, _, ok := httpapi.Status(err); (ok && code == http.StatusBadRequest) || store.Unavailable(err) {
 			s.guard.release(source, refKey)

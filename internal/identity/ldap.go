@@ -204,17 +204,14 @@ func (s *Service) dropMissing(ctx context.Context, tx *store.Tx, domainID string
 
 // authInDirectory checks the password of a user of an LDAP domain with
 // its directory; ok is false for a user of an SQL domain (or one the
-// reference does not resolve), which the caller checks itself.
-func (s *Service) authInDirectory(ctx context.Context, ref *userRef) (u *user, ok bool, err error) {
+// reference does not resolve), which the caller checks itself. found is
+// the user the reference names, when the store has them already.
+func (s *Service) authInDirectory(ctx context.Context, ref *userRef, found *user) (u *user, ok bool, err error) {
 	var domainID, name string
 	switch {
-	case ref.ID != "":
-		row, err := s.getUser(ctx, ref.ID)
-		if err != nil {
-			return nil, false, nil
-		}
-		domainID, name = row.DomainID, row.Name
-	case ref.Domain != nil:
+	case found != nil:
+		domainID, name = found.DomainID, found.Name
+	case ref.ID == "" && ref.Domain != nil:
 		d, err := s.findDomain(ctx, ref.Domain)
 		if err != nil {
 			return nil, false, nil
