@@ -21,7 +21,7 @@ func (s *Service) CheckPassword(ctx context.Context, domainName, name, password,
 	if domainName == "" || name == "" {
 		return "", unauthorized("The request you have made requires authentication.")
 	}
-	u, err := s.authPassword(ctx, &userRef{Name: name, Domain: &nameRef{Name: domainName}, Password: password}, "source:"+httpapi.ClientNet(source))
+	u, err := s.authPassword(ctx, &userRef{Name: name, Domain: &nameRef{Name: domainName}, Password: password}, addrKey(source))
 	if err != nil {
 		return "", err
 	}
@@ -38,7 +38,7 @@ func (s *Service) CheckPassword(ctx context.Context, domainName, name, password,
 	}
 	methods := []string{"password"}
 	if len(secrets) > 0 {
-		ok, err := s.secondFactor(ctx, u.ID, passcode, "source:"+httpapi.ClientNet(source))
+		ok, err := s.secondFactor(ctx, u.ID, passcode, addrKey(source))
 		if err != nil {
 			return "", err
 		}

@@ -108,6 +108,7 @@ func (g *loginGuard) forgetOld(now time.Time) {
 
 // sourceKey is the failure key of the client that sent r: its IPv4
 // address, or its IPv6 /64 (one client commonly holds a whole /64).
-func sourceKey(r *http.Request) string {
-	return "source:" + httpapi.ClientNet(r.RemoteAddr)
-}
+func sourceKey(r *http.Request) string { return addrKey(r.RemoteAddr) }
+
+// addrKey is the failure-count key of a client address (host:port or host).
+func addrKey(addr string) string { return "source:" + httpapi.ClientNet(addr) }
